@@ -1,0 +1,252 @@
+//! The CLI: the same pipeline as the Lambda, run by hand (`run`), a setup check (`check`), the
+//! demo against the built-in simulated organization (`demo`), and that organization on its own
+//! (`simulate`).
+use anyhow::{Context, Result};
+use atlassian_audit::check::run_checks;
+use atlassian_audit::config::{env, Config};
+use atlassian_audit::demo::{run_demo, DemoOptions};
+use atlassian_audit::setup::{Aws, Backends, LocalStorage};
+use atlassian_audit::simulated_org::{serve_demo_org, SimulatedOrgConfig};
+use clap::{Args, Parser, Subcommand};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Parser)]
+#[command(
+    name = "atlassian-audit",
+    version,
+    about = "Collects an Atlassian organization's audit log into S3 (or a directory), exactly once."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One collection pass, as the Lambda does (settings from the environment, flags override).
+    Run(RunArgs),
+    /// Checks the configuration, the secret, the API key and org, and the storage.
+    Check(StorageArgs),
+    /// Runs the collector against the built-in simulated organization into a local directory.
+    Demo(DemoArgs),
+    /// Serves the simulated organization on loopback until interrupted (for local invokes).
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args)]
+struct StorageArgs {
+    /// Write objects under this directory instead of S3 (OUTPUT_BUCKET).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Keep the checkpoint in this JSON file instead of DynamoDB (CHECKPOINT_TABLE).
+    #[arg(long)]
+    state_file: Option<PathBuf>,
+    /// Overrides ATLASSIAN_API_BASE_URL.
+    #[arg(long)]
+    api_base_url: Option<String>,
+    /// Overrides SOURCE_ID.
+    #[arg(long)]
+    source_id: Option<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Overrides RUN_BUDGET_SECONDS (default 240): stop early enough to flush within it.
+    #[arg(long)]
+    budget_seconds: Option<u64>,
+    /// Overrides PAGE_LIMIT.
+    #[arg(long)]
+    page_limit: Option<u32>,
+    /// Also print the CloudWatch Embedded Metric Format line the Lambda emits.
+    #[arg(long)]
+    emf: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Where the demo writes (replaced on each demo run).
+    #[arg(long, default_value = "demo-output")]
+    out_dir: PathBuf,
+    /// Seed of the simulated organization's events.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Events in the organization's audit log before the first run.
+    #[arg(long, default_value_t = 1200)]
+    events: usize,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// Port on 127.0.0.1 (0: any free port; the URL is printed).
+    #[arg(long, default_value_t = 8089)]
+    port: u16,
+    /// Events in the backlog.
+    #[arg(long, default_value_t = 1200)]
+    events: usize,
+    /// Invalid events among them.
+    #[arg(long, default_value_t = 4)]
+    invalid: usize,
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// End the stream with `meta.next: null` instead of a resumable cursor.
+    #[arg(long)]
+    no_cursor_on_last_page: bool,
+}
+
+fn init_logging(default_level: &str) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_target(false)
+        .init();
+}
+
+/// The environment, with flags taking precedence.
+fn config_with(overrides: HashMap<&'static str, String>) -> Result<Config> {
+    Ok(Config::from_lookup(|name| {
+        overrides
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    })?)
+}
+
+fn storage_overrides(args: &StorageArgs) -> HashMap<&'static str, String> {
+    let mut o = HashMap::new();
+    if let Some(v) = &args.api_base_url {
+        o.insert(env::API_BASE_URL, v.clone());
+    }
+    if let Some(v) = &args.source_id {
+        o.insert(env::SOURCE_ID, v.clone());
+    }
+    o
+}
+
+fn local_storage(args: &StorageArgs) -> LocalStorage {
+    LocalStorage {
+        out_dir: args.out_dir.clone(),
+        state_file: args.state_file.clone(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Check(args) => check(args).await,
+        Command::Demo(args) => demo(args).await,
+        Command::Simulate(args) => simulate(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> Result<ExitCode> {
+    init_logging("info");
+    let mut overrides = storage_overrides(&args.storage);
+    if let Some(b) = args.budget_seconds {
+        overrides.insert(env::RUN_BUDGET_SECONDS, b.to_string());
+    }
+    if let Some(l) = args.page_limit {
+        overrides.insert(env::PAGE_LIMIT, l.to_string());
+    }
+    let config = config_with(overrides)?;
+    let backends =
+        Backends::from_config(&config, &local_storage(&args.storage), &Aws::default()).await?;
+    let collector = backends.collector(&config).await?;
+    let report = collector.run(config.run_budget).await;
+    if args.emf {
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        println!("{}", report.summary.to_emf(&config.metrics_namespace, ts));
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report.summary).context("printing the summary")?
+    );
+    match report.error {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn check(args: StorageArgs) -> Result<ExitCode> {
+    init_logging("warn");
+    let config = config_with(storage_overrides(&args))?;
+    let backends = Backends::from_config(&config, &local_storage(&args), &Aws::default()).await?;
+    let report = run_checks(&config, &backends).await;
+    print!("{}", report.render());
+    Ok(if report.all_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn demo(args: DemoArgs) -> Result<ExitCode> {
+    init_logging("error");
+    let options = DemoOptions {
+        out_dir: args.out_dir,
+        seed: args.seed,
+        backlog: args.events,
+        ..DemoOptions::default()
+    };
+    let report = run_demo(&options).await?;
+    print!("{}", report.render());
+    let exact = report.lines_in_logs == report.distinct_ids_in_logs
+        && report.distinct_ids_in_logs == report.served_valid_ids;
+    Ok(if exact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn simulate(args: SimulateArgs) -> Result<ExitCode> {
+    init_logging("info");
+    let config = SimulatedOrgConfig {
+        cursor_on_last_page: !args.no_cursor_on_last_page,
+        ..SimulatedOrgConfig::default()
+    };
+    let org = serve_demo_org(config, args.port, args.seed, args.events, args.invalid)
+        .await
+        .with_context(|| format!("could not listen on 127.0.0.1:{}", args.port))?;
+    println!(
+        "simulated Atlassian organization listening on {}",
+        org.base_url()
+    );
+    println!("  {}={}", env::API_BASE_URL, org.base_url());
+    println!("  {}={}", env::ORG_ID, org.org_id());
+    println!(
+        "  {}=<the simulated org's demo key: {}>",
+        env::API_KEY,
+        org.api_key()
+    );
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    org.shutdown_and_wait().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,296 @@
+use super::{
+    Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch, RecentEvents,
+    StoredCheckpoint,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use std::collections::HashMap;
+
+const KEY: &str = "source_id";
+
+/// The checkpoint in a DynamoDB table (partition key `source_id`, type S), one item a source.
+/// Every change is a conditional write on the lease owner, so a run that lost its lease cannot
+/// move the checkpoint.
+pub struct DynamoDbCheckpointStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoDbCheckpointStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoDbCheckpointStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn backend<E>(&self, action: &str, e: &SdkError<E>) -> CheckpointError
+    where
+        E: std::error::Error + 'static,
+    {
+        CheckpointError::Backend {
+            store: self.describe(),
+            reason: format!(
+                "{action}: {} (does table {} exist in this region with partition key `source_id` of type S, and may the function's role use it?)",
+                DisplayErrorContext(e),
+                self.table
+            ),
+        }
+    }
+
+    fn corrupt(&self, source_id: &str, reason: impl Into<String>) -> CheckpointError {
+        CheckpointError::Corrupt {
+            source_id: source_id.to_string(),
+            store: self.describe(),
+            reason: reason.into(),
+        }
+    }
+
+    fn parse(
+        &self,
+        source_id: &str,
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<StoredCheckpoint, CheckpointError> {
+        let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let n = |name: &str| -> Result<Option<i64>, CheckpointError> {
+            match item.get(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_n()
+                    .ok()
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .map(Some)
+                    .ok_or_else(|| self.corrupt(source_id, format!("`{name}` is not a number"))),
+            }
+        };
+        let generation =
+            s("generation").ok_or_else(|| self.corrupt(source_id, "it has no `generation`"))?;
+        let recent = match item.get("recent") {
+            None => RecentEvents::default(),
+            Some(v) => {
+                let blob = v
+                    .as_b()
+                    .map_err(|_| self.corrupt(source_id, "`recent` is not binary"))?;
+                RecentEvents::from_bytes(blob.as_ref()).map_err(|e| self.corrupt(source_id, e))?
+            }
+        };
+        let pending =
+            match s("pending") {
+                None => None,
+                Some(text) => Some(serde_json::from_str::<PendingBatch>(&text).map_err(|e| {
+                    self.corrupt(source_id, format!("`pending` is unreadable: {e}"))
+                })?),
+            };
+        let lease = match (s("lease_owner"), n("lease_until_ms")?) {
+            (Some(owner), Some(until_ms)) => Some(Lease { owner, until_ms }),
+            _ => None,
+        };
+        Ok(StoredCheckpoint {
+            checkpoint: Checkpoint {
+                generation,
+                sequence: n("sequence")?.unwrap_or(0).max(0) as u64,
+                cursor: s("cursor"),
+                window_start_ms: n("window_start_ms")?,
+                newest_processed_at_ms: n("newest_processed_at_ms")?,
+                recent,
+                pending,
+                events_written: n("events_written")?.unwrap_or(0).max(0) as u64,
+            },
+            lease,
+        })
+    }
+}
+
+fn is_condition_failure(e: &SdkError<UpdateItemError>) -> bool {
+    matches!(
+        e.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+fn num(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+#[async_trait]
+impl CheckpointStore for DynamoDbCheckpointStore {
+    async fn acquire(
+        &self,
+        source_id: &str,
+        lease: &Lease,
+        now_ms: i64,
+        new_generation: &str,
+    ) -> Result<Checkpoint, CheckpointError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(source_id.to_string()))
+            .update_expression(
+                "SET lease_owner = :owner, lease_until_ms = :until, \
+                 generation = if_not_exists(generation, :generation), \
+                 #seq = if_not_exists(#seq, :zero), \
+                 events_written = if_not_exists(events_written, :zero)",
+            )
+            .condition_expression(
+                "attribute_not_exists(lease_owner) OR lease_until_ms < :now OR lease_owner = :owner",
+            )
+            .expression_attribute_names("#seq", "sequence")
+            .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
+            .expression_attribute_values(":until", num(lease.until_ms))
+            .expression_attribute_values(":now", num(now_ms))
+            .expression_attribute_values(":generation", AttributeValue::S(new_generation.to_string()))
+            .expression_attribute_values(":zero", num(0))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| self.corrupt(source_id, "the lease write returned no item"))?;
+                Ok(self.parse(source_id, &item)?.checkpoint)
+            }
+            Err(e) if is_condition_failure(&e) => {
+                let until_ms = self
+                    .load(source_id)
+                    .await?
+                    .and_then(|s| s.lease)
+                    .map(|l| l.until_ms)
+                    .unwrap_or(0);
+                Err(CheckpointError::LeaseHeld {
+                    source_id: source_id.to_string(),
+                    until_ms,
+                })
+            }
+            Err(e) => Err(self.backend("taking the lease", &e)),
+        }
+    }
+
+    async fn save(
+        &self,
+        source_id: &str,
+        owner: &str,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), CheckpointError> {
+        let mut set = vec![
+            "generation = :generation",
+            "#seq = :seq",
+            "recent = :recent",
+            "events_written = :written",
+            "updated_at = :updated",
+        ];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(source_id.to_string()))
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_names("#seq", "sequence")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+            .expression_attribute_values(
+                ":generation",
+                AttributeValue::S(checkpoint.generation.clone()),
+            )
+            .expression_attribute_values(":seq", num(checkpoint.sequence))
+            .expression_attribute_values(
+                ":recent",
+                AttributeValue::B(Blob::new(checkpoint.recent.to_bytes())),
+            )
+            .expression_attribute_values(":written", num(checkpoint.events_written))
+            .expression_attribute_values(
+                ":updated",
+                AttributeValue::S(
+                    time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                ),
+            );
+        match &checkpoint.cursor {
+            Some(c) => {
+                set.push("cursor = :cursor");
+                request =
+                    request.expression_attribute_values(":cursor", AttributeValue::S(c.clone()));
+            }
+            None => remove.push("cursor"),
+        }
+        match checkpoint.window_start_ms {
+            Some(v) => {
+                set.push("window_start_ms = :window");
+                request = request.expression_attribute_values(":window", num(v));
+            }
+            None => remove.push("window_start_ms"),
+        }
+        match checkpoint.newest_processed_at_ms {
+            Some(v) => {
+                set.push("newest_processed_at_ms = :newest");
+                request = request.expression_attribute_values(":newest", num(v));
+            }
+            None => remove.push("newest_processed_at_ms"),
+        }
+        match &checkpoint.pending {
+            Some(p) => {
+                set.push("pending = :pending");
+                let text =
+                    serde_json::to_string(p).map_err(|e| self.corrupt(source_id, e.to_string()))?;
+                request = request.expression_attribute_values(":pending", AttributeValue::S(text));
+            }
+            None => remove.push("pending"),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(CheckpointError::LeaseLost {
+                source_id: source_id.to_string(),
+            }),
+            Err(e) => Err(self.backend("saving the checkpoint", &e)),
+        }
+    }
+
+    async fn release(&self, source_id: &str, owner: &str) -> Result<(), CheckpointError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(source_id.to_string()))
+            .update_expression("REMOVE lease_owner, lease_until_ms")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone else holds it now, or it is gone: nothing of ours to give up.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(self.backend("releasing the lease", &e)),
+        }
+    }
+
+    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>, CheckpointError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(source_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.backend("reading the checkpoint", &e))?;
+        match out.item {
+            None => Ok(None),
+            Some(item) if !item.contains_key("generation") => Ok(None),
+            Some(item) => self.parse(source_id, &item).map(Some),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("dynamodb table {}", self.table)
+    }
+}

@@ -1,0 +1,117 @@
+//! Where a source stopped, and who may move it: the checkpoint and the lease that guards it.
+mod dynamodb;
+mod file;
+mod recent;
+
+pub use dynamodb::DynamoDbCheckpointStore;
+pub use file::FileCheckpointStore;
+pub use recent::{RecentEvents, MAX_RECENT_EVENTS};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The state of one source between batches.
+///
+/// `sequence` numbers the batches; object keys are derived from (`generation`, `sequence`), so a
+/// batch redone after a crash overwrites its own objects instead of adding new ones. `pending`
+/// is written before a batch's objects and cleared when the batch is committed: a run that
+/// finds it set redoes that batch with the same event count, then removes objects the redo no
+/// longer needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Random, fixed when the record is created: a recreated table never reuses object names.
+    pub generation: String,
+    pub sequence: u64,
+    pub cursor: Option<String>,
+    /// Every event written with processedAt at or after this is in `recent`: the safe place to
+    /// resume from when there is no cursor.
+    pub window_start_ms: Option<i64>,
+    pub newest_processed_at_ms: Option<i64>,
+    #[serde(with = "recent::as_base64")]
+    pub recent: RecentEvents,
+    pub pending: Option<PendingBatch>,
+    pub events_written: u64,
+}
+
+impl Checkpoint {
+    pub fn new(generation: String) -> Self {
+        Checkpoint {
+            generation,
+            sequence: 0,
+            cursor: None,
+            window_start_ms: None,
+            newest_processed_at_ms: None,
+            recent: RecentEvents::default(),
+            pending: None,
+            events_written: 0,
+        }
+    }
+}
+
+/// A batch whose objects may be partly written: the number of events it was cut at, and the
+/// objects it was going to write (hours of event time, and whether a quarantine object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingBatch {
+    pub event_count: u32,
+    pub hours: Vec<i64>,
+    pub quarantine: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub until_ms: i64,
+}
+
+/// A checkpoint as stored, with the lease on it, for status displays and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub checkpoint: Checkpoint,
+    pub lease: Option<Lease>,
+}
+
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    #[error("another run holds the lease on source {source_id} until {until_ms} (epoch ms); this run leaves the source to it")]
+    LeaseHeld { source_id: String, until_ms: i64 },
+    #[error("this run's lease on source {source_id} was taken over by another run; it stops without moving the checkpoint")]
+    LeaseLost { source_id: String },
+    #[error("the checkpoint store {store} failed: {reason}")]
+    Backend { store: String, reason: String },
+    #[error("the checkpoint for source {source_id} in {store} is unreadable: {reason}; fix or delete that record (deleting it restarts from INITIAL_LOOKBACK)")]
+    Corrupt {
+        source_id: String,
+        store: String,
+        reason: String,
+    },
+}
+
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// Takes the lease on `source_id` when it is free, expired (`until_ms < now_ms`) or already
+    /// ours, creating the record (with `new_generation`) if there is none; returns the checkpoint.
+    async fn acquire(
+        &self,
+        source_id: &str,
+        lease: &Lease,
+        now_ms: i64,
+        new_generation: &str,
+    ) -> Result<Checkpoint, CheckpointError>;
+
+    /// Stores `checkpoint`, only while `owner` still holds the lease.
+    async fn save(
+        &self,
+        source_id: &str,
+        owner: &str,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), CheckpointError>;
+
+    /// Gives the lease up, if `owner` still holds it.
+    async fn release(&self, source_id: &str, owner: &str) -> Result<(), CheckpointError>;
+
+    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>, CheckpointError>;
+
+    /// For messages: `dynamodb://table` or the file path.
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,174 @@
+//! The ids of recently written events, so an event served twice is written once.
+//!
+//! Stored compactly (16 bytes an event: 8 bytes of SHA-256 of the id, 8 of processedAt) because
+//! DynamoDB bills writes by item size and the checkpoint is written for every batch.
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+
+/// Beyond this many ids, the oldest processing times are dropped and `window_start_ms` moves up.
+pub const MAX_RECENT_EVENTS: usize = 4000;
+const ENTRY_BYTES: usize = 16;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecentEvents {
+    /// (id hash, processedAt ms), in the order written.
+    entries: Vec<(u64, i64)>,
+    index: HashSet<u64>,
+}
+
+pub fn key_hash(dedupe_key: &str) -> u64 {
+    let digest = Sha256::digest(dedupe_key.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+impl RecentEvents {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn contains(&self, dedupe_key: &str) -> bool {
+        self.index.contains(&key_hash(dedupe_key))
+    }
+
+    pub fn insert(&mut self, dedupe_key: &str, processed_at_ms: i64) {
+        let h = key_hash(dedupe_key);
+        if self.index.insert(h) {
+            self.entries.push((h, processed_at_ms));
+        }
+    }
+
+    /// Keeps every id at or after `window_start_ms` plus the `keep_last` most recent ones, then
+    /// caps the total at [`MAX_RECENT_EVENTS`] by dropping whole oldest milliseconds. Returns the
+    /// window start that still holds: every kept id with processedAt >= it is present.
+    pub fn trim(&mut self, window_start_ms: i64, keep_last: usize) -> i64 {
+        let n = self.entries.len();
+        let keep_from = n.saturating_sub(keep_last);
+        let mut kept: Vec<(u64, i64)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, ms))| *i >= keep_from || *ms >= window_start_ms)
+            .map(|(_, e)| *e)
+            .collect();
+        let mut start = window_start_ms;
+        if kept.len() > MAX_RECENT_EVENTS {
+            let mut times: Vec<i64> = kept.iter().map(|(_, ms)| *ms).collect();
+            times.sort_unstable();
+            // The smallest time such that the ids at or after it fit, counting whole milliseconds.
+            let mut cut = times[times.len() - MAX_RECENT_EVENTS];
+            while times.iter().filter(|t| **t >= cut).count() > MAX_RECENT_EVENTS {
+                cut += 1;
+            }
+            kept.retain(|(_, ms)| *ms >= cut);
+            start = start.max(cut);
+        }
+        self.index = kept.iter().map(|(h, _)| *h).collect();
+        self.entries = kept;
+        start
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.entries.len() * ENTRY_BYTES);
+        for (h, ms) in &self.entries {
+            out.extend_from_slice(&h.to_be_bytes());
+            out.extend_from_slice(&ms.to_be_bytes());
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() % ENTRY_BYTES != 0 {
+            return Err(format!(
+                "the recent-events list is {} bytes, not a multiple of {ENTRY_BYTES}",
+                bytes.len()
+            ));
+        }
+        let mut recent = RecentEvents::default();
+        for chunk in bytes.chunks_exact(ENTRY_BYTES) {
+            let mut h = [0u8; 8];
+            let mut ms = [0u8; 8];
+            h.copy_from_slice(&chunk[..8]);
+            ms.copy_from_slice(&chunk[8..]);
+            let h = u64::from_be_bytes(h);
+            if recent.index.insert(h) {
+                recent.entries.push((h, i64::from_be_bytes(ms)));
+            }
+        }
+        Ok(recent)
+    }
+}
+
+pub(crate) mod as_base64 {
+    use super::RecentEvents;
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(r: &RecentEvents, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(r.to_bytes()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RecentEvents, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
+        RecentEvents::from_bytes(&bytes).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_bytes() {
+        let mut r = RecentEvents::default();
+        r.insert("a", 1);
+        r.insert("b", 2);
+        r.insert("a", 3);
+        assert_eq!(r.len(), 2);
+        let back = RecentEvents::from_bytes(&r.to_bytes()).unwrap();
+        assert_eq!(back, r);
+        assert!(back.contains("a") && back.contains("b") && !back.contains("c"));
+        assert!(RecentEvents::from_bytes(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn trim_keeps_the_window_and_the_last_batch() {
+        let mut r = RecentEvents::default();
+        for i in 0..10 {
+            r.insert(&format!("id{i}"), i * 1000);
+        }
+        let start = r.trim(7000, 2);
+        assert_eq!(start, 7000);
+        // 7000, 8000, 9000 by time; the last two are among them.
+        assert_eq!(r.len(), 3);
+        assert!(r.contains("id7") && r.contains("id9") && !r.contains("id6"));
+        // The last batch is kept even when older than the window.
+        let start = r.trim(100_000, 2);
+        assert_eq!(start, 100_000);
+        assert!(r.contains("id8") && r.contains("id9") && !r.contains("id7"));
+    }
+
+    #[test]
+    fn trim_caps_by_whole_milliseconds_and_moves_the_window() {
+        let mut r = RecentEvents::default();
+        // Two ids share every millisecond.
+        for i in 0..(MAX_RECENT_EVENTS as i64 + 10) {
+            r.insert(&format!("x{i}"), i / 2);
+        }
+        let start = r.trim(0, 0);
+        assert!(r.len() <= MAX_RECENT_EVENTS);
+        assert!(start > 0);
+        // Completeness: every inserted id at or after `start` is still known.
+        for i in 0..(MAX_RECENT_EVENTS as i64 + 10) {
+            if i / 2 >= start {
+                assert!(r.contains(&format!("x{i}")), "x{i} lost");
+            }
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The pipeline: lease → read pages from the checkpoint's position → normalize → write objects →
+//! advance the checkpoint. It knows the source, the checkpoint store and the sink only by their
+//! traits; the Lambda and the CLI wire in the real ones.
+//!
+//! Exactly once, by construction:
+//! - one run at a time per source: a lease in the checkpoint record, taken and checked with
+//!   conditional writes;
+//! - a batch is one page; before its objects are written the checkpoint records it as pending
+//!   (its event count and object hours), the objects get keys derived from the batch's sequence
+//!   number and event hour only, and the checkpoint moves past the batch only after every object
+//!   is durable. A run that finds a pending batch reads the same page again (same position, same
+//!   count), overwrites the same keys and deletes keys the redo no longer needs;
+//! - ids written recently are kept in the checkpoint, so events the API serves twice (overlap
+//!   after a lost cursor, repeats across pages) are dropped.
+mod batch;
+
+pub use batch::{build_batch, Batch};
+
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch};
+use crate::metrics::{RunSummary, StopReason};
+use crate::normalize::Normalizer;
+use crate::sink::{logs_key, quarantine_key, EncodedObject, ObjectSink, SinkError};
+use crate::source::{EventSource, PageRequest, SourceError, SourceStats, StreamPosition};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+/// How far before the newest written event a run without a cursor starts reading again.
+pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(5 * 60);
+/// A killed run's lease frees itself this long after the run's budget ends.
+pub const LEASE_GRACE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct CollectorSettings {
+    pub source_id: String,
+    pub page_limit: u32,
+    pub initial_lookback: Duration,
+    pub overlap: Duration,
+}
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("could not compress a batch: {0}")]
+    Encode(#[from] std::io::Error),
+}
+
+/// A run's summary, and the error that ended it if any. The summary is complete either way, so
+/// metrics are emitted for failed runs too.
+#[derive(Debug)]
+pub struct RunReport {
+    pub summary: RunSummary,
+    pub error: Option<RunError>,
+}
+
+pub struct Collector {
+    source: Arc<dyn EventSource>,
+    checkpoints: Arc<dyn CheckpointStore>,
+    sink: Arc<dyn ObjectSink>,
+    normalizer: Normalizer,
+    settings: CollectorSettings,
+}
+
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Time kept back at the end of a run to write the last batch and its checkpoint.
+fn flush_reserve(budget: Duration) -> Duration {
+    (budget / 5).clamp(Duration::from_secs(2), Duration::from_secs(30))
+}
+
+impl Collector {
+    pub fn new(
+        source: Arc<dyn EventSource>,
+        checkpoints: Arc<dyn CheckpointStore>,
+        sink: Arc<dyn ObjectSink>,
+        normalizer: Normalizer,
+        settings: CollectorSettings,
+    ) -> Self {
+        Collector {
+            source,
+            checkpoints,
+            sink,
+            normalizer,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &CollectorSettings {
+        &self.settings
+    }
+
+    /// One pass: reads until caught up or until `budget` is nearly spent.
+    pub async fn run(&self, budget: Duration) -> RunReport {
+        let started = Instant::now();
+        let mut summary = RunSummary::new(&self.settings.source_id);
+        let mut stats = SourceStats::default();
+        let owner = uuid::Uuid::new_v4().to_string();
+        let result = self
+            .run_leased(&owner, started, budget, &mut summary, &mut stats)
+            .await;
+        summary.api_throttled = stats.throttled;
+        summary.auth_failures = stats.auth_failures;
+        summary.pages_fetched = stats.pages;
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        let error = match result {
+            Ok(reason) => {
+                summary.run_succeeded = true;
+                summary.stop_reason = reason;
+                None
+            }
+            Err(RunError::Checkpoint(CheckpointError::LeaseHeld { until_ms, .. })) => {
+                tracing::warn!(
+                    until_ms,
+                    "another run holds the lease; leaving the source to it"
+                );
+                summary.run_succeeded = true;
+                summary.stop_reason = StopReason::LeaseHeld;
+                None
+            }
+            Err(e) => {
+                summary.run_succeeded = false;
+                summary.stop_reason = StopReason::Failed;
+                summary.error = Some(e.to_string());
+                Some(e)
+            }
+        };
+        RunReport { summary, error }
+    }
+
+    async fn run_leased(
+        &self,
+        owner: &str,
+        started: Instant,
+        budget: Duration,
+        summary: &mut RunSummary,
+        stats: &mut SourceStats,
+    ) -> Result<StopReason, RunError> {
+        let source_id = self.settings.source_id.as_str();
+        let lease = Lease {
+            owner: owner.to_string(),
+            until_ms: now_ms() + (budget + LEASE_GRACE).as_millis() as i64,
+        };
+        let generation = uuid::Uuid::new_v4().simple().to_string();
+        let mut checkpoint = self
+            .checkpoints
+            .acquire(source_id, &lease, now_ms(), &generation)
+            .await?;
+        let outcome = self
+            .work(owner, &mut checkpoint, started, budget, summary, stats)
+            .await;
+        summary.checkpoint_sequence = checkpoint.sequence;
+        summary.resumes_with_cursor = checkpoint.cursor.is_some();
+        if let Some(newest) = checkpoint.newest_processed_at_ms {
+            summary.ingest_lag_seconds = Some(((now_ms() - newest) as f64 / 1000.0).max(0.0));
+        }
+        // Give the lease back even after an error, so the next run need not wait for it to expire.
+        if let Err(e) = self.checkpoints.release(source_id, owner).await {
+            tracing::warn!(error = %e, "could not release the lease; it expires by itself");
+        }
+        outcome
+    }
+
+    async fn work(
+        &self,
+        owner: &str,
+        checkpoint: &mut Checkpoint,
+        started: Instant,
+        budget: Duration,
+        summary: &mut RunSummary,
+        stats: &mut SourceStats,
+    ) -> Result<StopReason, RunError> {
+        let source_id = self.settings.source_id.as_str();
+        let deadline = started + budget;
+        let fetch_deadline = deadline - flush_reserve(budget);
+        let initial_from_ms = now_ms() - self.settings.initial_lookback.as_millis() as i64;
+
+        loop {
+            if Instant::now() >= fetch_deadline {
+                return Ok(StopReason::Budget);
+            }
+            let position = match &checkpoint.cursor {
+                Some(c) => StreamPosition::Cursor(c.clone()),
+                None => StreamPosition::From {
+                    from_ms: checkpoint.window_start_ms.unwrap_or(initial_from_ms),
+                },
+            };
+            // A pending batch is redone with exactly the event count it was cut at.
+            let limit = checkpoint
+                .pending
+                .as_ref()
+                .map(|p| p.event_count.max(1))
+                .unwrap_or(self.settings.page_limit);
+            let request = PageRequest {
+                position: position.clone(),
+                limit,
+            };
+            let mut page = match self
+                .source
+                .fetch_page(&request, fetch_deadline, stats)
+                .await
+            {
+                Ok(page) => page,
+                Err(SourceError::InvalidCursor) => {
+                    tracing::warn!(
+                        "the API refused the stored cursor; resuming from the time checkpoint, repeats are dropped by id"
+                    );
+                    checkpoint.cursor = None;
+                    continue;
+                }
+                Err(SourceError::RateLimited) => return Ok(StopReason::RateLimited),
+                Err(e) => return Err(e.into()),
+            };
+            page.events.truncate(limit as usize);
+            let page_len = page.events.len();
+            let batch = build_batch(
+                &self.normalizer,
+                &page.events,
+                &checkpoint.recent,
+                OffsetDateTime::now_utc(),
+            )?;
+            drop(page.events);
+            summary.duplicates_dropped += batch.duplicates;
+
+            let previous_pending = checkpoint.pending.take();
+            let hours: Vec<i64> = batch.hours.keys().copied().collect();
+            if !batch.is_empty() {
+                // Write-ahead: record the batch (and any keys a previous attempt may have left)
+                // before its objects exist.
+                let mut all_hours: BTreeSet<i64> = hours.iter().copied().collect();
+                if let Some(p) = &previous_pending {
+                    all_hours.extend(p.hours.iter().copied());
+                }
+                checkpoint.pending = Some(PendingBatch {
+                    event_count: page_len as u32,
+                    hours: all_hours.into_iter().collect(),
+                    quarantine: batch.quarantine.is_some()
+                        || previous_pending.as_ref().is_some_and(|p| p.quarantine),
+                });
+                self.checkpoints.save(source_id, owner, checkpoint).await?;
+                self.write_objects(checkpoint, &batch, summary).await?;
+            }
+            // Keys a previous attempt of this batch wrote that this attempt does not need.
+            if let Some(p) = &previous_pending {
+                for hour in p.hours.iter().filter(|h| !hours.contains(h)) {
+                    self.sink
+                        .delete(&logs_key(
+                            *hour,
+                            &checkpoint.generation,
+                            checkpoint.sequence,
+                        ))
+                        .await?;
+                }
+                if p.quarantine && batch.quarantine.is_none() {
+                    self.sink
+                        .delete(&quarantine_key(&checkpoint.generation, checkpoint.sequence))
+                        .await?;
+                }
+            }
+
+            // Every object of the batch is durable: it is no longer pending.
+            checkpoint.pending = None;
+            let cursor_before = checkpoint.cursor.clone();
+            let moved = self.advance(checkpoint, &batch, page.next_cursor.clone(), &position);
+            if moved || previous_pending.is_some() {
+                self.checkpoints.save(source_id, owner, checkpoint).await?;
+            }
+            summary.events_processed += batch.valid;
+            summary.quarantined_events += batch.quarantined;
+            tracing::info!(
+                events = page_len,
+                written = batch.valid,
+                quarantined = batch.quarantined,
+                duplicates = batch.duplicates,
+                sequence = checkpoint.sequence,
+                "page done"
+            );
+
+            let caught_up = page.next_cursor.is_none()
+                || page_len < limit as usize
+                || (page_len == 0 && cursor_before == checkpoint.cursor);
+            if caught_up {
+                return Ok(StopReason::CaughtUp);
+            }
+        }
+    }
+
+    async fn write_objects(
+        &self,
+        checkpoint: &Checkpoint,
+        batch: &Batch,
+        summary: &mut RunSummary,
+    ) -> Result<(), RunError> {
+        let mut objects: Vec<(String, &EncodedObject)> = batch
+            .hours
+            .iter()
+            .map(|(hour, object)| {
+                (
+                    logs_key(*hour, &checkpoint.generation, checkpoint.sequence),
+                    object,
+                )
+            })
+            .collect();
+        if let Some(q) = &batch.quarantine {
+            objects.push((
+                quarantine_key(&checkpoint.generation, checkpoint.sequence),
+                q,
+            ));
+        }
+        for (key, object) in objects {
+            self.sink.put(&key, object).await?;
+            summary.objects_written += 1;
+            summary.bytes_written += object.body.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Moves the checkpoint past `batch`; returns whether anything changed.
+    fn advance(
+        &self,
+        checkpoint: &mut Checkpoint,
+        batch: &Batch,
+        next_cursor: Option<String>,
+        position: &StreamPosition,
+    ) -> bool {
+        let mut changed = false;
+        if !batch.is_empty() {
+            checkpoint.sequence += 1;
+            checkpoint.events_written += batch.valid + batch.quarantined;
+            changed = true;
+        }
+        if let Some(newest) = batch.newest_processed_at_ms {
+            if checkpoint.newest_processed_at_ms.is_none_or(|n| newest > n) {
+                checkpoint.newest_processed_at_ms = Some(newest);
+                changed = true;
+            }
+        }
+        if !batch.written.is_empty() {
+            // Events without a processing time count as the newest known one for the window.
+            let fallback = checkpoint.newest_processed_at_ms.unwrap_or_else(now_ms);
+            for (key, processed_ms) in &batch.written {
+                checkpoint
+                    .recent
+                    .insert(key, processed_ms.unwrap_or(fallback));
+            }
+        }
+        if let Some(newest) = checkpoint.newest_processed_at_ms {
+            let overlap_start = newest - self.settings.overlap.as_millis() as i64;
+            let floor = match (checkpoint.window_start_ms, position) {
+                (Some(w), _) => w,
+                (None, StreamPosition::From { from_ms }) => *from_ms,
+                (None, StreamPosition::Cursor(_)) => overlap_start,
+            };
+            let wanted = overlap_start.max(floor);
+            let window = checkpoint.recent.trim(wanted, batch.written.len());
+            if checkpoint.window_start_ms != Some(window) {
+                checkpoint.window_start_ms = Some(window);
+                changed = true;
+            }
+        }
+        if checkpoint.cursor != next_cursor {
+            checkpoint.cursor = next_cursor;
+            changed = true;
+        }
+        changed
+    }
+}

@@ -1,0 +1,445 @@
+//! Configuration read from the environment, validated before any request is made.
+mod api_key;
+
+pub use api_key::ApiKey;
+
+use std::time::Duration;
+use thiserror::Error;
+use url::Url;
+
+pub const DEFAULT_API_BASE_URL: &str = "https://api.atlassian.com";
+pub const DEFAULT_INITIAL_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Atlassian keeps audit events for 180 days; looking further back asks for nothing.
+pub const MAX_INITIAL_LOOKBACK: Duration = Duration::from_secs(180 * 24 * 3600);
+pub const DEFAULT_PAGE_LIMIT: u32 = 500;
+pub const MAX_PAGE_LIMIT: u32 = 500;
+pub const DEFAULT_METRICS_NAMESPACE: &str = "AtlassianAuditCollector";
+pub const DEFAULT_RUN_BUDGET: Duration = Duration::from_secs(240);
+pub const DEFAULT_SOURCE_LABEL: &str = "atlassian-audit";
+
+/// Names of the environment variables, shared with `template.yaml` and the README.
+pub mod env {
+    pub const API_BASE_URL: &str = "ATLASSIAN_API_BASE_URL";
+    pub const SECRET_ID: &str = "ATLASSIAN_SECRET_ID";
+    pub const ORG_ID: &str = "ATLASSIAN_ORG_ID";
+    pub const API_KEY: &str = "ATLASSIAN_API_KEY";
+    pub const CHECKPOINT_TABLE: &str = "CHECKPOINT_TABLE";
+    pub const OUTPUT_BUCKET: &str = "OUTPUT_BUCKET";
+    pub const OUTPUT_PREFIX: &str = "OUTPUT_PREFIX";
+    pub const S3_FORCE_PATH_STYLE: &str = "S3_FORCE_PATH_STYLE";
+    pub const SOURCE_ID: &str = "SOURCE_ID";
+    pub const SOURCE_LABEL: &str = "SOURCE_LABEL";
+    pub const INITIAL_LOOKBACK: &str = "INITIAL_LOOKBACK";
+    pub const PAGE_LIMIT: &str = "PAGE_LIMIT";
+    pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+    pub const RUN_BUDGET_SECONDS: &str = "RUN_BUDGET_SECONDS";
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{name} is not set: {hint}")]
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "{name} is set but {other} is not: set both {name} and {other}, or set {secret} instead",
+        secret = env::SECRET_ID
+    )]
+    HalfCredentials {
+        name: &'static str,
+        other: &'static str,
+    },
+}
+
+/// Where the org id and API key come from.
+#[derive(Debug, Clone)]
+pub enum CredentialSource {
+    /// A Secrets Manager secret whose SecretString is `{"org_id": "...", "api_key": "..."}`.
+    SecretsManager { secret_id: String },
+    /// Given directly (local runs); the key is redacted in `Debug`.
+    Static { org_id: String, api_key: ApiKey },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub api_base_url: Url,
+    pub credentials: Option<CredentialSource>,
+    pub checkpoint_table: Option<String>,
+    pub output_bucket: Option<String>,
+    pub output_prefix: String,
+    pub s3_force_path_style: bool,
+    /// `None` means "the org id", known once the credentials are read.
+    pub source_id: Option<String>,
+    pub source_label: String,
+    pub initial_lookback: Duration,
+    pub page_limit: u32,
+    pub metrics_namespace: String,
+    pub run_budget: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let api_base_url = parse_base_url(
+            &get(env::API_BASE_URL).unwrap_or_else(|| DEFAULT_API_BASE_URL.to_string()),
+        )?;
+
+        let credentials = match (get(env::SECRET_ID), get(env::ORG_ID), get(env::API_KEY)) {
+            (Some(secret_id), _, _) => Some(CredentialSource::SecretsManager { secret_id }),
+            (None, Some(org_id), Some(key)) => {
+                validate_org_id(&org_id, env::ORG_ID)?;
+                Some(CredentialSource::Static {
+                    org_id,
+                    api_key: ApiKey::new(key),
+                })
+            }
+            (None, Some(_), None) => {
+                return Err(ConfigError::HalfCredentials {
+                    name: env::ORG_ID,
+                    other: env::API_KEY,
+                })
+            }
+            (None, None, Some(_)) => {
+                return Err(ConfigError::HalfCredentials {
+                    name: env::API_KEY,
+                    other: env::ORG_ID,
+                })
+            }
+            (None, None, None) => None,
+        };
+
+        let output_prefix = match get(env::OUTPUT_PREFIX) {
+            None => String::new(),
+            Some(p) => normalize_prefix(&p)?,
+        };
+
+        let initial_lookback = match get(env::INITIAL_LOOKBACK) {
+            None => DEFAULT_INITIAL_LOOKBACK,
+            Some(v) => parse_lookback(&v)?,
+        };
+
+        let page_limit = match get(env::PAGE_LIMIT) {
+            None => DEFAULT_PAGE_LIMIT,
+            Some(v) => parse_page_limit(&v)?,
+        };
+
+        let run_budget = match get(env::RUN_BUDGET_SECONDS) {
+            None => DEFAULT_RUN_BUDGET,
+            Some(v) => parse_budget(&v)?,
+        };
+
+        let s3_force_path_style = match get(env::S3_FORCE_PATH_STYLE) {
+            None => false,
+            Some(v) => parse_bool(env::S3_FORCE_PATH_STYLE, &v)?,
+        };
+
+        if let Some(bucket) = get(env::OUTPUT_BUCKET) {
+            validate_bucket(&bucket)?;
+        }
+
+        Ok(Config {
+            api_base_url,
+            credentials,
+            checkpoint_table: get(env::CHECKPOINT_TABLE),
+            output_bucket: get(env::OUTPUT_BUCKET),
+            output_prefix,
+            s3_force_path_style,
+            source_id: get(env::SOURCE_ID),
+            source_label: get(env::SOURCE_LABEL)
+                .unwrap_or_else(|| DEFAULT_SOURCE_LABEL.to_string()),
+            initial_lookback,
+            page_limit,
+            metrics_namespace: get(env::METRICS_NAMESPACE)
+                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_string()),
+            run_budget,
+        })
+    }
+
+    pub fn require_credentials(&self) -> Result<&CredentialSource, ConfigError> {
+        self.credentials.as_ref().ok_or(ConfigError::Missing {
+            name: env::SECRET_ID,
+            hint: "set ATLASSIAN_SECRET_ID to the Secrets Manager secret holding {\"org_id\", \"api_key\"}, or set ATLASSIAN_ORG_ID and ATLASSIAN_API_KEY",
+        })
+    }
+
+    pub fn require_checkpoint_table(&self) -> Result<&str, ConfigError> {
+        self.checkpoint_table.as_deref().ok_or(ConfigError::Missing {
+            name: env::CHECKPOINT_TABLE,
+            hint: "name the DynamoDB table (partition key `source_id`, type S) that keeps the checkpoint",
+        })
+    }
+
+    pub fn require_output_bucket(&self) -> Result<&str, ConfigError> {
+        self.output_bucket.as_deref().ok_or(ConfigError::Missing {
+            name: env::OUTPUT_BUCKET,
+            hint: "name the S3 bucket the events are written to",
+        })
+    }
+}
+
+/// `https` anywhere; plain `http` only to this machine, so the key never crosses a network in clear.
+pub fn parse_base_url(value: &str) -> Result<Url, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: env::API_BASE_URL,
+        value: value.to_string(),
+        reason,
+    };
+    let url = Url::parse(value).map_err(|e| invalid(format!("not a URL ({e})")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not carry credentials".into()));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must not have a query or fragment".into()));
+    }
+    let host = url
+        .host()
+        .ok_or_else(|| invalid("has no host".to_string()))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&host) => {}
+        "http" => return Err(invalid(
+            "plain http is allowed only for loopback hosts (127.0.0.1, ::1, localhost); use https"
+                .into(),
+        )),
+        other => return Err(invalid(format!("scheme {other:?} is not http(s)"))),
+    }
+    Ok(url)
+}
+
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+pub(crate) fn validate_org_id(org_id: &str, from: &'static str) -> Result<(), ConfigError> {
+    let ok = !org_id.is_empty()
+        && org_id.len() <= 128
+        && org_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            name: from,
+            value: org_id.to_string(),
+            reason: "an org id is letters, digits and dashes (admin.atlassian.com/o/<org id>/…)"
+                .into(),
+        })
+    }
+}
+
+fn normalize_prefix(value: &str) -> Result<String, ConfigError> {
+    let trimmed = value.trim_matches('/');
+    if trimmed
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        && !trimmed.is_empty()
+    {
+        return Err(ConfigError::Invalid {
+            name: env::OUTPUT_PREFIX,
+            value: value.to_string(),
+            reason: "segments must not be empty, '.' or '..'".into(),
+        });
+    }
+    Ok(if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("{trimmed}/")
+    })
+}
+
+fn parse_lookback(value: &str) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(value).map_err(|e| ConfigError::Invalid {
+        name: env::INITIAL_LOOKBACK,
+        value: value.to_string(),
+        reason: format!("{e}; use a duration such as 7d, 36h or 90m"),
+    })?;
+    if d > MAX_INITIAL_LOOKBACK {
+        return Err(ConfigError::Invalid {
+            name: env::INITIAL_LOOKBACK,
+            value: value.to_string(),
+            reason: "at most 180d: Atlassian keeps audit events for 180 days".into(),
+        });
+    }
+    Ok(d)
+}
+
+fn parse_page_limit(value: &str) -> Result<u32, ConfigError> {
+    let n: i64 = value.parse().map_err(|_| ConfigError::Invalid {
+        name: env::PAGE_LIMIT,
+        value: value.to_string(),
+        reason: "a whole number of events per page, 1 to 500".into(),
+    })?;
+    // Out-of-range values are clamped, as documented: the API accepts 1..=500.
+    Ok(n.clamp(1, i64::from(MAX_PAGE_LIMIT)) as u32)
+}
+
+fn parse_budget(value: &str) -> Result<Duration, ConfigError> {
+    match value.parse::<u64>() {
+        Ok(s) if (10..=86_400).contains(&s) => Ok(Duration::from_secs(s)),
+        _ => Err(ConfigError::Invalid {
+            name: env::RUN_BUDGET_SECONDS,
+            value: value.to_string(),
+            reason: "whole seconds, 10 to 86400".into(),
+        }),
+    }
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            name,
+            value: value.to_string(),
+            reason: "use true or false".into(),
+        }),
+    }
+}
+
+fn validate_bucket(bucket: &str) -> Result<(), ConfigError> {
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            name: env::OUTPUT_BUCKET,
+            value: bucket.to_string(),
+            reason: "an S3 bucket name (3-63 lowercase letters, digits, '-' or '.'), without s3:// or a prefix; put the prefix in OUTPUT_PREFIX".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.api_base_url.as_str(), "https://api.atlassian.com/");
+        assert_eq!(c.page_limit, 500);
+        assert_eq!(c.initial_lookback, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.metrics_namespace, "AtlassianAuditCollector");
+        assert_eq!(c.run_budget, Duration::from_secs(240));
+        assert!(c.credentials.is_none());
+        assert!(c.require_credentials().is_err());
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        assert!(config(&[(env::API_BASE_URL, "http://127.0.0.1:8080")]).is_ok());
+        assert!(config(&[(env::API_BASE_URL, "http://localhost:1")]).is_ok());
+        assert!(config(&[(env::API_BASE_URL, "http://[::1]:1")]).is_ok());
+        let err = config(&[(env::API_BASE_URL, "http://api.atlassian.com")]).unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
+        assert!(config(&[(env::API_BASE_URL, "ftp://x")]).is_err());
+        assert!(config(&[(env::API_BASE_URL, "https://u:p@x")]).is_err());
+    }
+
+    #[test]
+    fn page_limit_is_clamped_but_garbage_is_refused() {
+        assert_eq!(
+            config(&[(env::PAGE_LIMIT, "9000")]).unwrap().page_limit,
+            500
+        );
+        assert_eq!(config(&[(env::PAGE_LIMIT, "0")]).unwrap().page_limit, 1);
+        assert_eq!(config(&[(env::PAGE_LIMIT, "200")]).unwrap().page_limit, 200);
+        let err = config(&[(env::PAGE_LIMIT, "many")]).unwrap_err();
+        assert!(err.to_string().contains("PAGE_LIMIT"), "{err}");
+    }
+
+    #[test]
+    fn lookback_accepts_durations_up_to_retention() {
+        assert_eq!(
+            config(&[(env::INITIAL_LOOKBACK, "36h")])
+                .unwrap()
+                .initial_lookback,
+            Duration::from_secs(36 * 3600)
+        );
+        assert!(config(&[(env::INITIAL_LOOKBACK, "180d")]).is_ok());
+        assert!(config(&[(env::INITIAL_LOOKBACK, "181d")]).is_err());
+        assert!(config(&[(env::INITIAL_LOOKBACK, "a week")]).is_err());
+    }
+
+    #[test]
+    fn credentials_come_from_a_secret_or_both_variables() {
+        let c = config(&[(env::SECRET_ID, "arn:aws:secretsmanager:x")]).unwrap();
+        assert!(matches!(
+            c.credentials,
+            Some(CredentialSource::SecretsManager { .. })
+        ));
+        let c = config(&[(env::ORG_ID, "org-1"), (env::API_KEY, "k")]).unwrap();
+        assert!(matches!(
+            c.credentials,
+            Some(CredentialSource::Static { .. })
+        ));
+        assert!(config(&[(env::ORG_ID, "org-1")]).is_err());
+        assert!(config(&[(env::API_KEY, "k")]).is_err());
+        assert!(config(&[(env::ORG_ID, "../x"), (env::API_KEY, "k")]).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let c = config(&[
+            (env::ORG_ID, "org-1"),
+            (env::API_KEY, "super-secret-key-123"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("super-secret-key-123"), "{shown}");
+    }
+
+    #[test]
+    fn prefix_is_normalized_and_bucket_checked() {
+        assert_eq!(
+            config(&[(env::OUTPUT_PREFIX, "/a/b")])
+                .unwrap()
+                .output_prefix,
+            "a/b/"
+        );
+        assert_eq!(
+            config(&[(env::OUTPUT_PREFIX, "a/")]).unwrap().output_prefix,
+            "a/"
+        );
+        assert!(config(&[(env::OUTPUT_PREFIX, "a//b")]).is_err());
+        assert!(config(&[(env::OUTPUT_BUCKET, "s3://bucket/x")]).is_err());
+        assert!(config(&[(env::OUTPUT_BUCKET, "my-bucket")]).is_ok());
+        assert!(config(&[(env::S3_FORCE_PATH_STYLE, "maybe")]).is_err());
+        assert!(config(&[(env::RUN_BUDGET_SECONDS, "5")]).is_err());
+    }
+}

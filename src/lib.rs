@@ -1,0 +1,14 @@
+//! atlassian-audit-collector: brings an Atlassian Cloud organization's audit log into S3,
+//! normalized to Panther's `Atlassian.Audit` schema, exactly once.
+pub mod check;
+pub mod checkpoint;
+pub mod collector;
+pub mod config;
+pub mod credentials;
+pub mod demo;
+pub mod metrics;
+pub mod normalize;
+pub mod setup;
+pub mod simulated_org;
+pub mod sink;
+pub mod source;

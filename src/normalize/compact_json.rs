@@ -1,0 +1,67 @@
+//! Whitespace compaction and string escaping for JSON text.
+
+/// Removes insignificant whitespace from a JSON text (outside strings), appending to
+/// `out`; assumes valid JSON.
+///
+/// Everything else is copied byte for byte, so key order, duplicate keys, number
+/// spelling and string escapes stay exactly as received.
+pub fn compact_json_into(json: &str, out: &mut String) {
+    out.reserve(json.len());
+    let bytes = json.as_bytes();
+    let mut in_string = false;
+    let mut escaped = false;
+    // Start of the run of bytes not yet copied; runs are split only at ASCII
+    // whitespace, so every slice boundary is a char boundary.
+    let mut run_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            out.push_str(&json[run_start..i]);
+            run_start = i + 1;
+        }
+    }
+    out.push_str(&json[run_start..]);
+}
+
+/// Appends `s` as a JSON string literal, escaped the way serde_json does it.
+///
+/// Written out because it cannot fail, where `serde_json::to_string` returns a `Result`.
+pub fn push_json_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut run_start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[run_start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        } else {
+            out.push_str(escape);
+        }
+        run_start = i + 1;
+    }
+    out.push_str(&s[run_start..]);
+    out.push('"');
+}

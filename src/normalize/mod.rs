@@ -1,0 +1,369 @@
+//! Panther `Atlassian.Audit` normalization of one audit event.
+//!
+//! The output line is the event exactly as received (every field kept, key order kept,
+//! whitespace removed) with Panther's `p_*` fields appended at the end of the top-level
+//! object. Events lacking a required field are quarantined with a reason, never
+//! dropped and never a panic.
+
+mod compact_json;
+mod indicators;
+mod json_view;
+mod timestamp;
+
+#[cfg(test)]
+mod tests;
+
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+pub use compact_json::{compact_json_into, push_json_string};
+pub use indicators::is_email;
+pub use timestamp::{format_panther_timestamp, parse_timestamp, TimestampError};
+
+use indicators::Indicators;
+use json_view::{AttributesView, EventView, Field, Kind};
+
+pub const LOG_TYPE: &str = "Atlassian.Audit";
+pub const SCHEMA_VERSION: u32 = 0;
+
+/// Longest stretch of an offending value quoted in a quarantine reason.
+const MAX_QUOTED_CHARS: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub source_id: String,
+    pub source_label: String,
+}
+
+/// Normalizes events of one source; cheap to create; holds the source and any cached
+/// per-source data.
+#[derive(Debug, Clone)]
+pub struct Normalizer {
+    source: SourceInfo,
+    /// SHA-256 state already fed `source_id + 0x00`, cloned per event for `p_row_id`.
+    row_id_hasher: Sha256,
+    /// `,"p_source_id":…,"p_source_label":…,"p_schema_version":0`, rendered once.
+    source_members: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Valid(NormalizedEvent),
+    Quarantined(QuarantinedEvent),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedEvent {
+    /// The event id.
+    pub dedupe_key: String,
+    /// UTC, from `attributes.time`.
+    pub event_time: OffsetDateTime,
+    /// `attributes.processedAt` if present and parseable, UTC.
+    pub processed_at: Option<OffsetDateTime>,
+    /// One compact JSON object, no trailing newline, no '\n' inside.
+    pub line: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantinedEvent {
+    /// The event id if `id` is a non-empty string, else `sha256:<hex of the compacted raw>`.
+    pub dedupe_key: String,
+    pub processed_at: Option<OffsetDateTime>,
+    /// Human-readable, naming the offending field(s).
+    pub reason: String,
+    /// `{"error":"<reason>","raw":<the event as received, compacted>}`, no trailing newline.
+    pub line: String,
+}
+
+/// What the required-field checks found.
+struct Checked {
+    id: String,
+    event_time: OffsetDateTime,
+    processed_at: Option<OffsetDateTime>,
+    indicators: Indicators,
+}
+
+struct Rejected {
+    reason: String,
+    /// The event id when it is usable as a dedupe key despite the other problems.
+    id: Option<String>,
+    processed_at: Option<OffsetDateTime>,
+}
+
+impl Normalizer {
+    pub fn new(source: SourceInfo) -> Self {
+        let mut row_id_hasher = Sha256::new();
+        row_id_hasher.update(source.source_id.as_bytes());
+        row_id_hasher.update([0u8]);
+        let mut source_members = String::from(",\"p_source_id\":");
+        push_json_string(&mut source_members, &source.source_id);
+        source_members.push_str(",\"p_source_label\":");
+        push_json_string(&mut source_members, &source.source_label);
+        source_members.push_str(",\"p_schema_version\":");
+        source_members.push_str(&SCHEMA_VERSION.to_string());
+        Normalizer {
+            source,
+            row_id_hasher,
+            source_members,
+        }
+    }
+
+    pub fn source(&self) -> &SourceInfo {
+        &self.source
+    }
+
+    /// `p_row_id`: lowercase hex of the first 16 bytes of
+    /// SHA-256(source_id + 0x00 + event id), so a re-collected event keeps its row id.
+    pub fn row_id(&self, event_id: &str) -> String {
+        let digest = self
+            .row_id_hasher
+            .clone()
+            .chain_update(event_id.as_bytes())
+            .finalize();
+        let mut out = String::with_capacity(32);
+        push_hex(&mut out, &digest[..16]);
+        out
+    }
+
+    /// `raw` is one element of the page's `data` array exactly as received.
+    /// `parse_time` is the time the collector parsed the page (UTC).
+    pub fn normalize(&self, raw: &RawValue, parse_time: OffsetDateTime) -> Outcome {
+        let mut compact = String::with_capacity(raw.get().len() + 512);
+        compact_json_into(raw.get(), &mut compact);
+        match check(raw) {
+            // A valid event is a non-empty object, so its compact form ends in '}'.
+            Ok(ok) if compact.ends_with('}') => {
+                compact.pop();
+                Outcome::Valid(self.finish_valid(ok, compact, parse_time))
+            }
+            Ok(ok) => quarantine(
+                compact,
+                Rejected {
+                    reason: "event is not a JSON object".to_owned(),
+                    id: Some(ok.id),
+                    processed_at: ok.processed_at,
+                },
+            ),
+            Err(rejected) => quarantine(compact, rejected),
+        }
+    }
+
+    /// Appends the `p_*` members to `line`, the compacted event without its final '}'.
+    fn finish_valid(
+        &self,
+        ok: Checked,
+        mut line: String,
+        parse_time: OffsetDateTime,
+    ) -> NormalizedEvent {
+        line.push_str(",\"p_log_type\":");
+        push_json_string(&mut line, LOG_TYPE);
+        line.push_str(",\"p_row_id\":\"");
+        line.push_str(&self.row_id(&ok.id));
+        line.push_str("\",\"p_event_time\":\"");
+        line.push_str(&format_panther_timestamp(ok.event_time));
+        line.push_str("\",\"p_parse_time\":\"");
+        line.push_str(&format_panther_timestamp(parse_time));
+        line.push('"');
+        line.push_str(&self.source_members);
+        ok.indicators.write_json_members(&mut line);
+        line.push('}');
+        NormalizedEvent {
+            dedupe_key: ok.id,
+            event_time: ok.event_time,
+            processed_at: ok.processed_at,
+            line,
+        }
+    }
+}
+
+fn quarantine(compact: String, rejected: Rejected) -> Outcome {
+    let dedupe_key = match rejected.id {
+        Some(id) => id,
+        None => {
+            let digest = Sha256::digest(compact.as_bytes());
+            let mut key = String::with_capacity(7 + 64);
+            key.push_str("sha256:");
+            push_hex(&mut key, &digest);
+            key
+        }
+    };
+    let mut line = String::with_capacity(compact.len() + rejected.reason.len() + 24);
+    line.push_str("{\"error\":");
+    push_json_string(&mut line, &rejected.reason);
+    line.push_str(",\"raw\":");
+    line.push_str(&compact);
+    line.push('}');
+    Outcome::Quarantined(QuarantinedEvent {
+        dedupe_key,
+        processed_at: rejected.processed_at,
+        reason: rejected.reason,
+        line,
+    })
+}
+
+/// Checks the fields the `Atlassian.Audit` schema requires and extracts what the
+/// output needs. Every problem found is named in the reason, not only the first.
+fn check(raw: &RawValue) -> Result<Checked, Rejected> {
+    let kind = Kind::of(raw);
+    if kind != Kind::Object {
+        return Err(Rejected {
+            reason: format!("event is {}, not a JSON object", kind.article_name()),
+            id: None,
+            processed_at: None,
+        });
+    }
+    let event: EventView = serde_json::from_str(raw.get()).map_err(|e| Rejected {
+        reason: format!("event cannot be read: {e}"),
+        id: None,
+        processed_at: None,
+    })?;
+
+    let mut missing: Vec<&str> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+
+    let mut id = None;
+    if require(event.id, "id", Kind::String, &mut missing, &mut problems) {
+        match event.id.as_string() {
+            Some(s) if !s.is_empty() => id = Some(s),
+            Some(_) => problems.push("field `id` is an empty string".to_owned()),
+            None => problems.push("field `id` is not a readable string".to_owned()),
+        }
+    }
+    require(
+        event.kind,
+        "type",
+        Kind::String,
+        &mut missing,
+        &mut problems,
+    );
+    let attrs_is_object = require(
+        event.attributes,
+        "attributes",
+        Kind::Object,
+        &mut missing,
+        &mut problems,
+    );
+    require(
+        event.links,
+        "links",
+        Kind::Object,
+        &mut missing,
+        &mut problems,
+    );
+
+    let mut attrs: Option<AttributesView> = None;
+    if let Some(raw) = event.attributes.0.filter(|_| attrs_is_object) {
+        // Every view field accepts any JSON, so only a duplicated key can fail here.
+        match serde_json::from_str::<AttributesView>(raw.get()) {
+            Ok(a) => attrs = Some(a),
+            Err(e) => problems.push(format!("field `attributes` cannot be read: {e}")),
+        }
+    }
+    let processed_at = attrs
+        .as_ref()
+        .and_then(|a| a.processed_at.as_string())
+        .and_then(|s| parse_timestamp(&s).ok());
+
+    let mut event_time = None;
+    if let Some(a) = &attrs {
+        if require(
+            a.time,
+            "attributes.time",
+            Kind::String,
+            &mut missing,
+            &mut problems,
+        ) {
+            match a.time.as_string() {
+                Some(s) => match parse_timestamp(&s) {
+                    Ok(t) => event_time = Some(t),
+                    Err(e) => problems.push(format!(
+                        "attributes.time {} is not an RFC 3339 timestamp ({e})",
+                        quote_truncated(&s)
+                    )),
+                },
+                None => {
+                    problems.push("field `attributes.time` is not a readable string".to_owned())
+                }
+            }
+        }
+    }
+
+    match (id, event_time, attrs) {
+        (Some(id), Some(event_time), Some(attrs)) if missing.is_empty() && problems.is_empty() => {
+            Ok(Checked {
+                id,
+                event_time,
+                processed_at,
+                indicators: Indicators::from_attributes(&attrs),
+            })
+        }
+        (id, _, _) => {
+            let mut parts = Vec::with_capacity(problems.len() + 1);
+            match missing.as_slice() {
+                [] => {}
+                [one] => parts.push(format!("missing required field `{one}`")),
+                many => parts.push(format!(
+                    "missing required fields {}",
+                    many.iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }
+            parts.extend(problems);
+            Err(Rejected {
+                reason: parts.join("; "),
+                id,
+                processed_at,
+            })
+        }
+    }
+}
+
+/// Records a required field that is absent or of the wrong JSON type; true when it is
+/// present with the wanted type.
+fn require(
+    field: Field<'_>,
+    name: &'static str,
+    want: Kind,
+    missing: &mut Vec<&'static str>,
+    problems: &mut Vec<String>,
+) -> bool {
+    match field.kind() {
+        None => {
+            missing.push(name);
+            false
+        }
+        Some(k) if k == want => true,
+        Some(k) => {
+            problems.push(format!(
+                "field `{name}` must be {}, found {}",
+                want.article_name(),
+                k.article_name()
+            ));
+            false
+        }
+    }
+}
+
+/// JSON-quotes `s` for a reason, cut short so a huge value cannot bloat the line.
+fn quote_truncated(s: &str) -> String {
+    let mut out = String::new();
+    match s.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((cut, _)) => {
+            push_json_string(&mut out, &s[..cut]);
+            out.push('…');
+        }
+        None => push_json_string(&mut out, s),
+    }
+    out
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+}

@@ -1,0 +1,182 @@
+//! RFC 3339 parsing and Panther timestamp formatting.
+//!
+//! Hand-written rather than `time`'s `Rfc3339` description so that the accepted
+//! precision is exactly 0 to 9 fractional digits: Atlassian mixes `…18Z`, `…19.008Z`
+//! and `…11.117451Z` within one page, and more than nanosecond precision cannot be
+//! represented, so it is refused instead of being silently truncated.
+
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+/// Why a string is not an accepted RFC 3339 timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    #[error("expected {expected} at byte {at}")]
+    Syntax { expected: &'static str, at: usize },
+    #[error("more than 9 fractional second digits")]
+    TooManyFractionalDigits,
+    #[error("{component} out of range")]
+    OutOfRange { component: &'static str },
+}
+
+/// Parses an RFC 3339 timestamp with 0 to 9 fractional digits and `Z` or a numeric
+/// offset; returns UTC.
+///
+/// Also accepted, as RFC 3339 allows: lowercase `t` and `z`, `-00:00`, and a leap
+/// second `23:59:60` (UTC), which becomes `23:59:59.999999999` because `time` cannot
+/// represent it.
+pub fn parse_timestamp(s: &str) -> Result<OffsetDateTime, TimestampError> {
+    let mut c = Cursor {
+        b: s.as_bytes(),
+        pos: 0,
+    };
+    let year = c.digits(4, "4-digit year")?;
+    c.expect(b"-", "'-'")?;
+    let month = c.digits(2, "2-digit month")?;
+    c.expect(b"-", "'-'")?;
+    let day = c.digits(2, "2-digit day")?;
+    c.expect(b"Tt", "'T'")?;
+    let hour = c.digits(2, "2-digit hour")?;
+    c.expect(b":", "':'")?;
+    let minute = c.digits(2, "2-digit minute")?;
+    c.expect(b":", "':'")?;
+    let second = c.digits(2, "2-digit second")?;
+
+    let mut nanos = 0u32;
+    if c.peek() == Some(b'.') {
+        c.pos += 1;
+        let mut count = 0u32;
+        while let Some(d) = c.peek().filter(u8::is_ascii_digit) {
+            count += 1;
+            if count > 9 {
+                return Err(TimestampError::TooManyFractionalDigits);
+            }
+            nanos = nanos * 10 + u32::from(d - b'0');
+            c.pos += 1;
+        }
+        if count == 0 {
+            return Err(c.syntax("fractional digit"));
+        }
+        nanos *= 10u32.pow(9 - count);
+    }
+
+    let offset_seconds: i32 = match c.peek() {
+        Some(b'Z' | b'z') => {
+            c.pos += 1;
+            0
+        }
+        Some(sign @ (b'+' | b'-')) => {
+            c.pos += 1;
+            let oh = c.digits(2, "2-digit offset hour")?;
+            c.expect(b":", "':'")?;
+            let om = c.digits(2, "2-digit offset minute")?;
+            if oh > 23 {
+                return Err(TimestampError::OutOfRange {
+                    component: "offset hour",
+                });
+            }
+            if om > 59 {
+                return Err(TimestampError::OutOfRange {
+                    component: "offset minute",
+                });
+            }
+            // Values are at most 23 and 59, so the casts are lossless.
+            let secs = (oh * 3600 + om * 60) as i32;
+            if sign == b'-' {
+                -secs
+            } else {
+                secs
+            }
+        }
+        _ => return Err(c.syntax("'Z' or a numeric offset")),
+    };
+    if c.pos != c.b.len() {
+        return Err(c.syntax("end of timestamp"));
+    }
+
+    let leap = second == 60;
+    let (second, nanos) = if leap {
+        (59, 999_999_999)
+    } else {
+        (second, nanos)
+    };
+
+    let range = |e: time::error::ComponentRange| TimestampError::OutOfRange {
+        component: e.name(),
+    };
+    // `digits` yields at most 9999 / 99, so these narrowing casts are lossless.
+    let month = Month::try_from(month as u8).map_err(range)?;
+    let date = Date::from_calendar_date(year as i32, month, day as u8).map_err(range)?;
+    let time = Time::from_hms_nano(hour as u8, minute as u8, second as u8, nanos).map_err(range)?;
+    let offset = UtcOffset::from_whole_seconds(offset_seconds).map_err(range)?;
+    let utc = PrimitiveDateTime::new(date, time)
+        .assume_offset(offset)
+        .checked_to_offset(UtcOffset::UTC)
+        .ok_or(TimestampError::OutOfRange { component: "year" })?;
+    if leap && (utc.hour(), utc.minute()) != (23, 59) {
+        return Err(TimestampError::OutOfRange {
+            component: "second",
+        });
+    }
+    Ok(utc)
+}
+
+/// Formats as Panther/Glue `YYYY-MM-DD HH:MM:SS.fffffffff` (always 9 fractional
+/// digits), in UTC.
+pub fn format_panther_timestamp(t: OffsetDateTime) -> String {
+    // Converting to UTC can only overflow at the very edge of `time`'s range (year ±9999);
+    // there the value is written as it is rather than panicking.
+    let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:09}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond()
+    )
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn syntax(&self, expected: &'static str) -> TimestampError {
+        TimestampError::Syntax {
+            expected,
+            at: self.pos,
+        }
+    }
+
+    /// Reads exactly `n` ASCII digits (n ≤ 4).
+    fn digits(&mut self, n: usize, what: &'static str) -> Result<u32, TimestampError> {
+        let mut v = 0u32;
+        for _ in 0..n {
+            match self.peek() {
+                Some(d) if d.is_ascii_digit() => {
+                    v = v * 10 + u32::from(d - b'0');
+                    self.pos += 1;
+                }
+                _ => return Err(self.syntax(what)),
+            }
+        }
+        Ok(v)
+    }
+
+    fn expect(&mut self, one_of: &[u8], what: &'static str) -> Result<(), TimestampError> {
+        match self.peek() {
+            Some(b) if one_of.contains(&b) => {
+                self.pos += 1;
+                Ok(())
+            }
+            _ => Err(self.syntax(what)),
+        }
+    }
+}

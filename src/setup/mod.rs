@@ -1,0 +1,167 @@
+//! Wiring: turns a [`Config`] and the chosen storage into a ready [`Collector`]. Shared by the
+//! Lambda and the CLI so both run the very same pipeline.
+use crate::checkpoint::{CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore};
+use crate::collector::{Collector, CollectorSettings, DEFAULT_OVERLAP};
+use crate::config::{Config, ConfigError, CredentialSource};
+use crate::credentials::{CredentialProvider, SecretsManagerCredentials, StaticCredentials};
+use crate::normalize::{Normalizer, SourceInfo};
+use crate::sink::{LocalDirSink, ObjectSink, S3Sink};
+use crate::source::atlassian::AtlassianClient;
+use crate::source::{EventSource, SourceError};
+use aws_config::SdkConfig;
+use std::path::PathBuf;
+use std::sync::Arc;
+use thiserror::Error;
+use tokio::sync::OnceCell;
+
+#[derive(Debug, Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("could not build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// Where checkpoints and objects go. `None` fields use AWS (CHECKPOINT_TABLE, OUTPUT_BUCKET).
+#[derive(Debug, Clone, Default)]
+pub struct LocalStorage {
+    pub out_dir: Option<PathBuf>,
+    pub state_file: Option<PathBuf>,
+}
+
+/// Lazily loaded AWS configuration (region, credentials, `AWS_ENDPOINT_URL`), loaded only when
+/// something of AWS is used, so purely local runs need no AWS settings.
+#[derive(Default)]
+pub struct Aws(OnceCell<SdkConfig>);
+
+impl Aws {
+    pub async fn config(&self) -> &SdkConfig {
+        self.0
+            .get_or_init(|| aws_config::defaults(aws_config::BehaviorVersion::latest()).load())
+            .await
+    }
+
+    pub async fn s3(&self, force_path_style: bool) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(self.config().await)
+            .force_path_style(force_path_style)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(self.config().await)
+    }
+
+    pub async fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(self.config().await)
+    }
+}
+
+/// The credential provider the configuration names; create it once per process so the secret
+/// cache lives as long as a warm Lambda container.
+pub async fn credential_provider(
+    config: &Config,
+    aws: &Aws,
+) -> Result<Arc<dyn CredentialProvider>, ConfigError> {
+    Ok(match config.require_credentials()? {
+        CredentialSource::SecretsManager { secret_id } => Arc::new(SecretsManagerCredentials::new(
+            aws.secrets_manager().await,
+            secret_id.clone(),
+        )),
+        CredentialSource::Static { org_id, api_key } => {
+            Arc::new(StaticCredentials::new(org_id.clone(), api_key.clone()))
+        }
+    })
+}
+
+pub async fn checkpoint_store(
+    config: &Config,
+    local: &LocalStorage,
+    aws: &Aws,
+) -> Result<Arc<dyn CheckpointStore>, ConfigError> {
+    Ok(match &local.state_file {
+        Some(path) => Arc::new(FileCheckpointStore::new(path.clone())),
+        None => Arc::new(DynamoDbCheckpointStore::new(
+            aws.dynamodb().await,
+            config.require_checkpoint_table()?,
+        )),
+    })
+}
+
+pub async fn object_sink(
+    config: &Config,
+    local: &LocalStorage,
+    aws: &Aws,
+) -> Result<Arc<dyn ObjectSink>, ConfigError> {
+    Ok(match &local.out_dir {
+        Some(dir) => Arc::new(LocalDirSink::new(dir.clone())),
+        None => Arc::new(S3Sink::new(
+            aws.s3(config.s3_force_path_style).await,
+            config.require_output_bucket()?,
+            config.output_prefix.clone(),
+        )),
+    })
+}
+
+/// Everything a run needs besides the collector itself, built once per process.
+pub struct Backends {
+    pub source: Arc<AtlassianClient>,
+    pub credentials: Arc<dyn CredentialProvider>,
+    pub checkpoints: Arc<dyn CheckpointStore>,
+    pub sink: Arc<dyn ObjectSink>,
+}
+
+impl Backends {
+    /// Checks every setting before any request is made.
+    pub async fn from_config(
+        config: &Config,
+        local: &LocalStorage,
+        aws: &Aws,
+    ) -> Result<Self, SetupError> {
+        let credentials = credential_provider(config, aws).await?;
+        let checkpoints = checkpoint_store(config, local, aws).await?;
+        let sink = object_sink(config, local, aws).await?;
+        let source = Arc::new(AtlassianClient::new(
+            config.api_base_url.clone(),
+            credentials.clone(),
+        )?);
+        Ok(Backends {
+            source,
+            credentials,
+            checkpoints,
+            sink,
+        })
+    }
+
+    /// A collector for one run. The source id defaults to the org id, which may come from the
+    /// secret, so this reads the (cached) credentials.
+    pub async fn collector(&self, config: &Config) -> Result<Collector, SetupError> {
+        let source_id = self.source_id(config).await?;
+        let normalizer = Normalizer::new(SourceInfo {
+            source_id: source_id.clone(),
+            source_label: config.source_label.clone(),
+        });
+        Ok(Collector::new(
+            self.source.clone(),
+            self.checkpoints.clone(),
+            self.sink.clone(),
+            normalizer,
+            CollectorSettings {
+                source_id,
+                page_limit: config.page_limit,
+                initial_lookback: config.initial_lookback,
+                overlap: DEFAULT_OVERLAP,
+            },
+        ))
+    }
+
+    /// The source id a run would use, without building a collector.
+    pub async fn source_id(&self, config: &Config) -> Result<String, SetupError> {
+        match &config.source_id {
+            Some(id) => Ok(id.clone()),
+            None => Ok(self.source.org_id().await?),
+        }
+    }
+}

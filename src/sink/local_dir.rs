@@ -1,0 +1,84 @@
+use super::{EncodedObject, ObjectSink, SinkError};
+use async_trait::async_trait;
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// Objects as files under a directory, same key layout as S3. Each file is written to a temporary
+/// name, synced and renamed, so a crash never leaves half an object under its real name.
+pub struct LocalDirSink {
+    root: PathBuf,
+}
+
+impl LocalDirSink {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalDirSink { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_for(&self, key: &str) -> Result<PathBuf, SinkError> {
+        // Keys are ours, but refuse anything that could climb out of the root all the same.
+        if key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        {
+            return Err(self.error("write", key, "the key is not a plain relative path".into()));
+        }
+        Ok(self.root.join(key))
+    }
+
+    fn error(&self, action: &'static str, key: &str, reason: String) -> SinkError {
+        SinkError {
+            sink: self.describe(),
+            action,
+            key: key.to_string(),
+            reason,
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectSink for LocalDirSink {
+    async fn put(&self, key: &str, object: &EncodedObject) -> Result<(), SinkError> {
+        let path = self.path_for(key)?;
+        let err = |e: std::io::Error| self.error("write", key, e.to_string());
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(err)?;
+        }
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+        let mut file = tokio::fs::File::create(&tmp).await.map_err(err)?;
+        file.write_all(&object.body).await.map_err(err)?;
+        file.sync_all().await.map_err(err)?;
+        drop(file);
+        tokio::fs::rename(&tmp, &path).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), SinkError> {
+        let path = self.path_for(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.error("delete", key, e.to_string())),
+        }
+    }
+
+    async fn probe(&self) -> Result<(), SinkError> {
+        tokio::fs::create_dir_all(&self.root)
+            .await
+            .map_err(|e| self.error("create", "", e.to_string()))?;
+        let meta = tokio::fs::metadata(&self.root)
+            .await
+            .map_err(|e| self.error("inspect", "", e.to_string()))?;
+        if meta.permissions().readonly() {
+            return Err(self.error("write", "", "the directory is read-only".into()));
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("directory {}", self.root.display())
+    }
+}

@@ -1,0 +1,43 @@
+//! Where batches of normalized events go: S3 in production, a directory locally. Keys are
+//! relative (`logs/atlassian_audit/year=…/…json.gz`); each sink places them under its own root.
+mod layout;
+mod local_dir;
+mod s3;
+
+pub use layout::{hour_start, logs_key, quarantine_key, TABLE};
+pub use local_dir::LocalDirSink;
+pub use s3::S3Sink;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+pub const CONTENT_TYPE: &str = "application/x-ndjson";
+pub const CONTENT_ENCODING: &str = "gzip";
+
+/// A finished object: gzip NDJSON and how many events it holds.
+#[derive(Debug, Clone)]
+pub struct EncodedObject {
+    pub body: Vec<u8>,
+    pub event_count: usize,
+}
+
+#[derive(Debug, Error)]
+#[error("{sink} could not {action} {key}: {reason}")]
+pub struct SinkError {
+    pub sink: String,
+    pub action: &'static str,
+    pub key: String,
+    pub reason: String,
+}
+
+#[async_trait]
+pub trait ObjectSink: Send + Sync {
+    /// Writes (or overwrites) the object at `key`; returns once it is durable.
+    async fn put(&self, key: &str, object: &EncodedObject) -> Result<(), SinkError>;
+    /// Removes the object at `key`; absent is fine.
+    async fn delete(&self, key: &str) -> Result<(), SinkError>;
+    /// Checks that objects can be written, without writing any event data.
+    async fn probe(&self) -> Result<(), SinkError>;
+    /// For messages: `s3://bucket/prefix` or the directory.
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,349 @@
+use super::{error_body::ErrorSummary, page::parse_page};
+use crate::credentials::{CredentialProvider, Credentials};
+use crate::source::{
+    rate_limit_wait, EventSource, Page, PageRequest, RetryDelays, SourceError, SourceStats,
+    StreamPosition,
+};
+use async_trait::async_trait;
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, LOCATION, RETRY_AFTER};
+use reqwest::StatusCode;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use url::Url;
+
+pub const USER_AGENT: &str = concat!("atlassian-audit-collector/", env!("CARGO_PKG_VERSION"));
+
+/// One request may take this long before it counts as a stall and is retried.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A page of 500 events is well under 2 MB; anything past this is not a page.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Up to this much random wait is added to a rate-limit reset, so parallel clients spread out.
+const RATE_LIMIT_JITTER_MS: u64 = 1000;
+
+/// Reads `GET {base}/admin/v1/orgs/{orgId}/events-stream`. Every URL is built here from the
+/// configured base and the cursor; redirects are not followed, so the key only goes to that host.
+pub struct AtlassianClient {
+    http: reqwest::Client,
+    base_url: Url,
+    credentials: Arc<dyn CredentialProvider>,
+}
+
+enum Attempt {
+    Done(Page),
+    /// Worth retrying after a backoff; the text says what went wrong.
+    Transient(String),
+    /// A 429 asking for this wait (None: no usable header).
+    Throttled(Option<Duration>),
+    KeyRejected,
+}
+
+impl AtlassianClient {
+    pub fn new(
+        base_url: Url,
+        credentials: Arc<dyn CredentialProvider>,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()?;
+        Ok(AtlassianClient {
+            http,
+            base_url,
+            credentials,
+        })
+    }
+
+    pub fn events_stream_url(&self, org_id: &str, request: &PageRequest) -> Url {
+        let mut url = self.base_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .pop_if_empty()
+                .extend(["admin", "v1", "orgs", org_id, "events-stream"]);
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("limit", &request.limit.to_string());
+            q.append_pair("sortOrder", "asc");
+            match &request.position {
+                StreamPosition::Cursor(c) => {
+                    q.append_pair("cursor", c);
+                }
+                StreamPosition::From { from_ms } => {
+                    q.append_pair("from", &from_ms.to_string());
+                }
+            }
+        }
+        url
+    }
+
+    async fn attempt(
+        &self,
+        creds: &Credentials,
+        request: &PageRequest,
+        timeout: Duration,
+    ) -> Result<Attempt, SourceError> {
+        let url = self.events_stream_url(&creds.org_id, request);
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", creds.api_key.expose()))
+            .map_err(|_| SourceError::Unauthorized {
+                key_location: format!(
+                    "{} (the key holds characters that cannot be sent in a header)",
+                    self.credentials.describe()
+                ),
+            })?;
+        auth.set_sensitive(true);
+        tracing::debug!(
+            path = url.path(),
+            query = url.query().unwrap_or(""),
+            "requesting page"
+        );
+        let response = match self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, auth)
+            .header(ACCEPT, "application/json")
+            .timeout(timeout)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(Attempt::Transient(describe_transport_error(&e))),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = match read_body(response).await {
+            Ok(b) => b,
+            Err(problem) => return Ok(Attempt::Transient(problem)),
+        };
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let summary = || ErrorSummary::from_body(&body);
+        let scrub = |s: String| creds.api_key.scrub(&s);
+
+        match status {
+            s if s.is_success() => match parse_page(&body) {
+                Ok(page) => Ok(Attempt::Done(page)),
+                Err(problem) => Ok(Attempt::Transient(problem)),
+            },
+            StatusCode::TOO_MANY_REQUESTS => Ok(Attempt::Throttled(rate_limit_wait(
+                header("x-ratelimit-reset"),
+                header(RETRY_AFTER.as_str()),
+                OffsetDateTime::now_utc(),
+            ))),
+            StatusCode::UNAUTHORIZED => Ok(Attempt::KeyRejected),
+            StatusCode::FORBIDDEN => {
+                let s = summary();
+                Err(SourceError::Forbidden {
+                    org_id: creds.org_id.clone(),
+                    code: s.code_suffix(),
+                    detail: scrub(s.detail_suffix()),
+                })
+            }
+            StatusCode::NOT_FOUND => {
+                let s = summary();
+                Err(SourceError::NotFound {
+                    org_id: creds.org_id.clone(),
+                    key_location: self.credentials.describe(),
+                    code: s.code_suffix(),
+                    detail: scrub(s.detail_suffix()),
+                })
+            }
+            StatusCode::BAD_REQUEST if summary().code.as_deref() == Some("ADMIN-400-1") => {
+                Err(SourceError::InvalidCursor)
+            }
+            s if s.is_redirection() => Err(SourceError::Redirected {
+                status: s.as_u16(),
+                location: header(LOCATION.as_str())
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect(),
+            }),
+            s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
+                let s_summary = summary();
+                Ok(Attempt::Transient(scrub(format!(
+                    "HTTP {}{}{}",
+                    s.as_u16(),
+                    s_summary.code_suffix(),
+                    s_summary.detail_suffix()
+                ))))
+            }
+            s => {
+                let s_summary = summary();
+                Err(SourceError::Rejected {
+                    status: s.as_u16(),
+                    code: s_summary.code_suffix(),
+                    detail: scrub(s_summary.detail_suffix()),
+                })
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventSource for AtlassianClient {
+    async fn fetch_page(
+        &self,
+        request: &PageRequest,
+        deadline: Instant,
+        stats: &mut SourceStats,
+    ) -> Result<Page, SourceError> {
+        let mut creds = self.credentials.get().await?;
+        let mut delays = RetryDelays::new();
+        let mut refreshed_key = false;
+        let mut attempts = 0u32;
+        let mut last_problem = String::from("no attempt made");
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining < Duration::from_millis(200) {
+                return Err(SourceError::Unavailable {
+                    attempts,
+                    last_problem,
+                });
+            }
+            attempts += 1;
+            stats.requests += 1;
+            let wait = match self
+                .attempt(&creds, request, remaining.min(REQUEST_TIMEOUT))
+                .await?
+            {
+                Attempt::Done(page) => {
+                    stats.pages += 1;
+                    return Ok(page);
+                }
+                Attempt::KeyRejected => {
+                    stats.auth_failures += 1;
+                    if refreshed_key {
+                        return Err(SourceError::Unauthorized {
+                            key_location: self.credentials.describe(),
+                        });
+                    }
+                    // The key may have been rotated since it was cached: read it again, once.
+                    refreshed_key = true;
+                    creds = self.credentials.refresh().await?;
+                    tracing::warn!(
+                        "the API key was rejected (401); re-read it and trying once more"
+                    );
+                    continue;
+                }
+                Attempt::Throttled(asked) => {
+                    stats.throttled += 1;
+                    let wait = match asked {
+                        Some(d) => {
+                            d + Duration::from_millis(fastrand::u64(0..=RATE_LIMIT_JITTER_MS))
+                        }
+                        None => delays.next_delay(),
+                    };
+                    if Instant::now() + wait >= deadline {
+                        return Err(SourceError::RateLimited);
+                    }
+                    tracing::info!(
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited (429); waiting"
+                    );
+                    last_problem = "HTTP 429".to_string();
+                    wait
+                }
+                Attempt::Transient(problem) => {
+                    tracing::warn!(problem = %problem, attempt = attempts, "page request failed; will retry");
+                    last_problem = problem;
+                    delays.next_delay()
+                }
+            };
+            stats.retries += 1;
+            let wake = (Instant::now() + wait).min(deadline);
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+
+    async fn org_id(&self) -> Result<String, SourceError> {
+        Ok(self.credentials.get().await?.org_id)
+    }
+}
+
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(format!("the answer is larger than {MAX_BODY_BYTES} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(format!(
+                    "the answer broke off: {}",
+                    describe_transport_error(&e)
+                ))
+            }
+        }
+    }
+}
+
+/// reqwest's messages carry the URL (never the key, which travels in a header); keep the kind.
+fn describe_transport_error(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the body broke off"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ApiKey;
+    use crate::credentials::StaticCredentials;
+
+    #[test]
+    fn urls_are_built_from_the_base_and_position_only() {
+        let client = AtlassianClient::new(
+            Url::parse("https://api.atlassian.com").unwrap(),
+            Arc::new(StaticCredentials::new("org-1".into(), ApiKey::new("k"))),
+        )
+        .unwrap();
+        let url = client.events_stream_url(
+            "org-1",
+            &PageRequest {
+                position: StreamPosition::Cursor("a+b/c=".into()),
+                limit: 500,
+            },
+        );
+        assert_eq!(
+            url.as_str(),
+            "https://api.atlassian.com/admin/v1/orgs/org-1/events-stream?limit=500&sortOrder=asc&cursor=a%2Bb%2Fc%3D"
+        );
+        let url = client.events_stream_url(
+            "org-1",
+            &PageRequest {
+                position: StreamPosition::From {
+                    from_ms: 1_700_000_000_000,
+                },
+                limit: 10,
+            },
+        );
+        assert_eq!(
+            url.query(),
+            Some("limit=10&sortOrder=asc&from=1700000000000")
+        );
+    }
+}

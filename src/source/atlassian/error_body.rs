@@ -1,0 +1,97 @@
+use serde::Deserialize;
+
+/// The useful part of an error answer, from either body style the API uses:
+/// `{"errors":[{"code","title","detail"}]}` or the gateway's `{"error","message"}`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ErrorSummary {
+    pub code: Option<String>,
+    pub detail: Option<String>,
+}
+
+const MAX_DETAIL_CHARS: usize = 300;
+
+impl ErrorSummary {
+    pub fn from_body(body: &[u8]) -> Self {
+        #[derive(Deserialize)]
+        struct Item {
+            code: Option<String>,
+            title: Option<String>,
+            detail: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Body {
+            errors: Option<Vec<Item>>,
+            error: Option<String>,
+            message: Option<String>,
+        }
+        let Ok(body) = serde_json::from_slice::<Body>(body) else {
+            return ErrorSummary::default();
+        };
+        if let Some(first) = body.errors.and_then(|e| e.into_iter().next()) {
+            return ErrorSummary {
+                code: first.code.map(|c| clip(&c)),
+                detail: first.detail.or(first.title).map(|d| clip(&d)),
+            };
+        }
+        ErrorSummary {
+            code: None,
+            detail: body.message.or(body.error).map(|d| clip(&d)),
+        }
+    }
+
+    /// ` ADMIN-403-3` or empty, to follow a status in a message.
+    pub fn code_suffix(&self) -> String {
+        self.code
+            .as_ref()
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default()
+    }
+
+    /// `: "detail"` or empty.
+    pub fn detail_suffix(&self) -> String {
+        self.detail
+            .as_ref()
+            .map(|d| format!("; the API said: {d:?}"))
+            .unwrap_or_default()
+    }
+}
+
+/// Server text goes into operator messages: keep it short and on one line.
+fn clip(s: &str) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    one_line.chars().take(MAX_DETAIL_CHARS).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_body_styles_are_understood() {
+        let s = ErrorSummary::from_body(
+            br#"{"errors":[{"id":"x","status":"400","code":"ADMIN-400-1","title":"Bad Request","detail":"Invalid cursor"}]}"#,
+        );
+        assert_eq!(s.code.as_deref(), Some("ADMIN-400-1"));
+        assert_eq!(s.detail.as_deref(), Some("Invalid cursor"));
+        let s = ErrorSummary::from_body(
+            br#"{"timestamp":"t","path":"/p","status":403,"error":"Forbidden","message":"no access"}"#,
+        );
+        assert_eq!(s.code, None);
+        assert_eq!(s.detail.as_deref(), Some("no access"));
+        assert_eq!(
+            ErrorSummary::from_body(b"<html>bad gateway</html>"),
+            ErrorSummary::default()
+        );
+    }
+
+    #[test]
+    fn details_are_clipped_to_one_short_line() {
+        let long = format!(r#"{{"errors":[{{"detail":"a\nb{}"}}]}}"#, "x".repeat(5000));
+        let s = ErrorSummary::from_body(long.as_bytes());
+        let d = s.detail.unwrap();
+        assert!(d.len() <= MAX_DETAIL_CHARS && !d.contains('\n'));
+    }
+}
