@@ -3,6 +3,7 @@
 pub mod check;
 pub mod checkpoint;
 pub mod collector;
+pub mod aws_error;
 pub mod config;
 pub mod credentials;
 pub mod demo;

@@ -96,6 +96,12 @@ struct SimulateArgs {
     /// End the stream with `meta.next: null` instead of a resumable cursor.
     #[arg(long)]
     no_cursor_on_last_page: bool,
+    /// The organization's id.
+    #[arg(long, default_value = atlassian_audit::simulated_org::DEFAULT_ORG_ID)]
+    org_id: String,
+    /// The key the organization accepts (default: a fixed demo key, not a secret).
+    #[arg(long, default_value = atlassian_audit::simulated_org::DEFAULT_API_KEY, hide_default_value = true)]
+    api_key: String,
 }
 
 fn init_logging(default_level: &str) {
@@ -225,6 +231,8 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode> {
     init_logging("info");
     let config = SimulatedOrgConfig {
         cursor_on_last_page: !args.no_cursor_on_last_page,
+        org_id: args.org_id,
+        api_key: args.api_key,
         ..SimulatedOrgConfig::default()
     };
     let org = serve_demo_org(config, args.port, args.seed, args.events, args.invalid)

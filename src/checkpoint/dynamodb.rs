@@ -3,7 +3,7 @@ use super::{
     StoredCheckpoint,
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -29,13 +29,13 @@ impl DynamoDbCheckpointStore {
 
     fn backend<E>(&self, action: &str, e: &SdkError<E>) -> CheckpointError
     where
-        E: std::error::Error + 'static,
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
         CheckpointError::Backend {
             store: self.describe(),
             reason: format!(
                 "{action}: {} (does table {} exist in this region with partition key `source_id` of type S, and may the function's role use it?)",
-                DisplayErrorContext(e),
+                crate::aws_error::describe(e),
                 self.table
             ),
         }
@@ -91,8 +91,8 @@ impl DynamoDbCheckpointStore {
         Ok(StoredCheckpoint {
             checkpoint: Checkpoint {
                 generation,
-                sequence: n("sequence")?.unwrap_or(0).max(0) as u64,
-                cursor: s("cursor"),
+                sequence: n("batch_sequence")?.unwrap_or(0).max(0) as u64,
+                cursor: s("api_cursor"),
                 window_start_ms: n("window_start_ms")?,
                 newest_processed_at_ms: n("newest_processed_at_ms")?,
                 recent,
@@ -132,13 +132,12 @@ impl CheckpointStore for DynamoDbCheckpointStore {
             .update_expression(
                 "SET lease_owner = :owner, lease_until_ms = :until, \
                  generation = if_not_exists(generation, :generation), \
-                 #seq = if_not_exists(#seq, :zero), \
+                 batch_sequence = if_not_exists(batch_sequence, :zero), \
                  events_written = if_not_exists(events_written, :zero)",
             )
             .condition_expression(
                 "attribute_not_exists(lease_owner) OR lease_until_ms < :now OR lease_owner = :owner",
             )
-            .expression_attribute_names("#seq", "sequence")
             .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
             .expression_attribute_values(":until", num(lease.until_ms))
             .expression_attribute_values(":now", num(now_ms))
@@ -178,7 +177,7 @@ impl CheckpointStore for DynamoDbCheckpointStore {
     ) -> Result<(), CheckpointError> {
         let mut set = vec![
             "generation = :generation",
-            "#seq = :seq",
+            "batch_sequence = :seq",
             "recent = :recent",
             "events_written = :written",
             "updated_at = :updated",
@@ -190,7 +189,6 @@ impl CheckpointStore for DynamoDbCheckpointStore {
             .table_name(&self.table)
             .key(KEY, AttributeValue::S(source_id.to_string()))
             .condition_expression("lease_owner = :owner")
-            .expression_attribute_names("#seq", "sequence")
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
             .expression_attribute_values(
                 ":generation",
@@ -212,11 +210,11 @@ impl CheckpointStore for DynamoDbCheckpointStore {
             );
         match &checkpoint.cursor {
             Some(c) => {
-                set.push("cursor = :cursor");
+                set.push("api_cursor = :cursor");
                 request =
                     request.expression_attribute_values(":cursor", AttributeValue::S(c.clone()));
             }
-            None => remove.push("cursor"),
+            None => remove.push("api_cursor"),
         }
         match checkpoint.window_start_ms {
             Some(v) => {

@@ -1,6 +1,5 @@
 use super::{parse_secret, CredentialError, CredentialProvider, Credentials};
 use async_trait::async_trait;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::Mutex;
 
 /// Reads `{"org_id", "api_key"}` from a Secrets Manager secret and caches it for the life of the
@@ -31,7 +30,7 @@ impl SecretsManagerCredentials {
                 secret_id: self.secret_id.clone(),
                 reason: format!(
                     "{} (does the function's role allow secretsmanager:GetSecretValue on it, and does it exist in this region?)",
-                    DisplayErrorContext(&e)
+                    crate::aws_error::describe(&e)
                 ),
             })?;
         let text = out

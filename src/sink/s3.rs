@@ -1,6 +1,5 @@
 use super::{EncodedObject, ObjectSink, SinkError, CONTENT_ENCODING, CONTENT_TYPE};
 use async_trait::async_trait;
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 
 /// Objects in an S3 bucket under `prefix` (empty, or ending in '/').
@@ -47,7 +46,7 @@ impl ObjectSink for S3Sink {
             .body(ByteStream::from(object.body.clone()))
             .send()
             .await
-            .map_err(|e| self.error("write", &full_key, DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| self.error("write", &full_key, crate::aws_error::describe(&e)))?;
         Ok(())
     }
 
@@ -59,7 +58,7 @@ impl ObjectSink for S3Sink {
             .key(&full_key)
             .send()
             .await
-            .map_err(|e| self.error("delete", &full_key, DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| self.error("delete", &full_key, crate::aws_error::describe(&e)))?;
         Ok(())
     }
 
@@ -74,7 +73,7 @@ impl ObjectSink for S3Sink {
             .max_keys(1)
             .send()
             .await
-            .map_err(|e| self.error("list", &prefix, DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| self.error("list", &prefix, crate::aws_error::describe(&e)))?;
         Ok(())
     }
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone: pinned tools, moto, formatting, lints, unit and
+# integration tests, and the Lambda answering a cargo-lambda invoke.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+"$root/scripts/tools.sh"
+export PATH="$root/.venv/bin:$PATH"
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+
+eval "$("$root/scripts/moto.sh" start)"
+trap '"$root/scripts/moto.sh" stop' EXIT
+echo "==> moto listening at $AWS_ENDPOINT_URL"
+
+echo "==> cargo test"
+cargo test --all-targets --no-fail-fast
+
+echo "==> Lambda through cargo-lambda"
+"$root/scripts/lambda-invoke.sh"
