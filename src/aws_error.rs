@@ -1,9 +1,9 @@
 //! Short, useful descriptions of AWS SDK errors for operator messages: the service's error code
 //! and message when the service answered, the transport problem when it did not. (The SDK's own
 //! `Debug`/`DisplayErrorContext` carry the whole raw response, which buries the point.)
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use aws_smithy_runtime_api::client::result::SdkError;
 
 pub fn describe<E, R>(e: &SdkError<E, R>) -> String
 where

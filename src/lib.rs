@@ -1,9 +1,9 @@
 //! atlassian-audit-collector: brings an Atlassian Cloud organization's audit log into S3,
 //! normalized to Panther's `Atlassian.Audit` schema, exactly once.
+pub mod aws_error;
 pub mod check;
 pub mod checkpoint;
 pub mod collector;
-pub mod aws_error;
 pub mod config;
 pub mod credentials;
 pub mod demo;

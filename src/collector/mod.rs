@@ -39,6 +39,9 @@ pub struct CollectorSettings {
     pub page_limit: u32,
     pub initial_lookback: Duration,
     pub overlap: Duration,
+    /// How long after its budget a run's lease stays valid (a killed run's lease frees itself
+    /// then).
+    pub lease_grace: Duration,
 }
 
 #[derive(Debug, Error)]
@@ -75,7 +78,7 @@ fn now_ms() -> i64 {
 
 /// Time kept back at the end of a run to write the last batch and its checkpoint.
 fn flush_reserve(budget: Duration) -> Duration {
-    (budget / 5).clamp(Duration::from_secs(2), Duration::from_secs(30))
+    (budget / 5).clamp(Duration::from_millis(500), Duration::from_secs(30))
 }
 
 impl Collector {
@@ -148,7 +151,7 @@ impl Collector {
         let source_id = self.settings.source_id.as_str();
         let lease = Lease {
             owner: owner.to_string(),
-            until_ms: now_ms() + (budget + LEASE_GRACE).as_millis() as i64,
+            until_ms: now_ms() + (budget + self.settings.lease_grace).as_millis() as i64,
         };
         let generation = uuid::Uuid::new_v4().simple().to_string();
         let mut checkpoint = self

@@ -1,7 +1,7 @@
 //! Wiring: turns a [`Config`] and the chosen storage into a ready [`Collector`]. Shared by the
 //! Lambda and the CLI so both run the very same pipeline.
 use crate::checkpoint::{CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore};
-use crate::collector::{Collector, CollectorSettings, DEFAULT_OVERLAP};
+use crate::collector::{Collector, CollectorSettings, DEFAULT_OVERLAP, LEASE_GRACE};
 use crate::config::{Config, ConfigError, CredentialSource};
 use crate::credentials::{CredentialProvider, SecretsManagerCredentials, StaticCredentials};
 use crate::normalize::{Normalizer, SourceInfo};
@@ -153,6 +153,7 @@ impl Backends {
                 page_limit: config.page_limit,
                 initial_lookback: config.initial_lookback,
                 overlap: DEFAULT_OVERLAP,
+                lease_grace: LEASE_GRACE,
             },
         ))
     }

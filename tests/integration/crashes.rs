@@ -1,0 +1,273 @@
+//! Exactly once under crashes at every step, concurrent runs and abandoned leases.
+//!
+//! A crash is modelled as the run's future being dropped at an instant: no code of the run
+//! executes after it, its lease is not released, and an operation it had started either took
+//! effect (crash after) or did not (crash before) — what SIGKILL does to a process.
+use crate::append_live;
+use crate::harness::{TestEnv, SOURCE_ID};
+use async_trait::async_trait;
+use atlassian_audit::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint,
+};
+use atlassian_audit::config::env;
+use atlassian_audit::metrics::StopReason;
+use atlassian_audit::simulated_org::{
+    generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrgConfig,
+};
+use atlassian_audit::sink::{EncodedObject, ObjectSink, SinkError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Clone, Copy, Debug)]
+enum When {
+    Before,
+    After,
+}
+
+/// Counts the run's side effects; at step `at` the run "dies" before or after that effect.
+struct Tripwire {
+    steps: AtomicUsize,
+    at: usize,
+    when: When,
+    fired: Notify,
+}
+
+impl Tripwire {
+    fn new(at: usize, when: When) -> Arc<Self> {
+        Arc::new(Tripwire {
+            steps: AtomicUsize::new(0),
+            at,
+            when,
+            fired: Notify::new(),
+        })
+    }
+
+    async fn step<T>(&self, effect: impl std::future::Future<Output = T>) -> T {
+        let n = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
+        if n != self.at {
+            return effect.await;
+        }
+        if let When::After = self.when {
+            let _ = effect.await;
+        }
+        self.fired.notify_one();
+        std::future::pending().await
+    }
+
+    fn count(&self) -> usize {
+        self.steps.load(Ordering::SeqCst)
+    }
+}
+
+struct CrashingSink(Arc<dyn ObjectSink>, Arc<Tripwire>);
+struct CrashingStore(Arc<dyn CheckpointStore>, Arc<Tripwire>);
+
+#[async_trait]
+impl ObjectSink for CrashingSink {
+    async fn put(&self, key: &str, object: &EncodedObject) -> Result<(), SinkError> {
+        self.1.step(self.0.put(key, object)).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), SinkError> {
+        self.1.step(self.0.delete(key)).await
+    }
+    async fn probe(&self) -> Result<(), SinkError> {
+        self.0.probe().await
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for CrashingStore {
+    async fn acquire(
+        &self,
+        s: &str,
+        l: &Lease,
+        now: i64,
+        g: &str,
+    ) -> Result<Checkpoint, CheckpointError> {
+        self.1.step(self.0.acquire(s, l, now, g)).await
+    }
+    async fn save(&self, s: &str, o: &str, c: &Checkpoint) -> Result<(), CheckpointError> {
+        self.1.step(self.0.save(s, o, c)).await
+    }
+    async fn release(&self, s: &str, o: &str) -> Result<(), CheckpointError> {
+        self.1.step(self.0.release(s, o)).await
+    }
+    async fn load(&self, s: &str) -> Result<Option<StoredCheckpoint>, CheckpointError> {
+        self.0.load(s).await
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+const CRASHED_BUDGET: Duration = Duration::from_millis(2500);
+
+/// Runs once with a crash at step `at`; returns whether the crash happened.
+async fn run_crashing(env: &TestEnv, at: usize, when: When) -> bool {
+    let trip = Tripwire::new(at, when);
+    let (t1, t2) = (trip.clone(), trip.clone());
+    let collector = env
+        .collector_with(
+            move |s| Arc::new(CrashingSink(s, t1)),
+            move |c| Arc::new(CrashingStore(c, t2)),
+            Duration::ZERO,
+        )
+        .await;
+    tokio::select! {
+        report = collector.run(CRASHED_BUDGET) => {
+            assert!(report.error.is_none(), "{:?}", report.error);
+            false
+        }
+        _ = trip.fired.notified() => true,
+    }
+}
+
+/// Side effects of one clean pass over the scenario (to know how many crash points there are).
+async fn count_steps(env: &TestEnv) -> usize {
+    let trip = Tripwire::new(usize::MAX, When::Before);
+    let (t1, t2) = (trip.clone(), trip.clone());
+    let collector = env
+        .collector_with(
+            move |s| Arc::new(CrashingSink(s, t1)),
+            move |c| Arc::new(CrashingStore(c, t2)),
+            Duration::ZERO,
+        )
+        .await;
+    let r = collector.run(Duration::from_secs(30)).await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    trip.count()
+}
+
+/// 100 events (and 2 invalid ones) over the two whole hours before this one, so every
+/// environment built from the same seed has the same pages, objects and steps.
+async fn scenario(seed: u64) -> TestEnv {
+    let mut env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    env.set(env::PAGE_LIMIT, "40");
+    let hour = 3_600_000;
+    let this_hour = now_ms() / hour * hour;
+    let range = (this_hour - 2 * hour, this_hour - 1);
+    let mut events = generate_events_for_org(env.org.org_id(), seed, 100, range);
+    for (i, bad) in generate_invalid_events_in(seed, 2, range)
+        .into_iter()
+        .enumerate()
+    {
+        events.insert(30 + 40 * i, bad);
+    }
+    env.org.append_backlog(events);
+    env
+}
+
+/// After the crash: the abandoned lease expires, the next runs finish the work.
+async fn recover_and_check(env: &TestEnv) {
+    tokio::time::sleep(CRASHED_BUDGET + Duration::from_millis(200)).await;
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    append_live(&env.org, 99, 7);
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn a_crash_at_any_step_loses_nothing_and_duplicates_nothing() {
+    let reference = scenario(40).await;
+    let steps = count_steps(&reference).await;
+    assert!(steps >= 10, "the scenario has {steps} steps");
+    // Every step, crashing before and after its effect, each in its own environment, in parallel.
+    let mut cases = Vec::new();
+    for at in 1..=steps {
+        for when in [When::Before, When::After] {
+            cases.push((at, when));
+        }
+    }
+    for chunk in cases.chunks(12) {
+        let runs = chunk.iter().map(|&(at, when)| async move {
+            let env = scenario(40).await;
+            let crashed = run_crashing(&env, at, when).await;
+            assert!(crashed, "step {at} was never reached");
+            recover_and_check(&env).await;
+        });
+        futures::future::join_all(runs).await;
+    }
+}
+
+#[tokio::test]
+async fn a_batch_redone_after_a_crash_keeps_its_size_when_the_page_limit_changes() {
+    // Crash after the first object of the second page, then resume with a smaller PAGE_LIMIT:
+    // the pending batch is redone with the size it was cut at.
+    let mut env = scenario(41).await;
+    let crashed = run_crashing(&env, 6, When::After).await;
+    assert!(crashed);
+    let pending = env.checkpoint().await.unwrap().checkpoint.pending;
+    assert!(pending.is_some(), "the crash left a pending batch");
+    tokio::time::sleep(CRASHED_BUDGET + Duration::from_millis(200)).await;
+    env.set(env::PAGE_LIMIT, "7");
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let first_redo = env
+        .org
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|q| q.status == 200 && q.query_value("limit") != Some("7"))
+        .expect("the redo request");
+    assert_eq!(
+        first_redo.query_value("limit"),
+        Some(pending.unwrap().event_count.to_string().as_str())
+    );
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn runs_started_at_once_never_write_an_event_twice() {
+    let env = scenario(42).await;
+    let (a, b, c) = tokio::join!(env.run(), env.run(), env.run());
+    let reports = [a, b, c];
+    for r in &reports {
+        assert!(r.error.is_none(), "{:?}", r.error);
+    }
+    let held = reports
+        .iter()
+        .filter(|r| r.summary.stop_reason == StopReason::LeaseHeld)
+        .count();
+    let written: u64 = reports.iter().map(|r| r.summary.events_processed).sum();
+    assert!(held >= 1, "at least one run found the lease taken");
+    assert_eq!(written, 100);
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn a_lease_left_by_a_killed_run_frees_itself_after_its_budget_and_grace() {
+    let env = scenario(43).await;
+    let store = env.store().await;
+    let now = now_ms();
+    store
+        .acquire(
+            SOURCE_ID,
+            &Lease {
+                owner: "killed-run".into(),
+                until_ms: now + 1500,
+            },
+            now,
+            "gen",
+        )
+        .await
+        .unwrap();
+    let r = env.run().await;
+    assert_eq!(r.summary.stop_reason, StopReason::LeaseHeld);
+    assert_eq!(r.summary.events_processed, 0);
+    assert!(
+        env.org.requests().is_empty(),
+        "no request while another run holds the source"
+    );
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let r = env.run().await;
+    assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
+    assert_eq!(r.summary.events_processed, 100);
+    env.assert_exactly_once().await;
+}

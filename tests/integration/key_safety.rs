@@ -1,0 +1,177 @@
+//! The API key never appears in a log line (at any level), an error, a metric, the summary, an
+//! object or the checkpoint: the real CLI is run as a child process and everything it left is
+//! searched for the key.
+use crate::fill_backlog;
+use crate::harness::TestEnv;
+use atlassian_audit::simulated_org::{Fault, SimulatedOrgConfig};
+use std::path::Path;
+use tokio::process::Command;
+
+fn distinctive_key() -> String {
+    format!("ATATT3xFfGF0-{}-KEYMATERIAL", uuid::Uuid::new_v4().simple())
+}
+
+fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_atlassian-audit"))
+}
+
+/// Every file under `dir`, as bytes (gzip objects decompressed).
+fn all_file_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let bytes = std::fs::read(&p).unwrap();
+            let bytes = if p.extension().is_some_and(|e| e == "gz") {
+                let mut text = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&bytes[..]),
+                    &mut text,
+                )
+                .unwrap();
+                text
+            } else {
+                bytes
+            };
+            out.push((p.display().to_string(), bytes));
+        }
+    }
+    out
+}
+
+fn assert_absent(key: &str, what: &str, haystack: &[u8]) {
+    let text = String::from_utf8_lossy(haystack);
+    assert!(!text.contains(key), "the API key appears in {what}");
+    // Not even a large piece of it.
+    assert!(
+        !text.contains(&key[..24]),
+        "part of the API key appears in {what}"
+    );
+}
+
+#[tokio::test]
+async fn the_key_appears_nowhere_on_success_and_on_every_failure() {
+    let key = distinctive_key();
+    let env = TestEnv::new(SimulatedOrgConfig {
+        api_key: key.clone(),
+        ..SimulatedOrgConfig::default()
+    })
+    .await;
+    fill_backlog(&env.org, 60, 300, 2, 3);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Each case: faults the org answers with, and the key the CLI is given.
+    let wrong_key = format!("{key}-but-revoked");
+    let cases: Vec<(&str, Vec<Fault>, &str)> = vec![
+        (
+            "success with throttling and errors",
+            vec![
+                Fault::RateLimited {
+                    reset: atlassian_audit::simulated_org::ResetHeader::IsoSeconds { in_secs: 1 },
+                    retry_after_secs: None,
+                },
+                Fault::ServerError { status: 500 },
+                Fault::TruncatedBody,
+            ],
+            key.as_str(),
+        ),
+        (
+            "403",
+            vec![Fault::ServerError { status: 403 }],
+            key.as_str(),
+        ),
+        ("401 from the org", vec![Fault::Unauthorized], key.as_str()),
+        ("a key the org rejects", vec![], wrong_key.as_str()),
+    ];
+    for (name, faults, given_key) in cases {
+        env.org.clear_faults();
+        env.org.push_faults(faults);
+        // Through the environment variable.
+        let out = cli()
+            .args(["run", "--emf", "--budget-seconds", "30"])
+            .arg("--out-dir")
+            .arg(dir.path().join("out"))
+            .arg("--state-file")
+            .arg(dir.path().join("state.json"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "trace")
+            .env("ATLASSIAN_API_BASE_URL", env.org.base_url())
+            .env("ATLASSIAN_ORG_ID", env.org.org_id())
+            .env("ATLASSIAN_API_KEY", given_key)
+            .env("SOURCE_ID", "key-safety")
+            .output()
+            .await
+            .unwrap();
+        assert_absent(&key, &format!("stdout ({name})"), &out.stdout);
+        assert_absent(&key, &format!("stderr ({name})"), &out.stderr);
+        assert!(
+            !out.stderr.is_empty(),
+            "trace logging produced output ({name})"
+        );
+    }
+
+    // Through Secrets Manager (moto), with AWS storage, at trace level: the SDK logs too.
+    env.org.clear_faults();
+    let out = cli()
+        .args(["run", "--emf", "--budget-seconds", "30"])
+        .env("RUST_LOG", "trace")
+        .env("ATLASSIAN_API_BASE_URL", env.org.base_url())
+        .env("ATLASSIAN_SECRET_ID", &env.secret_id)
+        .env("CHECKPOINT_TABLE", &env.table)
+        .env("OUTPUT_BUCKET", &env.bucket)
+        .env("OUTPUT_PREFIX", "lake")
+        .env("S3_FORCE_PATH_STYLE", "true")
+        .env("SOURCE_ID", "key-safety-aws")
+        .env_remove("ATLASSIAN_API_KEY")
+        .env_remove("ATLASSIAN_ORG_ID")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_absent(&key, "stdout (secret)", &out.stdout);
+    assert_absent(&key, "stderr (secret)", &out.stderr);
+
+    // `check` prints the org id, never the key.
+    let out = cli()
+        .arg("check")
+        .arg("--out-dir")
+        .arg(dir.path().join("out"))
+        .arg("--state-file")
+        .arg(dir.path().join("state.json"))
+        .env("RUST_LOG", "trace")
+        .env("ATLASSIAN_API_BASE_URL", env.org.base_url())
+        .env("ATLASSIAN_SECRET_ID", &env.secret_id)
+        .env("SOURCE_ID", "key-safety")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Everything looks good"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_absent(&key, "check's stdout", &out.stdout);
+    assert_absent(&key, "check's stderr", &out.stderr);
+
+    for (path, bytes) in all_file_contents(dir.path()) {
+        assert_absent(&key, &path, &bytes);
+    }
+    for o in env.objects().await {
+        assert_absent(&key, &o.key, o.text.as_bytes());
+    }
+    let requests = env.org.requests();
+    assert!(
+        requests.iter().any(|r| r.authorized),
+        "the key was sent where it belongs"
+    );
+}

@@ -1,0 +1,194 @@
+//! The happy paths, and the API's own quirks: both terminal-page styles, repeats across pages.
+use crate::harness::TestEnv;
+use crate::{append_live, fill_backlog};
+use atlassian_audit::config::env;
+use atlassian_audit::metrics::StopReason;
+use atlassian_audit::simulated_org::{Fault, SimulatedOrgConfig};
+
+#[tokio::test]
+async fn backlog_then_live_events_land_exactly_once_in_hive_partitions() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 1, 1_234, 3, 30);
+
+    let first = env.run().await;
+    assert!(first.error.is_none(), "{:?}", first.error);
+    let s = &first.summary;
+    assert!(s.run_succeeded);
+    assert_eq!(s.stop_reason, StopReason::CaughtUp);
+    assert_eq!(s.events_processed, 1_234);
+    assert_eq!(s.quarantined_events, 3);
+    assert_eq!(s.pages_fetched, 7, "1,237 events in pages of 200");
+    assert!(s.bytes_written > 0 && s.objects_written > 0);
+    assert!(s.ingest_lag_seconds.is_some());
+
+    append_live(&env.org, 2, 57);
+    let second = env.run().await;
+    assert!(second.error.is_none(), "{:?}", second.error);
+    assert_eq!(second.summary.events_processed, 57);
+
+    // Nothing new: a run that writes nothing still reports (the no-events alarm needs it).
+    let third = env.run().await;
+    assert!(third.error.is_none());
+    assert_eq!(third.summary.events_processed, 0);
+    assert!(third.summary.run_succeeded);
+
+    env.assert_exactly_once().await;
+
+    let total_bytes: u64 = [&first, &second, &third]
+        .iter()
+        .map(|r| r.summary.bytes_written)
+        .sum();
+    let objects = env.objects().await;
+    let stored_bytes: u64 = {
+        let mut n = 0;
+        for o in &objects {
+            let head = env
+                .s3
+                .head_object()
+                .bucket(&env.bucket)
+                .key(&o.key)
+                .send()
+                .await
+                .unwrap();
+            n += head.content_length().unwrap_or(0) as u64;
+        }
+        n
+    };
+    assert_eq!(
+        total_bytes, stored_bytes,
+        "BytesWritten adds up to what S3 holds"
+    );
+
+    for o in &objects {
+        assert_eq!(o.encoding.as_deref(), Some("gzip"), "{}", o.key);
+        assert_eq!(
+            o.content_type.as_deref(),
+            Some("application/x-ndjson"),
+            "{}",
+            o.key
+        );
+        assert_eq!(
+            o.event_count,
+            Some(o.text.lines().count().to_string()),
+            "{}",
+            o.key
+        );
+        assert!(o.text.ends_with('\n'), "every line is newline-terminated");
+        if o.key.starts_with("lake/logs/") {
+            // The partition names the hour of every event's p_event_time.
+            for line in o.text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let t = v["p_event_time"].as_str().unwrap();
+                let want = format!(
+                    "year={}/month={}/day={}/hour={}/",
+                    &t[0..4],
+                    &t[5..7],
+                    &t[8..10],
+                    &t[11..13]
+                );
+                assert!(o.key.contains(&want), "{} holds an event at {t}", o.key);
+                assert_eq!(v["p_log_type"], "Atlassian.Audit");
+                assert_eq!(v["p_source_id"], "test-source");
+                assert!(
+                    v["attributes"]["processedAt"].is_string(),
+                    "fields are kept"
+                );
+            }
+        }
+    }
+    let stored = env.checkpoint().await.unwrap();
+    assert!(
+        stored.lease.is_none(),
+        "the lease is released after each run"
+    );
+    assert!(stored.checkpoint.cursor.is_some());
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_without_a_cursor_resumes_by_time_and_drops_repeats() {
+    let env = TestEnv::new(SimulatedOrgConfig {
+        cursor_on_last_page: false,
+        ..SimulatedOrgConfig::default()
+    })
+    .await;
+    fill_backlog(&env.org, 3, 450, 2, 5);
+    let mut written = 0;
+    for round in 0..4 {
+        let r = env.run().await;
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
+        written += r.summary.events_processed;
+        let stored = env.checkpoint().await.unwrap();
+        assert!(
+            stored.checkpoint.cursor.is_none(),
+            "no cursor to keep in this style"
+        );
+        append_live(&env.org, 10 + round, 25);
+    }
+    let last = env.run().await;
+    assert!(last.error.is_none());
+    written += last.summary.events_processed;
+    // Every run re-read the overlap window and dropped what it had already written.
+    assert!(last.summary.duplicates_dropped > 0);
+    assert_eq!(written, 450 + 4 * 25);
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn events_the_api_serves_twice_are_written_once() {
+    let mut env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    env.set(env::PAGE_LIMIT, "100");
+    fill_backlog(&env.org, 4, 600, 0, 10);
+    env.org.push_faults([
+        Fault::RepeatPrevious { count: 5 },
+        Fault::RepeatPrevious { count: 1 },
+        Fault::RepeatPrevious { count: 30 },
+    ]);
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    // The first request has nothing before it; the next two repeat 1 and 30 events.
+    assert_eq!(r.summary.duplicates_dropped, 31);
+    assert_eq!(r.summary.events_processed, 600);
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn the_initial_lookback_bounds_the_first_run() {
+    let mut env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    env.set(env::INITIAL_LOOKBACK, "2h");
+    let now = atlassian_audit::simulated_org::now_ms();
+    let org_id = env.org.org_id().to_string();
+    // Old events, processed 5 hours ago, then recent ones.
+    env.org.append_events_at(
+        atlassian_audit::simulated_org::generate_events_for_org(
+            &org_id,
+            5,
+            40,
+            (now - 6 * 3_600_000, now - 5 * 3_600_000),
+        ),
+        now - 5 * 3_600_000,
+    );
+    env.org.append_events_at(
+        atlassian_audit::simulated_org::generate_events_for_org(
+            &org_id,
+            6,
+            15,
+            (now - 3_600_000, now - 60_000),
+        ),
+        now - 30 * 60_000,
+    );
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(
+        r.summary.events_processed, 15,
+        "only events processed within INITIAL_LOOKBACK"
+    );
+    let first = env.org.requests().into_iter().next().unwrap();
+    let from: i64 = first.query_value("from").unwrap().parse().unwrap();
+    assert!(
+        (now - 2 * 3_600_000 - from).abs() < 60_000,
+        "from = now - 2h, in ms"
+    );
+    assert_eq!(first.query_value("sortOrder"), Some("asc"));
+    assert_eq!(first.query_value("limit"), Some("200"));
+}

@@ -1,0 +1,217 @@
+//! The API misbehaving: throttling, server errors, bad bodies, refused cursors, rejected keys.
+use crate::harness::TestEnv;
+use crate::{append_live, fill_backlog};
+use atlassian_audit::collector::RunError;
+use atlassian_audit::metrics::StopReason;
+use atlassian_audit::simulated_org::{Fault, ResetHeader, SimulatedOrgConfig};
+use atlassian_audit::source::SourceError;
+use std::time::Duration;
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_ridden_out() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 20, 500, 1, 8);
+    env.org.push_faults([
+        Fault::RateLimited {
+            reset: ResetHeader::IsoSeconds { in_secs: 1 },
+            retry_after_secs: None,
+        },
+        Fault::ServerError { status: 500 },
+        Fault::TruncatedBody,
+        Fault::RateLimited {
+            reset: ResetHeader::Absent,
+            retry_after_secs: Some(1),
+        },
+        Fault::ServerError { status: 503 },
+        Fault::NotJson,
+        Fault::Stall { millis: 300 },
+        Fault::ServerError { status: 502 },
+    ]);
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.summary.api_throttled, 2);
+    assert_eq!(r.summary.events_processed, 500);
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn a_rate_limit_longer_than_the_budget_ends_the_run_softly() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 21, 50, 0, 2);
+    env.org.push_faults([Fault::RateLimited {
+        reset: ResetHeader::IsoSeconds { in_secs: 600 },
+        retry_after_secs: None,
+    }]);
+    let r = env.collector().await.run(Duration::from_secs(10)).await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.summary.stop_reason, StopReason::RateLimited);
+    assert!(r.summary.run_succeeded);
+    assert_eq!(r.summary.events_processed, 0);
+    assert!(
+        r.summary.duration_ms < 5_000,
+        "it did not sit out a wait it could not finish"
+    );
+    let r = env.run().await;
+    assert_eq!(r.summary.events_processed, 50);
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn a_refused_cursor_falls_back_to_the_time_checkpoint() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 22, 300, 1, 4);
+    assert!(env.run().await.error.is_none());
+    append_live(&env.org, 23, 40);
+    env.org.push_faults([Fault::InvalidCursor]);
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.summary.events_processed, 40);
+    let requests = env.org.requests();
+    let refused = requests
+        .iter()
+        .position(|q| q.status == 400)
+        .expect("a 400");
+    assert!(requests[refused].query_value("cursor").is_some());
+    assert!(
+        requests[refused + 1].query_value("from").is_some(),
+        "the retry reads from the time checkpoint"
+    );
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn a_rejected_key_stops_the_run_and_a_rotated_key_is_picked_up() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 24, 120, 0, 3);
+    assert!(env.run().await.error.is_none());
+    append_live(&env.org, 25, 10);
+    let before = env.checkpoint().await.unwrap().checkpoint;
+
+    // The key in the secret is revoked: replace it with one the org does not accept.
+    env.secrets
+        .put_secret_value()
+        .secret_id(&env.secret_id)
+        .secret_string(
+            serde_json::json!({"org_id": env.org.org_id(), "api_key": "revoked-key-000"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let backends = env.backends().await;
+    let r = backends
+        .collector(&env.config())
+        .await
+        .unwrap()
+        .run(Duration::from_secs(30))
+        .await;
+    let err = r.error.expect("a 401 fails the run");
+    assert!(
+        matches!(err, RunError::Source(SourceError::Unauthorized { .. })),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("401") && text.contains("admin.atlassian.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&env.secret_id),
+        "the message names the secret to update: {text}"
+    );
+    assert!(!r.summary.run_succeeded);
+    assert_eq!(
+        r.summary.auth_failures, 2,
+        "the first 401, and the one after re-reading the secret"
+    );
+    assert_eq!(
+        env.checkpoint().await.unwrap().checkpoint,
+        before,
+        "checkpoint untouched"
+    );
+
+    // The operator rotates the key; the same warm process picks it up on the next 401.
+    env.secrets
+        .put_secret_value()
+        .secret_id(&env.secret_id)
+        .secret_string(
+            serde_json::json!({"org_id": env.org.org_id(), "api_key": env.org.api_key()})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = backends
+        .collector(&env.config())
+        .await
+        .unwrap()
+        .run(Duration::from_secs(30))
+        .await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.summary.events_processed, 10);
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn a_wrong_org_or_missing_rights_stop_at_once_with_what_to_do() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 26, 10, 0, 1);
+    env.secrets
+        .put_secret_value()
+        .secret_id(&env.secret_id)
+        .secret_string(
+            serde_json::json!({"org_id": "not-my-org", "api_key": env.org.api_key()}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = env.run().await;
+    let text = r.error.expect("404").to_string();
+    assert!(
+        text.contains("404") && text.contains("not-my-org"),
+        "{text}"
+    );
+    assert_eq!(env.org.requests().len(), 1, "not retried");
+
+    env.secrets
+        .put_secret_value()
+        .secret_id(&env.secret_id)
+        .secret_string(
+            serde_json::json!({"org_id": env.org.org_id(), "api_key": env.org.api_key()})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    env.org.push_faults([Fault::ServerError { status: 403 }]);
+    let r = env.run().await;
+    let text = r.error.expect("403").to_string();
+    assert!(text.contains("403") && text.contains("Guard"), "{text}");
+    assert!(env.checkpoint().await.unwrap().checkpoint.pending.is_none());
+}
+
+#[tokio::test]
+async fn a_secret_that_is_not_usable_is_named_without_its_content() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    env.secrets
+        .put_secret_value()
+        .secret_id(&env.secret_id)
+        .secret_string("api_key=hunter2-secret-value")
+        .send()
+        .await
+        .unwrap();
+    let r = env.run().await;
+    let err = r
+        .error
+        .expect("a secret that is not JSON is refused")
+        .to_string();
+    assert!(
+        err.contains(&env.secret_id) && err.contains("org_id"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        env.org.requests().is_empty(),
+        "no request without credentials"
+    );
+}
