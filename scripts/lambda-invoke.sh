@@ -64,3 +64,9 @@ fi
 cat "$work/response.json"; echo
 python "$root/scripts/aws_fixture.py" verify --bucket "$bucket" --table "$table" --prefix audit/ \
   --source-id sim-org-0001 --response "$work/response.json" --expect-events 700 --expect-quarantined 3
+
+# The key went to the simulated org and nowhere else: not in the function's logs or its answer.
+if grep -qF "$api_key" "$work/watch.log" "$work/response.json" "$work/invoke.err"; then
+  echo "the API key appears in the Lambda's output" >&2
+  exit 1
+fi

@@ -83,7 +83,7 @@ impl RecentEvents {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        if bytes.len() % ENTRY_BYTES != 0 {
+        if !bytes.len().is_multiple_of(ENTRY_BYTES) {
             return Err(format!(
                 "the recent-events list is {} bytes, not a multiple of {ENTRY_BYTES}",
                 bytes.len()

@@ -192,3 +192,44 @@ async fn the_initial_lookback_bounds_the_first_run() {
     assert_eq!(first.query_value("sortOrder"), Some("asc"));
     assert_eq!(first.query_value("limit"), Some("200"));
 }
+
+#[tokio::test]
+async fn the_demo_writes_every_event_once_with_local_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = atlassian_audit::demo::DemoOptions {
+        out_dir: dir.path().join("demo"),
+        backlog: 700,
+        ..Default::default()
+    };
+    let report = atlassian_audit::demo::run_demo(&options).await.unwrap();
+    assert_eq!(report.backlog_run.events_processed, 700);
+    assert_eq!(
+        report.backlog_run.quarantined_events,
+        options.invalid as u64
+    );
+    assert_eq!(
+        report.backlog_run.api_throttled, 1,
+        "the demo shows a 429 being waited out"
+    );
+    assert_eq!(report.live_run.events_processed, options.live as u64);
+    assert_eq!(report.lines_in_logs, 700 + options.live);
+    assert_eq!(report.distinct_ids_in_logs, report.lines_in_logs);
+    assert_eq!(report.served_valid_ids, report.lines_in_logs);
+    assert_eq!(report.lines_in_quarantine, options.invalid);
+    assert!(report.sample_event.is_some());
+    let text = report.render();
+    assert!(text.contains("✓") && !text.contains("MISMATCH"), "{text}");
+    // Running it again replaces its own directory; a foreign directory is refused.
+    atlassian_audit::demo::run_demo(&options).await.unwrap();
+    let foreign = dir.path().join("mine");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("precious.txt"), "keep").unwrap();
+    let err = atlassian_audit::demo::run_demo(&atlassian_audit::demo::DemoOptions {
+        out_dir: foreign.clone(),
+        ..options.clone()
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("not made by the demo"), "{err}");
+    assert!(foreign.join("precious.txt").exists());
+}
