@@ -207,7 +207,7 @@ impl Collector {
                 position: position.clone(),
                 limit,
             };
-            let mut page = match self
+            let page = match self
                 .source
                 .fetch_page(&request, fetch_deadline, stats)
                 .await
@@ -221,9 +221,10 @@ impl Collector {
                     continue;
                 }
                 Err(SourceError::RateLimited) => return Ok(StopReason::RateLimited),
+                Err(SourceError::BudgetSpent) => return Ok(StopReason::Budget),
                 Err(e) => return Err(e.into()),
             };
-            page.events.truncate(limit as usize);
+            // Never cut a page: the cursor points past all of it, so a cut would skip events.
             let page_len = page.events.len();
             let batch = build_batch(
                 &self.normalizer,

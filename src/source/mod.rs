@@ -75,6 +75,8 @@ pub enum SourceError {
         "rate limited by the API (429) until after this run's time budget: the next run continues"
     )]
     RateLimited,
+    #[error("this run's time budget ran out while waiting for the API: the next run continues")]
+    BudgetSpent,
     #[error("the API did not answer usably within this run's time budget ({attempts} attempts; last: {last_problem}): the next run retries")]
     Unavailable { attempts: u32, last_problem: String },
     #[error(transparent)]

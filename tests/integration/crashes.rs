@@ -107,17 +107,24 @@ impl CheckpointStore for CrashingStore {
 
 const CRASHED_BUDGET: Duration = Duration::from_millis(2500);
 
+/// A collector whose every side effect goes through `trip`, with no lease grace.
+async fn crashing_collector(
+    env: &TestEnv,
+    trip: &Arc<Tripwire>,
+) -> atlassian_audit::collector::Collector {
+    let (t1, t2) = (trip.clone(), trip.clone());
+    env.collector_with(
+        move |s| Arc::new(CrashingSink(s, t1)),
+        move |c| Arc::new(CrashingStore(c, t2)),
+        Duration::ZERO,
+    )
+    .await
+}
+
 /// Runs once with a crash at step `at`; returns whether the crash happened.
 async fn run_crashing(env: &TestEnv, at: usize, when: When) -> bool {
     let trip = Tripwire::new(at, when);
-    let (t1, t2) = (trip.clone(), trip.clone());
-    let collector = env
-        .collector_with(
-            move |s| Arc::new(CrashingSink(s, t1)),
-            move |c| Arc::new(CrashingStore(c, t2)),
-            Duration::ZERO,
-        )
-        .await;
+    let collector = crashing_collector(env, &trip).await;
     tokio::select! {
         report = collector.run(CRASHED_BUDGET) => {
             assert!(report.error.is_none(), "{:?}", report.error);
@@ -130,15 +137,10 @@ async fn run_crashing(env: &TestEnv, at: usize, when: When) -> bool {
 /// Side effects of one clean pass over the scenario (to know how many crash points there are).
 async fn count_steps(env: &TestEnv) -> usize {
     let trip = Tripwire::new(usize::MAX, When::Before);
-    let (t1, t2) = (trip.clone(), trip.clone());
-    let collector = env
-        .collector_with(
-            move |s| Arc::new(CrashingSink(s, t1)),
-            move |c| Arc::new(CrashingStore(c, t2)),
-            Duration::ZERO,
-        )
+    let r = crashing_collector(env, &trip)
+        .await
+        .run(Duration::from_secs(30))
         .await;
-    let r = collector.run(Duration::from_secs(30)).await;
     assert!(r.error.is_none(), "{:?}", r.error);
     trip.count()
 }
@@ -269,5 +271,66 @@ async fn a_lease_left_by_a_killed_run_frees_itself_after_its_budget_and_grace() 
     let r = env.run().await;
     assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
     assert_eq!(r.summary.events_processed, 100);
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
+    let mut env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    env.set(env::PAGE_LIMIT, "25");
+    crate::fill_backlog(&env.org, 44, 400, 2, 6);
+    // Slow pages, so the kill lands while batches are being written.
+    env.org.set_random_faults(
+        1.0,
+        44,
+        vec![atlassian_audit::simulated_org::Fault::Stall { millis: 60 }],
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_atlassian-audit"))
+        .args(["run", "--budget-seconds", "10"])
+        .env("ATLASSIAN_API_BASE_URL", env.org.base_url())
+        .env("ATLASSIAN_SECRET_ID", &env.secret_id)
+        .env("CHECKPOINT_TABLE", &env.table)
+        .env("OUTPUT_BUCKET", &env.bucket)
+        .env("OUTPUT_PREFIX", "lake")
+        .env("S3_FORCE_PATH_STYLE", "true")
+        .env("SOURCE_ID", SOURCE_ID)
+        .env("PAGE_LIMIT", "25")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the CLI");
+    // Kill it once it has committed a few batches, at an instant of the seed's choosing.
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let written = env
+            .checkpoint()
+            .await
+            .map(|s| s.checkpoint.sequence)
+            .unwrap_or(0);
+        if written >= 3 {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(fastrand::u64(0..150))).await;
+    child.start_kill().expect("SIGKILL");
+    let status = child.wait().await.unwrap();
+    assert!(!status.success(), "the run was killed, not finished");
+    let stored = env.checkpoint().await.unwrap();
+    let lease = stored.lease.expect("a killed run leaves its lease");
+    env.org.clear_faults();
+
+    // The next scheduled run is turned away while the lease lasts (budget + 30 s at most)…
+    let r = env.run().await;
+    assert_eq!(r.summary.stop_reason, StopReason::LeaseHeld);
+    let wait = lease.until_ms - now_ms();
+    assert!(
+        wait <= 40_000,
+        "the lease frees itself within the budget plus 30 s"
+    );
+    // …and the one after it finishes the work.
+    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64 + 200)).await;
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
     env.assert_exactly_once().await;
 }

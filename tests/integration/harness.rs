@@ -118,6 +118,22 @@ impl TestEnv {
         }
     }
 
+    /// Replaces the secret's content (a rotated, revoked or broken key).
+    pub async fn put_secret(&self, text: impl Into<String>) {
+        self.secrets
+            .put_secret_value()
+            .secret_id(&self.secret_id)
+            .secret_string(text)
+            .send()
+            .await
+            .expect("put secret value");
+    }
+
+    pub async fn put_credentials(&self, org_id: &str, api_key: &str) {
+        self.put_secret(serde_json::json!({"org_id": org_id, "api_key": api_key}).to_string())
+            .await;
+    }
+
     pub fn set(&mut self, name: &'static str, value: impl Into<String>) {
         self.settings.insert(name, value.into());
     }
@@ -128,7 +144,11 @@ impl TestEnv {
     }
 
     pub async fn backends(&self) -> Backends {
-        Backends::from_config(&self.config(), &LocalStorage::default(), &self.aws)
+        self.backends_for(&self.config()).await
+    }
+
+    pub async fn backends_for(&self, config: &Config) -> Backends {
+        Backends::from_config(config, &LocalStorage::default(), &self.aws)
             .await
             .expect("backends")
     }

@@ -233,3 +233,38 @@ async fn the_demo_writes_every_event_once_with_local_storage() {
     assert!(err.to_string().contains("not made by the demo"), "{err}");
     assert!(foreign.join("precious.txt").exists());
 }
+
+#[tokio::test]
+async fn a_backlog_larger_than_one_run_is_worked_off_over_several_runs() {
+    let mut env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    env.set(env::PAGE_LIMIT, "50");
+    fill_backlog(&env.org, 7, 1_000, 1, 12);
+    // Every page is slow; a 3-second budget cannot read 20 of them.
+    env.org
+        .set_random_faults(1.0, 7, vec![Fault::Stall { millis: 250 }]);
+    let mut runs = 0;
+    let mut written = 0;
+    loop {
+        runs += 1;
+        let r = env
+            .collector()
+            .await
+            .run(std::time::Duration::from_secs(3))
+            .await;
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert!(
+            r.summary.duration_ms < 3_000,
+            "the run stopped within its budget"
+        );
+        written += r.summary.events_processed;
+        if r.summary.stop_reason == StopReason::CaughtUp {
+            break;
+        }
+        assert_eq!(r.summary.stop_reason, StopReason::Budget);
+        assert!(r.summary.events_processed > 0, "every run makes progress");
+        assert!(runs < 20, "the backlog is never worked off");
+    }
+    assert!(runs >= 3, "it took {runs} runs");
+    assert_eq!(written, 1_000);
+    env.assert_exactly_once().await;
+}

@@ -88,16 +88,8 @@ async fn a_rejected_key_stops_the_run_and_a_rotated_key_is_picked_up() {
     let before = env.checkpoint().await.unwrap().checkpoint;
 
     // The key in the secret is revoked: replace it with one the org does not accept.
-    env.secrets
-        .put_secret_value()
-        .secret_id(&env.secret_id)
-        .secret_string(
-            serde_json::json!({"org_id": env.org.org_id(), "api_key": "revoked-key-000"})
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    env.put_credentials(env.org.org_id(), "revoked-key-000")
+        .await;
     let backends = env.backends().await;
     let r = backends
         .collector(&env.config())
@@ -131,16 +123,8 @@ async fn a_rejected_key_stops_the_run_and_a_rotated_key_is_picked_up() {
     );
 
     // The operator rotates the key; the same warm process picks it up on the next 401.
-    env.secrets
-        .put_secret_value()
-        .secret_id(&env.secret_id)
-        .secret_string(
-            serde_json::json!({"org_id": env.org.org_id(), "api_key": env.org.api_key()})
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    env.put_credentials(env.org.org_id(), env.org.api_key())
+        .await;
     let r = backends
         .collector(&env.config())
         .await
@@ -156,15 +140,7 @@ async fn a_rejected_key_stops_the_run_and_a_rotated_key_is_picked_up() {
 async fn a_wrong_org_or_missing_rights_stop_at_once_with_what_to_do() {
     let env = TestEnv::new(SimulatedOrgConfig::default()).await;
     fill_backlog(&env.org, 26, 10, 0, 1);
-    env.secrets
-        .put_secret_value()
-        .secret_id(&env.secret_id)
-        .secret_string(
-            serde_json::json!({"org_id": "not-my-org", "api_key": env.org.api_key()}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    env.put_credentials("not-my-org", env.org.api_key()).await;
     let r = env.run().await;
     let text = r.error.expect("404").to_string();
     assert!(
@@ -173,16 +149,8 @@ async fn a_wrong_org_or_missing_rights_stop_at_once_with_what_to_do() {
     );
     assert_eq!(env.org.requests().len(), 1, "not retried");
 
-    env.secrets
-        .put_secret_value()
-        .secret_id(&env.secret_id)
-        .secret_string(
-            serde_json::json!({"org_id": env.org.org_id(), "api_key": env.org.api_key()})
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    env.put_credentials(env.org.org_id(), env.org.api_key())
+        .await;
     env.org.push_faults([Fault::ServerError { status: 403 }]);
     let r = env.run().await;
     let text = r.error.expect("403").to_string();
@@ -193,13 +161,7 @@ async fn a_wrong_org_or_missing_rights_stop_at_once_with_what_to_do() {
 #[tokio::test]
 async fn a_secret_that_is_not_usable_is_named_without_its_content() {
     let env = TestEnv::new(SimulatedOrgConfig::default()).await;
-    env.secrets
-        .put_secret_value()
-        .secret_id(&env.secret_id)
-        .secret_string("api_key=hunter2-secret-value")
-        .send()
-        .await
-        .unwrap();
+    env.put_secret("api_key=hunter2-secret-value").await;
     let r = env.run().await;
     let err = r
         .error
@@ -214,4 +176,29 @@ async fn a_secret_that_is_not_usable_is_named_without_its_content() {
         env.org.requests().is_empty(),
         "no request without credentials"
     );
+}
+
+#[tokio::test]
+async fn check_says_everything_looks_good_or_exactly_what_is_wrong() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    let report = atlassian_audit::check::run_checks(&env.config(), &env.backends().await).await;
+    assert!(report.all_ok(), "{}", report.render());
+    assert!(report.render().contains("Everything looks good"));
+
+    env.put_credentials(env.org.org_id(), "expired-key").await;
+    let report = atlassian_audit::check::run_checks(&env.config(), &env.backends().await).await;
+    assert!(!report.all_ok());
+    let text = report.render();
+    assert!(text.contains("✗ the API key was rejected (401)"), "{text}");
+    assert!(text.contains("1 problem"), "{text}");
+
+    env.put_secret(r#"{"org_id":"REPLACE_ME","api_key":"REPLACE_ME"}"#)
+        .await;
+    let mut broken = env.config();
+    broken.output_bucket = Some("no-such-bucket-anywhere".into());
+    let text = atlassian_audit::check::run_checks(&broken, &env.backends_for(&broken).await)
+        .await
+        .render();
+    assert!(text.contains("placeholder"), "{text}");
+    assert!(text.contains("no-such-bucket-anywhere"), "{text}");
 }

@@ -18,6 +18,8 @@ pub const USER_AGENT: &str = concat!("atlassian-audit-collector/", env!("CARGO_P
 /// One request may take this long before it counts as a stall and is retried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Less time than this left in the budget is not worth a request.
+const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(200);
 /// A page of 500 events is well under 2 MB; anything past this is not a page.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Up to this much random wait is added to a rate-limit reset, so parallel clients spread out.
@@ -35,6 +37,8 @@ enum Attempt {
     Done(Page),
     /// Worth retrying after a backoff; the text says what went wrong.
     Transient(String),
+    /// No answer within the time given to the request.
+    TimedOut(String),
     /// A 429 asking for this wait (None: no usable header).
     Throttled(Option<Duration>),
     KeyRejected,
@@ -110,6 +114,7 @@ impl AtlassianClient {
             .await
         {
             Ok(r) => r,
+            Err(e) if e.is_timeout() => return Ok(Attempt::TimedOut(describe_transport_error(&e))),
             Err(e) => return Ok(Attempt::Transient(describe_transport_error(&e))),
         };
         let status = response.status();
@@ -195,20 +200,25 @@ impl EventSource for AtlassianClient {
         let mut refreshed_key = false;
         let mut attempts = 0u32;
         let mut last_problem = String::from("no attempt made");
+        // Whether the last attempt ended only because this run's budget cut its time short.
+        let mut cut_by_budget = true;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining < Duration::from_millis(200) {
-                return Err(SourceError::Unavailable {
-                    attempts,
-                    last_problem,
+            if remaining < MIN_ATTEMPT_TIME {
+                return Err(if cut_by_budget {
+                    SourceError::BudgetSpent
+                } else {
+                    SourceError::Unavailable {
+                        attempts,
+                        last_problem,
+                    }
                 });
             }
             attempts += 1;
             stats.requests += 1;
-            let wait = match self
-                .attempt(&creds, request, remaining.min(REQUEST_TIMEOUT))
-                .await?
-            {
+            let timeout = remaining.min(REQUEST_TIMEOUT);
+            cut_by_budget = false;
+            let wait = match self.attempt(&creds, request, timeout).await? {
                 Attempt::Done(page) => {
                     stats.pages += 1;
                     return Ok(page);
@@ -246,7 +256,13 @@ impl EventSource for AtlassianClient {
                     last_problem = "HTTP 429".to_string();
                     wait
                 }
-                Attempt::Transient(problem) => {
+                Attempt::TimedOut(problem) if timeout < REQUEST_TIMEOUT => {
+                    // Not the API's fault: the run had no more time to give this request.
+                    cut_by_budget = true;
+                    last_problem = problem;
+                    continue;
+                }
+                Attempt::Transient(problem) | Attempt::TimedOut(problem) => {
                     tracing::warn!(problem = %problem, attempt = attempts, "page request failed; will retry");
                     last_problem = problem;
                     delays.next_delay()
