@@ -121,19 +121,21 @@ impl RecordedRequest {
     }
 }
 
-/// Whether an event passes the `Atlassian.Audit` schema's required fields: a string `id`, a
-/// string `type`, an `attributes` object, a `links` object, and an `attributes.time` that, when
-/// present, is an RFC 3339 string. Others are stored and served all the same (they exist).
+/// Whether an event passes the `Atlassian.Audit` schema's required fields (a string `id`, a
+/// string `type`, an `attributes` object, a `links` object) and has an RFC 3339
+/// `attributes.time`. Others are stored and served all the same (they exist).
 pub fn is_valid_event(event: &Value) -> bool {
     let non_empty_str =
         |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
     let Some(attrs) = event.get("attributes").and_then(Value::as_object) else {
         return false;
     };
-    let time_ok = match attrs.get("time") {
-        None => true,
-        Some(t) => t.as_str().and_then(clock::parse_rfc3339_ms).is_some(),
-    };
+    // The collector also needs a parseable `attributes.time` to place the event in its hour.
+    let time_ok = attrs
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(clock::parse_rfc3339_ms)
+        .is_some();
     non_empty_str(event.get("id"))
         && non_empty_str(event.get("type"))
         && event.get("links").is_some_and(Value::is_object)
