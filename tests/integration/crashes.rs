@@ -285,16 +285,9 @@ async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
         44,
         vec![atlassian_audit::simulated_org::Fault::Stall { millis: 60 }],
     );
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_atlassian-audit"))
+    let mut child = env
+        .cli()
         .args(["run", "--budget-seconds", "10"])
-        .env("ATLASSIAN_API_BASE_URL", env.org.base_url())
-        .env("ATLASSIAN_SECRET_ID", &env.secret_id)
-        .env("CHECKPOINT_TABLE", &env.table)
-        .env("OUTPUT_BUCKET", &env.bucket)
-        .env("OUTPUT_PREFIX", "lake")
-        .env("S3_FORCE_PATH_STYLE", "true")
-        .env("SOURCE_ID", SOURCE_ID)
-        .env("PAGE_LIMIT", "25")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

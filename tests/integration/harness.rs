@@ -138,6 +138,16 @@ impl TestEnv {
         self.settings.insert(name, value.into());
     }
 
+    /// The CLI as a child process, configured exactly as `config()` (the secret, moto storage).
+    pub fn cli(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_atlassian-audit"));
+        cmd.env_remove(env::API_KEY).env_remove(env::ORG_ID);
+        for (name, value) in &self.settings {
+            cmd.env(name, value);
+        }
+        cmd
+    }
+
     pub fn config(&self) -> Config {
         let settings = self.settings.clone();
         Config::from_lookup(move |name| settings.get(name).cloned()).expect("valid test config")
