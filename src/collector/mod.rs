@@ -213,6 +213,16 @@ impl Collector {
                 .await
             {
                 Ok(page) => page,
+                Err(SourceError::InvalidCursor) if checkpoint.cursor.is_none() => {
+                    // Refusing a cursor we did not send: retrying would only repeat it.
+                    return Err(SourceError::Rejected {
+                        status: 400,
+                        code: " ADMIN-400-1".into(),
+                        detail: "; the API called a request without a cursor an invalid cursor"
+                            .into(),
+                    }
+                    .into());
+                }
                 Err(SourceError::InvalidCursor) => {
                     tracing::warn!(
                         "the API refused the stored cursor; resuming from the time checkpoint, repeats are dropped by id"

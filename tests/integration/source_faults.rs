@@ -202,3 +202,31 @@ async fn check_says_everything_looks_good_or_exactly_what_is_wrong() {
     assert!(text.contains("placeholder"), "{text}");
     assert!(text.contains("no-such-bucket-anywhere"), "{text}");
 }
+
+#[tokio::test]
+async fn an_api_that_keeps_failing_fails_the_run_without_moving_the_checkpoint() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 27, 80, 0, 2);
+    env.org.set_random_faults(
+        1.0,
+        27,
+        vec![Fault::ServerError { status: 500 }, Fault::NotJson],
+    );
+    let r = env.collector().await.run(Duration::from_secs(5)).await;
+    let err = r.error.expect("the run fails");
+    assert!(
+        matches!(err, RunError::Source(SourceError::Unavailable { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("next run retries"), "{err}");
+    assert!(!r.summary.run_succeeded);
+    assert_eq!(r.summary.events_processed, 0);
+    assert!(env.org.requests().len() >= 3, "it retried with backoff");
+    assert!(env.org.requests().len() <= 20, "but did not hammer the API");
+    assert_eq!(env.checkpoint().await.unwrap().checkpoint.sequence, 0);
+
+    env.org.clear_faults();
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    env.assert_exactly_once().await;
+}

@@ -200,12 +200,13 @@ impl EventSource for AtlassianClient {
         let mut refreshed_key = false;
         let mut attempts = 0u32;
         let mut last_problem = String::from("no attempt made");
-        // Whether the last attempt ended only because this run's budget cut its time short.
-        let mut cut_by_budget = true;
+        // Attempts the API failed (not those the run's budget cut short): with none, running out
+        // of time is the budget's doing and the run ends normally; with some, the API is at fault.
+        let mut failures = 0u32;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining < MIN_ATTEMPT_TIME {
-                return Err(if cut_by_budget {
+                return Err(if failures == 0 {
                     SourceError::BudgetSpent
                 } else {
                     SourceError::Unavailable {
@@ -217,7 +218,6 @@ impl EventSource for AtlassianClient {
             attempts += 1;
             stats.requests += 1;
             let timeout = remaining.min(REQUEST_TIMEOUT);
-            cut_by_budget = false;
             let wait = match self.attempt(&creds, request, timeout).await? {
                 Attempt::Done(page) => {
                     stats.pages += 1;
@@ -257,12 +257,12 @@ impl EventSource for AtlassianClient {
                     wait
                 }
                 Attempt::TimedOut(problem) if timeout < REQUEST_TIMEOUT => {
-                    // Not the API's fault: the run had no more time to give this request.
-                    cut_by_budget = true;
+                    // The run had no more time to give this request.
                     last_problem = problem;
                     continue;
                 }
                 Attempt::Transient(problem) | Attempt::TimedOut(problem) => {
+                    failures += 1;
                     tracing::warn!(problem = %problem, attempt = attempts, "page request failed; will retry");
                     last_problem = problem;
                     delays.next_delay()
