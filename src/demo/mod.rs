@@ -254,7 +254,7 @@ impl DemoReport {
         let mut out = String::new();
         let run = |name: &str, s: &RunSummary| {
             format!(
-                "{name}: {} events written, {} quarantined, {} duplicates dropped, {} pages, {} throttled (429) and waited out, {} objects, {} bytes gzip, stopped: {:?}\n",
+                "{name}: {} events written, {} quarantined, {} duplicates dropped, {} pages, {} throttled (429) and waited out, {} objects, {} bytes gzip; {}\n",
                 s.events_processed,
                 s.quarantined_events,
                 s.duplicates_dropped,

@@ -21,6 +21,18 @@ pub enum StopReason {
     Failed,
 }
 
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StopReason::CaughtUp => "caught up",
+            StopReason::Budget => "time budget reached, the next run continues",
+            StopReason::RateLimited => "rate limited past the budget, the next run continues",
+            StopReason::LeaseHeld => "another run holds the lease",
+            StopReason::Failed => "failed",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub source_id: String,
