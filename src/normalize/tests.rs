@@ -524,10 +524,10 @@ fn ip_hosts_ipv6_and_dedupe() {
     });
     let out = valid(run(&event(attrs)));
     let m = parse_line(&out.line);
-    // json! sorts keys, so each `alt` comes before its `self`.
+    // Links are read in document order: each `self` before its `alt` here.
     assert_eq!(
         strings(m.get("p_any_ip_addresses")),
-        ["2001:db8::1", "2001:db8::2", "10.1.2.3"]
+        ["2001:db8::1", "10.1.2.3", "2001:db8::2"]
     );
     assert_eq!(
         strings(m.get("p_any_domain_names")),
