@@ -105,7 +105,9 @@ impl CheckpointStore for CrashingStore {
     }
 }
 
-const CRASHED_BUDGET: Duration = Duration::from_millis(2500);
+/// Long enough for a crashed run to reach any step even on a loaded machine; recovery waits
+/// for its lease to expire, so the cases run in parallel.
+const CRASHED_BUDGET: Duration = Duration::from_secs(6);
 
 /// A collector whose every side effect goes through `trip`, with no lease grace.
 async fn crashing_collector(
@@ -165,8 +167,20 @@ async fn scenario(seed: u64) -> TestEnv {
 }
 
 /// After the crash: the abandoned lease expires, the next runs finish the work.
+/// Waits until the lease a crashed run left behind (if any) has expired.
+async fn wait_for_abandoned_lease(env: &TestEnv) {
+    if let Some(lease) = env.checkpoint().await.and_then(|s| s.lease) {
+        let wait = (lease.until_ms - now_ms()).max(0) as u64 + 100;
+        assert!(
+            wait <= CRASHED_BUDGET.as_millis() as u64 + 100,
+            "lease outlives budget + grace"
+        );
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+    }
+}
+
 async fn recover_and_check(env: &TestEnv) {
-    tokio::time::sleep(CRASHED_BUDGET + Duration::from_millis(200)).await;
+    wait_for_abandoned_lease(env).await;
     let r = env.run().await;
     assert!(r.error.is_none(), "{:?}", r.error);
     append_live(&env.org, 99, 7);
@@ -180,6 +194,7 @@ async fn a_crash_at_any_step_loses_nothing_and_duplicates_nothing() {
     let reference = scenario(40).await;
     let steps = count_steps(&reference).await;
     assert!(steps >= 10, "the scenario has {steps} steps");
+    eprintln!("crash matrix: {steps} side effects, each crashed before and after");
     // Every step, crashing before and after its effect, each in its own environment, in parallel.
     let mut cases = Vec::new();
     for at in 1..=steps {
@@ -187,7 +202,7 @@ async fn a_crash_at_any_step_loses_nothing_and_duplicates_nothing() {
             cases.push((at, when));
         }
     }
-    for chunk in cases.chunks(12) {
+    for chunk in cases.chunks(20) {
         let runs = chunk.iter().map(|&(at, when)| async move {
             let env = scenario(40).await;
             let crashed = run_crashing(&env, at, when).await;
@@ -207,7 +222,7 @@ async fn a_batch_redone_after_a_crash_keeps_its_size_when_the_page_limit_changes
     assert!(crashed);
     let pending = env.checkpoint().await.unwrap().checkpoint.pending;
     assert!(pending.is_some(), "the crash left a pending batch");
-    tokio::time::sleep(CRASHED_BUDGET + Duration::from_millis(200)).await;
+    wait_for_abandoned_lease(&env).await;
     env.set(env::PAGE_LIMIT, "7");
     let r = env.run().await;
     assert!(r.error.is_none(), "{:?}", r.error);
@@ -228,7 +243,14 @@ async fn a_batch_redone_after_a_crash_keeps_its_size_when_the_page_limit_changes
 #[tokio::test]
 async fn runs_started_at_once_never_write_an_event_twice() {
     let env = scenario(42).await;
-    let (a, b, c) = tokio::join!(env.run(), env.run(), env.run());
+    // Built first, so the three runs reach for the lease together.
+    let (x, y, z) = (
+        env.collector().await,
+        env.collector().await,
+        env.collector().await,
+    );
+    let budget = Duration::from_secs(60);
+    let (a, b, c) = tokio::join!(x.run(budget), y.run(budget), z.run(budget));
     let reports = [a, b, c];
     for r in &reports {
         assert!(r.error.is_none(), "{:?}", r.error);
@@ -292,9 +314,17 @@ async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start the CLI");
-    // Kill it once it has committed a few batches, at an instant of the seed's choosing.
+    // Kill it once it has committed a few batches, at a random instant after that.
+    let started = std::time::Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(status) = child.try_wait().expect("child status") {
+            panic!("the run ended by itself ({status}) before it could be killed");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run made no progress"
+        );
         let written = env
             .checkpoint()
             .await

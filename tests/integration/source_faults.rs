@@ -48,7 +48,7 @@ async fn a_rate_limit_longer_than_the_budget_ends_the_run_softly() {
     assert!(r.summary.run_succeeded);
     assert_eq!(r.summary.events_processed, 0);
     assert!(
-        r.summary.duration_ms < 5_000,
+        r.summary.duration_ms < 9_000,
         "it did not sit out a wait it could not finish"
     );
     let r = env.run().await;
