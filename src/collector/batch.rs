@@ -50,7 +50,7 @@ impl ObjectWriter {
 
     fn finish(self) -> std::io::Result<EncodedObject> {
         Ok(EncodedObject {
-            body: self.gz.finish()?,
+            body: self.gz.finish()?.into(),
             event_count: self.count,
         })
     }

@@ -14,10 +14,11 @@ use thiserror::Error;
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
 pub const CONTENT_ENCODING: &str = "gzip";
 
-/// A finished object: gzip NDJSON and how many events it holds.
+/// A finished object: gzip NDJSON and how many events it holds. `Bytes`, so handing it to the
+/// S3 client (and retrying the upload) shares the buffer instead of copying it.
 #[derive(Debug, Clone)]
 pub struct EncodedObject {
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
     pub event_count: usize,
 }
 
