@@ -30,10 +30,6 @@ impl FileCheckpointStore {
         FileCheckpointStore { path: path.into() }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn backend(&self, reason: impl std::fmt::Display) -> CheckpointError {
         CheckpointError::Backend {
             store: self.describe(),

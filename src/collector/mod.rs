@@ -98,10 +98,6 @@ impl Collector {
         }
     }
 
-    pub fn settings(&self) -> &CollectorSettings {
-        &self.settings
-    }
-
     /// One pass: reads until caught up or until `budget` is nearly spent.
     pub async fn run(&self, budget: Duration) -> RunReport {
         let started = Instant::now();

@@ -40,7 +40,6 @@ pub struct SourceInfo {
 /// per-source data.
 #[derive(Debug, Clone)]
 pub struct Normalizer {
-    source: SourceInfo,
     /// SHA-256 state already fed `source_id + 0x00`, cloned per event for `p_row_id`.
     row_id_hasher: Sha256,
     /// `,"p_source_id":…,"p_source_label":…,"p_schema_version":0`, rendered once.
@@ -103,14 +102,9 @@ impl Normalizer {
         source_members.push_str(",\"p_schema_version\":");
         source_members.push_str(&SCHEMA_VERSION.to_string());
         Normalizer {
-            source,
             row_id_hasher,
             source_members,
         }
-    }
-
-    pub fn source(&self) -> &SourceInfo {
-        &self.source
     }
 
     /// `p_row_id`: lowercase hex of the first 16 bytes of

@@ -1,6 +1,6 @@
 use super::{EncodedObject, ObjectSink, SinkError};
 use async_trait::async_trait;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
 
 /// Objects as files under a directory, same key layout as S3. Each file is written to a temporary
@@ -12,10 +12,6 @@ pub struct LocalDirSink {
 impl LocalDirSink {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         LocalDirSink { root: root.into() }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     fn path_for(&self, key: &str) -> Result<PathBuf, SinkError> {

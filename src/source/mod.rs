@@ -83,21 +83,6 @@ pub enum SourceError {
     Credentials(#[from] CredentialError),
 }
 
-impl SourceError {
-    /// Errors that only a person can cure (a new key, a right org id, a plan): never retried.
-    pub fn needs_operator(&self) -> bool {
-        matches!(
-            self,
-            SourceError::Unauthorized { .. }
-                | SourceError::Forbidden { .. }
-                | SourceError::NotFound { .. }
-                | SourceError::Credentials(_)
-                | SourceError::Redirected { .. }
-                | SourceError::Rejected { .. }
-        )
-    }
-}
-
 #[async_trait]
 pub trait EventSource: Send + Sync {
     /// Fetches one page, retrying transient failures until `deadline`.
