@@ -1,5 +1,6 @@
-# atlassian-audit-collector: every target installs what it needs the first time.
-.PHONY: demo test build build-host lint invoke tools clean
+# atlassian-audit-collector: every target installs the pinned tools it needs the first time
+# (Python tools into .venv and .venv-checkov from tools/*.txt).
+.PHONY: demo test build build-host lint template-check invoke deploy tools clean
 
 CARGO ?= cargo
 VENV := .venv/bin
@@ -8,17 +9,19 @@ VENV := .venv/bin
 demo:
 	$(CARGO) run --quiet --bin atlassian-audit -- demo --out-dir demo-output
 
-## test: the whole suite (pinned tools into .venv, moto, fmt, clippy, tests, cargo-lambda invoke)
+## test: the whole suite (pinned tools, moto, fmt, clippy, template checks, tests, cargo-lambda invoke)
 test:
 	scripts/test.sh
 
-## tools: the pinned Python tools (moto, cargo-lambda) into .venv
+## tools: the pinned Python tools (moto, cargo-lambda, SAM CLI, cfn-lint; checkov in its own venv)
 tools:
 	scripts/tools.sh
+	scripts/tools.sh checkov
 
-## build: release build of the Lambda with cargo-lambda (arm64 when that target is installed)
-build: tools
-	@if rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then \
+## build: release build of the Lambda with cargo-lambda (arm64 when that target is installed, else this host)
+build:
+	@scripts/tools.sh
+	@if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$'; then \
 	  PATH="$(CURDIR)/$(VENV):$$PATH" XDG_CACHE_HOME="$(CURDIR)/target/cache" $(VENV)/cargo-lambda lambda build --release --arm64 --bin atlassian-audit-lambda; \
 	else \
 	  echo "aarch64-unknown-linux-gnu is not installed (rustup target add aarch64-unknown-linux-gnu): building for this host's architecture"; \
@@ -29,14 +32,24 @@ build: tools
 build-host:
 	$(CARGO) build --release
 
-## lint: formatting and clippy
+## lint: formatting, clippy, and the template's checks (cfn-lint, sam validate --lint, checkov)
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	scripts/template-check.sh
+
+## template-check: cfn-lint, sam validate --lint and the checkov scan of template.yaml only
+template-check:
+	scripts/template-check.sh
 
 ## invoke: the Lambda through `cargo lambda watch` + `invoke` with events/, against the simulated org and moto
-invoke: tools
+invoke:
+	@scripts/tools.sh
 	@set -e; eval "$$(scripts/moto.sh start)"; trap 'scripts/moto.sh stop' EXIT; scripts/lambda-invoke.sh
 
+## deploy: sam build (arm64) + sam deploy (guided the first time); DEPLOY_ARGS go to sam deploy
+deploy:
+	scripts/deploy.sh $(DEPLOY_ARGS)
+
 clean:
-	rm -rf target demo-output .venv
+	rm -rf target demo-output .venv .venv-checkov .aws-sam

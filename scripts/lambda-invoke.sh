@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs the Lambda locally through cargo-lambda against the simulated organization and moto:
-# creates a bucket, a checkpoint table and a secret in moto, starts `cargo lambda watch`, sends
-# events/scheduled-event.json with `cargo lambda invoke`, and checks that objects landed in S3
-# and a checkpoint in DynamoDB. Needs AWS_ENDPOINT_URL pointing at moto (scripts/test.sh and
-# `make invoke` set it up).
+# Runs the Lambda locally through cargo-lambda against the simulated organization and moto, the
+# way a fresh deploy of template.yaml meets it:
+#   1. creates the bucket, the checkpoint table (keyed as in the template) and the secret (with the
+#      template's placeholder) in moto, and derives the function's environment from the template;
+#   2. invokes with events/scheduled-event.json: the run must fail, naming the placeholder;
+#   3. puts the org id and key in the secret, invokes again: objects land in S3, a checkpoint in
+#      DynamoDB, every event exactly once;
+#   4. invokes with events/manual-run.json: caught up, nothing written twice;
+#   5. invokes with events/check.json before and after the secret is filled in: the setup check
+#      names the placeholder, then says "Everything looks good".
+# Needs AWS_ENDPOINT_URL pointing at moto (scripts/test.sh and `make invoke` set it up).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -20,31 +26,31 @@ trap cleanup EXIT
 cargo build --quiet --bin atlassian-audit --bin atlassian-audit-lambda
 suffix="$(date +%s)-$$"
 api_key="local-invoke-key-$suffix"
+org_id=sim-org-0001
 sim_port="$(free_port)"
 "$root/target/debug/atlassian-audit" simulate --port "$sim_port" --events 700 --invalid 3 \
-  --api-key "$api_key" >"$work/simulate.log" 2>&1 &
+  --org-id "$org_id" --api-key "$api_key" >"$work/simulate.log" 2>&1 &
 pids+=($!)
 
 bucket="lambda-invoke-$suffix"
 table="lambda-invoke-$suffix"
 secret="lambda-invoke/$suffix"
-python "$root/scripts/aws_fixture.py" create --bucket "$bucket" --table "$table" --secret "$secret" \
-  --org-id sim-org-0001 --api-key "$api_key"
+stack=atlassian-audit-local
+fixture() { python "$root/scripts/aws_fixture.py" "$@"; }
+fixture create --template template.yaml --bucket "$bucket" --table "$table" --secret "$secret"
 
-cat >"$work/lambda.env" <<ENV
+# The template's environment, then what only a local run needs: the simulated org's address and
+# moto's.
+fixture lambda-env --template template.yaml --bucket "$bucket" --table "$table" --secret "$secret" \
+  --stack-name "$stack" --parameter OutputPrefix=audit/ >"$work/lambda.env"
+cat >>"$work/lambda.env" <<ENV
 ATLASSIAN_API_BASE_URL=http://127.0.0.1:$sim_port
-ATLASSIAN_SECRET_ID=$secret
-CHECKPOINT_TABLE=$table
-OUTPUT_BUCKET=$bucket
-OUTPUT_PREFIX=audit
 S3_FORCE_PATH_STYLE=true
-SOURCE_ID=sim-org-0001
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 AWS_REGION=${AWS_REGION:-us-east-1}
 AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-testing}
 AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-testing}
 AWS_EC2_METADATA_DISABLED=true
-RUST_LOG=info
 ENV
 
 invoke_port="$(free_port)"
@@ -56,17 +62,57 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 
-echo "==> cargo lambda invoke atlassian-audit-lambda --data-file events/scheduled-event.json"
-if ! cargo lambda invoke atlassian-audit-lambda --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
-  --data-file "$root/events/scheduled-event.json" >"$work/response.json" 2>"$work/invoke.err"; then
-  echo "invoke failed:" >&2; cat "$work/invoke.err" "$work/watch.log" >&2; exit 1
-fi
-cat "$work/response.json"; echo
-python "$root/scripts/aws_fixture.py" verify --bucket "$bucket" --table "$table" --prefix audit/ \
-  --source-id sim-org-0001 --response "$work/response.json" --expect-events 700 --expect-quarantined 3
+invoke() { # invoke EVENT_FILE OUT_NAME
+  echo "==> cargo lambda invoke atlassian-audit-lambda --data-file events/$1"
+  cargo lambda invoke atlassian-audit-lambda --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
+    --data-file "$root/events/$1" >"$work/$2.json" 2>"$work/$2.err"
+}
 
-# The key went to the simulated org and nowhere else: not in the function's logs or its answer.
-if grep -qF "$api_key" "$work/watch.log" "$work/response.json" "$work/invoke.err"; then
+# A fresh deploy: the secret still holds the placeholder. The run fails and says so.
+if invoke scheduled-event.json placeholder; then
+  echo "the invoke succeeded with the placeholder secret" >&2; exit 1
+fi
+if ! grep -q "placeholder" "$work/placeholder.err" "$work/placeholder.json"; then
+  echo "the placeholder failure does not say what to do:" >&2; cat "$work/placeholder.err" >&2; exit 1
+fi
+echo "    failed as it should, naming the placeholder"
+invoke check.json check-placeholder
+if ! python - "$work/check-placeholder.json" <<'PY'
+import json, sys
+answer = json.load(open(sys.argv[1]))
+sys.exit(0 if not answer["everything_looks_good"] and "placeholder" in " ".join(answer["report"]) else 1)
+PY
+then
+  echo "the check did not name the placeholder:" >&2; cat "$work/check-placeholder.json" >&2; exit 1
+fi
+echo "    the setup check names the placeholder"
+
+fixture put-secret --secret "$secret" --org-id "$org_id" --api-key "$api_key"
+invoke check.json check
+if ! python - "$work/check.json" <<'PY'
+import json, sys
+answer = json.load(open(sys.argv[1]))
+print("\n".join("    " + line for line in answer["report"]))
+sys.exit(0 if answer["everything_looks_good"] and answer["report"][-1] == "Everything looks good." else 1)
+PY
+then
+  echo "the setup check failed:" >&2; cat "$work/check.json" >&2; exit 1
+fi
+if ! invoke scheduled-event.json first; then
+  echo "invoke failed:" >&2; cat "$work/first.err" "$work/watch.log" >&2; exit 1
+fi
+cat "$work/first.json"; echo
+fixture verify --bucket "$bucket" --table "$table" --prefix audit/ --source-id "$stack" \
+  --response "$work/first.json" --expect-events 700 --expect-quarantined 3
+
+if ! invoke manual-run.json second; then
+  echo "invoke failed:" >&2; cat "$work/second.err" "$work/watch.log" >&2; exit 1
+fi
+fixture verify --bucket "$bucket" --table "$table" --prefix audit/ --source-id "$stack" \
+  --response "$work/second.json" --expect-events 700 --expect-quarantined 3
+
+# The key went to the simulated org and nowhere else: not in the function's logs or its answers.
+if grep -qF "$api_key" "$work/watch.log" "$work"/*.json "$work"/*.err; then
   echo "the API key appears in the Lambda's output" >&2
   exit 1
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, from a clean clone: pinned tools, moto, formatting, lints, unit and
-# integration tests, and the Lambda answering a cargo-lambda invoke.
+# The whole test suite, from a clean clone: pinned tools, moto, formatting, lints, the template's
+# checks (cfn-lint, sam validate --lint, checkov), unit and integration tests, and the Lambda
+# answering a cargo-lambda invoke. Ends with one line: "suite: N passed, M failed".
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -14,6 +15,8 @@ cargo fmt --all -- --check
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 
+"$root/scripts/template-check.sh"
+
 eval "$("$root/scripts/moto.sh" start)"
 trap '"$root/scripts/moto.sh" stop' EXIT
 echo "==> moto listening at $AWS_ENDPOINT_URL"
@@ -21,12 +24,23 @@ echo "==> moto listening at $AWS_ENDPOINT_URL"
 echo "==> cargo test"
 log="$root/target/test-output.log"
 mkdir -p "$root/target"
+set +e
 cargo test --all-targets --no-fail-fast 2>&1 | tee "$log"
+tests_status=${PIPESTATUS[0]}
 
 echo "==> Lambda through cargo-lambda"
 "$root/scripts/lambda-invoke.sh"
+invoke_status=$?
+set -e
 
-# One closing line for the whole suite: cargo's test counts plus the Lambda invoke check.
-passed=$(grep -oE 'test result: [a-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 1}')
+# cargo's test counts, plus the template checks (they stop the suite before this when they fail)
+# and the Lambda invoke check.
+passed=$(grep -oE 'test result: [a-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
+passed=$((passed + 1))
+if [ "$invoke_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if [ "$tests_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1 # cargo failed without a test failing (a build error)
+fi
 echo "suite: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,10 +1,12 @@
 //! The Lambda entry point: an EventBridge schedule invokes it; each invocation is one collection
-//! pass with the time left before the Lambda deadline as its budget.
+//! pass with the time left before the Lambda deadline as its budget. `{"action": "check"}` runs
+//! the setup check instead and answers with its report.
+use atlassian_audit::check::run_checks;
 use atlassian_audit::config::Config;
 use atlassian_audit::metrics::RunSummary;
 use atlassian_audit::setup::{Aws, Backends, LocalStorage};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -44,8 +46,30 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<RunSummary, Error> {
+async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
     log_trigger(&event.payload);
+    match event.payload.get("action").and_then(Value::as_str) {
+        None | Some("collect") => collect(app, event).await.map(|s| json!(s)),
+        Some("check") => Ok(check(app).await),
+        Some(other) => Err(format!(
+            "unknown action {other:?}: send an EventBridge scheduled event or {{}} to collect, or {{\"action\": \"check\"}} to check the setup"
+        )
+        .into()),
+    }
+}
+
+/// The setup check, from inside the deployed function: its role, its secret, its bucket and table.
+async fn check(app: &App) -> Value {
+    let report = run_checks(&app.config, &app.backends).await;
+    let text = report.render();
+    tracing::info!(everything_looks_good = report.all_ok(), "setup check");
+    json!({
+        "everything_looks_good": report.all_ok(),
+        "report": text.lines().collect::<Vec<_>>(),
+    })
+}
+
+async fn collect(app: &App, event: LambdaEvent<Value>) -> Result<RunSummary, Error> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

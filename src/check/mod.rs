@@ -126,7 +126,7 @@ pub async fn run_checks(config: &Config, backends: &Backends) -> CheckReport {
     match backends.sink.probe().await {
         Ok(()) => report.push(
             true,
-            format!("output {} is writable", backends.sink.describe()),
+            format!("output {} is reachable", backends.sink.describe()),
         ),
         Err(e) => report.push(false, e.to_string()),
     }

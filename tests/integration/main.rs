@@ -5,6 +5,7 @@ mod harness;
 mod key_safety;
 mod pipeline;
 mod source_faults;
+mod stack;
 
 use atlassian_audit::simulated_org::{
     generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrg,

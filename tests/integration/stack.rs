@@ -1,0 +1,453 @@
+//! The deployable stack (`template.yaml`) against the code it deploys: the names the function is
+//! given are the names the code reads, the alarms watch metrics the code emits, and the
+//! essentials (alarm semantics, one run at a time, least-privilege IAM) cannot drift.
+use atlassian_audit::config::{self, Config};
+use atlassian_audit::credentials::{parse_secret, CredentialError, PLACEHOLDER};
+use atlassian_audit::metrics::{RunSummary, DIMENSION};
+use atlassian_audit::sink::TABLE;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The template as JSON, short-form tags turned into their long form (`!Ref X` → `{"Ref": "X"}`,
+/// `!GetAtt A.B` → `{"Fn::GetAtt": ["A", "B"]}`, `!If [...]` → `{"Fn::If": [...]}`).
+fn template() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
+    let text = std::fs::read_to_string(&path).expect("template.yaml is readable");
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("template.yaml is YAML");
+    to_json(&yaml)
+}
+
+fn to_json(v: &serde_yaml_ng::Value) -> Value {
+    use serde_yaml_ng::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => json!(b),
+        Y::Number(n) => serde_json::to_value(n).expect("a YAML number is a JSON number"),
+        Y::String(s) => json!(s),
+        Y::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
+        Y::Mapping(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.as_str().expect("string keys").to_string(), to_json(v)))
+                .collect(),
+        ),
+        Y::Tagged(t) => {
+            let tag = t.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let inner = to_json(&t.value);
+            match name {
+                "Ref" | "Condition" => json!({ name: inner }),
+                "GetAtt" => {
+                    let parts: Vec<&str> = inner
+                        .as_str()
+                        .expect("!GetAtt takes Resource.Attribute")
+                        .splitn(2, '.')
+                        .collect();
+                    json!({ "Fn::GetAtt": parts })
+                }
+                _ => json!({ format!("Fn::{name}"): inner }),
+            }
+        }
+    }
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    let r = &t["Resources"][name];
+    assert!(r.is_object(), "template.yaml has no resource {name}");
+    r
+}
+
+fn parameter_default(t: &Value, name: &str) -> Value {
+    t["Parameters"][name]["Default"].clone()
+}
+
+fn as_f64(v: &Value) -> f64 {
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("{v} is not a number"))
+}
+
+/// A value with parameters replaced by their defaults, conditions taken with the defaults, and
+/// references to resources replaced by a stand-in name, as CloudFormation would resolve it.
+fn resolve(t: &Value, v: &Value) -> Value {
+    if let Some(name) = v.get("Ref").and_then(Value::as_str) {
+        if t["Parameters"].get(name).is_some() {
+            return parameter_default(t, name);
+        }
+        return match name {
+            "AWS::StackName" => json!("atlassian-audit"),
+            "AWS::Region" => json!("us-east-1"),
+            "AWS::AccountId" => json!("123456789012"),
+            "AWS::Partition" => json!("aws"),
+            // CloudFormation-generated physical names are lowercase for buckets.
+            _ => json!(format!("stand-in-{}", name.to_lowercase())),
+        };
+    }
+    if let Some(args) = v.get("Fn::If").and_then(Value::as_array) {
+        let branch = if condition(t, args[0].as_str().expect("condition name")) {
+            &args[1]
+        } else {
+            &args[2]
+        };
+        return resolve(t, branch);
+    }
+    v.clone()
+}
+
+/// A condition evaluated with every parameter at its default.
+fn condition(t: &Value, name: &str) -> bool {
+    evaluate(t, &t["Conditions"][name])
+}
+
+fn evaluate(t: &Value, c: &Value) -> bool {
+    if let Some(args) = c.get("Fn::Equals").and_then(Value::as_array) {
+        let (a, b) = (resolve(t, &args[0]), resolve(t, &args[1]));
+        return a.to_string().trim_matches('"') == b.to_string().trim_matches('"');
+    }
+    if let Some(args) = c.get("Fn::Not").and_then(Value::as_array) {
+        return !evaluate(t, &args[0]);
+    }
+    if let Some(args) = c.get("Fn::And").and_then(Value::as_array) {
+        return args.iter().all(|a| evaluate(t, a));
+    }
+    if let Some(name) = c.get("Condition").and_then(Value::as_str) {
+        return condition(t, name);
+    }
+    if let Some(args) = c.get("Fn::Join").and_then(Value::as_array) {
+        panic!("unexpected Fn::Join in a condition position: {args:?}");
+    }
+    panic!("condition form not understood by this test: {c}");
+}
+
+fn function_env(t: &Value) -> BTreeMap<String, Value> {
+    resource(t, "CollectorFunction")["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .expect("the function has environment variables")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn emitted_metric_names() -> BTreeSet<String> {
+    let line = RunSummary::new("s").to_emf("NS", 0);
+    let v: Value = serde_json::from_str(&line).expect("EMF is JSON");
+    v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .expect("metric definitions")
+        .iter()
+        .map(|m| m["Name"].as_str().expect("metric name").to_string())
+        .collect()
+}
+
+#[test]
+fn the_function_is_given_exactly_the_settings_the_code_reads() {
+    let t = template();
+    let env = function_env(&t);
+    let known = [
+        config::env::API_BASE_URL,
+        config::env::SECRET_ID,
+        config::env::ORG_ID,
+        config::env::API_KEY,
+        config::env::CHECKPOINT_TABLE,
+        config::env::OUTPUT_BUCKET,
+        config::env::OUTPUT_PREFIX,
+        config::env::S3_FORCE_PATH_STYLE,
+        config::env::SOURCE_ID,
+        config::env::SOURCE_LABEL,
+        config::env::INITIAL_LOOKBACK,
+        config::env::PAGE_LIMIT,
+        config::env::METRICS_NAMESPACE,
+        config::env::RUN_BUDGET_SECONDS,
+        "RUST_LOG",
+    ];
+    for name in env.keys() {
+        assert!(
+            known.contains(&name.as_str()),
+            "template.yaml sets {name}, which the code does not read"
+        );
+    }
+    for required in [
+        config::env::SECRET_ID,
+        config::env::CHECKPOINT_TABLE,
+        config::env::OUTPUT_BUCKET,
+        config::env::SOURCE_ID,
+        config::env::METRICS_NAMESPACE,
+    ] {
+        assert!(
+            env.contains_key(required),
+            "template.yaml does not set {required}"
+        );
+    }
+    // The key only ever comes from the secret.
+    assert!(!env.contains_key(config::env::API_KEY));
+    assert!(!env.contains_key(config::env::ORG_ID));
+
+    // With the parameters' defaults, the environment is a valid configuration.
+    let resolved: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| {
+            let v = resolve(&t, v);
+            (
+                k.clone(),
+                v.as_str().map(str::to_string).unwrap_or(v.to_string()),
+            )
+        })
+        .collect();
+    let config = Config::from_lookup(|name| resolved.get(name).cloned())
+        .expect("the template's default environment is a valid configuration");
+    assert_eq!(config.metrics_namespace, config::DEFAULT_METRICS_NAMESPACE);
+    assert_eq!(config.initial_lookback, config::DEFAULT_INITIAL_LOOKBACK);
+    assert_eq!(config.source_id.as_deref(), Some("atlassian-audit"));
+}
+
+#[test]
+fn the_no_events_alarm_fires_on_silence_and_on_a_stopped_collector() {
+    let t = template();
+    let alarm = &resource(&t, "NoEventsAlarm")["Properties"];
+    assert_eq!(alarm["MetricName"], "EventsProcessed");
+    assert!(emitted_metric_names().contains("EventsProcessed"));
+    assert_eq!(alarm["Statistic"], "Sum");
+    assert_eq!(alarm["ComparisonOperator"], "LessThanThreshold");
+    assert_eq!(as_f64(&alarm["Threshold"]), 1.0);
+    // Missing data (the collector not running at all) must alarm too.
+    assert_eq!(alarm["TreatMissingData"], "breaching");
+    // Every hour of the timeframe must be empty: the sum over the whole window is below 1.
+    let period = as_f64(&alarm["Period"]);
+    let evaluation = as_f64(&resolve(&t, &alarm["EvaluationPeriods"]));
+    let datapoints = as_f64(&resolve(&t, &alarm["DatapointsToAlarm"]));
+    assert_eq!(evaluation, datapoints);
+    assert_eq!(
+        period * evaluation,
+        24.0 * 3600.0,
+        "default timeframe is 24 h"
+    );
+    // CloudWatch allows at most 7 days of evaluation for periods of an hour or more.
+    assert!(period >= 3600.0);
+    assert!(as_f64(&t["Parameters"]["NoEventsAlarmHours"]["MaxValue"]) * period <= 7.0 * 86400.0);
+    // It can be turned off, and it re-notifies while it lasts.
+    assert_eq!(
+        resource(&t, "NoEventsAlarm")["Condition"],
+        "NoEventsAlarmOn"
+    );
+    assert!(condition(&t, "NoEventsAlarmOn"), "on by default");
+    let reminder = &resource(&t, "NoEventsReminder")["Properties"]["Target"];
+    assert!(reminder["Arn"]
+        .to_string()
+        .contains("cloudwatch:setAlarmState"));
+    assert!(
+        condition(&t, "NoEventsReminderOn"),
+        "reminders on by default"
+    );
+}
+
+#[test]
+fn every_alarm_watches_this_source_and_notifies_the_topic() {
+    let t = template();
+    let source_id = resolve(&t, &function_env(&t)[config::env::SOURCE_ID]);
+    let namespace = resolve(&t, &function_env(&t)[config::env::METRICS_NAMESPACE]);
+    let emitted = emitted_metric_names();
+    for name in ["NoEventsAlarm", "AuthFailuresAlarm"] {
+        let alarm = &resource(&t, name)["Properties"];
+        assert_eq!(resolve(&t, &alarm["Namespace"]), namespace, "{name}");
+        assert!(
+            emitted.contains(alarm["MetricName"].as_str().expect("metric name")),
+            "{name} watches a metric the collector does not emit"
+        );
+        let dims = alarm["Dimensions"].as_array().expect("dimensions");
+        assert_eq!(
+            dims.len(),
+            1,
+            "{name}: the EMF line has exactly one dimension"
+        );
+        assert_eq!(dims[0]["Name"], DIMENSION, "{name}");
+        assert_eq!(resolve(&t, &dims[0]["Value"]), source_id, "{name}");
+    }
+    let auth = &resource(&t, "AuthFailuresAlarm")["Properties"];
+    assert_eq!(auth["MetricName"], "AuthFailures");
+    assert_eq!(auth["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    assert_eq!(as_f64(&auth["Threshold"]), 1.0, "alarm on the first 401");
+
+    let errors = &resource(&t, "FunctionErrorsAlarm")["Properties"];
+    assert_eq!(errors["Namespace"], "AWS/Lambda");
+    assert_eq!(errors["MetricName"], "Errors");
+    assert_eq!(
+        errors["Dimensions"][0]["Value"],
+        json!({"Ref": "CollectorFunction"})
+    );
+
+    for name in ["NoEventsAlarm", "AuthFailuresAlarm", "FunctionErrorsAlarm"] {
+        assert_eq!(
+            resource(&t, name)["Properties"]["AlarmActions"],
+            json!([{"Ref": "AlarmTopic"}]),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn one_run_at_a_time_and_no_overlapping_retries() {
+    let t = template();
+    let f = resource(&t, "CollectorFunction");
+    let p = &f["Properties"];
+    assert_eq!(as_f64(&p["ReservedConcurrentExecutions"]), 1.0);
+    assert_eq!(as_f64(&p["EventInvokeConfig"]["MaximumRetryAttempts"]), 0.0);
+    assert_eq!(p["Runtime"], "provided.al2023");
+    assert_eq!(p["Architectures"], json!(["arm64"]));
+    assert_eq!(p["LoggingConfig"]["LogFormat"], "JSON");
+    assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda");
+    // The binary SAM builds is the Lambda binary of this crate (renaming it breaks this line).
+    let bin = Path::new(env!("CARGO_BIN_EXE_atlassian-audit-lambda"));
+    assert_eq!(
+        f["Metadata"]["BuildProperties"]["Binary"],
+        bin.file_name()
+            .and_then(|n| n.to_str())
+            .expect("binary name")
+    );
+    // The timeout stays within the default interval, so scheduled runs do not queue.
+    let timeout = as_f64(&resolve(&t, &p["Timeout"]));
+    assert!(timeout < 300.0, "default timeout {timeout} s");
+    let schedule = &p["Events"]["Schedule"];
+    assert_eq!(schedule["Type"], "Schedule");
+    assert_eq!(
+        resolve(&t, &schedule["Properties"]["Schedule"]),
+        "rate(5 minutes)"
+    );
+    assert_eq!(resolve(&t, &schedule["Properties"]["State"]), "ENABLED");
+    let log_group = &resource(&t, "CollectorLogGroup")["Properties"];
+    assert!(as_f64(&resolve(&t, &log_group["RetentionInDays"])) > 0.0);
+}
+
+#[test]
+fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
+    let t = template();
+    let role = &resource(&t, "CollectorRole")["Properties"];
+    let mut actions = BTreeSet::new();
+    let mut object_resources = Vec::new();
+    for policy in role["Policies"].as_array().expect("inline policies") {
+        // Optional policies are `!If [cond, policy, AWS::NoValue]`.
+        let policy = match policy.get("Fn::If") {
+            Some(args) => &args[1],
+            None => policy,
+        };
+        for st in policy["PolicyDocument"]["Statement"]
+            .as_array()
+            .expect("statements")
+        {
+            assert_eq!(st["Effect"], "Allow");
+            let stmt_actions: Vec<String> = match &st["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().unwrap_or("").to_string())
+                    .collect(),
+                other => panic!("action {other}"),
+            };
+            for a in &stmt_actions {
+                assert!(!a.contains('*'), "wildcard action {a}");
+                actions.insert(a.clone());
+            }
+            let resources = match &st["Resource"] {
+                Value::Array(r) => r.clone(),
+                r => vec![r.clone()],
+            };
+            for r in &resources {
+                assert_ne!(r, "*", "statement {} names no resource", st["Sid"]);
+                if stmt_actions.iter().any(|a| a == "s3:PutObject") {
+                    object_resources.push(r.to_string());
+                }
+            }
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "secretsmanager:GetSecretValue",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(actions, expected);
+    // Objects may be written only under the two prefixes the collector writes.
+    assert_eq!(object_resources.len(), 2);
+    assert!(object_resources[0].contains(&format!("${{OutputPrefix}}logs/{TABLE}/*")));
+    assert!(object_resources[1].contains(&format!("${{OutputPrefix}}quarantine/{TABLE}/*")));
+}
+
+#[test]
+fn storage_is_private_encrypted_versioned_and_recoverable() {
+    let t = template();
+    let bucket = &resource(&t, "OutputBucket")["Properties"];
+    let sse = &bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        ["ServerSideEncryptionByDefault"];
+    // Both branches of the Encryption parameter encrypt.
+    assert_eq!(
+        sse["SSEAlgorithm"],
+        json!({"Fn::If": ["UseCustomerKey", "aws:kms", "AES256"]})
+    );
+    assert_eq!(bucket["VersioningConfiguration"]["Status"], "Enabled");
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            bucket["PublicAccessBlockConfiguration"][setting],
+            json!(true),
+            "{setting}"
+        );
+    }
+    let deny = &resource(&t, "OutputBucketPolicy")["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
+
+    let table = &resource(&t, "CheckpointTable")["Properties"];
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        table["KeySchema"],
+        json!([{"AttributeName": "source_id", "KeyType": "HASH"}])
+    );
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        json!(true)
+    );
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], json!(true));
+}
+
+#[test]
+fn the_created_secret_holds_the_placeholder_the_code_recognizes() {
+    let t = template();
+    let text = resource(&t, "ApiSecret")["Properties"]["SecretString"]
+        .as_str()
+        .expect("a literal SecretString");
+    let v: Value = serde_json::from_str(text).expect("the placeholder is JSON");
+    assert_eq!(v["org_id"], PLACEHOLDER);
+    assert_eq!(v["api_key"], PLACEHOLDER);
+    assert!(matches!(
+        parse_secret("stack-secret", text),
+        Err(CredentialError::Placeholder { .. })
+    ));
+}
+
+#[test]
+fn the_outputs_name_what_an_operator_needs() {
+    let t = template();
+    for output in [
+        "BucketName",
+        "CheckpointTableName",
+        "SecretArn",
+        "FunctionName",
+        "NoEventsAlarmName",
+        "AuthFailuresAlarmName",
+        "FunctionErrorsAlarmName",
+    ] {
+        assert!(t["Outputs"].get(output).is_some(), "output {output}");
+    }
+}
