@@ -130,7 +130,10 @@ impl AtlassianClient {
         match status {
             s if s.is_success() => match parse_page(&body) {
                 Ok(page) => Ok(Attempt::Done(page)),
-                Err(problem) => Ok(Attempt::Transient(problem)),
+                Err(problem) => Ok(Attempt::Transient(scrub(format!(
+                    "HTTP {}: {problem}",
+                    s.as_u16()
+                )))),
             },
             StatusCode::TOO_MANY_REQUESTS => Ok(Attempt::Throttled(rate_limit_wait(
                 header("x-ratelimit-reset"),
@@ -160,11 +163,13 @@ impl AtlassianClient {
             }
             s if s.is_redirection() => Err(SourceError::Redirected {
                 status: s.as_u16(),
-                location: header(LOCATION.as_str())
-                    .unwrap_or("")
-                    .chars()
-                    .take(200)
-                    .collect(),
+                location: scrub(
+                    header(LOCATION.as_str())
+                        .unwrap_or("")
+                        .chars()
+                        .take(200)
+                        .collect(),
+                ),
             }),
             s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
                 let s_summary = summary();

@@ -5,4 +5,4 @@ mod page;
 
 pub use client::{AtlassianClient, USER_AGENT};
 pub use error_body::ErrorSummary;
-pub use page::parse_page;
+pub use page::{parse_page, PageError, MAX_CURSOR_BYTES};

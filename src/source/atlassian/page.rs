@@ -1,40 +1,152 @@
 use crate::source::Page;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use thiserror::Error;
+
+/// Longest `meta.next` accepted. Real cursors are a few hundred bytes; the cursor is sent back
+/// in a URL and stored in the checkpoint (a DynamoDB item holds at most 400 KB), so a longer
+/// one could never be used and would wedge every later run.
+pub const MAX_CURSOR_BYTES: usize = 8 * 1024;
+
+/// Longest piece of a parser message quoted in a [`PageError`]: the message can quote the
+/// body, which is the server's text.
+const MAX_REASON_CHARS: usize = 200;
+
+/// Why a 2xx body is not a usable events-stream page. The request is retried: a proxy or a
+/// broken deployment may answer this way for a while.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PageError {
+    #[error("the page was cut short after {bytes} bytes")]
+    CutShort { bytes: usize },
+    #[error("the page is not JSON ({reason})")]
+    NotJson { reason: String },
+    #[error("the page is {found}, not a JSON object")]
+    NotAnObject { found: &'static str },
+    #[error("the page is not the expected JSON ({reason})")]
+    Unexpected { reason: String },
+    #[error("the page has no `data` array")]
+    NoData,
+    #[error("the page's `meta` is {found}, not an object")]
+    MetaNotAnObject { found: &'static str },
+    #[error("the page's `meta.next` is {found}, not a string or null")]
+    CursorNotAString { found: &'static str },
+    #[error(
+        "the page's `meta.next` is {bytes} bytes long; a cursor is at most {MAX_CURSOR_BYTES}"
+    )]
+    CursorTooLong { bytes: usize },
+}
 
 /// Parses an events-stream page. Events stay raw: the normalizer keeps every field as received.
 /// `links` is ignored on purpose: requests are built from the configured base URL, never from it.
-pub fn parse_page(body: &[u8]) -> Result<Page, String> {
-    #[derive(Deserialize)]
-    struct Meta {
-        next: Option<serde_json::Value>,
-    }
+///
+/// Never panics and never recurses deeper than serde_json's limit: events and unknown members
+/// are only scanned (iteratively), and `meta.next` is read as a value only when it is short.
+pub fn parse_page(body: &[u8]) -> Result<Page, PageError> {
     #[derive(Deserialize)]
     struct Body {
         data: Option<Vec<Box<RawValue>>>,
-        meta: Option<Meta>,
+        meta: Option<Box<RawValue>>,
+    }
+    #[derive(Deserialize)]
+    struct Meta {
+        next: Option<Box<RawValue>>,
+    }
+    // serde's derived structs also accept a JSON array of positional members: refuse that
+    // before serde sees it.
+    match first_byte(body) {
+        Some(b'{') => {}
+        Some(b) if b"[\"tfn-0123456789".contains(&b) => {
+            return Err(PageError::NotAnObject {
+                found: json_kind_of_byte(b),
+            })
+        }
+        _ => {}
     }
     let parsed: Body = serde_json::from_slice(body).map_err(|e| {
         if e.is_eof() {
-            format!("the page was cut short after {} bytes", body.len())
+            PageError::CutShort { bytes: body.len() }
+        } else if e.is_syntax() {
+            PageError::NotJson {
+                reason: clip(&e.to_string()),
+            }
         } else {
-            format!("the page is not the expected JSON ({e})")
+            PageError::Unexpected {
+                reason: clip(&e.to_string()),
+            }
         }
     })?;
-    let events = parsed
-        .data
-        .ok_or_else(|| "the page has no `data` array".to_string())?;
-    let next_cursor = match parsed.meta.and_then(|m| m.next) {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) if s.is_empty() => None,
-        Some(serde_json::Value::String(s)) => Some(s),
-        Some(other) => return Err(format!("`meta.next` is not a string or null but {other}")),
+    let events = parsed.data.ok_or(PageError::NoData)?;
+    let next = match parsed.meta {
+        None => None,
+        Some(meta) => match kind(&meta) {
+            "null" => None,
+            "an object" => {
+                let meta: Meta =
+                    serde_json::from_str(meta.get()).map_err(|e| PageError::Unexpected {
+                        reason: clip(&format!("`meta`: {e}")),
+                    })?;
+                meta.next
+            }
+            found => return Err(PageError::MetaNotAnObject { found }),
+        },
+    };
+    let next_cursor = match next {
+        None => None,
+        Some(raw) => match kind(&raw) {
+            "null" => None,
+            "a string" => {
+                let s: String =
+                    serde_json::from_str(raw.get()).map_err(|e| PageError::Unexpected {
+                        reason: clip(&format!("`meta.next`: {e}")),
+                    })?;
+                if s.len() > MAX_CURSOR_BYTES {
+                    return Err(PageError::CursorTooLong { bytes: s.len() });
+                }
+                Some(s).filter(|s| !s.is_empty())
+            }
+            found => return Err(PageError::CursorNotAString { found }),
+        },
     };
     Ok(Page {
         events,
         next_cursor,
         body_bytes: body.len(),
     })
+}
+
+fn first_byte(body: &[u8]) -> Option<u8> {
+    body.iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+fn json_kind_of_byte(b: u8) -> &'static str {
+    match b {
+        b'{' => "an object",
+        b'[' => "an array",
+        b'"' => "a string",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        _ => "a number",
+    }
+}
+
+/// The JSON type of a raw value (valid JSON, so its first byte decides).
+fn kind(raw: &RawValue) -> &'static str {
+    json_kind_of_byte(first_byte(raw.get().as_bytes()).unwrap_or(b'n'))
+}
+
+/// Parser messages quote the body: keep them short and on one line.
+fn clip(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(MAX_REASON_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().nth(MAX_REASON_CHARS).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -56,6 +168,10 @@ mod tests {
         let p = parse_page(br#"{"data":[{"id":"a"}],"meta":{"next":"abc"},"links":{"next":"https://evil.example/x"}}"#).unwrap();
         assert_eq!(p.next_cursor.as_deref(), Some("abc"));
         assert_eq!(p.events.len(), 1);
+        let p = parse_page(br#"{"data":[],"meta":null}"#).unwrap();
+        assert_eq!(p.next_cursor, None);
+        let p = parse_page(br#"{"data":[],"meta":{"next":"a\u002bb"}}"#).unwrap();
+        assert_eq!(p.next_cursor.as_deref(), Some("a+b"), "escapes are decoded");
     }
 
     #[test]
@@ -74,8 +190,184 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
-        assert!(parse_page(br#"{"data":[{"id":"a"}"#)
+        assert_eq!(
+            parse_page(br#"{"data":[{"id":"a"}"#).unwrap_err(),
+            PageError::CutShort { bytes: 19 }
+        );
+    }
+
+    /// Each envelope member of the wrong JSON type, and what it is called.
+    #[test]
+    fn every_envelope_member_of_the_wrong_type_is_named() {
+        let cases: &[(&[u8], PageError)] = &[
+            (b"[]", PageError::NotAnObject { found: "an array" }),
+            (b" \n\"page\"", PageError::NotAnObject { found: "a string" }),
+            (b"null", PageError::NotAnObject { found: "null" }),
+            (b"17", PageError::NotAnObject { found: "a number" }),
+            (b"-1", PageError::NotAnObject { found: "a number" }),
+            (b"true", PageError::NotAnObject { found: "a boolean" }),
+            (br#"{"data":null}"#, PageError::NoData),
+            (
+                br#"{"data":[],"meta":"next"}"#,
+                PageError::MetaNotAnObject { found: "a string" },
+            ),
+            (
+                br#"{"data":[],"meta":7}"#,
+                PageError::MetaNotAnObject { found: "a number" },
+            ),
+            (
+                br#"{"data":[],"meta":{"next":{"cursor":"abc"}}}"#,
+                PageError::CursorNotAString { found: "an object" },
+            ),
+            (
+                br#"{"data":[],"meta":{"next":["abc"]}}"#,
+                PageError::CursorNotAString { found: "an array" },
+            ),
+            (
+                br#"{"data":[],"meta":{"next":false}}"#,
+                PageError::CursorNotAString { found: "a boolean" },
+            ),
+            (
+                br#"{"data":[],"meta":{"next":1e999}}"#,
+                PageError::CursorNotAString { found: "a number" },
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(
+                parse_page(body).unwrap_err(),
+                *want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        for body in [
+            &br#"{"data":"events"}"#[..],
+            br#"{"data":5}"#,
+            br#"{"data":true}"#,
+            br#"{"data":[],"data":[]}"#,
+        ] {
+            assert!(
+                matches!(parse_page(body), Err(PageError::Unexpected { .. })),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    /// serde reads a derived struct from a JSON array of positional members; a page or `meta`
+    /// shaped like that must not pass as one.
+    #[test]
+    fn positional_arrays_are_not_read_as_a_page_or_meta() {
+        assert_eq!(
+            parse_page(br#"[[{"id":"a"}],{"next":"c"}]"#).unwrap_err(),
+            PageError::NotAnObject { found: "an array" }
+        );
+        assert_eq!(
+            parse_page(br#"{"data":[],"meta":["c"]}"#).unwrap_err(),
+            PageError::MetaNotAnObject { found: "an array" }
+        );
+    }
+
+    #[test]
+    fn members_the_collector_ignores_may_hold_anything() {
+        let p = parse_page(
+            br#"{"links":{"next":{"href":"https://evil.example"}},"data":[1,"x",null,[],{}],"extra":[[[[]]]],"meta":{"page_size":"many","next":"c"}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.events.len(), 5);
+        assert_eq!(p.next_cursor.as_deref(), Some("c"));
+        let p = parse_page(br#"{"data":[],"links":7,"meta":{}}"#).unwrap();
+        assert_eq!(p.next_cursor, None);
+    }
+
+    #[test]
+    fn an_oversized_cursor_is_refused() {
+        let at_limit = format!(
+            r#"{{"data":[],"meta":{{"next":"{}"}}}}"#,
+            "c".repeat(MAX_CURSOR_BYTES)
+        );
+        assert_eq!(
+            parse_page(at_limit.as_bytes())
+                .unwrap()
+                .next_cursor
+                .map(|c| c.len()),
+            Some(MAX_CURSOR_BYTES)
+        );
+        let huge = format!(
+            r#"{{"data":[],"meta":{{"next":"{}"}}}}"#,
+            "c".repeat(5 << 20)
+        );
+        assert_eq!(
+            parse_page(huge.as_bytes()).unwrap_err(),
+            PageError::CursorTooLong { bytes: 5 << 20 }
+        );
+        // Escapes make the text longer than the value: the decoded length decides.
+        let escaped = format!(
+            r#"{{"data":[],"meta":{{"next":"{}"}}}}"#,
+            r"\u0063".repeat(MAX_CURSOR_BYTES / 2)
+        );
+        assert_eq!(
+            parse_page(escaped.as_bytes())
+                .unwrap()
+                .next_cursor
+                .map(|c| c.len()),
+            Some(MAX_CURSOR_BYTES / 2)
+        );
+    }
+
+    /// 100k nested arrays: an event is only scanned, so it reaches the normalizer; in `meta`,
+    /// serde_json's recursion limit refuses it. Neither may overflow the stack.
+    #[test]
+    fn deep_nesting_never_overflows_the_stack() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let body = format!(r#"{{"data":[{deep}],"meta":{{"next":null}},"links":{deep}}}"#);
+        let p = parse_page(body.as_bytes()).unwrap();
+        assert_eq!(p.events.len(), 1);
+        assert_eq!(p.events[0].get().len(), 200_000);
+        let body = format!(r#"{{"data":[],"meta":{{"next":{deep}}}}}"#);
+        assert_eq!(
+            parse_page(body.as_bytes()).unwrap_err(),
+            PageError::CursorNotAString { found: "an array" }
+        );
+        let body = format!(r#"{{"data":[],"meta":{{"next":"c","x":{deep}}}}}"#);
+        assert_eq!(
+            parse_page(body.as_bytes()).unwrap().next_cursor.as_deref(),
+            Some("c")
+        );
+        // Unclosed: cut short, wherever it is.
+        let open = format!(r#"{{"data":[{}"#, "[".repeat(100_000));
+        assert_eq!(
+            parse_page(open.as_bytes()).unwrap_err(),
+            PageError::CutShort { bytes: open.len() }
+        );
+        assert!(parse_page("[".repeat(100_000).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn messages_stay_short_and_on_one_line_whatever_the_body_says() {
+        let long = format!(r#"{{"data":"{}\n{}"}}"#, "x".repeat(5 << 20), "y");
+        let err = parse_page(long.as_bytes()).unwrap_err().to_string();
+        assert!(err.len() < 400, "{} bytes", err.len());
+        assert!(!err.contains('\n'), "{err}");
+        let err = parse_page(b"{\"data\":[],\"meta\":{\"next\":\"\xff\xfe\"}}")
             .unwrap_err()
-            .contains("cut short"));
+            .to_string();
+        assert!(err.contains("not JSON"), "{err}");
+    }
+
+    #[test]
+    fn non_utf8_bytes_are_refused() {
+        for body in [
+            &b"{\"data\":[{\"id\":\"\xc3\x28\"}],\"meta\":{\"next\":null}}"[..],
+            b"{\"data\":[],\"meta\":{\"next\":null}}\xff",
+            b"\xef\xbb\xbf{\"data\":[]}",
+            b"{\"data\":[],\"meta\":{\"next\":null},\"\xed\xa0\x80\":1}",
+        ] {
+            assert!(
+                matches!(parse_page(body), Err(PageError::NotJson { .. })),
+                "{:?}",
+                parse_page(body).map(|p| p.events.len())
+            );
+        }
     }
 }
