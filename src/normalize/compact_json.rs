@@ -65,3 +65,34 @@ pub fn push_json_string(out: &mut String, s: &str) {
     out.push_str(&s[run_start..]);
     out.push('"');
 }
+
+/// How deeply arrays and objects nest in a JSON text (0 for a scalar), counted without
+/// recursion so that any depth is safe to measure; assumes valid JSON.
+pub fn nesting_depth(json: &str) -> usize {
+    let mut depth = 0usize;
+    let mut max = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}

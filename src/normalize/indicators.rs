@@ -3,6 +3,7 @@
 //! Paths follow the schema (`attributes.actor.name`, `attributes.location.ip`, …), not
 //! Panther's data model, which points at fields that do not exist.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use url::{Host, Url};
@@ -13,11 +14,32 @@ use super::json_view::{ActorView, AttributesView, ContextItemView, Field, Locati
 /// Indicator values, each de-duplicated and in first-seen order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Indicators {
-    pub ip_addresses: Vec<String>,
-    pub domain_names: Vec<String>,
-    pub emails: Vec<String>,
-    pub usernames: Vec<String>,
-    pub actor_ids: Vec<String>,
+    pub ip_addresses: UniqueList,
+    pub domain_names: UniqueList,
+    pub emails: UniqueList,
+    pub usernames: UniqueList,
+    pub actor_ids: UniqueList,
+}
+
+/// Distinct values in first-seen order. Hashed, not scanned: one event may carry a context
+/// array of many thousands of links, and a linear scan per value made that quadratic.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UniqueList {
+    values: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl UniqueList {
+    fn push(&mut self, value: String) {
+        if !self.seen.contains(&value) {
+            self.seen.insert(value.clone());
+            self.values.push(value);
+        }
+    }
+
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
 }
 
 impl Indicators {
@@ -38,7 +60,7 @@ impl Indicators {
         {
             // Kept as received (not re-rendered) so it matches the field it came from.
             if ip.parse::<IpAddr>().is_ok() {
-                push_unique(&mut ind.ip_addresses, ip);
+                ind.ip_addresses.push(ip);
             }
         }
         for item in attrs.context.as_array().unwrap_or_default() {
@@ -56,13 +78,13 @@ impl Indicators {
 
     fn add_actor(&mut self, actor: &ActorView<'_>) {
         if let Some(name) = non_blank(actor.name) {
-            push_unique(&mut self.usernames, name);
+            self.usernames.push(name);
         }
         if let Some(email) = non_blank(actor.email).filter(|e| is_email(e)) {
-            push_unique(&mut self.emails, email);
+            self.emails.push(email);
         }
         if let Some(id) = non_blank(actor.id) {
-            push_unique(&mut self.actor_ids, id);
+            self.actor_ids.push(id);
         }
     }
 
@@ -70,13 +92,11 @@ impl Indicators {
     fn add_url_host(&mut self, url: &str) {
         let Ok(url) = Url::parse(url) else { return };
         match url.host() {
-            Some(Host::Ipv4(ip)) => push_unique(&mut self.ip_addresses, ip.to_string()),
+            Some(Host::Ipv4(ip)) => self.ip_addresses.push(ip.to_string()),
             // Display of an Ipv6Addr has no brackets.
-            Some(Host::Ipv6(ip)) => push_unique(&mut self.ip_addresses, ip.to_string()),
+            Some(Host::Ipv6(ip)) => self.ip_addresses.push(ip.to_string()),
             // Non-special schemes keep the host as written, so lowercase here.
-            Some(Host::Domain(d)) if !d.is_empty() => {
-                push_unique(&mut self.domain_names, d.to_lowercase())
-            }
+            Some(Host::Domain(d)) if !d.is_empty() => self.domain_names.push(d.to_lowercase()),
             _ => {}
         }
     }
@@ -90,6 +110,7 @@ impl Indicators {
             ("p_any_usernames", &self.usernames),
             ("p_any_actor_ids", &self.actor_ids),
         ] {
+            let values = values.values();
             if values.is_empty() {
                 continue;
             }
@@ -109,13 +130,6 @@ impl Indicators {
 
 fn non_blank(field: Field<'_>) -> Option<String> {
     field.as_string().filter(|s| !s.trim().is_empty())
-}
-
-fn push_unique(list: &mut Vec<String>, value: String) {
-    // Lists hold a handful of values, so a linear scan beats hashing.
-    if !list.contains(&value) {
-        list.push(value);
-    }
 }
 
 /// A plausible e-mail address: exactly one '@', a non-empty local part, a domain with a

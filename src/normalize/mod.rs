@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-pub use compact_json::{compact_json_into, push_json_string};
+pub use compact_json::{compact_json_into, nesting_depth, push_json_string};
 pub use indicators::is_email;
 pub use timestamp::{format_panther_timestamp, parse_timestamp, TimestampError};
 
@@ -29,6 +29,12 @@ pub const SCHEMA_VERSION: u32 = 0;
 
 /// Longest stretch of an offending value quoted in a quarantine reason.
 const MAX_QUOTED_CHARS: usize = 64;
+
+/// Deepest nesting of arrays and objects a valid event may have. Real events nest about six
+/// levels; common JSON readers stop at 128 (serde_json) or 1000 (Python), so a deeper event
+/// would give lines nobody downstream can read. Such an event is quarantined, and its text is
+/// kept as a JSON string (`raw_text`) so the quarantine line itself stays readable.
+pub const MAX_NESTING_DEPTH: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct SourceInfo {
@@ -71,7 +77,9 @@ pub struct QuarantinedEvent {
     pub processed_at: Option<OffsetDateTime>,
     /// Human-readable, naming the offending field(s).
     pub reason: String,
-    /// `{"error":"<reason>","raw":<the event as received, compacted>}`, no trailing newline.
+    /// `{"error":"<reason>","raw":<the event as received, compacted>}`, no trailing newline;
+    /// for an event nested deeper than [`MAX_NESTING_DEPTH`],
+    /// `{"error":"<reason>","raw_text":"<the compacted event as a JSON string>"}`.
     pub line: String,
 }
 
@@ -125,6 +133,26 @@ impl Normalizer {
     pub fn normalize(&self, raw: &RawValue, parse_time: OffsetDateTime) -> Outcome {
         let mut compact = String::with_capacity(raw.get().len() + 512);
         compact_json_into(raw.get(), &mut compact);
+        let depth = nesting_depth(&compact);
+        if depth > MAX_NESTING_DEPTH {
+            // The checks only scan what they skip, so they are safe at any depth; they still
+            // give the id and processedAt the collector needs.
+            let too_deep = format!(
+                "event nests {depth} levels deep, more than the {MAX_NESTING_DEPTH} allowed"
+            );
+            let rejected = match check(raw) {
+                Ok(ok) => Rejected {
+                    reason: too_deep,
+                    id: Some(ok.id),
+                    processed_at: ok.processed_at,
+                },
+                Err(r) => Rejected {
+                    reason: format!("{too_deep}; {}", r.reason),
+                    ..r
+                },
+            };
+            return quarantine(compact, rejected, RawAs::Text);
+        }
         match check(raw) {
             // A valid event is a non-empty object, so its compact form ends in '}'.
             Ok(ok) if compact.ends_with('}') => {
@@ -138,8 +166,9 @@ impl Normalizer {
                     id: Some(ok.id),
                     processed_at: ok.processed_at,
                 },
+                RawAs::Json,
             ),
-            Err(rejected) => quarantine(compact, rejected),
+            Err(rejected) => quarantine(compact, rejected, RawAs::Json),
         }
     }
 
@@ -171,7 +200,13 @@ impl Normalizer {
     }
 }
 
-fn quarantine(compact: String, rejected: Rejected) -> Outcome {
+/// How a quarantine line carries the event: as JSON (`raw`), or as a string (`raw_text`).
+enum RawAs {
+    Json,
+    Text,
+}
+
+fn quarantine(compact: String, rejected: Rejected, raw_as: RawAs) -> Outcome {
     let dedupe_key = match rejected.id {
         Some(id) => id,
         None => {
@@ -185,8 +220,16 @@ fn quarantine(compact: String, rejected: Rejected) -> Outcome {
     let mut line = String::with_capacity(compact.len() + rejected.reason.len() + 24);
     line.push_str("{\"error\":");
     push_json_string(&mut line, &rejected.reason);
-    line.push_str(",\"raw\":");
-    line.push_str(&compact);
+    match raw_as {
+        RawAs::Json => {
+            line.push_str(",\"raw\":");
+            line.push_str(&compact);
+        }
+        RawAs::Text => {
+            line.push_str(",\"raw_text\":");
+            push_json_string(&mut line, &compact);
+        }
+    }
     line.push('}');
     Outcome::Quarantined(QuarantinedEvent {
         dedupe_key,

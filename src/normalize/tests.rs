@@ -682,3 +682,227 @@ fn garbage_timestamps_are_rejected() {
         Err(TimestampError::OutOfRange { component: "day" })
     );
 }
+
+// ---------- hostile events ----------
+
+/// `[[[…]]]` nested `levels` deep.
+fn nested_arrays(levels: usize) -> String {
+    format!("{}{}", "[".repeat(levels), "]".repeat(levels))
+}
+
+#[test]
+fn nesting_depth_counts_brackets_outside_strings_only() {
+    assert_eq!(nesting_depth("1"), 0);
+    assert_eq!(nesting_depth(r#""[[[""#), 0);
+    assert_eq!(nesting_depth(r#"{"a":[1,{"b":"]]\"[["}]}"#), 3);
+    assert_eq!(nesting_depth(&nested_arrays(100_000)), 100_000);
+}
+
+/// An event nested deeper than any common JSON reader goes is quarantined, whole, as text: the
+/// quarantine line stays readable by serde_json's default (128-level) reader, and the event
+/// keeps its id and processedAt for de-duplication and the checkpoint. No stack overflow.
+#[test]
+fn deeply_nested_events_are_quarantined_as_text() {
+    let deep = nested_arrays(100_000);
+    let text = format!(
+        r#"{{"id":"e-deep","type":"events","attributes":{{"time":"2021-01-01T00:00:00Z","processedAt":"2021-01-01T00:00:05Z","extra":{deep}}},"links":{{}}}}"#
+    );
+    let q = quarantined(run(&text));
+    assert_eq!(
+        q.reason,
+        "event nests 100002 levels deep, more than the 100 allowed"
+    );
+    assert_eq!(q.dedupe_key, "e-deep");
+    assert_eq!(q.processed_at, Some(datetime!(2021-01-01 0:00:05 UTC)));
+    let m = parse_line(&q.line);
+    assert_eq!(m["error"], q.reason.as_str());
+    assert_eq!(m["raw_text"], text.as_str(), "kept whole, as received");
+    assert!(!m.contains_key("raw"));
+
+    // Other problems are named too; a bare array gets a content-hash key.
+    let q = quarantined(run(&format!(r#"{{"id":7,"x":{deep}}}"#)));
+    assert!(
+        q.reason
+            .starts_with("event nests 100001 levels deep, more than the 100 allowed; missing required fields `type`, `attributes`, `links`"),
+        "{}",
+        q.reason
+    );
+    assert!(
+        q.reason.contains("field `id` must be a string"),
+        "{}",
+        q.reason
+    );
+    assert!(q.dedupe_key.starts_with("sha256:"));
+    let q = quarantined(run(&deep));
+    assert_eq!(
+        q.reason,
+        "event nests 100000 levels deep, more than the 100 allowed; event is an array, not a JSON object"
+    );
+    parse_line(&q.line);
+}
+
+#[test]
+fn nesting_up_to_the_limit_is_normal() {
+    // The event object and `attributes` are two levels.
+    let at_limit = event_with_extra(&nested_arrays(MAX_NESTING_DEPTH - 2));
+    let out = valid(run(&at_limit));
+    parse_line(&out.line);
+    let over = event_with_extra(&nested_arrays(MAX_NESTING_DEPTH - 1));
+    let q = quarantined(run(&over));
+    assert!(
+        q.reason.starts_with("event nests 101 levels"),
+        "{}",
+        q.reason
+    );
+    // Brackets inside strings are text, not nesting.
+    let text = event_with_extra(&format!("\"{}\"", "[{".repeat(10_000)));
+    valid(run(&text));
+}
+
+fn event_with_extra(extra: &str) -> String {
+    format!(
+        r#"{{"id":"e-1","type":"events","attributes":{{"time":"2021-01-01T00:00:00Z","extra":{extra}}},"links":{{}}}}"#
+    )
+}
+
+/// A 5 MB value in any field: kept whole where it belongs, quoted only briefly in a reason.
+#[test]
+fn huge_strings_are_kept_or_quoted_briefly() {
+    let huge = "x".repeat(5 << 20);
+    let out = valid(run(&event(json!({
+        "time": "2021-01-01T00:00:00Z",
+        "actor": {"name": huge, "email": format!("{huge}@example.com")},
+        "note": huge,
+    }))));
+    let m = parse_line(&out.line);
+    assert_eq!(
+        m["attributes"]["note"].as_str().map(str::len),
+        Some(5 << 20)
+    );
+    assert_eq!(strings(m.get("p_any_usernames")), [huge.as_str()]);
+    assert_eq!(strings(m.get("p_any_emails")).len(), 1);
+
+    let q = quarantined(run(&event(json!({"time": huge}))));
+    assert!(q.reason.len() < 200, "{} bytes", q.reason.len());
+    assert!(
+        q.reason.starts_with("attributes.time \"xxx"),
+        "{}",
+        q.reason
+    );
+    let m = parse_line(&q.line);
+    assert_eq!(
+        m["raw"]["attributes"]["time"].as_str().map(str::len),
+        Some(5 << 20)
+    );
+
+    let huge_id = format!(
+        r#"{{"id":"{huge}","type":"events","attributes":{{"time":"2021-01-01T00:00:00Z"}},"links":{{}}}}"#
+    );
+    let out = valid(run(&huge_id));
+    assert_eq!(out.dedupe_key.len(), 5 << 20);
+}
+
+/// One event with 200 000 context items, each linking to its own host: collecting the hosts
+/// must stay linear (a linear scan per value made this take minutes).
+#[test]
+fn many_indicator_values_are_collected_in_linear_time() {
+    let items: Vec<Value> = (0..200_000)
+        .map(|i| json!({"links": {"self": format!("https://h{}.example.com/x", i % 150_000)}}))
+        .collect();
+    let text = event(json!({"time": "2021-01-01T00:00:00Z", "context": items}));
+    let started = std::time::Instant::now();
+    let out = valid(run(&text));
+    let took = started.elapsed();
+    let m = parse_line(&out.line);
+    let domains = strings(m.get("p_any_domain_names"));
+    assert_eq!(domains.len(), 150_000, "de-duplicated");
+    assert_eq!(domains[0], "h0.example.com");
+    assert_eq!(domains[149_999], "h149999.example.com", "first-seen order");
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "took {took:?} for 200k links"
+    );
+}
+
+/// Every field the normalizer reads, with a value of each JSON type in turn: a required
+/// field of the wrong type quarantines the event naming that field; any other field of the
+/// wrong type only loses its indicator. Never a panic, never a dropped event.
+#[test]
+fn every_field_of_every_json_type() {
+    let base: Value = serde_json::from_str(real_events()[0].get()).expect("fixture");
+    let kinds = [
+        ("null", json!(null)),
+        ("a boolean", json!(true)),
+        ("a number", json!(-1.5e300)),
+        ("a string", json!("2021-04-03T06:12:11Z")),
+        ("an array", json!(["x", 1, {}])),
+        ("an object", json!({"k": [null]})),
+    ];
+    // (path, the kind it must be, whether the event needs it)
+    let fields: &[(&str, &str, bool)] = &[
+        ("/id", "a string", true),
+        ("/type", "a string", true),
+        ("/attributes", "an object", true),
+        ("/links", "an object", true),
+        ("/attributes/time", "a string", true),
+        ("/attributes/processedAt", "a string", false),
+        ("/attributes/action", "a string", false),
+        ("/attributes/actor", "an object", false),
+        ("/attributes/actor/id", "a string", false),
+        ("/attributes/actor/name", "a string", false),
+        ("/attributes/actor/email", "a string", false),
+        ("/attributes/actor/onBehalfOf", "an object", false),
+        ("/attributes/actor/links", "an object", false),
+        ("/attributes/context", "an array", false),
+        ("/attributes/context/0", "an object", false),
+        ("/attributes/context/0/links", "an object", false),
+        ("/attributes/context/0/links/self", "a string", false),
+        ("/attributes/container", "an array", false),
+        ("/attributes/location", "an object", false),
+        ("/attributes/location/ip", "a string", false),
+        ("/message", "an object", false),
+        ("/links/self", "a string", false),
+    ];
+    let n = normalizer();
+    for (path, want, required) in fields {
+        for (kind, value) in &kinds {
+            let mut e = base.clone();
+            let (parent, member) = path.rsplit_once('/').expect("a path");
+            let slot = e.pointer_mut(parent).unwrap_or_else(|| panic!("{parent}"));
+            match slot {
+                Value::Object(m) => {
+                    m.insert(member.to_owned(), value.clone());
+                }
+                Value::Array(a) => a[0] = value.clone(),
+                _ => panic!("{parent} holds no members"),
+            }
+            let text = e.to_string();
+            let outcome = n.normalize(&raw(&text), PARSE_TIME);
+            let label = format!("{path} as {kind}");
+            let fits = kind == want;
+            if *path == "/attributes" && fits {
+                // An object, but the stand-in lacks `time`.
+                let q = quarantined(outcome);
+                assert_eq!(q.reason, "missing required field `attributes.time`");
+                continue;
+            }
+            match outcome {
+                Outcome::Valid(v) => {
+                    assert!(!required || fits, "{label} was accepted");
+                    parse_line(&v.line);
+                }
+                Outcome::Quarantined(q) => {
+                    assert!(*required && !fits, "{label} was quarantined: {}", q.reason);
+                    let field = path.trim_start_matches('/').replace('/', ".");
+                    assert!(
+                        q.reason.contains(&format!("`{field}`")),
+                        "{label}: {}",
+                        q.reason
+                    );
+                    assert!(q.reason.contains(kind), "{label}: {}", q.reason);
+                    parse_line(&q.line);
+                }
+            }
+        }
+    }
+}
