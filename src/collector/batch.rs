@@ -60,6 +60,21 @@ fn to_ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// A processedAt further ahead of the collector's clock than this is not believed: the time
+/// checkpoint would jump to it, and a later read by time (no cursor) would ask for events
+/// processed after it, skipping everything before — silently, for as long as it lies ahead.
+pub const MAX_PROCESSED_AT_AHEAD: time::Duration = time::Duration::hours(1);
+
+/// Dedupe keys are event ids, which the API may make arbitrarily long: logs quote the start.
+const MAX_LOGGED_KEY_CHARS: usize = 100;
+
+fn key_for_log(key: &str) -> String {
+    match key.char_indices().nth(MAX_LOGGED_KEY_CHARS) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &key[..cut], key.len()),
+        None => key.to_string(),
+    }
+}
+
 /// Builds the batch for `events`, skipping any whose dedupe key is in `recent` or repeats in the page.
 pub fn build_batch(
     normalizer: &Normalizer,
@@ -70,6 +85,7 @@ pub fn build_batch(
     let mut seen: HashSet<String> = HashSet::with_capacity(events.len());
     let mut hours: BTreeMap<i64, ObjectWriter> = BTreeMap::new();
     let mut quarantine: Option<ObjectWriter> = None;
+    let newest_believable_ms = to_ms(parse_time.saturating_add(MAX_PROCESSED_AT_AHEAD));
     let mut batch = Batch {
         hours: BTreeMap::new(),
         quarantine: None,
@@ -89,7 +105,17 @@ pub fn build_batch(
             batch.duplicates += 1;
             continue;
         }
-        let processed_ms = processed_at.map(to_ms);
+        let processed_ms = match processed_at.map(to_ms) {
+            Some(ms) if ms > newest_believable_ms => {
+                tracing::warn!(
+                    key = %key_for_log(key),
+                    processed_at_ms = ms,
+                    "the event's processedAt lies ahead of this machine's clock; it does not move the checkpoint"
+                );
+                None
+            }
+            other => other,
+        };
         if let Some(ms) = processed_ms {
             batch.newest_processed_at_ms =
                 Some(batch.newest_processed_at_ms.map_or(ms, |n| n.max(ms)));
@@ -105,7 +131,7 @@ pub fn build_batch(
                 batch.valid += 1;
             }
             Outcome::Quarantined(q) => {
-                tracing::warn!(reason = %q.reason, key = %q.dedupe_key, "event quarantined");
+                tracing::warn!(reason = %q.reason, key = %key_for_log(&q.dedupe_key), "event quarantined");
                 quarantine
                     .get_or_insert_with(ObjectWriter::new)
                     .push_line(&q.line)?;
@@ -118,4 +144,65 @@ pub fn build_batch(
     }
     batch.quarantine = quarantine.map(ObjectWriter::finish).transpose()?;
     Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::SourceInfo;
+    use time::macros::datetime;
+
+    fn event(id: &str, processed_at: &str) -> Box<RawValue> {
+        RawValue::from_string(format!(
+            r#"{{"id":"{id}","type":"events","attributes":{{"time":"2024-05-06T07:00:00Z","processedAt":"{processed_at}"}},"links":{{}}}}"#
+        ))
+        .unwrap()
+    }
+
+    /// A processedAt far ahead (a broken or hostile API) must not become the time checkpoint:
+    /// a later read by time would start after it and skip every real event until then.
+    #[test]
+    fn a_processed_at_ahead_of_the_clock_does_not_move_the_checkpoint() {
+        let normalizer = Normalizer::new(SourceInfo {
+            source_id: "s".into(),
+            source_label: "l".into(),
+        });
+        let now = datetime!(2024-05-06 08:00 UTC);
+        let events = vec![
+            event("a", "2024-05-06T07:59:00Z"),
+            event("b", "9999-12-31T23:59:59Z"),
+            event("c", "2024-05-06T08:59:59Z"),
+            event("d", "2024-05-06T09:00:01Z"),
+        ];
+        let batch = build_batch(&normalizer, &events, &RecentEvents::default(), now).unwrap();
+        assert_eq!(batch.valid, 4, "the events themselves are written");
+        assert_eq!(
+            batch.written,
+            vec![
+                (
+                    "a".to_string(),
+                    Some(to_ms(datetime!(2024-05-06 07:59 UTC)))
+                ),
+                ("b".to_string(), None),
+                (
+                    "c".to_string(),
+                    Some(to_ms(datetime!(2024-05-06 08:59:59 UTC)))
+                ),
+                ("d".to_string(), None),
+            ]
+        );
+        assert_eq!(
+            batch.newest_processed_at_ms,
+            Some(to_ms(datetime!(2024-05-06 08:59:59 UTC)))
+        );
+    }
+
+    #[test]
+    fn logged_keys_are_clipped() {
+        assert_eq!(key_for_log("abc"), "abc");
+        let long = "é".repeat(5000);
+        let shown = key_for_log(&long);
+        assert!(shown.starts_with(&"é".repeat(100)), "{shown}");
+        assert!(shown.ends_with("… (10000 bytes)"), "{shown}");
+    }
 }
