@@ -197,9 +197,10 @@ impl Config {
 
 /// `https` anywhere; plain `http` only to this machine, so the key never crosses a network in clear.
 pub fn parse_base_url(value: &str) -> Result<Url, ConfigError> {
+    // The value is quoted in the error: never with a password or token someone put in it.
     let invalid = |reason: String| ConfigError::Invalid {
         name: env::API_BASE_URL,
-        value: value.to_string(),
+        value: without_userinfo(value),
         reason,
     };
     let url = Url::parse(value).map_err(|e| invalid(format!("not a URL ({e})")))?;
@@ -222,6 +223,21 @@ pub fn parse_base_url(value: &str) -> Result<Url, ConfigError> {
         other => return Err(invalid(format!("scheme {other:?} is not http(s)"))),
     }
     Ok(url)
+}
+
+/// `value` with anything between `scheme://` and the authority's last '@' replaced, so that
+/// credentials written into a URL (even one that does not parse) are never repeated.
+fn without_userinfo(value: &str) -> String {
+    let Some(scheme_end) = value.find("://") else {
+        return value.to_string();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &value[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_len].rfind('@') {
+        Some(at) => format!("{}[redacted]{}", &value[..authority_start], &rest[at..]),
+        None => value.to_string(),
+    }
 }
 
 fn is_loopback(host: &url::Host<&str>) -> bool {
@@ -369,6 +385,41 @@ mod tests {
         assert!(err.to_string().contains("loopback"), "{err}");
         assert!(config(&[(env::API_BASE_URL, "ftp://x")]).is_err());
         assert!(config(&[(env::API_BASE_URL, "https://u:p@x")]).is_err());
+    }
+
+    /// Credentials pasted into the base URL are refused without being repeated, even when
+    /// the URL does not parse.
+    #[test]
+    fn a_base_url_with_credentials_is_refused_without_quoting_them() {
+        for (value, shown) in [
+            (
+                "https://admin:hunter2-secret@api.atlassian.com",
+                "https://[redacted]@api.atlassian.com",
+            ),
+            (
+                "https://hunter2-secret@api.atlassian.com/x?y",
+                "https://[redacted]@api.atlassian.com/x?y",
+            ),
+            (
+                "http://u:hunter2-secret@10.0.0.1",
+                "http://[redacted]@10.0.0.1",
+            ),
+            // Not a URL (a space in the host), still redacted.
+            (
+                "https://u:hunter2-secret@api atlassian.com",
+                "https://[redacted]@api atlassian.com",
+            ),
+            ("https://a@b:hunter2-secret@x/", "https://[redacted]@x/"),
+        ] {
+            let err = config(&[(env::API_BASE_URL, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains(shown), "{err}");
+            assert!(err.contains(env::API_BASE_URL), "{err}");
+        }
+        assert_eq!(without_userinfo("https://x/a@b"), "https://x/a@b");
+        assert_eq!(without_userinfo("no scheme@all"), "no scheme@all");
     }
 
     #[test]
