@@ -1,6 +1,9 @@
 //! Faults the simulated API can inject, scripted or drawn at random.
 
 use std::collections::VecDeque;
+use std::fmt;
+
+use bytes::Bytes;
 
 /// A misbehaviour applied to one events-stream request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +30,54 @@ pub enum Fault {
     InvalidCursor,
     /// 401 `ADMIN-401-1` whatever the key (a key revoked mid-run).
     Unauthorized,
+    /// Exactly this answer, before the request is checked: a proxy, a redirect, a broken or
+    /// hostile server.
+    Respond(CannedResponse),
+}
+
+/// An answer given byte for byte: status, headers (in order, repeats kept) and body.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CannedResponse {
+    /// An HTTP status; one outside 100..=999 is answered as 500.
+    pub status: u16,
+    /// Headers whose name or value HTTP cannot carry are left out.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl CannedResponse {
+    /// `status` with `body` and no headers (not even a Content-Type).
+    pub fn new(status: u16, body: impl Into<Bytes>) -> Self {
+        CannedResponse {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// A 200 `application/json` answer with this body.
+    pub fn json(body: impl Into<Bytes>) -> Self {
+        Self::new(200, body).header("content-type", "application/json")
+    }
+}
+
+/// Bodies may be megabytes: show their size and start only.
+impl fmt::Debug for CannedResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let start = &self.body[..self.body.len().min(80)];
+        f.debug_struct("CannedResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .field("body_start", &String::from_utf8_lossy(start))
+            .finish()
+    }
 }
 
 /// How a 429 states when to come back.

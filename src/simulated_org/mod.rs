@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use clock::{format_millis as format_processed_at, now_ms};
-pub use faults::{Fault, ResetHeader};
+pub use faults::{CannedResponse, Fault, ResetHeader};
 pub use generator::{
     generate_events, generate_events_for_org, generate_invalid_events, generate_invalid_events_in,
 };

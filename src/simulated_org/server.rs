@@ -13,7 +13,7 @@ use url::form_urlencoded;
 
 use super::clock;
 use super::cursor;
-use super::faults::{self, Fault, FaultPlan, ResetHeader};
+use super::faults::{self, CannedResponse, Fault, FaultPlan, ResetHeader};
 use super::store::{EventStore, PageRequest, Position, SortOrder};
 use super::{RecordedRequest, SimulatedOrgConfig};
 
@@ -165,6 +165,7 @@ async fn respond(ctx: &RequestCtx<'_>, method: &Method) -> Response {
         }
         Some(Fault::InvalidCursor) => return invalid_cursor(),
         Some(Fault::Unauthorized) => return unauthorized(),
+        Some(Fault::Respond(canned)) => return canned_response(canned),
         Some(Fault::Stall { millis }) => tokio::time::sleep(Duration::from_millis(*millis)).await,
         Some(Fault::TruncatedBody | Fault::RepeatPrevious { .. }) | None => {}
     }
@@ -352,6 +353,21 @@ fn page_response(
         return response(StatusCode::OK, JSON, bytes);
     }
     response(StatusCode::OK, JSON, body)
+}
+
+fn canned_response(canned: &CannedResponse) -> Response {
+    let mut r = Response::new(Body::from(canned.body.clone()));
+    *r.status_mut() =
+        StatusCode::from_u16(canned.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in &canned.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            r.headers_mut().append(name, value);
+        }
+    }
+    r
 }
 
 /// `Authorization: Bearer <key>`; the scheme is case-insensitive (RFC 9110), the key is not.

@@ -786,3 +786,53 @@ async fn backlog_demo_and_shutdown() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn a_canned_response_is_served_exactly_once() {
+    let org = start(SimulatedOrgConfig::default()).await;
+    let all = numbered(&org, 3, |i| 1000 + i as i64);
+    org.push_faults([
+        Fault::Respond(
+            CannedResponse::new(307, "")
+                .header("Location", "https://elsewhere.example/x")
+                .header("x-dup", "1")
+                .header("x-dup", "2")
+                .header("bad header name", "dropped"),
+        ),
+        Fault::Respond(CannedResponse::json(&b"{\"data\":[\xff]}"[..])),
+        Fault::Respond(CannedResponse::new(1000, "odd status")),
+    ]);
+    // Served whatever the request: no key, wrong org.
+    let r = request(&org, "GET", "/admin/v1/orgs/other/events-stream", None).await;
+    assert_eq!(r.status, 307);
+    assert_eq!(r.header("location"), Some("https://elsewhere.example/x"));
+    let dup: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-dup")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(dup, ["1", "2"]);
+    assert!(r.headers.iter().all(|(k, _)| !k.contains(' ')));
+    assert_eq!(r.header("content-type"), None);
+    assert!(r.body.is_empty());
+
+    let r = get(&org, "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.body, b"{\"data\":[\xff]}");
+
+    let r = get(&org, "").await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.body, b"odd status");
+
+    assert_eq!(ids(&page(&org, "").await), all, "then the API again");
+    let faults: Vec<bool> = org
+        .requests()
+        .iter()
+        .map(|r| matches!(r.fault, Some(Fault::Respond(_))))
+        .collect();
+    assert_eq!(faults, [true, true, true, false]);
+    let shown = format!("{:?}", org.requests()[1].fault);
+    assert!(shown.contains("body_len: 12"), "{shown}");
+}
