@@ -71,6 +71,11 @@ pub fn parse_secret(secret_id: &str, text: &str) -> Result<Credentials, Credenti
         secret_id: secret_id.to_string(),
         reason: reason.to_string(),
     };
+    // serde's derived structs also read a JSON array as positional fields: only an object is
+    // a secret. (The text itself never goes into a message.)
+    if !text.trim_start().starts_with('{') {
+        return Err(malformed("it is not a JSON object"));
+    }
     let parsed: SecretJson =
         serde_json::from_str(text).map_err(|_| malformed("it is not a JSON object"))?;
     let field = |v: Option<serde_json::Value>, name: &str| -> Result<String, CredentialError> {
@@ -124,6 +129,36 @@ mod tests {
             assert!(err.contains("my/secret"), "{err}");
             assert!(!err.contains("hunter2"), "{err}");
         }
+    }
+
+    /// Hostile shapes: positional arrays, deep nesting, huge values, duplicate members.
+    #[test]
+    fn odd_secrets_are_refused_by_name_only() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let cases = [
+            r#"["abc-123","hunter2"]"#.to_string(),
+            format!(r#"{{"org_id":"abc","api_key":{deep},"x":"hunter2"}}"#),
+            format!(
+                r#"{{"org_id":"{}","api_key":"hunter2"}}"#,
+                "a".repeat(5 << 20)
+            ),
+            r#"{"org_id":"abc","org_id":"def","api_key":"hunter2"}"#.to_string(),
+            "\u{feff}{\"org_id\":\"abc\",\"api_key\":\"hunter2\"}".to_string(),
+            "{\"org_id\":\"abc\",\"api_key\":\"hunter2\"".to_string(),
+        ];
+        for text in &cases {
+            let err = parse_secret("my/secret", text).unwrap_err().to_string();
+            assert!(err.contains("my/secret"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.len() < 400, "{} bytes", err.len());
+        }
+        // Members it does not use may hold anything, at any depth.
+        let c = parse_secret(
+            "s",
+            &format!(r#"{{"org_id":"abc","api_key":"k","x":{deep}}}"#),
+        )
+        .unwrap();
+        assert_eq!(c.api_key.expose(), "k");
     }
 
     #[test]
