@@ -35,7 +35,7 @@ async fn main() -> Result<(), Error> {
     // Bad configuration fails the init, before any request, with the setting named (the
     // table and bucket are required: Lambda has no local storage).
     let config = Config::from_env()?;
-    let aws = Aws::default();
+    let aws = Aws::for_config(&config);
     let backends = Backends::from_config(&config, &LocalStorage::default(), &aws).await?;
     let app = Arc::new(App { config, backends });
 

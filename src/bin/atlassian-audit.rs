@@ -171,8 +171,12 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
         overrides.insert(env::PAGE_LIMIT, l.to_string());
     }
     let config = config_with(overrides)?;
-    let backends =
-        Backends::from_config(&config, &local_storage(&args.storage), &Aws::default()).await?;
+    let backends = Backends::from_config(
+        &config,
+        &local_storage(&args.storage),
+        &Aws::for_config(&config),
+    )
+    .await?;
     let collector = backends.collector(&config).await?;
     let report = collector.run(config.run_budget).await;
     if args.emf {
@@ -198,7 +202,8 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
 async fn check(args: StorageArgs) -> Result<ExitCode> {
     init_logging("warn");
     let config = config_with(storage_overrides(&args))?;
-    let backends = Backends::from_config(&config, &local_storage(&args), &Aws::default()).await?;
+    let backends =
+        Backends::from_config(&config, &local_storage(&args), &Aws::for_config(&config)).await?;
     let report = run_checks(&config, &backends).await;
     print!("{}", report.render());
     Ok(if report.all_ok() {

@@ -16,6 +16,11 @@ pub const MAX_PAGE_LIMIT: u32 = 500;
 pub const DEFAULT_METRICS_NAMESPACE: &str = "AtlassianAuditCollector";
 pub const DEFAULT_RUN_BUDGET: Duration = Duration::from_secs(240);
 pub const DEFAULT_SOURCE_LABEL: &str = "atlassian-audit";
+/// How long one request to the Atlassian API may take before it is retried.
+pub const DEFAULT_API_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one attempt of an S3, DynamoDB or Secrets Manager call may take before the SDK
+/// retries it: a stalled call must not hold the run (and its lease) until the Lambda deadline.
+pub const DEFAULT_AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Names of the environment variables, shared with `template.yaml` and the README.
 pub mod env {
@@ -33,6 +38,8 @@ pub mod env {
     pub const PAGE_LIMIT: &str = "PAGE_LIMIT";
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     pub const RUN_BUDGET_SECONDS: &str = "RUN_BUDGET_SECONDS";
+    pub const API_REQUEST_TIMEOUT: &str = "API_REQUEST_TIMEOUT";
+    pub const AWS_ATTEMPT_TIMEOUT: &str = "AWS_ATTEMPT_TIMEOUT";
 }
 
 #[derive(Debug, Error)]
@@ -82,6 +89,8 @@ pub struct Config {
     pub page_limit: u32,
     pub metrics_namespace: String,
     pub run_budget: Duration,
+    pub api_request_timeout: Duration,
+    pub aws_attempt_timeout: Duration,
 }
 
 impl Config {
@@ -146,6 +155,15 @@ impl Config {
             Some(v) => parse_budget(&v)?,
         };
 
+        let api_request_timeout = match get(env::API_REQUEST_TIMEOUT) {
+            None => DEFAULT_API_REQUEST_TIMEOUT,
+            Some(v) => parse_timeout(env::API_REQUEST_TIMEOUT, &v)?,
+        };
+        let aws_attempt_timeout = match get(env::AWS_ATTEMPT_TIMEOUT) {
+            None => DEFAULT_AWS_ATTEMPT_TIMEOUT,
+            Some(v) => parse_timeout(env::AWS_ATTEMPT_TIMEOUT, &v)?,
+        };
+
         let s3_force_path_style = match get(env::S3_FORCE_PATH_STYLE) {
             None => false,
             Some(v) => parse_bool(env::S3_FORCE_PATH_STYLE, &v)?,
@@ -170,6 +188,8 @@ impl Config {
             metrics_namespace: get(env::METRICS_NAMESPACE)
                 .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_string()),
             run_budget,
+            api_request_timeout,
+            aws_attempt_timeout,
         })
     }
 
@@ -321,6 +341,21 @@ fn parse_budget(value: &str) -> Result<Duration, ConfigError> {
             reason: "whole seconds, 10 to 86400".into(),
         }),
     }
+}
+
+/// A request timeout: 100 ms to 5 minutes, as a duration (`30s`, `500ms`).
+fn parse_timeout(name: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name,
+        value: value.to_string(),
+        reason,
+    };
+    let d = humantime::parse_duration(value)
+        .map_err(|e| invalid(format!("{e}; use a duration such as 30s or 500ms")))?;
+    if d < Duration::from_millis(100) || d > Duration::from_secs(300) {
+        return Err(invalid("between 100ms and 5m".into()));
+    }
+    Ok(d)
 }
 
 fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
@@ -492,5 +527,24 @@ mod tests {
         assert!(config(&[(env::OUTPUT_BUCKET, "my-bucket")]).is_ok());
         assert!(config(&[(env::S3_FORCE_PATH_STYLE, "maybe")]).is_err());
         assert!(config(&[(env::RUN_BUDGET_SECONDS, "5")]).is_err());
+    }
+
+    #[test]
+    fn timeouts_default_and_are_bounded() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.api_request_timeout, DEFAULT_API_REQUEST_TIMEOUT);
+        assert_eq!(c.aws_attempt_timeout, DEFAULT_AWS_ATTEMPT_TIMEOUT);
+        let c = config(&[
+            (env::API_REQUEST_TIMEOUT, "750ms"),
+            (env::AWS_ATTEMPT_TIMEOUT, "2s"),
+        ])
+        .unwrap();
+        assert_eq!(c.api_request_timeout, Duration::from_millis(750));
+        assert_eq!(c.aws_attempt_timeout, Duration::from_secs(2));
+        for bad in ["0s", "10ms", "1h", "soon", "-1s"] {
+            let err = config(&[(env::API_REQUEST_TIMEOUT, bad)]).unwrap_err();
+            assert!(err.to_string().contains(env::API_REQUEST_TIMEOUT), "{err}");
+        }
+        assert!(config(&[(env::AWS_ATTEMPT_TIMEOUT, "6m")]).is_err());
     }
 }

@@ -125,7 +125,7 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
         out_dir: Some(bucket_dir.clone()),
         state_file: Some(options.out_dir.join("checkpoint.json")),
     };
-    let backends = Backends::from_config(&config, &local, &Aws::default()).await?;
+    let backends = Backends::from_config(&config, &local, &Aws::for_config(&config)).await?;
     let budget = Duration::from_secs(120);
 
     let backlog_run = backends.collector(&config).await?.run(budget).await;

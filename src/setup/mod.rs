@@ -2,15 +2,17 @@
 //! Lambda and the CLI so both run the very same pipeline.
 use crate::checkpoint::{CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore};
 use crate::collector::{Collector, CollectorSettings, DEFAULT_OVERLAP, LEASE_GRACE};
-use crate::config::{Config, ConfigError, CredentialSource};
+use crate::config::{Config, ConfigError, CredentialSource, DEFAULT_AWS_ATTEMPT_TIMEOUT};
 use crate::credentials::{CredentialProvider, SecretsManagerCredentials, StaticCredentials};
 use crate::normalize::{Normalizer, SourceInfo};
 use crate::sink::{LocalDirSink, ObjectSink, S3Sink};
 use crate::source::atlassian::AtlassianClient;
 use crate::source::{EventSource, SourceError};
+use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::OnceCell;
 
@@ -33,13 +35,43 @@ pub struct LocalStorage {
 
 /// Lazily loaded AWS configuration (region, credentials, `AWS_ENDPOINT_URL`), loaded only when
 /// something of AWS is used, so purely local runs need no AWS settings.
-#[derive(Default)]
-pub struct Aws(OnceCell<SdkConfig>);
+pub struct Aws {
+    config: OnceCell<SdkConfig>,
+    attempt_timeout: Duration,
+}
+
+impl Default for Aws {
+    fn default() -> Self {
+        Aws::with_attempt_timeout(DEFAULT_AWS_ATTEMPT_TIMEOUT)
+    }
+}
 
 impl Aws {
+    /// AWS as the configuration asks for it (`AWS_ATTEMPT_TIMEOUT`).
+    pub fn for_config(config: &Config) -> Self {
+        Aws::with_attempt_timeout(config.aws_attempt_timeout)
+    }
+
+    pub fn with_attempt_timeout(attempt_timeout: Duration) -> Self {
+        Aws {
+            config: OnceCell::new(),
+            attempt_timeout,
+        }
+    }
+
     pub async fn config(&self) -> &SdkConfig {
-        self.0
-            .get_or_init(|| aws_config::defaults(aws_config::BehaviorVersion::latest()).load())
+        self.config
+            .get_or_init(|| async {
+                // Every attempt is bounded, so a stalled connection is retried by the SDK
+                // instead of holding the run until the Lambda deadline.
+                let timeouts = TimeoutConfig::builder()
+                    .operation_attempt_timeout(self.attempt_timeout)
+                    .build();
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .timeout_config(timeouts)
+                    .load()
+                    .await
+            })
             .await
     }
 
@@ -123,10 +155,10 @@ impl Backends {
         let credentials = credential_provider(config, aws).await?;
         let checkpoints = checkpoint_store(config, local, aws).await?;
         let sink = object_sink(config, local, aws).await?;
-        let source = Arc::new(AtlassianClient::new(
-            config.api_base_url.clone(),
-            credentials.clone(),
-        )?);
+        let source = Arc::new(
+            AtlassianClient::new(config.api_base_url.clone(), credentials.clone())?
+                .with_request_timeout(config.api_request_timeout),
+        );
         Ok(Backends {
             source,
             credentials,

@@ -1,4 +1,5 @@
 use super::{error_body::ErrorSummary, page::parse_page};
+use crate::config::DEFAULT_API_REQUEST_TIMEOUT;
 use crate::credentials::{CredentialProvider, Credentials};
 use crate::source::{
     rate_limit_wait, EventSource, Page, PageRequest, RetryDelays, SourceError, SourceStats,
@@ -16,7 +17,6 @@ use url::Url;
 pub const USER_AGENT: &str = concat!("atlassian-audit-collector/", env!("CARGO_PKG_VERSION"));
 
 /// One request may take this long before it counts as a stall and is retried.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Less time than this left in the budget is not worth a request.
 const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(200);
@@ -30,6 +30,7 @@ const RATE_LIMIT_JITTER_MS: u64 = 1000;
 pub struct AtlassianClient {
     http: reqwest::Client,
     base_url: Url,
+    request_timeout: Duration,
     credentials: Arc<dyn CredentialProvider>,
 }
 
@@ -57,8 +58,15 @@ impl AtlassianClient {
         Ok(AtlassianClient {
             http,
             base_url,
+            request_timeout: DEFAULT_API_REQUEST_TIMEOUT,
             credentials,
         })
+    }
+
+    /// How long one request may take before it counts as failed and is retried.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
     }
 
     pub fn events_stream_url(&self, org_id: &str, request: &PageRequest) -> Url {
@@ -92,11 +100,8 @@ impl AtlassianClient {
     ) -> Result<Attempt, SourceError> {
         let url = self.events_stream_url(&creds.org_id, request);
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", creds.api_key.expose()))
-            .map_err(|_| SourceError::Unauthorized {
-                key_location: format!(
-                    "{} (the key holds characters that cannot be sent in a header)",
-                    self.credentials.describe()
-                ),
+            .map_err(|_| SourceError::KeyUnusable {
+                key_location: self.credentials.describe(),
             })?;
         auth.set_sensitive(true);
         tracing::debug!(
@@ -163,13 +168,11 @@ impl AtlassianClient {
             }
             s if s.is_redirection() => Err(SourceError::Redirected {
                 status: s.as_u16(),
-                location: scrub(
-                    header(LOCATION.as_str())
-                        .unwrap_or("")
-                        .chars()
-                        .take(200)
-                        .collect(),
-                ),
+                // Scrubbed before it is cut, so no piece of the key survives the cut.
+                location: scrub(header(LOCATION.as_str()).unwrap_or("").to_owned())
+                    .chars()
+                    .take(200)
+                    .collect(),
             }),
             s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
                 let s_summary = summary();
@@ -222,7 +225,7 @@ impl EventSource for AtlassianClient {
             }
             attempts += 1;
             stats.requests += 1;
-            let timeout = remaining.min(REQUEST_TIMEOUT);
+            let timeout = remaining.min(self.request_timeout);
             let wait = match self.attempt(&creds, request, timeout).await? {
                 Attempt::Done(page) => {
                     stats.pages += 1;
@@ -261,7 +264,7 @@ impl EventSource for AtlassianClient {
                     last_problem = "HTTP 429".to_string();
                     wait
                 }
-                Attempt::TimedOut(problem) if timeout < REQUEST_TIMEOUT => {
+                Attempt::TimedOut(problem) if timeout < self.request_timeout => {
                     // The run had no more time to give this request.
                     last_problem = problem;
                     continue;
