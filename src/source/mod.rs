@@ -48,6 +48,8 @@ pub struct SourceStats {
 pub enum SourceError {
     #[error("the API key was rejected (401): it may have expired or been revoked; create a new key at admin.atlassian.com → Settings → API keys and update {key_location}")]
     Unauthorized { key_location: String },
+    #[error("the API key in {key_location} holds characters an HTTP header cannot carry (a line break or other control character, or non-ASCII text): it was not sent; copy the key again, exactly as admin.atlassian.com shows it")]
+    KeyUnusable { key_location: String },
     #[error("the API refused access to organization {org_id} (403{code}): the key must be an organization API key with admin rights (no scopes, or the read:events:admin scope), and the organization needs Atlassian Guard Standard or Enterprise for the audit log{detail}")]
     Forbidden {
         org_id: String,
