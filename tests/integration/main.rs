@@ -2,6 +2,7 @@
 //! DynamoDB and Secrets Manager (started by `make test`).
 mod crashes;
 mod harness;
+mod hostile;
 mod key_safety;
 mod pipeline;
 mod source_faults;
