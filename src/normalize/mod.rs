@@ -385,14 +385,27 @@ fn require(
 }
 
 /// JSON-quotes `s` for a reason, cut short so a huge value cannot bloat the line.
+///
+/// Reasons are logged as they are, so every control character is escaped, not only those
+/// JSON requires (below U+0020): DEL, the C1 controls (NEL breaks lines, CSI starts terminal
+/// escape sequences) and the Unicode line and paragraph separators too.
 fn quote_truncated(s: &str) -> String {
-    let mut out = String::new();
-    match s.char_indices().nth(MAX_QUOTED_CHARS) {
-        Some((cut, _)) => {
-            push_json_string(&mut out, &s[..cut]);
-            out.push('…');
+    let (shown, cut) = match s.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((at, _)) => (&s[..at], true),
+        None => (s, false),
+    };
+    let mut quoted = String::new();
+    push_json_string(&mut quoted, shown);
+    let mut out = String::with_capacity(quoted.len() + 4);
+    for c in quoted.chars() {
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
         }
-        None => push_json_string(&mut out, s),
+    }
+    if cut {
+        out.push('…');
     }
     out
 }
