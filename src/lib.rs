@@ -13,3 +13,6 @@ pub mod setup;
 pub mod simulated_org;
 pub mod sink;
 pub mod source;
+
+#[cfg(test)]
+mod proptests;
