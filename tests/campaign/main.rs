@@ -1,0 +1,884 @@
+//! The fault campaign: hundreds of collection passes against the simulated organization and moto,
+//! with faults drawn at random from a printed seed, then an event-by-event audit of the bucket.
+//!
+//! Faults: the process killed at a random instant (a real child process and SIGKILL), the Lambda
+//! deadline reached mid-page (the run's future dropped where it stands), S3/DynamoDB/Secrets
+//! Manager answering 500 or throttling, losing answers or stalling past the attempt timeout (a
+//! proxy in front of moto), the API answering 429 (with and without reset headers), 5xx,
+//! truncated or non-JSON bodies, stalling past the client timeout, repeating events across
+//! pages, refusing the cursor, and two or three passes started at once. New events keep
+//! arriving, some of them late (old `time`, new `processedAt`).
+//!
+//! `cargo test --test campaign` runs the short form (CI); the long one:
+//! `cargo test --test campaign -- --passes 1200 --backlog 20000 --seed <seed>` (needs moto:
+//! `eval "$(scripts/moto.sh start)"`).
+#[allow(dead_code)]
+#[path = "../integration/harness.rs"]
+mod harness;
+
+mod aws_proxy;
+
+use atlassian_audit::checkpoint::{CheckpointStore, DynamoDbCheckpointStore};
+use atlassian_audit::collector::RunReport;
+use atlassian_audit::config::env;
+use atlassian_audit::metrics::StopReason;
+use atlassian_audit::setup::Aws;
+use atlassian_audit::simulated_org::{
+    generate_events_for_org, generate_invalid_events_in, is_valid_event, now_ms, Fault,
+    ResetHeader, SimulatedOrgConfig,
+};
+use aws_proxy::AwsProxy;
+use clap::Parser;
+use harness::{TestEnv, SOURCE_ID};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Timeouts the passes run with: short, so stalls past them are cheap to inject.
+const CLIENT_TIMEOUT: &str = "1s";
+const STALL_PAST_TIMEOUT: Duration = Duration::from_millis(1_300);
+/// Leases of in-process passes outlive their budget by this little, so a dropped pass does not
+/// stall the campaign for long.
+const LEASE_GRACE: Duration = Duration::from_millis(300);
+const PAGE_LIMIT: &str = "50";
+
+#[derive(Parser, Debug)]
+#[command(ignore_errors = true)]
+struct Args {
+    /// Collection passes.
+    #[arg(long, default_value_t = 80)]
+    passes: usize,
+    /// Seed of every random draw (default: a fresh one, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Events in the backlog at the start (new ones keep arriving during the campaign).
+    #[arg(long, default_value_t = 1_200)]
+    backlog: usize,
+    /// Share of API requests that draw a fault.
+    #[arg(long, default_value_t = 0.2)]
+    api_fault_rate: f64,
+    /// Share of S3, DynamoDB and Secrets Manager requests that draw a fault.
+    #[arg(long, default_value_t = 0.06)]
+    aws_fault_rate: f64,
+    /// Where the JSON report is written.
+    #[arg(long, default_value = "target/campaign/report.json")]
+    report: PathBuf,
+    /// Test-name filters from `cargo test <filter>`: the campaign runs only when one matches.
+    filters: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if !args.filters.is_empty() && !args.filters.iter().any(|f| "campaign".contains(f.as_str())) {
+        println!("test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out");
+        return ExitCode::SUCCESS;
+    }
+    let Ok(moto) = std::env::var("AWS_ENDPOINT_URL") else {
+        eprintln!("the campaign needs moto: run `make test`, or `eval \"$(scripts/moto.sh start)\"` first");
+        return ExitCode::FAILURE;
+    };
+    // The collector reaches AWS only through the fault proxy: point the SDK's standard setting at
+    // it before any thread exists.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let proxy_url = format!("http://{}", listener.local_addr().expect("its address"));
+    std::env::set_var("AWS_ENDPOINT_URL", &proxy_url);
+
+    let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+    println!(
+        "campaign: seed {seed}, {} passes, backlog {} (replay: {})",
+        args.passes,
+        args.backlog,
+        replay(seed, &args)
+    );
+    let logs = LogCapture::install();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let started = Instant::now();
+    let outcome = runtime.block_on(campaign(&args, seed, moto, listener, &logs));
+    let report = outcome.report(seed, &args, started.elapsed());
+    if let Some(dir) = args.report.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(
+        &args.report,
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+    let problems = outcome.problems();
+    if problems.is_empty() {
+        println!("campaign passed: 0 lost, 0 duplicated, 0 panics, 0 leaks, metrics add up");
+        println!("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            eprintln!("campaign FAILED: {p}");
+        }
+        eprintln!("replay: {}", replay(seed, &args));
+        println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+        ExitCode::FAILURE
+    }
+}
+
+fn replay(seed: u64, args: &Args) -> String {
+    format!(
+        "cargo test --test campaign -- --seed {seed} --passes {} --backlog {} --api-fault-rate {} --aws-fault-rate {}",
+        args.passes, args.backlog, args.api_fault_rate, args.aws_fault_rate
+    )
+}
+
+/// Everything the collector logs in this process, searched for the key at the end.
+#[derive(Clone, Default)]
+struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    fn install() -> LogCapture {
+        let capture = LogCapture::default();
+        let writer = capture.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        capture
+    }
+
+    fn contains(&self, needle: &str) -> bool {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum PassKind {
+    /// One run in this process with a small budget (it may stop softly mid-backlog).
+    InProcess,
+    /// The Lambda deadline: the run's future is dropped at a random instant, mid-page.
+    Deadline,
+    /// The CLI as a child process, SIGKILLed at a random instant (or left to finish).
+    ChildProcess,
+    /// Two or three runs started at once.
+    Concurrent,
+}
+
+/// How one run ended.
+enum RunEnd {
+    /// Returned a summary: (events + quarantined it reported, whether the run succeeded, stop reason).
+    Completed {
+        written: u64,
+        summary: Value,
+    },
+    /// Killed or dropped before it could report.
+    Died,
+    Panicked(String),
+}
+
+#[derive(Default)]
+struct Outcome {
+    passes: BTreeMap<&'static str, u64>,
+    run_ends: BTreeMap<String, u64>,
+    faults: BTreeMap<String, u64>,
+    events_served_valid: usize,
+    events_served_invalid: usize,
+    lost: usize,
+    duplicated: usize,
+    foreign: usize,
+    quarantine_missing: usize,
+    quarantine_duplicated: usize,
+    quarantine_foreign: usize,
+    panics: Vec<String>,
+    leaks: Vec<String>,
+    metric_mismatches: Vec<String>,
+    checkpoint_problems: Vec<String>,
+    reported_written: u64,
+    checkpoint_written: u64,
+    catch_up_runs: usize,
+    late_events: usize,
+    aws_requests: u64,
+    api_requests: usize,
+    log_bytes: usize,
+    setup_error: Option<String>,
+}
+
+impl Outcome {
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if let Some(e) = &self.setup_error {
+            p.push(format!("setup: {e}"));
+        }
+        let counts = [
+            ("valid events lost", self.lost),
+            ("valid events written twice", self.duplicated),
+            ("events under logs/ the org never served", self.foreign),
+            (
+                "invalid events missing from quarantine/",
+                self.quarantine_missing,
+            ),
+            (
+                "invalid events quarantined twice",
+                self.quarantine_duplicated,
+            ),
+            (
+                "quarantined lines that were not invalid events",
+                self.quarantine_foreign,
+            ),
+        ];
+        for (what, n) in counts {
+            if n > 0 {
+                p.push(format!("{n} {what}"));
+            }
+        }
+        p.extend(self.panics.iter().map(|e| format!("panic: {e}")));
+        p.extend(self.leaks.iter().map(|e| format!("key leaked: {e}")));
+        p.extend(
+            self.metric_mismatches
+                .iter()
+                .map(|e| format!("metrics: {e}")),
+        );
+        p.extend(
+            self.checkpoint_problems
+                .iter()
+                .map(|e| format!("checkpoint: {e}")),
+        );
+        p
+    }
+
+    fn report(&self, seed: u64, args: &Args, elapsed: Duration) -> Value {
+        let total_faults: u64 = self.faults.values().sum();
+        json!({
+            "seed": seed,
+            "passes": args.passes,
+            "initial_backlog": args.backlog,
+            "api_fault_rate": args.api_fault_rate,
+            "aws_fault_rate": args.aws_fault_rate,
+            "replay": replay(seed, args),
+            "wall_seconds": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            "passes_by_kind": self.passes,
+            "runs_by_end": self.run_ends,
+            "faults_total": total_faults,
+            "faults_by_kind": self.faults,
+            "api_requests": self.api_requests,
+            "aws_requests": self.aws_requests,
+            "events_valid": self.events_served_valid,
+            "events_invalid": self.events_served_invalid,
+            "late_events_among_them": self.late_events,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "foreign": self.foreign,
+            "quarantine_missing": self.quarantine_missing,
+            "quarantine_duplicated": self.quarantine_duplicated,
+            "quarantine_foreign": self.quarantine_foreign,
+            "panics": self.panics.len(),
+            "leaks": self.leaks.len(),
+            "metric_mismatches": self.metric_mismatches.len(),
+            "checkpoint_problems": self.checkpoint_problems,
+            "events_reported_by_runs_that_completed": self.reported_written,
+            "events_in_checkpoint": self.checkpoint_written,
+            "catch_up_runs_after_the_faults": self.catch_up_runs,
+            "log_bytes_searched_for_the_key": self.log_bytes,
+        })
+    }
+}
+
+struct Campaign<'a> {
+    env: TestEnv,
+    proxy: AwsProxy,
+    /// Checkpoint reads for the bookkeeping, straight to moto (never faulted).
+    store: DynamoDbCheckpointStore,
+    direct_ddb: aws_sdk_dynamodb::Client,
+    rng: fastrand::Rng,
+    key: String,
+    child_output: Vec<u8>,
+    errors: Vec<String>,
+    out: Outcome,
+    logs: &'a LogCapture,
+}
+
+async fn campaign(
+    args: &Args,
+    seed: u64,
+    moto: String,
+    listener: std::net::TcpListener,
+    logs: &LogCapture,
+) -> Outcome {
+    let proxy = AwsProxy::serve(listener, moto.clone(), seed ^ 0xa5a5, STALL_PAST_TIMEOUT);
+    let key = format!("campaign-key-{seed:016x}-{}", uuid::Uuid::new_v4().simple());
+    let mut env = TestEnv::new(SimulatedOrgConfig {
+        api_key: key.clone(),
+        ..Default::default()
+    })
+    .await;
+    env.aws = Aws::with_attempt_timeout(Duration::from_secs(1));
+    env.set(env::PAGE_LIMIT, PAGE_LIMIT);
+    env.set(env::API_REQUEST_TIMEOUT, CLIENT_TIMEOUT);
+    env.set(env::AWS_ATTEMPT_TIMEOUT, CLIENT_TIMEOUT);
+    env.set(env::RUN_BUDGET_SECONDS, "10");
+    let direct = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto)
+        .load()
+        .await;
+    let direct_ddb = aws_sdk_dynamodb::Client::new(&direct);
+    let store = DynamoDbCheckpointStore::new(direct_ddb.clone(), env.table.clone());
+    let mut c = Campaign {
+        env,
+        proxy,
+        store,
+        direct_ddb,
+        rng: fastrand::Rng::with_seed(seed),
+        key,
+        child_output: Vec::new(),
+        errors: Vec::new(),
+        out: Outcome::default(),
+        logs,
+    };
+    c.run(args, seed).await;
+    c.out
+}
+
+impl Campaign<'_> {
+    async fn run(&mut self, args: &Args, seed: u64) {
+        self.backlog(seed, args.backlog);
+        self.env
+            .org
+            .set_random_faults(args.api_fault_rate, seed ^ 0x5a5a, api_faults());
+        self.proxy.set_rate(args.aws_fault_rate);
+
+        for pass in 0..args.passes {
+            self.new_activity(seed.wrapping_add(pass as u64));
+            let kind = match self.rng.u32(..100) {
+                0..=39 => PassKind::InProcess,
+                40..=59 => PassKind::Deadline,
+                60..=84 => PassKind::ChildProcess,
+                _ => PassKind::Concurrent,
+            };
+            *self.out.passes.entry(name_of(kind)).or_default() += 1;
+            let before = self.events_in_checkpoint().await;
+            let ends = match kind {
+                PassKind::InProcess => {
+                    let budget = Duration::from_millis(self.rng.u64(300..3_000));
+                    vec![self.in_process(budget, None).await]
+                }
+                PassKind::Deadline => {
+                    // Most runs here take well under a second: the deadline lands mid-run.
+                    let budget = Duration::from_millis(self.rng.u64(500..1_500));
+                    let deadline = Duration::from_millis(self.rng.u64(10..400));
+                    vec![self.in_process(budget, Some(deadline)).await]
+                }
+                PassKind::ChildProcess => vec![self.child_process().await],
+                PassKind::Concurrent => {
+                    let n = self.rng.usize(2..=3);
+                    *self
+                        .out
+                        .faults
+                        .entry("concurrent_runs_started_at_once".into())
+                        .or_default() += n as u64;
+                    self.concurrent(n).await
+                }
+            };
+            self.settle(kind, &ends, before, pass).await;
+            if (pass + 1) % 20 == 0 {
+                println!(
+                    "  pass {:>5}: {} events in the checkpoint, {} faults so far",
+                    pass + 1,
+                    self.events_in_checkpoint().await,
+                    self.fault_total()
+                );
+            }
+        }
+        self.catch_up().await;
+        self.audit().await;
+    }
+
+    fn fault_total(&self) -> u64 {
+        self.out.faults.values().sum::<u64>()
+            + self.proxy.faults().values().sum::<u64>()
+            + self
+                .env
+                .org
+                .requests()
+                .iter()
+                .filter(|r| r.fault.is_some())
+                .count() as u64
+    }
+
+    fn backlog(&mut self, seed: u64, count: usize) {
+        let now = now_ms();
+        let range = (now - 48 * 3_600_000, now - 60_000);
+        let mut events = generate_events_for_org(self.env.org.org_id(), seed, count, range);
+        let bad = generate_invalid_events_in(seed, (count / 150).max(1), range);
+        let step = events.len() / (bad.len() + 1);
+        for (i, e) in bad.into_iter().enumerate().rev() {
+            events.insert((i + 1) * step, e);
+        }
+        self.env.org.append_backlog(events);
+    }
+
+    /// Activity between two passes: a few new events, some of them late (their `time` hours old,
+    /// processed now), now and then an invalid one.
+    fn new_activity(&mut self, seed: u64) {
+        let now = now_ms();
+        let fresh = self.rng.usize(0..=30);
+        if fresh > 0 {
+            let events =
+                generate_events_for_org(self.env.org.org_id(), seed, fresh, (now - 60_000, now));
+            self.env.org.append_events(events);
+        }
+        if self.rng.u32(..100) < 30 {
+            let late = self.rng.usize(1..=4);
+            let hours_ago = self.rng.i64(1..=36) * 3_600_000;
+            let events = generate_events_for_org(
+                self.env.org.org_id(),
+                seed ^ 0x1a7e,
+                late,
+                (now - hours_ago - 600_000, now - hours_ago),
+            );
+            self.env.org.append_events(events);
+            self.out.late_events += late;
+        }
+        if self.rng.u32(..100) < 5 {
+            let bad = generate_invalid_events_in(seed ^ 0xbad, 1, (now - 60_000, now));
+            self.env.org.append_events(bad);
+        }
+    }
+
+    async fn in_process(&mut self, budget: Duration, deadline: Option<Duration>) -> RunEnd {
+        let collector = self.env.collector_with(|s| s, |c| c, LEASE_GRACE).await;
+        let task = tokio::spawn(async move {
+            match deadline {
+                Some(d) => tokio::time::timeout(d, collector.run(budget)).await.ok(),
+                None => Some(collector.run(budget).await),
+            }
+        });
+        match task.await {
+            Ok(Some(report)) => self.completed(report),
+            Ok(None) => {
+                *self
+                    .out
+                    .faults
+                    .entry("lambda_deadline_mid_run".into())
+                    .or_default() += 1;
+                RunEnd::Died
+            }
+            Err(e) if e.is_panic() => RunEnd::Panicked(format!("{e:?}")),
+            Err(e) => RunEnd::Panicked(format!("task failed: {e}")),
+        }
+    }
+
+    fn completed(&mut self, report: RunReport) -> RunEnd {
+        if let Some(e) = &report.error {
+            self.errors.push(e.to_string());
+        }
+        let s = &report.summary;
+        RunEnd::Completed {
+            written: s.events_processed + s.quarantined_events,
+            summary: serde_json::to_value(s).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn concurrent(&mut self, n: usize) -> Vec<RunEnd> {
+        let mut tasks = Vec::new();
+        for _ in 0..n {
+            let collector = self.env.collector_with(|s| s, |c| c, LEASE_GRACE).await;
+            let budget = Duration::from_millis(self.rng.u64(500..2_500));
+            tasks.push(tokio::spawn(async move { collector.run(budget).await }));
+        }
+        let mut ends = Vec::new();
+        for t in tasks {
+            ends.push(match t.await {
+                Ok(report) => self.completed(report),
+                Err(e) => RunEnd::Panicked(format!("{e:?}")),
+            });
+        }
+        ends
+    }
+
+    async fn child_process(&mut self) -> RunEnd {
+        let mut cmd = self.env.cli();
+        cmd.arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => return RunEnd::Panicked(format!("could not start the CLI: {e}")),
+        };
+        let out_task = tokio::spawn(read_pipe(child.stdout.take()));
+        let err_task = tokio::spawn(read_pipe(child.stderr.take()));
+        // Three in four children are killed at a random instant; the rest run to their end.
+        // (A child needs about 50 ms to start and read its secret; most passes end within 700 ms.)
+        let kill_after =
+            (self.rng.u32(..4) != 0).then(|| Duration::from_millis(self.rng.u64(50..700)));
+        let status = match kill_after {
+            Some(after) => match tokio::time::timeout(after, child.wait()).await {
+                Ok(status) => status,
+                Err(_) => {
+                    let _ = child.start_kill(); // SIGKILL
+                    let _ = child.wait().await;
+                    *self.out.faults.entry("process_sigkill".into()).or_default() += 1;
+                    self.collect_child_output(out_task, err_task).await;
+                    return RunEnd::Died;
+                }
+            },
+            None => child.wait().await,
+        };
+        let (stdout, stderr) = self.collect_child_output(out_task, err_task).await;
+        let Ok(status) = status else {
+            return RunEnd::Panicked("could not wait for the CLI".into());
+        };
+        let text = String::from_utf8_lossy(&stdout);
+        match (status.code(), serde_json::from_str::<Value>(&text)) {
+            (Some(0 | 1), Ok(summary)) => {
+                let n = |k: &str| summary[k].as_u64().unwrap_or(0);
+                if let Some(e) = summary["error"].as_str() {
+                    self.errors.push(e.to_string());
+                }
+                RunEnd::Completed {
+                    written: n("events_processed") + n("quarantined_events"),
+                    summary,
+                }
+            }
+            (code, _) => RunEnd::Panicked(format!(
+                "the CLI ended with {code:?} and no summary: {}",
+                String::from_utf8_lossy(&stderr)
+            )),
+        }
+    }
+
+    async fn collect_child_output(
+        &mut self,
+        out: tokio::task::JoinHandle<Vec<u8>>,
+        err: tokio::task::JoinHandle<Vec<u8>>,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let out = out.await.unwrap_or_default();
+        let err = err.await.unwrap_or_default();
+        self.child_output.extend_from_slice(&out);
+        self.child_output.extend_from_slice(&err);
+        (out, err)
+    }
+
+    /// After a pass: panics recorded, the metrics of a pass whose runs all reported checked
+    /// against what the checkpoint counted, and the lease of a dead run mostly fast-forwarded
+    /// (as if its lease had run out) so the campaign does not wait it out.
+    async fn settle(&mut self, kind: PassKind, ends: &[RunEnd], before: u64, pass: usize) {
+        let mut died = false;
+        let mut reported = 0;
+        for end in ends {
+            match end {
+                RunEnd::Completed { written, summary } => {
+                    reported += written;
+                    let stop = summary["stop_reason"].as_str().unwrap_or("?").to_string();
+                    *self
+                        .out
+                        .run_ends
+                        .entry(format!("completed: {stop}"))
+                        .or_default() += 1;
+                }
+                RunEnd::Died => {
+                    died = true;
+                    *self
+                        .out
+                        .run_ends
+                        .entry("died (killed or deadline)".into())
+                        .or_default() += 1;
+                }
+                RunEnd::Panicked(e) => {
+                    died = true;
+                    self.out.panics.push(format!("pass {pass}: {e}"));
+                }
+            }
+        }
+        if died {
+            // A write already on its way to moto when the run died may still land: let it.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            // A killed CLI's lease would last its 10 s budget + 30 s: always let that time pass.
+            // A dropped in-process run's lease (budget + 300 ms) is left to expire by itself
+            // a third of the time, so that later passes meet a lease held by a dead run.
+            if kind == PassKind::ChildProcess || self.rng.u32(..3) != 0 {
+                self.expire_lease().await;
+            }
+            return;
+        }
+        let after = self.events_in_checkpoint().await;
+        self.out.reported_written += reported;
+        if after.checked_sub(before) != Some(reported) {
+            self.out.metric_mismatches.push(format!(
+                "pass {pass}: the runs reported {reported} events written, the checkpoint went from {before} to {after}"
+            ));
+        }
+    }
+
+    async fn events_in_checkpoint(&self) -> u64 {
+        for _ in 0..5 {
+            if let Ok(stored) = self.store.load(SOURCE_ID).await {
+                return stored.map(|s| s.checkpoint.events_written).unwrap_or(0);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("moto does not answer checkpoint reads");
+    }
+
+    /// Time passing for a dead run's lease: its expiry moved to now.
+    async fn expire_lease(&mut self) {
+        let result = self
+            .direct_ddb
+            .update_item()
+            .table_name(&self.env.table)
+            .key(
+                "source_id",
+                aws_sdk_dynamodb::types::AttributeValue::S(SOURCE_ID.into()),
+            )
+            .update_expression("SET lease_until_ms = :now")
+            .condition_expression("attribute_exists(lease_owner)")
+            .expression_attribute_values(
+                ":now",
+                aws_sdk_dynamodb::types::AttributeValue::N((now_ms() - 1).to_string()),
+            )
+            .send()
+            .await;
+        if result.is_ok() {
+            *self
+                .out
+                .faults
+                .entry("lease_left_by_a_dead_run".into())
+                .or_default() += 1;
+        }
+    }
+
+    /// Faults off; runs until one catches up, as the next scheduled runs would.
+    async fn catch_up(&mut self) {
+        self.out.faults.extend(
+            self.proxy
+                .faults()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
+        for r in self.env.org.requests() {
+            if let Some(f) = &r.fault {
+                *self.out.faults.entry(api_fault_name(f)).or_default() += 1;
+            }
+        }
+        self.out.api_requests = self.env.org.requests().len();
+        self.out.aws_requests = self.proxy.requests();
+        self.env.org.clear_faults();
+        self.proxy.set_rate(0.0);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.expire_lease().await;
+        for _ in 0..30 {
+            self.out.catch_up_runs += 1;
+            let collector = self.env.collector_with(|s| s, |c| c, LEASE_GRACE).await;
+            let report = collector.run(Duration::from_secs(30)).await;
+            if let Some(e) = &report.error {
+                self.errors.push(e.to_string());
+            }
+            match report.summary.stop_reason {
+                StopReason::CaughtUp if report.error.is_none() => return,
+                StopReason::LeaseHeld => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    self.expire_lease().await;
+                }
+                _ => {}
+            }
+        }
+        self.out
+            .checkpoint_problems
+            .push("30 fault-free runs did not catch up".into());
+    }
+
+    /// Every event, line by line.
+    async fn audit(&mut self) {
+        let (logs, quarantine) = self.env.written().await;
+        let served = self.env.org.events();
+        let (valid, invalid): (Vec<&Value>, Vec<&Value>) =
+            served.iter().partition(|e| is_valid_event(e));
+        self.out.events_served_valid = valid.len();
+        self.out.events_served_invalid = invalid.len();
+
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for line in &logs {
+            *seen.entry(line["id"].as_str().unwrap_or("")).or_default() += 1;
+        }
+        let valid_ids: std::collections::HashSet<&str> =
+            valid.iter().filter_map(|e| e["id"].as_str()).collect();
+        self.out.lost = valid_ids
+            .iter()
+            .filter(|id| !seen.contains_key(*id))
+            .count();
+        self.out.duplicated = seen.values().filter(|n| **n > 1).map(|n| n - 1).sum();
+        self.out.foreign = seen.keys().filter(|id| !valid_ids.contains(*id)).count();
+
+        let mut quarantined: Vec<usize> = vec![0; invalid.len()];
+        for q in &quarantine {
+            match invalid.iter().position(|e| **e == q["raw"]) {
+                Some(i) => quarantined[i] += 1,
+                None => self.out.quarantine_foreign += 1,
+            }
+        }
+        self.out.quarantine_missing = quarantined.iter().filter(|n| **n == 0).count();
+        self.out.quarantine_duplicated =
+            quarantined.iter().filter(|n| **n > 1).map(|n| n - 1).sum();
+
+        match self.store.load(SOURCE_ID).await {
+            Ok(Some(stored)) => {
+                self.out.checkpoint_written = stored.checkpoint.events_written;
+                if stored.checkpoint.pending.is_some() {
+                    self.out
+                        .checkpoint_problems
+                        .push("a batch is still pending".into());
+                }
+                if stored.lease.is_some() {
+                    self.out
+                        .checkpoint_problems
+                        .push("the last run did not release its lease".into());
+                }
+                if stored.checkpoint.events_written as usize != logs.len() + quarantine.len() {
+                    self.out.checkpoint_problems.push(format!(
+                        "the checkpoint counts {} events, the bucket holds {}",
+                        stored.checkpoint.events_written,
+                        logs.len() + quarantine.len()
+                    ));
+                }
+                let text = format!("{stored:?}");
+                if text.contains(&self.key) {
+                    self.out.leaks.push("the checkpoint".into());
+                }
+            }
+            Ok(None) => self
+                .out
+                .checkpoint_problems
+                .push("no checkpoint at all".into()),
+            Err(e) => self
+                .out
+                .checkpoint_problems
+                .push(format!("unreadable: {e}")),
+        }
+
+        // The key: nowhere but in the requests to the org.
+        let key = self.key.clone();
+        let objects = self.env.objects().await;
+        if let Some(o) = objects
+            .iter()
+            .find(|o| o.text.contains(&key) || o.key.contains(&key))
+        {
+            self.out.leaks.push(format!("object {}", o.key));
+        }
+        if self.logs.contains(&key) {
+            self.out
+                .leaks
+                .push("the collector's logs (debug level)".into());
+        }
+        if self
+            .child_output
+            .windows(key.len())
+            .any(|w| w == key.as_bytes())
+        {
+            self.out
+                .leaks
+                .push("a child process's stdout or stderr".into());
+        }
+        if let Some(e) = self.errors.iter().find(|e| e.contains(&key)) {
+            self.out.leaks.push(format!("a run error: {e}"));
+        }
+        self.out.log_bytes = self.logs.len() + self.child_output.len();
+    }
+}
+
+async fn read_pipe<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Some(mut p) = pipe {
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut p, &mut buf).await;
+    }
+    buf
+}
+
+fn name_of(kind: PassKind) -> &'static str {
+    match kind {
+        PassKind::InProcess => "in_process",
+        PassKind::Deadline => "lambda_deadline",
+        PassKind::ChildProcess => "child_process",
+        PassKind::Concurrent => "concurrent",
+    }
+}
+
+/// The API's misbehaviours the campaign draws from.
+fn api_faults() -> Vec<Fault> {
+    vec![
+        Fault::RateLimited {
+            reset: ResetHeader::IsoSeconds { in_secs: 1 },
+            retry_after_secs: None,
+        },
+        Fault::RateLimited {
+            reset: ResetHeader::Absent,
+            retry_after_secs: Some(1),
+        },
+        Fault::RateLimited {
+            reset: ResetHeader::Absent,
+            retry_after_secs: None,
+        },
+        Fault::RateLimited {
+            reset: ResetHeader::IsoMinute,
+            retry_after_secs: None,
+        },
+        Fault::ServerError { status: 500 },
+        Fault::ServerError { status: 502 },
+        Fault::ServerError { status: 503 },
+        Fault::ServerError { status: 504 },
+        Fault::TruncatedBody,
+        Fault::NotJson,
+        Fault::Stall {
+            millis: STALL_PAST_TIMEOUT.as_millis() as u64,
+        },
+        Fault::Stall { millis: 200 },
+        Fault::RepeatPrevious { count: 3 },
+        Fault::RepeatPrevious { count: 20 },
+        Fault::InvalidCursor,
+    ]
+}
+
+fn api_fault_name(f: &Fault) -> String {
+    match f {
+        Fault::RateLimited {
+            reset: ResetHeader::Absent,
+            retry_after_secs: None,
+        } => "api_429_without_headers".into(),
+        Fault::RateLimited {
+            reset: ResetHeader::Absent,
+            ..
+        } => "api_429_retry_after".into(),
+        Fault::RateLimited { .. } => "api_429_with_reset".into(),
+        Fault::ServerError { status } => format!("api_{status}"),
+        Fault::TruncatedBody => "api_truncated_body".into(),
+        Fault::NotJson => "api_html_body".into(),
+        Fault::Stall { millis } if *millis >= 1_000 => "api_stall_past_timeout".into(),
+        Fault::Stall { .. } => "api_slow_answer".into(),
+        Fault::RepeatPrevious { .. } => "api_events_repeated_across_pages".into(),
+        Fault::InvalidCursor => "api_cursor_refused".into(),
+        Fault::Unauthorized => "api_401".into(),
+        Fault::Respond(_) => "api_canned_answer".into(),
+    }
+}
