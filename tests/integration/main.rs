@@ -1,5 +1,6 @@
 //! Integration tests: the whole pipeline against the simulated organization and moto's S3,
 //! DynamoDB and Secrets Manager (started by `make test`).
+mod aws_faults;
 mod crashes;
 mod harness;
 mod hostile;
