@@ -380,7 +380,7 @@ impl Campaign<'_> {
             let before = self.events_in_checkpoint().await;
             let ends = match kind {
                 PassKind::InProcess => {
-                    let budget = Duration::from_millis(self.rng.u64(300..3_000));
+                    let budget = Duration::from_millis(self.rng.u64(300..1_500));
                     vec![self.in_process(budget, None).await]
                 }
                 PassKind::Deadline => {
@@ -530,10 +530,11 @@ impl Campaign<'_> {
         };
         let out_task = tokio::spawn(read_pipe(child.stdout.take()));
         let err_task = tokio::spawn(read_pipe(child.stderr.take()));
-        // Three in four children are killed at a random instant; the rest run to their end.
+        // Nine in ten children are killed at a random instant; the rest run to their end (up to
+        // the CLI's smallest budget, 10 s).
         // (A child needs about 50 ms to start and read its secret; most passes end within 700 ms.)
         let kill_after =
-            (self.rng.u32(..4) != 0).then(|| Duration::from_millis(self.rng.u64(50..700)));
+            (self.rng.u32(..10) != 0).then(|| Duration::from_millis(self.rng.u64(50..700)));
         let status = match kill_after {
             Some(after) => match tokio::time::timeout(after, child.wait()).await {
                 Ok(status) => status,
