@@ -1030,3 +1030,56 @@ async fn debug_output_never_shows_the_key() {
         shown[3]
     );
 }
+
+// ---------- secrets (Secrets Manager, through moto) ----------
+
+/// The secret holds `text`: the run stops before any request with a message naming the
+/// secret and `what` is wrong, never the secret's content.
+async fn an_unusable_secret(text: &str, what: &str) {
+    let env = crate::harness::TestEnv::new(SimulatedOrgConfig::default()).await;
+    env.put_secret(text).await;
+    let r = env.run().await;
+    let err = r.error.expect("the run fails").to_string();
+    assert!(err.contains(&env.secret_id), "names the secret: {err}");
+    assert!(err.contains(what), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+    assert!(env.org.requests().is_empty(), "nothing was sent");
+    assert!(env
+        .checkpoint()
+        .await
+        .is_none_or(|c| c.checkpoint.sequence == 0));
+}
+
+#[tokio::test]
+async fn a_secret_without_an_api_key() {
+    an_unusable_secret(
+        r#"{"org_id":"sim-org-0001","apikey":"hunter2"}"#,
+        "it has no \"api_key\" field",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_secret_with_an_empty_org_id() {
+    an_unusable_secret(
+        r#"{"org_id":"  ","api_key":"hunter2"}"#,
+        "its \"org_id\" field is not a non-empty string",
+    )
+    .await;
+}
+
+/// serde would read the array as positional fields and accept it.
+#[tokio::test]
+async fn a_secret_that_is_a_json_array() {
+    an_unusable_secret(r#"["sim-org-0001","hunter2"]"#, "it is not a JSON object").await;
+}
+
+#[tokio::test]
+async fn a_secret_whose_key_would_inject_a_header() {
+    an_unusable_secret(
+        r#"{"org_id":"sim-org-0001","api_key":"hunter2\r\nX-Evil: 1"}"#,
+        "characters an HTTP header cannot carry",
+    )
+    .await;
+}
