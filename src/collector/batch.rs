@@ -68,11 +68,25 @@ pub const MAX_PROCESSED_AT_AHEAD: time::Duration = time::Duration::hours(1);
 /// Dedupe keys are event ids, which the API may make arbitrarily long: logs quote the start.
 const MAX_LOGGED_KEY_CHARS: usize = 100;
 
+/// A dedupe key as logs show it: at most [`MAX_LOGGED_KEY_CHARS`] characters, control
+/// characters and line separators escaped so an id cannot forge or break log lines.
 fn key_for_log(key: &str) -> String {
-    match key.char_indices().nth(MAX_LOGGED_KEY_CHARS) {
-        Some((cut, _)) => format!("{}… ({} bytes)", &key[..cut], key.len()),
-        None => key.to_string(),
+    let (shown, cut) = match key.char_indices().nth(MAX_LOGGED_KEY_CHARS) {
+        Some((at, _)) => (&key[..at], true),
+        None => (key, false),
+    };
+    let mut out = String::with_capacity(shown.len());
+    for c in shown.chars() {
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
     }
+    if cut {
+        out.push_str(&format!("… ({} bytes)", key.len()));
+    }
+    out
 }
 
 /// Builds the batch for `events`, skipping any whose dedupe key is in `recent` or repeats in the page.
@@ -204,5 +218,9 @@ mod tests {
         let shown = key_for_log(&long);
         assert!(shown.starts_with(&"é".repeat(100)), "{shown}");
         assert!(shown.ends_with("… (10000 bytes)"), "{shown}");
+        assert_eq!(
+            key_for_log("a\nb\u{1b}[2J\u{85}\u{2028}"),
+            r"a\u{a}b\u{1b}[2J\u{85}\u{2028}"
+        );
     }
 }
