@@ -17,6 +17,7 @@ mod batch;
 pub use batch::{build_batch, Batch};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch};
+use crate::config::MAX_PAGE_LIMIT;
 use crate::metrics::{RunSummary, StopReason};
 use crate::normalize::Normalizer;
 use crate::sink::{logs_key, quarantine_key, EncodedObject, ObjectSink, SinkError};
@@ -193,11 +194,15 @@ impl Collector {
                     from_ms: checkpoint.window_start_ms.unwrap_or(initial_from_ms),
                 },
             };
-            // A pending batch is redone with exactly the event count it was cut at.
+            // A pending batch is redone with the event count it was cut at, but never more
+            // than the API accepts: a page may hold more events than asked for, and asking for
+            // that many would be refused on every later run. A redo that reads fewer events
+            // overwrites the same keys with them and deletes the keys it no longer needs; the
+            // rest come in the next batch.
             let limit = checkpoint
                 .pending
                 .as_ref()
-                .map(|p| p.event_count.max(1))
+                .map(|p| p.event_count.clamp(1, MAX_PAGE_LIMIT))
                 .unwrap_or(self.settings.page_limit);
             let request = PageRequest {
                 position: position.clone(),
