@@ -5,20 +5,25 @@
 //! written twice. These need no AWS: the collector runs in-process with local storage.
 use crate::{append_live, fill_backlog};
 use atlassian_audit::checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore};
-use atlassian_audit::collector::{Collector, RunError, RunReport};
+use atlassian_audit::collector::{
+    Collector, CollectorSettings, RunError, RunReport, DEFAULT_OVERLAP, LEASE_GRACE,
+};
 use atlassian_audit::config::{env, ApiKey, Config, CredentialSource};
 use atlassian_audit::credentials::parse_secret;
 use atlassian_audit::metrics::StopReason;
+use atlassian_audit::normalize::{Normalizer, SourceInfo};
 use atlassian_audit::setup::{Aws, Backends, LocalStorage};
 use atlassian_audit::simulated_org::{
     is_valid_event, CannedResponse, Fault, SimulatedOrg, SimulatedOrgConfig,
 };
+use atlassian_audit::sink::{EncodedObject, ObjectSink, SinkError};
 use atlassian_audit::source::SourceError;
 use flate2::read::GzDecoder;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 const SOURCE: &str = "hostile";
@@ -90,6 +95,34 @@ impl Local {
 
     async fn run(&self, budget: Duration) -> RunReport {
         self.collector().await.run(budget).await
+    }
+
+    /// The same collector, writing through `sink`.
+    async fn collector_with_sink(&self, sink: Arc<dyn ObjectSink>) -> Collector {
+        let config = self.config();
+        let local = LocalStorage {
+            out_dir: Some(self.out_dir()),
+            state_file: Some(self.state_file()),
+        };
+        let b = Backends::from_config(&config, &local, &Aws::default())
+            .await
+            .expect("backends");
+        Collector::new(
+            b.source.clone(),
+            b.checkpoints.clone(),
+            sink,
+            Normalizer::new(SourceInfo {
+                source_id: SOURCE.to_owned(),
+                source_label: config.source_label.clone(),
+            }),
+            CollectorSettings {
+                source_id: SOURCE.to_owned(),
+                page_limit: config.page_limit,
+                initial_lookback: config.initial_lookback,
+                overlap: DEFAULT_OVERLAP,
+                lease_grace: LEASE_GRACE,
+            },
+        )
     }
 
     async fn checkpoint(&self) -> Option<Checkpoint> {
@@ -676,6 +709,66 @@ async fn a_processed_at_in_year_9999_does_not_hide_later_events() {
     assert_eq!(
         r.summary.events_processed, 15,
         "later events are still read"
+    );
+    env.assert_exactly_once().await;
+}
+
+/// Storage that refuses every write: the run dies with its batch pending.
+struct RefusingSink;
+
+#[async_trait::async_trait]
+impl ObjectSink for RefusingSink {
+    async fn put(&self, key: &str, _object: &EncodedObject) -> Result<(), SinkError> {
+        Err(SinkError {
+            sink: self.describe(),
+            action: "write",
+            key: key.to_owned(),
+            reason: "refused by the test".to_owned(),
+        })
+    }
+    async fn delete(&self, _key: &str) -> Result<(), SinkError> {
+        Ok(())
+    }
+    async fn probe(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "a refusing sink".to_owned()
+    }
+}
+
+/// The API answers more events than the 500 asked for, and the run dies before that batch is
+/// committed. The redo must still ask for no more than the API accepts (500): asking for the
+/// 501 events the batch was cut at would be refused (400) on every later run, for ever.
+#[tokio::test]
+async fn a_page_larger_than_asked_for_is_redone_within_the_api_limit() {
+    let mut env = Local::new().await;
+    env.page_limit = 500;
+    fill_backlog(&env.org, 89, 501, 0, 2);
+    let served = env.org.events();
+    assert_eq!(served.len(), 501);
+    env.org.push_faults([Fault::Respond(CannedResponse::json(
+        json!({"data": served, "meta": {"next": null}}).to_string(),
+    ))]);
+    let r = env
+        .collector_with_sink(Arc::new(RefusingSink))
+        .await
+        .run(BUDGET)
+        .await;
+    assert!(matches!(r.error, Some(RunError::Sink(_))), "{:?}", r.error);
+    let pending = env.checkpoint().await.and_then(|c| c.pending);
+    assert_eq!(pending.map(|p| p.event_count), Some(501));
+
+    let r = env.run(BUDGET).await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let requests = env.org.requests();
+    let limits: Vec<Option<&str>> = requests[1..]
+        .iter()
+        .map(|q| q.query_value("limit"))
+        .collect();
+    assert!(
+        limits.iter().all(|l| *l == Some("500")),
+        "asked within the API's limit: {limits:?}"
     );
     env.assert_exactly_once().await;
 }
