@@ -12,9 +12,15 @@
 //!   count), overwrites the same keys and deletes keys the redo no longer needs;
 //! - ids written recently are kept in the checkpoint, so events the API serves twice (overlap
 //!   after a lost cursor, repeats across pages) are dropped.
+//!
+//! While a page is normalized, written and checkpointed, the next page is already being fetched
+//! (a read changes nothing, so a crash only discards it): the run's wall time stays close to the
+//! time it takes to download the pages.
 mod batch;
+mod read_ahead;
 
 pub use batch::{build_batch, Batch};
+use read_ahead::ReadAhead;
 
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch};
 use crate::config::MAX_PAGE_LIMIT;
@@ -183,6 +189,8 @@ impl Collector {
         let deadline = started + budget;
         let fetch_deadline = deadline - flush_reserve(budget);
         let initial_from_ms = now_ms() - self.settings.initial_lookback.as_millis() as i64;
+        // Dropped (and its request aborted) when the run ends for any reason.
+        let mut read_ahead: Option<ReadAhead> = None;
 
         loop {
             if Instant::now() >= fetch_deadline {
@@ -208,11 +216,20 @@ impl Collector {
                 position: position.clone(),
                 limit,
             };
-            let page = match self
-                .source
-                .fetch_page(&request, fetch_deadline, stats)
-                .await
-            {
+            // The page read ahead while the previous one was written, if it is the one wanted.
+            let fetched = match read_ahead.take() {
+                Some(ahead) if ahead.request() == &request => {
+                    let (result, ahead_stats) = ahead.finish().await;
+                    stats.add(&ahead_stats);
+                    result
+                }
+                _ => {
+                    self.source
+                        .fetch_page(&request, fetch_deadline, stats)
+                        .await
+                }
+            };
+            let page = match fetched {
                 Ok(page) => page,
                 Err(SourceError::InvalidCursor) if checkpoint.cursor.is_none() => {
                     // Refusing a cursor we did not send: retrying would only repeat it.
@@ -237,6 +254,24 @@ impl Collector {
             };
             // Never cut a page: the cursor points past all of it, so a cut would skip events.
             let page_len = page.events.len();
+            let caught_up_at = |cursor_before: &Option<String>, checkpoint: &Checkpoint| {
+                page.next_cursor.is_none()
+                    || page_len < limit as usize
+                    || (page_len == 0 && *cursor_before == checkpoint.cursor)
+            };
+            // Unless this is the last page, the next request is known now: start it.
+            if let Some(next) = &page.next_cursor {
+                if page_len >= limit as usize && page_len > 0 {
+                    read_ahead = Some(ReadAhead::start(
+                        self.source.clone(),
+                        PageRequest {
+                            position: StreamPosition::Cursor(next.clone()),
+                            limit: self.settings.page_limit,
+                        },
+                        fetch_deadline,
+                    ));
+                }
+            }
             let batch = build_batch(
                 &self.normalizer,
                 &page.events,
@@ -300,10 +335,7 @@ impl Collector {
                 "page done"
             );
 
-            let caught_up = page.next_cursor.is_none()
-                || page_len < limit as usize
-                || (page_len == 0 && cursor_before == checkpoint.cursor);
-            if caught_up {
+            if caught_up_at(&cursor_before, checkpoint) {
                 return Ok(StopReason::CaughtUp);
             }
         }

@@ -19,7 +19,7 @@ pub enum StreamPosition {
     From { from_ms: i64 },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
     pub position: StreamPosition,
     pub limit: u32,
@@ -42,6 +42,17 @@ pub struct SourceStats {
     pub throttled: u64,
     pub retries: u64,
     pub auth_failures: u64,
+}
+
+impl SourceStats {
+    /// Adds what another fetch (a page read ahead) saw.
+    pub fn add(&mut self, other: &SourceStats) {
+        self.requests += other.requests;
+        self.pages += other.pages;
+        self.throttled += other.throttled;
+        self.retries += other.retries;
+        self.auth_failures += other.auth_failures;
+    }
 }
 
 #[derive(Debug, Error)]

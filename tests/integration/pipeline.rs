@@ -269,3 +269,82 @@ async fn a_backlog_larger_than_one_run_is_worked_off_over_several_runs() {
     assert_eq!(written, 1_000);
     env.assert_exactly_once().await;
 }
+
+/// A sink whose writes take a while, recording which key each put wrote and when it ended.
+struct SlowSink {
+    inner: std::sync::Arc<dyn atlassian_audit::sink::ObjectSink>,
+    puts: std::sync::Mutex<Vec<(String, i64)>>,
+}
+
+#[async_trait::async_trait]
+impl atlassian_audit::sink::ObjectSink for SlowSink {
+    async fn put(
+        &self,
+        key: &str,
+        object: &atlassian_audit::sink::EncodedObject,
+    ) -> Result<(), atlassian_audit::sink::SinkError> {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let r = self.inner.put(key, object).await;
+        let ended = atlassian_audit::simulated_org::now_ms();
+        self.puts
+            .lock()
+            .expect("lock")
+            .push((key.to_string(), ended));
+        r
+    }
+    async fn delete(&self, key: &str) -> Result<(), atlassian_audit::sink::SinkError> {
+        self.inner.delete(key).await
+    }
+    async fn probe(&self) -> Result<(), atlassian_audit::sink::SinkError> {
+        self.inner.probe().await
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+#[tokio::test]
+async fn the_next_page_is_fetched_while_the_current_one_is_written() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 7, 600, 0, 3);
+    let sink = std::sync::Arc::new(SlowSink {
+        inner: env.backends().await.sink.clone(),
+        puts: Default::default(),
+    });
+    let shared = sink.clone();
+    let collector = env
+        .collector_with(move |_| shared, |c| c, std::time::Duration::from_secs(30))
+        .await;
+    let report = collector.run(std::time::Duration::from_secs(60)).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(report.summary.events_processed, 600);
+    env.assert_exactly_once().await;
+
+    let puts = sink.puts.lock().expect("lock").clone();
+    let fetched_at: Vec<i64> = env
+        .org
+        .requests()
+        .iter()
+        .map(|r| r.received_at_ms)
+        .collect();
+    // Page p's objects carry batch sequence p - 1 at the end of their key.
+    let first_put_of_page = |p: usize| {
+        let suffix = format!("-{:010}.json.gz", p - 1);
+        puts.iter()
+            .filter(|(k, _)| k.ends_with(&suffix))
+            .map(|(_, t)| *t)
+            .min()
+            .unwrap_or_else(|| panic!("no object for page {p} in {puts:?}"))
+    };
+    for page in 1..=2 {
+        // The request for the next page reached the API before this page's first object was
+        // written (without reading ahead it would come after the last one).
+        assert!(
+            fetched_at[page] < first_put_of_page(page),
+            "page {} requested at {} ms, page {page}'s first object written at {} ms",
+            page + 1,
+            fetched_at[page],
+            first_put_of_page(page)
+        );
+    }
+}
