@@ -1,6 +1,8 @@
 //! The project's own simulated Atlassian organization: a loopback HTTP server implementing
 //! `GET /admin/v1/orgs/{orgId}/events-stream` as documented and as seen in real responses.
 //! The CLI's `demo`, the integration tests and the fault campaigns all run against it.
+//! It also serves the same events on the older query endpoint `GET /admin/v1/orgs/{orgId}/events`
+//! (newest first by `time`; see `events_query`), for benchmarks against collectors that use it.
 //!
 //! - Events are ordered by (`attributes.processedAt`, insertion sequence); processedAt never
 //!   decreases, ties are allowed (a whole batch shares one).
@@ -14,6 +16,7 @@
 
 mod clock;
 mod cursor;
+mod events_query;
 mod faults;
 mod generator;
 mod server;

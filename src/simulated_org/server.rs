@@ -1,4 +1,5 @@
-//! The HTTP side: routing, validation, faults and page rendering for `/events-stream`.
+//! The HTTP side: routing, validation, faults and page rendering for `/events-stream`
+//! (`/events`, the older query endpoint, is answered by [`super::events_query`]).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,6 +14,7 @@ use url::form_urlencoded;
 
 use super::clock;
 use super::cursor;
+use super::events_query;
 use super::faults::{self, CannedResponse, Fault, FaultPlan, ResetHeader};
 use super::store::{EventStore, PageRequest, Position, SortOrder};
 use super::{RecordedRequest, SimulatedOrgConfig};
@@ -20,7 +22,7 @@ use super::{RecordedRequest, SimulatedOrgConfig};
 /// `X-RateLimit-Limit` of a scripted 429 when no per-minute limit is configured.
 const ADVERTISED_RATE_LIMIT: u32 = 100;
 
-const JSON: &str = "application/json";
+pub(super) const JSON: &str = "application/json";
 const HTML: &str = "text/html; charset=utf-8";
 
 pub(crate) struct Shared {
@@ -37,6 +39,8 @@ pub(crate) struct OrgState {
     pub requests: Vec<(u64, RecordedRequest)>,
     last_request_id: u64,
     pub served_ids: HashSet<String>,
+    /// The events by `attributes.time`, for `/events`.
+    pub time_index: events_query::TimeIndex,
     /// (minute index since the epoch, requests seen in it).
     rate_window: (i64, u32),
 }
@@ -116,18 +120,21 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     response
 }
 
-struct RequestCtx<'a> {
-    shared: &'a Shared,
+pub(super) struct RequestCtx<'a> {
+    pub shared: &'a Shared,
     id: u64,
-    path: &'a str,
-    raw_query: Option<&'a str>,
-    query: &'a [(String, String)],
-    authorized: bool,
+    pub path: &'a str,
+    pub raw_query: Option<&'a str>,
+    pub query: &'a [(String, String)],
+    pub authorized: bool,
 }
 
 async fn respond(ctx: &RequestCtx<'_>, method: &Method) -> Response {
     let shared = ctx.shared;
     let Some(org) = events_stream_org(ctx.path) else {
+        if let Some(org) = events_query::events_query_org(ctx.path) {
+            return events_query::respond(ctx, method, &org);
+        }
         return error_response(404, "ADMIN-404-1", "Not Found");
     };
     if method != Method::GET {
@@ -195,7 +202,7 @@ struct Params {
     order: SortOrder,
 }
 
-fn first<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn first<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
     query
         .iter()
         .find(|(k, _)| k == name)
@@ -394,7 +401,7 @@ fn events_stream_org(path: &str) -> Option<String> {
     Some(percent_decode(org))
 }
 
-fn percent_decode(s: &str) -> String {
+pub(super) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -414,7 +421,11 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn response(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
+pub(super) fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Body>,
+) -> Response {
     let mut r = Response::new(body.into());
     *r.status_mut() = status;
     r.headers_mut()
@@ -423,7 +434,7 @@ fn response(status: StatusCode, content_type: &'static str, body: impl Into<Body
 }
 
 /// The API's error envelope: `{"errors":[{"id","status","code","title","detail"}]}`.
-fn error_response(status: u16, code: &str, detail: &str) -> Response {
+pub(super) fn error_response(status: u16, code: &str, detail: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = json!({"errors": [{
         "id": uuid::Uuid::new_v4().to_string(),
@@ -435,7 +446,7 @@ fn error_response(status: u16, code: &str, detail: &str) -> Response {
     response(status, JSON, body.to_string())
 }
 
-fn unauthorized() -> Response {
+pub(super) fn unauthorized() -> Response {
     error_response(
         401,
         "ADMIN-401-1",
@@ -443,7 +454,7 @@ fn unauthorized() -> Response {
     )
 }
 
-const INVALID_CURSOR: (&str, &str) = ("ADMIN-400-1", "Invalid cursor");
+pub(super) const INVALID_CURSOR: (&str, &str) = ("ADMIN-400-1", "Invalid cursor");
 
 fn invalid_cursor() -> Response {
     error_response(400, INVALID_CURSOR.0, INVALID_CURSOR.1)

@@ -92,6 +92,11 @@ impl EventStore {
         self.events.len()
     }
 
+    /// All stored events, in processing order.
+    pub fn stored(&self) -> &[StoredEvent] {
+        &self.events
+    }
+
     pub fn values(&self) -> Vec<Value> {
         self.events.iter().map(|e| e.value.clone()).collect()
     }

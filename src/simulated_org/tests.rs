@@ -1,4 +1,5 @@
 //! Behaviour through real HTTP, with a tiny HTTP/1.1 client over a raw TcpStream.
+//! The `/events` query endpoint's tests are in `tests/events_query.rs`.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -8,6 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::*;
+
+mod events_query;
 
 struct HttpResponse {
     status: u16,
@@ -411,7 +414,8 @@ async fn request_errors() {
     assert_eq!(r.json()["errors"][0]["detail"], "Org not found");
     for other in [
         "/",
-        "/admin/v1/orgs/sim-org-0001/events",
+        "/admin/v1/orgs/sim-org-0001/event",
+        "/admin/v1/orgs/sim-org-0001/events/x/y",
         "/admin/v1/orgs/sim-org-0001/events-stream/x",
     ] {
         let r = request(&org, "GET", other, Some(org.api_key())).await;
