@@ -37,18 +37,20 @@ def parse_time_v(path):
 
 
 def count_events(out_dir):
-    """(lines, distinct ids, files). Grove joins lines with CRLF, ours ends each with LF."""
+    """(lines, distinct ids, files, bytes). Grove joins lines with CRLF, ours ends each with LF."""
     lines = 0
     ids = set()
     files = sorted(glob.glob(os.path.join(out_dir, "logs", "**", "*.json.gz"), recursive=True))
+    size = 0
     for f in files:
+        size += os.path.getsize(f)
         with gzip.open(f, "rt", encoding="utf-8", newline="") as fh:
             for line in fh.read().splitlines():
                 if not line.strip():
                     continue
                 lines += 1
                 ids.add(json.loads(line)["id"])
-    return lines, len(ids), len(files)
+    return lines, len(ids), len(files), size
 
 
 def main():
@@ -57,24 +59,24 @@ def main():
     ok = True
     for name in names:
         t = parse_time_v(os.path.join(work, f"{name}.time"))
-        lines, distinct, files = count_events(os.path.join(work, name, "out"))
+        lines, distinct, files, size = count_events(os.path.join(work, name, "out"))
         complete = t["exit"] == 0 and lines == n and distinct == n
         ok &= complete
-        rows.append((name, t, lines, distinct, files, complete))
+        rows.append((name, t, lines, distinct, files, size, complete))
 
     base = rows[0][1]
     header = (
-        f"{'collector':<22} {'events':>8} {'files':>6} {'wall s':>8} {'CPU s':>8} "
+        f"{'collector':<14} {'events':>8} {'files':>6} {'MB out':>7} {'wall s':>8} {'CPU s':>8} "
         f"{'(user+sys)':>14} {'CPU µs/ev':>10} {'peak RSS MB':>12} {'events/s':>10} "
         f"{'CPU ×':>7} {'RSS ×':>7} {'ok':>3}"
     )
     print(header)
     print("-" * len(header))
-    for name, t, lines, distinct, files, complete in rows:
+    for name, t, lines, distinct, files, size, complete in rows:
         cpu_ratio = base["cpu"] / t["cpu"] if t["cpu"] else float("inf")
         rss_ratio = base["rss_mb"] / t["rss_mb"] if t["rss_mb"] else float("inf")
         print(
-            f"{name:<22} {lines:>8} {files:>6} {t['wall']:>8.2f} {t['cpu']:>8.2f} "
+            f"{name:<14} {lines:>8} {files:>6} {size / 1e6:>7.1f} {t['wall']:>8.2f} {t['cpu']:>8.2f} "
             f"{'(' + format(t['user'], '.2f') + '+' + format(t['sys'], '.2f') + ')':>14} "
             f"{t['cpu'] / n * 1e6:>10.1f} {t['rss_mb']:>12.1f} {n / t['wall']:>10.0f} "
             f"{cpu_ratio:>7.1f} {rss_ratio:>7.1f} {'yes' if complete else 'NO':>3}"

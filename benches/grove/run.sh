@@ -79,6 +79,7 @@ mkdir -p "$WORK"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
   echo "ram: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "events: $EVENTS (seed $SEED)"
+  echo "loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$WORK/env.txt"
 
 echo "== starting the simulated org ($EVENTS events) on $BASE_URL"
@@ -116,5 +117,6 @@ ours() {
 ours ours 500
 ours ours-page200 200
 
+echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$WORK/env.txt"
 echo
 python3 benches/grove/report.py "$WORK" "$EVENTS" grove ours ours-page200 | tee "$WORK/report.txt"
