@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# End-to-end overhead and memory (BENCHMARKS.md, items 2 and 3).
+#
+# For each backlog size: the simulated organization serves N events (500-event pages, no
+# faults) on loopback, moto stands in for S3 and DynamoDB; then, in one run of this script,
+#   1. the bare walk (benches/bare_walk.rs) reads every page by cursor and discards it,
+#   2. the collector (`atlassian-audit run`, release build) collects all N into moto,
+#   3. the bare walk again (the floor is the mean of 1 and 3, so drift on a shared machine
+#      shows as their difference),
+# each under /usr/bin/time (wall, user+sys CPU, peak RSS). Prints a table and appends one JSON
+# line per size to target/bench/e2e.jsonl.
+#
+#   benches/e2e.sh                 # 100000 and 1000000 events
+#   benches/e2e.sh 250000          # any sizes
+#   benches/e2e.sh --smoke         # 3000 events: checks that it works, not its timings
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+sizes=()
+smoke=false
+for a in "$@"; do
+  case "$a" in
+    --smoke) sizes+=(3000); smoke=true ;;
+    *) sizes+=("$a") ;;
+  esac
+done
+[ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
+
+"$root/scripts/tools.sh"
+export PATH="$root/.venv/bin:$PATH"
+out="$root/target/bench"
+mkdir -p "$out"
+
+# The smoke run proves the benchmark works with debug builds (no release build in the test
+# command); the measured runs use release builds.
+if $smoke; then profile=(); dir=debug; else profile=(--release); dir=release; fi
+echo "==> ${dir} builds (collector, bare walk)" >&2
+cargo build --quiet "${profile[@]}" --bin atlassian-audit
+bare="$(cargo build --quiet "${profile[@]}" --bench bare_walk --message-format=json |
+  python -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "bare_walk":
+        print(m["executable"])')"
+[ -x "$bare" ] || { echo "e2e: the bare walk did not build" >&2; exit 1; }
+cli="$root/target/$dir/atlassian-audit"
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  "$root/scripts/moto.sh" stop
+}
+trap cleanup EXIT
+eval "$("$root/scripts/moto.sh" start)"
+
+free_port() { python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# "wall user sys maxrss_kb" of the command, its stdout to $1.
+timed() {
+  local stdout="$1"; shift
+  /usr/bin/time -f '%e %U %S %M' -o "$out/time.txt" "$@" >"$stdout"
+  cat "$out/time.txt"
+}
+
+key="bench-key-not-a-secret"
+org=sim-org-0001
+printf '%-9s %9s %9s %9s %7s %9s %11s %8s %8s\n' events "bare s" "bare2 s" "ours s" ratio "ours cpu" "cpu us/evt" "rss MB" "bare MB"
+for n in "${sizes[@]}"; do
+  port="$(free_port)"
+  "$cli" simulate --port "$port" --events "$n" --invalid 0 --seed 1 --api-key "$key" >"$out/simulate.log" 2>&1 &
+  sim=$!
+  pids+=("$sim")
+  for _ in $(seq 1 600); do
+    grep -q "listening on" "$out/simulate.log" && break
+    sleep 0.2
+  done
+  base="http://127.0.0.1:$port"
+  suffix="$n-$$-$(date +%s)"
+  python "$root/scripts/aws_fixture.py" create --template template.yaml \
+    --bucket "bench-$suffix" --table "bench-$suffix" --secret "bench/$suffix"
+
+  read -r b1_wall b1_user b1_sys b1_rss < <(timed "$out/bare1.json" "$bare" --base-url "$base" --org-id "$org" --api-key "$key" --limit 500)
+  read -r c_wall c_user c_sys c_rss < <(
+    ATLASSIAN_API_BASE_URL="$base" ATLASSIAN_ORG_ID="$org" ATLASSIAN_API_KEY="$key" \
+    OUTPUT_BUCKET="bench-$suffix" CHECKPOINT_TABLE="bench-$suffix" PAGE_LIMIT=500 \
+    INITIAL_LOOKBACK=2d RUN_BUDGET_SECONDS=7200 RUST_LOG=warn \
+    timed "$out/run.json" "$cli" run)
+  read -r b2_wall b2_user b2_sys b2_rss < <(timed "$out/bare2.json" "$bare" --base-url "$base" --org-id "$org" --api-key "$key" --limit 500)
+  kill "$sim" 2>/dev/null || true
+  wait "$sim" 2>/dev/null || true
+
+  python - "$n" "$out" "$b1_wall" "$b2_wall" "$b1_rss" "$c_wall" "$c_user" "$c_sys" "$c_rss" <<'PY'
+import json, sys
+n, out = int(sys.argv[1]), sys.argv[2]
+b1, b2, b_rss, wall, user, sys_cpu, rss = map(float, sys.argv[3:])
+run = json.load(open(f"{out}/run.json"))
+bare = json.load(open(f"{out}/bare1.json"))
+problems = []
+if bare["events"] != n:
+    problems.append(f"the bare walk read {bare['events']} events, not {n}")
+if run.get("events_processed") != n or not run.get("run_succeeded") or run.get("stop_reason") != "caught_up":
+    problems.append(f"the collector did not collect all {n}: {run}")
+floor = (b1 + b2) / 2
+cpu = user + sys_cpu
+row = {
+    "events": n, "pages": bare["pages"], "bare_walk_seconds": [b1, b2], "collector_seconds": wall,
+    "ratio_to_bare_walk": round(wall / floor, 3), "collector_cpu_seconds": round(cpu, 2),
+    "cpu_us_per_event": round(cpu / n * 1e6, 2), "collector_peak_rss_mb": round(rss / 1024, 1),
+    "bare_walk_peak_rss_mb": round(b_rss / 1024, 1), "objects_written": run.get("objects_written"),
+    "bytes_written": run.get("bytes_written"),
+}
+with open(f"{out}/e2e.jsonl", "a") as f:
+    f.write(json.dumps(row) + "\n")
+print(f"{n:<9} {b1:9.2f} {b2:9.2f} {wall:9.2f} {wall / floor:7.3f} {cpu:9.2f} {cpu / n * 1e6:11.2f} {rss / 1024:8.1f} {b_rss / 1024:8.1f}")
+if problems:
+    sys.exit("e2e: " + "; ".join(problems))
+PY
+done
