@@ -8,7 +8,7 @@ case "${1:-}" in
   start)
     mkdir -p "$state"
     port="$("$root/.venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
+    "$root/.venv/bin/python" "$root/scripts/moto_server.py" 127.0.0.1 "$port" >"$state/moto.log" 2>&1 &
     echo $! >"$state/pid"
     for _ in $(seq 1 100); do
       if "$root/.venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then

@@ -336,15 +336,14 @@ async fn the_next_page_is_fetched_while_the_current_one_is_written() {
             .min()
             .unwrap_or_else(|| panic!("no object for page {p} in {puts:?}"))
     };
-    for page in 1..=2 {
+    for (page, requested_at) in fetched_at.iter().enumerate().skip(1).take(2) {
         // The request for the next page reached the API before this page's first object was
         // written (without reading ahead it would come after the last one).
+        let written_at = first_put_of_page(page);
         assert!(
-            fetched_at[page] < first_put_of_page(page),
-            "page {} requested at {} ms, page {page}'s first object written at {} ms",
+            *requested_at < written_at,
+            "page {} requested at {requested_at} ms, page {page}'s first object written at {written_at} ms",
             page + 1,
-            fetched_at[page],
-            first_put_of_page(page)
         );
     }
 }
