@@ -99,6 +99,9 @@ struct SimulateArgs {
     /// The organization's id.
     #[arg(long, default_value = atlassian_audit::simulated_org::DEFAULT_ORG_ID)]
     org_id: String,
+    /// Milliseconds every answer takes, like the real API across the internet (default 0).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
     /// The key the organization accepts (default: a fixed demo key, not a secret).
     #[arg(long, default_value = atlassian_audit::simulated_org::DEFAULT_API_KEY, hide_default_value = true)]
     api_key: String,
@@ -238,6 +241,7 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode> {
         cursor_on_last_page: !args.no_cursor_on_last_page,
         org_id: args.org_id,
         api_key: args.api_key,
+        latency: std::time::Duration::from_millis(args.latency_ms),
         ..SimulatedOrgConfig::default()
     };
     let org = serve_demo_org(config, args.port, args.seed, args.events, args.invalid)

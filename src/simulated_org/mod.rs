@@ -65,6 +65,9 @@ pub struct SimulatedOrgConfig {
     /// When `Some`, the full URLs in `links` use this base instead of the server's own, to test
     /// that clients never follow them.
     pub links_base_url: Option<String>,
+    /// Time every answer takes before it starts, like the real API across the internet
+    /// (benchmarks use it to show where a collector's time goes; zero on plain loopback).
+    pub latency: std::time::Duration,
 }
 
 impl Default for SimulatedOrgConfig {
@@ -77,6 +80,7 @@ impl Default for SimulatedOrgConfig {
             max_limit: 500,
             rate_limit_per_minute: None,
             links_base_url: None,
+            latency: std::time::Duration::ZERO,
         }
     }
 }
@@ -91,6 +95,7 @@ impl fmt::Debug for SimulatedOrgConfig {
             .field("max_limit", &self.max_limit)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("links_base_url", &self.links_base_url)
+            .field("latency", &self.latency)
             .finish()
     }
 }

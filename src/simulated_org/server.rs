@@ -114,6 +114,9 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         query: &query,
         authorized,
     };
+    if !shared.config.latency.is_zero() {
+        tokio::time::sleep(shared.config.latency).await;
+    }
     let response = respond(&ctx, &parts.method).await;
     let status = response.status().as_u16();
     shared.update_record(id, |r| r.status = status);

@@ -840,3 +840,17 @@ async fn a_canned_response_is_served_exactly_once() {
     let shown = format!("{:?}", org.requests()[1].fault);
     assert!(shown.contains("body_len: 12"), "{shown}");
 }
+
+#[tokio::test]
+async fn latency_delays_every_answer() {
+    let org = start(SimulatedOrgConfig {
+        latency: std::time::Duration::from_millis(150),
+        ..SimulatedOrgConfig::default()
+    })
+    .await;
+    numbered(&org, 3, |i| 1000 + i as i64);
+    let started = std::time::Instant::now();
+    let p = page(&org, "limit=10").await;
+    assert_eq!(ids(&p).len(), 3);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(150));
+}
