@@ -37,6 +37,8 @@ use tokio::time::Instant;
 
 /// How far before the newest written event a run without a cursor starts reading again.
 pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(5 * 60);
+/// Objects of one page written at once.
+const MAX_CONCURRENT_PUTS: usize = 8;
 /// A killed run's lease frees itself this long after the run's budget ends.
 pub const LEASE_GRACE: Duration = Duration::from_secs(30);
 
@@ -363,10 +365,34 @@ impl Collector {
                 q,
             ));
         }
-        for (key, object) in objects {
-            self.sink.put(&key, object).await?;
-            summary.objects_written += 1;
-            summary.bytes_written += object.body.len() as u64;
+        // A page's objects (one per event hour, and the quarantine) are independent: write
+        // them a few at a time. Unfinished writes are aborted if one fails (the batch is
+        // pending, so the next run redoes it).
+        for chunk in objects.chunks(MAX_CONCURRENT_PUTS) {
+            let mut puts = tokio::task::JoinSet::new();
+            for (key, object) in chunk {
+                let (sink, key, object) = (self.sink.clone(), key.clone(), (*object).clone());
+                puts.spawn(
+                    async move { sink.put(&key, &object).await.map(|()| object.body.len()) },
+                );
+            }
+            while let Some(joined) = puts.join_next().await {
+                let bytes = match joined {
+                    Ok(written) => written?,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => {
+                        return Err(SinkError {
+                            sink: self.sink.describe(),
+                            action: "write",
+                            key: "an object of the batch".into(),
+                            reason: format!("the write was cancelled: {e}"),
+                        }
+                        .into())
+                    }
+                };
+                summary.objects_written += 1;
+                summary.bytes_written += bytes as u64;
+            }
         }
         Ok(())
     }
