@@ -13,6 +13,7 @@
 #   benches/e2e.sh                 # 100000 and 1000000 events
 #   benches/e2e.sh 250000          # any sizes
 #   benches/e2e.sh --smoke         # 3000 events: checks that it works, not its timings
+#   LATENCY_MS=100 benches/e2e.sh 100000   # every API answer takes 100 ms, as across the internet
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -67,7 +68,8 @@ org=sim-org-0001
 printf '%-9s %9s %9s %9s %7s %9s %11s %8s %8s\n' events "bare s" "bare2 s" "ours s" ratio "ours cpu" "cpu us/evt" "rss MB" "bare MB"
 for n in "${sizes[@]}"; do
   port="$(free_port)"
-  "$cli" simulate --port "$port" --events "$n" --invalid 0 --seed 1 --api-key "$key" >"$out/simulate.log" 2>&1 &
+  "$cli" simulate --port "$port" --events "$n" --invalid 0 --seed 1 --api-key "$key" \
+    --latency-ms "${LATENCY_MS:-0}" >"$out/simulate.log" 2>&1 &
   sim=$!
   pids+=("$sim")
   for _ in $(seq 1 600); do
@@ -89,7 +91,7 @@ for n in "${sizes[@]}"; do
   kill "$sim" 2>/dev/null || true
   wait "$sim" 2>/dev/null || true
 
-  python - "$n" "$out" "$b1_wall" "$b2_wall" "$b1_rss" "$c_wall" "$c_user" "$c_sys" "$c_rss" <<'PY'
+  LATENCY_MS="${LATENCY_MS:-0}" python - "$n" "$out" "$b1_wall" "$b2_wall" "$b1_rss" "$c_wall" "$c_user" "$c_sys" "$c_rss" <<'PY'
 import json, sys
 n, out = int(sys.argv[1]), sys.argv[2]
 b1, b2, b_rss, wall, user, sys_cpu, rss = map(float, sys.argv[3:])
@@ -103,6 +105,7 @@ if run.get("events_processed") != n or not run.get("run_succeeded") or run.get("
 floor = (b1 + b2) / 2
 cpu = user + sys_cpu
 row = {
+    "api_latency_ms": int(__import__("os").environ["LATENCY_MS"]),
     "events": n, "pages": bare["pages"], "bare_walk_seconds": [b1, b2], "collector_seconds": wall,
     "ratio_to_bare_walk": round(wall / floor, 3), "collector_cpu_seconds": round(cpu, 2),
     "cpu_us_per_event": round(cpu / n * 1e6, 2), "collector_peak_rss_mb": round(rss / 1024, 1),
