@@ -48,12 +48,17 @@ for line in sys.stdin:
 cli="$root/target/$dir/atlassian-audit"
 
 pids=()
+own_moto=false
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  "$root/scripts/moto.sh" stop
+  if $own_moto; then "$root/scripts/moto.sh" stop; fi
 }
 trap cleanup EXIT
-eval "$("$root/scripts/moto.sh" start)"
+# Under the test command moto is already running: use it.
+if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
+  eval "$("$root/scripts/moto.sh" start)"
+  own_moto=true
+fi
 
 free_port() { python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # "wall user sys maxrss_kb" of the command, its stdout to $1.

@@ -26,8 +26,7 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLI = os.path.join(ROOT, "target", "release", "atlassian-audit")
-LAMBDA = os.path.join(ROOT, "target", "release", "atlassian-audit-lambda")
+CLI = LAMBDA = None  # set in main() from --profile
 KEY = "startup-bench-key-not-a-secret"
 
 
@@ -158,12 +157,16 @@ def summary(values):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=20)
-    p.add_argument("--smoke", action="store_true", help="3 runs: checks that it works, not its timings")
+    p.add_argument("--smoke", action="store_true", help="3 runs of the debug build: checks that it works, not its timings")
     args = p.parse_args()
     runs = 3 if args.smoke else args.runs
+    global CLI, LAMBDA
+    profile = "debug" if args.smoke else "release"
+    CLI = os.path.join(ROOT, "target", profile, "atlassian-audit")
+    LAMBDA = os.path.join(ROOT, "target", profile, "atlassian-audit-lambda")
     for binary in (CLI, LAMBDA):
         if not os.path.exists(binary):
-            raise SystemExit(f"{binary} is missing: cargo build --release")
+            raise SystemExit(f"{binary} is missing: cargo build{'' if args.smoke else ' --release'}")
 
     cli = [cli_once() for _ in range(runs)]
     result = {

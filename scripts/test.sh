@@ -31,14 +31,23 @@ tests_status=${PIPESTATUS[0]}
 echo "==> Lambda through cargo-lambda"
 "$root/scripts/lambda-invoke.sh"
 invoke_status=$?
+
+# The benchmarks' quick forms: they must work; their timings mean nothing here. (The per-event
+# criterion bench already ran once, as a test, under `cargo test --all-targets`.)
+echo "==> benchmarks, smoke runs"
+bench_status=0
+benches/e2e.sh --smoke || bench_status=1
+python "$root/benches/startup.py" --smoke >/dev/null || bench_status=1
+benches/grove/run.sh --smoke || bench_status=1
 set -e
 
-# cargo's test counts, plus the template checks (they stop the suite before this when they fail)
-# and the Lambda invoke check.
+# cargo's test counts, plus the template checks (they stop the suite before this when they fail),
+# the Lambda invoke check and the benchmark smoke runs.
 passed=$(grep -oE 'test result: [a-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
 passed=$((passed + 1))
 if [ "$invoke_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if [ "$bench_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 if [ "$tests_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # cargo failed without a test failing (a build error)
 fi

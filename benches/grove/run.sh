@@ -51,9 +51,16 @@ if [ ! -x /usr/bin/time ]; then
   fi
 fi
 
-echo "== building our release CLI"
-cargo build --release --bin atlassian-audit 2>&1 | tail -n 1
-BIN="$ROOT/target/release/atlassian-audit"
+if [ "$SMOKE" = 1 ]; then
+  # The smoke run checks the runner (the test command runs it): a debug build is enough.
+  echo "== building our CLI (debug, smoke run)"
+  cargo build --bin atlassian-audit 2>&1 | tail -n 1
+  BIN="$ROOT/target/debug/atlassian-audit"
+else
+  echo "== building our release CLI"
+  cargo build --release --bin atlassian-audit 2>&1 | tail -n 1
+  BIN="$ROOT/target/release/atlassian-audit"
+fi
 
 if [ ! -x .venv-grove/bin/python ]; then
   echo "== installing Grove into .venv-grove"
