@@ -96,6 +96,20 @@ pub fn build_batch(
     recent: &RecentEvents,
     parse_time: OffsetDateTime,
 ) -> std::io::Result<Batch> {
+    build_batch_after(normalizer, events, recent, None, parse_time)
+}
+
+/// As [`build_batch`], and also skips events processed before `written_before_ms`: the
+/// checkpoint's window start, before which every event was written already (the stream is in
+/// processedAt order). A page that reaches back past the window (an API repeating events from
+/// before the position it was asked for) then writes nothing twice.
+pub fn build_batch_after(
+    normalizer: &Normalizer,
+    events: &[Box<RawValue>],
+    recent: &RecentEvents,
+    written_before_ms: Option<i64>,
+    parse_time: OffsetDateTime,
+) -> std::io::Result<Batch> {
     let mut seen: HashSet<String> = HashSet::with_capacity(events.len());
     let mut hours: BTreeMap<i64, ObjectWriter> = BTreeMap::new();
     let mut quarantine: Option<ObjectWriter> = None;
@@ -115,7 +129,11 @@ pub fn build_batch(
             Outcome::Valid(e) => (&e.dedupe_key, e.processed_at),
             Outcome::Quarantined(q) => (&q.dedupe_key, q.processed_at),
         };
-        if recent.contains(key) || !seen.insert(key.clone()) {
+        let before_window = matches!(
+            (processed_at.map(to_ms), written_before_ms),
+            (Some(ms), Some(floor)) if ms < floor
+        );
+        if before_window || recent.contains(key) || !seen.insert(key.clone()) {
             batch.duplicates += 1;
             continue;
         }

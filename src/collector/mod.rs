@@ -19,7 +19,7 @@
 mod batch;
 mod read_ahead;
 
-pub use batch::{build_batch, Batch};
+pub use batch::{build_batch, build_batch_after, Batch};
 use read_ahead::ReadAhead;
 
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch};
@@ -274,10 +274,17 @@ impl Collector {
                     ));
                 }
             }
-            let batch = build_batch(
+            // Everything processed before the window start was written already; a read by time
+            // asked for nothing before its `from`.
+            let written_before_ms = match (&position, checkpoint.window_start_ms) {
+                (StreamPosition::From { from_ms }, _) => Some(*from_ms),
+                (StreamPosition::Cursor(_), window) => window,
+            };
+            let batch = build_batch_after(
                 &self.normalizer,
                 &page.events,
                 &checkpoint.recent,
+                written_before_ms,
                 OffsetDateTime::now_utc(),
             )?;
             drop(page.events);

@@ -369,7 +369,7 @@ impl Campaign<'_> {
         self.proxy.set_rate(args.aws_fault_rate);
 
         for pass in 0..args.passes {
-            self.new_activity(seed.wrapping_add(pass as u64));
+            self.new_activity();
             let kind = match self.rng.u32(..100) {
                 0..=39 => PassKind::InProcess,
                 40..=59 => PassKind::Deadline,
@@ -440,12 +440,17 @@ impl Campaign<'_> {
 
     /// Activity between two passes: a few new events, some of them late (their `time` hours old,
     /// processed now), now and then an invalid one.
-    fn new_activity(&mut self, seed: u64) {
+    fn new_activity(&mut self) {
         let now = now_ms();
         let fresh = self.rng.usize(0..=30);
         if fresh > 0 {
-            let events =
-                generate_events_for_org(self.env.org.org_id(), seed, fresh, (now - 60_000, now));
+            // Every draw its own seed: generated ids derive from it and must never repeat.
+            let events = generate_events_for_org(
+                self.env.org.org_id(),
+                self.rng.u64(..),
+                fresh,
+                (now - 60_000, now),
+            );
             self.env.org.append_events(events);
         }
         if self.rng.u32(..100) < 30 {
@@ -453,7 +458,7 @@ impl Campaign<'_> {
             let hours_ago = self.rng.i64(1..=36) * 3_600_000;
             let events = generate_events_for_org(
                 self.env.org.org_id(),
-                seed ^ 0x1a7e,
+                self.rng.u64(..),
                 late,
                 (now - hours_ago - 600_000, now - hours_ago),
             );
@@ -461,7 +466,7 @@ impl Campaign<'_> {
             self.out.late_events += late;
         }
         if self.rng.u32(..100) < 5 {
-            let bad = generate_invalid_events_in(seed ^ 0xbad, 1, (now - 60_000, now));
+            let bad = generate_invalid_events_in(self.rng.u64(..), 1, (now - 60_000, now));
             self.env.org.append_events(bad);
         }
     }
@@ -726,6 +731,14 @@ impl Campaign<'_> {
         }
         let valid_ids: std::collections::HashSet<&str> =
             valid.iter().filter_map(|e| e["id"].as_str()).collect();
+        if valid_ids.len() != valid.len() {
+            // Two different events with one id would read as a duplicate: the test data is wrong.
+            self.out.checkpoint_problems.push(format!(
+                "the campaign's own data has {} valid events under {} ids",
+                valid.len(),
+                valid_ids.len()
+            ));
+        }
         self.out.lost = valid_ids
             .iter()
             .filter(|id| !seen.contains_key(*id))

@@ -79,6 +79,30 @@ async fn a_refused_cursor_falls_back_to_the_time_checkpoint() {
     env.assert_exactly_once().await;
 }
 
+/// Found by the fault campaign: after a refused cursor the run reads by time from the window
+/// start, and an API that then repeats events from before that `from` (older than the 5-minute
+/// window, so no longer among the ids the checkpoint keeps) had them written a second time.
+#[tokio::test]
+async fn repeats_from_before_the_window_are_not_written_twice() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    // Four hours of backlog in pages of 200, 200 and 10: the checkpoint keeps the last 10 ids
+    // and those of the last 5 minutes; the 50 events before the window start reach further.
+    fill_backlog(&env.org, 25, 410, 0, 4);
+    assert!(env.run().await.error.is_none());
+    append_live(&env.org, 26, 30);
+    env.org
+        .push_faults([Fault::InvalidCursor, Fault::RepeatPrevious { count: 50 }]);
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.summary.events_processed, 30);
+    assert!(
+        r.summary.duplicates_dropped >= 50,
+        "{} dropped",
+        r.summary.duplicates_dropped
+    );
+    env.assert_exactly_once().await;
+}
+
 #[tokio::test]
 async fn a_rejected_key_stops_the_run_and_a_rotated_key_is_picked_up() {
     let env = TestEnv::new(SimulatedOrgConfig::default()).await;
