@@ -331,7 +331,15 @@ impl Collector {
             let cursor_before = checkpoint.cursor.clone();
             let moved = self.advance(checkpoint, &batch, page.next_cursor.clone(), &position);
             if moved || previous_pending.is_some() {
-                self.checkpoints.save(source_id, owner, checkpoint).await?;
+                if let Err(e) = self.checkpoints.save(source_id, owner, checkpoint).await {
+                    // The write may have taken effect though its answer was lost. If it did, this
+                    // run wrote the batch and no other run will count it: count it here.
+                    if self.committed_by(owner, checkpoint).await {
+                        summary.events_processed += batch.valid;
+                        summary.quarantined_events += batch.quarantined;
+                    }
+                    return Err(e.into());
+                }
             }
             summary.events_processed += batch.valid;
             summary.quarantined_events += batch.quarantined;
@@ -347,6 +355,20 @@ impl Collector {
             if caught_up_at(&cursor_before, checkpoint) {
                 return Ok(StopReason::CaughtUp);
             }
+        }
+    }
+
+    /// Whether the store holds `checkpoint` as this run left it, under this run's lease: read
+    /// back after a write whose outcome is unknown.
+    async fn committed_by(&self, owner: &str, checkpoint: &Checkpoint) -> bool {
+        match self.checkpoints.load(&self.settings.source_id).await {
+            Ok(Some(stored)) => {
+                stored.lease.as_ref().is_some_and(|l| l.owner == owner)
+                    && stored.checkpoint.generation == checkpoint.generation
+                    && stored.checkpoint.sequence == checkpoint.sequence
+                    && stored.checkpoint.pending.is_none()
+            }
+            _ => false,
         }
     }
 

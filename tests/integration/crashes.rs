@@ -357,3 +357,75 @@ async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
     assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
     env.assert_exactly_once().await;
 }
+
+/// A store whose `nth` save takes effect but whose answer is lost: the caller sees an error.
+struct LostAnswerStore(Arc<dyn CheckpointStore>, usize, AtomicUsize);
+
+#[async_trait]
+impl CheckpointStore for LostAnswerStore {
+    async fn acquire(
+        &self,
+        s: &str,
+        l: &Lease,
+        now: i64,
+        g: &str,
+    ) -> Result<Checkpoint, CheckpointError> {
+        self.0.acquire(s, l, now, g).await
+    }
+    async fn save(&self, s: &str, o: &str, c: &Checkpoint) -> Result<(), CheckpointError> {
+        self.0.save(s, o, c).await?;
+        if self.2.fetch_add(1, Ordering::SeqCst) + 1 == self.1 {
+            return Err(CheckpointError::Backend {
+                store: self.0.describe(),
+                reason: "the answer was lost".into(),
+            });
+        }
+        Ok(())
+    }
+    async fn release(&self, s: &str, o: &str) -> Result<(), CheckpointError> {
+        self.0.release(s, o).await
+    }
+    async fn load(&self, s: &str) -> Result<Option<StoredCheckpoint>, CheckpointError> {
+        self.0.load(s).await
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+/// Found by the fault campaign: when the write that commits a batch took effect but its answer
+/// was lost, the run failed without counting the batch, and no later run counts it either, so
+/// EventsProcessed fell short of what was written. The run now reads the checkpoint back.
+#[tokio::test]
+async fn a_commit_whose_answer_was_lost_is_still_counted() {
+    let env = scenario(44).await;
+    // Saves: 1 pending page 1, 2 commit page 1, 3 pending page 2, 4 commit page 2.
+    let collector = env
+        .collector_with(
+            |s| s,
+            |c| Arc::new(LostAnswerStore(c, 4, AtomicUsize::new(0))),
+            Duration::ZERO,
+        )
+        .await;
+    let r = collector.run(Duration::from_secs(30)).await;
+    assert!(r.error.is_some(), "the lost answer fails the run");
+    let stored = env.checkpoint().await.expect("a checkpoint");
+    assert_eq!(
+        r.summary.events_processed + r.summary.quarantined_events,
+        stored.checkpoint.events_written,
+        "the run counts exactly what it committed"
+    );
+    assert!(stored.checkpoint.events_written > 0);
+    // The next run carries on: every event once, and the two runs' counts add up.
+    let next = env.run().await;
+    assert!(next.error.is_none(), "{:?}", next.error);
+    env.assert_exactly_once().await;
+    let stored = env.checkpoint().await.expect("a checkpoint");
+    assert_eq!(
+        r.summary.events_processed
+            + r.summary.quarantined_events
+            + next.summary.events_processed
+            + next.summary.quarantined_events,
+        stored.checkpoint.events_written
+    );
+}
