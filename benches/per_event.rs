@@ -5,22 +5,25 @@
 //! serialized compactly as the API serves it. Measured:
 //!
 //! - `per_page/whole`: what the collector does with a page's bytes: `parse_page` then
-//!   `build_batch` (normalize, dedupe, NDJSON, gzip per event-time hour);
+//!   `build_batch_after` (normalize, dedupe, NDJSON, gzip per event-time hour), as the collector
+//!   calls them;
+//! - `per_page/parse_normalize`: part of the above, for the breakdown: `parse_page` and every
+//!   event normalized, nothing batched or compressed;
 //! - `per_page/parse_floor`: serde_json alone reading the same bytes into the same shape
 //!   (`data` as `Vec<Box<RawValue>>`), and `parse_value` (a full `serde_json::Value`) for scale;
 //! - `per_page/compress_floor`: flate2 alone compressing the batch's own NDJSON (one gzip
 //!   stream per object, as the batch has them) at the collector's level;
-//! - `compress_level/N`: the same at levels 1, 3, 6 and 9 (sizes are printed up front). Build
-//!   with `--features flate2/zlib-rs` (or `flate2/zlib`, `flate2/zlib-ng`) to measure another
-//!   backend.
+//! - `compress_level/N`: the same at levels 1, 3, 4, 5, 6 and 9 (sizes are printed up front).
+//!   Build with `--features flate2/zlib` or `flate2/zlib-ng` (C backends take precedence over
+//!   zlib-rs) to measure another backend.
 //!
 //! Throughput is in page (input) bytes. After criterion, an interleaved run prints the ratio
 //! whole / (parse floor + compress floor) measured in that one run. `-- --test` runs every
 //! benchmark once and checks the batch (the smoke form). See benches/PER_EVENT.md.
 
 use atlassian_audit::checkpoint::RecentEvents;
-use atlassian_audit::collector::{build_batch, Batch};
-use atlassian_audit::normalize::{parse_timestamp, Normalizer, SourceInfo};
+use atlassian_audit::collector::{build_batch_after, Batch};
+use atlassian_audit::normalize::{parse_timestamp, Normalizer, Outcome, ParseTime, SourceInfo};
 use atlassian_audit::simulated_org::{
     format_processed_at, generate_events_for_org, generate_invalid_events_in,
 };
@@ -41,9 +44,9 @@ const EVENTS_PER_PAGE: usize = 500;
 const FROM_REAL_PAGE: usize = 100;
 const QUARANTINED: usize = 5;
 const GENERATED: usize = EVENTS_PER_PAGE - FROM_REAL_PAGE - QUARANTINED;
-/// The collector's level (`src/collector/batch.rs`); the floor must use the same.
+/// The collector's level (`GZIP_LEVEL` in `src/collector/batch.rs`); the floor must use the same.
 const COLLECTOR_LEVEL: u32 = 6;
-const LEVELS: [u32; 4] = [1, 3, 6, 9];
+const LEVELS: [u32; 6] = [1, 3, 4, 5, 6, 9];
 /// The captured page's (obfuscated) org id, used for the generated events too.
 const ORG_ID: &str = "9a1jj823-jac8-123d-jj01-63315k059cb2";
 /// 2025-03-10T09:40:00Z: the page's 45 minutes cross an hour boundary, as most pages would.
@@ -292,6 +295,9 @@ fn objects(batch: &Batch) -> impl Iterator<Item = &[u8]> {
         .map(|o| &o.body[..])
 }
 
+/// The checkpoint's window start: the page's events were processed after it.
+const WRITTEN_BEFORE_MS: i64 = WINDOW_START_MS - 5 * 60 * 1000;
+
 /// (a) The collector's path for one page's bytes.
 fn whole(
     page: &[u8],
@@ -300,7 +306,27 @@ fn whole(
     parse_time: OffsetDateTime,
 ) -> Batch {
     let page = parse_page(page).expect("the page parses");
-    build_batch(normalizer, &page.events, recent, parse_time).expect("the batch builds")
+    build_batch_after(
+        normalizer,
+        &page.events,
+        recent,
+        Some(WRITTEN_BEFORE_MS),
+        parse_time,
+    )
+    .expect("the batch builds")
+}
+
+/// Part of (a), for the breakdown: the page parsed and every event normalized, nothing written.
+fn parse_and_normalize(page: &[u8], normalizer: &Normalizer, parse_time: OffsetDateTime) -> usize {
+    let page = parse_page(page).expect("the page parses");
+    let parse_time = ParseTime::new(parse_time);
+    page.events
+        .iter()
+        .map(|raw| match normalizer.normalize_at(raw, &parse_time) {
+            Outcome::Valid(e) => e.line.len(),
+            Outcome::Quarantined(q) => q.line.len(),
+        })
+        .sum()
 }
 
 /// (b) serde_json alone, into the shape `parse_page` reads.
@@ -333,6 +359,9 @@ fn bench_per_page(c: &mut Criterion, f: &Fixture) {
     group.throughput(Throughput::Bytes(f.page.len() as u64));
     group.bench_function("whole", |b| {
         b.iter(|| whole(black_box(&f.page), &f.normalizer, &f.recent, f.parse_time))
+    });
+    group.bench_function("parse_normalize", |b| {
+        b.iter(|| parse_and_normalize(black_box(&f.page), &f.normalizer, f.parse_time))
     });
     group.bench_function("parse_floor", |b| {
         b.iter(|| parse_floor(black_box(&f.page)))
@@ -371,16 +400,23 @@ fn median(v: &mut [Duration]) -> Duration {
     v[v.len() / 2]
 }
 
-/// The three measured alternately, round by round, so that the machine's noise hits them alike;
-/// medians of the rounds.
+/// The floors, the whole path and its parse + normalize part measured alternately, round by
+/// round, so that the machine's noise hits them alike; medians of the rounds.
 fn interleaved_ratio(f: &Fixture, rounds: usize, reps: u32) {
-    let (mut w, mut p, mut z) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut w, mut n, mut p, mut z) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         w.push(time_one(reps, || {
             black_box(whole(
                 black_box(&f.page),
                 &f.normalizer,
                 &f.recent,
+                f.parse_time,
+            ));
+        }));
+        n.push(time_one(reps, || {
+            black_box(parse_and_normalize(
+                black_box(&f.page),
+                &f.normalizer,
                 f.parse_time,
             ));
         }));
@@ -394,12 +430,18 @@ fn interleaved_ratio(f: &Fixture, rounds: usize, reps: u32) {
             ));
         }));
     }
-    let (w, p, z) = (median(&mut w), median(&mut p), median(&mut z));
+    let (w, n, p, z) = (
+        median(&mut w),
+        median(&mut n),
+        median(&mut p),
+        median(&mut z),
+    );
     let per_event = |d: Duration| d.as_nanos() as f64 / EVENTS_PER_PAGE as f64 / 1000.0;
     let mb_s = |d: Duration| f.page.len() as f64 / d.as_secs_f64() / 1e6;
     eprintln!("interleaved, {rounds} rounds of {reps} pages, medians:");
     for (name, d) in [
         ("whole", w),
+        ("parse+normalize", n),
         ("parse floor", p),
         ("compress floor", z),
         ("floors", p + z),

@@ -3,13 +3,13 @@
 //! Paths follow the schema (`attributes.actor.name`, `attributes.location.ip`, …), not
 //! Panther's data model, which points at fields that do not exist.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use url::{Host, Url};
-
 use super::compact_json::push_json_string;
 use super::json_view::{ActorView, AttributesView, ContextItemView, Field, LocationView};
+use super::url_host::{url_host, UrlHost};
 
 /// Indicator values, each de-duplicated and in first-seen order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -21,19 +21,33 @@ pub struct Indicators {
     pub actor_ids: UniqueList,
 }
 
-/// Distinct values in first-seen order. Hashed, not scanned: one event may carry a context
-/// array of many thousands of links, and a linear scan per value made that quadratic.
+/// Distinct values in first-seen order. A few are compared one by one; beyond that they are
+/// hashed: one event may carry a context array of many thousands of links, and a linear scan
+/// per value made that quadratic.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct UniqueList {
     values: Vec<String>,
+    /// Every value, once there are more than [`UniqueList::SCANNED`].
     seen: HashSet<String>,
 }
 
 impl UniqueList {
-    fn push(&mut self, value: String) {
-        if !self.seen.contains(&value) {
-            self.seen.insert(value.clone());
-            self.values.push(value);
+    const SCANNED: usize = 8;
+
+    fn push(&mut self, value: Cow<'_, str>) {
+        if self.values.len() < Self::SCANNED {
+            if !self.values.iter().any(|v| *v == value) {
+                self.values.push(value.into_owned());
+            }
+        } else {
+            if self.seen.is_empty() {
+                self.seen.extend(self.values.iter().cloned());
+            }
+            if !self.seen.contains(value.as_ref()) {
+                let value = value.into_owned();
+                self.seen.insert(value.clone());
+                self.values.push(value);
+            }
         }
     }
 
@@ -56,7 +70,7 @@ impl Indicators {
         if let Some(ip) = attrs
             .location
             .as_object::<LocationView>()
-            .and_then(|l| l.ip.as_string())
+            .and_then(|l| l.ip.as_str())
         {
             // Kept as received (not re-rendered) so it matches the field it came from.
             if ip.parse::<IpAddr>().is_ok() {
@@ -68,7 +82,7 @@ impl Indicators {
                 continue;
             };
             for link in item.links.object_values().unwrap_or_default() {
-                if let Some(url) = link.as_string() {
+                if let Some(url) = link.as_str() {
                     ind.add_url_host(&url);
                 }
             }
@@ -90,14 +104,10 @@ impl Indicators {
 
     /// A URL indicator: its host goes to the IPs or to the domain names.
     fn add_url_host(&mut self, url: &str) {
-        let Ok(url) = Url::parse(url) else { return };
-        match url.host() {
-            Some(Host::Ipv4(ip)) => self.ip_addresses.push(ip.to_string()),
-            // Display of an Ipv6Addr has no brackets.
-            Some(Host::Ipv6(ip)) => self.ip_addresses.push(ip.to_string()),
-            // Non-special schemes keep the host as written, so lowercase here.
-            Some(Host::Domain(d)) if !d.is_empty() => self.domain_names.push(d.to_lowercase()),
-            _ => {}
+        match url_host(url) {
+            Some(UrlHost::Ip(ip)) => self.ip_addresses.push(ip),
+            Some(UrlHost::Domain(d)) => self.domain_names.push(d),
+            None => {}
         }
     }
 
@@ -128,8 +138,8 @@ impl Indicators {
     }
 }
 
-fn non_blank(field: Field<'_>) -> Option<String> {
-    field.as_string().filter(|s| !s.trim().is_empty())
+fn non_blank(field: Field<'_>) -> Option<Cow<'_, str>> {
+    field.as_str().filter(|s| !s.trim().is_empty())
 }
 
 /// A plausible e-mail address: exactly one '@', a non-empty local part, a domain with a

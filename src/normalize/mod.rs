@@ -8,8 +8,14 @@
 mod compact_json;
 mod indicators;
 mod json_view;
+mod scan;
 mod timestamp;
+mod url_host;
 
+#[cfg(test)]
+mod equivalence_tests;
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;
 
@@ -19,10 +25,11 @@ use time::OffsetDateTime;
 
 pub use compact_json::{compact_json_into, nesting_depth, push_json_string};
 pub use indicators::is_email;
+use timestamp::push_panther_timestamp;
 pub use timestamp::{format_panther_timestamp, parse_timestamp, TimestampError};
 
 use indicators::Indicators;
-use json_view::{AttributesView, EventView, Field, Kind};
+use json_view::{AttributesView, EventView, Field, Kind, View};
 
 pub const LOG_TYPE: &str = "Atlassian.Audit";
 pub const SCHEMA_VERSION: u32 = 0;
@@ -83,6 +90,26 @@ pub struct QuarantinedEvent {
     pub line: String,
 }
 
+/// The time a page was parsed, rendered for `p_parse_time` once for all of its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseTime {
+    time: OffsetDateTime,
+    panther: String,
+}
+
+impl ParseTime {
+    pub fn new(time: OffsetDateTime) -> Self {
+        ParseTime {
+            time,
+            panther: format_panther_timestamp(time),
+        }
+    }
+
+    pub fn time(&self) -> OffsetDateTime {
+        self.time
+    }
+}
+
 /// What the required-field checks found.
 struct Checked {
     id: String,
@@ -131,16 +158,21 @@ impl Normalizer {
     /// `raw` is one element of the page's `data` array exactly as received.
     /// `parse_time` is the time the collector parsed the page (UTC).
     pub fn normalize(&self, raw: &RawValue, parse_time: OffsetDateTime) -> Outcome {
+        self.normalize_at(raw, &ParseTime::new(parse_time))
+    }
+
+    /// [`normalize`](Self::normalize) with the page's parse time rendered once for the page.
+    pub fn normalize_at(&self, raw: &RawValue, parse_time: &ParseTime) -> Outcome {
         let mut compact = String::with_capacity(raw.get().len() + 512);
-        compact_json_into(raw.get(), &mut compact);
-        let depth = nesting_depth(&compact);
+        let mut closers = scan::Closers::default();
+        let depth = scan::compact_with_depth(raw.get(), &mut compact, &mut closers);
         if depth > MAX_NESTING_DEPTH {
             // The checks only scan what they skip, so they are safe at any depth; they still
             // give the id and processedAt the collector needs.
             let too_deep = format!(
                 "event nests {depth} levels deep, more than the {MAX_NESTING_DEPTH} allowed"
             );
-            let rejected = match check(raw) {
+            let rejected = match check(raw, None) {
                 Ok(ok) => Rejected {
                     reason: too_deep,
                     id: Some(ok.id),
@@ -153,7 +185,11 @@ impl Normalizer {
             };
             return quarantine(compact, rejected, RawAs::Text);
         }
-        match check(raw) {
+        let doc = scan::Doc {
+            text: &compact,
+            closers: &closers,
+        };
+        match check(raw, Some(doc)) {
             // A valid event is a non-empty object, so its compact form ends in '}'.
             Ok(ok) if compact.ends_with('}') => {
                 compact.pop();
@@ -177,16 +213,16 @@ impl Normalizer {
         &self,
         ok: Checked,
         mut line: String,
-        parse_time: OffsetDateTime,
+        parse_time: &ParseTime,
     ) -> NormalizedEvent {
         line.push_str(",\"p_log_type\":");
         push_json_string(&mut line, LOG_TYPE);
         line.push_str(",\"p_row_id\":\"");
         line.push_str(&self.row_id(&ok.id));
         line.push_str("\",\"p_event_time\":\"");
-        line.push_str(&format_panther_timestamp(ok.event_time));
+        push_panther_timestamp(&mut line, ok.event_time);
         line.push_str("\",\"p_parse_time\":\"");
-        line.push_str(&format_panther_timestamp(parse_time));
+        line.push_str(&parse_time.panther);
         line.push('"');
         line.push_str(&self.source_members);
         ok.indicators.write_json_members(&mut line);
@@ -239,10 +275,44 @@ fn quarantine(compact: String, rejected: Rejected, raw_as: RawAs) -> Outcome {
     })
 }
 
+/// An event's view and, when `attributes` is an object, its view or why serde could not read it.
+type Views<'a> = (EventView<'a>, Option<Result<AttributesView<'a>, String>>);
+
+/// The views read by scanning the event's compaction; `None` where serde could read them
+/// differently (an escaped or repeated member name), whose messages then name positions in the
+/// text as received.
+fn scanned_views(compact: scan::Doc<'_>) -> Option<Views<'_>> {
+    let event = EventView::scan(compact.text, Some(compact)).ok()?;
+    let attrs = match event.attributes.raw.filter(|a| Kind::of(a) == Kind::Object) {
+        Some(text) => Some(Ok(AttributesView::scan(text, Some(compact)).ok()?)),
+        None => None,
+    };
+    Some((event, attrs))
+}
+
+/// The views read by serde from the event as received.
+fn serde_views(raw: &RawValue) -> Result<Views<'_>, Rejected> {
+    let event: EventView = serde_json::from_str(raw.get()).map_err(|e| Rejected {
+        reason: format!("event cannot be read: {e}"),
+        id: None,
+        processed_at: None,
+    })?;
+    // Every view field accepts any JSON, so only a duplicated key can fail here.
+    let attrs = event
+        .attributes
+        .raw
+        .filter(|a| Kind::of(a) == Kind::Object)
+        .map(|text| serde_json::from_str::<AttributesView>(text).map_err(|e| e.to_string()));
+    Ok((event, attrs))
+}
+
 /// Checks the fields the `Atlassian.Audit` schema requires and extracts what the
 /// output needs. Every problem found is named in the reason, not only the first.
-fn check(raw: &RawValue) -> Result<Checked, Rejected> {
-    let kind = Kind::of(raw);
+///
+/// `compact` is the event's compaction when it is read by scanning (it nests no deeper than
+/// [`MAX_NESTING_DEPTH`]); serde reads it otherwise.
+fn check<'a>(raw: &'a RawValue, compact: Option<scan::Doc<'a>>) -> Result<Checked, Rejected> {
+    let kind = Kind::of(raw.get());
     if kind != Kind::Object {
         return Err(Rejected {
             reason: format!("event is {}, not a JSON object", kind.article_name()),
@@ -250,11 +320,10 @@ fn check(raw: &RawValue) -> Result<Checked, Rejected> {
             processed_at: None,
         });
     }
-    let event: EventView = serde_json::from_str(raw.get()).map_err(|e| Rejected {
-        reason: format!("event cannot be read: {e}"),
-        id: None,
-        processed_at: None,
-    })?;
+    let (event, attrs_read) = match compact.and_then(scanned_views) {
+        Some(views) => views,
+        None => serde_views(raw)?,
+    };
 
     let mut missing: Vec<&str> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
@@ -290,12 +359,12 @@ fn check(raw: &RawValue) -> Result<Checked, Rejected> {
     );
 
     let mut attrs: Option<AttributesView> = None;
-    if let Some(raw) = event.attributes.0.filter(|_| attrs_is_object) {
-        // Every view field accepts any JSON, so only a duplicated key can fail here.
-        match serde_json::from_str::<AttributesView>(raw.get()) {
-            Ok(a) => attrs = Some(a),
-            Err(e) => problems.push(format!("field `attributes` cannot be read: {e}")),
+    match attrs_read {
+        Some(Ok(a)) if attrs_is_object => attrs = Some(a),
+        Some(Err(e)) if attrs_is_object => {
+            problems.push(format!("field `attributes` cannot be read: {e}"))
         }
+        _ => {}
     }
     let processed_at = attrs
         .as_ref()

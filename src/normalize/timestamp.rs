@@ -123,19 +123,46 @@ pub fn parse_timestamp(s: &str) -> Result<OffsetDateTime, TimestampError> {
 /// Formats as Panther/Glue `YYYY-MM-DD HH:MM:SS.fffffffff` (always 9 fractional
 /// digits), in UTC.
 pub fn format_panther_timestamp(t: OffsetDateTime) -> String {
+    let mut out = String::with_capacity(29);
+    push_panther_timestamp(&mut out, t);
+    out
+}
+
+/// [`format_panther_timestamp`], appended to `out`.
+pub(super) fn push_panther_timestamp(out: &mut String, t: OffsetDateTime) {
     // Converting to UTC can only overflow at the very edge of `time`'s range (year ±9999);
     // there the value is written as it is rather than panicking.
     let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:09}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond()
-    )
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        out.push_str(&format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:09}",
+            year,
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.nanosecond()
+        ));
+        return;
+    }
+    // Digits written directly: `format!` cost as much as the rest of the `p_*` fields.
+    let mut buf = *b"0000-00-00 00:00:00.000000000";
+    let mut put = |end: usize, width: usize, mut v: u32| {
+        for i in (end - width..end).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(4, 4, year as u32);
+    put(7, 2, u32::from(u8::from(t.month())));
+    put(10, 2, u32::from(t.day()));
+    put(13, 2, u32::from(t.hour()));
+    put(16, 2, u32::from(t.minute()));
+    put(19, 2, u32::from(t.second()));
+    put(29, 9, t.nanosecond());
+    out.push_str(std::str::from_utf8(&buf).expect("ASCII digits"));
 }
 
 struct Cursor<'a> {
