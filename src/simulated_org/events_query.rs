@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use url::form_urlencoded;
 
 use super::server::{
-    error_response, first, percent_decode, response, unauthorized, RequestCtx, INVALID_CURSOR, JSON,
+    error_response, first, response, unauthorized, RequestCtx, INVALID_CURSOR, JSON,
 };
 use super::store::EventStore;
 use super::SimulatedOrgConfig;
@@ -34,13 +34,7 @@ const MAX_CURSOR_LEN: usize = 512;
 
 /// The (percent-decoded) org id when `path` is `/admin/v1/orgs/{orgId}/events`.
 pub(crate) fn events_query_org(path: &str) -> Option<String> {
-    let org = path
-        .strip_prefix("/admin/v1/orgs/")?
-        .strip_suffix("/events")?;
-    if org.is_empty() || org.contains('/') {
-        return None;
-    }
-    Some(percent_decode(org))
+    super::server::org_in_path(path, "events")
 }
 
 /// Sort key: `attributes.time` as (epoch ms, nanoseconds within the ms), then the

@@ -395,9 +395,15 @@ fn bearer_matches(headers: &HeaderMap, key: &str) -> bool {
 
 /// The (percent-decoded) org id when `path` is `/admin/v1/orgs/{orgId}/events-stream`.
 fn events_stream_org(path: &str) -> Option<String> {
+    org_in_path(path, "events-stream")
+}
+
+/// The org id of `/admin/v1/orgs/{orgId}/{endpoint}`, decoded; `None` for any other path.
+pub(super) fn org_in_path(path: &str, endpoint: &str) -> Option<String> {
     let org = path
         .strip_prefix("/admin/v1/orgs/")?
-        .strip_suffix("/events-stream")?;
+        .strip_suffix(endpoint)?
+        .strip_suffix('/')?;
     if org.is_empty() || org.contains('/') {
         return None;
     }
