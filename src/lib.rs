@@ -7,6 +7,8 @@ pub mod collector;
 pub mod config;
 pub mod credentials;
 pub mod demo;
+pub mod durable_file;
+pub mod malloc_arenas;
 pub mod metrics;
 pub mod normalize;
 pub mod setup;

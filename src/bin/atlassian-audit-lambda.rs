@@ -19,8 +19,15 @@ struct App {
     backends: Backends,
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    atlassian_audit::malloc_arenas::limit();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async_main())
+}
+
+async fn async_main() -> Result<(), Error> {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(

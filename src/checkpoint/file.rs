@@ -1,9 +1,9 @@
 use super::{Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint};
+use crate::durable_file;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
 /// The checkpoint in a local JSON file, for the CLI. Same rules as the DynamoDB store: every
@@ -88,13 +88,12 @@ where
     if write {
         let tmp = path.with_extension("tmp");
         let text = serde_json::to_vec_pretty(&contents).map_err(|e| backend(e.to_string()))?;
-        let mut f = File::create(&tmp)
-            .map_err(|e| backend(format!("cannot write {}: {e}", tmp.display())))?;
-        f.write_all(&text)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| backend(format!("cannot write {}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, path)
-            .map_err(|e| backend(format!("cannot replace the file: {e}")))?;
+        durable_file::replace(path, &tmp, &text).map_err(|e| {
+            backend(format!(
+                "cannot replace the file (through {}): {e}",
+                tmp.display()
+            ))
+        })?;
     }
     Ok(value)
 }

@@ -1,7 +1,7 @@
 use super::{EncodedObject, ObjectSink, SinkError};
+use crate::durable_file;
 use async_trait::async_trait;
 use std::path::PathBuf;
-use tokio::io::AsyncWriteExt;
 
 /// Objects as files under a directory, same key layout as S3. Each file is written to a temporary
 /// name, synced and renamed, so a crash never leaves half an object under its real name.
@@ -39,26 +39,30 @@ impl LocalDirSink {
 impl ObjectSink for LocalDirSink {
     async fn put(&self, key: &str, object: &EncodedObject) -> Result<(), SinkError> {
         let path = self.path_for(key)?;
-        let err = |e: std::io::Error| self.error("write", key, e.to_string());
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await.map_err(err)?;
-        }
         let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(err)?;
-        file.write_all(&object.body).await.map_err(err)?;
-        file.sync_all().await.map_err(err)?;
-        drop(file);
-        tokio::fs::rename(&tmp, &path).await.map_err(err)?;
-        Ok(())
+        let body = object.body.clone();
+        // One blocking task for the whole write: each tokio::fs call would be a thread hand-off.
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            durable_file::replace(&path, &tmp, &body)
+        })
+        .await
+        .map_err(|e| self.error("write", key, e.to_string()))?
+        .map_err(|e| self.error("write", key, e.to_string()))
     }
 
     async fn delete(&self, key: &str) -> Result<(), SinkError> {
         let path = self.path_for(key)?;
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
+        let removed = tokio::task::spawn_blocking(move || match std::fs::remove_file(&path) {
+            Ok(()) => durable_file::sync_parent(&path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.error("delete", key, e.to_string())),
-        }
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(|e| self.error("delete", key, e.to_string()))?;
+        removed.map_err(|e| self.error("delete", key, e.to_string()))
     }
 
     async fn probe(&self) -> Result<(), SinkError> {
