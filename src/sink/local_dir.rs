@@ -44,7 +44,7 @@ impl ObjectSink for LocalDirSink {
         // One blocking task for the whole write: each tokio::fs call would be a thread hand-off.
         tokio::task::spawn_blocking(move || {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                durable_file::create_dir_all(dir)?;
             }
             durable_file::replace(&path, &tmp, &body)
         })
