@@ -194,6 +194,7 @@ impl Collector {
         // Dropped (and its request aborted) when the run ends for any reason.
         let mut read_ahead: Option<ReadAhead> = None;
 
+        let outcome: Result<StopReason, RunError> = async {
         loop {
             if Instant::now() >= fetch_deadline {
                 return Ok(StopReason::Budget);
@@ -356,6 +357,14 @@ impl Collector {
                 return Ok(StopReason::CaughtUp);
             }
         }
+        }
+        .await;
+        // A page read ahead that the run no longer needs: stop it, but keep what it saw on the
+        // wire, so a 429 or 401 it met still reaches the metrics.
+        if let Some(unused) = read_ahead.take() {
+            stats.add(&unused.cancel().await);
+        }
+        outcome
     }
 
     /// Whether the store holds `checkpoint` as this run left it, under this run's lease: read

@@ -347,3 +347,74 @@ async fn the_next_page_is_fetched_while_the_current_one_is_written() {
         );
     }
 }
+
+/// A sink that fails its first put, once the API has answered the page read ahead.
+struct FailingSink {
+    org: atlassian_audit::simulated_org::SimulatedOrg,
+}
+
+#[async_trait::async_trait]
+impl atlassian_audit::sink::ObjectSink for FailingSink {
+    async fn put(
+        &self,
+        key: &str,
+        _object: &atlassian_audit::sink::EncodedObject,
+    ) -> Result<(), atlassian_audit::sink::SinkError> {
+        for _ in 0..200 {
+            if self.org.requests().len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // Time for the client to read the answer the server recorded.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        Err(atlassian_audit::sink::SinkError {
+            sink: "test sink".into(),
+            action: "write",
+            key: key.to_string(),
+            reason: "disk full".into(),
+        })
+    }
+    async fn delete(&self, _key: &str) -> Result<(), atlassian_audit::sink::SinkError> {
+        Ok(())
+    }
+    async fn probe(&self) -> Result<(), atlassian_audit::sink::SinkError> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "test sink".into()
+    }
+}
+
+/// The page read ahead met a 429 and was waiting it out when the run failed: the run stops it,
+/// and the throttle still reaches `ApiThrottled`.
+#[tokio::test]
+async fn a_throttle_met_by_an_unused_read_ahead_is_still_counted() {
+    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 7, 600, 0, 3);
+    env.org.push_faults([
+        Fault::Stall { millis: 0 },
+        Fault::RateLimited {
+            reset: atlassian_audit::simulated_org::ResetHeader::IsoSeconds { in_secs: 20 },
+            retry_after_secs: Some(20),
+        },
+    ]);
+    let org = env.org.clone();
+    let collector = env
+        .collector_with(
+            move |_| std::sync::Arc::new(FailingSink { org }),
+            |c| c,
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    let started = std::time::Instant::now();
+    let report = collector.run(std::time::Duration::from_secs(60)).await;
+    let error = report.error.expect("the write failed");
+    assert!(error.to_string().contains("disk full"), "{error}");
+    assert_eq!(env.org.requests()[1].status, 429);
+    assert_eq!(report.summary.api_throttled, 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "the run did not wait out the read-ahead's 429"
+    );
+}
