@@ -191,172 +191,172 @@ impl Collector {
         let deadline = started + budget;
         let fetch_deadline = deadline - flush_reserve(budget);
         let initial_from_ms = now_ms() - self.settings.initial_lookback.as_millis() as i64;
-        // Dropped (and its request aborted) when the run ends for any reason.
+        // Cancelled when the run ends (below), or dropped with the run if it is cut off.
         let mut read_ahead: Option<ReadAhead> = None;
 
         let outcome: Result<StopReason, RunError> = async {
-        loop {
-            if Instant::now() >= fetch_deadline {
-                return Ok(StopReason::Budget);
-            }
-            let position = match &checkpoint.cursor {
-                Some(c) => StreamPosition::Cursor(c.clone()),
-                None => StreamPosition::From {
-                    from_ms: checkpoint.window_start_ms.unwrap_or(initial_from_ms),
-                },
-            };
-            // A pending batch is redone with the event count it was cut at, but never more
-            // than the API accepts: a page may hold more events than asked for, and asking for
-            // that many would be refused on every later run. A redo that reads fewer events
-            // overwrites the same keys with them and deletes the keys it no longer needs; the
-            // rest come in the next batch.
-            let limit = checkpoint
-                .pending
-                .as_ref()
-                .map(|p| p.event_count.clamp(1, MAX_PAGE_LIMIT))
-                .unwrap_or(self.settings.page_limit);
-            let request = PageRequest {
-                position: position.clone(),
-                limit,
-            };
-            // The page read ahead while the previous one was written, if it is the one wanted.
-            let fetched = match read_ahead.take() {
-                Some(ahead) if ahead.request() == &request => {
-                    let (result, ahead_stats) = ahead.finish().await;
-                    stats.add(&ahead_stats);
-                    result
+            loop {
+                if Instant::now() >= fetch_deadline {
+                    return Ok(StopReason::Budget);
                 }
-                _ => {
-                    self.source
-                        .fetch_page(&request, fetch_deadline, stats)
-                        .await
-                }
-            };
-            let page = match fetched {
-                Ok(page) => page,
-                Err(SourceError::InvalidCursor) if checkpoint.cursor.is_none() => {
-                    // Refusing a cursor we did not send: retrying would only repeat it.
-                    return Err(SourceError::Rejected {
-                        status: 400,
-                        code: " ADMIN-400-1".into(),
-                        detail: "; the API called a request without a cursor an invalid cursor"
-                            .into(),
+                let position = match &checkpoint.cursor {
+                    Some(c) => StreamPosition::Cursor(c.clone()),
+                    None => StreamPosition::From {
+                        from_ms: checkpoint.window_start_ms.unwrap_or(initial_from_ms),
+                    },
+                };
+                // A pending batch is redone with the event count it was cut at, but never more
+                // than the API accepts: a page may hold more events than asked for, and asking for
+                // that many would be refused on every later run. A redo that reads fewer events
+                // overwrites the same keys with them and deletes the keys it no longer needs; the
+                // rest come in the next batch.
+                let limit = checkpoint
+                    .pending
+                    .as_ref()
+                    .map(|p| p.event_count.clamp(1, MAX_PAGE_LIMIT))
+                    .unwrap_or(self.settings.page_limit);
+                let request = PageRequest {
+                    position: position.clone(),
+                    limit,
+                };
+                // The page read ahead while the previous one was written, if it is the one wanted.
+                let fetched = match read_ahead.take() {
+                    Some(ahead) if ahead.request() == &request => {
+                        let (result, ahead_stats) = ahead.finish().await;
+                        stats.add(&ahead_stats);
+                        result
                     }
-                    .into());
+                    _ => {
+                        self.source
+                            .fetch_page(&request, fetch_deadline, stats)
+                            .await
+                    }
+                };
+                let page = match fetched {
+                    Ok(page) => page,
+                    Err(SourceError::InvalidCursor) if checkpoint.cursor.is_none() => {
+                        // Refusing a cursor we did not send: retrying would only repeat it.
+                        return Err(SourceError::Rejected {
+                            status: 400,
+                            code: " ADMIN-400-1".into(),
+                            detail: "; the API called a request without a cursor an invalid cursor"
+                                .into(),
+                        }
+                        .into());
+                    }
+                    Err(SourceError::InvalidCursor) => {
+                        tracing::warn!(
+                            "the API refused the stored cursor; resuming from the time checkpoint, repeats are dropped by id"
+                        );
+                        checkpoint.cursor = None;
+                        continue;
+                    }
+                    Err(SourceError::RateLimited) => return Ok(StopReason::RateLimited),
+                    Err(SourceError::BudgetSpent) => return Ok(StopReason::Budget),
+                    Err(e) => return Err(e.into()),
+                };
+                // Never cut a page: the cursor points past all of it, so a cut would skip events.
+                let page_len = page.events.len();
+                let caught_up_at = |cursor_before: &Option<String>, checkpoint: &Checkpoint| {
+                    page.next_cursor.is_none()
+                        || page_len < limit as usize
+                        || (page_len == 0 && *cursor_before == checkpoint.cursor)
+                };
+                // Unless this is the last page, the next request is known now: start it.
+                if let Some(next) = &page.next_cursor {
+                    if page_len >= limit as usize && page_len > 0 {
+                        read_ahead = Some(ReadAhead::start(
+                            self.source.clone(),
+                            PageRequest {
+                                position: StreamPosition::Cursor(next.clone()),
+                                limit: self.settings.page_limit,
+                            },
+                            fetch_deadline,
+                        ));
+                    }
                 }
-                Err(SourceError::InvalidCursor) => {
-                    tracing::warn!(
-                        "the API refused the stored cursor; resuming from the time checkpoint, repeats are dropped by id"
-                    );
-                    checkpoint.cursor = None;
-                    continue;
-                }
-                Err(SourceError::RateLimited) => return Ok(StopReason::RateLimited),
-                Err(SourceError::BudgetSpent) => return Ok(StopReason::Budget),
-                Err(e) => return Err(e.into()),
-            };
-            // Never cut a page: the cursor points past all of it, so a cut would skip events.
-            let page_len = page.events.len();
-            let caught_up_at = |cursor_before: &Option<String>, checkpoint: &Checkpoint| {
-                page.next_cursor.is_none()
-                    || page_len < limit as usize
-                    || (page_len == 0 && *cursor_before == checkpoint.cursor)
-            };
-            // Unless this is the last page, the next request is known now: start it.
-            if let Some(next) = &page.next_cursor {
-                if page_len >= limit as usize && page_len > 0 {
-                    read_ahead = Some(ReadAhead::start(
-                        self.source.clone(),
-                        PageRequest {
-                            position: StreamPosition::Cursor(next.clone()),
-                            limit: self.settings.page_limit,
-                        },
-                        fetch_deadline,
-                    ));
-                }
-            }
-            // Everything processed before the window start was written already; a read by time
-            // asked for nothing before its `from`.
-            let written_before_ms = match (&position, checkpoint.window_start_ms) {
-                (StreamPosition::From { from_ms }, _) => Some(*from_ms),
-                (StreamPosition::Cursor(_), window) => window,
-            };
-            let batch = build_batch_after(
-                &self.normalizer,
-                &page.events,
-                &checkpoint.recent,
-                written_before_ms,
-                OffsetDateTime::now_utc(),
-            )?;
-            drop(page.events);
-            summary.duplicates_dropped += batch.duplicates;
+                // Everything processed before the window start was written already; a read by time
+                // asked for nothing before its `from`.
+                let written_before_ms = match (&position, checkpoint.window_start_ms) {
+                    (StreamPosition::From { from_ms }, _) => Some(*from_ms),
+                    (StreamPosition::Cursor(_), window) => window,
+                };
+                let batch = build_batch_after(
+                    &self.normalizer,
+                    &page.events,
+                    &checkpoint.recent,
+                    written_before_ms,
+                    OffsetDateTime::now_utc(),
+                )?;
+                drop(page.events);
+                summary.duplicates_dropped += batch.duplicates;
 
-            let previous_pending = checkpoint.pending.take();
-            let hours: Vec<i64> = batch.hours.keys().copied().collect();
-            if !batch.is_empty() {
-                // Write-ahead: record the batch (and any keys a previous attempt may have left)
-                // before its objects exist.
-                let mut all_hours: BTreeSet<i64> = hours.iter().copied().collect();
+                let previous_pending = checkpoint.pending.take();
+                let hours: Vec<i64> = batch.hours.keys().copied().collect();
+                if !batch.is_empty() {
+                    // Write-ahead: record the batch (and any keys a previous attempt may have left)
+                    // before its objects exist.
+                    let mut all_hours: BTreeSet<i64> = hours.iter().copied().collect();
+                    if let Some(p) = &previous_pending {
+                        all_hours.extend(p.hours.iter().copied());
+                    }
+                    checkpoint.pending = Some(PendingBatch {
+                        event_count: page_len as u32,
+                        hours: all_hours.into_iter().collect(),
+                        quarantine: batch.quarantine.is_some()
+                            || previous_pending.as_ref().is_some_and(|p| p.quarantine),
+                    });
+                    self.checkpoints.save(source_id, owner, checkpoint).await?;
+                    self.write_objects(checkpoint, &batch, summary).await?;
+                }
+                // Keys a previous attempt of this batch wrote that this attempt does not need.
                 if let Some(p) = &previous_pending {
-                    all_hours.extend(p.hours.iter().copied());
-                }
-                checkpoint.pending = Some(PendingBatch {
-                    event_count: page_len as u32,
-                    hours: all_hours.into_iter().collect(),
-                    quarantine: batch.quarantine.is_some()
-                        || previous_pending.as_ref().is_some_and(|p| p.quarantine),
-                });
-                self.checkpoints.save(source_id, owner, checkpoint).await?;
-                self.write_objects(checkpoint, &batch, summary).await?;
-            }
-            // Keys a previous attempt of this batch wrote that this attempt does not need.
-            if let Some(p) = &previous_pending {
-                for hour in p.hours.iter().filter(|h| !hours.contains(h)) {
-                    self.sink
-                        .delete(&logs_key(
-                            *hour,
-                            &checkpoint.generation,
-                            checkpoint.sequence,
-                        ))
-                        .await?;
-                }
-                if p.quarantine && batch.quarantine.is_none() {
-                    self.sink
-                        .delete(&quarantine_key(&checkpoint.generation, checkpoint.sequence))
-                        .await?;
-                }
-            }
-
-            // Every object of the batch is durable: it is no longer pending.
-            checkpoint.pending = None;
-            let cursor_before = checkpoint.cursor.clone();
-            let moved = self.advance(checkpoint, &batch, page.next_cursor.clone(), &position);
-            if moved || previous_pending.is_some() {
-                if let Err(e) = self.checkpoints.save(source_id, owner, checkpoint).await {
-                    // The write may have taken effect though its answer was lost. If it did, this
-                    // run wrote the batch and no other run will count it: count it here.
-                    if self.committed_by(owner, checkpoint).await {
-                        summary.events_processed += batch.valid;
-                        summary.quarantined_events += batch.quarantined;
+                    for hour in p.hours.iter().filter(|h| !hours.contains(h)) {
+                        self.sink
+                            .delete(&logs_key(
+                                *hour,
+                                &checkpoint.generation,
+                                checkpoint.sequence,
+                            ))
+                            .await?;
                     }
-                    return Err(e.into());
+                    if p.quarantine && batch.quarantine.is_none() {
+                        self.sink
+                            .delete(&quarantine_key(&checkpoint.generation, checkpoint.sequence))
+                            .await?;
+                    }
+                }
+
+                // Every object of the batch is durable: it is no longer pending.
+                checkpoint.pending = None;
+                let cursor_before = checkpoint.cursor.clone();
+                let moved = self.advance(checkpoint, &batch, page.next_cursor.clone(), &position);
+                if moved || previous_pending.is_some() {
+                    if let Err(e) = self.checkpoints.save(source_id, owner, checkpoint).await {
+                        // The write may have taken effect though its answer was lost. If it did, this
+                        // run wrote the batch and no other run will count it: count it here.
+                        if self.committed_by(owner, checkpoint).await {
+                            summary.events_processed += batch.valid;
+                            summary.quarantined_events += batch.quarantined;
+                        }
+                        return Err(e.into());
+                    }
+                }
+                summary.events_processed += batch.valid;
+                summary.quarantined_events += batch.quarantined;
+                tracing::info!(
+                    events = page_len,
+                    written = batch.valid,
+                    quarantined = batch.quarantined,
+                    duplicates = batch.duplicates,
+                    sequence = checkpoint.sequence,
+                    "page done"
+                );
+
+                if caught_up_at(&cursor_before, checkpoint) {
+                    return Ok(StopReason::CaughtUp);
                 }
             }
-            summary.events_processed += batch.valid;
-            summary.quarantined_events += batch.quarantined;
-            tracing::info!(
-                events = page_len,
-                written = batch.valid,
-                quarantined = batch.quarantined,
-                duplicates = batch.duplicates,
-                sequence = checkpoint.sequence,
-                "page done"
-            );
-
-            if caught_up_at(&cursor_before, checkpoint) {
-                return Ok(StopReason::CaughtUp);
-            }
-        }
         }
         .await;
         // A page read ahead that the run no longer needs: stop it, but keep what it saw on the
