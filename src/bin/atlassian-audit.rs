@@ -6,7 +6,7 @@ use atlassian_audit::check::run_checks;
 use atlassian_audit::config::{env, Config};
 use atlassian_audit::demo::{run_demo, DemoOptions};
 use atlassian_audit::setup::{Aws, Backends, LocalStorage};
-use atlassian_audit::simulated_org::{serve_demo_org, SimulatedOrgConfig};
+use atlassian_audit::simulated_org::{serve_demo_org, SimulatedOrgConfig, TimeField};
 use clap::{Args, Parser, Subcommand};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -80,6 +80,12 @@ struct DemoArgs {
     events: usize,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BoundsOn {
+    ProcessedAt,
+    Time,
+}
+
 #[derive(Args)]
 struct SimulateArgs {
     /// Port on 127.0.0.1 (0: any free port; the URL is printed).
@@ -96,6 +102,12 @@ struct SimulateArgs {
     /// End the stream with `meta.next: null` instead of a resumable cursor.
     #[arg(long)]
     no_cursor_on_last_page: bool,
+    /// Serve at most this many events a page, whatever `limit` asks for (default: `limit`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    page_cap: Option<u32>,
+    /// Which time `from` and `to` filter on: `processed-at` (default) or `time` (event time).
+    #[arg(long, value_enum, default_value_t = BoundsOn::ProcessedAt)]
+    from_filters_on: BoundsOn,
     /// The organization's id.
     #[arg(long, default_value = atlassian_audit::simulated_org::DEFAULT_ORG_ID)]
     org_id: String,
@@ -252,6 +264,11 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode> {
     init_logging("info");
     let config = SimulatedOrgConfig {
         cursor_on_last_page: !args.no_cursor_on_last_page,
+        page_cap: args.page_cap,
+        bounds_on: match args.from_filters_on {
+            BoundsOn::ProcessedAt => TimeField::ProcessedAt,
+            BoundsOn::Time => TimeField::Time,
+        },
         org_id: args.org_id,
         api_key: args.api_key,
         latency: std::time::Duration::from_millis(args.latency_ms),

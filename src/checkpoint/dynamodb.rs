@@ -136,12 +136,18 @@ impl CheckpointStore for DynamoDbCheckpointStore {
                  events_written = if_not_exists(events_written, :zero)",
             )
             .condition_expression(
-                "attribute_not_exists(lease_owner) OR lease_until_ms < :now OR lease_owner = :owner",
+                // Lease::may_take, as a condition.
+                "attribute_not_exists(lease_owner) OR lease_until_ms < :now \
+                 OR lease_until_ms > :latest OR lease_owner = :owner",
             )
             .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
             .expression_attribute_values(":until", num(lease.until_ms))
             .expression_attribute_values(":now", num(now_ms))
-            .expression_attribute_values(":generation", AttributeValue::S(new_generation.to_string()))
+            .expression_attribute_values(":latest", num(Lease::latest_valid_until_ms(now_ms)))
+            .expression_attribute_values(
+                ":generation",
+                AttributeValue::S(new_generation.to_string()),
+            )
             .expression_attribute_values(":zero", num(0))
             .return_values(ReturnValue::AllNew)
             .send()

@@ -119,13 +119,14 @@ impl CheckpointStore for FileCheckpointStore {
                     lease_owner: None,
                     lease_until_ms: None,
                 });
-            let free = match (&record.lease_owner, record.lease_until_ms) {
-                (None, _) => true,
-                (Some(o), _) if *o == lease.owner => true,
-                (Some(_), Some(until)) => until < now_ms,
-                (Some(_), None) => true,
+            let held = match (&record.lease_owner, record.lease_until_ms) {
+                (Some(owner), Some(until_ms)) => Some(Lease {
+                    owner: owner.clone(),
+                    until_ms,
+                }),
+                _ => None,
             };
-            if !free {
+            if !Lease::may_take(held.as_ref(), &lease.owner, now_ms) {
                 return Err(CheckpointError::LeaseHeld {
                     source_id,
                     until_ms: record.lease_until_ms.unwrap_or(0),

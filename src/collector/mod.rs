@@ -17,13 +17,17 @@
 //! (a read changes nothing, so a crash only discards it): the run's wall time stays close to the
 //! time it takes to download the pages.
 mod batch;
+mod next_read;
 mod read_ahead;
 
 pub use batch::{build_batch, build_batch_after, Batch};
+use next_read::next_read;
 use read_ahead::ReadAhead;
 
-use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch};
-use crate::config::MAX_PAGE_LIMIT;
+use crate::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch, LONGEST_LEASE,
+};
+use crate::config::{MAX_PAGE_LIMIT, MAX_RUN_BUDGET};
 use crate::metrics::{RunSummary, StopReason};
 use crate::normalize::Normalizer;
 use crate::sink::{logs_key, quarantine_key, EncodedObject, ObjectSink, SinkError};
@@ -109,6 +113,8 @@ impl Collector {
 
     /// One pass: reads until caught up or until `budget` is nearly spent.
     pub async fn run(&self, budget: Duration) -> RunReport {
+        // A longer budget would write a lease other runs take for forged.
+        let budget = budget.min(MAX_RUN_BUDGET);
         let started = Instant::now();
         let mut summary = RunSummary::new(&self.settings.source_id);
         let mut stats = SourceStats::default();
@@ -133,6 +139,7 @@ impl Collector {
                 );
                 summary.run_succeeded = true;
                 summary.stop_reason = StopReason::LeaseHeld;
+                summary.lease_held = true;
                 None
             }
             Err(e) => {
@@ -156,7 +163,10 @@ impl Collector {
         let source_id = self.settings.source_id.as_str();
         let lease = Lease {
             owner: owner.to_string(),
-            until_ms: now_ms() + (budget + self.settings.lease_grace).as_millis() as i64,
+            until_ms: now_ms()
+                + (budget + self.settings.lease_grace)
+                    .min(LONGEST_LEASE)
+                    .as_millis() as i64,
         };
         let generation = uuid::Uuid::new_v4().simple().to_string();
         let mut checkpoint = self
@@ -257,23 +267,17 @@ impl Collector {
                 };
                 // Never cut a page: the cursor points past all of it, so a cut would skip events.
                 let page_len = page.events.len();
-                let caught_up_at = |cursor_before: &Option<String>, checkpoint: &Checkpoint| {
-                    page.next_cursor.is_none()
-                        || page_len < limit as usize
-                        || (page_len == 0 && *cursor_before == checkpoint.cursor)
-                };
-                // Unless this is the last page, the next request is known now: start it.
-                if let Some(next) = &page.next_cursor {
-                    if page_len >= limit as usize && page_len > 0 {
-                        read_ahead = Some(ReadAhead::start(
-                            self.source.clone(),
-                            PageRequest {
-                                position: StreamPosition::Cursor(next.clone()),
-                                limit: self.settings.page_limit,
-                            },
-                            fetch_deadline,
-                        ));
-                    }
+                let next = next_read(&position, page_len, page.next_cursor.as_deref());
+                // Unless the API ended the stream, the next request is known now: start it.
+                if let (false, Some(cursor)) = (next.stream_ended, &next.cursor) {
+                    read_ahead = Some(ReadAhead::start(
+                        self.source.clone(),
+                        PageRequest {
+                            position: StreamPosition::Cursor(cursor.clone()),
+                            limit: self.settings.page_limit,
+                        },
+                        fetch_deadline,
+                    ));
                 }
                 // Everything processed before the window start was written already; a read by time
                 // asked for nothing before its `from`.
@@ -329,8 +333,7 @@ impl Collector {
 
                 // Every object of the batch is durable: it is no longer pending.
                 checkpoint.pending = None;
-                let cursor_before = checkpoint.cursor.clone();
-                let moved = self.advance(checkpoint, &batch, page.next_cursor.clone(), &position);
+                let moved = self.advance(checkpoint, &batch, next.cursor, &position);
                 if moved || previous_pending.is_some() {
                     if let Err(e) = self.checkpoints.save(source_id, owner, checkpoint).await {
                         // The write may have taken effect though its answer was lost. If it did, this
@@ -353,7 +356,7 @@ impl Collector {
                     "page done"
                 );
 
-                if caught_up_at(&cursor_before, checkpoint) {
+                if next.stream_ended {
                     return Ok(StopReason::CaughtUp);
                 }
             }

@@ -15,6 +15,9 @@ pub const DEFAULT_PAGE_LIMIT: u32 = 500;
 pub const MAX_PAGE_LIMIT: u32 = 500;
 pub const DEFAULT_METRICS_NAMESPACE: &str = "AtlassianAuditCollector";
 pub const DEFAULT_RUN_BUDGET: Duration = Duration::from_secs(240);
+/// The longest `RUN_BUDGET_SECONDS` accepted (a day); no run holds its lease longer than this
+/// plus the lease grace.
+pub const MAX_RUN_BUDGET: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_SOURCE_LABEL: &str = "atlassian-audit";
 /// How long one request to the Atlassian API may take before it is retried.
 pub const DEFAULT_API_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -334,7 +337,7 @@ fn parse_page_limit(value: &str) -> Result<u32, ConfigError> {
 
 fn parse_budget(value: &str) -> Result<Duration, ConfigError> {
     match value.parse::<u64>() {
-        Ok(s) if (10..=86_400).contains(&s) => Ok(Duration::from_secs(s)),
+        Ok(s) if (10..=MAX_RUN_BUDGET.as_secs()).contains(&s) => Ok(Duration::from_secs(s)),
         _ => Err(ConfigError::Invalid {
             name: env::RUN_BUDGET_SECONDS,
             value: value.to_string(),

@@ -51,6 +51,9 @@ pub struct RunSummary {
     pub ingest_lag_seconds: Option<f64>,
     pub checkpoint_sequence: u64,
     pub resumes_with_cursor: bool,
+    /// Another run held the source's lease, so this one left it alone (alarmed on when it
+    /// lasts: a lease that is never released stops collection).
+    pub lease_held: bool,
     pub duration_ms: u64,
 }
 
@@ -72,6 +75,7 @@ impl RunSummary {
             ingest_lag_seconds: None,
             checkpoint_sequence: 0,
             resumes_with_cursor: false,
+            lease_held: false,
             duration_ms: 0,
         }
     }
@@ -79,7 +83,7 @@ impl RunSummary {
     /// One EMF log line. Every metric is present in every run (0 included): the no-events alarm
     /// needs a data point to tell "nothing happened" from "the collector stopped".
     pub fn to_emf(&self, namespace: &str, timestamp_ms: i64) -> String {
-        let counts: [(&str, &str, f64); 8] = [
+        let counts: [(&str, &str, f64); 9] = [
             ("EventsProcessed", "Count", self.events_processed as f64),
             (
                 "RunSucceeded",
@@ -92,6 +96,11 @@ impl RunSummary {
             ("AuthFailures", "Count", self.auth_failures as f64),
             ("PagesFetched", "Count", self.pages_fetched as f64),
             ("BytesWritten", "Bytes", self.bytes_written as f64),
+            (
+                "LeaseHeld",
+                "Count",
+                if self.lease_held { 1.0 } else { 0.0 },
+            ),
         ];
         let mut definitions: Vec<Value> = counts
             .iter()
@@ -153,6 +162,7 @@ mod tests {
             "AuthFailures",
             "PagesFetched",
             "BytesWritten",
+            "LeaseHeld",
             "IngestLagSeconds",
         ] {
             assert!(names.contains(&name), "{name} missing");

@@ -9,6 +9,12 @@
 //! - Cursors are keyset positions (base64url of `{"p":ms,"s":seq,"o":"asc"|"desc"}`): events
 //!   appended later always land after every existing ascending cursor, so polling the last
 //!   cursor sees them.
+//! - Pages hold at most `limit` events, or fewer under a page cap
+//!   ([`SimulatedOrgConfig::page_cap`], [`SimulatedOrg::set_page_cap`]): a full page always
+//!   carries a cursor, the last one only in the `cursor_on_last_page` style.
+//! - `from`/`to` filter on processedAt, or on `attributes.time`
+//!   ([`SimulatedOrgConfig::bounds_on`]); either way the stream stays in processing order and
+//!   a cursor is a pure position (it does not carry `from`).
 //! - Faults are scripted ([`SimulatedOrg::push_faults`]) or seeded-random
 //!   ([`SimulatedOrg::set_random_faults`]); only requests on the events-stream path draw them.
 //! - The server runs until [`SimulatedOrg::shutdown`] or the end of the tokio runtime; dropping
@@ -38,6 +44,7 @@ pub use faults::{CannedResponse, Fault, ResetHeader};
 pub use generator::{
     generate_events, generate_events_for_org, generate_invalid_events, generate_invalid_events_in,
 };
+pub use store::TimeField;
 
 use server::Shared;
 
@@ -55,6 +62,12 @@ pub struct SimulatedOrgConfig {
     /// true: the last page carries a resumable cursor in `meta.next` (and `links.next`);
     /// false: the last page has `meta.next: null` and `links: {}`. Both exist in the wild.
     pub cursor_on_last_page: bool,
+    /// At most this many events a page whatever `limit` asks for, as a server that caps pages
+    /// for its own reasons (size, load) would; `None` serves `limit`. A capped page that is
+    /// full still carries a cursor.
+    pub page_cap: Option<u32>,
+    /// The time `from` and `to` filter on (Atlassian does not document which).
+    pub bounds_on: TimeField,
     /// `limit` when the request has none (200, like the real API).
     pub default_limit: u32,
     /// Largest accepted `limit` (500).
@@ -76,6 +89,8 @@ impl Default for SimulatedOrgConfig {
             org_id: DEFAULT_ORG_ID.to_owned(),
             api_key: DEFAULT_API_KEY.to_owned(),
             cursor_on_last_page: true,
+            page_cap: None,
+            bounds_on: TimeField::ProcessedAt,
             default_limit: 200,
             max_limit: 500,
             rate_limit_per_minute: None,
@@ -91,6 +106,8 @@ impl fmt::Debug for SimulatedOrgConfig {
             .field("org_id", &self.org_id)
             .field("api_key", &"<redacted>")
             .field("cursor_on_last_page", &self.cursor_on_last_page)
+            .field("page_cap", &self.page_cap)
+            .field("bounds_on", &self.bounds_on)
             .field("default_limit", &self.default_limit)
             .field("max_limit", &self.max_limit)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
@@ -257,6 +274,22 @@ impl SimulatedOrg {
                 .unwrap_or_else(now_ms);
             st.store.append(vec![event], at);
         }
+    }
+
+    /// From the next request on, at most `cap` events a page (`None`: as many as `limit`).
+    pub fn set_page_cap(&self, cap: Option<u32>) {
+        self.shared().lock().paging.page_cap = cap;
+    }
+
+    /// From the next request on, end the stream with a resumable cursor (`true`) or with
+    /// `meta.next: null` (`false`).
+    pub fn set_cursor_on_last_page(&self, on: bool) {
+        self.shared().lock().paging.cursor_on_last_page = on;
+    }
+
+    /// From the next request on, `from` and `to` filter on this time.
+    pub fn set_bounds_on(&self, field: TimeField) {
+        self.shared().lock().paging.bounds_on = field;
     }
 
     /// Faults for the next events-stream requests, one per request, in order (before any

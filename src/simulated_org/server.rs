@@ -16,7 +16,7 @@ use super::clock;
 use super::cursor;
 use super::events_query;
 use super::faults::{self, CannedResponse, Fault, FaultPlan, ResetHeader};
-use super::store::{EventStore, PageRequest, Position, SortOrder};
+use super::store::{EventStore, PageRequest, Position, SortOrder, TimeField};
 use super::{RecordedRequest, SimulatedOrgConfig};
 
 /// `X-RateLimit-Limit` of a scripted 429 when no per-minute limit is configured.
@@ -31,8 +31,23 @@ pub(crate) struct Shared {
     state: Mutex<OrgState>,
 }
 
-#[derive(Default)]
+/// How pages are cut and ended; starts as configured, tests and campaigns change it live.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Paging {
+    pub page_cap: Option<u32>,
+    pub cursor_on_last_page: bool,
+    pub bounds_on: TimeField,
+}
+
+impl Paging {
+    /// Events a page holds at most: `limit`, or the cap when it is lower.
+    fn page_size(&self, limit: u32) -> u32 {
+        self.page_cap.map_or(limit, |cap| limit.min(cap.max(1)))
+    }
+}
+
 pub(crate) struct OrgState {
+    pub paging: Paging,
     pub store: EventStore,
     pub faults: FaultPlan,
     /// With an internal id so a stalled request's outcome lands on its own record.
@@ -47,10 +62,24 @@ pub(crate) struct OrgState {
 
 impl Shared {
     pub fn new(config: SimulatedOrgConfig, base_url: String) -> Shared {
+        let paging = Paging {
+            page_cap: config.page_cap,
+            cursor_on_last_page: config.cursor_on_last_page,
+            bounds_on: config.bounds_on,
+        };
         Shared {
             config,
             base_url,
-            state: Mutex::new(OrgState::default()),
+            state: Mutex::new(OrgState {
+                paging,
+                store: EventStore::default(),
+                faults: FaultPlan::default(),
+                requests: Vec::new(),
+                last_request_id: 0,
+                served_ids: HashSet::new(),
+                time_index: events_query::TimeIndex::default(),
+                rate_window: (0, 0),
+            }),
         }
     }
 
@@ -291,40 +320,18 @@ fn page_response(
     repeat_previous: usize,
 ) -> Response {
     let shared = ctx.shared;
-    // The cursor carries the sort order and replaces `from`; `to` still bounds the read.
-    let (position, order, from_ms) = match params.cursor {
-        Some((pos, order)) => (pos, order, None),
-        None => match params.order {
-            SortOrder::Asc => (
-                Position::asc_start(params.from_ms),
-                SortOrder::Asc,
-                params.from_ms,
-            ),
-            SortOrder::Desc => (
-                Position::desc_start(params.to_ms),
-                SortOrder::Desc,
-                params.from_ms,
-            ),
-        },
-    };
-    let request = PageRequest {
-        position,
-        order,
-        from_ms,
-        to_ms: params.to_ms,
-        limit: usize::try_from(params.limit).unwrap_or(usize::MAX),
-        repeat_previous,
-    };
-    let page = {
+    let (page, paging, order) = {
         let mut st = shared.lock();
+        let paging = st.paging;
+        let request = page_request(&params, paging, repeat_previous);
         let page = st.store.page(&request);
         if !truncate {
             // A cut page is not a delivered page.
             st.served_ids.extend(page.valid_ids.iter().cloned());
         }
-        page
+        (page, paging, request.order)
     };
-    let next = (page.full || shared.config.cursor_on_last_page)
+    let next = (page.full || paging.cursor_on_last_page)
         .then(|| cursor::encode(page.next_position, order));
     let links = match &next {
         Some(c) => {
@@ -363,6 +370,37 @@ fn page_response(
         return response(StatusCode::OK, JSON, bytes);
     }
     response(StatusCode::OK, JSON, body)
+}
+
+/// The store read a request asks for. A cursor carries the sort order and replaces `from`; `to`
+/// still bounds the read. When the bounds are on event time, a read without a cursor starts at
+/// the beginning of the stream and skips what falls outside them.
+fn page_request(params: &Params, paging: Paging, repeat_previous: usize) -> PageRequest {
+    let on_processing_time = paging.bounds_on == TimeField::ProcessedAt;
+    let (position, order, from_ms) = match params.cursor {
+        Some((pos, order)) => (pos, order, None),
+        None => match params.order {
+            SortOrder::Asc => (
+                Position::asc_start(params.from_ms.filter(|_| on_processing_time)),
+                SortOrder::Asc,
+                params.from_ms,
+            ),
+            SortOrder::Desc => (
+                Position::desc_start(params.to_ms.filter(|_| on_processing_time)),
+                SortOrder::Desc,
+                params.from_ms,
+            ),
+        },
+    };
+    PageRequest {
+        position,
+        order,
+        from_ms,
+        to_ms: params.to_ms,
+        bounds_on: paging.bounds_on,
+        limit: usize::try_from(paging.page_size(params.limit)).unwrap_or(usize::MAX),
+        repeat_previous,
+    }
 }
 
 fn canned_response(canned: &CannedResponse) -> Response {

@@ -55,6 +55,8 @@ impl Position {
 
 pub(crate) struct StoredEvent {
     pub pos: Position,
+    /// `attributes.time` in epoch ms, when it parses.
+    pub time_ms: Option<i64>,
     pub value: Value,
     /// `Some(id)` when the event is valid (see [`super::is_valid_event`]).
     pub valid_id: Option<String>,
@@ -66,9 +68,31 @@ pub(crate) struct PageRequest {
     pub order: SortOrder,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
+    /// Which time `from_ms` and `to_ms` bound.
+    pub bounds_on: TimeField,
     pub limit: usize,
     /// API-side duplicates to put at the head of the page (`Fault::RepeatPrevious`).
     pub repeat_previous: usize,
+}
+
+/// Where an event stands against a request's `from` and `to`.
+enum Bound {
+    Below,
+    Within,
+    Above,
+}
+
+impl PageRequest {
+    fn bounds(&self, e: &StoredEvent) -> Bound {
+        let t = e.bounded_time(self.bounds_on);
+        if self.from_ms.is_some_and(|f| t < f) {
+            Bound::Below
+        } else if self.to_ms.is_some_and(|to| t > to) {
+            Bound::Above
+        } else {
+            Bound::Within
+        }
+    }
 }
 
 pub(crate) struct Page {
@@ -78,6 +102,27 @@ pub(crate) struct Page {
     pub full: bool,
     /// After the last new event of the page, or the request's own position when it had none.
     pub next_position: Position,
+}
+
+/// The time `from` and `to` filter on. Atlassian does not document which it is: processing
+/// time is what most collectors assume; event time is the other plausible reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeField {
+    /// `attributes.processedAt`, the stream's own order.
+    #[default]
+    ProcessedAt,
+    /// `attributes.time` (when it happened; a late event's is older than its neighbours').
+    /// Events whose `time` does not parse are bounded by their processedAt.
+    Time,
+}
+
+impl StoredEvent {
+    fn bounded_time(&self, field: TimeField) -> i64 {
+        match field {
+            TimeField::ProcessedAt => self.pos.processed_at_ms,
+            TimeField::Time => self.time_ms.unwrap_or(self.pos.processed_at_ms),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -131,11 +176,16 @@ impl EventStore {
             } else {
                 None
             };
+            let time_ms = value
+                .pointer("/attributes/time")
+                .and_then(Value::as_str)
+                .and_then(clock::parse_rfc3339_ms);
             self.events.push(StoredEvent {
                 pos: Position {
                     processed_at_ms: p,
                     seq: self.last_seq,
                 },
+                time_ms,
                 value,
                 valid_id,
             });
@@ -157,13 +207,12 @@ impl EventStore {
                     if new_events.len() == room {
                         break;
                     }
-                    if req.to_ms.is_some_and(|t| e.pos.processed_at_ms > t) {
-                        break;
+                    match req.bounds(e) {
+                        // In processing order nothing later can come back under `to`.
+                        Bound::Above if req.bounds_on == TimeField::ProcessedAt => break,
+                        Bound::Above | Bound::Below => continue,
+                        Bound::Within => new_events.push(e),
                     }
-                    if req.from_ms.is_some_and(|f| e.pos.processed_at_ms < f) {
-                        continue;
-                    }
-                    new_events.push(e);
                 }
             }
             SortOrder::Desc => {
@@ -178,13 +227,11 @@ impl EventStore {
                     if new_events.len() == room {
                         break;
                     }
-                    if req.from_ms.is_some_and(|f| e.pos.processed_at_ms < f) {
-                        break;
+                    match req.bounds(e) {
+                        Bound::Below if req.bounds_on == TimeField::ProcessedAt => break,
+                        Bound::Above | Bound::Below => continue,
+                        Bound::Within => new_events.push(e),
                     }
-                    if req.to_ms.is_some_and(|t| e.pos.processed_at_ms > t) {
-                        continue;
-                    }
-                    new_events.push(e);
                 }
             }
         }

@@ -854,3 +854,72 @@ async fn latency_delays_every_answer() {
     assert_eq!(ids(&p).len(), 3);
     assert!(started.elapsed() >= std::time::Duration::from_millis(150));
 }
+
+#[tokio::test]
+async fn a_page_cap_serves_fewer_events_than_limit_and_keeps_the_stream_whole() {
+    let org = start(SimulatedOrgConfig {
+        page_cap: Some(3),
+        ..SimulatedOrgConfig::default()
+    })
+    .await;
+    let all = numbered(&org, 8, |i| 1000 + i as i64);
+    let p1 = page(&org, "limit=500").await;
+    assert_eq!(ids(&p1), all[..3], "capped at 3 whatever limit says");
+    assert_eq!(p1["meta"]["page_size"], 3);
+    let p2 = page(&org, &cursor_q("limit=500", &next(&p1).unwrap())).await;
+    let p3 = page(&org, &cursor_q("limit=2", &next(&p2).unwrap())).await;
+    assert_eq!(
+        ids(&p3).len(),
+        2,
+        "a limit below the cap is served as asked"
+    );
+    let p4 = page(&org, &cursor_q("limit=500", &next(&p3).unwrap())).await;
+    assert_eq!([ids(&p1), ids(&p2), ids(&p3), ids(&p4)].concat(), all);
+
+    // Changed live; in the null style a full capped page still carries a cursor.
+    org.set_page_cap(Some(4));
+    org.set_cursor_on_last_page(false);
+    let q1 = page(&org, "limit=500").await;
+    assert_eq!(ids(&q1), all[..4]);
+    let q2 = page(&org, &cursor_q("limit=500", &next(&q1).unwrap())).await;
+    assert_eq!(ids(&q2), all[4..]);
+    let q3 = page(&org, &cursor_q("limit=500", &next(&q2).unwrap())).await;
+    assert!(ids(&q3).is_empty());
+    assert_eq!(q3["meta"]["next"], Value::Null);
+    org.set_page_cap(None);
+    assert_eq!(ids(&page(&org, "limit=500").await), all);
+}
+
+#[tokio::test]
+async fn from_and_to_can_filter_on_event_time_while_the_stream_stays_in_processing_order() {
+    let org = start(SimulatedOrgConfig {
+        bounds_on: TimeField::Time,
+        ..SimulatedOrgConfig::default()
+    })
+    .await;
+    // Processed one after the other; the third happened an hour before the others (late).
+    let hour = 3_600_000;
+    let base = RANGE.0 + 10 * hour;
+    let times = [base, base + 1_000, base - hour, base + 2_000];
+    let mut all = Vec::new();
+    for (i, t) in times.iter().enumerate() {
+        let mut e = generate_events(3, 1, (*t, *t)).remove(0);
+        e["id"] = json!(format!("t{i}"));
+        org.append_events_at(vec![e], base + 10_000 + i as i64);
+        all.push(format!("t{i}"));
+    }
+    // `from` on time leaves the late event out, and the order is processing order.
+    let from = page(&org, &format!("from={base}")).await;
+    assert_eq!(ids(&from), ["t0", "t1", "t3"]);
+    let to = page(&org, &format!("to={}", base - 1)).await;
+    assert_eq!(ids(&to), ["t2"]);
+    let desc = page(&org, &format!("from={base}&sortOrder=desc")).await;
+    assert_eq!(ids(&desc), ["t3", "t1", "t0"]);
+    // A cursor is a position: from it on, every later event, the late one included.
+    let first = page(&org, &format!("from={base}&limit=1")).await;
+    let rest = page(&org, &cursor_q("limit=10", &next(&first).unwrap())).await;
+    assert_eq!(ids(&rest), all[1..]);
+    // On processing time (the default) the same `from` keeps everything processed after it.
+    org.set_bounds_on(TimeField::ProcessedAt);
+    assert_eq!(ids(&page(&org, &format!("from={base}")).await), all);
+}

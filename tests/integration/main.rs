@@ -5,6 +5,7 @@ mod crashes;
 mod harness;
 mod hostile;
 mod key_safety;
+mod paging;
 mod pipeline;
 mod source_faults;
 mod stack;

@@ -17,7 +17,10 @@ async fn backlog_then_live_events_land_exactly_once_in_hive_partitions() {
     assert_eq!(s.stop_reason, StopReason::CaughtUp);
     assert_eq!(s.events_processed, 1_234);
     assert_eq!(s.quarantined_events, 3);
-    assert_eq!(s.pages_fetched, 7, "1,237 events in pages of 200");
+    assert_eq!(
+        s.pages_fetched, 8,
+        "1,237 events in pages of 200, then the empty page that ends the stream"
+    );
     assert!(s.bytes_written > 0 && s.objects_written > 0);
     assert!(s.ingest_lag_seconds.is_some());
 
@@ -105,33 +108,47 @@ async fn backlog_then_live_events_land_exactly_once_in_hive_partitions() {
 }
 
 #[tokio::test]
-async fn a_stream_that_ends_without_a_cursor_resumes_by_time_and_drops_repeats() {
-    let env = TestEnv::new(SimulatedOrgConfig {
-        cursor_on_last_page: false,
-        ..SimulatedOrgConfig::default()
-    })
-    .await;
-    fill_backlog(&env.org, 3, 450, 2, 5);
-    let mut written = 0;
-    for round in 0..4 {
-        let r = env.run().await;
-        assert!(r.error.is_none(), "{:?}", r.error);
-        assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
-        written += r.summary.events_processed;
-        let stored = env.checkpoint().await.unwrap();
-        assert!(
-            stored.checkpoint.cursor.is_none(),
-            "no cursor to keep in this style"
+async fn a_stream_that_ends_with_null_resumes_from_its_last_cursor_and_drops_repeats() {
+    for cap in [None, Some(70)] {
+        let env = TestEnv::new(SimulatedOrgConfig {
+            cursor_on_last_page: false,
+            page_cap: cap,
+            ..SimulatedOrgConfig::default()
+        })
+        .await;
+        fill_backlog(&env.org, 3, 450, 2, 5);
+        let mut written = 0;
+        for round in 0..4 {
+            let r = env.run().await;
+            assert!(r.error.is_none(), "{:?}", r.error);
+            assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
+            written += r.summary.events_processed;
+            let stored = env.checkpoint().await.unwrap();
+            assert!(
+                stored.checkpoint.cursor.is_some(),
+                "the cursor of the last page is kept (cap {cap:?})"
+            );
+            append_live(&env.org, 10 + round, 25);
+        }
+        let last = env.run().await;
+        assert!(last.error.is_none());
+        written += last.summary.events_processed;
+        // Every run re-read the last page by its cursor and dropped what it had written.
+        assert!(last.summary.duplicates_dropped > 0);
+        assert_eq!(written, 450 + 4 * 25, "cap {cap:?}");
+        env.assert_exactly_once().await;
+        // After the backlog, no run read by time again.
+        let by_time = env
+            .org
+            .requests()
+            .iter()
+            .filter(|q| q.query_value("cursor").is_none())
+            .count();
+        assert_eq!(
+            by_time, 1,
+            "only the first run reads by `from` (cap {cap:?})"
         );
-        append_live(&env.org, 10 + round, 25);
     }
-    let last = env.run().await;
-    assert!(last.error.is_none());
-    written += last.summary.events_processed;
-    // Every run re-read the overlap window and dropped what it had already written.
-    assert!(last.summary.duplicates_dropped > 0);
-    assert_eq!(written, 450 + 4 * 25);
-    env.assert_exactly_once().await;
 }
 
 #[tokio::test]
@@ -236,38 +253,49 @@ async fn the_demo_writes_every_event_once_with_local_storage() {
 
 #[tokio::test]
 async fn a_backlog_larger_than_one_run_is_worked_off_over_several_runs() {
-    let mut env = TestEnv::new(SimulatedOrgConfig::default()).await;
-    env.set(env::PAGE_LIMIT, "50");
-    fill_backlog(&env.org, 7, 1_000, 1, 12);
-    // Every page is slow; a 3-second budget cannot read 20 of them.
-    env.org
-        .set_random_faults(1.0, 7, vec![Fault::Stall { millis: 250 }]);
-    let mut runs = 0;
-    let mut written = 0;
-    loop {
-        runs += 1;
-        let r = env
-            .collector()
-            .await
-            .run(std::time::Duration::from_secs(3))
-            .await;
-        assert!(r.error.is_none(), "{:?}", r.error);
-        // Generous bound (shared machines are slow): the point is that it stops, not how fast.
-        assert!(
-            r.summary.duration_ms < 6_000,
-            "the run stopped near its budget"
-        );
-        written += r.summary.events_processed;
-        if r.summary.stop_reason == StopReason::CaughtUp {
-            break;
+    // Also with pages capped below the limit: every run still reads on to its budget.
+    for cap in [None, Some(30)] {
+        let mut env = TestEnv::new(SimulatedOrgConfig {
+            page_cap: cap,
+            ..SimulatedOrgConfig::default()
+        })
+        .await;
+        env.set(env::PAGE_LIMIT, "50");
+        fill_backlog(&env.org, 7, 1_000, 1, 12);
+        // Every page is slow; a 3-second budget cannot read 20 of them.
+        env.org
+            .set_random_faults(1.0, 7, vec![Fault::Stall { millis: 250 }]);
+        let mut runs = 0;
+        let mut written = 0;
+        loop {
+            runs += 1;
+            let r = env
+                .collector()
+                .await
+                .run(std::time::Duration::from_secs(3))
+                .await;
+            assert!(r.error.is_none(), "{:?}", r.error);
+            // Generous bound (shared machines are slow): the point is that it stops, not how fast.
+            assert!(
+                r.summary.duration_ms < 6_000,
+                "the run stopped near its budget"
+            );
+            written += r.summary.events_processed;
+            if r.summary.stop_reason == StopReason::CaughtUp {
+                break;
+            }
+            assert_eq!(r.summary.stop_reason, StopReason::Budget);
+            assert!(
+                r.summary.pages_fetched > 1,
+                "a run reads on past a short page (cap {cap:?})"
+            );
+            assert!(r.summary.events_processed > 0, "every run makes progress");
+            assert!(runs < 30, "the backlog is never worked off");
         }
-        assert_eq!(r.summary.stop_reason, StopReason::Budget);
-        assert!(r.summary.events_processed > 0, "every run makes progress");
-        assert!(runs < 20, "the backlog is never worked off");
+        assert!(runs >= 3, "it took {runs} runs");
+        assert_eq!(written, 1_000);
+        env.assert_exactly_once().await;
     }
-    assert!(runs >= 3, "it took {runs} runs");
-    assert_eq!(written, 1_000);
-    env.assert_exactly_once().await;
 }
 
 /// A sink whose writes take a while, recording which key each put wrote and when it ended.
