@@ -32,19 +32,22 @@ pub(crate) fn next_read(position: &StreamPosition, events: usize, next: Option<&
 mod tests {
     use super::*;
 
+    /// (position, events on the page, meta.next, cursor kept, ended, what).
+    type Case<'a> = (
+        StreamPosition,
+        usize,
+        Option<&'a str>,
+        Option<&'a str>,
+        bool,
+        &'a str,
+    );
+
     #[test]
     fn only_the_api_ends_the_stream() {
         let cursor = |c: &str| StreamPosition::Cursor(c.into());
         let from = StreamPosition::From { from_ms: 5 };
         // (position, events on the page, meta.next) → (cursor kept, ended)
-        let cases: [(
-            StreamPosition,
-            usize,
-            Option<&str>,
-            Option<&str>,
-            bool,
-            &str,
-        ); 9] = [
+        let cases: [Case; 9] = [
             (cursor("a"), 500, Some("b"), Some("b"), false, "a full page"),
             (
                 cursor("a"),

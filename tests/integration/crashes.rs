@@ -150,7 +150,16 @@ async fn count_steps(env: &TestEnv) -> usize {
 /// 100 events (and 2 invalid ones) over the two whole hours before this one, so every
 /// environment built from the same seed has the same pages, objects and steps.
 async fn scenario(seed: u64) -> TestEnv {
-    let mut env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    scenario_capped(seed, None).await
+}
+
+/// [`scenario`], with pages capped at `cap` events whatever `limit` (40) asks for.
+async fn scenario_capped(seed: u64, cap: Option<u32>) -> TestEnv {
+    let mut env = TestEnv::new(SimulatedOrgConfig {
+        page_cap: cap,
+        ..SimulatedOrgConfig::default()
+    })
+    .await;
     env.set(env::PAGE_LIMIT, "40");
     let hour = 3_600_000;
     let this_hour = now_ms() / hour * hour;
@@ -191,10 +200,19 @@ async fn recover_and_check(env: &TestEnv) {
 
 #[tokio::test]
 async fn a_crash_at_any_step_loses_nothing_and_duplicates_nothing() {
-    let reference = scenario(40).await;
+    crash_matrix(None).await;
+}
+
+#[tokio::test]
+async fn a_crash_at_any_step_with_pages_capped_below_the_limit_loses_nothing() {
+    crash_matrix(Some(27)).await;
+}
+
+async fn crash_matrix(cap: Option<u32>) {
+    let reference = scenario_capped(40, cap).await;
     let steps = count_steps(&reference).await;
     assert!(steps >= 10, "the scenario has {steps} steps");
-    eprintln!("crash matrix: {steps} side effects, each crashed before and after");
+    eprintln!("crash matrix (cap {cap:?}): {steps} side effects, each crashed before and after");
     // Every step, crashing before and after its effect, each in its own environment, in parallel.
     let mut cases = Vec::new();
     for at in 1..=steps {
@@ -204,7 +222,7 @@ async fn a_crash_at_any_step_loses_nothing_and_duplicates_nothing() {
     }
     for chunk in cases.chunks(20) {
         let runs = chunk.iter().map(|&(at, when)| async move {
-            let env = scenario(40).await;
+            let env = scenario_capped(40, cap).await;
             let crashed = run_crashing(&env, at, when).await;
             assert!(crashed, "step {at} was never reached");
             recover_and_check(&env).await;
@@ -237,6 +255,46 @@ async fn a_batch_redone_after_a_crash_keeps_its_size_when_the_page_limit_changes
         first_redo.query_value("limit"),
         Some(pending.unwrap().event_count.to_string().as_str())
     );
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn a_batch_redone_under_a_smaller_page_cap_writes_each_event_once() {
+    // Crash after the first object of the second page (40 events), then the API caps pages at
+    // 15: the redo reads fewer events than recorded, rewrites the same keys, deletes the rest.
+    let env = scenario(45).await;
+    assert!(run_crashing(&env, 6, When::After).await);
+    let pending = env.checkpoint().await.unwrap().checkpoint.pending;
+    assert_eq!(pending.map(|p| p.event_count), Some(40));
+    wait_for_abandoned_lease(&env).await;
+    env.org.set_page_cap(Some(15));
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn a_lease_expiring_further_ahead_than_any_run_is_taken_over() {
+    let env = scenario(46).await;
+    let now = now_ms();
+    env.store()
+        .await
+        .acquire(
+            SOURCE_ID,
+            &Lease {
+                owner: "forged".into(),
+                until_ms: now + 10 * 86_400_000,
+            },
+            now,
+            "gen",
+        )
+        .await
+        .unwrap();
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert!(!r.summary.lease_held);
+    assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
     env.assert_exactly_once().await;
 }
 
@@ -284,6 +342,7 @@ async fn a_lease_left_by_a_killed_run_frees_itself_after_its_budget_and_grace() 
         .unwrap();
     let r = env.run().await;
     assert_eq!(r.summary.stop_reason, StopReason::LeaseHeld);
+    assert!(r.summary.lease_held, "LeaseHeld is reported");
     assert_eq!(r.summary.events_processed, 0);
     assert!(
         env.org.requests().is_empty(),
