@@ -203,6 +203,8 @@ struct Outcome {
     passes: BTreeMap<&'static str, u64>,
     run_ends: BTreeMap<String, u64>,
     faults: BTreeMap<String, u64>,
+    /// How the API paged, per pass (not faults: both are legitimate behaviours).
+    conditions: BTreeMap<String, u64>,
     events_served_valid: usize,
     events_served_invalid: usize,
     lost: usize,
@@ -282,6 +284,7 @@ impl Outcome {
             "runs_by_end": self.run_ends,
             "faults_total": total_faults,
             "faults_by_kind": self.faults,
+            "paging_conditions": self.conditions,
             "api_requests": self.api_requests,
             "aws_requests": self.aws_requests,
             "events_valid": self.events_served_valid,
@@ -370,6 +373,7 @@ impl Campaign<'_> {
 
         for pass in 0..args.passes {
             self.new_activity();
+            self.draw_paging();
             let kind = match self.rng.u32(..100) {
                 0..=39 => PassKind::InProcess,
                 40..=59 => PassKind::Deadline,
@@ -412,6 +416,34 @@ impl Campaign<'_> {
         }
         self.catch_up().await;
         self.audit().await;
+    }
+
+    /// How the API cuts and ends pages this pass: a page cap between 37 and 500 (half the time
+    /// below PAGE_LIMIT, so pages come shorter than asked for), and either terminal style.
+    fn draw_paging(&mut self) {
+        let limit: u32 = PAGE_LIMIT.parse().unwrap_or(50);
+        let cap = if self.rng.bool() {
+            self.rng.u32(37..limit)
+        } else {
+            self.rng.u32(limit..=500)
+        };
+        self.env.org.set_page_cap(Some(cap));
+        let null_style = self.rng.u32(..100) < 30;
+        self.env.org.set_cursor_on_last_page(!null_style);
+        if cap < limit {
+            *self
+                .out
+                .conditions
+                .entry("passes_with_pages_capped_below_the_limit".into())
+                .or_default() += 1;
+        }
+        if null_style {
+            *self
+                .out
+                .conditions
+                .entry("passes_whose_stream_ends_with_null".into())
+                .or_default() += 1;
+        }
     }
 
     fn fault_total(&self) -> u64 {
