@@ -4,7 +4,9 @@ use crate::append_live;
 use crate::harness::TestEnv;
 use atlassian_audit::config::env;
 use atlassian_audit::metrics::StopReason;
-use atlassian_audit::simulated_org::{generate_events_for_org, now_ms, Fault, SimulatedOrgConfig};
+use atlassian_audit::simulated_org::{
+    generate_events_for_org, now_ms, Fault, SimulatedOrgConfig, TimeField,
+};
 
 #[tokio::test]
 async fn a_backlog_served_in_pages_shorter_than_the_limit_is_collected_in_one_run() {
@@ -55,5 +57,45 @@ async fn a_refused_cursor_with_more_events_in_the_overlap_than_a_page_recovers_i
         "{} dropped",
         r.summary.duplicates_dropped
     );
+    env.assert_exactly_once().await;
+}
+
+/// If `from` filtered on event time, resuming a `null`-terminated stream by `from` lost every
+/// event processed late; resumed from its last cursor, none is lost.
+#[tokio::test]
+async fn a_null_terminated_stream_whose_from_is_on_event_time_loses_no_late_event() {
+    let env = TestEnv::new(SimulatedOrgConfig {
+        cursor_on_last_page: false,
+        bounds_on: TimeField::Time,
+        page_cap: Some(60),
+        ..SimulatedOrgConfig::default()
+    })
+    .await;
+    crate::fill_backlog(&env.org, 64, 300, 1, 6);
+    let mut written = env.run().await.summary.events_processed;
+    for round in 0..4u64 {
+        // Late: happened 2 to 3 hours ago, processed now (a `from` on time would skip them).
+        let now = now_ms();
+        let late = generate_events_for_org(
+            env.org.org_id(),
+            700 + round,
+            15,
+            (now - 3 * 3_600_000, now - 2 * 3_600_000),
+        );
+        env.org.append_events(late);
+        append_live(&env.org, 800 + round, 20);
+        let r = env.run().await;
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.summary.events_processed, 35, "round {round}");
+        written += r.summary.events_processed;
+    }
+    assert_eq!(written, 300 + 4 * 35);
+    let by_time = env
+        .org
+        .requests()
+        .iter()
+        .filter(|q| q.query_value("cursor").is_none())
+        .count();
+    assert_eq!(by_time, 1, "only the first run reads by `from`");
     env.assert_exactly_once().await;
 }
