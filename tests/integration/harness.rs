@@ -118,6 +118,15 @@ impl TestEnv {
         }
     }
 
+    /// Requests the org received without a cursor (reads by `from`, or from the start).
+    pub fn reads_by_time(&self) -> usize {
+        self.org
+            .requests()
+            .iter()
+            .filter(|q| q.query_value("cursor").is_none())
+            .count()
+    }
+
     /// Replaces the secret's content (a rotated, revoked or broken key).
     pub async fn put_secret(&self, text: impl Into<String>) {
         self.secrets

@@ -90,12 +90,7 @@ async fn a_null_terminated_stream_whose_from_is_on_event_time_loses_no_late_even
         written += r.summary.events_processed;
     }
     assert_eq!(written, 300 + 4 * 35);
-    let by_time = env
-        .org
-        .requests()
-        .iter()
-        .filter(|q| q.query_value("cursor").is_none())
-        .count();
+    let by_time = env.reads_by_time();
     assert_eq!(by_time, 1, "only the first run reads by `from`");
     env.assert_exactly_once().await;
 }

@@ -138,12 +138,7 @@ async fn a_stream_that_ends_with_null_resumes_from_its_last_cursor_and_drops_rep
         assert_eq!(written, 450 + 4 * 25, "cap {cap:?}");
         env.assert_exactly_once().await;
         // After the backlog, no run read by time again.
-        let by_time = env
-            .org
-            .requests()
-            .iter()
-            .filter(|q| q.query_value("cursor").is_none())
-            .count();
+        let by_time = env.reads_by_time();
         assert_eq!(
             by_time, 1,
             "only the first run reads by `from` (cap {cap:?})"
