@@ -41,6 +41,8 @@ use tokio::time::Instant;
 
 /// How far before the newest written event a run without a cursor starts reading again.
 pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(5 * 60);
+/// Reads of the checkpoint after a commit whose answer was lost.
+const READ_BACK_ATTEMPTS: u32 = 3;
 /// Objects of one page written at once.
 const MAX_CONCURRENT_PUTS: usize = 8;
 /// A killed run's lease frees itself this long after the run's budget ends.
@@ -373,15 +375,27 @@ impl Collector {
     /// Whether the store holds `checkpoint` as this run left it, under this run's lease: read
     /// back after a write whose outcome is unknown.
     async fn committed_by(&self, owner: &str, checkpoint: &Checkpoint) -> bool {
-        match self.checkpoints.load(&self.settings.source_id).await {
-            Ok(Some(stored)) => {
-                stored.lease.as_ref().is_some_and(|l| l.owner == owner)
-                    && stored.checkpoint.generation == checkpoint.generation
-                    && stored.checkpoint.sequence == checkpoint.sequence
-                    && stored.checkpoint.pending.is_none()
+        // The store that lost the answer may still be failing: a failed read-back is tried
+        // again (each load already retries inside the SDK), else the batch goes uncounted.
+        for attempt in 0..READ_BACK_ATTEMPTS {
+            match self.checkpoints.load(&self.settings.source_id).await {
+                Ok(Some(stored)) => {
+                    return stored.lease.as_ref().is_some_and(|l| l.owner == owner)
+                        && stored.checkpoint.generation == checkpoint.generation
+                        && stored.checkpoint.sequence == checkpoint.sequence
+                        && stored.checkpoint.pending.is_none()
+                }
+                Ok(None) => return false,
+                Err(e) if attempt + 1 < READ_BACK_ATTEMPTS => {
+                    tracing::debug!(error = %e, "reading the checkpoint back failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the checkpoint back: the batch may go uncounted in EventsProcessed");
+                }
             }
-            _ => false,
         }
+        false
     }
 
     async fn write_objects(
