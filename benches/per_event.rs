@@ -24,9 +24,6 @@
 use atlassian_audit::checkpoint::RecentEvents;
 use atlassian_audit::collector::{build_batch_after, Batch};
 use atlassian_audit::normalize::{parse_timestamp, Normalizer, Outcome, ParseTime, SourceInfo};
-use atlassian_audit::simulated_org::{
-    format_processed_at, generate_events_for_org, generate_invalid_events_in,
-};
 use atlassian_audit::source::atlassian::parse_page;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use flate2::read::GzDecoder;
@@ -35,6 +32,7 @@ use flate2::Compression;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use simulated_org::{format_processed_at, generate_events_for_org, generate_invalid_events_in};
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};

@@ -6,13 +6,11 @@ pub mod checkpoint;
 pub mod collector;
 pub mod config;
 pub mod credentials;
-pub mod demo;
 pub mod durable_file;
 pub mod malloc_arenas;
 pub mod metrics;
 pub mod normalize;
 pub mod setup;
-pub mod simulated_org;
 pub mod sink;
 pub mod source;
 

@@ -37,7 +37,7 @@ if [ "$SMOKE" = 1 ]; then
   WORK="$ROOT/target/grove-bench-smoke"
 fi
 
-# The simulated org's defaults (src/simulated_org/mod.rs DEFAULT_ORG_ID / DEFAULT_API_KEY):
+# The simulated org's defaults (simulated-org/src/lib.rs DEFAULT_ORG_ID / DEFAULT_API_KEY):
 # a demo key, not a secret.
 ORG_ID="sim-org-0001"
 API_KEY="ATCTT3xFfGN0-simulated-demo-key-not-a-secret"

@@ -58,10 +58,8 @@ fn quoted(s: &str) -> String {
 fn real_generated_and_hostile_events_compact_and_pretty() {
     let window = (1_741_599_600_000, 1_741_599_600_000 + 3_600_000);
     let mut events = real_events();
-    events.extend(crate::simulated_org::generate_events(3, 300, window));
-    events.extend(crate::simulated_org::generate_invalid_events_in(
-        3, 30, window,
-    ));
+    events.extend(simulated_org::generate_events(3, 300, window));
+    events.extend(simulated_org::generate_invalid_events_in(3, 30, window));
     for event in &events {
         assert_same(&event.to_string());
         assert_same(&serde_json::to_string_pretty(event).expect("serializes"));

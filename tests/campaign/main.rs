@@ -23,14 +23,14 @@ use atlassian_audit::collector::RunReport;
 use atlassian_audit::config::env;
 use atlassian_audit::metrics::StopReason;
 use atlassian_audit::setup::Aws;
-use atlassian_audit::simulated_org::{
-    generate_events_for_org, generate_invalid_events_in, is_valid_event, now_ms, Fault,
-    ResetHeader, SimulatedOrgConfig,
-};
 use aws_proxy::AwsProxy;
 use clap::Parser;
 use harness::{TestEnv, SOURCE_ID};
 use serde_json::{json, Value};
+use simulated_org::{
+    generate_events_for_org, generate_invalid_events_in, is_valid_event, now_ms, Fault,
+    ResetHeader, SimulatedOrgConfig,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;

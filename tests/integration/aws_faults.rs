@@ -2,7 +2,7 @@
 //! lost answers at random; this is the regression test for the stall it found.)
 use crate::fill_backlog;
 use atlassian_audit::config::env;
-use atlassian_audit::simulated_org::{SimulatedOrg, SimulatedOrgConfig};
+use simulated_org::{SimulatedOrg, SimulatedOrgConfig};
 use std::time::{Duration, Instant};
 
 /// An endpoint that accepts connections and never answers: before AWS calls had an attempt
@@ -28,7 +28,7 @@ async fn a_stalled_aws_endpoint_fails_the_run_instead_of_holding_it() {
     let state = dir.path().join("checkpoint.json");
 
     let started = Instant::now();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_atlassian-audit"))
+    let out = tokio::process::Command::new(crate::harness::cli_binary())
         .args(["run", "--state-file"])
         .arg(&state)
         .env(env::API_BASE_URL, org.base_url())

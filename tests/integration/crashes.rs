@@ -11,10 +11,10 @@ use atlassian_audit::checkpoint::{
 };
 use atlassian_audit::config::env;
 use atlassian_audit::metrics::StopReason;
-use atlassian_audit::simulated_org::{
+use atlassian_audit::sink::{EncodedObject, ObjectSink, SinkError};
+use simulated_org::{
     generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrgConfig,
 };
-use atlassian_audit::sink::{EncodedObject, ObjectSink, SinkError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -361,11 +361,8 @@ async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
     env.set(env::PAGE_LIMIT, "25");
     crate::fill_backlog(&env.org, 44, 400, 2, 6);
     // Slow pages, so the kill lands while batches are being written.
-    env.org.set_random_faults(
-        1.0,
-        44,
-        vec![atlassian_audit::simulated_org::Fault::Stall { millis: 60 }],
-    );
+    env.org
+        .set_random_faults(1.0, 44, vec![simulated_org::Fault::Stall { millis: 60 }]);
     let mut child = env
         .cli()
         .args(["run", "--budget-seconds", "10"])

@@ -5,11 +5,11 @@ use atlassian_audit::collector::{Collector, CollectorSettings, RunReport};
 use atlassian_audit::config::{env, Config};
 use atlassian_audit::normalize::{Normalizer, SourceInfo};
 use atlassian_audit::setup::{Aws, Backends, LocalStorage};
-use atlassian_audit::simulated_org::{SimulatedOrg, SimulatedOrgConfig};
 use atlassian_audit::sink::ObjectSink;
 use atlassian_audit::source::EventSource;
 use flate2::read::GzDecoder;
 use serde_json::Value;
+use simulated_org::{SimulatedOrg, SimulatedOrgConfig};
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +31,20 @@ pub fn unique(prefix: &str) -> String {
             .get(..8)
             .unwrap_or("x")
     )
+}
+
+/// The CLI's binary. It belongs to the workspace's `atlassian-audit-cli` package, so cargo sets
+/// no `CARGO_BIN_EXE_` for it here: it sits next to this package's binaries (`cargo test` on the
+/// workspace builds it).
+pub fn cli_binary() -> std::path::PathBuf {
+    let lambda = std::path::Path::new(env!("CARGO_BIN_EXE_atlassian-audit-lambda"));
+    let cli = lambda.with_file_name(format!("atlassian-audit{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        cli.exists(),
+        "the CLI binary {} is missing: run `cargo build -p atlassian-audit-cli` first (`cargo test` on the whole workspace builds it)",
+        cli.display()
+    );
+    cli
 }
 
 pub fn require_moto() -> String {
@@ -149,7 +163,7 @@ impl TestEnv {
 
     /// The CLI as a child process, configured exactly as `config()` (the secret, moto storage).
     pub fn cli(&self) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_atlassian-audit"));
+        let mut cmd = tokio::process::Command::new(cli_binary());
         cmd.env_remove(env::API_KEY).env_remove(env::ORG_ID);
         for (name, value) in &self.settings {
             cmd.env(name, value);
@@ -328,7 +342,7 @@ impl TestEnv {
             .org
             .events()
             .into_iter()
-            .filter(|e| !atlassian_audit::simulated_org::is_valid_event(e))
+            .filter(|e| !simulated_org::is_valid_event(e))
             .collect();
         assert_eq!(
             quarantine.len(),

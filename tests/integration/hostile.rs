@@ -13,13 +13,11 @@ use atlassian_audit::credentials::parse_secret;
 use atlassian_audit::metrics::StopReason;
 use atlassian_audit::normalize::{Normalizer, SourceInfo};
 use atlassian_audit::setup::{Aws, Backends, LocalStorage};
-use atlassian_audit::simulated_org::{
-    is_valid_event, CannedResponse, Fault, SimulatedOrg, SimulatedOrgConfig,
-};
 use atlassian_audit::sink::{EncodedObject, ObjectSink, SinkError};
 use atlassian_audit::source::SourceError;
 use flate2::read::GzDecoder;
 use serde_json::{json, Value};
+use simulated_org::{is_valid_event, CannedResponse, Fault, SimulatedOrg, SimulatedOrgConfig};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -524,9 +522,7 @@ async fn deeply_nested_events_are_quarantined_whole() {
 async fn five_megabyte_fields_are_kept_or_quarantined() {
     let env = Local::new().await;
     let big = "x".repeat(5 << 20);
-    let now = atlassian_audit::simulated_org::format_processed_at(
-        atlassian_audit::simulated_org::now_ms(),
-    );
+    let now = simulated_org::format_processed_at(simulated_org::now_ms());
     let base = |id: &str| json!({"id": id, "type": "events", "attributes": {"time": now, "actor": {"name": "n"}}, "links": {}});
     let mut note = base("big-note");
     note["attributes"]["note"] = json!(big);
@@ -574,8 +570,8 @@ async fn five_megabyte_fields_are_kept_or_quarantined() {
 async fn a_ten_megabyte_page_is_read_whole() {
     let mut env = Local::new().await;
     env.page_limit = 500;
-    let now = atlassian_audit::simulated_org::now_ms();
-    let mut events = atlassian_audit::simulated_org::generate_events_for_org(
+    let now = simulated_org::now_ms();
+    let mut events = simulated_org::generate_events_for_org(
         env.org.org_id(),
         97,
         500,
@@ -601,9 +597,7 @@ async fn a_ten_megabyte_page_is_read_whole() {
 #[tokio::test]
 async fn every_field_of_every_json_type_is_kept_or_quarantined_exactly_once() {
     let env = Local::new().await;
-    let now = atlassian_audit::simulated_org::format_processed_at(
-        atlassian_audit::simulated_org::now_ms(),
-    );
+    let now = simulated_org::format_processed_at(simulated_org::now_ms());
     let base = json!({
         "type": "events",
         "attributes": {
@@ -699,7 +693,7 @@ async fn a_processed_at_in_year_9999_does_not_hide_later_events() {
     let cp = env.checkpoint().await.expect("a checkpoint");
     let newest = cp.newest_processed_at_ms.expect("a processing time");
     assert!(
-        newest <= atlassian_audit::simulated_org::now_ms(),
+        newest <= simulated_org::now_ms(),
         "the checkpoint went to {newest}"
     );
 
@@ -804,11 +798,7 @@ async fn throttled_once_with(headers: &[(&str, String)]) {
 }
 
 fn iso_minute_in(secs: i64) -> String {
-    atlassian_audit::simulated_org::format_processed_at(
-        atlassian_audit::simulated_org::now_ms() + secs * 1000,
-    )[..16]
-        .to_owned()
-        + "Z"
+    simulated_org::format_processed_at(simulated_org::now_ms() + secs * 1000)[..16].to_owned() + "Z"
 }
 
 #[tokio::test]
@@ -1044,7 +1034,7 @@ async fn plain_http_to_another_host_is_refused_at_start() {
         "http://[2001:db8::1]/",
         "http://127.0.0.1.example.com",
     ] {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_atlassian-audit"))
+        let out = tokio::process::Command::new(crate::harness::cli_binary())
             .args(["run", "--budget-seconds", "10"])
             .arg("--out-dir")
             .arg(dir.path().join("out"))

@@ -3,7 +3,7 @@
 //! searched for the key.
 use crate::fill_backlog;
 use crate::harness::TestEnv;
-use atlassian_audit::simulated_org::{Fault, SimulatedOrgConfig};
+use simulated_org::{Fault, SimulatedOrgConfig};
 use std::path::Path;
 use tokio::process::Command;
 
@@ -12,7 +12,7 @@ fn distinctive_key() -> String {
 }
 
 fn cli() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_atlassian-audit"))
+    Command::new(crate::harness::cli_binary())
 }
 
 /// Every file under `dir`, as bytes (gzip objects decompressed).
@@ -72,7 +72,7 @@ async fn the_key_appears_nowhere_on_success_and_on_every_failure() {
             "success with throttling and errors",
             vec![
                 Fault::RateLimited {
-                    reset: atlassian_audit::simulated_org::ResetHeader::IsoSeconds { in_secs: 1 },
+                    reset: simulated_org::ResetHeader::IsoSeconds { in_secs: 1 },
                     retry_after_secs: None,
                 },
                 Fault::ServerError { status: 500 },

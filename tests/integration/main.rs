@@ -10,9 +10,7 @@ mod pipeline;
 mod source_faults;
 mod stack;
 
-use atlassian_audit::simulated_org::{
-    generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrg,
-};
+use simulated_org::{generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrg};
 
 /// Appends a backlog of `valid` realistic events (and `invalid` ones spread through it) whose
 /// event times span the last `hours` hours.

@@ -4,9 +4,7 @@ use crate::append_live;
 use crate::harness::TestEnv;
 use atlassian_audit::config::env;
 use atlassian_audit::metrics::StopReason;
-use atlassian_audit::simulated_org::{
-    generate_events_for_org, now_ms, Fault, SimulatedOrgConfig, TimeField,
-};
+use simulated_org::{generate_events_for_org, now_ms, Fault, SimulatedOrgConfig, TimeField};
 
 #[tokio::test]
 async fn a_backlog_served_in_pages_shorter_than_the_limit_is_collected_in_one_run() {

@@ -3,7 +3,7 @@ use crate::harness::TestEnv;
 use crate::{append_live, fill_backlog};
 use atlassian_audit::config::env;
 use atlassian_audit::metrics::StopReason;
-use atlassian_audit::simulated_org::{Fault, SimulatedOrgConfig};
+use simulated_org::{Fault, SimulatedOrgConfig};
 
 #[tokio::test]
 async fn backlog_then_live_events_land_exactly_once_in_hive_partitions() {
@@ -168,11 +168,11 @@ async fn events_the_api_serves_twice_are_written_once() {
 async fn the_initial_lookback_bounds_the_first_run() {
     let mut env = TestEnv::new(SimulatedOrgConfig::default()).await;
     env.set(env::INITIAL_LOOKBACK, "2h");
-    let now = atlassian_audit::simulated_org::now_ms();
+    let now = simulated_org::now_ms();
     let org_id = env.org.org_id().to_string();
     // Old events, processed 5 hours ago, then recent ones.
     env.org.append_events_at(
-        atlassian_audit::simulated_org::generate_events_for_org(
+        simulated_org::generate_events_for_org(
             &org_id,
             5,
             40,
@@ -181,12 +181,7 @@ async fn the_initial_lookback_bounds_the_first_run() {
         now - 5 * 3_600_000,
     );
     env.org.append_events_at(
-        atlassian_audit::simulated_org::generate_events_for_org(
-            &org_id,
-            6,
-            15,
-            (now - 3_600_000, now - 60_000),
-        ),
+        simulated_org::generate_events_for_org(&org_id, 6, 15, (now - 3_600_000, now - 60_000)),
         now - 30 * 60_000,
     );
     let r = env.run().await;
@@ -203,47 +198,6 @@ async fn the_initial_lookback_bounds_the_first_run() {
     );
     assert_eq!(first.query_value("sortOrder"), Some("asc"));
     assert_eq!(first.query_value("limit"), Some("200"));
-}
-
-#[tokio::test]
-async fn the_demo_writes_every_event_once_with_local_storage() {
-    let dir = tempfile::tempdir().unwrap();
-    let options = atlassian_audit::demo::DemoOptions {
-        out_dir: dir.path().join("demo"),
-        backlog: 700,
-        ..Default::default()
-    };
-    let report = atlassian_audit::demo::run_demo(&options).await.unwrap();
-    assert_eq!(report.backlog_run.events_processed, 700);
-    assert_eq!(
-        report.backlog_run.quarantined_events,
-        options.invalid as u64
-    );
-    assert_eq!(
-        report.backlog_run.api_throttled, 1,
-        "the demo shows a 429 being waited out"
-    );
-    assert_eq!(report.live_run.events_processed, options.live as u64);
-    assert_eq!(report.lines_in_logs, 700 + options.live);
-    assert_eq!(report.distinct_ids_in_logs, report.lines_in_logs);
-    assert_eq!(report.served_valid_ids, report.lines_in_logs);
-    assert_eq!(report.lines_in_quarantine, options.invalid);
-    assert!(report.sample_event.is_some());
-    let text = report.render();
-    assert!(text.contains("✓") && !text.contains("MISMATCH"), "{text}");
-    // Running it again replaces its own directory; a foreign directory is refused.
-    atlassian_audit::demo::run_demo(&options).await.unwrap();
-    let foreign = dir.path().join("mine");
-    std::fs::create_dir_all(&foreign).unwrap();
-    std::fs::write(foreign.join("precious.txt"), "keep").unwrap();
-    let err = atlassian_audit::demo::run_demo(&atlassian_audit::demo::DemoOptions {
-        out_dir: foreign.clone(),
-        ..options.clone()
-    })
-    .await
-    .unwrap_err();
-    assert!(err.to_string().contains("not made by the demo"), "{err}");
-    assert!(foreign.join("precious.txt").exists());
 }
 
 #[tokio::test]
@@ -308,7 +262,7 @@ impl atlassian_audit::sink::ObjectSink for SlowSink {
     ) -> Result<(), atlassian_audit::sink::SinkError> {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let r = self.inner.put(key, object).await;
-        let ended = atlassian_audit::simulated_org::now_ms();
+        let ended = simulated_org::now_ms();
         self.puts
             .lock()
             .expect("lock")
@@ -373,7 +327,7 @@ async fn the_next_page_is_fetched_while_the_current_one_is_written() {
 
 /// A sink that fails its first put, once the API has answered the page read ahead.
 struct FailingSink {
-    org: atlassian_audit::simulated_org::SimulatedOrg,
+    org: simulated_org::SimulatedOrg,
 }
 
 #[async_trait::async_trait]
@@ -418,7 +372,7 @@ async fn a_throttle_met_by_an_unused_read_ahead_is_still_counted() {
     env.org.push_faults([
         Fault::Stall { millis: 0 },
         Fault::RateLimited {
-            reset: atlassian_audit::simulated_org::ResetHeader::IsoSeconds { in_secs: 20 },
+            reset: simulated_org::ResetHeader::IsoSeconds { in_secs: 20 },
             retry_after_secs: Some(20),
         },
     ]);

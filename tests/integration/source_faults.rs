@@ -3,8 +3,8 @@ use crate::harness::TestEnv;
 use crate::{append_live, fill_backlog};
 use atlassian_audit::collector::RunError;
 use atlassian_audit::metrics::StopReason;
-use atlassian_audit::simulated_org::{Fault, ResetHeader, SimulatedOrgConfig};
 use atlassian_audit::source::SourceError;
+use simulated_org::{Fault, ResetHeader, SimulatedOrgConfig};
 use std::time::Duration;
 
 #[tokio::test]

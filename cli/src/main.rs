@@ -1,13 +1,15 @@
 //! The CLI: the same pipeline as the Lambda, run by hand (`run`), a setup check (`check`), the
 //! demo against the built-in simulated organization (`demo`), and that organization on its own
 //! (`simulate`).
+mod demo;
+
 use anyhow::{Context, Result};
 use atlassian_audit::check::run_checks;
 use atlassian_audit::config::{env, Config};
-use atlassian_audit::demo::{run_demo, DemoOptions};
 use atlassian_audit::setup::{Aws, Backends, LocalStorage};
-use atlassian_audit::simulated_org::{serve_demo_org, SimulatedOrgConfig, TimeField};
 use clap::{Args, Parser, Subcommand};
+use demo::{run_demo, DemoOptions};
+use simulated_org::{serve_demo_org, SimulatedOrgConfig, TimeField};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -109,13 +111,13 @@ struct SimulateArgs {
     #[arg(long, value_enum, default_value_t = BoundsOn::ProcessedAt)]
     from_filters_on: BoundsOn,
     /// The organization's id.
-    #[arg(long, default_value = atlassian_audit::simulated_org::DEFAULT_ORG_ID)]
+    #[arg(long, default_value = simulated_org::DEFAULT_ORG_ID)]
     org_id: String,
     /// Milliseconds every answer takes, like the real API across the internet (default 0).
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
     /// The key the organization accepts (default: a fixed demo key, not a secret).
-    #[arg(long, default_value = atlassian_audit::simulated_org::DEFAULT_API_KEY, hide_default_value = true)]
+    #[arg(long, default_value = simulated_org::DEFAULT_API_KEY, hide_default_value = true)]
     api_key: String,
 }
 

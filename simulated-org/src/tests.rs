@@ -702,7 +702,7 @@ async fn stored_as_given_invalid_events_included() {
     let panther: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/atlassian/panther_user_logged_in_as_user.json"
+            "/../tests/fixtures/atlassian/panther_user_logged_in_as_user.json"
         ))
         .unwrap(),
     )

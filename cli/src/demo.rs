@@ -1,14 +1,14 @@
 //! `demo`: the whole pipeline against the built-in simulated organization, into a local
 //! directory. No AWS account and no Atlassian key needed; nothing in it is faked but the org.
-use crate::checkpoint::StoredCheckpoint;
-use crate::config::{env, Config, ConfigError};
-use crate::metrics::RunSummary;
-use crate::setup::{Aws, Backends, LocalStorage, SetupError};
-use crate::simulated_org::{
+use atlassian_audit::checkpoint::StoredCheckpoint;
+use atlassian_audit::config::{env, Config, ConfigError};
+use atlassian_audit::metrics::RunSummary;
+use atlassian_audit::setup::{Aws, Backends, LocalStorage, SetupError};
+use flate2::read::GzDecoder;
+use simulated_org::{
     generate_events_for_org, now_ms, serve_demo_org, Fault, ResetHeader, SimulatedOrg,
     SimulatedOrgConfig,
 };
-use flate2::read::GzDecoder;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -330,5 +330,51 @@ impl DemoReport {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_demo_writes_every_event_once_with_local_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = DemoOptions {
+            out_dir: dir.path().join("demo"),
+            backlog: 700,
+            ..Default::default()
+        };
+        let report = run_demo(&options).await.unwrap();
+        assert_eq!(report.backlog_run.events_processed, 700);
+        assert_eq!(
+            report.backlog_run.quarantined_events,
+            options.invalid as u64
+        );
+        assert_eq!(
+            report.backlog_run.api_throttled, 1,
+            "the demo shows a 429 being waited out"
+        );
+        assert_eq!(report.live_run.events_processed, options.live as u64);
+        assert_eq!(report.lines_in_logs, 700 + options.live);
+        assert_eq!(report.distinct_ids_in_logs, report.lines_in_logs);
+        assert_eq!(report.served_valid_ids, report.lines_in_logs);
+        assert_eq!(report.lines_in_quarantine, options.invalid);
+        assert!(report.sample_event.is_some());
+        let text = report.render();
+        assert!(text.contains("✓") && !text.contains("MISMATCH"), "{text}");
+        // Running it again replaces its own directory; a foreign directory is refused.
+        run_demo(&options).await.unwrap();
+        let foreign = dir.path().join("mine");
+        std::fs::create_dir_all(&foreign).unwrap();
+        std::fs::write(foreign.join("precious.txt"), "keep").unwrap();
+        let err = run_demo(&DemoOptions {
+            out_dir: foreign.clone(),
+            ..options.clone()
+        })
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("not made by the demo"), "{err}");
+        assert!(foreign.join("precious.txt").exists());
     }
 }
