@@ -1,8 +1,8 @@
 //! `demo`: the whole pipeline against the built-in simulated organization, into a local
 //! directory. No AWS account and no Atlassian key needed; nothing in it is faked but the org.
 use atlassian_audit::checkpoint::StoredCheckpoint;
+use atlassian_audit::collector::RunSummary;
 use atlassian_audit::config::{env, Config, ConfigError};
-use atlassian_audit::metrics::RunSummary;
 use atlassian_audit::setup::{Aws, Backends, LocalStorage, SetupError};
 use flate2::read::GzDecoder;
 use simulated_org::{

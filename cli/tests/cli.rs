@@ -31,7 +31,10 @@ fn the_demo_writes_every_event_once_and_says_so() {
         stdout.contains('✓') && !stdout.contains("MISMATCH"),
         "{stdout}"
     );
-    assert!(dir.path().join("demo/bucket/logs/atlassian_audit").is_dir(), "{stdout}");
+    assert!(
+        dir.path().join("demo/bucket/logs/atlassian_audit").is_dir(),
+        "{stdout}"
+    );
 }
 
 #[test]

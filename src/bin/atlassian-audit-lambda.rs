@@ -2,8 +2,8 @@
 //! pass with the time left before the Lambda deadline as its budget. `{"action": "check"}` runs
 //! the setup check instead and answers with its report.
 use atlassian_audit::check::run_checks;
+use atlassian_audit::collector::RunSummary;
 use atlassian_audit::config::Config;
-use atlassian_audit::metrics::RunSummary;
 use atlassian_audit::setup::{Aws, Backends, LocalStorage};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};

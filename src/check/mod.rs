@@ -2,7 +2,7 @@
 //! the storage, and says exactly what is wrong, or "Everything looks good".
 use crate::config::Config;
 use crate::setup::Backends;
-use crate::source::{EventSource, PageRequest, SourceStats, StreamPosition};
+use crate::source::{EventSource, PageRequest, StreamPosition, WireCounters};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -77,18 +77,14 @@ pub async fn run_checks(config: &Config, backends: &Backends) -> CheckReport {
     };
 
     if creds.is_some() {
-        let mut stats = SourceStats::default();
+        let wire = WireCounters::default();
         let from_ms = (time::OffsetDateTime::now_utc().unix_timestamp() - 3600) * 1000;
         let probe = PageRequest {
             position: StreamPosition::From { from_ms },
             limit: 1,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        match backends
-            .source
-            .fetch_page(&probe, deadline, &mut stats)
-            .await
-        {
+        match backends.source.fetch_page(&probe, deadline, &wire).await {
             Ok(_) => report.push(
                 true,
                 "the Atlassian API accepted the key and serves this organization's audit log",

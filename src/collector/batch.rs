@@ -1,6 +1,6 @@
 //! Turns one page of raw events into the objects of one batch: valid events gzip-NDJSON per
 //! event-time hour, invalid ones into a quarantine object, repeats dropped.
-use crate::checkpoint::RecentEvents;
+use crate::checkpoint::{BatchObjects, BatchWritten, RecentEvents};
 use crate::normalize::{Normalizer, Outcome, ParseTime};
 use crate::sink::EncodedObject;
 use flate2::write::GzEncoder;
@@ -25,6 +25,23 @@ pub struct Batch {
 impl Batch {
     pub fn is_empty(&self) -> bool {
         self.hours.is_empty() && self.quarantine.is_none()
+    }
+
+    /// The objects this batch writes.
+    pub fn objects(&self) -> BatchObjects {
+        BatchObjects {
+            hours: self.hours.keys().copied().collect(),
+            quarantine: self.quarantine.is_some(),
+        }
+    }
+
+    /// What committing this batch changes in the checkpoint.
+    pub fn written(&self) -> BatchWritten<'_> {
+        BatchWritten {
+            events: self.valid + self.quarantined,
+            newest_processed_at_ms: self.newest_processed_at_ms,
+            written: &self.written,
+        }
     }
 }
 

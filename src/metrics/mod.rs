@@ -1,85 +1,11 @@
-//! What a run did, as a summary (returned by the Lambda, printed by the CLI) and as CloudWatch
-//! Embedded Metric Format lines on stdout, which Lambda ships to CloudWatch as metrics.
-use serde::Serialize;
+//! A run's summary as CloudWatch Embedded Metric Format lines on stdout, which Lambda ships to
+//! CloudWatch as metrics.
+pub use crate::collector::{RunSummary, StopReason};
 use serde_json::{json, Map, Value};
 
 pub const DIMENSION: &str = "SourceId";
 
-/// Why a run stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// Read up to the newest event the API had.
-    CaughtUp,
-    /// Stopped early enough to flush and checkpoint before the time budget ran out.
-    Budget,
-    /// The API's rate limit outlasted the budget; the next run continues.
-    RateLimited,
-    /// Another run holds the source's lease; this run left it alone.
-    LeaseHeld,
-    /// An error ended the run; `error` says which.
-    Failed,
-}
-
-impl std::fmt::Display for StopReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            StopReason::CaughtUp => "caught up",
-            StopReason::Budget => "time budget reached, the next run continues",
-            StopReason::RateLimited => "rate limited past the budget, the next run continues",
-            StopReason::LeaseHeld => "another run holds the lease",
-            StopReason::Failed => "failed",
-        })
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunSummary {
-    pub source_id: String,
-    pub run_succeeded: bool,
-    pub stop_reason: StopReason,
-    pub error: Option<String>,
-    pub events_processed: u64,
-    pub quarantined_events: u64,
-    pub duplicates_dropped: u64,
-    pub api_throttled: u64,
-    pub auth_failures: u64,
-    pub pages_fetched: u64,
-    pub objects_written: u64,
-    pub bytes_written: u64,
-    /// Now minus the newest processedAt written (this run, else the checkpoint's).
-    pub ingest_lag_seconds: Option<f64>,
-    pub checkpoint_sequence: u64,
-    pub resumes_with_cursor: bool,
-    /// Another run held the source's lease, so this one left it alone (alarmed on when it
-    /// lasts: a lease that is never released stops collection).
-    pub lease_held: bool,
-    pub duration_ms: u64,
-}
-
 impl RunSummary {
-    pub fn new(source_id: impl Into<String>) -> Self {
-        RunSummary {
-            source_id: source_id.into(),
-            run_succeeded: false,
-            stop_reason: StopReason::Failed,
-            error: None,
-            events_processed: 0,
-            quarantined_events: 0,
-            duplicates_dropped: 0,
-            api_throttled: 0,
-            auth_failures: 0,
-            pages_fetched: 0,
-            objects_written: 0,
-            bytes_written: 0,
-            ingest_lag_seconds: None,
-            checkpoint_sequence: 0,
-            resumes_with_cursor: false,
-            lease_held: false,
-            duration_ms: 0,
-        }
-    }
-
     /// One EMF log line. Every metric is present in every run (0 included): the no-events alarm
     /// needs a data point to tell "nothing happened" from "the collector stopped".
     pub fn to_emf(&self, namespace: &str, timestamp_ms: i64) -> String {

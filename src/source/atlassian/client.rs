@@ -2,8 +2,8 @@ use super::{error_body::ErrorSummary, page::parse_page};
 use crate::config::DEFAULT_API_REQUEST_TIMEOUT;
 use crate::credentials::{CredentialProvider, Credentials};
 use crate::source::{
-    rate_limit_wait, EventSource, Page, PageRequest, RetryDelays, SourceError, SourceStats,
-    StreamPosition,
+    rate_limit_wait, EventSource, Page, PageRequest, RetryDelays, SourceError, StreamPosition,
+    WireCounters, WireEvent,
 };
 use async_trait::async_trait;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, LOCATION, RETRY_AFTER};
@@ -130,12 +130,12 @@ impl AtlassianClient {
         };
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let summary = || ErrorSummary::from_body(&body);
-        let scrub = |s: String| creds.api_key.scrub(&s);
+        let scrub = |s: &str| creds.api_key.scrub(s);
 
         match status {
             s if s.is_success() => match parse_page(&body) {
                 Ok(page) => Ok(Attempt::Done(page)),
-                Err(problem) => Ok(Attempt::Transient(scrub(format!(
+                Err(problem) => Ok(Attempt::Transient(scrub(&format!(
                     "HTTP {}: {problem}",
                     s.as_u16()
                 )))),
@@ -146,51 +146,41 @@ impl AtlassianClient {
                 OffsetDateTime::now_utc(),
             ))),
             StatusCode::UNAUTHORIZED => Ok(Attempt::KeyRejected),
-            StatusCode::FORBIDDEN => {
-                let s = summary();
-                Err(SourceError::Forbidden {
-                    org_id: creds.org_id.clone(),
-                    code: s.code_suffix(),
-                    detail: scrub(s.detail_suffix()),
-                })
-            }
-            StatusCode::NOT_FOUND => {
-                let s = summary();
-                Err(SourceError::NotFound {
-                    org_id: creds.org_id.clone(),
-                    key_location: self.credentials.describe(),
-                    code: s.code_suffix(),
-                    detail: scrub(s.detail_suffix()),
-                })
-            }
+            StatusCode::FORBIDDEN => Err(SourceError::Forbidden {
+                org_id: creds.org_id.clone(),
+                answer: summary().answer(scrub),
+            }),
+            StatusCode::NOT_FOUND => Err(SourceError::NotFound {
+                org_id: creds.org_id.clone(),
+                key_location: self.credentials.describe(),
+                answer: summary().answer(scrub),
+            }),
             StatusCode::BAD_REQUEST if summary().code.as_deref() == Some("ADMIN-400-1") => {
                 Err(SourceError::InvalidCursor)
             }
             s if s.is_redirection() => Err(SourceError::Redirected {
                 status: s.as_u16(),
                 // Scrubbed before it is cut, so no piece of the key survives the cut.
-                location: scrub(header(LOCATION.as_str()).unwrap_or("").to_owned())
+                location: scrub(header(LOCATION.as_str()).unwrap_or(""))
                     .chars()
                     .take(200)
                     .collect(),
             }),
             s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
-                let s_summary = summary();
-                Ok(Attempt::Transient(scrub(format!(
-                    "HTTP {}{}{}",
-                    s.as_u16(),
-                    s_summary.code_suffix(),
-                    s_summary.detail_suffix()
-                ))))
+                let answer = summary().answer(scrub);
+                let mut problem = format!("HTTP {}", s.as_u16());
+                if let Some(code) = &answer.code {
+                    problem.push_str(&format!(" {code}"));
+                }
+                if let Some(detail) = &answer.detail {
+                    problem.push_str(&format!("; the API said: {detail:?}"));
+                }
+                Ok(Attempt::Transient(problem))
             }
-            s => {
-                let s_summary = summary();
-                Err(SourceError::Rejected {
-                    status: s.as_u16(),
-                    code: s_summary.code_suffix(),
-                    detail: scrub(s_summary.detail_suffix()),
-                })
-            }
+            s => Err(SourceError::Rejected {
+                status: s.as_u16(),
+                answer: summary().answer(scrub),
+            }),
         }
     }
 }
@@ -201,7 +191,7 @@ impl EventSource for AtlassianClient {
         &self,
         request: &PageRequest,
         deadline: Instant,
-        stats: &mut SourceStats,
+        wire: &WireCounters,
     ) -> Result<Page, SourceError> {
         let mut creds = self.credentials.get().await?;
         let mut delays = RetryDelays::new();
@@ -224,15 +214,15 @@ impl EventSource for AtlassianClient {
                 });
             }
             attempts += 1;
-            stats.requests += 1;
+            wire.count(WireEvent::Request);
             let timeout = remaining.min(self.request_timeout);
             let wait = match self.attempt(&creds, request, timeout).await? {
                 Attempt::Done(page) => {
-                    stats.pages += 1;
+                    wire.count(WireEvent::Page);
                     return Ok(page);
                 }
                 Attempt::KeyRejected => {
-                    stats.auth_failures += 1;
+                    wire.count(WireEvent::AuthFailure);
                     if refreshed_key {
                         return Err(SourceError::Unauthorized {
                             key_location: self.credentials.describe(),
@@ -247,7 +237,7 @@ impl EventSource for AtlassianClient {
                     continue;
                 }
                 Attempt::Throttled(asked) => {
-                    stats.throttled += 1;
+                    wire.count(WireEvent::Throttled);
                     let wait = match asked {
                         Some(d) => {
                             d + Duration::from_millis(fastrand::u64(0..=RATE_LIMIT_JITTER_MS))
@@ -276,7 +266,7 @@ impl EventSource for AtlassianClient {
                     delays.next_delay()
                 }
             };
-            stats.retries += 1;
+            wire.count(WireEvent::Retry);
             let wake = (Instant::now() + wait).min(deadline);
             tokio::time::sleep_until(wake).await;
         }

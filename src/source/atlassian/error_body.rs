@@ -1,3 +1,4 @@
+use crate::source::ApiAnswer;
 use serde::Deserialize;
 
 /// The useful part of an error answer, from either body style the API uses:
@@ -39,20 +40,12 @@ impl ErrorSummary {
         }
     }
 
-    /// ` ADMIN-403-3` or empty, to follow a status in a message.
-    pub fn code_suffix(&self) -> String {
-        self.code
-            .as_ref()
-            .map(|c| format!(" {c}"))
-            .unwrap_or_default()
-    }
-
-    /// `: "detail"` or empty.
-    pub fn detail_suffix(&self) -> String {
-        self.detail
-            .as_ref()
-            .map(|d| format!("; the API said: {d:?}"))
-            .unwrap_or_default()
+    /// What the API said, scrubbed by `scrub` (of the key): server text may echo a request.
+    pub fn answer(self, scrub: impl Fn(&str) -> String) -> ApiAnswer {
+        ApiAnswer {
+            code: self.code.map(|c| scrub(&c)),
+            detail: self.detail.map(|d| scrub(&d)),
+        }
     }
 }
 

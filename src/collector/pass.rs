@@ -1,0 +1,356 @@
+//! One run over one source, as a value: its lease owner, checkpoint, deadline, counters and the
+//! page read ahead, with a method per step of the exactly-once protocol (module docs of
+//! `collector`).
+use super::batch::{build_batch_after, Batch};
+use super::next_read::{next_read, NextRead};
+use super::read_ahead::ReadAhead;
+use super::{now_ms, Collector, RunError, RunSummary, StopReason, READ_BACK_ATTEMPTS};
+use crate::checkpoint::{Checkpoint, PendingBatch};
+use crate::config::MAX_PAGE_LIMIT;
+use crate::sink::{logs_key, quarantine_key, EncodedObject, SinkError};
+use crate::source::{Page, PageRequest, SourceError, StreamPosition, WireCounters};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+/// Objects of one page written at once.
+const MAX_CONCURRENT_PUTS: usize = 8;
+
+pub(super) struct Pass<'r> {
+    parts: &'r Collector,
+    owner: String,
+    checkpoint: Checkpoint,
+    /// No page is asked for after this; the time left is for writing the last batch.
+    fetch_deadline: Instant,
+    /// Where a first run (no checkpoint position yet) starts reading.
+    initial_from_ms: i64,
+    summary: &'r mut RunSummary,
+    wire: Arc<WireCounters>,
+    read_ahead: Option<ReadAhead>,
+}
+
+/// What a fetch error means for the run.
+enum AfterError {
+    /// The stored cursor was refused and dropped: read again, by time.
+    ReadAgain,
+    Stop(StopReason),
+}
+
+impl<'r> Pass<'r> {
+    pub fn new(
+        parts: &'r Collector,
+        owner: String,
+        checkpoint: Checkpoint,
+        fetch_deadline: Instant,
+        summary: &'r mut RunSummary,
+        wire: Arc<WireCounters>,
+    ) -> Self {
+        let initial_from_ms = now_ms() - parts.settings.initial_lookback.as_millis() as i64;
+        Pass {
+            parts,
+            owner,
+            checkpoint,
+            fetch_deadline,
+            initial_from_ms,
+            summary,
+            wire,
+            read_ahead: None,
+        }
+    }
+
+    /// Reads, writes and commits page after page until the stream ends or the time is up; the
+    /// checkpoint as it stands when it stops.
+    pub async fn work(mut self) -> (Result<StopReason, RunError>, Checkpoint) {
+        let outcome = self.pages().await;
+        // A page read ahead that the run no longer needs: stop it before the counters are read.
+        if let Some(unused) = self.read_ahead.take() {
+            unused.cancel().await;
+        }
+        (outcome, self.checkpoint)
+    }
+
+    async fn pages(&mut self) -> Result<StopReason, RunError> {
+        loop {
+            if Instant::now() >= self.fetch_deadline {
+                return Ok(StopReason::Budget);
+            }
+            if let Some(stop) = self.page().await? {
+                return Ok(stop);
+            }
+        }
+    }
+
+    /// One page through every step; `Some` when the run stops after it.
+    async fn page(&mut self) -> Result<Option<StopReason>, RunError> {
+        let request = self.request();
+        let page = match self.fetch(&request).await {
+            Ok(page) => page,
+            Err(e) => {
+                return match self.after_fetch_error(e)? {
+                    AfterError::ReadAgain => Ok(None),
+                    AfterError::Stop(reason) => Ok(Some(reason)),
+                }
+            }
+        };
+        // Never cut a page: the cursor points past all of it, so a cut would skip events.
+        let page_len = page.events.len();
+        let next = next_read(&request.position, page_len, page.next_cursor.as_deref());
+        self.read_ahead(&next);
+        let batch = self.build(page, &request.position)?;
+        self.summary.duplicates_dropped += batch.duplicates;
+
+        let previous = self.checkpoint.pending.take();
+        if !batch.is_empty() {
+            self.write_ahead(&batch, page_len, previous.as_ref())
+                .await?;
+            self.write_objects(&batch).await?;
+        }
+        if let Some(p) = &previous {
+            self.delete_left_over(p, &batch).await?;
+        }
+        self.commit(&batch, next.cursor, &request.position, previous.is_some())
+            .await?;
+        tracing::info!(
+            events = page_len,
+            written = batch.valid,
+            quarantined = batch.quarantined,
+            duplicates = batch.duplicates,
+            sequence = self.checkpoint.sequence,
+            "page done"
+        );
+        Ok(next.stream_ended.then_some(StopReason::CaughtUp))
+    }
+
+    fn request(&self) -> PageRequest {
+        PageRequest {
+            position: self.checkpoint.position(self.initial_from_ms),
+            limit: self
+                .checkpoint
+                .limit(self.parts.settings.page_limit, MAX_PAGE_LIMIT),
+        }
+    }
+
+    /// The page read ahead while the previous one was written, if it is the one wanted.
+    async fn fetch(&mut self, request: &PageRequest) -> Result<Page, SourceError> {
+        match self.read_ahead.take() {
+            Some(ahead) if ahead.request() == request => ahead.finish().await,
+            _ => {
+                self.parts
+                    .source
+                    .fetch_page(request, self.fetch_deadline, &self.wire)
+                    .await
+            }
+        }
+    }
+
+    fn after_fetch_error(&mut self, error: SourceError) -> Result<AfterError, RunError> {
+        match error {
+            // Refusing a cursor we did not send: retrying would only repeat it.
+            SourceError::InvalidCursor if self.checkpoint.cursor.is_none() => {
+                Err(SourceError::CursorRefusedUnsent.into())
+            }
+            SourceError::InvalidCursor => {
+                tracing::warn!(
+                    "the API refused the stored cursor; resuming from the time checkpoint, repeats are dropped by id"
+                );
+                self.checkpoint.cursor = None;
+                Ok(AfterError::ReadAgain)
+            }
+            SourceError::RateLimited => Ok(AfterError::Stop(StopReason::RateLimited)),
+            SourceError::BudgetSpent => Ok(AfterError::Stop(StopReason::Budget)),
+            e => Err(e.into()),
+        }
+    }
+
+    /// Unless the API ended the stream, the next request is known now: start it.
+    fn read_ahead(&mut self, next: &NextRead) {
+        if let (false, Some(cursor)) = (next.stream_ended, &next.cursor) {
+            self.read_ahead = Some(ReadAhead::start(
+                self.parts.source.clone(),
+                PageRequest {
+                    position: StreamPosition::Cursor(cursor.clone()),
+                    limit: self.parts.settings.page_limit,
+                },
+                self.fetch_deadline,
+                self.wire.clone(),
+            ));
+        }
+    }
+
+    fn build(&self, page: Page, position: &StreamPosition) -> Result<Batch, RunError> {
+        // Everything processed before the window start was written already; a read by time
+        // asked for nothing before its `from`.
+        let written_before_ms = match position {
+            StreamPosition::From { from_ms } => Some(*from_ms),
+            StreamPosition::Cursor(_) => self.checkpoint.window_start_ms,
+        };
+        Ok(build_batch_after(
+            &self.parts.normalizer,
+            &page.events,
+            &self.checkpoint.recent,
+            written_before_ms,
+            OffsetDateTime::now_utc(),
+        )?)
+    }
+
+    /// Records the batch (and any keys a previous attempt may have left) before its objects
+    /// exist.
+    async fn write_ahead(
+        &mut self,
+        batch: &Batch,
+        page_len: usize,
+        previous: Option<&PendingBatch>,
+    ) -> Result<(), RunError> {
+        self.checkpoint
+            .record_pending(page_len as u32, &batch.objects(), previous);
+        self.save().await
+    }
+
+    /// A page's objects (one per event hour, and the quarantine) are independent: they are
+    /// written a few at a time. Unfinished writes are aborted if one fails (the batch is
+    /// pending, so the next run redoes it).
+    async fn write_objects(&mut self, batch: &Batch) -> Result<(), RunError> {
+        let objects = self.keyed(batch);
+        for chunk in objects.chunks(MAX_CONCURRENT_PUTS) {
+            let mut puts = tokio::task::JoinSet::new();
+            for (key, object) in chunk {
+                let (sink, key, object) = (self.parts.sink.clone(), key.clone(), (*object).clone());
+                puts.spawn(
+                    async move { sink.put(&key, &object).await.map(|()| object.body.len()) },
+                );
+            }
+            while let Some(joined) = puts.join_next().await {
+                let bytes = match joined {
+                    Ok(written) => written?,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => return Err(self.cancelled_write(e).into()),
+                };
+                self.summary.objects_written += 1;
+                self.summary.bytes_written += bytes as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// The batch's objects under the keys of this checkpoint's generation and sequence.
+    fn keyed<'b>(&self, batch: &'b Batch) -> Vec<(String, &'b EncodedObject)> {
+        let (generation, sequence) = (&self.checkpoint.generation, self.checkpoint.sequence);
+        let mut objects: Vec<(String, &EncodedObject)> = batch
+            .hours
+            .iter()
+            .map(|(hour, object)| (logs_key(*hour, generation, sequence), object))
+            .collect();
+        if let Some(q) = &batch.quarantine {
+            objects.push((quarantine_key(generation, sequence), q));
+        }
+        objects
+    }
+
+    fn cancelled_write(&self, e: tokio::task::JoinError) -> SinkError {
+        SinkError {
+            sink: self.parts.sink.describe(),
+            action: "write",
+            key: "an object of the batch".into(),
+            reason: format!("the write was cancelled: {e}"),
+        }
+    }
+
+    /// Deletes keys a previous attempt of this batch wrote that this attempt does not need.
+    async fn delete_left_over(
+        &self,
+        previous: &PendingBatch,
+        batch: &Batch,
+    ) -> Result<(), RunError> {
+        let left_over = previous.left_over(&batch.objects());
+        let (generation, sequence) = (&self.checkpoint.generation, self.checkpoint.sequence);
+        for hour in left_over.hours {
+            self.parts
+                .sink
+                .delete(&logs_key(hour, generation, sequence))
+                .await?;
+        }
+        if left_over.quarantine {
+            self.parts
+                .sink
+                .delete(&quarantine_key(generation, sequence))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Every object of the batch is durable: moves the checkpoint past it and stores that.
+    async fn commit(
+        &mut self,
+        batch: &Batch,
+        next_cursor: Option<String>,
+        position: &StreamPosition,
+        was_pending: bool,
+    ) -> Result<(), RunError> {
+        let overlap_ms = self.parts.settings.overlap.as_millis() as i64;
+        let moved = self.checkpoint.advance(
+            &batch.written(),
+            next_cursor,
+            position,
+            overlap_ms,
+            now_ms(),
+        );
+        if moved || was_pending {
+            if let Err(e) = self.save().await {
+                // The write may have taken effect though its answer was lost. If it did, this
+                // run wrote the batch and no other run will count it: count it here.
+                if self.committed().await {
+                    self.count(batch);
+                }
+                return Err(e);
+            }
+        }
+        self.count(batch);
+        Ok(())
+    }
+
+    fn count(&mut self, batch: &Batch) {
+        self.summary.events_processed += batch.valid;
+        self.summary.quarantined_events += batch.quarantined;
+    }
+
+    async fn save(&self) -> Result<(), RunError> {
+        let source_id = &self.parts.settings.source_id;
+        Ok(self
+            .parts
+            .checkpoints
+            .save(source_id, &self.owner, &self.checkpoint)
+            .await?)
+    }
+
+    /// Whether the store holds the checkpoint as this run left it, under this run's lease:
+    /// read back after a write whose outcome is unknown.
+    async fn committed(&self) -> bool {
+        // The store that lost the answer may still be failing: a failed read-back is tried
+        // again (each load already retries inside the SDK), else the batch goes uncounted.
+        for attempt in 0..READ_BACK_ATTEMPTS {
+            match self
+                .parts
+                .checkpoints
+                .load(&self.parts.settings.source_id)
+                .await
+            {
+                Ok(Some(stored)) => {
+                    return stored.lease.as_ref().is_some_and(|l| l.owner == self.owner)
+                        && stored.checkpoint.generation == self.checkpoint.generation
+                        && stored.checkpoint.sequence == self.checkpoint.sequence
+                        && stored.checkpoint.pending.is_none()
+                }
+                Ok(None) => return false,
+                Err(e) if attempt + 1 < READ_BACK_ATTEMPTS => {
+                    tracing::debug!(error = %e, "reading the checkpoint back failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the checkpoint back: the batch may go uncounted in EventsProcessed");
+                }
+            }
+        }
+        false
+    }
+}
