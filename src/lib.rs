@@ -1,18 +1,29 @@
 //! atlassian-audit-collector: brings an Atlassian Cloud organization's audit log into S3,
 //! normalized to Panther's `Atlassian.Audit` schema, exactly once.
-pub mod aws_error;
-pub mod check;
-pub mod checkpoint;
-pub mod collector;
-pub mod config;
-pub mod credentials;
-pub mod durable_file;
-pub mod malloc_arenas;
-pub mod metrics;
-pub mod normalize;
-pub mod setup;
-pub mod sink;
+//!
+//! The modules in the order an event meets them, then the ports' adapters' helpers, then the
+//! wiring the Lambda (`src/bin/`) and the CLI (`cli/`) share.
+
+// The flow: source → normalize → (the pipeline) → sink, with the checkpoint deciding where a
+// run starts and when a batch counts as written.
 pub mod source;
+pub mod normalize;
+pub mod collector;
+pub mod sink;
+pub mod checkpoint;
+
+// What the adapters need: the API key and its secret, AWS error messages, durable local files.
+pub mod credentials;
+pub mod aws_error;
+pub mod durable_file;
+
+// Wiring: configuration resolved once, the composition root, the setup check, metrics, and the
+// process's allocator settings.
+pub mod config;
+pub mod setup;
+pub mod check;
+pub mod metrics;
+pub mod malloc_arenas;
 
 #[cfg(test)]
 mod proptests;
