@@ -1,11 +1,13 @@
 //! Where a source stopped, and who may move it: the checkpoint and the lease that guards it.
 mod dynamodb;
 mod file;
+mod memory;
 mod progress;
 mod recent;
 
 pub use dynamodb::DynamoDbCheckpointStore;
 pub use file::FileCheckpointStore;
+pub use memory::MemoryCheckpointStore;
 pub use progress::{BatchObjects, BatchWritten};
 pub use recent::{RecentEvents, MAX_RECENT_EVENTS};
 
