@@ -21,6 +21,8 @@ mod next_read;
 mod pass;
 mod read_ahead;
 mod summary;
+#[cfg(test)]
+mod tests;
 
 pub use batch::{build_batch, build_batch_after, Batch};
 use pass::Pass;

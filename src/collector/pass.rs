@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// Objects of one page written at once.
 const MAX_CONCURRENT_PUTS: usize = 8;
@@ -217,7 +218,8 @@ impl<'r> Pass<'r> {
             for (key, object) in chunk {
                 let (sink, key, object) = (self.parts.sink.clone(), key.clone(), (*object).clone());
                 puts.spawn(
-                    async move { sink.put(&key, &object).await.map(|()| object.body.len()) },
+                    async move { sink.put(&key, &object).await.map(|()| object.body.len()) }
+                        .in_current_span(),
                 );
             }
             while let Some(joined) = puts.join_next().await {

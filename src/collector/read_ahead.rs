@@ -3,6 +3,7 @@ use crate::source::{EventSource, Page, PageRequest, SourceError, WireCounters};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// A page request under way. It counts what it does on the wire in the run's own counters, so
 /// stopping it loses nothing. Dropping it aborts the request: a run that stops (done, failed or
@@ -21,7 +22,10 @@ impl ReadAhead {
     ) -> Self {
         let task = {
             let request = request.clone();
-            tokio::spawn(async move { source.fetch_page(&request, deadline, &wire).await })
+            // In the run's span, like every other line of the run.
+            tokio::spawn(
+                async move { source.fetch_page(&request, deadline, &wire).await }.in_current_span(),
+            )
         };
         ReadAhead { request, task }
     }
