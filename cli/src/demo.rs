@@ -2,8 +2,8 @@
 //! directory. No AWS account and no Atlassian key needed; nothing in it is faked but the org.
 use atlassian_audit::checkpoint::StoredCheckpoint;
 use atlassian_audit::collector::RunSummary;
-use atlassian_audit::config::{env, Config, ConfigError};
-use atlassian_audit::setup::{Aws, Backends, LocalStorage, SetupError};
+use atlassian_audit::config::{env, Config, ConfigError, Given};
+use atlassian_audit::setup::{Aws, Backends, SetupError};
 use flate2::read::GzDecoder;
 use simulated_org::{
     generate_events_for_org, now_ms, serve_demo_org, Fault, ResetHeader, SimulatedOrg,
@@ -114,18 +114,22 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
         (env::API_KEY, org.api_key().to_string()),
         (env::SOURCE_LABEL, "demo".to_string()),
     ];
-    let config = Config::from_lookup(|name| {
-        settings
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    })?;
     let bucket_dir = options.out_dir.join("bucket");
-    let local = LocalStorage {
-        out_dir: Some(bucket_dir.clone()),
+    let local = Given {
+        output_dir: Some(bucket_dir.clone()),
         state_file: Some(options.out_dir.join("checkpoint.json")),
+        ..Given::default()
     };
-    let backends = Backends::from_config(&config, &local, &Aws::for_config(&config)).await?;
+    let config = Config::resolve(
+        |name| {
+            settings
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        },
+        &local,
+    )?;
+    let backends = Backends::from_config(&config, &Aws::for_config(&config)).await?;
     let budget = Duration::from_secs(120);
 
     let backlog_run = backends.collector(&config).await?.run(budget).await;

@@ -5,12 +5,11 @@ mod demo;
 
 use anyhow::{Context, Result};
 use atlassian_audit::check::run_checks;
-use atlassian_audit::config::{env, Config};
-use atlassian_audit::setup::{Aws, Backends, LocalStorage};
+use atlassian_audit::config::{env, Config, Given};
+use atlassian_audit::setup::{Aws, Backends};
 use clap::{Args, Parser, Subcommand};
 use demo::{run_demo, DemoOptions};
 use simulated_org::{serve_demo_org, SimulatedOrgConfig, TimeField};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -38,19 +37,21 @@ enum Command {
     Simulate(SimulateArgs),
 }
 
+/// Each flag falls back to its environment variable (clap's `env`); the other settings are read
+/// from the environment by `Config`.
 #[derive(Args)]
 struct StorageArgs {
     /// Write objects under this directory instead of S3 (OUTPUT_BUCKET).
-    #[arg(long)]
+    #[arg(long, env = env::OUTPUT_DIR)]
     out_dir: Option<PathBuf>,
     /// Keep the checkpoint in this JSON file instead of DynamoDB (CHECKPOINT_TABLE).
-    #[arg(long)]
+    #[arg(long, env = env::STATE_FILE)]
     state_file: Option<PathBuf>,
-    /// Overrides ATLASSIAN_API_BASE_URL.
-    #[arg(long)]
+    /// The Atlassian API's base URL.
+    #[arg(long, env = env::API_BASE_URL)]
     api_base_url: Option<String>,
-    /// Overrides SOURCE_ID.
-    #[arg(long)]
+    /// The source's id (default: the org id).
+    #[arg(long, env = env::SOURCE_ID)]
     source_id: Option<String>,
 }
 
@@ -58,11 +59,11 @@ struct StorageArgs {
 struct RunArgs {
     #[command(flatten)]
     storage: StorageArgs,
-    /// Overrides RUN_BUDGET_SECONDS (default 240): stop early enough to flush within it.
-    #[arg(long)]
+    /// Seconds the run may take (default 240, 10 to 86400): it stops early enough to flush.
+    #[arg(long, env = env::RUN_BUDGET_SECONDS)]
     budget_seconds: Option<u64>,
-    /// Overrides PAGE_LIMIT.
-    #[arg(long)]
+    /// Events asked for a page (default 500; 1 to 500).
+    #[arg(long, env = env::PAGE_LIMIT)]
     page_limit: Option<u32>,
     /// Also print the CloudWatch Embedded Metric Format line the Lambda emits.
     #[arg(long)]
@@ -132,32 +133,17 @@ fn init_logging(default_level: &str) {
         .init();
 }
 
-/// The environment, with flags taking precedence.
-fn config_with(overrides: HashMap<&'static str, String>) -> Result<Config> {
-    Ok(Config::from_lookup(|name| {
-        overrides
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok())
-    })?)
-}
-
-fn storage_overrides(args: &StorageArgs) -> HashMap<&'static str, String> {
-    let mut o = HashMap::new();
-    if let Some(v) = &args.api_base_url {
-        o.insert(env::API_BASE_URL, v.clone());
-    }
-    if let Some(v) = &args.source_id {
-        o.insert(env::SOURCE_ID, v.clone());
-    }
-    o
-}
-
-fn local_storage(args: &StorageArgs) -> LocalStorage {
-    LocalStorage {
-        out_dir: args.out_dir.clone(),
-        state_file: args.state_file.clone(),
-    }
+/// The configuration: the flags (each already falling back to its variable), then the rest of
+/// the environment.
+fn config(storage: &StorageArgs, given: Given) -> Result<Config> {
+    let given = Given {
+        api_base_url: storage.api_base_url.clone(),
+        source_id: storage.source_id.clone(),
+        state_file: storage.state_file.clone(),
+        output_dir: storage.out_dir.clone(),
+        ..given
+    };
+    Ok(Config::resolve(|name| std::env::var(name).ok(), &given)?)
 }
 
 fn main() -> ExitCode {
@@ -193,20 +179,13 @@ async fn async_main() -> ExitCode {
 
 async fn run(args: RunArgs) -> Result<ExitCode> {
     init_logging("info");
-    let mut overrides = storage_overrides(&args.storage);
-    if let Some(b) = args.budget_seconds {
-        overrides.insert(env::RUN_BUDGET_SECONDS, b.to_string());
-    }
-    if let Some(l) = args.page_limit {
-        overrides.insert(env::PAGE_LIMIT, l.to_string());
-    }
-    let config = config_with(overrides)?;
-    let backends = Backends::from_config(
-        &config,
-        &local_storage(&args.storage),
-        &Aws::for_config(&config),
-    )
-    .await?;
+    let given = Given {
+        page_limit: args.page_limit,
+        run_budget_seconds: args.budget_seconds,
+        ..Given::default()
+    };
+    let config = config(&args.storage, given)?;
+    let backends = Backends::from_config(&config, &Aws::for_config(&config)).await?;
     let collector = backends.collector(&config).await?;
     let report = collector.run(config.run_budget).await;
     if args.emf {
@@ -231,9 +210,8 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
 
 async fn check(args: StorageArgs) -> Result<ExitCode> {
     init_logging("warn");
-    let config = config_with(storage_overrides(&args))?;
-    let backends =
-        Backends::from_config(&config, &local_storage(&args), &Aws::for_config(&config)).await?;
+    let config = config(&args, Given::default())?;
+    let backends = Backends::from_config(&config, &Aws::for_config(&config)).await?;
     let report = run_checks(&config, &backends).await;
     print!("{}", report.render());
     Ok(if report.all_ok() {

@@ -3,8 +3,8 @@
 //! the setup check instead and answers with its report.
 use atlassian_audit::check::run_checks;
 use atlassian_audit::collector::RunSummary;
-use atlassian_audit::config::Config;
-use atlassian_audit::setup::{Aws, Backends, LocalStorage};
+use atlassian_audit::config::{env, CheckpointLocation, Config, ObjectLocation};
+use atlassian_audit::setup::{Aws, Backends};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -42,8 +42,26 @@ async fn async_main() -> Result<(), Error> {
     // Bad configuration fails the init, before any request, with the setting named (the
     // table and bucket are required: Lambda has no local storage).
     let config = Config::from_env()?;
+    if !matches!(config.checkpoint, CheckpointLocation::DynamoDb { .. }) {
+        return Err(format!(
+            "{} is set: the Lambda keeps its checkpoint in DynamoDB ({}); unset {}",
+            env::STATE_FILE,
+            env::CHECKPOINT_TABLE,
+            env::STATE_FILE
+        )
+        .into());
+    }
+    if !matches!(config.objects, ObjectLocation::S3 { .. }) {
+        return Err(format!(
+            "{} is set: the Lambda writes objects to S3 ({}); unset {}",
+            env::OUTPUT_DIR,
+            env::OUTPUT_BUCKET,
+            env::OUTPUT_DIR
+        )
+        .into());
+    }
     let aws = Aws::for_config(&config);
-    let backends = Backends::from_config(&config, &LocalStorage::default(), &aws).await?;
+    let backends = Backends::from_config(&config, &aws).await?;
     let app = Arc::new(App { config, backends });
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

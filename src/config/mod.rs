@@ -3,6 +3,7 @@ mod api_key;
 
 pub use api_key::ApiKey;
 
+use std::path::PathBuf;
 use std::time::Duration;
 use thiserror::Error;
 use url::Url;
@@ -32,7 +33,9 @@ pub mod env {
     pub const ORG_ID: &str = "ATLASSIAN_ORG_ID";
     pub const API_KEY: &str = "ATLASSIAN_API_KEY";
     pub const CHECKPOINT_TABLE: &str = "CHECKPOINT_TABLE";
+    pub const STATE_FILE: &str = "STATE_FILE";
     pub const OUTPUT_BUCKET: &str = "OUTPUT_BUCKET";
+    pub const OUTPUT_DIR: &str = "OUTPUT_DIR";
     pub const OUTPUT_PREFIX: &str = "OUTPUT_PREFIX";
     pub const S3_FORCE_PATH_STYLE: &str = "S3_FORCE_PATH_STYLE";
     pub const SOURCE_ID: &str = "SOURCE_ID";
@@ -77,14 +80,46 @@ pub enum CredentialSource {
     Static { org_id: String, api_key: ApiKey },
 }
 
+/// Where the checkpoint is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointLocation {
+    /// A DynamoDB table, partition key `source_id` (CHECKPOINT_TABLE).
+    DynamoDb { table: String },
+    /// A JSON file on this machine (STATE_FILE, `--state-file`).
+    File(PathBuf),
+}
+
+/// Where objects are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectLocation {
+    /// An S3 bucket, keys under `prefix` (OUTPUT_BUCKET, OUTPUT_PREFIX, S3_FORCE_PATH_STYLE).
+    S3 {
+        bucket: String,
+        prefix: String,
+        force_path_style: bool,
+    },
+    /// A directory on this machine, laid out like the bucket (OUTPUT_DIR, `--out-dir`).
+    Directory(PathBuf),
+}
+
+/// Settings given as typed values (the CLI's flags) instead of environment variables; each
+/// one given wins over its variable, and is checked the same way.
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    pub api_base_url: Option<String>,
+    pub source_id: Option<String>,
+    pub page_limit: Option<u32>,
+    pub run_budget_seconds: Option<u64>,
+    pub state_file: Option<PathBuf>,
+    pub output_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub api_base_url: Url,
     pub credentials: Option<CredentialSource>,
-    pub checkpoint_table: Option<String>,
-    pub output_bucket: Option<String>,
-    pub output_prefix: String,
-    pub s3_force_path_style: bool,
+    pub checkpoint: CheckpointLocation,
+    pub objects: ObjectLocation,
     /// `None` means "the org id", known once the credentials are read.
     pub source_id: Option<String>,
     pub source_label: String,
@@ -104,6 +139,15 @@ impl Config {
 
     /// Reads settings through `lookup` (the environment, or a map in tests). Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::resolve(lookup, &Given::default())
+    }
+
+    /// Reads settings through `lookup`, those in `given` taking precedence; every choice (the
+    /// credentials, where the checkpoint and the objects go) is made here, once.
+    pub fn resolve(
+        lookup: impl Fn(&str) -> Option<String>,
+        given: &Given,
+    ) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_string())
@@ -111,7 +155,11 @@ impl Config {
         };
 
         let api_base_url = parse_base_url(
-            &get(env::API_BASE_URL).unwrap_or_else(|| DEFAULT_API_BASE_URL.to_string()),
+            &given
+                .api_base_url
+                .clone()
+                .or_else(|| get(env::API_BASE_URL))
+                .unwrap_or_else(|| DEFAULT_API_BASE_URL.to_string()),
         )?;
 
         let credentials = match (get(env::SECRET_ID), get(env::ORG_ID), get(env::API_KEY)) {
@@ -138,24 +186,24 @@ impl Config {
             (None, None, None) => None,
         };
 
-        let output_prefix = match get(env::OUTPUT_PREFIX) {
-            None => String::new(),
-            Some(p) => normalize_prefix(&p)?,
-        };
+        let checkpoint = checkpoint_location(&get, given)?;
+        let objects = object_location(&get, given)?;
 
         let initial_lookback = match get(env::INITIAL_LOOKBACK) {
             None => DEFAULT_INITIAL_LOOKBACK,
             Some(v) => parse_lookback(&v)?,
         };
 
-        let page_limit = match get(env::PAGE_LIMIT) {
-            None => DEFAULT_PAGE_LIMIT,
-            Some(v) => parse_page_limit(&v)?,
+        let page_limit = match (given.page_limit, get(env::PAGE_LIMIT)) {
+            (Some(n), _) => parse_page_limit(&n.to_string())?,
+            (None, Some(v)) => parse_page_limit(&v)?,
+            (None, None) => DEFAULT_PAGE_LIMIT,
         };
 
-        let run_budget = match get(env::RUN_BUDGET_SECONDS) {
-            None => DEFAULT_RUN_BUDGET,
-            Some(v) => parse_budget(&v)?,
+        let run_budget = match (given.run_budget_seconds, get(env::RUN_BUDGET_SECONDS)) {
+            (Some(n), _) => parse_budget(&n.to_string())?,
+            (None, Some(v)) => parse_budget(&v)?,
+            (None, None) => DEFAULT_RUN_BUDGET,
         };
 
         let api_request_timeout = match get(env::API_REQUEST_TIMEOUT) {
@@ -167,23 +215,12 @@ impl Config {
             Some(v) => parse_timeout(env::AWS_ATTEMPT_TIMEOUT, &v)?,
         };
 
-        let s3_force_path_style = match get(env::S3_FORCE_PATH_STYLE) {
-            None => false,
-            Some(v) => parse_bool(env::S3_FORCE_PATH_STYLE, &v)?,
-        };
-
-        if let Some(bucket) = get(env::OUTPUT_BUCKET) {
-            validate_bucket(&bucket)?;
-        }
-
         Ok(Config {
             api_base_url,
             credentials,
-            checkpoint_table: get(env::CHECKPOINT_TABLE),
-            output_bucket: get(env::OUTPUT_BUCKET),
-            output_prefix,
-            s3_force_path_style,
-            source_id: get(env::SOURCE_ID),
+            checkpoint,
+            objects,
+            source_id: given.source_id.clone().or_else(|| get(env::SOURCE_ID)),
             source_label: get(env::SOURCE_LABEL)
                 .unwrap_or_else(|| DEFAULT_SOURCE_LABEL.to_string()),
             initial_lookback,
@@ -202,19 +239,60 @@ impl Config {
             hint: "set ATLASSIAN_SECRET_ID to the Secrets Manager secret holding {\"org_id\", \"api_key\"}, or set ATLASSIAN_ORG_ID and ATLASSIAN_API_KEY",
         })
     }
+}
 
-    pub fn require_checkpoint_table(&self) -> Result<&str, ConfigError> {
-        self.checkpoint_table.as_deref().ok_or(ConfigError::Missing {
+/// A state file (given, or STATE_FILE) wins over CHECKPOINT_TABLE: it is the local choice.
+fn checkpoint_location(
+    get: &impl Fn(&str) -> Option<String>,
+    given: &Given,
+) -> Result<CheckpointLocation, ConfigError> {
+    let file = given
+        .state_file
+        .clone()
+        .or_else(|| get(env::STATE_FILE).map(PathBuf::from));
+    match (file, get(env::CHECKPOINT_TABLE)) {
+        (Some(path), _) => Ok(CheckpointLocation::File(path)),
+        (None, Some(table)) => Ok(CheckpointLocation::DynamoDb { table }),
+        (None, None) => Err(ConfigError::Missing {
             name: env::CHECKPOINT_TABLE,
-            hint: "name the DynamoDB table (partition key `source_id`, type S) that keeps the checkpoint",
-        })
+            hint: "name the DynamoDB table (partition key `source_id`, type S) that keeps the checkpoint, or set STATE_FILE (the CLI's --state-file) to keep it in a local JSON file",
+        }),
     }
+}
 
-    pub fn require_output_bucket(&self) -> Result<&str, ConfigError> {
-        self.output_bucket.as_deref().ok_or(ConfigError::Missing {
+/// An output directory (given, or OUTPUT_DIR) wins over OUTPUT_BUCKET: it is the local choice.
+fn object_location(
+    get: &impl Fn(&str) -> Option<String>,
+    given: &Given,
+) -> Result<ObjectLocation, ConfigError> {
+    let dir = given
+        .output_dir
+        .clone()
+        .or_else(|| get(env::OUTPUT_DIR).map(PathBuf::from));
+    // Checked even when a directory wins, so a mistake in them is not found only in production.
+    let prefix = match get(env::OUTPUT_PREFIX) {
+        None => String::new(),
+        Some(p) => normalize_prefix(&p)?,
+    };
+    let force_path_style = match get(env::S3_FORCE_PATH_STYLE) {
+        None => false,
+        Some(v) => parse_bool(env::S3_FORCE_PATH_STYLE, &v)?,
+    };
+    let bucket = get(env::OUTPUT_BUCKET);
+    if let Some(b) = &bucket {
+        validate_bucket(b)?;
+    }
+    match (dir, bucket) {
+        (Some(path), _) => Ok(ObjectLocation::Directory(path)),
+        (None, Some(bucket)) => Ok(ObjectLocation::S3 {
+            bucket,
+            prefix,
+            force_path_style,
+        }),
+        (None, None) => Err(ConfigError::Missing {
             name: env::OUTPUT_BUCKET,
-            hint: "name the S3 bucket the events are written to",
-        })
+            hint: "name the S3 bucket the events are written to, or set OUTPUT_DIR (the CLI's --out-dir) to write them under a local directory",
+        }),
     }
 }
 
@@ -394,16 +472,101 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The settings in `pairs`, over a table and a bucket (storage must be chosen).
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut map: HashMap<String, String> = [
+            (env::CHECKPOINT_TABLE, "checkpoints"),
+            (env::OUTPUT_BUCKET, "audit-bucket"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        map.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
+    fn prefix_of(c: &Config) -> &str {
+        match &c.objects {
+            ObjectLocation::S3 { prefix, .. } => prefix,
+            ObjectLocation::Directory(_) => panic!("not S3"),
+        }
+    }
+
     #[test]
-    fn defaults_apply_when_nothing_is_set() {
+    fn storage_is_one_choice_made_here() {
+        let none = Config::from_lookup(|_| None).unwrap_err().to_string();
+        assert!(
+            none.contains("CHECKPOINT_TABLE") && none.contains("STATE_FILE"),
+            "{none}"
+        );
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.checkpoint,
+            CheckpointLocation::DynamoDb {
+                table: "checkpoints".into()
+            }
+        );
+        assert_eq!(
+            c.objects,
+            ObjectLocation::S3 {
+                bucket: "audit-bucket".into(),
+                prefix: String::new(),
+                force_path_style: false
+            }
+        );
+        let local = config(&[(env::STATE_FILE, "s.json"), (env::OUTPUT_DIR, "out")]).unwrap();
+        assert_eq!(local.checkpoint, CheckpointLocation::File("s.json".into()));
+        assert_eq!(local.objects, ObjectLocation::Directory("out".into()));
+        let no_bucket =
+            Config::from_lookup(|name| (name == env::CHECKPOINT_TABLE).then(|| "t".to_string()))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            no_bucket.contains("OUTPUT_BUCKET") && no_bucket.contains("OUTPUT_DIR"),
+            "{no_bucket}"
+        );
+    }
+
+    #[test]
+    fn given_settings_win_over_the_environment_and_are_checked_alike() {
+        let env_map = |name: &str| match name {
+            env::CHECKPOINT_TABLE => Some("t".to_string()),
+            env::OUTPUT_BUCKET => Some("audit-bucket".to_string()),
+            env::PAGE_LIMIT => Some("50".to_string()),
+            env::SOURCE_ID => Some("from-env".to_string()),
+            _ => None,
+        };
+        let given = Given {
+            page_limit: Some(700),
+            run_budget_seconds: Some(60),
+            source_id: Some("from-flag".into()),
+            state_file: Some("s.json".into()),
+            output_dir: Some("out".into()),
+            ..Given::default()
+        };
+        let c = Config::resolve(env_map, &given).unwrap();
+        assert_eq!(
+            c.page_limit, MAX_PAGE_LIMIT,
+            "clamped as from the environment"
+        );
+        assert_eq!(c.run_budget, Duration::from_secs(60));
+        assert_eq!(c.source_id.as_deref(), Some("from-flag"));
+        assert_eq!(c.checkpoint, CheckpointLocation::File("s.json".into()));
+        assert_eq!(c.objects, ObjectLocation::Directory("out".into()));
+        let too_short = Given {
+            run_budget_seconds: Some(5),
+            ..Given::default()
+        };
+        assert!(Config::resolve(env_map, &too_short).is_err());
+        let plain_http = Given {
+            api_base_url: Some("http://example.com".into()),
+            ..Given::default()
+        };
+        assert!(Config::resolve(env_map, &plain_http).is_err());
+    }
+
+    #[test]
+    fn defaults_apply_when_only_storage_is_set() {
         let c = config(&[]).expect("defaults");
         assert_eq!(c.api_base_url.as_str(), "https://api.atlassian.com/");
         assert_eq!(c.page_limit, 500);
@@ -516,13 +679,11 @@ mod tests {
     #[test]
     fn prefix_is_normalized_and_bucket_checked() {
         assert_eq!(
-            config(&[(env::OUTPUT_PREFIX, "/a/b")])
-                .unwrap()
-                .output_prefix,
+            prefix_of(&config(&[(env::OUTPUT_PREFIX, "/a/b")]).unwrap()),
             "a/b/"
         );
         assert_eq!(
-            config(&[(env::OUTPUT_PREFIX, "a/")]).unwrap().output_prefix,
+            prefix_of(&config(&[(env::OUTPUT_PREFIX, "a/")]).unwrap()),
             "a/"
         );
         assert!(config(&[(env::OUTPUT_PREFIX, "a//b")]).is_err());

@@ -1,8 +1,11 @@
-//! Wiring: turns a [`Config`] and the chosen storage into a ready [`Collector`]. Shared by the
+//! Wiring: turns a [`Config`] (which has chosen the storage) into a ready [`Collector`]. Shared by the
 //! Lambda and the CLI so both run the very same pipeline.
 use crate::checkpoint::{CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore};
 use crate::collector::{Collector, CollectorSettings, DEFAULT_OVERLAP, LEASE_GRACE};
-use crate::config::{Config, ConfigError, CredentialSource, DEFAULT_AWS_ATTEMPT_TIMEOUT};
+use crate::config::{
+    CheckpointLocation, Config, ConfigError, CredentialSource, ObjectLocation,
+    DEFAULT_AWS_ATTEMPT_TIMEOUT,
+};
 use crate::credentials::{CredentialProvider, SecretsManagerCredentials, StaticCredentials};
 use crate::normalize::{Normalizer, SourceInfo};
 use crate::sink::{LocalDirSink, ObjectSink, S3Sink};
@@ -10,7 +13,6 @@ use crate::source::atlassian::AtlassianClient;
 use crate::source::{EventSource, SourceError};
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -24,13 +26,6 @@ pub enum SetupError {
     Http(#[from] reqwest::Error),
     #[error(transparent)]
     Source(#[from] SourceError),
-}
-
-/// Where checkpoints and objects go. `None` fields use AWS (CHECKPOINT_TABLE, OUTPUT_BUCKET).
-#[derive(Debug, Clone, Default)]
-pub struct LocalStorage {
-    pub out_dir: Option<PathBuf>,
-    pub state_file: Option<PathBuf>,
 }
 
 /// Lazily loaded AWS configuration (region, credentials, `AWS_ENDPOINT_URL`), loaded only when
@@ -108,33 +103,30 @@ pub async fn credential_provider(
     })
 }
 
-pub async fn checkpoint_store(
-    config: &Config,
-    local: &LocalStorage,
-    aws: &Aws,
-) -> Result<Arc<dyn CheckpointStore>, ConfigError> {
-    Ok(match &local.state_file {
-        Some(path) => Arc::new(FileCheckpointStore::new(path.clone())),
-        None => Arc::new(DynamoDbCheckpointStore::new(
-            aws.dynamodb().await,
-            config.require_checkpoint_table()?,
-        )),
-    })
+/// The checkpoint store the configuration chose.
+pub async fn checkpoint_store(config: &Config, aws: &Aws) -> Arc<dyn CheckpointStore> {
+    match &config.checkpoint {
+        CheckpointLocation::File(path) => Arc::new(FileCheckpointStore::new(path.clone())),
+        CheckpointLocation::DynamoDb { table } => {
+            Arc::new(DynamoDbCheckpointStore::new(aws.dynamodb().await, table))
+        }
+    }
 }
 
-pub async fn object_sink(
-    config: &Config,
-    local: &LocalStorage,
-    aws: &Aws,
-) -> Result<Arc<dyn ObjectSink>, ConfigError> {
-    Ok(match &local.out_dir {
-        Some(dir) => Arc::new(LocalDirSink::new(dir.clone())),
-        None => Arc::new(S3Sink::new(
-            aws.s3(config.s3_force_path_style).await,
-            config.require_output_bucket()?,
-            config.output_prefix.clone(),
+/// The object sink the configuration chose.
+pub async fn object_sink(config: &Config, aws: &Aws) -> Arc<dyn ObjectSink> {
+    match &config.objects {
+        ObjectLocation::Directory(dir) => Arc::new(LocalDirSink::new(dir.clone())),
+        ObjectLocation::S3 {
+            bucket,
+            prefix,
+            force_path_style,
+        } => Arc::new(S3Sink::new(
+            aws.s3(*force_path_style).await,
+            bucket,
+            prefix.clone(),
         )),
-    })
+    }
 }
 
 /// Everything a run needs besides the collector itself, built once per process.
@@ -147,14 +139,10 @@ pub struct Backends {
 
 impl Backends {
     /// Checks every setting before any request is made.
-    pub async fn from_config(
-        config: &Config,
-        local: &LocalStorage,
-        aws: &Aws,
-    ) -> Result<Self, SetupError> {
+    pub async fn from_config(config: &Config, aws: &Aws) -> Result<Self, SetupError> {
         let credentials = credential_provider(config, aws).await?;
-        let checkpoints = checkpoint_store(config, local, aws).await?;
-        let sink = object_sink(config, local, aws).await?;
+        let checkpoints = checkpoint_store(config, aws).await;
+        let sink = object_sink(config, aws).await;
         let source = Arc::new(
             AtlassianClient::new(config.api_base_url.clone(), credentials.clone())?
                 .with_request_timeout(config.api_request_timeout),

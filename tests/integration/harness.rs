@@ -4,7 +4,7 @@ use atlassian_audit::checkpoint::{CheckpointStore, DynamoDbCheckpointStore, Stor
 use atlassian_audit::collector::{Collector, CollectorSettings, RunReport};
 use atlassian_audit::config::{env, Config};
 use atlassian_audit::normalize::{Normalizer, SourceInfo};
-use atlassian_audit::setup::{Aws, Backends, LocalStorage};
+use atlassian_audit::setup::{Aws, Backends};
 use atlassian_audit::sink::ObjectSink;
 use atlassian_audit::source::EventSource;
 use flate2::read::GzDecoder;
@@ -181,7 +181,7 @@ impl TestEnv {
     }
 
     pub async fn backends_for(&self, config: &Config) -> Backends {
-        Backends::from_config(config, &LocalStorage::default(), &self.aws)
+        Backends::from_config(config, &self.aws)
             .await
             .expect("backends")
     }

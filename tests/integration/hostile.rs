@@ -12,7 +12,7 @@ use atlassian_audit::config::{env, ApiKey, Config, CredentialSource};
 use atlassian_audit::credentials::parse_secret;
 use atlassian_audit::metrics::StopReason;
 use atlassian_audit::normalize::{Normalizer, SourceInfo};
-use atlassian_audit::setup::{Aws, Backends, LocalStorage};
+use atlassian_audit::setup::{Aws, Backends};
 use atlassian_audit::sink::{EncodedObject, ObjectSink, SinkError};
 use atlassian_audit::source::SourceError;
 use flate2::read::GzDecoder;
@@ -74,16 +74,14 @@ impl Local {
         );
         settings.insert(env::SOURCE_ID, SOURCE.to_owned());
         settings.insert(env::PAGE_LIMIT, self.page_limit.to_string());
+        settings.insert(env::OUTPUT_DIR, self.out_dir().display().to_string());
+        settings.insert(env::STATE_FILE, self.state_file().display().to_string());
         Config::from_lookup(move |name| settings.get(name).cloned()).expect("a valid config")
     }
 
     async fn collector(&self) -> Collector {
         let config = self.config();
-        let local = LocalStorage {
-            out_dir: Some(self.out_dir()),
-            state_file: Some(self.state_file()),
-        };
-        Backends::from_config(&config, &local, &Aws::default())
+        Backends::from_config(&config, &Aws::default())
             .await
             .expect("backends")
             .collector(&config)
@@ -98,11 +96,7 @@ impl Local {
     /// The same collector, writing through `sink`.
     async fn collector_with_sink(&self, sink: Arc<dyn ObjectSink>) -> Collector {
         let config = self.config();
-        let local = LocalStorage {
-            out_dir: Some(self.out_dir()),
-            state_file: Some(self.state_file()),
-        };
-        let b = Backends::from_config(&config, &local, &Aws::default())
+        let b = Backends::from_config(&config, &Aws::default())
             .await
             .expect("backends");
         Collector::new(

@@ -219,7 +219,11 @@ async fn check_says_everything_looks_good_or_exactly_what_is_wrong() {
     env.put_secret(r#"{"org_id":"REPLACE_ME","api_key":"REPLACE_ME"}"#)
         .await;
     let mut broken = env.config();
-    broken.output_bucket = Some("no-such-bucket-anywhere".into());
+    broken.objects = atlassian_audit::config::ObjectLocation::S3 {
+        bucket: "no-such-bucket-anywhere".into(),
+        prefix: String::new(),
+        force_path_style: true,
+    };
     let text = atlassian_audit::check::run_checks(&broken, &env.backends_for(&broken).await)
         .await
         .render();
