@@ -78,6 +78,12 @@ fn real_generated_and_hostile_events_compact_and_pretty() {
 /// to a name it reads), repeated names (which serde's derive refuses), at every level read.
 #[test]
 fn escaped_and_repeated_names_at_every_level() {
+    for case in &escaped_and_repeated_names() {
+        assert_same(case);
+    }
+}
+
+fn escaped_and_repeated_names() -> Vec<String> {
     let actor = r#"{"id":"a1","name":"Ann","email":"ann@example.com"}"#;
     let good_attrs = format!(
         r#""time":"2021-04-03T06:12:11Z","processedAt":"2021-04-03T06:12:12Z","actor":{actor},"location":{{"ip":"203.0.113.9"}},"context":[{{"links":{{"self":"https://x.example/a"}}}}]"#
@@ -159,9 +165,7 @@ fn escaped_and_repeated_names_at_every_level() {
         })
         .collect();
     cases.extend(spaced);
-    for case in &cases {
-        assert_same(case);
-    }
+    cases
 }
 
 /// JSON text of any shape, names the normalizer reads (some escaped or repeated), values it
@@ -387,4 +391,156 @@ fn panther_timestamps_at_the_edges() {
             "{t}"
         );
     }
+}
+
+/// The golden inputs (`tests/golden/*.input`): the events above, as text, each one proved here
+/// to normalize as the reference normalizer does. `WRITE_GOLDEN_INPUTS=1` writes them; without
+/// it the files must hold exactly these texts.
+#[test]
+fn golden_inputs_are_what_the_reference_agrees_on() {
+    let window = (1_741_599_600_000, 1_741_599_600_000 + 3_600_000);
+    let compact = |events: &[Value]| events.iter().map(Value::to_string).collect::<Vec<_>>();
+    let pretty = |events: &[Value]| {
+        events
+            .iter()
+            .map(|e| serde_json::to_string_pretty(e).expect("serializes"))
+            .collect::<Vec<_>>()
+    };
+    let real = real_events();
+    let generated = distinct(simulated_org::generate_events(3, 300, window));
+    // Each kind of invalid event, and each unreadable time.
+    let mut seen = std::collections::HashSet::new();
+    let invalid: Vec<Value> = simulated_org::generate_invalid_events_in(3, 30, window)
+        .into_iter()
+        .filter(|e| {
+            let kind = (e.get("type").is_some(), e.get("links").is_some());
+            let time = e["attributes"]["time"].as_str().expect("a time");
+            let bad = !time.starts_with("2025-03-10T");
+            seen.insert((kind, bad.then(|| time.to_owned())))
+        })
+        .collect();
+    let hostile_dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile/normalizer");
+    let mut hostile_paths: Vec<_> = std::fs::read_dir(hostile_dir)
+        .expect("the hostile fixtures")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    hostile_paths.sort();
+    let hostile: Vec<String> = hostile_paths
+        .iter()
+        .filter_map(|p| {
+            let bytes = std::fs::read(p).expect("readable");
+            serde_json::from_slice::<Box<RawValue>>(&bytes)
+                .ok()
+                .map(|raw| raw.get().to_owned())
+        })
+        .collect();
+    // The cases the equivalence proptests shrank to (proptest-regressions/), and event times at
+    // the edges of what a Panther timestamp is written for.
+    let mut edges: Vec<String> = [
+        r#"{"type":null,"type":null}"#,
+        r#"{"id":"e","type":"events","attributes":{"context":null,"context":null},"links":{},"x":null}"#,
+        r#"{"i\u0064":"\ud800"}"#,
+        r#"{"id":"e","type":"events","attributes":{"time":"\ud800"},"links":{},"x":null}"#,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for (time, processed_at) in [
+        ("1970-01-01T00:00:00Z", "null"),
+        ("0000-01-01T00:00:00Z", r#""0000-01-01T00:00:00Z""#),
+        (
+            "0000-01-01T00:00:00+23:59",
+            r#""0000-01-01T00:00:00+23:59""#,
+        ),
+        (
+            "9999-12-31T23:59:59.999999999Z",
+            r#""9999-12-31T23:59:59.999999999Z""#,
+        ),
+        (
+            "9999-12-31T23:59:59.999999999-23:59",
+            r#""9999-12-31T23:59:59Z""#,
+        ),
+        ("2021-04-03T23:59:60Z", r#""2021-04-03T23:59:60.5+00:00""#),
+        (
+            "2021-04-03T06:12:19.008+02:00",
+            r#""2021-04-03T06:12:19.1-02:30""#,
+        ),
+        ("2021-04-03T06:12:19.123456789012Z", r#""yesterday""#),
+        ("2021-02-29T00:00:00Z", r#""2021-04-03T06:12:19Z""#),
+        ("2022-13-45T25:61:00Z", "null"),
+    ] {
+        edges.push(format!(
+            r#"{{"id":"t-{time}","type":"events","attributes":{{"time":"{time}","processedAt":{processed_at}}},"links":{{}}}}"#
+        ));
+    }
+    let sets: [(&str, Vec<String>); 8] = [
+        ("real", compact(&real)),
+        (
+            "real_pretty",
+            pretty(&[&real[..4], &real[real.len() - 1..]].concat()),
+        ),
+        ("generated", compact(&generated)),
+        ("generated_pretty", pretty(&generated[..6])),
+        ("generated_invalid", compact(&invalid)),
+        ("generated_invalid_pretty", pretty(&invalid[..6])),
+        ("hostile", hostile),
+        ("hand_made", [escaped_and_repeated_names(), edges].concat()),
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let write = std::env::var_os("WRITE_GOLDEN_INPUTS").is_some();
+    for (name, texts) in sets {
+        for text in &texts {
+            assert_same(text);
+        }
+        let mut body = texts.join("\n");
+        body.push('\n');
+        let path = dir.join(format!("{name}.input"));
+        if write {
+            std::fs::create_dir_all(&dir).expect("the golden directory");
+            std::fs::write(&path, &body).expect("written");
+        } else {
+            let on_disk = std::fs::read_to_string(&path).expect("the golden input");
+            assert!(on_disk == body, "{} differs", path.display());
+        }
+    }
+}
+
+/// The events that first show an action, an actor's shape, a kind of location, a precision of
+/// `time`, or that are among the first three processed late.
+fn distinct(events: Vec<Value>) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    let mut late = 0;
+    let mut latest = String::new();
+    events
+        .into_iter()
+        .filter(|e| {
+            let a = &e["attributes"];
+            let actor = &a["actor"];
+            let mut actor_shape: Vec<&String> = actor
+                .as_object()
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
+            actor_shape.sort();
+            let ip = a["location"]["ip"].as_str().map(|ip| ip.contains(':'));
+            let time = a["time"].as_str().expect("a time");
+            let digits = time.len();
+            let features = [
+                format!("action {}", a["action"]),
+                format!("actor {actor_shape:?} {}", actor["auth"]["authType"]),
+                format!("ip {ip:?}"),
+                format!("time {digits}"),
+            ];
+            let mut new = false;
+            for f in features {
+                new |= seen.insert(f);
+            }
+            if time[..19] < latest[..latest.len().min(19)] {
+                late += 1;
+                new |= late <= 3;
+            } else {
+                latest = time.to_owned();
+            }
+            new
+        })
+        .collect()
 }
