@@ -13,6 +13,3 @@ pub mod normalize;
 pub mod setup;
 pub mod sink;
 pub mod source;
-
-#[cfg(test)]
-mod proptests;
