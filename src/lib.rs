@@ -24,6 +24,3 @@ pub mod setup;
 pub mod check;
 pub mod metrics;
 pub mod malloc_arenas;
-
-#[cfg(test)]
-mod proptests;

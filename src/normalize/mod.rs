@@ -13,10 +13,6 @@ mod timestamp;
 mod url_host;
 
 #[cfg(test)]
-mod equivalence_tests;
-#[cfg(test)]
-mod reference;
-#[cfg(test)]
 mod tests;
 
 use serde_json::value::RawValue;

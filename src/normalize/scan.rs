@@ -347,7 +347,66 @@ pub fn compact_with_depth(json: &str, out: &mut String, closers: &mut Closers) -
 
 #[cfg(test)]
 mod tests {
+    use super::super::{compact_json_into, nesting_depth};
     use super::*;
+
+    /// Compaction, depth and closers in one pass are the two passes they replace, over the
+    /// golden inputs (real, generated, pretty-printed, escaped and repeated names: sequences of
+    /// JSON texts) and every prefix of their first 1,000 characters (text that is not JSON).
+    #[test]
+    fn one_pass_compaction_is_the_two_passes() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+        let mut inputs = 0;
+        for entry in std::fs::read_dir(dir).expect("tests/golden") {
+            let path = entry.expect("an entry").path();
+            if path.extension().is_none_or(|e| e != "input") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("UTF-8");
+            let prefixes = text
+                .char_indices()
+                .map(|(i, _)| (&text[..i], false))
+                .take(1_000);
+            for (text, json) in prefixes.chain([(text.as_str(), true)]) {
+                let mut want = String::from("prefix");
+                compact_json_into(text, &mut want);
+                let mut got = String::from("prefix");
+                let mut closers = Closers::default();
+                let depth = compact_with_depth(text, &mut got, &mut closers);
+                assert_eq!(got, want, "{}", path.display());
+                assert_eq!(depth, nesting_depth(text), "{text}");
+                assert_eq!(depth, nesting_depth(&want), "{text}");
+                if json {
+                    assert_closers_found(&got.as_bytes()["prefix".len()..], &closers);
+                }
+            }
+            inputs += 1;
+        }
+        assert!(inputs >= 8, "the golden inputs are there");
+    }
+
+    /// Every array and object of valid compact JSON text closes where a scan finds it.
+    fn assert_closers_found(compact: &[u8], closers: &Closers) {
+        let mut count = 0;
+        for (open, close) in closers.pairs() {
+            assert!(matches!(compact[open], b'{' | b'['), "an opener at {open}");
+            assert_eq!(close.map(|c| c + 1), Some(value_end(compact, open)));
+            count += 1;
+        }
+        let (mut in_string, mut escaped, mut openers) = (false, false, 0);
+        for &b in compact {
+            match (in_string, escaped, b) {
+                (true, true, _) => escaped = false,
+                (true, false, b'\\') => escaped = true,
+                (true, false, b'"') => in_string = false,
+                (true, false, _) => {}
+                (false, _, b'"') => in_string = true,
+                (false, _, b'{' | b'[') => openers += 1,
+                (false, _, _) => {}
+            }
+        }
+        assert_eq!(count, openers);
+    }
 
     #[test]
     fn strings_end_at_the_first_unescaped_quote_at_any_offset() {

@@ -6,23 +6,32 @@
 //! (`tests/fixtures/hostile/`).
 //!
 //! Case counts are kept small so the whole set runs in seconds in a debug build; raise them
-//! with `PROPTEST_CASES=…` for a longer session.
+//! with `PROPTEST_CASES=…` for a longer session. Failures found are kept in
+//! `proptest-regressions/tests/proptests.txt` and replayed first.
 
-use crate::normalize::{
-    compact_json_into, nesting_depth, Normalizer, Outcome, SourceInfo, MAX_NESTING_DEPTH,
+use atlassian_audit::normalize::{
+    compact_json_into, nesting_depth, parse_timestamp, Normalizer, Outcome, ParseTime, SourceInfo,
+    MAX_NESTING_DEPTH,
 };
-use crate::source::atlassian::{parse_page, ErrorSummary, MAX_CURSOR_BYTES};
+use atlassian_audit::source::atlassian::{parse_page, ErrorSummary, MAX_CURSOR_BYTES};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use time::macros::datetime;
-use time::OffsetDateTime;
 
-const REAL_PAGE: &str = include_str!("../tests/fixtures/atlassian/events_page_real_2021.json");
-const PANTHER_EVENT: &str =
-    include_str!("../tests/fixtures/atlassian/panther_user_logged_in_as_user.json");
-const PARSE_TIME: OffsetDateTime = datetime!(2024-05-06 07:08:09.123 UTC);
+const REAL_PAGE: &str = include_str!("fixtures/atlassian/events_page_real_2021.json");
+const PANTHER_EVENT: &str = include_str!("fixtures/atlassian/panther_user_logged_in_as_user.json");
+/// Where proptest keeps its failures: by default it looks beside `src/`, which a test outside
+/// it does not have.
+const REGRESSIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/proptest-regressions/tests/proptests.txt"
+);
+
+fn parse_time() -> ParseTime {
+    ParseTime::new(parse_timestamp("2024-05-06T07:08:09.123Z").expect("a timestamp"))
+}
 
 fn normalizer() -> Normalizer {
     Normalizer::new(SourceInfo {
@@ -40,16 +49,21 @@ fn breaks_a_log_line(c: char) -> bool {
 /// then the `p_*` fields) or quarantined (a reason that is non-empty, short and safe to log,
 /// and a JSON line keeping the event); the same outcome every time.
 fn check_event(normalizer: &Normalizer, raw: &RawValue) {
-    let outcome = normalizer.normalize(raw, PARSE_TIME);
+    let parse_time = parse_time();
+    let outcome = normalizer.normalize_at(raw, &parse_time);
     assert_eq!(
         outcome,
-        normalizer.normalize(raw, PARSE_TIME),
+        normalizer.normalize(raw, parse_time.time()),
         "deterministic"
     );
+    // The normalizer compacts and measures the nesting in one pass; these are the two passes
+    // it stands for.
     let mut compact = String::new();
     compact_json_into(raw.get(), &mut compact);
+    let depth = nesting_depth(raw.get());
     match outcome {
         Outcome::Valid(v) => {
+            assert!(depth <= MAX_NESTING_DEPTH, "valid at depth {depth}");
             assert!(!v.dedupe_key.is_empty());
             assert!(compact.len() >= 2 && v.line.starts_with(&compact[..compact.len() - 1]));
             assert!(
@@ -72,6 +86,21 @@ fn check_event(normalizer: &Normalizer, raw: &RawValue) {
                 q.reason
             );
             assert!(q.line.starts_with("{\"error\":") && !q.line.contains('\n'));
+            // The event kept compacted: as JSON, or as a string when it nests too deep.
+            let too_deep = depth > MAX_NESTING_DEPTH;
+            let kept = if too_deep {
+                format!(",\"raw_text\":{}}}", quoted(&compact))
+            } else {
+                format!(",\"raw\":{compact}}}")
+            };
+            assert!(q.line.ends_with(&kept), "{} keeps {kept}", q.line);
+            assert_eq!(
+                q.reason
+                    .starts_with(&format!("event nests {depth} levels deep")),
+                too_deep,
+                "{}",
+                q.reason
+            );
             assert!(nesting_depth(&q.line) <= MAX_NESTING_DEPTH + 1);
             serde_json::from_str::<IgnoredAny>(&q.line).expect("a quarantine line is JSON");
         }
@@ -107,7 +136,7 @@ fn check_body(normalizer: &Normalizer, body: &[u8]) {
 
 fn quoted(s: &str) -> String {
     let mut out = String::new();
-    crate::normalize::push_json_string(&mut out, s);
+    atlassian_audit::normalize::push_json_string(&mut out, s);
     out
 }
 
@@ -173,7 +202,7 @@ fn json_key() -> impl Strategy<Value = String> {
     ]
 }
 
-/// JSON text of any shape, up to a few levels deep.
+/// JSON text of any shape, up to a few levels deep, with blanks of any kind between tokens.
 fn json_text() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         Just("null".to_owned()),
@@ -181,13 +210,22 @@ fn json_text() -> impl Strategy<Value = String> {
         json_number(),
         json_string(),
     ];
-    leaf.prop_recursive(5, 64, 6, |inner| {
+    let blank = prop::sample::select(vec!["", "", "", " ", "\n  ", "\t", "\r\n"]);
+    leaf.prop_recursive(5, 64, 6, move |inner| {
         prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(|v| format!("[{}]", v.join(","))),
-            prop::collection::vec((json_key(), inner), 0..6).prop_map(|members| {
-                let body: Vec<String> = members.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-                format!("{{{}}}", body.join(","))
-            }),
+            (prop::collection::vec(inner.clone(), 0..6), blank.clone())
+                .prop_map(|(v, b)| format!("[{b}{}{b}]", v.join(&format!("{b},{b}")))),
+            (
+                prop::collection::vec((json_key(), inner), 0..6),
+                blank.clone()
+            )
+                .prop_map(|(members, b)| {
+                    let body: Vec<String> = members
+                        .iter()
+                        .map(|(k, v)| format!("{k}{b}:{b}{v}"))
+                        .collect();
+                    format!("{{{b}{}{b}}}", body.join(&format!("{b},{b}")))
+                }),
         ]
     })
 }
@@ -283,7 +321,10 @@ fn mutated_real_page() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS))),
+        ..ProptestConfig::with_cases(1024)
+    })]
 
     #[test]
     fn any_bytes_are_a_page_or_a_typed_error(body in prop::collection::vec(any::<u8>(), 0..512)) {
@@ -390,7 +431,7 @@ fn control_characters_in_a_quoted_value_are_escaped() {
             quoted(time)
         );
         let raw = RawValue::from_string(text).expect("JSON");
-        match normalizer().normalize(&raw, PARSE_TIME) {
+        match normalizer().normalize_at(&raw, &parse_time()) {
             Outcome::Quarantined(q) => {
                 assert!(q.reason.contains(escaped), "{:?}", q.reason);
                 assert!(!q.reason.chars().any(breaks_a_log_line), "{:?}", q.reason);
