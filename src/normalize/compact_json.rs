@@ -1,5 +1,32 @@
 //! Whitespace compaction and string escaping for JSON text.
 
+/// Follows a JSON text byte by byte, telling which bytes belong to a string.
+#[derive(Default)]
+struct Strings {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Whether `b`, the next byte, belongs to a string (its quotes included).
+    #[inline]
+    fn holds(&mut self, b: u8) -> bool {
+        if self.inside {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.inside = false;
+            }
+            true
+        } else {
+            self.inside = b == b'"';
+            self.inside
+        }
+    }
+}
+
 /// Removes insignificant whitespace from a JSON text (outside strings), appending to
 /// `out`; assumes valid JSON.
 ///
@@ -8,23 +35,12 @@
 pub fn compact_json_into(json: &str, out: &mut String) {
     out.reserve(json.len());
     let bytes = json.as_bytes();
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     // Start of the run of bytes not yet copied; runs are split only at ASCII
     // whitespace, so every slice boundary is a char boundary.
     let mut run_start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+        if !strings.holds(b) && matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
             out.push_str(&json[run_start..i]);
             run_start = i + 1;
         }
@@ -71,21 +87,12 @@ pub fn push_json_string(out: &mut String, s: &str) {
 pub fn nesting_depth(json: &str) -> usize {
     let mut depth = 0usize;
     let mut max = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     for &b in json.as_bytes() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
+        if strings.holds(b) {
             continue;
         }
         match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 max = max.max(depth);

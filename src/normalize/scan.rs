@@ -189,14 +189,21 @@ pub struct Member<'a> {
 
 /// The members of the object `text` (a valid JSON object, blanks around it allowed), in order.
 pub fn members<'a>(text: &'a str, skip: Skip<'a>) -> Members<'a> {
-    let b = text.as_bytes();
-    let open = skip_blank(b, 0);
+    let (at, done) = inside(text, b'{');
     Members {
         text,
-        at: open + 1,
-        done: b.get(open) != Some(&b'{'),
+        at,
+        done,
         skip,
     }
+}
+
+/// Where what `text` holds starts, after its `open` bracket, and whether there is nothing to
+/// read (it does not open with `open`).
+fn inside(text: &str, open: u8) -> (usize, bool) {
+    let b = text.as_bytes();
+    let at = skip_blank(b, 0);
+    (at + 1, b.get(at) != Some(&open))
 }
 
 pub struct Members<'a> {
@@ -252,12 +259,11 @@ impl<'a> Iterator for Members<'a> {
 
 /// The elements of the array `text` (a valid JSON array, blanks around it allowed), in order.
 pub fn elements<'a>(text: &'a str, skip: Skip<'a>) -> Elements<'a> {
-    let b = text.as_bytes();
-    let open = skip_blank(b, 0);
+    let (at, done) = inside(text, b'[');
     Elements {
         text,
-        at: open + 1,
-        done: b.get(open) != Some(&b'['),
+        at,
+        done,
         skip,
     }
 }
