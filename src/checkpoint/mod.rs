@@ -1,10 +1,12 @@
 //! Where a source stopped, and who may move it: the checkpoint and the lease that guards it.
 mod dynamodb;
 mod file;
+mod memory;
 mod recent;
 
 pub use dynamodb::DynamoDbCheckpointStore;
 pub use file::FileCheckpointStore;
+pub use memory::MemoryCheckpointStore;
 pub use recent::{RecentEvents, MAX_RECENT_EVENTS};
 
 use async_trait::async_trait;

@@ -2,10 +2,12 @@
 //! relative (`logs/atlassian_audit/year=…/…json.gz`); each sink places them under its own root.
 mod layout;
 mod local_dir;
+mod memory;
 mod s3;
 
 pub use layout::{hour_start, logs_key, quarantine_key, TABLE};
 pub use local_dir::LocalDirSink;
+pub use memory::MemorySink;
 pub use s3::S3Sink;
 
 use async_trait::async_trait;
