@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod contract;
 mod key_safety;
 mod pipeline;
 mod secrets;

@@ -10,6 +10,7 @@
 mod support;
 
 mod aws_faults;
+mod contract;
 mod crashes;
 mod hostile;
 mod key_safety;

@@ -1,7 +1,9 @@
 //! Test code shared by the `integration` (no AWS), `aws` (moto) and `campaign` (moto) targets,
 //! included by each with `#[path = "../support/mod.rs"] mod support;`:
 //! - [`harness`]: a test environment (a simulated org, and local or moto storage);
-//! - [`faults`]: one fault wrapper for any checkpoint store and object sink.
+//! - [`faults`]: one fault wrapper for any checkpoint store and object sink;
+//! - [`contract`]: the cases every checkpoint store and every object sink must pass.
+pub mod contract;
 pub mod faults;
 pub mod harness;
 
