@@ -266,14 +266,9 @@ async fn a_lease_left_by_a_killed_run_frees_itself_after_its_budget_and_grace() 
     env.assert_exactly_once().await;
 }
 
-#[tokio::test]
-async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
-    let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
-    env.set(env::PAGE_LIMIT, "25");
-    crate::support::fill_backlog(&env.org, 44, 400, 2, 6);
-    // Slow pages, so the kill lands while batches are being written.
-    env.org
-        .set_random_faults(1.0, 44, vec![simulated_org::Fault::Stall { millis: 60 }]);
+/// Starts a CLI run and SIGKILLs it at a random instant once it has committed a few batches;
+/// returns the lease it left.
+async fn kill_once_it_has_committed_batches(env: &TestEnv) -> Lease {
     let mut child = env
         .cli(&["run", "--budget-seconds", "10"])
         .stdout(std::process::Stdio::null())
@@ -302,10 +297,21 @@ async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
     }
     tokio::time::sleep(Duration::from_millis(fastrand::u64(0..150))).await;
     child.start_kill().expect("SIGKILL");
-    let status = child.wait().await.unwrap();
+    let status = child.wait().await.expect("wait for the CLI");
     assert!(!status.success(), "the run was killed, not finished");
-    let stored = env.checkpoint().await.unwrap();
-    let lease = stored.lease.expect("a killed run leaves its lease");
+    let stored = env.checkpoint().await.expect("a checkpoint");
+    stored.lease.expect("a killed run leaves its lease")
+}
+
+#[tokio::test]
+async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
+    let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    env.set(env::PAGE_LIMIT, "25");
+    crate::support::fill_backlog(&env.org, 44, 400, 2, 6);
+    // Slow pages, so the kill lands while batches are being written.
+    env.org
+        .set_random_faults(1.0, 44, vec![simulated_org::Fault::Stall { millis: 60 }]);
+    let lease = kill_once_it_has_committed_batches(&env).await;
     env.org.clear_faults();
 
     // The next scheduled run is turned away while the lease lasts (budget + 30 s at most)…

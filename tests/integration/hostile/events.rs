@@ -51,11 +51,10 @@ async fn deeply_nested_events_are_quarantined_whole() {
     assert_eq!(env.assert_logs_exactly_once().await.len(), 2);
 }
 
-/// 5 MB in one field, wherever it is: kept whole where the event is valid, quoted briefly in
-/// the reason where it is the offending field.
-#[tokio::test]
-async fn five_megabyte_fields_are_kept_or_quarantined() {
-    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+/// Five events with 5 MB in one field (a note, a member name, the actor, the id) or 1 MB as the
+/// time, collected: four written, the one whose time is not a time quarantined; each once.
+/// Returns the big value and what was written.
+async fn collect_five_megabyte_fields(env: &TestEnv) -> (String, Vec<Value>, Vec<Value>) {
     let big = "x".repeat(5 << 20);
     let now = simulated_org::format_processed_at(simulated_org::now_ms());
     let base = |id: &str| json!({"id": id, "type": "events", "attributes": {"time": now, "actor": {"name": "n"}}, "links": {}});
@@ -79,6 +78,14 @@ async fn five_megabyte_fields_are_kept_or_quarantined() {
     );
     env.assert_exactly_once().await;
     let (logs, quarantine) = env.written().await;
+    (big, logs, quarantine)
+}
+
+/// 5 MB in a field of a valid event, wherever it is: kept whole.
+#[tokio::test]
+async fn five_megabyte_fields_of_valid_events_are_kept_whole() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    let (big, logs, _) = collect_five_megabyte_fields(&env).await;
     let by_id = |id: &str| {
         logs.iter()
             .find(|v| v["id"] == id)
@@ -95,6 +102,13 @@ async fn five_megabyte_fields_are_kept_or_quarantined() {
         by_id("big-actor")["p_any_emails"].as_array().map(Vec::len),
         Some(1)
     );
+}
+
+/// A megabyte where the time should be: quarantined, the value quoted briefly in the reason.
+#[tokio::test]
+async fn a_megabyte_time_is_quarantined_with_a_brief_reason() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    let (_, _, quarantine) = collect_five_megabyte_fields(&env).await;
     let reason = quarantine[0]["error"].as_str().expect("a reason");
     assert!(reason.starts_with("attributes.time \"xxxx"), "{reason}");
     assert!(reason.len() < 200, "{} bytes", reason.len());
@@ -128,10 +142,9 @@ async fn a_ten_megabyte_page_is_read_whole() {
     env.assert_exactly_once().await;
 }
 
-/// Each field the normalizer reads, with a value of each JSON type, through a whole run.
-#[tokio::test]
-async fn every_field_of_every_json_type_is_kept_or_quarantined_exactly_once() {
-    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+/// One event for each field the normalizer reads (19) with a value of each JSON type (6) in
+/// its place, the rest of it valid: ids `m-<field>-<type>`.
+fn every_field_of_every_json_type() -> Vec<Value> {
     let now = simulated_org::format_processed_at(simulated_org::now_ms());
     let base = json!({
         "type": "events",
@@ -190,6 +203,14 @@ async fn every_field_of_every_json_type_is_kept_or_quarantined_exactly_once() {
             events.push(e);
         }
     }
+    events
+}
+
+/// Each field the normalizer reads, with a value of each JSON type, through a whole run.
+#[tokio::test]
+async fn every_field_of_every_json_type_is_kept_or_quarantined_exactly_once() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    let events = every_field_of_every_json_type();
     let total = events.len() as u64;
     env.org.append_events(events);
     let invalid = env

@@ -46,6 +46,18 @@ async fn links_next_pointing_at_another_host_is_never_followed() {
     env.assert_exactly_once().await;
 }
 
+/// The message names the redirect, the setting to check and where it pointed, with the key
+/// (carried in the Location) redacted.
+fn assert_says_where_without_the_key(text: &str, status: u16, elsewhere: &str, key: &str) {
+    assert!(
+        text.contains(&format!("redirect ({status})")) && text.contains("ATLASSIAN_API_BASE_URL"),
+        "{text}"
+    );
+    assert!(text.contains(elsewhere), "says where: {text}");
+    assert!(!text.contains(key), "{text}");
+    assert!(text.contains("[redacted]"), "{text}");
+}
+
 /// A redirect to another host (which would accept the key) is not followed, not retried, and
 /// the run fails naming the setting to check; the Location, which here even carries the
 /// key, is quoted without it.
@@ -80,14 +92,7 @@ async fn a_redirect_is_not_followed(status: u16) {
         matches!(err, RunError::Source(SourceError::Redirected { status: s, .. }) if s == status),
         "{err:?}"
     );
-    let text = err.to_string();
-    assert!(
-        text.contains(&format!("redirect ({status})")) && text.contains("ATLASSIAN_API_BASE_URL"),
-        "{text}"
-    );
-    assert!(text.contains(&elsewhere.base_url()), "says where: {text}");
-    assert!(!text.contains(&key), "{text}");
-    assert!(text.contains("[redacted]"), "{text}");
+    assert_says_where_without_the_key(&err.to_string(), status, &elsewhere.base_url(), &key);
     assert!(
         elsewhere.requests().is_empty(),
         "the other host was contacted"

@@ -12,16 +12,8 @@ use atlassian_audit::source::SourceError;
 use serde_json::{json, Value};
 use simulated_org::{CannedResponse, Fault, SimulatedOrgConfig};
 
-/// Every request of a first run gets `answer`: each is refused and retried with backoff, and
-/// the run fails saying `problem`, without writing or moving the checkpoint. When `answer`
-/// comes once only, the retry gets the page and everything arrives exactly once.
-async fn refused_and_retried(answer: CannedResponse, problem: &str) {
-    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
-    fill_backlog(&env.org, 90, 30, 1, 2);
-    env.org
-        .set_random_faults(1.0, 90, vec![Fault::Respond(answer.clone())]);
-    let r = env.run_for(SHORT_BUDGET).await;
-    let err = r.error.expect("the run fails");
+/// The run failed because the page was bad (`problem`), after retrying, and says so briefly.
+fn assert_a_bad_page_that_the_next_run_retries(err: RunError, problem: &str) {
     match &err {
         RunError::Source(SourceError::Unavailable {
             attempts,
@@ -36,6 +28,18 @@ async fn refused_and_retried(answer: CannedResponse, problem: &str) {
     assert!(text.contains("the next run retries"), "{text}");
     assert!(text.len() < 800, "a short message: {} bytes", text.len());
     assert!(!text.contains('\n'), "{text}");
+}
+
+/// Every request of a first run gets `answer`: each is refused and retried with backoff, and
+/// the run fails saying `problem`, without writing or moving the checkpoint. When `answer`
+/// comes once only, the retry gets the page and everything arrives exactly once.
+async fn refused_and_retried(answer: CannedResponse, problem: &str) {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 90, 30, 1, 2);
+    env.org
+        .set_random_faults(1.0, 90, vec![Fault::Respond(answer.clone())]);
+    let r = env.run_for(SHORT_BUDGET).await;
+    assert_a_bad_page_that_the_next_run_retries(r.error.expect("the run fails"), problem);
     assert!(!r.summary.run_succeeded);
     assert_eq!(r.summary.events_processed + r.summary.quarantined_events, 0);
     env.assert_untouched().await;
