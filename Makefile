@@ -32,10 +32,11 @@ build:
 build-host:
 	$(CARGO) build --release
 
-## lint: formatting, clippy, and the template's checks (cfn-lint, sam validate --lint, checkov)
+## lint: formatting, clippy (the moto-backed test targets too), and the template's checks (cfn-lint, sam validate --lint, checkov)
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --test aws --test campaign -- -D warnings
 	scripts/template-check.sh
 
 ## template-check: cfn-lint, sam validate --lint and the checkov scan of template.yaml only

@@ -13,8 +13,8 @@
 //! `cargo test --test campaign -- --passes 1200 --backlog 20000 --seed <seed>` (needs moto:
 //! `eval "$(scripts/moto.sh start)"`).
 #[allow(dead_code)]
-#[path = "../integration/harness.rs"]
-mod harness;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod aws_proxy;
 
@@ -25,7 +25,6 @@ use atlassian_audit::metrics::StopReason;
 use atlassian_audit::setup::Aws;
 use aws_proxy::AwsProxy;
 use clap::Parser;
-use harness::{TestEnv, SOURCE_ID};
 use serde_json::{json, Value};
 use simulated_org::{
     generate_events_for_org, generate_invalid_events_in, is_valid_event, now_ms, Fault,
@@ -37,6 +36,7 @@ use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::harness::{TestEnv, SOURCE_ID};
 
 /// Timeouts the passes run with: short, so stalls past them are cheap to inject.
 const CLIENT_TIMEOUT: &str = "1s";
@@ -331,7 +331,7 @@ async fn campaign(
 ) -> Outcome {
     let proxy = AwsProxy::serve(listener, moto.clone(), seed ^ 0xa5a5, STALL_PAST_TIMEOUT);
     let key = format!("campaign-key-{seed:016x}-{}", uuid::Uuid::new_v4().simple());
-    let mut env = TestEnv::new(SimulatedOrgConfig {
+    let mut env = TestEnv::on_moto(SimulatedOrgConfig {
         api_key: key.clone(),
         ..Default::default()
     })
@@ -346,7 +346,7 @@ async fn campaign(
         .load()
         .await;
     let direct_ddb = aws_sdk_dynamodb::Client::new(&direct);
-    let store = DynamoDbCheckpointStore::new(direct_ddb.clone(), env.table.clone());
+    let store = DynamoDbCheckpointStore::new(direct_ddb.clone(), env.moto().table.clone());
     let mut c = Campaign {
         env,
         proxy,
@@ -555,9 +555,8 @@ impl Campaign<'_> {
     }
 
     async fn child_process(&mut self) -> RunEnd {
-        let mut cmd = self.env.cli();
-        cmd.arg("run")
-            .stdin(Stdio::null())
+        let mut cmd = self.env.cli(&["run"]);
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -686,7 +685,7 @@ impl Campaign<'_> {
         let result = self
             .direct_ddb
             .update_item()
-            .table_name(&self.env.table)
+            .table_name(&self.env.moto().table)
             .key(
                 "source_id",
                 aws_sdk_dynamodb::types::AttributeValue::S(SOURCE_ID.into()),

@@ -1,6 +1,6 @@
 //! AWS itself misbehaving. (The fault campaign, `tests/campaign/`, covers errors, throttling and
 //! lost answers at random; this is the regression test for the stall it found.)
-use crate::fill_backlog;
+use crate::support::fill_backlog;
 use atlassian_audit::config::env;
 use simulated_org::{SimulatedOrg, SimulatedOrgConfig};
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ async fn a_stalled_aws_endpoint_fails_the_run_instead_of_holding_it() {
     let state = dir.path().join("checkpoint.json");
 
     let started = Instant::now();
-    let out = tokio::process::Command::new(crate::harness::cli_binary())
+    let out = tokio::process::Command::new(crate::support::harness::cli_binary())
         .args(["run", "--state-file"])
         .arg(&state)
         .env(env::API_BASE_URL, org.base_url())

@@ -3,22 +3,16 @@
 //! A crash is modelled as the run's future being dropped at an instant: no code of the run
 //! executes after it, its lease is not released, and an operation it had started either took
 //! effect (crash after) or did not (crash before) — what SIGKILL does to a process.
-use crate::append_live;
-use crate::harness::{TestEnv, SOURCE_ID};
-use async_trait::async_trait;
-use atlassian_audit::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint,
-};
+use crate::support::append_live;
+use crate::support::faults::{Faults, Op, StorageFault};
+use crate::support::harness::{TestEnv, SOURCE_ID};
+use atlassian_audit::checkpoint::Lease;
 use atlassian_audit::config::env;
 use atlassian_audit::metrics::StopReason;
-use atlassian_audit::sink::{EncodedObject, ObjectSink, SinkError};
 use simulated_org::{
     generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrgConfig,
 };
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 #[derive(Clone, Copy, Debug)]
 enum When {
@@ -26,125 +20,42 @@ enum When {
     After,
 }
 
-/// Counts the run's side effects; at step `at` the run "dies" before or after that effect.
-struct Tripwire {
-    steps: AtomicUsize,
-    at: usize,
-    when: When,
-    fired: Notify,
-}
-
-impl Tripwire {
-    fn new(at: usize, when: When) -> Arc<Self> {
-        Arc::new(Tripwire {
-            steps: AtomicUsize::new(0),
-            at,
-            when,
-            fired: Notify::new(),
-        })
-    }
-
-    async fn step<T>(&self, effect: impl std::future::Future<Output = T>) -> T {
-        let n = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
-        if n != self.at {
-            return effect.await;
-        }
-        if let When::After = self.when {
-            let _ = effect.await;
-        }
-        self.fired.notify_one();
-        std::future::pending().await
-    }
-
-    fn count(&self) -> usize {
-        self.steps.load(Ordering::SeqCst)
-    }
-}
-
-struct CrashingSink(Arc<dyn ObjectSink>, Arc<Tripwire>);
-struct CrashingStore(Arc<dyn CheckpointStore>, Arc<Tripwire>);
-
-#[async_trait]
-impl ObjectSink for CrashingSink {
-    async fn put(&self, key: &str, object: &EncodedObject) -> Result<(), SinkError> {
-        self.1.step(self.0.put(key, object)).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), SinkError> {
-        self.1.step(self.0.delete(key)).await
-    }
-    async fn probe(&self) -> Result<(), SinkError> {
-        self.0.probe().await
-    }
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
-}
-
-#[async_trait]
-impl CheckpointStore for CrashingStore {
-    async fn acquire(
-        &self,
-        s: &str,
-        l: &Lease,
-        now: i64,
-        g: &str,
-    ) -> Result<Checkpoint, CheckpointError> {
-        self.1.step(self.0.acquire(s, l, now, g)).await
-    }
-    async fn save(&self, s: &str, o: &str, c: &Checkpoint) -> Result<(), CheckpointError> {
-        self.1.step(self.0.save(s, o, c)).await
-    }
-    async fn release(&self, s: &str, o: &str) -> Result<(), CheckpointError> {
-        self.1.step(self.0.release(s, o)).await
-    }
-    async fn load(&self, s: &str) -> Result<Option<StoredCheckpoint>, CheckpointError> {
-        self.0.load(s).await
-    }
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
+/// The run "dies" before or after its side effect number `at` (of the store and sink together).
+fn crash_at(at: usize, when: When) -> Faults {
+    let crash = match when {
+        When::Before => StorageFault::CrashBefore,
+        When::After => StorageFault::CrashAfter,
+    };
+    Faults::new().at_step(at, crash)
 }
 
 /// Long enough for a crashed run to reach any step even on a loaded machine; recovery waits
 /// for its lease to expire, so the cases run in parallel.
 const CRASHED_BUDGET: Duration = Duration::from_secs(6);
 
-/// A collector whose every side effect goes through `trip`, with no lease grace.
-async fn crashing_collector(
-    env: &TestEnv,
-    trip: &Arc<Tripwire>,
-) -> atlassian_audit::collector::Collector {
-    let (t1, t2) = (trip.clone(), trip.clone());
-    env.collector_with(
-        move |s| Arc::new(CrashingSink(s, t1)),
-        move |c| Arc::new(CrashingStore(c, t2)),
-        Duration::ZERO,
-    )
-    .await
-}
-
-/// Runs once with a crash at step `at`; returns whether the crash happened.
+/// Runs once with a crash at step `at` (no lease grace); returns whether the crash happened.
 async fn run_crashing(env: &TestEnv, at: usize, when: When) -> bool {
-    let trip = Tripwire::new(at, when);
-    let collector = crashing_collector(env, &trip).await;
+    let faults = crash_at(at, when);
+    let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
     tokio::select! {
         report = collector.run(CRASHED_BUDGET) => {
             assert!(report.error.is_none(), "{:?}", report.error);
             false
         }
-        _ = trip.fired.notified() => true,
+        _ = faults.crashed() => true,
     }
 }
 
 /// Side effects of one clean pass over the scenario (to know how many crash points there are).
 async fn count_steps(env: &TestEnv) -> usize {
-    let trip = Tripwire::new(usize::MAX, When::Before);
-    let r = crashing_collector(env, &trip)
+    let faults = Faults::new();
+    let r = env
+        .collector_with_faults(&faults, Duration::ZERO)
         .await
         .run(Duration::from_secs(30))
         .await;
     assert!(r.error.is_none(), "{:?}", r.error);
-    trip.count()
+    faults.steps()
 }
 
 /// 100 events (and 2 invalid ones) over the two whole hours before this one, so every
@@ -155,7 +66,7 @@ async fn scenario(seed: u64) -> TestEnv {
 
 /// [`scenario`], with pages capped at `cap` events whatever `limit` (40) asks for.
 async fn scenario_capped(seed: u64, cap: Option<u32>) -> TestEnv {
-    let mut env = TestEnv::new(SimulatedOrgConfig {
+    let mut env = TestEnv::local(SimulatedOrgConfig {
         page_cap: cap,
         ..SimulatedOrgConfig::default()
     })
@@ -355,17 +266,11 @@ async fn a_lease_left_by_a_killed_run_frees_itself_after_its_budget_and_grace() 
     env.assert_exactly_once().await;
 }
 
-#[tokio::test]
-async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
-    let mut env = TestEnv::new(SimulatedOrgConfig::default()).await;
-    env.set(env::PAGE_LIMIT, "25");
-    crate::fill_backlog(&env.org, 44, 400, 2, 6);
-    // Slow pages, so the kill lands while batches are being written.
-    env.org
-        .set_random_faults(1.0, 44, vec![simulated_org::Fault::Stall { millis: 60 }]);
+/// Starts a CLI run and SIGKILLs it at a random instant once it has committed a few batches;
+/// returns the lease it left.
+async fn kill_once_it_has_committed_batches(env: &TestEnv) -> Lease {
     let mut child = env
-        .cli()
-        .args(["run", "--budget-seconds", "10"])
+        .cli(&["run", "--budget-seconds", "10"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -392,10 +297,21 @@ async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
     }
     tokio::time::sleep(Duration::from_millis(fastrand::u64(0..150))).await;
     child.start_kill().expect("SIGKILL");
-    let status = child.wait().await.unwrap();
+    let status = child.wait().await.expect("wait for the CLI");
     assert!(!status.success(), "the run was killed, not finished");
-    let stored = env.checkpoint().await.unwrap();
-    let lease = stored.lease.expect("a killed run leaves its lease");
+    let stored = env.checkpoint().await.expect("a checkpoint");
+    stored.lease.expect("a killed run leaves its lease")
+}
+
+#[tokio::test]
+async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
+    let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    env.set(env::PAGE_LIMIT, "25");
+    crate::support::fill_backlog(&env.org, 44, 400, 2, 6);
+    // Slow pages, so the kill lands while batches are being written.
+    env.org
+        .set_random_faults(1.0, 44, vec![simulated_org::Fault::Stall { millis: 60 }]);
+    let lease = kill_once_it_has_committed_batches(&env).await;
     env.org.clear_faults();
 
     // The next scheduled run is turned away while the lease lasts (budget + 30 s at most)…
@@ -414,41 +330,6 @@ async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
     env.assert_exactly_once().await;
 }
 
-/// A store whose `nth` save takes effect but whose answer is lost: the caller sees an error.
-struct LostAnswerStore(Arc<dyn CheckpointStore>, usize, AtomicUsize);
-
-#[async_trait]
-impl CheckpointStore for LostAnswerStore {
-    async fn acquire(
-        &self,
-        s: &str,
-        l: &Lease,
-        now: i64,
-        g: &str,
-    ) -> Result<Checkpoint, CheckpointError> {
-        self.0.acquire(s, l, now, g).await
-    }
-    async fn save(&self, s: &str, o: &str, c: &Checkpoint) -> Result<(), CheckpointError> {
-        self.0.save(s, o, c).await?;
-        if self.2.fetch_add(1, Ordering::SeqCst) + 1 == self.1 {
-            return Err(CheckpointError::Backend {
-                store: self.0.describe(),
-                reason: "the answer was lost".into(),
-            });
-        }
-        Ok(())
-    }
-    async fn release(&self, s: &str, o: &str) -> Result<(), CheckpointError> {
-        self.0.release(s, o).await
-    }
-    async fn load(&self, s: &str) -> Result<Option<StoredCheckpoint>, CheckpointError> {
-        self.0.load(s).await
-    }
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
-}
-
 /// Found by the fault campaign: when the write that commits a batch took effect but its answer
 /// was lost, the run failed without counting the batch, and no later run counts it either, so
 /// EventsProcessed fell short of what was written. The run now reads the checkpoint back.
@@ -456,13 +337,8 @@ impl CheckpointStore for LostAnswerStore {
 async fn a_commit_whose_answer_was_lost_is_still_counted() {
     let env = scenario(44).await;
     // Saves: 1 pending page 1, 2 commit page 1, 3 pending page 2, 4 commit page 2.
-    let collector = env
-        .collector_with(
-            |s| s,
-            |c| Arc::new(LostAnswerStore(c, 4, AtomicUsize::new(0))),
-            Duration::ZERO,
-        )
-        .await;
+    let faults = Faults::new().when(|c| c.op == Op::Save && c.nth == 4, StorageFault::LoseAnswer);
+    let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
     let r = collector.run(Duration::from_secs(30)).await;
     assert!(r.error.is_some(), "the lost answer fails the run");
     let stored = env.checkpoint().await.expect("a checkpoint");

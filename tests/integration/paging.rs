@@ -1,7 +1,7 @@
 //! Pages shorter than `limit` are not the end of the stream: a run reads on until the API ends
 //! it (no events, no cursor, or the same cursor), within its budget.
-use crate::append_live;
-use crate::harness::TestEnv;
+use crate::support::append_live;
+use crate::support::harness::TestEnv;
 use atlassian_audit::config::env;
 use atlassian_audit::metrics::StopReason;
 use simulated_org::{generate_events_for_org, now_ms, Fault, SimulatedOrgConfig, TimeField};
@@ -9,14 +9,14 @@ use simulated_org::{generate_events_for_org, now_ms, Fault, SimulatedOrgConfig, 
 #[tokio::test]
 async fn a_backlog_served_in_pages_shorter_than_the_limit_is_collected_in_one_run() {
     for cursor_on_last_page in [true, false] {
-        let mut env = TestEnv::new(SimulatedOrgConfig {
+        let mut env = TestEnv::local(SimulatedOrgConfig {
             page_cap: Some(100),
             cursor_on_last_page,
             ..SimulatedOrgConfig::default()
         })
         .await;
         env.set(env::PAGE_LIMIT, "500");
-        crate::fill_backlog(&env.org, 61, 3_000, 0, 20);
+        crate::support::fill_backlog(&env.org, 61, 3_000, 0, 20);
         let r = env.run().await;
         assert!(r.error.is_none(), "{:?}", r.error);
         assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
@@ -28,7 +28,7 @@ async fn a_backlog_served_in_pages_shorter_than_the_limit_is_collected_in_one_ru
 
 #[tokio::test]
 async fn a_refused_cursor_with_more_events_in_the_overlap_than_a_page_recovers_in_one_run() {
-    let mut env = TestEnv::new(SimulatedOrgConfig {
+    let mut env = TestEnv::local(SimulatedOrgConfig {
         page_cap: Some(100),
         ..SimulatedOrgConfig::default()
     })
@@ -62,14 +62,14 @@ async fn a_refused_cursor_with_more_events_in_the_overlap_than_a_page_recovers_i
 /// event processed late; resumed from its last cursor, none is lost.
 #[tokio::test]
 async fn a_null_terminated_stream_whose_from_is_on_event_time_loses_no_late_event() {
-    let env = TestEnv::new(SimulatedOrgConfig {
+    let env = TestEnv::local(SimulatedOrgConfig {
         cursor_on_last_page: false,
         bounds_on: TimeField::Time,
         page_cap: Some(60),
         ..SimulatedOrgConfig::default()
     })
     .await;
-    crate::fill_backlog(&env.org, 64, 300, 1, 6);
+    crate::support::fill_backlog(&env.org, 64, 300, 1, 6);
     let mut written = env.run().await.summary.events_processed;
     for round in 0..4u64 {
         // Late: happened 2 to 3 hours ago, processed now (a `from` on time would skip them).

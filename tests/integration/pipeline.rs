@@ -1,116 +1,31 @@
 //! The happy paths, and the API's own quirks: both terminal-page styles, repeats across pages.
-use crate::harness::TestEnv;
-use crate::{append_live, fill_backlog};
+//! (The same pipeline on S3, with S3's object metadata, is in the `aws` target.)
+use crate::support::faults::{self, Faults, Op, StorageFault};
+use crate::support::harness::TestEnv;
+use crate::support::{append_live, fill_backlog, scenario};
 use atlassian_audit::config::env;
 use atlassian_audit::metrics::StopReason;
 use simulated_org::{Fault, SimulatedOrgConfig};
+use std::time::Duration;
 
 #[tokio::test]
 async fn backlog_then_live_events_land_exactly_once_in_hive_partitions() {
-    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
-    fill_backlog(&env.org, 1, 1_234, 3, 30);
-
-    let first = env.run().await;
-    assert!(first.error.is_none(), "{:?}", first.error);
-    let s = &first.summary;
-    assert!(s.run_succeeded);
-    assert_eq!(s.stop_reason, StopReason::CaughtUp);
-    assert_eq!(s.events_processed, 1_234);
-    assert_eq!(s.quarantined_events, 3);
-    assert_eq!(
-        s.pages_fetched, 8,
-        "1,237 events in pages of 200, then the empty page that ends the stream"
-    );
-    assert!(s.bytes_written > 0 && s.objects_written > 0);
-    assert!(s.ingest_lag_seconds.is_some());
-
-    append_live(&env.org, 2, 57);
-    let second = env.run().await;
-    assert!(second.error.is_none(), "{:?}", second.error);
-    assert_eq!(second.summary.events_processed, 57);
-
-    // Nothing new: a run that writes nothing still reports (the no-events alarm needs it).
-    let third = env.run().await;
-    assert!(third.error.is_none());
-    assert_eq!(third.summary.events_processed, 0);
-    assert!(third.summary.run_succeeded);
-
-    env.assert_exactly_once().await;
-
-    let total_bytes: u64 = [&first, &second, &third]
-        .iter()
-        .map(|r| r.summary.bytes_written)
-        .sum();
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    let runs = scenario::backlog_then_live(&env).await;
     let objects = env.objects().await;
-    let stored_bytes: u64 = {
-        let mut n = 0;
-        for o in &objects {
-            let head = env
-                .s3
-                .head_object()
-                .bucket(&env.bucket)
-                .key(&o.key)
-                .send()
-                .await
-                .unwrap();
-            n += head.content_length().unwrap_or(0) as u64;
-        }
-        n
-    };
+    scenario::assert_well_formed(&objects);
+    let reported: u64 = runs.iter().map(|r| r.summary.bytes_written).sum();
+    let stored: u64 = objects.iter().map(|o| o.size).sum();
     assert_eq!(
-        total_bytes, stored_bytes,
-        "BytesWritten adds up to what S3 holds"
+        reported, stored,
+        "BytesWritten adds up to what the directory holds"
     );
-
-    for o in &objects {
-        assert_eq!(o.encoding.as_deref(), Some("gzip"), "{}", o.key);
-        assert_eq!(
-            o.content_type.as_deref(),
-            Some("application/x-ndjson"),
-            "{}",
-            o.key
-        );
-        assert_eq!(
-            o.event_count,
-            Some(o.text.lines().count().to_string()),
-            "{}",
-            o.key
-        );
-        assert!(o.text.ends_with('\n'), "every line is newline-terminated");
-        if o.key.starts_with("lake/logs/") {
-            // The partition names the hour of every event's p_event_time.
-            for line in o.text.lines() {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                let t = v["p_event_time"].as_str().unwrap();
-                let want = format!(
-                    "year={}/month={}/day={}/hour={}/",
-                    &t[0..4],
-                    &t[5..7],
-                    &t[8..10],
-                    &t[11..13]
-                );
-                assert!(o.key.contains(&want), "{} holds an event at {t}", o.key);
-                assert_eq!(v["p_log_type"], "Atlassian.Audit");
-                assert_eq!(v["p_source_id"], "test-source");
-                assert!(
-                    v["attributes"]["processedAt"].is_string(),
-                    "fields are kept"
-                );
-            }
-        }
-    }
-    let stored = env.checkpoint().await.unwrap();
-    assert!(
-        stored.lease.is_none(),
-        "the lease is released after each run"
-    );
-    assert!(stored.checkpoint.cursor.is_some());
 }
 
 #[tokio::test]
 async fn a_stream_that_ends_with_null_resumes_from_its_last_cursor_and_drops_repeats() {
     for cap in [None, Some(70)] {
-        let env = TestEnv::new(SimulatedOrgConfig {
+        let env = TestEnv::local(SimulatedOrgConfig {
             cursor_on_last_page: false,
             page_cap: cap,
             ..SimulatedOrgConfig::default()
@@ -148,7 +63,7 @@ async fn a_stream_that_ends_with_null_resumes_from_its_last_cursor_and_drops_rep
 
 #[tokio::test]
 async fn events_the_api_serves_twice_are_written_once() {
-    let mut env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
     env.set(env::PAGE_LIMIT, "100");
     fill_backlog(&env.org, 4, 600, 0, 10);
     env.org.push_faults([
@@ -166,7 +81,7 @@ async fn events_the_api_serves_twice_are_written_once() {
 
 #[tokio::test]
 async fn the_initial_lookback_bounds_the_first_run() {
-    let mut env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
     env.set(env::INITIAL_LOOKBACK, "2h");
     let now = simulated_org::now_ms();
     let org_id = env.org.org_id().to_string();
@@ -204,7 +119,7 @@ async fn the_initial_lookback_bounds_the_first_run() {
 async fn a_backlog_larger_than_one_run_is_worked_off_over_several_runs() {
     // Also with pages capped below the limit: every run still reads on to its budget.
     for cap in [None, Some(30)] {
-        let mut env = TestEnv::new(SimulatedOrgConfig {
+        let mut env = TestEnv::local(SimulatedOrgConfig {
             page_cap: cap,
             ..SimulatedOrgConfig::default()
         })
@@ -218,11 +133,7 @@ async fn a_backlog_larger_than_one_run_is_worked_off_over_several_runs() {
         let mut written = 0;
         loop {
             runs += 1;
-            let r = env
-                .collector()
-                .await
-                .run(std::time::Duration::from_secs(3))
-                .await;
+            let r = env.collector().await.run(Duration::from_secs(3)).await;
             assert!(r.error.is_none(), "{:?}", r.error);
             // Generous bound (shared machines are slow): the point is that it stops, not how fast.
             assert!(
@@ -247,57 +158,29 @@ async fn a_backlog_larger_than_one_run_is_worked_off_over_several_runs() {
     }
 }
 
-/// A sink whose writes take a while, recording which key each put wrote and when it ended.
-struct SlowSink {
-    inner: std::sync::Arc<dyn atlassian_audit::sink::ObjectSink>,
-    puts: std::sync::Mutex<Vec<(String, i64)>>,
-}
-
-#[async_trait::async_trait]
-impl atlassian_audit::sink::ObjectSink for SlowSink {
-    async fn put(
-        &self,
-        key: &str,
-        object: &atlassian_audit::sink::EncodedObject,
-    ) -> Result<(), atlassian_audit::sink::SinkError> {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let r = self.inner.put(key, object).await;
-        let ended = simulated_org::now_ms();
-        self.puts
-            .lock()
-            .expect("lock")
-            .push((key.to_string(), ended));
-        r
-    }
-    async fn delete(&self, key: &str) -> Result<(), atlassian_audit::sink::SinkError> {
-        self.inner.delete(key).await
-    }
-    async fn probe(&self) -> Result<(), atlassian_audit::sink::SinkError> {
-        self.inner.probe().await
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-}
-
 #[tokio::test]
 async fn the_next_page_is_fetched_while_the_current_one_is_written() {
-    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
     fill_backlog(&env.org, 7, 600, 0, 3);
-    let sink = std::sync::Arc::new(SlowSink {
-        inner: env.backends().await.sink.clone(),
-        puts: Default::default(),
-    });
-    let shared = sink.clone();
+    // Every write takes a while.
+    let faults = Faults::new().when(
+        |c| c.op == Op::Put,
+        StorageFault::Delay(Duration::from_millis(100)),
+    );
     let collector = env
-        .collector_with(move |_| shared, |c| c, std::time::Duration::from_secs(30))
+        .collector_with_faults(&faults, Duration::from_secs(30))
         .await;
-    let report = collector.run(std::time::Duration::from_secs(60)).await;
+    let report = collector.run(Duration::from_secs(60)).await;
     assert!(report.error.is_none(), "{:?}", report.error);
     assert_eq!(report.summary.events_processed, 600);
     env.assert_exactly_once().await;
 
-    let puts = sink.puts.lock().expect("lock").clone();
+    let puts: Vec<(String, i64)> = faults
+        .done()
+        .into_iter()
+        .filter(|d| d.op == Op::Put)
+        .map(|d| (d.key, d.ended_ms))
+        .collect();
     let fetched_at: Vec<i64> = env
         .org
         .requests()
@@ -325,49 +208,11 @@ async fn the_next_page_is_fetched_while_the_current_one_is_written() {
     }
 }
 
-/// A sink that fails its first put, once the API has answered the page read ahead.
-struct FailingSink {
-    org: simulated_org::SimulatedOrg,
-}
-
-#[async_trait::async_trait]
-impl atlassian_audit::sink::ObjectSink for FailingSink {
-    async fn put(
-        &self,
-        key: &str,
-        _object: &atlassian_audit::sink::EncodedObject,
-    ) -> Result<(), atlassian_audit::sink::SinkError> {
-        for _ in 0..200 {
-            if self.org.requests().len() >= 2 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        // Time for the client to read the answer the server recorded.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        Err(atlassian_audit::sink::SinkError {
-            sink: "test sink".into(),
-            action: "write",
-            key: key.to_string(),
-            reason: "disk full".into(),
-        })
-    }
-    async fn delete(&self, _key: &str) -> Result<(), atlassian_audit::sink::SinkError> {
-        Ok(())
-    }
-    async fn probe(&self) -> Result<(), atlassian_audit::sink::SinkError> {
-        Ok(())
-    }
-    fn describe(&self) -> String {
-        "test sink".into()
-    }
-}
-
 /// The page read ahead met a 429 and was waiting it out when the run failed: the run stops it,
 /// and the throttle still reaches `ApiThrottled`.
 #[tokio::test]
 async fn a_throttle_met_by_an_unused_read_ahead_is_still_counted() {
-    let env = TestEnv::new(SimulatedOrgConfig::default()).await;
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
     fill_backlog(&env.org, 7, 600, 0, 3);
     env.org.push_faults([
         Fault::Stall { millis: 0 },
@@ -376,22 +221,35 @@ async fn a_throttle_met_by_an_unused_read_ahead_is_still_counted() {
             retry_after_secs: Some(20),
         },
     ]);
+    // Every write fails, once the API has answered the page read ahead.
     let org = env.org.clone();
+    let read_ahead_answered = move || {
+        let org = org.clone();
+        async move {
+            for _ in 0..200 {
+                if org.requests().len() >= 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // Time for the client to read the answer the server recorded.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let faults = Faults::new()
+        .when(|c| c.op == Op::Put, StorageFault::hold(read_ahead_answered))
+        .when(|c| c.op == Op::Put, StorageFault::Fail);
     let collector = env
-        .collector_with(
-            move |_| std::sync::Arc::new(FailingSink { org }),
-            |c| c,
-            std::time::Duration::from_secs(30),
-        )
+        .collector_with_faults(&faults, Duration::from_secs(30))
         .await;
     let started = std::time::Instant::now();
-    let report = collector.run(std::time::Duration::from_secs(60)).await;
+    let report = collector.run(Duration::from_secs(60)).await;
     let error = report.error.expect("the write failed");
-    assert!(error.to_string().contains("disk full"), "{error}");
+    assert!(error.to_string().contains(faults::INJECTED), "{error}");
     assert_eq!(env.org.requests()[1].status, 429);
     assert_eq!(report.summary.api_throttled, 1);
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(15),
+        started.elapsed() < Duration::from_secs(15),
         "the run did not wait out the read-ahead's 429"
     );
 }

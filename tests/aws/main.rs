@@ -1,0 +1,15 @@
+//! The collector against AWS as moto emulates it: Secrets Manager, DynamoDB and S3 themselves.
+//! Not part of plain `cargo test` (`test = false` in Cargo.toml): `make test` starts moto and
+//! runs `cargo test --test aws`; by hand, `eval "$(scripts/moto.sh start)"` first. Every test
+//! here fails at once, saying so, when moto is not there.
+//!
+//! Everything else (the pipeline's behaviour on local storage, the template, the contracts of
+//! the local stores and sinks) is in the `integration` target, which needs no AWS.
+#[allow(dead_code)]
+#[path = "../support/mod.rs"]
+mod support;
+
+mod contract;
+mod key_safety;
+mod pipeline;
+mod secrets;

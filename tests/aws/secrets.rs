@@ -1,0 +1,169 @@
+//! Secrets Manager: the key is read from the secret, a rotated key is picked up by a warm
+//! process, and a secret that cannot be used stops the run before any request, named but never
+//! quoted.
+use crate::support::harness::TestEnv;
+use crate::support::{append_live, fill_backlog};
+use atlassian_audit::collector::RunError;
+use atlassian_audit::source::SourceError;
+use simulated_org::SimulatedOrgConfig;
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_rejected_key_stops_the_run_and_a_rotated_key_is_picked_up() {
+    let env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 24, 120, 0, 3);
+    assert!(env.run().await.error.is_none());
+    append_live(&env.org, 25, 10);
+    let before = env.checkpoint().await.unwrap().checkpoint;
+
+    // The key in the secret is revoked: replace it with one the org does not accept.
+    env.put_credentials(env.org.org_id(), "revoked-key-000")
+        .await;
+    let backends = env.backends().await;
+    let r = backends
+        .collector(&env.config())
+        .await
+        .unwrap()
+        .run(Duration::from_secs(30))
+        .await;
+    let err = r.error.expect("a 401 fails the run");
+    assert!(
+        matches!(err, RunError::Source(SourceError::Unauthorized { .. })),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("401") && text.contains("admin.atlassian.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&env.moto().secret_id),
+        "the message names the secret to update: {text}"
+    );
+    assert!(!r.summary.run_succeeded);
+    assert_eq!(
+        r.summary.auth_failures, 2,
+        "the first 401, and the one after re-reading the secret"
+    );
+    assert_eq!(
+        env.checkpoint().await.unwrap().checkpoint,
+        before,
+        "checkpoint untouched"
+    );
+
+    // The operator rotates the key; the same warm process picks it up on the next 401.
+    env.put_credentials(env.org.org_id(), env.org.api_key())
+        .await;
+    let r = backends
+        .collector(&env.config())
+        .await
+        .unwrap()
+        .run(Duration::from_secs(30))
+        .await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.summary.events_processed, 10);
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn a_secret_that_is_not_usable_is_named_without_its_content() {
+    let env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
+    env.put_secret("api_key=hunter2-secret-value").await;
+    let r = env.run().await;
+    let err = r
+        .error
+        .expect("a secret that is not JSON is refused")
+        .to_string();
+    assert!(
+        err.contains(&env.moto().secret_id) && err.contains("org_id"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        env.org.requests().is_empty(),
+        "no request without credentials"
+    );
+}
+
+#[tokio::test]
+async fn check_says_everything_looks_good_or_exactly_what_is_wrong() {
+    let env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
+    let report = atlassian_audit::check::run_checks(&env.config(), &env.backends().await).await;
+    assert!(report.all_ok(), "{}", report.render());
+    assert!(report.render().contains("Everything looks good"));
+
+    env.put_credentials(env.org.org_id(), "expired-key").await;
+    let report = atlassian_audit::check::run_checks(&env.config(), &env.backends().await).await;
+    assert!(!report.all_ok());
+    let text = report.render();
+    assert!(text.contains("✗ the API key was rejected (401)"), "{text}");
+    assert!(text.contains("1 problem"), "{text}");
+
+    env.put_secret(r#"{"org_id":"REPLACE_ME","api_key":"REPLACE_ME"}"#)
+        .await;
+    let mut broken = env.config();
+    broken.objects = atlassian_audit::config::ObjectLocation::S3 {
+        bucket: "no-such-bucket-anywhere".into(),
+        prefix: String::new(),
+        force_path_style: true,
+    };
+    let text = atlassian_audit::check::run_checks(&broken, &env.backends_for(&broken).await)
+        .await
+        .render();
+    assert!(text.contains("placeholder"), "{text}");
+    assert!(text.contains("no-such-bucket-anywhere"), "{text}");
+}
+
+/// The secret holds `text`: the run stops before any request with a message naming the
+/// secret and `what` is wrong, never the secret's content.
+async fn an_unusable_secret(text: &str, what: &str) {
+    let env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
+    env.put_secret(text).await;
+    let r = env.run().await;
+    let err = r.error.expect("the run fails").to_string();
+    assert!(
+        err.contains(&env.moto().secret_id),
+        "names the secret: {err}"
+    );
+    assert!(err.contains(what), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+    assert!(env.org.requests().is_empty(), "nothing was sent");
+    assert!(env
+        .checkpoint()
+        .await
+        .is_none_or(|c| c.checkpoint.sequence == 0));
+}
+
+#[tokio::test]
+async fn a_secret_without_an_api_key() {
+    an_unusable_secret(
+        r#"{"org_id":"sim-org-0001","apikey":"hunter2"}"#,
+        "it has no \"api_key\" field",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_secret_with_an_empty_org_id() {
+    an_unusable_secret(
+        r#"{"org_id":"  ","api_key":"hunter2"}"#,
+        "its \"org_id\" field is not a non-empty string",
+    )
+    .await;
+}
+
+/// serde would read the array as positional fields and accept it.
+#[tokio::test]
+async fn a_secret_that_is_a_json_array() {
+    an_unusable_secret(r#"["sim-org-0001","hunter2"]"#, "it is not a JSON object").await;
+}
+
+#[tokio::test]
+async fn a_secret_whose_key_would_inject_a_header() {
+    an_unusable_secret(
+        r#"{"org_id":"sim-org-0001","api_key":"hunter2\r\nX-Evil: 1"}"#,
+        "characters an HTTP header cannot carry",
+    )
+    .await;
+}

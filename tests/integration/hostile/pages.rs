@@ -1,0 +1,278 @@
+//! The page itself: an envelope that is not what the API promises is refused and retried with
+//! backoff, never moving the checkpoint; an odd but usable one is read; a page larger than
+//! asked for is redone within the API's limit.
+use super::{nested_arrays, SHORT_BUDGET};
+use crate::support::faults::{Faults, Op, StorageFault};
+use crate::support::fill_backlog;
+use crate::support::harness::{TestEnv, BUDGET};
+use atlassian_audit::collector::{RunError, LEASE_GRACE};
+use atlassian_audit::config::env;
+use atlassian_audit::metrics::StopReason;
+use atlassian_audit::source::SourceError;
+use serde_json::{json, Value};
+use simulated_org::{CannedResponse, Fault, SimulatedOrgConfig};
+
+/// The run failed because the page was bad (`problem`), after retrying, and says so briefly.
+fn assert_a_bad_page_that_the_next_run_retries(err: RunError, problem: &str) {
+    match &err {
+        RunError::Source(SourceError::Unavailable {
+            attempts,
+            last_problem,
+        }) => {
+            assert!(*attempts >= 2, "retried: {err}");
+            assert!(last_problem.contains(problem), "{last_problem}");
+        }
+        other => panic!("not a bad page: {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains("the next run retries"), "{text}");
+    assert!(text.len() < 800, "a short message: {} bytes", text.len());
+    assert!(!text.contains('\n'), "{text}");
+}
+
+/// Every request of a first run gets `answer`: each is refused and retried with backoff, and
+/// the run fails saying `problem`, without writing or moving the checkpoint. When `answer`
+/// comes once only, the retry gets the page and everything arrives exactly once.
+async fn refused_and_retried(answer: CannedResponse, problem: &str) {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 90, 30, 1, 2);
+    env.org
+        .set_random_faults(1.0, 90, vec![Fault::Respond(answer.clone())]);
+    let r = env.run_for(SHORT_BUDGET).await;
+    assert_a_bad_page_that_the_next_run_retries(r.error.expect("the run fails"), problem);
+    assert!(!r.summary.run_succeeded);
+    assert_eq!(r.summary.events_processed + r.summary.quarantined_events, 0);
+    env.assert_untouched().await;
+    let requests = env.org.requests();
+    assert!(requests.len() >= 2, "retried");
+    assert!(requests
+        .iter()
+        .all(|q| matches!(q.fault, Some(Fault::Respond(_)))));
+    assert!(
+        requests.windows(2).all(|w| w[0].query == w[1].query),
+        "the same page was asked for again"
+    );
+
+    env.org.clear_faults();
+    env.org.push_faults([Fault::Respond(answer)]);
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.summary.events_processed, 30);
+    assert_eq!(r.summary.quarantined_events, 1);
+    env.assert_exactly_once().await;
+}
+
+macro_rules! refused_pages {
+    ($($(#[$doc:meta])* $name:ident: $answer:expr => $problem:expr;)*) => {$(
+        $(#[$doc])*
+        #[tokio::test]
+        async fn $name() {
+            refused_and_retried($answer, $problem).await;
+        }
+    )*};
+}
+
+refused_pages! {
+    page_data_is_an_object:
+        CannedResponse::json(r#"{"data":{"0":{"id":"a"}},"meta":{"next":null}}"#)
+        => "HTTP 200: the page is not the expected JSON (invalid type: map, expected a sequence";
+    page_data_is_a_string:
+        CannedResponse::json(r#"{"data":"events","meta":{"next":null}}"#)
+        => "the page is not the expected JSON (invalid type: string \"events\", expected a sequence";
+    page_data_is_a_number:
+        CannedResponse::json(r#"{"data":200,"meta":{"next":null}}"#)
+        => "the page is not the expected JSON (invalid type: integer `200`, expected a sequence";
+    page_data_is_null:
+        CannedResponse::json(r#"{"data":null,"meta":{"next":"c"}}"#)
+        => "the page has no `data` array";
+    page_data_is_missing:
+        CannedResponse::json(r#"{"meta":{"next":null},"links":{}}"#)
+        => "the page has no `data` array";
+    page_meta_is_a_string:
+        CannedResponse::json(r#"{"data":[],"meta":"next"}"#)
+        => "the page's `meta` is a string, not an object";
+    /// serde would read `["c"]` as a Meta whose `next` is "c".
+    page_meta_is_a_positional_array:
+        CannedResponse::json(r#"{"data":[],"meta":["c"]}"#)
+        => "the page's `meta` is an array, not an object";
+    page_meta_next_is_a_number:
+        CannedResponse::json(r#"{"data":[],"meta":{"next":12345}}"#)
+        => "the page's `meta.next` is a number, not a string or null";
+    page_meta_next_is_an_object:
+        CannedResponse::json(r#"{"data":[],"meta":{"next":{"cursor":"c"}}}"#)
+        => "the page's `meta.next` is an object, not a string or null";
+    page_meta_next_is_an_array:
+        CannedResponse::json(r#"{"data":[],"meta":{"next":["c"]}}"#)
+        => "the page's `meta.next` is an array, not a string or null";
+    page_meta_next_is_a_boolean:
+        CannedResponse::json(r#"{"data":[],"meta":{"next":true}}"#)
+        => "the page's `meta.next` is a boolean, not a string or null";
+    /// serde would read this as a page of one event with cursor "c".
+    page_is_a_positional_array:
+        CannedResponse::json(r#"[[{"id":"a"}],{"next":"c"}]"#)
+        => "the page is an array, not a JSON object";
+    page_is_a_json_string:
+        CannedResponse::json(r#""{\"data\":[]}""#)
+        => "the page is a string, not a JSON object";
+    page_is_null:
+        CannedResponse::json("null")
+        => "the page is null, not a JSON object";
+    page_is_empty:
+        CannedResponse::json("")
+        => "the page was cut short after 0 bytes";
+    page_has_duplicate_data:
+        CannedResponse::json(r#"{"data":[],"data":[{"id":"a"}],"meta":{"next":null}}"#)
+        => "duplicate field `data`";
+    non_utf8_bytes_inside_an_event:
+        CannedResponse::json(&b"{\"data\":[{\"id\":\"\xc3\x28\"}],\"meta\":{\"next\":null}}"[..])
+        => "the page is not JSON (invalid unicode code point";
+    non_utf8_bytes_after_the_page:
+        CannedResponse::json(&b"{\"data\":[],\"meta\":{\"next\":null}}\xff\xfe"[..])
+        => "the page is not JSON (trailing characters";
+    a_utf16_page_with_a_byte_order_mark:
+        CannedResponse::json(
+            "\u{feff}{\"data\":[],\"meta\":{\"next\":null}}"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect::<Vec<u8>>(),
+        )
+        => "the page is not JSON (expected value at line 1 column 1)";
+    a_gzip_body_nobody_asked_for:
+        CannedResponse::json(gzip(br#"{"data":[],"meta":{"next":null}}"#))
+            .header("content-encoding", "gzip")
+        => "the page is not JSON (expected value at line 1 column 1)";
+    /// A proxy's page, claiming to be JSON.
+    html_from_a_proxy_with_200:
+        CannedResponse::json("<!DOCTYPE html><html><head><title>Access denied</title></head><body>{\"data\":[]}</body></html>")
+        => "the page is not JSON (expected value at line 1 column 1)";
+    html_from_a_proxy_with_502:
+        CannedResponse::new(502, "<html><body><h1>502 Bad Gateway</h1>{\"errors\":[{\"detail\":\"x\"}]</body></html>")
+            .header("content-type", "text/html")
+            .header("retry-after", "garbage")
+        => "HTTP 502";
+    /// 100 000 nested arrays as the cursor: refused, no stack overflow.
+    deep_nesting_as_the_cursor:
+        CannedResponse::json(format!(r#"{{"data":[],"meta":{{"next":{}}}}}"#, nested_arrays(100_000)))
+        => "the page's `meta.next` is an array, not a string or null";
+    /// 100 000 arrays opened and never closed.
+    deep_nesting_never_closed:
+        CannedResponse::json(format!(r#"{{"data":[{}"#, "[".repeat(100_000)))
+        => "the page was cut short after 100009 bytes";
+    /// A cursor that could neither be sent back in a URL nor stored in a checkpoint item.
+    a_one_megabyte_cursor:
+        CannedResponse::json(format!(r#"{{"data":[],"meta":{{"next":"{}"}}}}"#, "c".repeat(1 << 20)))
+        => "the page's `meta.next` is 1048576 bytes long; a cursor is at most 8192";
+    /// A valid page padded past the 64 MiB the client reads.
+    a_body_over_64_mib:
+        CannedResponse::json({
+            let mut body = br#"{"data":[],"meta":{"next":null}}"#.to_vec();
+            body.resize(65 << 20, b' ');
+            body
+        })
+        => "the answer is larger than 67108864 bytes";
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
+/// The org's own events, served once in an odd but usable envelope that ends the stream
+/// (`meta.next` null or absent): written once; the next run reads on by time and writes
+/// nothing twice.
+async fn accepted_envelope(make: impl Fn(&[Value]) -> String) {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 95, 12, 1, 1);
+    let body = make(&env.org.events());
+    env.org
+        .push_faults([Fault::Respond(CannedResponse::json(body))]);
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(
+        (r.summary.events_processed, r.summary.quarantined_events),
+        (12, 1)
+    );
+    assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
+    assert_eq!(env.org.requests().len(), 1, "the page ended the stream");
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(
+        (r.summary.events_processed, r.summary.quarantined_events),
+        (0, 0)
+    );
+    assert!(r.summary.duplicates_dropped > 0, "read again by time");
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn links_next_as_an_object_is_ignored() {
+    accepted_envelope(|events| {
+        json!({"data": events, "meta": {"next": null}, "links": {"next": {"href": "https://evil.example/x"}}})
+            .to_string()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn links_as_a_number_and_meta_without_next_are_fine() {
+    accepted_envelope(|events| json!({"links": 7, "meta": {}, "data": events}).to_string()).await;
+}
+
+#[tokio::test]
+async fn a_page_without_meta_ends_the_stream() {
+    accepted_envelope(|events| json!({"data": events}).to_string()).await;
+}
+
+/// Members the collector does not read may be of any type and depth, in any order, pretty
+/// printed with CRLF and tabs.
+#[tokio::test]
+async fn unknown_and_ignored_members_may_hold_anything() {
+    accepted_envelope(|events| {
+        let data = serde_json::to_string_pretty(events).expect("events");
+        format!(
+            "{{\r\n\t\"meta\" : {{ \"page_size\": \"lots\", \"x\": {deep}, \"next\": null }},\r\n\t\"extra\": {deep},\r\n\t\"links\": [],\r\n\t\"data\": {data}\r\n}}\r\n",
+            deep = nested_arrays(100_000)
+        )
+    })
+    .await;
+}
+
+/// The API answers more events than the 500 asked for, and the run dies before that batch is
+/// committed. The redo must still ask for no more than the API accepts (500): asking for the
+/// 501 events the batch was cut at would be refused (400) on every later run, for ever.
+#[tokio::test]
+async fn a_page_larger_than_asked_for_is_redone_within_the_api_limit() {
+    let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    env.set(env::PAGE_LIMIT, "500");
+    fill_backlog(&env.org, 89, 501, 0, 2);
+    let served = env.org.events();
+    assert_eq!(served.len(), 501);
+    env.org.push_faults([Fault::Respond(CannedResponse::json(
+        json!({"data": served, "meta": {"next": null}}).to_string(),
+    ))]);
+    // Storage that refuses every write: the run dies with its batch pending.
+    let refusing = Faults::new().when(|c| c.op == Op::Put, StorageFault::Fail);
+    let r = env
+        .collector_with_faults(&refusing, LEASE_GRACE)
+        .await
+        .run(BUDGET)
+        .await;
+    assert!(matches!(r.error, Some(RunError::Sink(_))), "{:?}", r.error);
+    let pending = env.checkpoint().await.and_then(|s| s.checkpoint.pending);
+    assert_eq!(pending.map(|p| p.event_count), Some(501));
+
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let requests = env.org.requests();
+    let limits: Vec<Option<&str>> = requests[1..]
+        .iter()
+        .map(|q| q.query_value("limit"))
+        .collect();
+    assert!(
+        limits.iter().all(|l| *l == Some("500")),
+        "asked within the API's limit: {limits:?}"
+    );
+    env.assert_exactly_once().await;
+}

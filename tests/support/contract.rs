@@ -1,0 +1,458 @@
+//! What every checkpoint store and every object sink must do, written once and run against each
+//! of them: `store_contract!(subject)` and `sink_contract!(subject)` expand to one test a case,
+//! where `subject` (evaluated in each test, `.await` allowed) is a fresh [`StoreUnderTest`] or
+//! [`SinkUnderTest`].
+use atlassian_audit::checkpoint::CheckpointStore;
+use atlassian_audit::sink::ObjectSink;
+use futures::future::BoxFuture;
+use std::any::Any;
+use std::sync::Arc;
+
+/// A store to test, and whatever must live as long as it (a temporary directory).
+pub struct StoreUnderTest {
+    pub store: Arc<dyn CheckpointStore>,
+    _keep: Box<dyn Any + Send>,
+}
+
+impl StoreUnderTest {
+    pub fn new(store: Arc<dyn CheckpointStore>, keep: impl Any + Send) -> Self {
+        StoreUnderTest {
+            store,
+            _keep: Box::new(keep),
+        }
+    }
+}
+
+/// Reads an object back from where the sink keeps it, by key: `None` when there is none.
+pub type ReadBack = Box<dyn Fn(&str) -> BoxFuture<'static, Option<Vec<u8>>> + Send + Sync>;
+
+/// A sink to test, how to read its objects back, and whatever must live as long as it.
+pub struct SinkUnderTest {
+    pub sink: Arc<dyn ObjectSink>,
+    pub read: ReadBack,
+    _keep: Box<dyn Any + Send>,
+}
+
+impl SinkUnderTest {
+    pub fn new(sink: Arc<dyn ObjectSink>, read: ReadBack, keep: impl Any + Send) -> Self {
+        SinkUnderTest {
+            sink,
+            read,
+            _keep: Box::new(keep),
+        }
+    }
+}
+
+/// One test for each case of [`store`], on the store `$subject` makes. (The campaign includes
+/// this module and uses neither macro.)
+#[allow(unused_macros)]
+macro_rules! store_contract {
+    ($subject:expr) => {
+        $crate::support::contract::store_contract!(@cases $subject;
+            the_first_acquire_creates_the_record_with_the_new_generation,
+            a_second_owner_is_refused_while_the_lease_is_held,
+            an_expired_lease_is_taken_over,
+            a_lease_expiring_later_than_any_run_may_hold_one_is_taken_over,
+            a_save_without_the_lease_is_refused_as_lease_lost,
+            a_full_checkpoint_round_trips,
+            a_release_by_another_owner_changes_nothing,
+            a_release_frees_the_lease,
+        );
+    };
+    (@cases $subject:expr; $($case:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let subject: $crate::support::contract::StoreUnderTest = $subject;
+            $crate::support::contract::store::$case(subject.store.clone()).await;
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use store_contract;
+
+/// One test for each case of [`sink`], on the sink `$subject` makes.
+#[allow(unused_macros)]
+macro_rules! sink_contract {
+    ($subject:expr) => {
+        $crate::support::contract::sink_contract!(@cases $subject;
+            a_put_object_reads_back_byte_for_byte,
+            a_put_over_an_object_replaces_it,
+            a_delete_removes_the_object_and_only_it,
+            deleting_an_absent_object_is_fine,
+            the_probe_succeeds,
+            hive_partitioned_keys_are_kept_as_given,
+        );
+    };
+    (@cases $subject:expr; $($case:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let subject: $crate::support::contract::SinkUnderTest = $subject;
+            $crate::support::contract::sink::$case(subject.sink.clone(), &subject.read).await;
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use sink_contract;
+
+/// The checkpoint store's rules: the lease decides who may move a checkpoint.
+pub mod store {
+    use crate::support::harness::unique;
+    use atlassian_audit::checkpoint::{
+        Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch, RecentEvents,
+        LONGEST_LEASE,
+    };
+    use std::sync::Arc;
+
+    /// "Now" for every case: the stores take the time as an argument.
+    const NOW: i64 = 1_700_000_000_000;
+    const MINUTE: i64 = 60_000;
+
+    fn lease(owner: &str, until_ms: i64) -> Lease {
+        Lease {
+            owner: owner.into(),
+            until_ms,
+        }
+    }
+
+    async fn take(store: &Arc<dyn CheckpointStore>, id: &str, l: Lease) -> Checkpoint {
+        store
+            .acquire(id, &l, NOW, "gen-1")
+            .await
+            .unwrap_or_else(|e| panic!("{}: the lease on a free source: {e}", store.describe()))
+    }
+
+    async fn stored_lease(store: &Arc<dyn CheckpointStore>, id: &str) -> Option<Lease> {
+        store
+            .load(id)
+            .await
+            .expect("load")
+            .expect("the record")
+            .lease
+    }
+
+    fn assert_lease_lost(result: Result<(), CheckpointError>, id: &str, what: &str) {
+        match result {
+            Err(CheckpointError::LeaseLost { source_id }) => assert_eq!(source_id, id, "{what}"),
+            other => panic!("{what}: {other:?}, not LeaseLost"),
+        }
+    }
+
+    pub async fn the_first_acquire_creates_the_record_with_the_new_generation(
+        store: Arc<dyn CheckpointStore>,
+    ) {
+        let id = unique("source");
+        assert!(
+            store.load(&id).await.expect("load").is_none(),
+            "no record before the first acquire"
+        );
+        let cp = take(&store, &id, lease("a", NOW + MINUTE)).await;
+        assert_eq!(cp, Checkpoint::new("gen-1".into()));
+        let stored = store.load(&id).await.expect("load").expect("the record");
+        assert_eq!(stored.checkpoint, Checkpoint::new("gen-1".into()));
+        assert_eq!(stored.lease, Some(lease("a", NOW + MINUTE)));
+
+        // The owner renews: the record keeps its generation, the lease its new expiry.
+        let again = store
+            .acquire(&id, &lease("a", NOW + 2 * MINUTE), NOW + 1_000, "gen-2")
+            .await
+            .expect("the owner takes its own lease again");
+        assert_eq!(again.generation, "gen-1", "the generation is the record's");
+        assert_eq!(
+            stored_lease(&store, &id).await,
+            Some(lease("a", NOW + 2 * MINUTE))
+        );
+    }
+
+    pub async fn a_second_owner_is_refused_while_the_lease_is_held(
+        store: Arc<dyn CheckpointStore>,
+    ) {
+        let id = unique("source");
+        let longest = LONGEST_LEASE.as_millis() as i64;
+        // Held for a minute, and for as long as any run may hold it.
+        for until in [NOW + MINUTE, NOW + longest] {
+            store
+                .acquire(&id, &lease("a", until), NOW, "gen-1")
+                .await
+                .expect("the owner takes its lease");
+            // Up to and including the millisecond it expires.
+            for now in [NOW, NOW + MINUTE / 2, NOW + MINUTE] {
+                let err = store
+                    .acquire(&id, &lease("b", now + MINUTE), now, "gen-2")
+                    .await
+                    .expect_err("b takes a held lease");
+                match err {
+                    CheckpointError::LeaseHeld {
+                        source_id,
+                        until_ms,
+                    } => {
+                        assert_eq!(source_id, id);
+                        assert_eq!(until_ms, until, "the refusal says until when");
+                    }
+                    other => panic!("{other:?}, not LeaseHeld"),
+                }
+            }
+            assert_eq!(stored_lease(&store, &id).await, Some(lease("a", until)));
+        }
+    }
+
+    pub async fn an_expired_lease_is_taken_over(store: Arc<dyn CheckpointStore>) {
+        let id = unique("source");
+        let mut cp = take(&store, &id, lease("a", NOW + 1_000)).await;
+        cp.sequence = 3;
+        store.save(&id, "a", &cp).await.expect("the owner saves");
+
+        let taken = store
+            .acquire(&id, &lease("b", NOW + MINUTE), NOW + 1_001, "gen-2")
+            .await
+            .expect("an expired lease is free");
+        assert_eq!(taken, cp, "the new owner gets the checkpoint as it was");
+        assert_eq!(
+            stored_lease(&store, &id).await,
+            Some(lease("b", NOW + MINUTE))
+        );
+        cp.sequence = 4;
+        assert_lease_lost(store.save(&id, "a", &cp).await, &id, "the old owner saves");
+        store
+            .save(&id, "b", &cp)
+            .await
+            .expect("the new owner saves");
+    }
+
+    pub async fn a_lease_expiring_later_than_any_run_may_hold_one_is_taken_over(
+        store: Arc<dyn CheckpointStore>,
+    ) {
+        let latest = Lease::latest_valid_until_ms(NOW);
+        for forged in [latest + 1, NOW + 10 * 86_400_000, i64::MAX] {
+            let id = unique("source");
+            take(&store, &id, lease("forged", forged)).await;
+            store
+                .acquire(&id, &lease("b", NOW + MINUTE), NOW, "gen-2")
+                .await
+                .unwrap_or_else(|e| panic!("a lease until {forged} stops b: {e}"));
+            assert_eq!(
+                stored_lease(&store, &id).await,
+                Some(lease("b", NOW + MINUTE))
+            );
+        }
+    }
+
+    pub async fn a_save_without_the_lease_is_refused_as_lease_lost(
+        store: Arc<dyn CheckpointStore>,
+    ) {
+        let id = unique("source");
+        let mut cp = Checkpoint::new("gen-1".into());
+        cp.sequence = 9;
+        assert_lease_lost(
+            store.save(&id, "a", &cp).await,
+            &id,
+            "a save with no record",
+        );
+        assert!(
+            store.load(&id).await.expect("load").is_none(),
+            "a refused save creates no record"
+        );
+
+        take(&store, &id, lease("a", NOW + MINUTE)).await;
+        assert_lease_lost(
+            store.save(&id, "b", &cp).await,
+            &id,
+            "a save by a non-owner",
+        );
+        store.release(&id, "a").await.expect("release");
+        assert_lease_lost(
+            store.save(&id, "a", &cp).await,
+            &id,
+            "a save after the release",
+        );
+        let stored = store.load(&id).await.expect("load").expect("the record");
+        assert_eq!(
+            stored.checkpoint,
+            Checkpoint::new("gen-1".into()),
+            "refused saves changed the checkpoint"
+        );
+    }
+
+    pub async fn a_full_checkpoint_round_trips(store: Arc<dyn CheckpointStore>) {
+        let id = unique("source");
+        take(&store, &id, lease("a", NOW + MINUTE)).await;
+        let mut recent = RecentEvents::default();
+        for i in 0..50 {
+            recent.insert(&format!("event-{i}"), NOW - 300_000 + i * 1_000);
+        }
+        let full = Checkpoint {
+            generation: "gen-1".into(),
+            sequence: 42,
+            cursor: Some("eyJwYWdlIjoyfQ==/+ and &odd=chars".into()),
+            window_start_ms: Some(NOW - 300_000),
+            newest_processed_at_ms: Some(NOW - 1),
+            recent,
+            pending: Some(PendingBatch {
+                event_count: 500,
+                hours: vec![1_699_995_600, 1_699_999_200],
+                quarantine: true,
+            }),
+            events_written: 123_456,
+        };
+        store.save(&id, "a", &full).await.expect("save");
+        let stored = store.load(&id).await.expect("load").expect("the record");
+        assert_eq!(stored.checkpoint, full);
+        assert_eq!(stored.lease, Some(lease("a", NOW + MINUTE)), "still held");
+
+        // And back to empty fields: nothing of the full one is left.
+        let cleared = Checkpoint {
+            sequence: 43,
+            events_written: 123_456,
+            ..Checkpoint::new("gen-1".into())
+        };
+        store.save(&id, "a", &cleared).await.expect("save");
+        let stored = store.load(&id).await.expect("load").expect("the record");
+        assert_eq!(stored.checkpoint, cleared);
+    }
+
+    pub async fn a_release_by_another_owner_changes_nothing(store: Arc<dyn CheckpointStore>) {
+        let id = unique("source");
+        take(&store, &id, lease("a", NOW + MINUTE)).await;
+        store
+            .release(&id, "b")
+            .await
+            .expect("releasing what one does not hold is no error");
+        assert_eq!(
+            stored_lease(&store, &id).await,
+            Some(lease("a", NOW + MINUTE))
+        );
+        let unknown = unique("source");
+        store
+            .release(&unknown, "a")
+            .await
+            .expect("releasing an unknown source is no error");
+        assert!(
+            store.load(&unknown).await.expect("load").is_none(),
+            "a release creates no record"
+        );
+    }
+
+    pub async fn a_release_frees_the_lease(store: Arc<dyn CheckpointStore>) {
+        let id = unique("source");
+        let mut cp = take(&store, &id, lease("a", NOW + MINUTE)).await;
+        cp.sequence = 1;
+        store.save(&id, "a", &cp).await.expect("save");
+        store.release(&id, "a").await.expect("release");
+        let stored = store.load(&id).await.expect("load").expect("the record");
+        assert!(stored.lease.is_none(), "{:?}", stored.lease);
+        assert_eq!(stored.checkpoint, cp, "the checkpoint stays");
+        // Long before the released lease would have expired, another run takes it.
+        let taken = store
+            .acquire(&id, &lease("b", NOW + MINUTE), NOW + 1, "gen-2")
+            .await
+            .expect("a released lease is free");
+        assert_eq!(taken, cp);
+    }
+}
+
+/// The object sink's rules: what is put can be read back as it was, until deleted.
+pub mod sink {
+    use super::ReadBack;
+    use atlassian_audit::sink::{logs_key, quarantine_key, EncodedObject, ObjectSink};
+    use std::io::Write;
+    use std::sync::Arc;
+
+    /// A gzip NDJSON object of `lines` lines mentioning `tag`.
+    fn object(tag: &str, lines: usize) -> EncodedObject {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for i in 0..lines {
+            writeln!(gz, r#"{{"id":"{tag}-{i}","n":{i}}}"#).expect("gzip");
+        }
+        EncodedObject {
+            body: gz.finish().expect("gzip").into(),
+            event_count: lines,
+        }
+    }
+
+    async fn put(sink: &Arc<dyn ObjectSink>, key: &str, o: &EncodedObject) {
+        sink.put(key, o)
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e}"));
+    }
+
+    async fn assert_holds(read: &ReadBack, key: &str, o: &EncodedObject, what: &str) {
+        let got = read(key)
+            .await
+            .unwrap_or_else(|| panic!("{what}: {key} is absent"));
+        assert!(got == o.body[..], "{what}: {key} holds other bytes");
+    }
+
+    const KEY: &str =
+        "logs/atlassian_audit/year=2024/month=02/day=29/hour=23/20240229T230000Z-gen-0000000001.json.gz";
+
+    pub async fn a_put_object_reads_back_byte_for_byte(sink: Arc<dyn ObjectSink>, read: &ReadBack) {
+        assert!(read(KEY).await.is_none(), "absent before the put");
+        let o = object("a", 300);
+        put(&sink, KEY, &o).await;
+        assert_holds(read, KEY, &o, "after the put").await;
+    }
+
+    pub async fn a_put_over_an_object_replaces_it(sink: Arc<dyn ObjectSink>, read: &ReadBack) {
+        let (long, short) = (object("first", 500), object("second", 3));
+        put(&sink, KEY, &long).await;
+        // Shorter than the first: a sink that wrote over it in place would leave its tail.
+        put(&sink, KEY, &short).await;
+        assert_holds(read, KEY, &short, "after the second put").await;
+    }
+
+    pub async fn a_delete_removes_the_object_and_only_it(
+        sink: Arc<dyn ObjectSink>,
+        read: &ReadBack,
+    ) {
+        let other = KEY.replace("0000000001", "0000000002");
+        let (a, b) = (object("a", 5), object("b", 5));
+        put(&sink, KEY, &a).await;
+        put(&sink, &other, &b).await;
+        sink.delete(KEY).await.expect("delete");
+        assert!(read(KEY).await.is_none(), "{KEY} is still there");
+        assert_holds(read, &other, &b, "beside the deleted one").await;
+    }
+
+    pub async fn deleting_an_absent_object_is_fine(sink: Arc<dyn ObjectSink>, read: &ReadBack) {
+        sink.delete(KEY)
+            .await
+            .expect("deleting what was never written");
+        put(&sink, KEY, &object("a", 1)).await;
+        sink.delete(KEY).await.expect("delete");
+        sink.delete(KEY).await.expect("deleting it a second time");
+        assert!(read(KEY).await.is_none());
+    }
+
+    pub async fn the_probe_succeeds(sink: Arc<dyn ObjectSink>, read: &ReadBack) {
+        sink.probe()
+            .await
+            .unwrap_or_else(|e| panic!("the probe of a fresh sink: {e}"));
+        put(&sink, KEY, &object("a", 1)).await;
+        sink.probe()
+            .await
+            .unwrap_or_else(|e| panic!("the probe of a sink holding an object: {e}"));
+        assert!(read(KEY).await.is_some());
+    }
+
+    pub async fn hive_partitioned_keys_are_kept_as_given(
+        sink: Arc<dyn ObjectSink>,
+        read: &ReadBack,
+    ) {
+        let generation = "3f2a9c1b-77aa-4d00-9e11-0123456789ab";
+        // Hours in two years, before 1970 and at the end of a day, and the quarantine.
+        let mut keys: Vec<String> = [1_709_247_600, 1_704_067_200 - 3_600, -3_600, 0]
+            .into_iter()
+            .enumerate()
+            .map(|(i, hour)| logs_key(hour, generation, i as u64))
+            .collect();
+        keys.push(quarantine_key(generation, 7));
+        assert!(keys[0].contains("/year=2024/month=02/day=29/hour=23/"));
+        assert!(keys[1].contains("/year=2023/month=12/day=31/hour=23/"));
+        let objects: Vec<_> = keys.iter().map(|k| object(k, 2)).collect();
+        for (k, o) in keys.iter().zip(&objects) {
+            put(&sink, k, o).await;
+        }
+        for (k, o) in keys.iter().zip(&objects) {
+            assert_holds(read, k, o, "among five partitions").await;
+        }
+    }
+}

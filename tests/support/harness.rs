@@ -1,0 +1,665 @@
+//! A test environment: a simulated org on loopback, and storage of its own (tests run in
+//! parallel), either
+//! - [`Storage::Local`]: the product's own local storage (a state file and a directory, in a
+//!   temporary directory), credentials given as `ATLASSIAN_ORG_ID` + `ATLASSIAN_API_KEY`; or
+//! - [`Storage::Moto`]: in moto, a bucket, a checkpoint table and a secret holding the
+//!   credentials, as the Lambda is deployed.
+use super::faults::Faults;
+use atlassian_audit::checkpoint::{
+    CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, StoredCheckpoint,
+};
+use atlassian_audit::collector::{Collector, CollectorSettings, RunReport, DEFAULT_OVERLAP};
+use atlassian_audit::config::{env, Config};
+use atlassian_audit::normalize::{Normalizer, SourceInfo};
+use atlassian_audit::setup::{Aws, Backends};
+use atlassian_audit::sink::ObjectSink;
+use atlassian_audit::source::EventSource;
+use flate2::read::GzDecoder;
+use serde_json::Value;
+use simulated_org::{is_valid_event, SimulatedOrg, SimulatedOrgConfig};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const SOURCE_ID: &str = "test-source";
+/// OUTPUT_PREFIX on moto: every object key in the bucket starts with it.
+pub const PREFIX: &str = "lake/";
+/// The budget of [`TestEnv::run`]: long enough for any run here to finish its work.
+pub const BUDGET: Duration = Duration::from_secs(60);
+
+/// Every setting the collector reads: a CLI child process inherits none of them.
+const SETTINGS: [&str; 18] = [
+    env::API_BASE_URL,
+    env::SECRET_ID,
+    env::ORG_ID,
+    env::API_KEY,
+    env::CHECKPOINT_TABLE,
+    env::STATE_FILE,
+    env::OUTPUT_BUCKET,
+    env::OUTPUT_DIR,
+    env::OUTPUT_PREFIX,
+    env::S3_FORCE_PATH_STYLE,
+    env::SOURCE_ID,
+    env::SOURCE_LABEL,
+    env::INITIAL_LOOKBACK,
+    env::PAGE_LIMIT,
+    env::METRICS_NAMESPACE,
+    env::RUN_BUDGET_SECONDS,
+    env::API_REQUEST_TIMEOUT,
+    env::AWS_ATTEMPT_TIMEOUT,
+];
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{prefix}-{}-{}-{n}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..8)
+            .unwrap_or("x")
+    )
+}
+
+/// The CLI's binary. It belongs to the workspace's `atlassian-audit-cli` package, so cargo sets
+/// no `CARGO_BIN_EXE_` for it here: it sits next to this package's binaries. Plain `cargo test`
+/// on the workspace and `make test` build it; `cargo test --test aws` alone does not.
+pub fn cli_binary() -> PathBuf {
+    let lambda = Path::new(env!("CARGO_BIN_EXE_atlassian-audit-lambda"));
+    let cli = lambda.with_file_name(format!("atlassian-audit{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        cli.exists(),
+        "the CLI binary {} is missing: run `cargo build -p atlassian-audit-cli` first (plain `cargo test` on the whole workspace builds it)",
+        cli.display()
+    );
+    cli
+}
+
+const NEEDS_MOTO: &str = "this test needs moto, the AWS emulator: run `make test`, or start it with `eval \"$(scripts/moto.sh start)\"` and run `cargo test --test aws`";
+
+/// moto's endpoint (`AWS_ENDPOINT_URL`); fails the test at once when it is not set or nothing
+/// answers there.
+pub fn require_moto() -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| panic!("{NEEDS_MOTO} (AWS_ENDPOINT_URL is not set)"));
+    let url = url::Url::parse(&endpoint).unwrap_or_else(|e| {
+        panic!("{NEEDS_MOTO} (AWS_ENDPOINT_URL={endpoint:?} is not a URL: {e})")
+    });
+    let addresses = url.socket_addrs(|| None).unwrap_or_default();
+    let answers = addresses
+        .iter()
+        .any(|a| std::net::TcpStream::connect_timeout(a, Duration::from_secs(2)).is_ok());
+    assert!(
+        answers,
+        "{NEEDS_MOTO} (nothing answers at AWS_ENDPOINT_URL={endpoint})"
+    );
+    endpoint
+}
+
+/// Where a [`TestEnv`] keeps its checkpoint and objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// A state file and a directory (the CLI's `--state-file` and `--out-dir`).
+    Local,
+    /// DynamoDB, S3 and Secrets Manager in moto.
+    Moto,
+}
+
+/// A test environment's resources in moto.
+pub struct Moto {
+    pub bucket: String,
+    pub table: String,
+    pub secret_id: String,
+    pub s3: aws_sdk_s3::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+enum Backing {
+    Local(tempfile::TempDir),
+    Moto(Moto),
+}
+
+pub struct TestEnv {
+    pub org: SimulatedOrg,
+    /// AWS as the collector reaches it (loaded only if something of AWS is used).
+    pub aws: Aws,
+    /// The settings `config()` reads and `cli()` passes on, as environment variables.
+    pub settings: HashMap<&'static str, String>,
+    backing: Backing,
+}
+
+impl TestEnv {
+    pub async fn new(storage: Storage, org_config: SimulatedOrgConfig) -> TestEnv {
+        match storage {
+            Storage::Local => TestEnv::local(org_config).await,
+            Storage::Moto => TestEnv::on_moto(org_config).await,
+        }
+    }
+
+    /// A simulated org, and local storage in a temporary directory.
+    pub async fn local(org_config: SimulatedOrgConfig) -> TestEnv {
+        let org = start_org(org_config).await;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut settings = common_settings(&org);
+        settings.insert(env::ORG_ID, org.org_id().to_string());
+        settings.insert(env::API_KEY, org.api_key().to_string());
+        let local = dir.path().display().to_string();
+        settings.insert(env::OUTPUT_DIR, format!("{local}/out"));
+        settings.insert(env::STATE_FILE, format!("{local}/state.json"));
+        TestEnv {
+            org,
+            aws: Aws::default(),
+            settings,
+            backing: Backing::Local(dir),
+        }
+    }
+
+    /// A simulated org, and a bucket, a checkpoint table and a secret in moto.
+    pub async fn on_moto(org_config: SimulatedOrgConfig) -> TestEnv {
+        require_moto();
+        let org = start_org(org_config).await;
+        let aws = Aws::default();
+        let s3 = aws.s3(true).await;
+        let ddb = aws.dynamodb().await;
+        let secrets = aws.secrets_manager().await;
+        let bucket = unique("bkt").to_lowercase();
+        let table = unique("cp");
+        let secret_id = unique("secret");
+        create_bucket(&s3, &bucket).await;
+        create_table(&ddb, &table).await;
+        secrets
+            .create_secret()
+            .name(&secret_id)
+            .secret_string(
+                serde_json::json!({"org_id": org.org_id(), "api_key": org.api_key()}).to_string(),
+            )
+            .send()
+            .await
+            .expect("create secret");
+        let mut settings = common_settings(&org);
+        settings.insert(env::SECRET_ID, secret_id.clone());
+        settings.insert(env::CHECKPOINT_TABLE, table.clone());
+        settings.insert(env::OUTPUT_BUCKET, bucket.clone());
+        settings.insert(env::OUTPUT_PREFIX, PREFIX.to_string());
+        settings.insert(env::S3_FORCE_PATH_STYLE, "true".to_string());
+        TestEnv {
+            org,
+            aws,
+            settings,
+            backing: Backing::Moto(Moto {
+                bucket,
+                table,
+                secret_id,
+                s3,
+                secrets,
+            }),
+        }
+    }
+
+    pub fn storage(&self) -> Storage {
+        match self.backing {
+            Backing::Local(_) => Storage::Local,
+            Backing::Moto(_) => Storage::Moto,
+        }
+    }
+
+    /// The bucket, table and secret; only on moto.
+    pub fn moto(&self) -> &Moto {
+        match &self.backing {
+            Backing::Moto(m) => m,
+            Backing::Local(_) => panic!("this environment keeps its data locally, not in moto"),
+        }
+    }
+
+    fn local_dir(&self) -> &Path {
+        match &self.backing {
+            Backing::Local(dir) => dir.path(),
+            Backing::Moto(_) => panic!("this environment keeps its data in moto"),
+        }
+    }
+
+    /// Where a local environment's objects go (`--out-dir`).
+    pub fn out_dir(&self) -> PathBuf {
+        self.local_dir().join("out")
+    }
+
+    /// Where a local environment's checkpoint goes (`--state-file`).
+    pub fn state_file(&self) -> PathBuf {
+        self.local_dir().join("state.json")
+    }
+
+    /// Requests the org received without a cursor (reads by `from`, or from the start).
+    pub fn reads_by_time(&self) -> usize {
+        self.org
+            .requests()
+            .iter()
+            .filter(|q| q.query_value("cursor").is_none())
+            .count()
+    }
+
+    /// Replaces the secret's content (a rotated, revoked or broken key); only on moto.
+    pub async fn put_secret(&self, text: impl Into<String>) {
+        let moto = self.moto();
+        moto.secrets
+            .put_secret_value()
+            .secret_id(&moto.secret_id)
+            .secret_string(text)
+            .send()
+            .await
+            .expect("put secret value");
+    }
+
+    pub async fn put_credentials(&self, org_id: &str, api_key: &str) {
+        self.put_secret(serde_json::json!({"org_id": org_id, "api_key": api_key}).to_string())
+            .await;
+    }
+
+    pub fn set(&mut self, name: &'static str, value: impl Into<String>) {
+        self.settings.insert(name, value.into());
+    }
+
+    /// The CLI as a child process with `args` (a subcommand first), configured exactly as
+    /// `config()`, with this environment's storage; nothing of the developer's settings leaks in.
+    pub fn cli(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(cli_binary());
+        for name in SETTINGS {
+            cmd.env_remove(name);
+        }
+        cmd.args(args);
+        for (name, value) in &self.settings {
+            cmd.env(name, value);
+        }
+        if self.storage() == Storage::Local {
+            cmd.arg("--out-dir")
+                .arg(self.out_dir())
+                .arg("--state-file")
+                .arg(self.state_file());
+        }
+        cmd
+    }
+
+    pub fn config(&self) -> Config {
+        let settings = self.settings.clone();
+        Config::from_lookup(move |name| settings.get(name).cloned()).expect("valid test config")
+    }
+
+    pub async fn backends(&self) -> Backends {
+        self.backends_for(&self.config()).await
+    }
+
+    pub async fn backends_for(&self, config: &Config) -> Backends {
+        Backends::from_config(config, &self.aws)
+            .await
+            .expect("backends")
+    }
+
+    /// A collector exactly as the Lambda (on moto) or the CLI (locally) builds it.
+    pub async fn collector(&self) -> Collector {
+        self.backends()
+            .await
+            .collector(&self.config())
+            .await
+            .expect("collector")
+    }
+
+    /// A collector whose parts may be wrapped (fault injection) and whose lease grace is chosen.
+    pub async fn collector_with(
+        &self,
+        wrap_sink: impl FnOnce(Arc<dyn ObjectSink>) -> Arc<dyn ObjectSink>,
+        wrap_store: impl FnOnce(Arc<dyn CheckpointStore>) -> Arc<dyn CheckpointStore>,
+        lease_grace: Duration,
+    ) -> Collector {
+        let config = self.config();
+        let b = self.backends().await;
+        let source: Arc<dyn EventSource> = b.source.clone();
+        Collector::new(
+            source,
+            wrap_store(b.checkpoints.clone()),
+            wrap_sink(b.sink.clone()),
+            Normalizer::new(SourceInfo {
+                source_id: SOURCE_ID.into(),
+                source_label: config.source_label.clone(),
+            }),
+            CollectorSettings {
+                source_id: SOURCE_ID.into(),
+                page_limit: config.page_limit,
+                initial_lookback: config.initial_lookback,
+                overlap: DEFAULT_OVERLAP,
+                lease_grace,
+            },
+        )
+    }
+
+    /// A collector whose checkpoint store and sink both go through `faults`.
+    pub async fn collector_with_faults(&self, faults: &Faults, lease_grace: Duration) -> Collector {
+        self.collector_with(|s| faults.sink(s), |c| faults.store(c), lease_grace)
+            .await
+    }
+
+    pub async fn run(&self) -> RunReport {
+        self.run_for(BUDGET).await
+    }
+
+    pub async fn run_for(&self, budget: Duration) -> RunReport {
+        self.collector().await.run(budget).await
+    }
+
+    /// The checkpoint store, read and written directly (not through a collector).
+    pub async fn store(&self) -> Arc<dyn CheckpointStore> {
+        match &self.backing {
+            Backing::Local(_) => Arc::new(FileCheckpointStore::new(self.state_file())),
+            Backing::Moto(m) => Arc::new(DynamoDbCheckpointStore::new(
+                self.aws.dynamodb().await,
+                m.table.clone(),
+            )),
+        }
+    }
+
+    pub async fn checkpoint(&self) -> Option<StoredCheckpoint> {
+        self.store()
+            .await
+            .load(SOURCE_ID)
+            .await
+            .expect("load checkpoint")
+    }
+
+    /// Every object written, in no particular order.
+    pub async fn objects(&self) -> Vec<StoredObject> {
+        match &self.backing {
+            Backing::Local(_) => local_objects(&self.out_dir()),
+            Backing::Moto(m) => s3_objects(m).await,
+        }
+    }
+
+    /// Lines under logs/ and under quarantine/, parsed.
+    pub async fn written(&self) -> (Vec<Value>, Vec<Value>) {
+        let mut logs = Vec::new();
+        let mut quarantine = Vec::new();
+        for o in self.objects().await {
+            for line in o.text.lines() {
+                let v: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("a line of {} is not JSON: {e}", o.key));
+                if o.key.starts_with("logs/atlassian_audit/") {
+                    logs.push(v);
+                } else if o.key.starts_with("quarantine/atlassian_audit/") {
+                    quarantine.push(v);
+                } else {
+                    panic!("unexpected object {}", o.key);
+                }
+            }
+        }
+        (logs, quarantine)
+    }
+
+    /// Every valid event the org holds is under logs/ exactly once and nothing else is; returns
+    /// the quarantined lines.
+    pub async fn assert_logs_exactly_once(&self) -> Vec<Value> {
+        let (logs, quarantine) = self.written().await;
+        self.assert_each_valid_event_once(&logs);
+        quarantine
+    }
+
+    fn assert_each_valid_event_once(&self, logs: &[Value]) {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for v in logs {
+            let id = v["id"].as_str().expect("id").to_string();
+            *counts.entry(id).or_default() += 1;
+        }
+        let valid = self.org.valid_event_ids();
+        let missing: Vec<&String> = valid
+            .iter()
+            .filter(|id| !counts.contains_key(*id))
+            .collect();
+        let doubled: Vec<(&String, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        let foreign: Vec<&String> = counts.keys().filter(|id| !valid.contains(*id)).collect();
+        assert!(
+            missing.is_empty(),
+            "{} valid events missing, e.g. {:?}",
+            missing.len(),
+            missing.first()
+        );
+        assert!(
+            doubled.is_empty(),
+            "{} events written twice, e.g. {:?}",
+            doubled.len(),
+            doubled.first()
+        );
+        assert!(
+            foreign.is_empty(),
+            "events under logs/ the org never had: {foreign:?}"
+        );
+    }
+
+    /// Every valid event the org holds is under logs/ exactly once; every invalid one is under
+    /// quarantine/ exactly once, with a reason; nothing else is written; the checkpoint is
+    /// settled and agrees with the objects.
+    pub async fn assert_exactly_once(&self) {
+        let (logs, quarantine) = self.written().await;
+        self.assert_each_valid_event_once(&logs);
+        let invalid: Vec<Value> = self
+            .org
+            .events()
+            .into_iter()
+            .filter(|e| !is_valid_event(e))
+            .collect();
+        assert_eq!(
+            quarantine.len(),
+            invalid.len(),
+            "quarantine holds {} lines for {} invalid events",
+            quarantine.len(),
+            invalid.len()
+        );
+        for q in &quarantine {
+            assert!(q["error"].as_str().is_some_and(|e| !e.is_empty()), "{q}");
+            assert!(
+                invalid.contains(&q["raw"]),
+                "quarantined something that was not invalid: {q}"
+            );
+        }
+        let stored = self.checkpoint().await.expect("a checkpoint");
+        assert!(
+            stored.checkpoint.pending.is_none(),
+            "a batch was left pending"
+        );
+        assert_eq!(
+            stored.checkpoint.events_written as usize,
+            logs.len() + quarantine.len(),
+            "the checkpoint's count disagrees with the objects"
+        );
+    }
+
+    /// The checkpoint exists (the run took the lease) but never moved, and nothing is written.
+    pub async fn assert_untouched(&self) {
+        let cp = self
+            .checkpoint()
+            .await
+            .expect("a checkpoint record")
+            .checkpoint;
+        assert_eq!(
+            (cp.sequence, cp.events_written, &cp.cursor, &cp.pending),
+            (0, 0, &None, &None),
+            "the checkpoint moved"
+        );
+        assert!(cp.newest_processed_at_ms.is_none() && cp.window_start_ms.is_none());
+        let objects = self.objects().await;
+        assert!(
+            objects.is_empty(),
+            "something was written: {:?}",
+            objects.iter().map(|o| &o.key).collect::<Vec<_>>()
+        );
+    }
+}
+
+async fn start_org(config: SimulatedOrgConfig) -> SimulatedOrg {
+    SimulatedOrg::start(config, 0)
+        .await
+        .expect("start the simulated org")
+}
+
+fn common_settings(org: &SimulatedOrg) -> HashMap<&'static str, String> {
+    let mut settings = HashMap::new();
+    settings.insert(env::API_BASE_URL, org.base_url());
+    settings.insert(env::SOURCE_ID, SOURCE_ID.to_string());
+    settings.insert(env::PAGE_LIMIT, "200".to_string());
+    settings
+}
+
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("create bucket");
+}
+
+/// A checkpoint table as template.yaml declares it (partition key `source_id`, type S).
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    ddb.create_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("source_id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("source_id")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table");
+}
+
+/// One object as stored.
+pub struct StoredObject {
+    /// The key the collector wrote (`logs/…` or `quarantine/…`), without the bucket's prefix.
+    pub key: String,
+    /// Where it is: the bucket's key (with the prefix) on moto, the path under the directory
+    /// locally.
+    pub stored_key: String,
+    /// Bytes stored (gzip).
+    pub size: u64,
+    /// S3's `event-count` metadata, content-encoding and content-type (moto only).
+    pub event_count: Option<String>,
+    pub encoding: Option<String>,
+    pub content_type: Option<String>,
+    /// The decompressed body.
+    pub text: String,
+}
+
+fn gunzip(key: &str, bytes: &[u8]) -> String {
+    let mut text = String::new();
+    GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("{key} is not gzip text: {e}"));
+    text
+}
+
+/// Every object under `dir`. The temporary files LocalDirSink renames into place are not
+/// objects (a killed run may leave one behind).
+fn local_objects(dir: &Path) -> Vec<StoredObject> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let temporary = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.starts_with("tmp-"));
+            if temporary {
+                continue;
+            }
+            let key = path
+                .strip_prefix(dir)
+                .expect("under dir")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            let bytes = std::fs::read(&path).expect("read an object");
+            out.push(StoredObject {
+                text: gunzip(&key, &bytes),
+                stored_key: key.clone(),
+                key,
+                size: bytes.len() as u64,
+                event_count: None,
+                encoding: None,
+                content_type: None,
+            });
+        }
+    }
+    out
+}
+
+async fn s3_objects(moto: &Moto) -> Vec<StoredObject> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = moto
+            .s3
+            .list_objects_v2()
+            .bucket(&moto.bucket)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .expect("list");
+        for obj in page.contents() {
+            let stored_key = obj.key().unwrap_or_default().to_string();
+            let key = stored_key
+                .strip_prefix(PREFIX)
+                .unwrap_or_else(|| panic!("{stored_key} is outside the prefix {PREFIX}"))
+                .to_string();
+            let got = moto
+                .s3
+                .get_object()
+                .bucket(&moto.bucket)
+                .key(&stored_key)
+                .send()
+                .await
+                .expect("get");
+            let event_count = got.metadata().and_then(|m| m.get("event-count")).cloned();
+            let encoding = got.content_encoding().map(str::to_string);
+            let content_type = got.content_type().map(str::to_string);
+            let bytes = got.body.collect().await.expect("body").into_bytes();
+            out.push(StoredObject {
+                text: gunzip(&stored_key, &bytes),
+                key,
+                stored_key,
+                size: bytes.len() as u64,
+                event_count,
+                encoding,
+                content_type,
+            });
+        }
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    out
+}

@@ -1,0 +1,157 @@
+//! Test code shared by the `integration` (no AWS), `aws` (moto) and `campaign` (moto) targets,
+//! included by each with `#[path = "../support/mod.rs"] mod support;`:
+//! - [`harness`]: a test environment (a simulated org, and local or moto storage);
+//! - [`faults`]: one fault wrapper for any checkpoint store and object sink;
+//! - [`contract`]: the cases every checkpoint store and every object sink must pass.
+pub mod contract;
+pub mod faults;
+pub mod harness;
+
+use simulated_org::{generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrg};
+use std::path::Path;
+
+/// Appends a backlog of `valid` realistic events (and `invalid` ones spread through it) whose
+/// event times span the last `hours` hours.
+pub fn fill_backlog(org: &SimulatedOrg, seed: u64, valid: usize, invalid: usize, hours: i64) {
+    let now = now_ms();
+    let range = (now - hours * 3_600_000, now - 60_000);
+    let mut events = generate_events_for_org(org.org_id(), seed, valid, range);
+    let bad = generate_invalid_events_in(seed, invalid, range);
+    let step = events.len() / (bad.len() + 1);
+    for (i, e) in bad.into_iter().enumerate().rev() {
+        events.insert((i + 1) * step, e);
+    }
+    org.append_backlog(events);
+}
+
+/// New activity, as it happens: processed now, some of it late (old `time`).
+pub fn append_live(org: &SimulatedOrg, seed: u64, count: usize) {
+    let now = now_ms();
+    org.append_events(generate_events_for_org(
+        org.org_id(),
+        seed,
+        count,
+        (now - 3_600_000, now),
+    ));
+}
+
+/// An API key no test data contains by chance, to search output for.
+pub fn distinctive_key() -> String {
+    format!("ATATT3xFfGF0-{}-KEYMATERIAL", uuid::Uuid::new_v4().simple())
+}
+
+/// Every file under `dir`, as bytes (gzip objects decompressed).
+pub fn all_file_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let bytes = std::fs::read(&p).unwrap();
+            let bytes = if p.extension().is_some_and(|e| e == "gz") {
+                let mut text = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&bytes[..]),
+                    &mut text,
+                )
+                .unwrap();
+                text
+            } else {
+                bytes
+            };
+            out.push((p.display().to_string(), bytes));
+        }
+    }
+    out
+}
+
+pub fn assert_absent(key: &str, what: &str, haystack: &[u8]) {
+    let text = String::from_utf8_lossy(haystack);
+    assert!(!text.contains(key), "the API key appears in {what}");
+    // Not even a large piece of it.
+    assert!(
+        !text.contains(&key[..24]),
+        "part of the API key appears in {what}"
+    );
+}
+
+/// Scenarios both storages run.
+pub mod scenario {
+    use super::harness::{StoredObject, TestEnv};
+    use super::{append_live, fill_backlog};
+    use atlassian_audit::collector::RunReport;
+    use atlassian_audit::metrics::StopReason;
+
+    /// 1,234 events (and 3 invalid ones) over 30 hours, collected; 57 new ones, collected; then
+    /// a run with nothing new, which still reports. Every event lands exactly once.
+    pub async fn backlog_then_live(env: &TestEnv) -> [RunReport; 3] {
+        fill_backlog(&env.org, 1, 1_234, 3, 30);
+        let first = env.run().await;
+        assert!(first.error.is_none(), "{:?}", first.error);
+        let s = &first.summary;
+        assert!(s.run_succeeded);
+        assert_eq!(s.stop_reason, StopReason::CaughtUp);
+        assert_eq!(s.events_processed, 1_234);
+        assert_eq!(s.quarantined_events, 3);
+        assert_eq!(
+            s.pages_fetched, 8,
+            "1,237 events in pages of 200, then the empty page that ends the stream"
+        );
+        assert!(s.bytes_written > 0 && s.objects_written > 0);
+        assert!(s.ingest_lag_seconds.is_some());
+
+        append_live(&env.org, 2, 57);
+        let second = env.run().await;
+        assert!(second.error.is_none(), "{:?}", second.error);
+        assert_eq!(second.summary.events_processed, 57);
+
+        // Nothing new: a run that writes nothing still reports (the no-events alarm needs it).
+        let third = env.run().await;
+        assert!(third.error.is_none());
+        assert_eq!(third.summary.events_processed, 0);
+        assert!(third.summary.run_succeeded);
+
+        env.assert_exactly_once().await;
+        let stored = env.checkpoint().await.expect("a checkpoint");
+        assert!(
+            stored.lease.is_none(),
+            "the lease is released after each run"
+        );
+        assert!(stored.checkpoint.cursor.is_some());
+        [first, second, third]
+    }
+
+    /// Every line is newline-terminated; every event under logs/ is in the partition of the hour
+    /// of its p_event_time, normalized for Panther with its fields kept.
+    pub fn assert_well_formed(objects: &[StoredObject]) {
+        assert!(!objects.is_empty());
+        for o in objects {
+            assert!(o.text.ends_with('\n'), "every line is newline-terminated");
+            if !o.key.starts_with("logs/") {
+                continue;
+            }
+            for line in o.text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                let t = v["p_event_time"].as_str().expect("p_event_time");
+                let want = format!(
+                    "year={}/month={}/day={}/hour={}/",
+                    &t[0..4],
+                    &t[5..7],
+                    &t[8..10],
+                    &t[11..13]
+                );
+                assert!(o.key.contains(&want), "{} holds an event at {t}", o.key);
+                assert_eq!(v["p_log_type"], "Atlassian.Audit");
+                assert_eq!(v["p_source_id"], super::harness::SOURCE_ID);
+                assert!(
+                    v["attributes"]["processedAt"].is_string(),
+                    "fields are kept"
+                );
+            }
+        }
+    }
+}
