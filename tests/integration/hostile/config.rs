@@ -64,6 +64,8 @@ fn debug_of_the_configuration_and_the_credentials_never_shows_the_key() {
     let config = Config::from_lookup(|name| match name {
         env::ORG_ID => Some("org-1".to_owned()),
         env::API_KEY => Some(key.clone()),
+        env::STATE_FILE => Some("state.json".to_owned()),
+        env::OUTPUT_DIR => Some("out".to_owned()),
         _ => None,
     })
     .expect("a config");
