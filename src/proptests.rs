@@ -12,17 +12,20 @@ use crate::normalize::{
     compact_json_into, nesting_depth, Normalizer, Outcome, SourceInfo, MAX_NESTING_DEPTH,
 };
 use crate::source::atlassian::{parse_page, ErrorSummary, MAX_CURSOR_BYTES};
+use chrono::{DateTime, NaiveDate, Utc};
 use proptest::prelude::*;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use time::macros::datetime;
-use time::OffsetDateTime;
 
 const REAL_PAGE: &str = include_str!("../tests/fixtures/atlassian/events_page_real_2021.json");
 const PANTHER_EVENT: &str =
     include_str!("../tests/fixtures/atlassian/panther_user_logged_in_as_user.json");
-const PARSE_TIME: OffsetDateTime = datetime!(2024-05-06 07:08:09.123 UTC);
+const PARSE_TIME: DateTime<Utc> = NaiveDate::from_ymd_opt(2024, 5, 6)
+    .expect("a date")
+    .and_hms_milli_opt(7, 8, 9, 123)
+    .expect("a time")
+    .and_utc();
 
 fn normalizer() -> Normalizer {
     Normalizer::new(SourceInfo {

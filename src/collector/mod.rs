@@ -36,7 +36,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
-use time::OffsetDateTime;
 use tokio::time::Instant;
 
 /// How far before the newest written event a run without a cursor starts reading again.
@@ -88,7 +87,7 @@ pub struct Collector {
 }
 
 fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// Time kept back at the end of a run to write the last batch and its checkpoint.
@@ -292,7 +291,7 @@ impl Collector {
                     &page.events,
                     &checkpoint.recent,
                     written_before_ms,
-                    OffsetDateTime::now_utc(),
+                    chrono::Utc::now(),
                 )?;
                 drop(page.events);
                 summary.duplicates_dropped += batch.duplicates;

@@ -3,11 +3,10 @@
 //! (`reference`, kept verbatim) gives: the same line, reason, dedupe key and times, byte for
 //! byte, for real, generated, hostile and arbitrary events, compact or pretty-printed.
 
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use time::macros::datetime;
-use time::OffsetDateTime;
 
 use super::reference::{self, Reference};
 use super::{
@@ -18,7 +17,26 @@ use super::{
 const REAL_PAGE: &str = include_str!("../../tests/fixtures/atlassian/events_page_real_2021.json");
 const PANTHER_EVENT: &str =
     include_str!("../../tests/fixtures/atlassian/panther_user_logged_in_as_user.json");
-const PARSE_TIME: OffsetDateTime = datetime!(2024-05-06 07:08:09.123456789 UTC);
+const PARSE_TIME: DateTime<Utc> = NaiveDate::from_ymd_opt(2024, 5, 6)
+    .expect("a date")
+    .and_hms_nano_opt(7, 8, 9, 123_456_789)
+    .expect("a time")
+    .and_utc();
+
+/// `year-month-day hour:minute:second.nanos` at `offset_minutes` east of UTC.
+fn at(
+    ymd: (i32, u32, u32),
+    hms: (u32, u32, u32),
+    nanos: u32,
+    offset_minutes: i32,
+) -> DateTime<FixedOffset> {
+    let local = NaiveDate::from_ymd_opt(ymd.0, ymd.1, ymd.2)
+        .and_then(|d| d.and_hms_nano_opt(hms.0, hms.1, hms.2, nanos))
+        .expect("a valid date and time");
+    FixedOffset::east_opt(offset_minutes * 60)
+        .and_then(|o| o.from_local_datetime(&local).single())
+        .expect("a valid offset")
+}
 
 fn source() -> SourceInfo {
     SourceInfo {
@@ -356,15 +374,10 @@ proptest! {
         nanos in 0u32..1_000_000_000,
         offset_minutes in -(23 * 60 + 59)..=(23 * 60 + 59i32),
     ) {
-        let offset = time::UtcOffset::from_whole_seconds(offset_minutes * 60).expect("valid");
-        let t = OffsetDateTime::from_unix_timestamp(seconds)
+        let offset = FixedOffset::east_opt(offset_minutes * 60).expect("valid");
+        let t = DateTime::from_timestamp(seconds, nanos)
             .expect("in range")
-            .replace_nanosecond(nanos)
-            .expect("valid");
-        // Out of `time`'s range in that offset: such a value cannot be made.
-        let Some(t) = t.checked_to_offset(offset) else {
-            return Ok(());
-        };
+            .with_timezone(&offset);
         prop_assert_eq!(format_panther_timestamp(t), reference::format_panther_timestamp(t));
     }
 }
@@ -372,14 +385,14 @@ proptest! {
 #[test]
 fn panther_timestamps_at_the_edges() {
     for t in [
-        OffsetDateTime::UNIX_EPOCH,
-        datetime!(0000-01-01 00:00 UTC),
-        datetime!(-0001-12-31 23:59:59.999999999 UTC),
-        datetime!(-9999-01-01 00:00 UTC),
-        datetime!(9999-12-31 23:59:59.999999999 UTC),
-        datetime!(9999-12-31 23:59:59.999999999 -23:59),
-        datetime!(-9999-01-01 00:00 +23:59),
-        PARSE_TIME,
+        DateTime::UNIX_EPOCH.fixed_offset(),
+        at((0, 1, 1), (0, 0, 0), 0, 0),
+        at((-1, 12, 31), (23, 59, 59), 999_999_999, 0),
+        at((-9999, 1, 1), (0, 0, 0), 0, 0),
+        at((9999, 12, 31), (23, 59, 59), 999_999_999, 0),
+        at((9999, 12, 31), (23, 59, 59), 999_999_999, -(23 * 60 + 59)),
+        at((-9999, 1, 1), (0, 0, 0), 0, 23 * 60 + 59),
+        PARSE_TIME.fixed_offset(),
     ] {
         assert_eq!(
             format_panther_timestamp(t),

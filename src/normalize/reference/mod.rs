@@ -6,9 +6,11 @@
 mod indicators;
 mod json_view;
 
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
+
+type OffsetDateTime = DateTime<Utc>;
 
 use super::{
     compact_json_into, nesting_depth, parse_timestamp, push_json_string, NormalizedEvent, Outcome,
@@ -363,12 +365,12 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 }
 
 /// The old Panther timestamp formatting, by `format!`.
-pub(crate) fn format_panther_timestamp(t: OffsetDateTime) -> String {
-    let t = t.checked_to_offset(time::UtcOffset::UTC).unwrap_or(t);
+pub(crate) fn format_panther_timestamp<Tz: TimeZone>(t: DateTime<Tz>) -> String {
+    let t = t.naive_utc();
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:09}",
         t.year(),
-        u8::from(t.month()),
+        t.month(),
         t.day(),
         t.hour(),
         t.minute(),
