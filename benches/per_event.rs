@@ -25,6 +25,7 @@ use atlassian_audit::checkpoint::RecentEvents;
 use atlassian_audit::collector::{build_batch_after, Batch};
 use atlassian_audit::normalize::{parse_timestamp, Normalizer, Outcome, ParseTime, SourceInfo};
 use atlassian_audit::source::atlassian::parse_page;
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -36,7 +37,6 @@ use simulated_org::{format_processed_at, generate_events_for_org, generate_inval
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
 
 const EVENTS_PER_PAGE: usize = 500;
 const FROM_REAL_PAGE: usize = 100;
@@ -59,18 +59,17 @@ struct Fixture {
     page: Vec<u8>,
     normalizer: Normalizer,
     recent: RecentEvents,
-    parse_time: OffsetDateTime,
+    parse_time: DateTime<Utc>,
     /// The batch's objects decompressed: the exact bytes the collector compressed.
     plain_objects: Vec<Vec<u8>>,
 }
 
 fn rfc3339(ms: i64, micros: u32, fraction_digits: usize) -> String {
-    let t =
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).expect("in range");
+    let t = DateTime::from_timestamp_millis(ms).expect("in range");
     let base = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         t.year(),
-        u8::from(t.month()),
+        t.month(),
         t.day(),
         t.hour(),
         t.minute(),
@@ -78,8 +77,12 @@ fn rfc3339(ms: i64, micros: u32, fraction_digits: usize) -> String {
     );
     match fraction_digits {
         0 => format!("{base}Z"),
-        6 => format!("{base}.{:03}{:03}Z", t.millisecond(), micros % 1000),
-        _ => format!("{base}.{:03}Z", t.millisecond()),
+        6 => format!(
+            "{base}.{:03}{:03}Z",
+            t.timestamp_subsec_millis(),
+            micros % 1000
+        ),
+        _ => format!("{base}.{:03}Z", t.timestamp_subsec_millis()),
     }
 }
 
@@ -143,7 +146,7 @@ fn build_page() -> Vec<u8> {
             let t = e["attributes"]["time"]
                 .as_str()
                 .and_then(|s| parse_timestamp(s).ok())
-                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
+                .map(|t| t.timestamp_millis());
             let key = match t {
                 Some(ms) if ms >= window.0 => ms,
                 _ => window.0 + rng.i64(0..WINDOW_MS),
@@ -210,10 +213,8 @@ impl Fixture {
             source_label: "Atlassian audit (prod)".into(),
         });
         let recent = recent_from_earlier_pages();
-        let parse_time = OffsetDateTime::from_unix_timestamp(WINDOW_START_MS / 1000 + 3600)
-            .expect("in range")
-            .replace_nanosecond(123_456_789)
-            .expect("valid");
+        let parse_time =
+            DateTime::from_timestamp(WINDOW_START_MS / 1000 + 3600, 123_456_789).expect("in range");
         let batch = whole(&page, &normalizer, &recent, parse_time);
         let plain_objects = objects(&batch).map(gunzip).collect();
         Fixture {
@@ -301,7 +302,7 @@ fn whole(
     page: &[u8],
     normalizer: &Normalizer,
     recent: &RecentEvents,
-    parse_time: OffsetDateTime,
+    parse_time: DateTime<Utc>,
 ) -> Batch {
     let page = parse_page(page).expect("the page parses");
     build_batch_after(
@@ -315,7 +316,7 @@ fn whole(
 }
 
 /// Part of (a), for the breakdown: the page parsed and every event normalized, nothing written.
-fn parse_and_normalize(page: &[u8], normalizer: &Normalizer, parse_time: OffsetDateTime) -> usize {
+fn parse_and_normalize(page: &[u8], normalizer: &Normalizer, parse_time: DateTime<Utc>) -> usize {
     let page = parse_page(page).expect("the page parses");
     let parse_time = ParseTime::new(parse_time);
     page.events

@@ -4,10 +4,17 @@
 use atlassian_audit::normalize::{
     compact_json_into, nesting_depth, Normalizer, Outcome, SourceInfo, MAX_NESTING_DEPTH,
 };
+use chrono::{DateTime, NaiveDate, Utc};
 use libfuzzer_sys::fuzz_target;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
-use time::macros::datetime;
+
+/// 2024-05-06T07:08:09Z
+const PARSE_TIME: DateTime<Utc> = NaiveDate::from_ymd_opt(2024, 5, 6)
+    .expect("a date")
+    .and_hms_opt(7, 8, 9)
+    .expect("a time")
+    .and_utc();
 
 fuzz_target!(|data: &[u8]| {
     let Ok(raw) = serde_json::from_slice::<Box<RawValue>>(data) else {
@@ -17,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
         source_id: "fuzz".into(),
         source_label: "fuzz".into(),
     });
-    let parse_time = datetime!(2024-05-06 07:08:09 UTC);
+    let parse_time = PARSE_TIME;
     let outcome = normalizer.normalize(&raw, parse_time);
     assert_eq!(
         outcome,

@@ -6,9 +6,16 @@ use atlassian_audit::normalize::{
     nesting_depth, Normalizer, Outcome, SourceInfo, MAX_NESTING_DEPTH,
 };
 use atlassian_audit::source::atlassian::{parse_page, ErrorSummary, MAX_CURSOR_BYTES};
+use chrono::{DateTime, NaiveDate, Utc};
 use libfuzzer_sys::fuzz_target;
 use serde::de::IgnoredAny;
-use time::macros::datetime;
+
+/// 2024-05-06T07:08:09Z
+const PARSE_TIME: DateTime<Utc> = NaiveDate::from_ymd_opt(2024, 5, 6)
+    .expect("a date")
+    .and_hms_opt(7, 8, 9)
+    .expect("a time")
+    .and_utc();
 
 fuzz_target!(|data: &[u8]| {
     match parse_page(data) {
@@ -22,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
                 source_label: "fuzz".into(),
             });
             for event in &page.events {
-                match normalizer.normalize(event, datetime!(2024-05-06 07:08:09 UTC)) {
+                match normalizer.normalize(event, PARSE_TIME) {
                     Outcome::Valid(v) => {
                         assert!(v.line.starts_with('{') && v.line.ends_with('}'));
                         assert!(!v.line.contains('\n'));

@@ -1,6 +1,6 @@
 //! Wall-clock helpers and the timestamp layouts the simulated API writes.
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// Latest instant the stamps support (9999-12-31T23:59:59.999Z): values are clamped into
 /// `0..=MAX_MS` so formatting can never fail.
@@ -8,8 +8,7 @@ pub const MAX_MS: i64 = 253_402_300_799_999;
 
 /// Milliseconds since the UNIX epoch, now.
 pub fn now_ms() -> i64 {
-    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
-    i64::try_from(nanos / 1_000_000).unwrap_or(MAX_MS)
+    Utc::now().timestamp_millis()
 }
 
 pub(crate) fn clamp_ms(ms: i64) -> i64 {
@@ -17,17 +16,18 @@ pub(crate) fn clamp_ms(ms: i64) -> i64 {
 }
 
 /// `ms` (clamped) plus `extra_micros` (0..1000) as a UTC date-time.
-pub(crate) fn datetime(ms: i64, extra_micros: u32) -> OffsetDateTime {
-    let nanos = i128::from(clamp_ms(ms)) * 1_000_000 + i128::from(extra_micros % 1000) * 1000;
+pub(crate) fn datetime(ms: i64, extra_micros: u32) -> DateTime<Utc> {
+    let ms = clamp_ms(ms);
+    let nanos = (ms.rem_euclid(1000) as u32) * 1_000_000 + (extra_micros % 1000) * 1000;
     // Cannot fail after clamping; the epoch is a harmless fallback all the same.
-    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    DateTime::from_timestamp(ms.div_euclid(1000), nanos).unwrap_or(DateTime::UNIX_EPOCH)
 }
 
-fn date_hour_minute(dt: OffsetDateTime) -> String {
+fn date_hour_minute(dt: DateTime<Utc>) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}",
         dt.year(),
-        u8::from(dt.month()),
+        dt.month(),
         dt.day(),
         dt.hour(),
         dt.minute()
@@ -47,7 +47,7 @@ pub fn format_millis(ms: i64) -> String {
         "{}:{:02}.{:03}Z",
         date_hour_minute(dt),
         dt.second(),
-        dt.millisecond()
+        dt.timestamp_subsec_millis()
     )
 }
 
@@ -58,7 +58,7 @@ pub(crate) fn format_micros(ms: i64, extra_micros: u32) -> String {
         "{}:{:02}.{:06}Z",
         date_hour_minute(dt),
         dt.second(),
-        dt.microsecond()
+        dt.timestamp_subsec_micros()
     )
 }
 
@@ -74,8 +74,7 @@ pub(crate) fn next_minute_boundary(ms: i64) -> i64 {
 
 /// Parses an RFC 3339 stamp (0–9 fractional digits) to epoch milliseconds.
 pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    let dt = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(dt.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
+    Some(DateTime::parse_from_rfc3339(s).ok()?.timestamp_millis())
 }
 
 #[cfg(test)]

@@ -88,11 +88,11 @@ impl TimeIndex {
 
 /// RFC 3339 to (epoch ms, nanoseconds within that ms).
 fn parse_time(s: &str) -> Option<(i64, u32)> {
-    let dt = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    let nanos = dt.unix_timestamp_nanos();
-    let ms = i64::try_from(nanos.div_euclid(1_000_000)).ok()?;
-    let sub = u32::try_from(nanos.rem_euclid(1_000_000)).ok()?;
-    Some((ms, sub))
+    let dt = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+    Some((
+        dt.timestamp_millis(),
+        dt.timestamp_subsec_nanos() % 1_000_000,
+    ))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

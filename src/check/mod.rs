@@ -78,7 +78,7 @@ pub async fn run_checks(config: &Config, backends: &Backends) -> CheckReport {
 
     if creds.is_some() {
         let wire = WireCounters::default();
-        let from_ms = (time::OffsetDateTime::now_utc().unix_timestamp() - 3600) * 1000;
+        let from_ms = (chrono::Utc::now().timestamp() - 3600) * 1000;
         let probe = PageRequest {
             position: StreamPosition::From { from_ms },
             limit: 1,

@@ -209,9 +209,7 @@ impl CheckpointStore for DynamoDbCheckpointStore {
             .expression_attribute_values(
                 ":updated",
                 AttributeValue::S(
-                    time::OffsetDateTime::now_utc()
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default(),
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
                 ),
             );
         match &checkpoint.cursor {

@@ -3,12 +3,12 @@
 use crate::checkpoint::{BatchObjects, BatchWritten, RecentEvents};
 use crate::normalize::{Normalizer, Outcome, ParseTime};
 use crate::sink::EncodedObject;
+use chrono::{DateTime, TimeDelta, Utc};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
-use time::OffsetDateTime;
 
 pub struct Batch {
     /// Keyed by the start of the event-time hour (unix seconds).
@@ -117,14 +117,21 @@ impl ObjectWriter {
     }
 }
 
-fn to_ms(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
+/// Unix milliseconds, truncated toward zero (before 1970 too, as always).
+fn to_ms(t: DateTime<Utc>) -> i64 {
+    let (secs, nanos) = (t.timestamp(), t.timestamp_subsec_nanos());
+    let ms = secs * 1000 + i64::from(nanos / 1_000_000);
+    if secs < 0 && nanos % 1_000_000 != 0 {
+        ms + 1
+    } else {
+        ms
+    }
 }
 
 /// A processedAt further ahead of the collector's clock than this is not believed: the time
 /// checkpoint would jump to it, and a later read by time (no cursor) would ask for events
 /// processed after it, skipping everything before — silently, for as long as it lies ahead.
-pub const MAX_PROCESSED_AT_AHEAD: time::Duration = time::Duration::hours(1);
+pub const MAX_PROCESSED_AT_AHEAD: TimeDelta = TimeDelta::hours(1);
 
 /// Dedupe keys are event ids, which the API may make arbitrarily long: logs quote the start.
 const MAX_LOGGED_KEY_CHARS: usize = 100;
@@ -155,7 +162,7 @@ pub fn build_batch(
     normalizer: &Normalizer,
     events: &[Box<RawValue>],
     recent: &RecentEvents,
-    parse_time: OffsetDateTime,
+    parse_time: DateTime<Utc>,
 ) -> std::io::Result<Batch> {
     build_batch_after(normalizer, events, recent, None, parse_time)
 }
@@ -169,12 +176,16 @@ pub fn build_batch_after(
     events: &[Box<RawValue>],
     recent: &RecentEvents,
     written_before_ms: Option<i64>,
-    parse_time: OffsetDateTime,
+    parse_time: DateTime<Utc>,
 ) -> std::io::Result<Batch> {
     let mut seen: HashSet<String> = HashSet::with_capacity(events.len());
     let mut hours: BTreeMap<i64, ObjectWriter> = BTreeMap::new();
     let mut quarantine: Option<ObjectWriter> = None;
-    let newest_believable_ms = to_ms(parse_time.saturating_add(MAX_PROCESSED_AT_AHEAD));
+    let newest_believable_ms = to_ms(
+        parse_time
+            .checked_add_signed(MAX_PROCESSED_AT_AHEAD)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+    );
     let mut batch = Batch {
         hours: BTreeMap::new(),
         quarantine: None,
@@ -261,7 +272,13 @@ pub fn build_batch_after(
 mod tests {
     use super::*;
     use crate::normalize::SourceInfo;
-    use time::macros::datetime;
+
+    /// A UTC time written in RFC 3339, read by chrono (not by the code under test).
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("a valid test time")
+            .to_utc()
+    }
 
     fn event(id: &str, processed_at: &str) -> Box<RawValue> {
         RawValue::from_string(format!(
@@ -278,7 +295,7 @@ mod tests {
             source_id: "s".into(),
             source_label: "l".into(),
         });
-        let now = datetime!(2024-05-06 08:00 UTC);
+        let now = utc("2024-05-06T08:00:00Z");
         let events = vec![
             event("a", "2024-05-06T07:59:00Z"),
             event("b", "9999-12-31T23:59:59Z"),
@@ -290,21 +307,15 @@ mod tests {
         assert_eq!(
             batch.written,
             vec![
-                (
-                    "a".to_string(),
-                    Some(to_ms(datetime!(2024-05-06 07:59 UTC)))
-                ),
+                ("a".to_string(), Some(to_ms(utc("2024-05-06T07:59:00Z")))),
                 ("b".to_string(), None),
-                (
-                    "c".to_string(),
-                    Some(to_ms(datetime!(2024-05-06 08:59:59 UTC)))
-                ),
+                ("c".to_string(), Some(to_ms(utc("2024-05-06T08:59:59Z")))),
                 ("d".to_string(), None),
             ]
         );
         assert_eq!(
             batch.newest_processed_at_ms,
-            Some(to_ms(datetime!(2024-05-06 08:59:59 UTC)))
+            Some(to_ms(utc("2024-05-06T08:59:59Z")))
         );
     }
 
@@ -320,7 +331,7 @@ mod tests {
             source_id: "s".into(),
             source_label: "l".into(),
         });
-        let now = datetime!(2024-05-06 12:00 UTC);
+        let now = utc("2024-05-06T12:00:00Z");
         let event = |i: usize, hour: u8, pad: usize| {
             RawValue::from_string(format!(
                 r#"{{"id":"e{i}","type":"events","attributes":{{"time":"2024-05-06T{hour:02}:00:0{}Z"}},"links":{{}},"pad":"{}"}}"#,

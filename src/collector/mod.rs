@@ -36,7 +36,6 @@ use crate::source::{EventSource, SourceError, WireCounters};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
-use time::OffsetDateTime;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -87,7 +86,7 @@ pub struct Collector {
 }
 
 fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// Time kept back at the end of a run to write the last batch and its checkpoint.

@@ -11,7 +11,6 @@ use crate::sink::{logs_key, quarantine_key, EncodedObject, SinkError};
 use crate::source::{Page, PageRequest, SourceError, StreamPosition, WireCounters};
 use std::sync::Arc;
 use std::time::Duration;
-use time::OffsetDateTime;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -191,7 +190,7 @@ impl<'r> Pass<'r> {
             &page.events,
             &self.checkpoint.recent,
             written_before_ms,
-            OffsetDateTime::now_utc(),
+            chrono::Utc::now(),
         )?)
     }
 

@@ -15,9 +15,9 @@ mod url_host;
 #[cfg(test)]
 mod tests;
 
+use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 
 pub use compact_json::{compact_json_into, nesting_depth, push_json_string};
 pub use indicators::is_email;
@@ -66,9 +66,9 @@ pub struct NormalizedEvent {
     /// The event id.
     pub dedupe_key: String,
     /// UTC, from `attributes.time`.
-    pub event_time: OffsetDateTime,
+    pub event_time: DateTime<Utc>,
     /// `attributes.processedAt` if present and parseable, UTC.
-    pub processed_at: Option<OffsetDateTime>,
+    pub processed_at: Option<DateTime<Utc>>,
     /// One compact JSON object, no trailing newline, no '\n' inside.
     pub line: String,
 }
@@ -77,7 +77,7 @@ pub struct NormalizedEvent {
 pub struct QuarantinedEvent {
     /// The event id if `id` is a non-empty string, else `sha256:<hex of the compacted raw>`.
     pub dedupe_key: String,
-    pub processed_at: Option<OffsetDateTime>,
+    pub processed_at: Option<DateTime<Utc>>,
     /// Human-readable, naming the offending field(s).
     pub reason: String,
     /// `{"error":"<reason>","raw":<the event as received, compacted>}`, no trailing newline;
@@ -89,19 +89,19 @@ pub struct QuarantinedEvent {
 /// The time a page was parsed, rendered for `p_parse_time` once for all of its events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseTime {
-    time: OffsetDateTime,
+    time: DateTime<Utc>,
     panther: String,
 }
 
 impl ParseTime {
-    pub fn new(time: OffsetDateTime) -> Self {
+    pub fn new(time: DateTime<Utc>) -> Self {
         ParseTime {
             time,
             panther: format_panther_timestamp(time),
         }
     }
 
-    pub fn time(&self) -> OffsetDateTime {
+    pub fn time(&self) -> DateTime<Utc> {
         self.time
     }
 }
@@ -109,8 +109,8 @@ impl ParseTime {
 /// What the required-field checks found.
 struct Checked {
     id: String,
-    event_time: OffsetDateTime,
-    processed_at: Option<OffsetDateTime>,
+    event_time: DateTime<Utc>,
+    processed_at: Option<DateTime<Utc>>,
     indicators: Indicators,
 }
 
@@ -118,7 +118,7 @@ struct Rejected {
     reason: String,
     /// The event id when it is usable as a dedupe key despite the other problems.
     id: Option<String>,
-    processed_at: Option<OffsetDateTime>,
+    processed_at: Option<DateTime<Utc>>,
 }
 
 impl Normalizer {
@@ -153,7 +153,7 @@ impl Normalizer {
 
     /// `raw` is one element of the page's `data` array exactly as received.
     /// `parse_time` is the time the collector parsed the page (UTC).
-    pub fn normalize(&self, raw: &RawValue, parse_time: OffsetDateTime) -> Outcome {
+    pub fn normalize(&self, raw: &RawValue, parse_time: DateTime<Utc>) -> Outcome {
         self.normalize_at(raw, &ParseTime::new(parse_time))
     }
 

@@ -1,8 +1,7 @@
+use chrono::{FixedOffset, NaiveDate};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use time::macros::datetime;
-use time::OffsetDateTime;
 
 use super::*;
 
@@ -10,7 +9,22 @@ const REAL_PAGE: &str = include_str!("../../tests/fixtures/atlassian/events_page
 const PANTHER_EVENT: &str =
     include_str!("../../tests/fixtures/atlassian/panther_user_logged_in_as_user.json");
 
-const PARSE_TIME: OffsetDateTime = datetime!(2024-05-06 07:08:09.123 UTC);
+/// 2024-05-06T07:08:09.123Z
+const PARSE_TIME: DateTime<Utc> = NaiveDate::from_ymd_opt(2024, 5, 6)
+    .expect("a date")
+    .and_hms_milli_opt(7, 8, 9, 123)
+    .expect("a time")
+    .and_utc();
+
+/// A time written in RFC 3339, read by chrono (not by the code under test).
+fn fixed(s: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(s).expect("a valid test time")
+}
+
+/// [`fixed`], in UTC.
+fn utc(s: &str) -> DateTime<Utc> {
+    fixed(s).to_utc()
+}
 
 #[derive(Deserialize)]
 struct Page<'a> {
@@ -164,7 +178,7 @@ fn event_times_of_every_precision() {
         let out = valid(n.normalize(event_with_time(time), PARSE_TIME));
         assert_eq!(parse_line(&out.line)["p_event_time"], want);
         assert_eq!(format_panther_timestamp(out.event_time), want);
-        assert_eq!(out.event_time.offset(), time::UtcOffset::UTC);
+        assert_eq!(out.event_time.timezone(), Utc);
     }
 }
 
@@ -226,7 +240,7 @@ fn null_context_links_yield_no_domains() {
 fn row_id_is_stable_and_per_source() {
     let first = real_events()[0];
     let a = valid(normalizer().normalize(first, PARSE_TIME));
-    let again = valid(normalizer().normalize(first, datetime!(2030-01-01 0:00 UTC)));
+    let again = valid(normalizer().normalize(first, utc("2030-01-01T00:00:00Z")));
     let row = |e: &NormalizedEvent| parse_line(&e.line)["p_row_id"].clone();
     // SHA-256("src-1\0" + id)[..16], computed independently.
     assert_eq!(row(&a), "008db585dcad84955dccf38db05cca9a");
@@ -261,7 +275,7 @@ fn panther_event_without_type_and_links_is_quarantined() {
     assert_eq!(m.len(), 2);
     // Deterministic: nothing time-dependent in it.
     let again =
-        quarantined(normalizer().normalize(&raw(PANTHER_EVENT), datetime!(2000-01-01 0:00 UTC)));
+        quarantined(normalizer().normalize(&raw(PANTHER_EVENT), utc("2000-01-01T00:00:00Z")));
     assert_eq!(again, q);
 }
 
@@ -419,7 +433,7 @@ fn processed_at_is_parsed_but_never_required() {
     let out = valid(run(&event(
         json!({"time": "2021-01-01T00:00:00Z", "processedAt": "2021-01-01T02:00:00.5+02:00"}),
     )));
-    assert_eq!(out.processed_at, Some(datetime!(2021-01-01 0:00:00.5 UTC)));
+    assert_eq!(out.processed_at, Some(utc("2021-01-01T00:00:00.5Z")));
     let out = valid(run(&event(
         json!({"time": "2021-01-01T00:00:00Z", "processedAt": "soon"}),
     )));
@@ -428,7 +442,7 @@ fn processed_at_is_parsed_but_never_required() {
     let q = quarantined(run(
         r#"{"id":"x","attributes":{"time":"2021-01-01T00:00:00Z","processedAt":"2021-01-01T00:00:03Z"}}"#,
     ));
-    assert_eq!(q.processed_at, Some(datetime!(2021-01-01 0:00:03 UTC)));
+    assert_eq!(q.processed_at, Some(utc("2021-01-01T00:00:03Z")));
 }
 
 // ---------- output shape ----------
@@ -591,7 +605,7 @@ fn email_recognition() {
 
 #[test]
 fn timestamps_with_0_to_9_fractional_digits() {
-    let base = datetime!(2021-04-01 22:55:19 UTC);
+    let base = utc("2021-04-01T22:55:19Z");
     let digits = "123456789";
     assert_eq!(parse_timestamp("2021-04-01T22:55:19Z"), Ok(base));
     for n in 1..=9 {
@@ -599,7 +613,7 @@ fn timestamps_with_0_to_9_fractional_digits() {
         let nanos: i64 = format!("{:0<9}", &digits[..n]).parse().expect("digits");
         assert_eq!(
             parse_timestamp(&s),
-            Ok(base + time::Duration::nanoseconds(nanos)),
+            Ok(base + chrono::TimeDelta::nanoseconds(nanos)),
             "{s}"
         );
     }
@@ -612,23 +626,23 @@ fn timestamps_with_0_to_9_fractional_digits() {
 #[test]
 fn offsets_are_converted_to_utc() {
     let t = parse_timestamp("2021-04-01T00:30:00.5+02:00").expect("parses");
-    assert_eq!(t, datetime!(2021-03-31 22:30:00.5 UTC));
-    assert_eq!(t.offset(), time::UtcOffset::UTC);
+    assert_eq!(t, utc("2021-03-31T22:30:00.5Z"));
+    assert_eq!(t.timezone(), Utc);
     assert_eq!(format_panther_timestamp(t), "2021-03-31 22:30:00.500000000");
     assert_eq!(
         parse_timestamp("2021-12-31T20:00:00-05:30"),
-        Ok(datetime!(2022-01-01 1:30 UTC))
+        Ok(utc("2022-01-01T01:30:00Z"))
     );
     assert_eq!(
         parse_timestamp("2021-01-01t00:00:00z"),
-        Ok(datetime!(2021-01-01 0:00 UTC))
+        Ok(utc("2021-01-01T00:00:00Z"))
     );
     assert_eq!(
         parse_timestamp("2021-01-01T00:00:00-00:00"),
-        Ok(datetime!(2021-01-01 0:00 UTC))
+        Ok(utc("2021-01-01T00:00:00Z"))
     );
     // Formatting converts a non-UTC value too.
-    let local = datetime!(2021-01-01 01:00:00.000000001 +01:00);
+    let local = fixed("2021-01-01T01:00:00.000000001+01:00");
     assert_eq!(
         format_panther_timestamp(local),
         "2021-01-01 00:00:00.000000001"
@@ -636,7 +650,7 @@ fn offsets_are_converted_to_utc() {
     // A leap second becomes the last representable instant of that second.
     assert_eq!(
         parse_timestamp("2016-12-31T23:59:60Z"),
-        Ok(datetime!(2016-12-31 23:59:59.999999999 UTC))
+        Ok(utc("2016-12-31T23:59:59.999999999Z"))
     );
 }
 
@@ -683,6 +697,47 @@ fn garbage_timestamps_are_rejected() {
     );
 }
 
+/// Each refusal names the first bad component, in the order month, day, hour, minute, second,
+/// then the UTC year (after 9999) and a leap second that is not 23:59:60 UTC.
+#[test]
+fn out_of_range_refusals_name_the_component() {
+    for (s, component) in [
+        ("2021-00-01T00:00:00Z", "month"),
+        ("2021-13-45T25:61:61Z", "month"),
+        ("2021-04-31T25:61:61Z", "day"),
+        ("2021-04-00T00:00:00Z", "day"),
+        ("2021-04-30T24:61:61Z", "hour"),
+        ("2021-04-30T23:60:61Z", "minute"),
+        ("2021-04-30T23:59:61Z", "second"),
+        ("2021-04-01T12:59:60Z", "second"),
+        ("2016-12-31T23:59:60+01:00", "second"),
+        ("9999-12-31T23:59:59-01:00", "year"),
+        ("9999-12-31T23:59:60-00:01", "year"),
+        ("2021-04-01T22:55:19+24:00", "offset hour"),
+        ("2021-04-01T22:55:19+02:60", "offset minute"),
+    ] {
+        assert_eq!(
+            parse_timestamp(s),
+            Err(TimestampError::OutOfRange { component }),
+            "{s}"
+        );
+    }
+    // The edges that are accepted: the first and last UTC instants, and leap seconds that are
+    // 23:59:60 in UTC whatever the offset.
+    assert_eq!(
+        parse_timestamp("0000-01-01T00:00:00+23:59"),
+        Ok(utc("0000-01-01T00:00:00Z") - chrono::TimeDelta::minutes(23 * 60 + 59))
+    );
+    assert_eq!(
+        parse_timestamp("9999-12-31T23:59:59.999999999Z").map(format_panther_timestamp),
+        Ok("9999-12-31 23:59:59.999999999".to_owned())
+    );
+    assert_eq!(
+        parse_timestamp("2017-01-01T00:59:60+01:00"),
+        Ok(utc("2016-12-31T23:59:59.999999999Z"))
+    );
+}
+
 // ---------- hostile events ----------
 
 /// `[[[…]]]` nested `levels` deep.
@@ -713,7 +768,7 @@ fn deeply_nested_events_are_quarantined_as_text() {
         "event nests 100002 levels deep, more than the 100 allowed"
     );
     assert_eq!(q.dedupe_key, "e-deep");
-    assert_eq!(q.processed_at, Some(datetime!(2021-01-01 0:00:05 UTC)));
+    assert_eq!(q.processed_at, Some(utc("2021-01-01T00:00:05Z")));
     let m = parse_line(&q.line);
     assert_eq!(m["error"], q.reason.as_str());
     assert_eq!(m["raw_text"], text.as_str(), "kept whole, as received");

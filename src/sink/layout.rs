@@ -1,6 +1,6 @@
 //! Object keys. Derived only from the batch's identity (generation, sequence) and the event-time
 //! hour, never from the clock, so redoing a batch writes the very same keys.
-use time::OffsetDateTime;
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// Panther's table name for `Atlassian.Audit`.
 pub const TABLE: &str = "atlassian_audit";
@@ -8,9 +8,8 @@ pub const TABLE: &str = "atlassian_audit";
 /// `logs/atlassian_audit/year=YYYY/month=MM/day=DD/hour=HH/YYYYMMDDTHH0000Z-<gen>-<seq>.json.gz`
 /// for events whose event time falls in the hour starting at `hour_start_unix` (seconds).
 pub fn logs_key(hour_start_unix: i64, generation: &str, sequence: u64) -> String {
-    let t =
-        OffsetDateTime::from_unix_timestamp(hour_start_unix).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let (y, mo, d, h) = (t.year(), u8::from(t.month()), t.day(), t.hour());
+    let t = DateTime::from_timestamp(hour_start_unix, 0).unwrap_or(DateTime::UNIX_EPOCH);
+    let (y, mo, d, h) = (t.year(), t.month(), t.day(), t.hour());
     format!(
         "logs/{TABLE}/year={y:04}/month={mo:02}/day={d:02}/hour={h:02}/{y:04}{mo:02}{d:02}T{h:02}0000Z-{}-{sequence:010}.json.gz",
         short(generation)
@@ -34,18 +33,24 @@ fn short(generation: &str) -> String {
 }
 
 /// The start (unix seconds) of the UTC hour holding `t`.
-pub fn hour_start(t: OffsetDateTime) -> i64 {
-    t.unix_timestamp().div_euclid(3600) * 3600
+pub fn hour_start(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(3600) * 3600
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
+
+    /// A UTC time written in RFC 3339, read by chrono (not by the code under test).
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("a valid test time")
+            .to_utc()
+    }
 
     #[test]
     fn keys_are_hive_partitioned_by_event_hour() {
-        let hour = hour_start(datetime!(2021-04-03 06:12:11.117451 UTC));
+        let hour = hour_start(utc("2021-04-03T06:12:11.117451Z"));
         assert_eq!(
             logs_key(hour, "3f2a9c1b-77aa-4d00-9e11-0123456789ab", 42),
             "logs/atlassian_audit/year=2021/month=04/day=03/hour=06/20210403T060000Z-3f2a9c1b77aa-0000000042.json.gz"
@@ -58,7 +63,7 @@ mod tests {
 
     #[test]
     fn hours_before_1970_do_not_break_the_layout() {
-        let hour = hour_start(datetime!(1969-12-31 23:30 UTC));
+        let hour = hour_start(utc("1969-12-31T23:30:00Z"));
         assert_eq!(hour, -3600);
         assert!(logs_key(hour, "g", 1).contains("year=1969/month=12/day=31/hour=23/"));
     }

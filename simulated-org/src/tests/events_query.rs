@@ -51,9 +51,8 @@ async fn all_pages(org: &SimulatedOrg, extra: &str) -> (Vec<String>, usize) {
 /// Epoch nanoseconds of an event's `attributes.time`.
 fn time_nanos(e: &Value) -> i128 {
     let s = e["attributes"]["time"].as_str().unwrap();
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .unwrap()
-        .unix_timestamp_nanos()
+    let t = chrono::DateTime::parse_from_rfc3339(s).unwrap();
+    i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos())
 }
 
 /// Ids of all stored events, newest `time` first, ties: last appended first.

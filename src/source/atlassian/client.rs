@@ -10,7 +10,6 @@ use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, LOCATION, RETRY_AFTER}
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::time::Duration;
-use time::OffsetDateTime;
 use tokio::time::Instant;
 use url::Url;
 
@@ -143,7 +142,7 @@ impl AtlassianClient {
             StatusCode::TOO_MANY_REQUESTS => Ok(Attempt::Throttled(rate_limit_wait(
                 header("x-ratelimit-reset"),
                 header(RETRY_AFTER.as_str()),
-                OffsetDateTime::now_utc(),
+                chrono::Utc::now(),
             ))),
             StatusCode::UNAUTHORIZED => Ok(Attempt::KeyRejected),
             StatusCode::FORBIDDEN => Err(SourceError::Forbidden {
