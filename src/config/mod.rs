@@ -3,6 +3,8 @@ mod api_key;
 
 pub use api_key::ApiKey;
 
+use crate::source::atlassian::{DEFAULT_API_REQUEST_TIMEOUT, MAX_PAGE_LIMIT};
+
 use std::path::PathBuf;
 use std::time::Duration;
 use thiserror::Error;
@@ -13,15 +15,12 @@ pub const DEFAULT_INITIAL_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600
 /// Atlassian keeps audit events for 180 days; looking further back asks for nothing.
 pub const MAX_INITIAL_LOOKBACK: Duration = Duration::from_secs(180 * 24 * 3600);
 pub const DEFAULT_PAGE_LIMIT: u32 = 500;
-pub const MAX_PAGE_LIMIT: u32 = 500;
 pub const DEFAULT_METRICS_NAMESPACE: &str = "AtlassianAuditCollector";
 pub const DEFAULT_RUN_BUDGET: Duration = Duration::from_secs(240);
 /// The longest `RUN_BUDGET_SECONDS` accepted (a day); no run holds its lease longer than this
 /// plus the lease grace.
 pub const MAX_RUN_BUDGET: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_SOURCE_LABEL: &str = "atlassian-audit";
-/// How long one request to the Atlassian API may take before it is retried.
-pub const DEFAULT_API_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one attempt of an S3, DynamoDB or Secrets Manager call may take before the SDK
 /// retries it: a stalled call must not hold the run (and its lease) until the Lambda deadline.
 pub const DEFAULT_AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);

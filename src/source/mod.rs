@@ -1,10 +1,5 @@
 //! The source side: pages of raw audit events, read from a position in the stream.
 pub mod atlassian;
-mod backoff;
-mod rate_limit;
-
-pub use backoff::RetryDelays;
-pub use rate_limit::{parse_rate_limit_reset, rate_limit_wait};
 
 use crate::credentials::CredentialError;
 use async_trait::async_trait;

@@ -1,9 +1,8 @@
-use super::{error_body::ErrorSummary, page::parse_page};
-use crate::config::DEFAULT_API_REQUEST_TIMEOUT;
+use super::DEFAULT_API_REQUEST_TIMEOUT;
+use super::{error_body::ErrorSummary, page::parse_page, rate_limit_wait, RetryDelays};
 use crate::credentials::{CredentialProvider, Credentials};
 use crate::source::{
-    rate_limit_wait, EventSource, Page, PageRequest, RetryDelays, SourceError, StreamPosition,
-    WireCounters, WireEvent,
+    EventSource, Page, PageRequest, SourceError, StreamPosition, WireCounters, WireEvent,
 };
 use async_trait::async_trait;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, LOCATION, RETRY_AFTER};
