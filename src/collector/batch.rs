@@ -178,42 +178,92 @@ pub fn build_batch_after(
     written_before_ms: Option<i64>,
     parse_time: DateTime<Utc>,
 ) -> std::io::Result<Batch> {
-    let mut seen: HashSet<String> = HashSet::with_capacity(events.len());
-    let mut hours: BTreeMap<i64, ObjectWriter> = BTreeMap::new();
-    let mut quarantine: Option<ObjectWriter> = None;
-    let newest_believable_ms = to_ms(
-        parse_time
-            .checked_add_signed(MAX_PROCESSED_AT_AHEAD)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC),
-    );
-    let mut batch = Batch {
-        hours: BTreeMap::new(),
-        quarantine: None,
-        written: Vec::with_capacity(events.len()),
-        valid: 0,
-        quarantined: 0,
-        duplicates: 0,
-        newest_processed_at_ms: None,
-    };
     let page_parse_time = ParseTime::new(parse_time);
-    let mut staging = Vec::with_capacity(STAGING_BYTES);
-    let mut held = 0usize;
+    let mut builder = Builder::new(events.len(), recent, written_before_ms, parse_time);
     for raw in events {
-        let outcome = normalizer.normalize_at(raw, &page_parse_time);
+        builder.add(normalizer.normalize_at(raw, &page_parse_time))?;
+    }
+    builder.finish()
+}
+
+/// A batch as it is built, event by event.
+struct Builder<'r> {
+    recent: &'r RecentEvents,
+    written_before_ms: Option<i64>,
+    newest_believable_ms: i64,
+    seen: HashSet<String>,
+    hours: BTreeMap<i64, ObjectWriter>,
+    quarantine: Option<ObjectWriter>,
+    staging: Vec<u8>,
+    /// Bytes of lines held, not yet compressed, by all objects.
+    held: usize,
+    batch: Batch,
+}
+
+impl<'r> Builder<'r> {
+    fn new(
+        events: usize,
+        recent: &'r RecentEvents,
+        written_before_ms: Option<i64>,
+        parse_time: DateTime<Utc>,
+    ) -> Self {
+        let newest_believable = parse_time
+            .checked_add_signed(MAX_PROCESSED_AT_AHEAD)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        Builder {
+            recent,
+            written_before_ms,
+            newest_believable_ms: to_ms(newest_believable),
+            seen: HashSet::with_capacity(events),
+            hours: BTreeMap::new(),
+            quarantine: None,
+            staging: Vec::with_capacity(STAGING_BYTES),
+            held: 0,
+            batch: Batch {
+                hours: BTreeMap::new(),
+                quarantine: None,
+                written: Vec::with_capacity(events),
+                valid: 0,
+                quarantined: 0,
+                duplicates: 0,
+                newest_processed_at_ms: None,
+            },
+        }
+    }
+
+    fn add(&mut self, outcome: Outcome) -> std::io::Result<()> {
         let (key, processed_at) = match &outcome {
             Outcome::Valid(e) => (&e.dedupe_key, e.processed_at),
             Outcome::Quarantined(q) => (&q.dedupe_key, q.processed_at),
         };
+        let processed_ms = processed_at.map(to_ms);
+        if self.is_repeat(key, processed_ms) {
+            self.batch.duplicates += 1;
+            return Ok(());
+        }
+        let believed_ms = self.believed(key, processed_ms);
+        if let Some(ms) = believed_ms {
+            let newest = &mut self.batch.newest_processed_at_ms;
+            *newest = Some(newest.map_or(ms, |n| n.max(ms)));
+        }
+        self.batch.written.push((key.clone(), believed_ms));
+        self.held += self.push(outcome);
+        self.bound_memory()
+    }
+
+    /// Written already: before the window, among the recent ids, or earlier in this page.
+    fn is_repeat(&mut self, key: &str, processed_ms: Option<i64>) -> bool {
         let before_window = matches!(
-            (processed_at.map(to_ms), written_before_ms),
+            (processed_ms, self.written_before_ms),
             (Some(ms), Some(floor)) if ms < floor
         );
-        if before_window || recent.contains(key) || !seen.insert(key.clone()) {
-            batch.duplicates += 1;
-            continue;
-        }
-        let processed_ms = match processed_at.map(to_ms) {
-            Some(ms) if ms > newest_believable_ms => {
+        before_window || self.recent.contains(key) || !self.seen.insert(key.to_owned())
+    }
+
+    /// The processing time, unless it lies too far ahead of this machine's clock to believe.
+    fn believed(&self, key: &str, processed_ms: Option<i64>) -> Option<i64> {
+        match processed_ms {
+            Some(ms) if ms > self.newest_believable_ms => {
                 tracing::warn!(
                     key = %key_for_log(key),
                     processed_at_ms = ms,
@@ -222,50 +272,61 @@ pub fn build_batch_after(
                 None
             }
             other => other,
-        };
-        if let Some(ms) = processed_ms {
-            batch.newest_processed_at_ms =
-                Some(batch.newest_processed_at_ms.map_or(ms, |n| n.max(ms)));
         }
-        batch.written.push((key.clone(), processed_ms));
-        let line_bytes = match &outcome {
-            Outcome::Valid(e) => e.line.len() + 1,
-            Outcome::Quarantined(q) => q.line.len() + 1,
-        };
+    }
+
+    /// Adds the event's line to its object; returns the bytes it holds.
+    fn push(&mut self, outcome: Outcome) -> usize {
         match outcome {
             Outcome::Valid(e) => {
+                let bytes = e.line.len() + 1;
                 let hour = crate::sink::hour_start(e.event_time);
-                hours
+                self.hours
                     .entry(hour)
                     .or_insert_with(ObjectWriter::new)
                     .push_line(e.line);
-                batch.valid += 1;
+                self.batch.valid += 1;
+                bytes
             }
             Outcome::Quarantined(q) => {
+                let bytes = q.line.len() + 1;
                 tracing::warn!(reason = %q.reason, key = %key_for_log(&q.dedupe_key), "event quarantined");
-                quarantine
+                self.quarantine
                     .get_or_insert_with(ObjectWriter::new)
                     .push_line(q.line);
-                batch.quarantined += 1;
+                self.batch.quarantined += 1;
+                bytes
             }
         }
-        held += line_bytes;
-        if held > MAX_HELD_BYTES {
-            let most = hours
+    }
+
+    /// Past [`MAX_HELD_BYTES`] of lines, the object holding most is compressed so far.
+    fn bound_memory(&mut self) -> std::io::Result<()> {
+        if self.held > MAX_HELD_BYTES {
+            let most = self
+                .hours
                 .values_mut()
-                .chain(quarantine.as_mut())
+                .chain(self.quarantine.as_mut())
                 .max_by_key(|w| w.held)
                 .expect("a line is held");
-            held -= most.compress_held(&mut staging)?;
+            self.held -= most.compress_held(&mut self.staging)?;
         }
+        Ok(())
     }
-    for (hour, writer) in hours {
-        batch.hours.insert(hour, writer.finish(&mut staging)?);
+
+    fn finish(mut self) -> std::io::Result<Batch> {
+        for (hour, writer) in std::mem::take(&mut self.hours) {
+            self.batch
+                .hours
+                .insert(hour, writer.finish(&mut self.staging)?);
+        }
+        self.batch.quarantine = self
+            .quarantine
+            .take()
+            .map(|writer| writer.finish(&mut self.staging))
+            .transpose()?;
+        Ok(self.batch)
     }
-    batch.quarantine = quarantine
-        .map(|writer| writer.finish(&mut staging))
-        .transpose()?;
-    Ok(batch)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! A run's summary as CloudWatch Embedded Metric Format lines on stdout, which Lambda ships to
 //! CloudWatch as metrics.
-pub use crate::collector::{RunSummary, StopReason};
+use crate::collector::RunSummary;
 use serde_json::{json, Map, Value};
 
 pub const DIMENSION: &str = "SourceId";

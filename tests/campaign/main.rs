@@ -20,8 +20,8 @@ mod aws_proxy;
 
 use atlassian_audit::checkpoint::{CheckpointStore, DynamoDbCheckpointStore};
 use atlassian_audit::collector::RunReport;
+use atlassian_audit::collector::StopReason;
 use atlassian_audit::config::env;
-use atlassian_audit::metrics::StopReason;
 use atlassian_audit::setup::Aws;
 use aws_proxy::AwsProxy;
 use clap::Parser;

@@ -7,8 +7,8 @@ use crate::support::append_live;
 use crate::support::faults::{Faults, Op, StorageFault};
 use crate::support::harness::{TestEnv, SOURCE_ID};
 use atlassian_audit::checkpoint::Lease;
+use atlassian_audit::collector::StopReason;
 use atlassian_audit::config::env;
-use atlassian_audit::metrics::StopReason;
 use simulated_org::{
     generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrgConfig,
 };

@@ -2,8 +2,8 @@
 //! it (no events, no cursor, or the same cursor), within its budget.
 use crate::support::append_live;
 use crate::support::harness::TestEnv;
+use atlassian_audit::collector::StopReason;
 use atlassian_audit::config::env;
-use atlassian_audit::metrics::StopReason;
 use simulated_org::{generate_events_for_org, now_ms, Fault, SimulatedOrgConfig, TimeField};
 
 #[tokio::test]

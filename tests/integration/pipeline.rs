@@ -3,8 +3,8 @@
 use crate::support::faults::{self, Faults, Op, StorageFault};
 use crate::support::harness::TestEnv;
 use crate::support::{append_live, fill_backlog, scenario};
+use atlassian_audit::collector::StopReason;
 use atlassian_audit::config::env;
-use atlassian_audit::metrics::StopReason;
 use simulated_org::{Fault, SimulatedOrgConfig};
 use std::time::Duration;
 

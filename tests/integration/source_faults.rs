@@ -3,8 +3,8 @@
 use crate::support::harness::TestEnv;
 use crate::support::{append_live, fill_backlog};
 use atlassian_audit::collector::RunError;
+use atlassian_audit::collector::StopReason;
 use atlassian_audit::config::env;
-use atlassian_audit::metrics::StopReason;
 use atlassian_audit::source::SourceError;
 use simulated_org::{Fault, ResetHeader, SimulatedOrgConfig};
 use std::time::Duration;

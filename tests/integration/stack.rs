@@ -3,8 +3,8 @@
 //! essentials (alarm semantics, one run at a time, least-privilege IAM) cannot drift.
 use atlassian_audit::config::{self, Config};
 use atlassian_audit::credentials::{parse_secret, CredentialError, PLACEHOLDER};
-use atlassian_audit::metrics::{RunSummary, DIMENSION};
 use atlassian_audit::sink::TABLE;
+use atlassian_audit::{collector::RunSummary, metrics::DIMENSION};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

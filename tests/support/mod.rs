@@ -84,7 +84,7 @@ pub mod scenario {
     use super::harness::{StoredObject, TestEnv};
     use super::{append_live, fill_backlog};
     use atlassian_audit::collector::RunReport;
-    use atlassian_audit::metrics::StopReason;
+    use atlassian_audit::collector::StopReason;
 
     /// 1,234 events (and 3 invalid ones) over 30 hours, collected; 57 new ones, collected; then
     /// a run with nothing new, which still reports. Every event lands exactly once.

@@ -3,7 +3,7 @@
 use super::SHORT_BUDGET;
 use crate::support::fill_backlog;
 use crate::support::harness::TestEnv;
-use atlassian_audit::metrics::StopReason;
+use atlassian_audit::collector::StopReason;
 use simulated_org::{CannedResponse, Fault, SimulatedOrgConfig};
 
 /// One 429 with these headers, then the API: the collector backs off briefly (it neither
