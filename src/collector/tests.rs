@@ -10,8 +10,6 @@ use async_trait::async_trait;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashSet;
-use std::io::Write;
-use std::sync::Mutex;
 
 /// Serves `events` in order, at most `cap` a page; a cursor is the index of the next event,
 /// and the last page carries the cursor past it. With `refuse_all`, every request is refused
@@ -165,72 +163,4 @@ async fn a_refused_cursor_that_was_never_sent_fails_the_run_without_retrying() {
     ));
     assert_eq!(report.summary.stop_reason, StopReason::Failed);
     assert!(sink.keys().is_empty());
-}
-
-/// Log lines as JSON, kept for the test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn every_log_line_of_a_run_is_in_its_span() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .finish();
-    // One thread, so the subscriber (set for this thread only) sees the spawned tasks too.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(async {
-            let report = collector(
-                ScriptedSource::new(120, 50),
-                Arc::new(MemoryCheckpointStore::new()),
-                Arc::new(MemorySink::new()),
-            )
-            .run(Duration::from_secs(30))
-            .await;
-            assert!(report.error.is_none(), "{:?}", report.error);
-        })
-    });
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON log line"))
-        .collect();
-    // Pages served on the read-ahead's own task log too; they must be in the run's span.
-    let served = lines
-        .iter()
-        .filter(|l| l["fields"]["message"] == "serving a page")
-        .count();
-    assert!(served >= 3, "{text}");
-    let run_ids: HashSet<&str> = lines
-        .iter()
-        .map(|l| {
-            assert_eq!(
-                l["span"]["name"], "run",
-                "a line outside the run's span: {l}"
-            );
-            assert_eq!(l["span"]["source_id"], "src-1", "{l}");
-            l["span"]["run_id"].as_str().expect("run_id")
-        })
-        .collect();
-    assert_eq!(run_ids.len(), 1, "one run, one id: {run_ids:?}");
 }
