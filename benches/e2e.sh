@@ -14,6 +14,12 @@
 #   benches/e2e.sh 250000          # any sizes
 #   benches/e2e.sh --smoke         # 3000 events: checks that it works, not its timings
 #   LATENCY_MS=100 benches/e2e.sh 100000   # every API answer takes 100 ms, as across the internet
+#   E2E_BINS="before=/tmp/a/atlassian-audit after=target/release/atlassian-audit" \
+#   E2E_BARE=/tmp/a/bare_walk benches/e2e.sh 100000   # prebuilt collectors, side by side in one run
+#                                                       # (the first one also serves the pages)
+#
+# Objects and DynamoDB writes are counted by moto itself (scripts/moto_server.py, GET /_writes),
+# so they are comparable across binaries.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -36,16 +42,25 @@ mkdir -p "$out"
 # The smoke run proves the benchmark works with debug builds (no release build in the test
 # command); the measured runs use release builds.
 if $smoke; then profile=(); dir=debug; else profile=(--release); dir=release; fi
-echo "==> ${dir} builds (collector, bare walk)" >&2
-cargo build --quiet "${profile[@]}" --bin atlassian-audit
-bare="$(cargo build --quiet "${profile[@]}" --bench bare_walk --message-format=json |
-  python -c 'import json,sys
+if [ -n "${E2E_BINS:-}" ]; then
+  read -r -a bins <<<"$E2E_BINS"
+  bare="${E2E_BARE:?E2E_BARE: the bare walk to compare against}"
+else
+  echo "==> ${dir} builds (collector, bare walk)" >&2
+  cargo build --quiet "${profile[@]}" --bin atlassian-audit
+  bare="$(cargo build --quiet "${profile[@]}" --bench bare_walk --message-format=json |
+    python -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "bare_walk":
         print(m["executable"])')"
+  bins=("ours=$root/target/$dir/atlassian-audit")
+fi
 [ -x "$bare" ] || { echo "e2e: the bare walk did not build" >&2; exit 1; }
-cli="$root/target/$dir/atlassian-audit"
+for b in "${bins[@]}"; do
+  [ -x "${b#*=}" ] || { echo "e2e: no collector at ${b#*=}" >&2; exit 1; }
+done
+cli="${bins[0]#*=}"
 
 pids=()
 own_moto=false
@@ -70,7 +85,7 @@ timed() {
 
 key="bench-key-not-a-secret"
 org=sim-org-0001
-printf '%-9s %9s %9s %9s %7s %9s %11s %8s %8s\n' events "bare s" "bare2 s" "ours s" ratio "ours cpu" "cpu us/evt" "rss MB" "bare MB"
+printf '%-9s %-8s %9s %9s %9s %7s %9s %11s %8s %8s %8s %8s\n' events binary "bare s" "bare2 s" "ours s" ratio "ours cpu" "cpu us/evt" "rss MB" "bare MB" objects "ddb wr"
 for n in "${sizes[@]}"; do
   port="$(free_port)"
   "$cli" simulate --port "$port" --events "$n" --invalid 0 --seed 1 --api-key "$key" \
@@ -82,45 +97,60 @@ for n in "${sizes[@]}"; do
     sleep 0.2
   done
   base="http://127.0.0.1:$port"
-  suffix="$n-$$-$(date +%s)"
-  python "$root/scripts/aws_fixture.py" create --template template.yaml \
-    --bucket "bench-$suffix" --table "bench-$suffix" --secret "bench/$suffix"
+  bare_walk() { timed "$out/$1.json" "$bare" --base-url "$base" --org-id "$org" --api-key "$key" --limit 500; }
 
-  read -r b1_wall b1_user b1_sys b1_rss < <(timed "$out/bare1.json" "$bare" --base-url "$base" --org-id "$org" --api-key "$key" --limit 500)
-  read -r c_wall c_user c_sys c_rss < <(
-    ATLASSIAN_API_BASE_URL="$base" ATLASSIAN_ORG_ID="$org" ATLASSIAN_API_KEY="$key" \
-    OUTPUT_BUCKET="bench-$suffix" CHECKPOINT_TABLE="bench-$suffix" PAGE_LIMIT=500 \
-    INITIAL_LOOKBACK=2d RUN_BUDGET_SECONDS=7200 RUST_LOG=warn \
-    timed "$out/run.json" "$cli" run)
-  read -r b2_wall b2_user b2_sys b2_rss < <(timed "$out/bare2.json" "$bare" --base-url "$base" --org-id "$org" --api-key "$key" --limit 500)
+  read -r b1_wall _ _ b1_rss < <(bare_walk bare1)
+  runs=()
+  for b in "${bins[@]}"; do
+    label="${b%%=*}"
+    suffix="$n-$label-$$-$(date +%s)"
+    python "$root/scripts/aws_fixture.py" create --template template.yaml \
+      --bucket "bench-$suffix" --table "bench-$suffix" --secret "bench/$suffix"
+    read -r c_wall c_user c_sys c_rss < <(
+      ATLASSIAN_API_BASE_URL="$base" ATLASSIAN_ORG_ID="$org" ATLASSIAN_API_KEY="$key" \
+      OUTPUT_BUCKET="bench-$suffix" CHECKPOINT_TABLE="bench-$suffix" PAGE_LIMIT=500 \
+      INITIAL_LOOKBACK=2d RUN_BUDGET_SECONDS=7200 RUST_LOG=warn \
+      timed "$out/run-$label.json" "${b#*=}" run)
+    runs+=("$label $suffix $c_wall $c_user $c_sys $c_rss")
+  done
+  read -r b2_wall _ _ _ < <(bare_walk bare2)
   kill "$sim" 2>/dev/null || true
   wait "$sim" 2>/dev/null || true
+  curl -sf "$AWS_ENDPOINT_URL/_writes" >"$out/writes.json"
 
-  LATENCY_MS="${LATENCY_MS:-0}" python - "$n" "$out" "$b1_wall" "$b2_wall" "$b1_rss" "$c_wall" "$c_user" "$c_sys" "$c_rss" <<'PY'
-import json, sys
+  for r in "${runs[@]}"; do
+    LATENCY_MS="${LATENCY_MS:-0}" python - "$n" "$out" "$b1_wall" "$b2_wall" "$b1_rss" $r <<'PY'
+import json, os, sys
 n, out = int(sys.argv[1]), sys.argv[2]
-b1, b2, b_rss, wall, user, sys_cpu, rss = map(float, sys.argv[3:])
-run = json.load(open(f"{out}/run.json"))
+b1, b2, b_rss = map(float, sys.argv[3:6])
+label, suffix = sys.argv[6], sys.argv[7]
+wall, user, sys_cpu, rss = map(float, sys.argv[8:12])
+run = json.load(open(f"{out}/run-{label}.json"))
 bare = json.load(open(f"{out}/bare1.json"))
+writes = json.load(open(f"{out}/writes.json"))
+s3 = writes.get(f"s3:bench-{suffix}", {})
+ddb = writes.get(f"dynamodb:bench-{suffix}", {})
 problems = []
 if bare["events"] != n:
     problems.append(f"the bare walk read {bare['events']} events, not {n}")
 if run.get("events_processed") != n or not run.get("run_succeeded") or run.get("stop_reason") != "caught_up":
-    problems.append(f"the collector did not collect all {n}: {run}")
+    problems.append(f"{label} did not collect all {n}: {run}")
 floor = (b1 + b2) / 2
 cpu = user + sys_cpu
 row = {
-    "api_latency_ms": int(__import__("os").environ["LATENCY_MS"]),
+    "binary": label, "api_latency_ms": int(os.environ["LATENCY_MS"]),
     "events": n, "pages": bare["pages"], "bare_walk_seconds": [b1, b2], "collector_seconds": wall,
     "ratio_to_bare_walk": round(wall / floor, 3), "collector_cpu_seconds": round(cpu, 2),
     "cpu_us_per_event": round(cpu / n * 1e6, 2), "collector_peak_rss_mb": round(rss / 1024, 1),
     "bare_walk_peak_rss_mb": round(b_rss / 1024, 1), "objects_written": run.get("objects_written"),
-    "bytes_written": run.get("bytes_written"),
+    "bytes_written": run.get("bytes_written"), "s3_puts": s3.get("PUT", 0),
+    "s3_deletes": s3.get("DELETE", 0), "dynamodb_writes": sum(ddb.values()),
 }
 with open(f"{out}/e2e.jsonl", "a") as f:
     f.write(json.dumps(row) + "\n")
-print(f"{n:<9} {b1:9.2f} {b2:9.2f} {wall:9.2f} {wall / floor:7.3f} {cpu:9.2f} {cpu / n * 1e6:11.2f} {rss / 1024:8.1f} {b_rss / 1024:8.1f}")
+print(f"{n:<9} {label:<8} {b1:9.2f} {b2:9.2f} {wall:9.2f} {wall / floor:7.3f} {cpu:9.2f} {cpu / n * 1e6:11.2f} {rss / 1024:8.1f} {b_rss / 1024:8.1f} {s3.get('PUT', 0):8} {sum(ddb.values()):8}")
 if problems:
     sys.exit("e2e: " + "; ".join(problems))
 PY
+  done
 done

@@ -1,0 +1,483 @@
+//! Pages of raw events into the objects of one batch: valid events as gzip NDJSON, one object
+//! per event-time hour, invalid ones into one quarantine object, repeats dropped. A batch grows
+//! page by page until a bound ([`BatchBounds`]) and holds only compressed bytes, the lines staged
+//! for compression (a few MB at most) and the page being added: never the pages.
+mod bounds;
+mod gzip_stream;
+
+pub use bounds::{BatchBounds, MAX_BATCH_HOURS, MAX_COMPRESSED_BYTES};
+
+use crate::checkpoint::{key_hash, BatchObjects, BatchWritten, RecentEvents};
+use crate::normalize::{Normalizer, Outcome, ParseTime};
+use crate::sink::EncodedObject;
+use chrono::{DateTime, TimeDelta, Utc};
+use gzip_stream::{Deflater, GzipStream};
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashSet};
+
+pub struct Batch {
+    /// Keyed by the start of the event-time hour (unix seconds).
+    pub hours: BTreeMap<i64, EncodedObject>,
+    pub quarantine: Option<EncodedObject>,
+    /// Every event written, as (hash of its dedupe key, processedAt ms if believed), in stream
+    /// order.
+    pub written: Vec<(u64, Option<i64>)>,
+    pub valid: u64,
+    pub quarantined: u64,
+    pub duplicates: u64,
+    pub newest_processed_at_ms: Option<i64>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.hours.is_empty() && self.quarantine.is_none()
+    }
+
+    /// The objects this batch writes.
+    pub fn objects(&self) -> BatchObjects {
+        BatchObjects {
+            hours: self.hours.keys().copied().collect(),
+            quarantine: self.quarantine.is_some(),
+        }
+    }
+
+    /// What committing this batch changes in the checkpoint.
+    pub fn written(&self) -> BatchWritten<'_> {
+        BatchWritten {
+            events: self.valid + self.quarantined,
+            newest_processed_at_ms: self.newest_processed_at_ms,
+            written: &self.written,
+        }
+    }
+}
+
+/// gzip level of the objects. zlib-rs (the flate2 backend, Cargo.toml) at 6 was the best
+/// trade-off measured (benches/PER_EVENT.md): 2.3x less CPU than miniz_oxide at 6 for 1.8% more
+/// bytes; levels 1 and 3 save 2.1 and 0.9 ms a page but write 81% and 23% more.
+const GZIP_LEVEL: u32 = 6;
+
+/// An object's staged lines are compressed once they reach this much: segments this long
+/// compress as well as one stream (deflate looks back 32 KB at most), and the compressor gets
+/// few, large writes.
+const SEGMENT_BYTES: usize = 256 * 1024;
+/// Most bytes of lines all objects stage together; beyond it, the objects staging most are
+/// compressed until half of it is left (a batch can span a thousand hours).
+const MAX_STAGED_BYTES: usize = 4 * 1024 * 1024;
+
+/// Unix milliseconds, truncated toward zero (before 1970 too, as always).
+fn to_ms(t: DateTime<Utc>) -> i64 {
+    let (secs, nanos) = (t.timestamp(), t.timestamp_subsec_nanos());
+    let ms = secs * 1000 + i64::from(nanos / 1_000_000);
+    if secs < 0 && nanos % 1_000_000 != 0 {
+        ms + 1
+    } else {
+        ms
+    }
+}
+
+/// A processedAt further ahead of the collector's clock than this is not believed: the time
+/// checkpoint would jump to it, and a later read by time (no cursor) would ask for events
+/// processed after it, skipping everything before — silently, for as long as it lies ahead.
+pub const MAX_PROCESSED_AT_AHEAD: TimeDelta = TimeDelta::hours(1);
+
+/// Dedupe keys are event ids, which the API may make arbitrarily long: logs quote the start.
+const MAX_LOGGED_KEY_CHARS: usize = 100;
+
+/// A dedupe key as logs show it: at most [`MAX_LOGGED_KEY_CHARS`] characters, control
+/// characters and line separators escaped so an id cannot forge or break log lines.
+fn key_for_log(key: &str) -> String {
+    let (shown, cut) = match key.char_indices().nth(MAX_LOGGED_KEY_CHARS) {
+        Some((at, _)) => (&key[..at], true),
+        None => (key, false),
+    };
+    let mut out = String::with_capacity(shown.len());
+    for c in shown.chars() {
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    if cut {
+        out.push_str(&format!("… ({} bytes)", key.len()));
+    }
+    out
+}
+
+/// The batch of one page of `events`, skipping any whose dedupe key is in `recent` or repeats
+/// in the page.
+pub fn build_batch(
+    normalizer: &Normalizer,
+    events: &[Box<RawValue>],
+    recent: &RecentEvents,
+    parse_time: DateTime<Utc>,
+) -> std::io::Result<Batch> {
+    build_batch_after(normalizer, events, recent, None, parse_time)
+}
+
+/// As [`build_batch`], and also skips events processed before `written_before_ms` (see
+/// [`BatchBuilder::new`]).
+pub fn build_batch_after(
+    normalizer: &Normalizer,
+    events: &[Box<RawValue>],
+    recent: &RecentEvents,
+    written_before_ms: Option<i64>,
+    parse_time: DateTime<Utc>,
+) -> std::io::Result<Batch> {
+    let mut builder = BatchBuilder::new(written_before_ms);
+    builder.add_page(normalizer, events, recent, parse_time)?;
+    builder.finish()
+}
+
+/// A batch as it is built, page by page.
+pub struct BatchBuilder {
+    written_before_ms: Option<i64>,
+    newest_believable_ms: i64,
+    /// Dedupe-key hashes of the events of this batch (the same 64-bit hash `recent` keeps).
+    seen: HashSet<u64>,
+    hours: BTreeMap<i64, GzipStream>,
+    quarantine: Option<GzipStream>,
+    deflater: Deflater,
+    /// Bytes of lines staged, not yet compressed, by all objects.
+    staged: usize,
+    /// Bytes compressed so far, by all objects.
+    compressed: usize,
+    /// Bytes of NDJSON (lines and newlines) the batch's objects hold, compressed or not.
+    ndjson_bytes: u64,
+    /// Events of the pages added, repeats included, and the events and bytes of the last page.
+    events_read: u32,
+    pages: u32,
+    last_page: (u32, u64),
+    batch: Batch,
+}
+
+impl BatchBuilder {
+    /// An empty batch. Events processed before `written_before_ms` are skipped: it is the
+    /// checkpoint's window start (or the `from` of a read by time), before which every event
+    /// was written already (the stream is in processedAt order), so a page that reaches back
+    /// past it (an API repeating events from before the position it was asked for) writes
+    /// nothing twice.
+    pub fn new(written_before_ms: Option<i64>) -> Self {
+        BatchBuilder {
+            written_before_ms,
+            newest_believable_ms: i64::MAX,
+            seen: HashSet::new(),
+            hours: BTreeMap::new(),
+            quarantine: None,
+            deflater: Deflater::new(GZIP_LEVEL),
+            staged: 0,
+            compressed: 0,
+            ndjson_bytes: 0,
+            events_read: 0,
+            pages: 0,
+            last_page: (0, 0),
+            batch: Batch {
+                hours: BTreeMap::new(),
+                quarantine: None,
+                written: Vec::new(),
+                valid: 0,
+                quarantined: 0,
+                duplicates: 0,
+                newest_processed_at_ms: None,
+            },
+        }
+    }
+
+    /// Adds a page read at `parse_time`; repeats of events in `recent` or earlier in the batch
+    /// are dropped.
+    pub fn add_page(
+        &mut self,
+        normalizer: &Normalizer,
+        events: &[Box<RawValue>],
+        recent: &RecentEvents,
+        parse_time: DateTime<Utc>,
+    ) -> std::io::Result<()> {
+        let newest_believable = parse_time
+            .checked_add_signed(MAX_PROCESSED_AT_AHEAD)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.newest_believable_ms = to_ms(newest_believable);
+        let page_parse_time = ParseTime::new(parse_time);
+        let bytes_before = self.ndjson_bytes;
+        self.seen.reserve(events.len());
+        self.batch.written.reserve(events.len());
+        for raw in events {
+            self.add(normalizer.normalize_at(raw, &page_parse_time), recent)?;
+        }
+        let read = u32::try_from(events.len()).unwrap_or(u32::MAX);
+        self.events_read = self.events_read.saturating_add(read);
+        self.pages += 1;
+        self.last_page = (read, self.ndjson_bytes - bytes_before);
+        Ok(())
+    }
+
+    /// Events of the pages added so far, repeats included.
+    pub fn events_read(&self) -> u32 {
+        self.events_read
+    }
+
+    pub fn pages(&self) -> u32 {
+        self.pages
+    }
+
+    /// Whether another page (of `page_limit` events, as large as the last one in bytes) would
+    /// take the batch past `bounds`, or the batch holds as much as any may.
+    pub fn is_full(&self, bounds: &BatchBounds, page_limit: u32) -> bool {
+        let (_, last_bytes) = self.last_page;
+        u64::from(self.events_read) + u64::from(page_limit) > u64::from(bounds.max_events)
+            || self.ndjson_bytes + last_bytes > bounds.max_bytes
+            || self.compressed + self.staged >= MAX_COMPRESSED_BYTES
+            || self.hours.len() >= MAX_BATCH_HOURS
+    }
+
+    fn add(&mut self, outcome: Outcome, recent: &RecentEvents) -> std::io::Result<()> {
+        let (key, processed_at) = match &outcome {
+            Outcome::Valid(e) => (&e.dedupe_key, e.processed_at),
+            Outcome::Quarantined(q) => (&q.dedupe_key, q.processed_at),
+        };
+        let processed_ms = processed_at.map(to_ms);
+        let hash = key_hash(key);
+        if self.is_repeat(hash, processed_ms, recent) {
+            self.batch.duplicates += 1;
+            return Ok(());
+        }
+        let believed_ms = self.believed(key, processed_ms);
+        if let Some(ms) = believed_ms {
+            let newest = &mut self.batch.newest_processed_at_ms;
+            *newest = Some(newest.map_or(ms, |n| n.max(ms)));
+        }
+        self.batch.written.push((hash, believed_ms));
+        self.push(outcome)?;
+        self.bound_staged()
+    }
+
+    /// Written already: before the window, among the recent ids, or earlier in this batch.
+    fn is_repeat(&mut self, hash: u64, processed_ms: Option<i64>, recent: &RecentEvents) -> bool {
+        let before_window = matches!(
+            (processed_ms, self.written_before_ms),
+            (Some(ms), Some(floor)) if ms < floor
+        );
+        before_window || recent.contains_hash(hash) || !self.seen.insert(hash)
+    }
+
+    /// The processing time, unless it lies too far ahead of this machine's clock to believe.
+    fn believed(&self, key: &str, processed_ms: Option<i64>) -> Option<i64> {
+        match processed_ms {
+            Some(ms) if ms > self.newest_believable_ms => {
+                tracing::warn!(
+                    key = %key_for_log(key),
+                    processed_at_ms = ms,
+                    "the event's processedAt lies ahead of this machine's clock; it does not move the checkpoint"
+                );
+                None
+            }
+            other => other,
+        }
+    }
+
+    /// Stages the event's line in its object; an object staging a segment's worth compresses it.
+    fn push(&mut self, outcome: Outcome) -> std::io::Result<()> {
+        let (stream, line) = match outcome {
+            Outcome::Valid(e) => {
+                self.batch.valid += 1;
+                let hour = crate::sink::hour_start(e.event_time);
+                (self.hours.entry(hour).or_default(), e.line)
+            }
+            Outcome::Quarantined(q) => {
+                tracing::warn!(reason = %q.reason, key = %key_for_log(&q.dedupe_key), "event quarantined");
+                self.batch.quarantined += 1;
+                (
+                    self.quarantine.get_or_insert_with(GzipStream::default),
+                    q.line,
+                )
+            }
+        };
+        let bytes = line.len() + 1;
+        stream.push_line(&line);
+        self.staged += bytes;
+        self.ndjson_bytes += bytes as u64;
+        if stream.staged() >= SEGMENT_BYTES {
+            let before = stream.compressed();
+            self.staged -= stream.compress_staged(&mut self.deflater)?;
+            self.compressed += stream.compressed() - before;
+        }
+        Ok(())
+    }
+
+    /// Past [`MAX_STAGED_BYTES`] staged, the objects staging most are compressed until half of
+    /// it is left.
+    fn bound_staged(&mut self) -> std::io::Result<()> {
+        if self.staged <= MAX_STAGED_BYTES {
+            return Ok(());
+        }
+        let mut streams: Vec<&mut GzipStream> = self
+            .hours
+            .values_mut()
+            .chain(self.quarantine.as_mut())
+            .filter(|s| s.staged() > 0)
+            .collect();
+        streams.sort_unstable_by_key(|s| std::cmp::Reverse(s.staged()));
+        for stream in streams {
+            if self.staged <= MAX_STAGED_BYTES / 2 {
+                break;
+            }
+            let before = stream.compressed();
+            self.staged -= stream.compress_staged(&mut self.deflater)?;
+            self.compressed += stream.compressed() - before;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> std::io::Result<Batch> {
+        for (hour, stream) in std::mem::take(&mut self.hours) {
+            let object = encoded(stream, &mut self.deflater)?;
+            self.batch.hours.insert(hour, object);
+        }
+        self.batch.quarantine = match self.quarantine.take() {
+            Some(stream) => Some(encoded(stream, &mut self.deflater)?),
+            None => None,
+        };
+        Ok(self.batch)
+    }
+}
+
+fn encoded(stream: GzipStream, deflater: &mut Deflater) -> std::io::Result<EncodedObject> {
+    let event_count = stream.lines();
+    Ok(EncodedObject {
+        body: stream.finish(deflater)?.into(),
+        event_count,
+    })
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::SourceInfo;
+
+    /// A UTC time written in RFC 3339, read by chrono (not by the code under test).
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("a valid test time")
+            .to_utc()
+    }
+
+    fn event(id: &str, processed_at: &str) -> Box<RawValue> {
+        RawValue::from_string(format!(
+            r#"{{"id":"{id}","type":"events","attributes":{{"time":"2024-05-06T07:00:00Z","processedAt":"{processed_at}"}},"links":{{}}}}"#
+        ))
+        .unwrap()
+    }
+
+    /// A processedAt far ahead (a broken or hostile API) must not become the time checkpoint:
+    /// a later read by time would start after it and skip every real event until then.
+    #[test]
+    fn a_processed_at_ahead_of_the_clock_does_not_move_the_checkpoint() {
+        let normalizer = Normalizer::new(SourceInfo {
+            source_id: "s".into(),
+            source_label: "l".into(),
+        });
+        let now = utc("2024-05-06T08:00:00Z");
+        let events = vec![
+            event("a", "2024-05-06T07:59:00Z"),
+            event("b", "9999-12-31T23:59:59Z"),
+            event("c", "2024-05-06T08:59:59Z"),
+            event("d", "2024-05-06T09:00:01Z"),
+        ];
+        let batch = build_batch(&normalizer, &events, &RecentEvents::default(), now).unwrap();
+        assert_eq!(batch.valid, 4, "the events themselves are written");
+        assert_eq!(
+            batch.written,
+            vec![
+                (key_hash("a"), Some(to_ms(utc("2024-05-06T07:59:00Z")))),
+                (key_hash("b"), None),
+                (key_hash("c"), Some(to_ms(utc("2024-05-06T08:59:59Z")))),
+                (key_hash("d"), None),
+            ]
+        );
+        assert_eq!(
+            batch.newest_processed_at_ms,
+            Some(to_ms(utc("2024-05-06T08:59:59Z")))
+        );
+    }
+
+    /// Each object is the NDJSON of its events' lines in page order, whether the lines were all
+    /// held to the end (a page of ordinary size) or some objects were compressed early to cap
+    /// what is held (here 4.9 MB of lines across two hours, and the quarantine).
+    #[test]
+    fn objects_are_the_lines_in_page_order_however_they_were_compressed() {
+        use flate2::read::GzDecoder;
+        use std::io::Read;
+
+        let normalizer = Normalizer::new(SourceInfo {
+            source_id: "s".into(),
+            source_label: "l".into(),
+        });
+        let now = utc("2024-05-06T12:00:00Z");
+        let event = |i: usize, hour: u8, pad: usize| {
+            RawValue::from_string(format!(
+                r#"{{"id":"e{i}","type":"events","attributes":{{"time":"2024-05-06T{hour:02}:00:0{}Z"}},"links":{{}},"pad":"{}"}}"#,
+                i % 10,
+                "x".repeat(pad)
+            ))
+            .unwrap()
+        };
+        let quarantined = |i: usize| {
+            RawValue::from_string(format!(
+                r#"{{"id":"q{i}","pad":"{}"}}"#,
+                "q".repeat(i * 1000)
+            ))
+            .unwrap()
+        };
+        for pad in [100, 700_000] {
+            let events: Vec<Box<RawValue>> = (0..9)
+                .map(|i| {
+                    if i % 4 == 3 {
+                        quarantined(i)
+                    } else {
+                        event(i, 7 + (i % 2) as u8, pad)
+                    }
+                })
+                .collect();
+            let batch = build_batch(&normalizer, &events, &RecentEvents::default(), now).unwrap();
+            let mut want: BTreeMap<Option<i64>, String> = BTreeMap::new();
+            for raw in &events {
+                let (hour, line) = match normalizer.normalize(raw, now) {
+                    Outcome::Valid(e) => (Some(crate::sink::hour_start(e.event_time)), e.line),
+                    Outcome::Quarantined(q) => (None, q.line),
+                };
+                let text = want.entry(hour).or_default();
+                text.push_str(&line);
+                text.push('\n');
+            }
+            let gunzip = |o: &EncodedObject| {
+                let mut text = String::new();
+                GzDecoder::new(&o.body[..])
+                    .read_to_string(&mut text)
+                    .unwrap();
+                text
+            };
+            let mut got: BTreeMap<Option<i64>, String> = batch
+                .hours
+                .iter()
+                .map(|(h, o)| (Some(*h), gunzip(o)))
+                .collect();
+            got.extend(batch.quarantine.as_ref().map(|o| (None, gunzip(o))));
+            assert_eq!(got.len(), 3);
+            assert!(got == want, "pad {pad}: the objects differ from the lines");
+            let counts: Vec<usize> = batch.hours.values().map(|o| o.event_count).collect();
+            assert_eq!(counts, vec![5, 2]);
+            assert_eq!(batch.quarantine.map(|q| q.event_count), Some(2));
+        }
+    }
+
+    #[test]
+    fn logged_keys_are_clipped() {
+        assert_eq!(key_for_log("abc"), "abc");
+        let long = "é".repeat(5000);
+        let shown = key_for_log(&long);
+        assert!(shown.starts_with(&"é".repeat(100)), "{shown}");
+        assert!(shown.ends_with("… (10000 bytes)"), "{shown}");
+        assert_eq!(
+            key_for_log("a\nb\u{1b}[2J\u{85}\u{2028}"),
+            r"a\u{a}b\u{1b}[2J\u{85}\u{2028}"
+        );
+    }
+}
