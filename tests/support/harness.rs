@@ -31,7 +31,7 @@ pub const PREFIX: &str = "lake/";
 pub const BUDGET: Duration = Duration::from_secs(60);
 
 /// Every setting the collector reads: a CLI child process inherits none of them.
-const SETTINGS: [&str; 18] = [
+const SETTINGS: [&str; 20] = [
     env::API_BASE_URL,
     env::SECRET_ID,
     env::ORG_ID,
@@ -46,6 +46,8 @@ const SETTINGS: [&str; 18] = [
     env::SOURCE_LABEL,
     env::INITIAL_LOOKBACK,
     env::PAGE_LIMIT,
+    env::BATCH_MAX_EVENTS,
+    env::BATCH_MAX_MIB,
     env::METRICS_NAMESPACE,
     env::RUN_BUDGET_SECONDS,
     env::API_REQUEST_TIMEOUT,
