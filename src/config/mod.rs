@@ -690,6 +690,36 @@ mod tests {
     }
 
     #[test]
+    fn batch_bounds_have_defaults_and_refuse_what_memory_cannot_hold() {
+        const MIB: u64 = 1024 * 1024;
+        // (settings, events bound, bytes bound) or the variable an error names.
+        let ok = [
+            (vec![], 50_000, 64 * MIB),
+            (vec![(env::BATCH_MAX_EVENTS, "1")], 1, 64 * MIB),
+            (vec![(env::BATCH_MAX_EVENTS, "200000")], 200_000, 64 * MIB),
+            (vec![(env::BATCH_MAX_MIB, "1024")], 50_000, 1024 * MIB),
+            (vec![(env::BATCH_MAX_MIB, " 8 ")], 50_000, 8 * MIB),
+        ];
+        for (settings, events, bytes) in ok {
+            let b = config(&settings).unwrap().batch_bounds;
+            assert_eq!((b.max_events, b.max_bytes), (events, bytes), "{settings:?}");
+        }
+        let refused = [
+            (env::BATCH_MAX_EVENTS, "0"),
+            (env::BATCH_MAX_EVENTS, "200001"),
+            (env::BATCH_MAX_EVENTS, "-5"),
+            (env::BATCH_MAX_EVENTS, "lots"),
+            (env::BATCH_MAX_MIB, "0"),
+            (env::BATCH_MAX_MIB, "1025"),
+            (env::BATCH_MAX_MIB, "1.5"),
+        ];
+        for (name, value) in refused {
+            let err = config(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("memory"), "{err}");
+        }
+    }
+
+    #[test]
     fn lookback_accepts_durations_up_to_retention() {
         assert_eq!(
             config(&[(env::INITIAL_LOOKBACK, "36h")])

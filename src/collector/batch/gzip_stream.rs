@@ -115,3 +115,84 @@ impl GzipStream {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::read::GzDecoder;
+    use std::io::Read;
+
+    /// `GzDecoder` reads one gzip member only: reading all the lines back proves the object is
+    /// one ordinary member, its CRC and length checked by the decoder.
+    fn gunzip(object: &[u8]) -> String {
+        let mut text = String::new();
+        GzDecoder::new(object)
+            .read_to_string(&mut text)
+            .expect("a valid gzip member");
+        text
+    }
+
+    fn line(stream: usize, i: usize) -> String {
+        format!(r#"{{"stream":{stream},"i":{i},"text":"event number {i} of stream {stream}"}}"#)
+    }
+
+    #[test]
+    fn streams_taking_turns_with_one_compressor_are_each_one_gzip_member() {
+        let mut deflater = Deflater::new(6);
+        let mut streams: Vec<GzipStream> = (0..3).map(|_| GzipStream::default()).collect();
+        let mut want = vec![String::new(); 3];
+        // Segments of every size, interleaved between the streams.
+        for i in 0..2_000 {
+            let s = i % 3;
+            let l = line(s, i);
+            streams[s].push_line(&l);
+            want[s].push_str(&l);
+            want[s].push('\n');
+            if i % (7 + s * 50) == 0 {
+                streams[s].compress_staged(&mut deflater).unwrap();
+            }
+        }
+        for (stream, want) in streams.into_iter().zip(want) {
+            assert_eq!(stream.lines(), want.lines().count());
+            let object = stream.finish(&mut deflater).unwrap();
+            assert!(gunzip(&object) == want, "the stream's lines, in order");
+        }
+    }
+
+    #[test]
+    fn a_stream_of_nothing_and_one_compressed_to_the_end_are_valid() {
+        let mut deflater = Deflater::new(6);
+        assert_eq!(
+            gunzip(&GzipStream::default().finish(&mut deflater).unwrap()),
+            ""
+        );
+        let mut s = GzipStream::default();
+        s.push_line("only");
+        s.compress_staged(&mut deflater).unwrap();
+        assert_eq!(s.staged(), 0);
+        assert_eq!(gunzip(&s.finish(&mut deflater).unwrap()), "only\n");
+    }
+
+    #[test]
+    fn segments_compress_about_as_well_as_one_stream() {
+        let mut deflater = Deflater::new(6);
+        let mut segmented = GzipStream::default();
+        let mut whole = flate2::write::GzEncoder::new(Vec::new(), Compression::new(6));
+        for i in 0..20_000 {
+            let l = line(0, i);
+            segmented.push_line(&l);
+            std::io::Write::write_all(&mut whole, format!("{l}\n").as_bytes()).unwrap();
+            if segmented.staged() >= 256 * 1024 {
+                segmented.compress_staged(&mut deflater).unwrap();
+            }
+        }
+        let (a, b) = (
+            segmented.finish(&mut deflater).unwrap().len(),
+            whole.finish().unwrap().len(),
+        );
+        assert!(
+            a as f64 <= b as f64 * 1.05,
+            "segmented {a} bytes, one stream {b}"
+        );
+    }
+}

@@ -468,6 +468,48 @@ mod tests {
         }
     }
 
+    /// Pages join one batch until another page could take it past a bound; an event repeated
+    /// on a later page of the same batch is written once.
+    #[test]
+    fn a_batch_takes_pages_until_the_next_could_pass_a_bound() {
+        let normalizer = Normalizer::new(SourceInfo {
+            source_id: "s".into(),
+            source_label: "l".into(),
+        });
+        let now = utc("2024-05-06T08:00:00Z");
+        let page = |from: usize| -> Vec<Box<RawValue>> {
+            (from..from + 10)
+                .map(|i| event(&format!("e{i}"), "2024-05-06T07:30:00Z"))
+                .collect()
+        };
+        let bounds = BatchBounds {
+            max_events: 25,
+            max_bytes: u64::MAX,
+        };
+        let mut builder = BatchBuilder::new(None);
+        let recent = RecentEvents::default();
+        builder
+            .add_page(&normalizer, &page(0), &recent, now)
+            .unwrap();
+        assert!(!builder.is_full(&bounds, 10), "10 + 10 fit under 25");
+        // The second page repeats the first page's last event.
+        builder
+            .add_page(&normalizer, &page(9), &recent, now)
+            .unwrap();
+        assert!(builder.is_full(&bounds, 10), "20 + 10 do not");
+        assert!(!builder.is_full(&bounds, 5), "20 + 5 do");
+        let bytes = BatchBounds {
+            max_events: u32::MAX,
+            max_bytes: 1,
+        };
+        assert!(builder.is_full(&bytes, 1), "the byte bound");
+        assert_eq!((builder.pages(), builder.events_read()), (2, 20));
+        let batch = builder.finish().unwrap();
+        assert_eq!((batch.valid, batch.duplicates), (19, 1));
+        assert_eq!(batch.hours.len(), 1, "one object for the hour");
+        assert_eq!(batch.hours.values().next().map(|o| o.event_count), Some(19));
+    }
+
     #[test]
     fn logged_keys_are_clipped() {
         assert_eq!(key_for_log("abc"), "abc");
