@@ -796,6 +796,21 @@ impl Campaign<'_> {
             .iter()
             .filter(|id| !seen.contains_key(*id))
             .count();
+        // Where the lost events sit in the stream (runs of consecutive positions), to find them.
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for (i, e) in served.iter().enumerate() {
+            let lost = is_valid_event(e)
+                && e["id"].as_str().is_some_and(|id| !seen.contains_key(id));
+            if lost {
+                match runs.last_mut() {
+                    Some((_, end)) if *end + 1 == i => *end = i,
+                    _ => runs.push((i, i)),
+                }
+            }
+        }
+        if !runs.is_empty() {
+            eprintln!("lost events at stream positions (first, last): {runs:?}");
+        }
         self.out.duplicated = seen.values().filter(|n| **n > 1).map(|n| n - 1).sum();
         self.out.foreign = seen.keys().filter(|id| !valid_ids.contains(*id)).count();
 
