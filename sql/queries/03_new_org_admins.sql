@@ -1,0 +1,23 @@
+-- New organization admins and admin-access grants (last 30 days)
+-- Finds: users made organization admins (added_org_admin) and groups granted admin access
+-- (group_granted_admin_access): who granted it, to whom.
+-- On a hit: check the grant against your access requests. An admin added by an unexpected actor,
+-- from an unusual place, or through an API token is how an intruder keeps access: remove the admin
+-- right, then investigate the granting account.
+SELECT
+  event_time,
+  action,
+  actor_name,
+  actor_email,
+  actor_auth_type,
+  target_type,
+  target_name,
+  target_email,
+  source_ip,
+  country,
+  event_id
+FROM atlassian_audit_flat
+WHERE concat(year, '-', month, '-', day) >= date_format(current_timestamp - INTERVAL '30' DAY, '%Y-%m-%d')
+  AND event_time >= current_timestamp - INTERVAL '30' DAY
+  AND action IN ('added_org_admin', 'group_granted_admin_access')
+ORDER BY event_time DESC

@@ -1,0 +1,24 @@
+-- Domains claimed, removed or verified (last 30 days)
+-- Finds: domains added to the organization, claimed, verified (started, completed, removed),
+-- removed or deleted.
+-- On a hit: a verified domain makes every account with an e-mail at it a managed account of this
+-- organization; a removed one releases them. Make sure the domain is yours and the change was
+-- planned; an unknown domain claimed by an admin needs an explanation.
+SELECT
+  event_time,
+  action,
+  actor_name,
+  actor_email,
+  target_name,
+  source_ip,
+  country,
+  message,
+  event_id
+FROM atlassian_audit_flat
+WHERE concat(year, '-', month, '-', day) >= date_format(current_timestamp - INTERVAL '30' DAY, '%Y-%m-%d')
+  AND event_time >= current_timestamp - INTERVAL '30' DAY
+  AND action IN (
+    'domain_added', 'domain_claimed', 'domain_verification_started', 'domain_verification_completed',
+    'domain_verification_removed', 'domain_removed', 'domain_deleted'
+  )
+ORDER BY event_time DESC
