@@ -25,6 +25,7 @@ mod cursor;
 mod events_query;
 mod faults;
 mod generator;
+mod scenarios;
 mod server;
 mod store;
 #[cfg(test)]
@@ -44,6 +45,7 @@ pub use faults::{CannedResponse, Fault, ResetHeader};
 pub use generator::{
     generate_events, generate_events_for_org, generate_invalid_events, generate_invalid_events_in,
 };
+pub use scenarios::{security_scenario, Question, SecurityScenario, Who};
 pub use store::TimeField;
 
 use server::Shared;
