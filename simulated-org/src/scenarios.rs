@@ -335,11 +335,16 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
         35 * d,
         Ev::new("user_logged_in_as_user", IMPERSONATOR).about(user_context(&o, s[2])),
     );
-    questions.push(question(
+    // The impersonated user is read from the polymorphic context attributes (a map).
+    let mut q = question(
         "01_admin_logged_in_as_user",
         vec![late, early],
         vec![n1, n2],
-    ));
+    );
+    for (row, user) in q.expected.iter_mut().zip([s[0], s[1]]) {
+        row.insert("impersonated_email", json!(user.email));
+    }
+    questions.push(q);
 
     // 02: second factor switched off or unenforced; switched on, enforced, or long ago are not.
     let p1 = b.push_event(
@@ -551,11 +556,15 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
     let n3 = b.push_event(6 * h, Ev::new("group_created", s[1]).at_place(Some(KENYA)));
     let n4 = b.push_event(8 * h, Ev::new("user_login", s[0]).at_place(None));
     let n5 = b.push_event(9 * h, Ev::new("user_login", SECOND_ADMIN));
-    questions.push(question(
+    let mut q = question(
         "09_logins_from_new_countries",
         vec![brazil, kenya],
         vec![n1, n2, n3, n4, n5],
-    ));
+    );
+    for (row, place) in q.expected.iter_mut().zip([BRAZIL, KENYA]) {
+        row.insert("country", json!(place.1));
+    }
+    questions.push(q);
 
     // 10: a busy day for one admin (30 events; 10 more the day before do not count).
     for i in 0..30 {
