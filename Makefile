@@ -1,6 +1,6 @@
 # atlassian-audit-collector: every target installs the pinned tools it needs the first time
 # (Python tools into .venv and .venv-checkov from tools/*.txt).
-.PHONY: demo test build build-host lint template-check invoke deploy tools clean
+.PHONY: demo query query-template test build build-host lint template-check invoke deploy tools clean
 
 CARGO ?= cargo
 VENV := .venv/bin
@@ -9,14 +9,27 @@ VENV := .venv/bin
 demo:
 	$(CARGO) run --quiet --bin atlassian-audit -- demo --out-dir demo-output
 
+## query: the saved queries and the flat view of sql/ over the demo's output, in DuckDB (no AWS); QUERY_ARGS
+## go to scripts/query.py (e.g. QUERY_ARGS="--query 08_mass_removals --rows 20")
+query:
+	@scripts/tools.sh query
+	@[ -d demo-output/bucket/logs ] || $(MAKE) --no-print-directory demo
+	.venv-query/bin/python scripts/query.py --bucket demo-output/bucket $(QUERY_ARGS)
+
+## query-template: rewrite template.yaml's tables, view and saved queries from sql/ (after editing sql/)
+query-template:
+	@scripts/tools.sh query
+	.venv-query/bin/python scripts/query.py template --write
+
 ## test: the whole suite (pinned tools, moto, fmt, clippy, template checks, tests, cargo-lambda invoke)
 test:
 	scripts/test.sh
 
-## tools: the pinned Python tools (moto, cargo-lambda, SAM CLI, cfn-lint; checkov in its own venv)
+## tools: the pinned Python tools (moto, cargo-lambda, SAM CLI, cfn-lint; checkov and duckdb+sqlglot in their own venvs)
 tools:
 	scripts/tools.sh
 	scripts/tools.sh checkov
+	scripts/tools.sh query
 
 ## build: release build of the Lambda with cargo-lambda (arm64 when that target is installed, else this host)
 build:
@@ -36,7 +49,7 @@ build-host:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --test aws --test campaign -- -D warnings
+	$(CARGO) clippy --test aws --test campaign --test query -- -D warnings
 	scripts/template-check.sh
 
 ## template-check: cfn-lint, sam validate --lint and the checkov scan of template.yaml only
@@ -53,4 +66,4 @@ deploy:
 	scripts/deploy.sh $(DEPLOY_ARGS)
 
 clean:
-	rm -rf target demo-output .venv .venv-checkov .aws-sam
+	rm -rf target demo-output .venv .venv-checkov .venv-query .aws-sam

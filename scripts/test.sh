@@ -7,6 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 "$root/scripts/tools.sh"
+"$root/scripts/tools.sh" query
 export PATH="$root/.venv/bin:$PATH"
 
 echo "==> cargo fmt --check"
@@ -14,9 +15,9 @@ cargo fmt --all -- --check
 
 # `--all-targets` leaves out the `test = false` targets (the ones that need moto), even when
 # they are also named with `--test`: they are linted on their own.
-echo "==> cargo clippy --all-targets -- -D warnings; cargo clippy --test aws --test campaign -- -D warnings"
+echo "==> cargo clippy --all-targets -- -D warnings; cargo clippy --test aws --test campaign --test query -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
-cargo clippy --test aws --test campaign --quiet -- -D warnings
+cargo clippy --test aws --test campaign --test query --quiet -- -D warnings
 
 "$root/scripts/template-check.sh"
 
@@ -25,7 +26,8 @@ trap '"$root/scripts/moto.sh" stop' EXIT
 echo "==> moto listening at $AWS_ENDPOINT_URL"
 
 # Everything that needs no AWS (what plain `cargo test` runs, with the benches as tests), then
-# the moto-backed targets (`test = false`: AWS itself, and the fault campaign), into one log.
+# the moto-backed targets (`test = false`: AWS itself, and the fault campaign) and the DuckDB one
+# (`query`), into one log.
 echo "==> cargo test --all-targets"
 log="$root/target/test-output.log"
 mkdir -p "$root/target"
@@ -35,6 +37,11 @@ tests_status=${PIPESTATUS[0]}
 echo "==> cargo test --test aws --test campaign (moto)"
 cargo test --test aws --test campaign --no-fail-fast 2>&1 | tee -a "$log"
 aws_tests_status=${PIPESTATUS[0]}
+
+# The saved queries through DuckDB (.venv-query) on events the pipeline wrote (sql/, tests/query/).
+echo "==> cargo test --test query (DuckDB)"
+cargo test --test query --no-fail-fast 2>&1 | tee -a "$log"
+query_tests_status=${PIPESTATUS[0]}
 
 echo "==> Lambda through cargo-lambda"
 "$root/scripts/lambda-invoke.sh"
@@ -56,7 +63,7 @@ failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
 passed=$((passed + 1))
 if [ "$invoke_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 if [ "$bench_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-for status in "$tests_status" "$aws_tests_status"; do
+for status in "$tests_status" "$aws_tests_status" "$query_tests_status"; do
   if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
     failed=1 # cargo failed without a test failing (a build error)
   fi
