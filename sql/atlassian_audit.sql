@@ -40,7 +40,7 @@ CREATE EXTERNAL TABLE atlassian_audit (
       attributes: map<string, string>,
       links: struct<alt: string, self: string>
     >>,
-    location: struct<ip: string, geo: string, countryName: string, regionName: string, city: string>,
+    location: struct<ip: string, countryName: string, regionName: string, city: string>,
     `time`: string,
     processedAt: string
   >,
