@@ -374,6 +374,7 @@ impl Campaign<'_> {
         for pass in 0..args.passes {
             self.new_activity();
             self.draw_paging();
+            self.draw_batch_bounds();
             let kind = match self.rng.u32(..100) {
                 0..=39 => PassKind::InProcess,
                 40..=59 => PassKind::Deadline,
@@ -444,6 +445,27 @@ impl Campaign<'_> {
                 .entry("passes_whose_stream_ends_with_null".into())
                 .or_default() += 1;
         }
+    }
+
+    /// How many pages a batch takes this pass: one (as before batches spanned pages), a few,
+    /// or as many as the run reads (the default bounds), sometimes bounded by bytes instead.
+    fn draw_batch_bounds(&mut self) {
+        let (events, condition) = match self.rng.u32(..100) {
+            0..=19 => ("1".to_string(), "passes_with_one_page_batches"),
+            20..=69 => (
+                self.rng.u32(2..=600).to_string(),
+                "passes_with_batches_of_a_few_pages",
+            ),
+            _ => (
+                atlassian_audit::collector::BatchBounds::DEFAULT_MAX_EVENTS.to_string(),
+                "passes_with_the_default_batch_bounds",
+            ),
+        };
+        self.env.set(env::BATCH_MAX_EVENTS, events);
+        // A small byte bound: a batch of a page or two of these events.
+        let mib = if self.rng.u32(..10) == 0 { "1" } else { "64" };
+        self.env.set(env::BATCH_MAX_MIB, mib);
+        *self.out.conditions.entry(condition.into()).or_default() += 1;
     }
 
     fn fault_total(&self) -> u64 {
@@ -774,6 +796,21 @@ impl Campaign<'_> {
             .iter()
             .filter(|id| !seen.contains_key(*id))
             .count();
+        // Where the lost events sit in the stream (runs of consecutive positions), to find them.
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for (i, e) in served.iter().enumerate() {
+            let lost = is_valid_event(e)
+                && e["id"].as_str().is_some_and(|id| !seen.contains_key(id));
+            if lost {
+                match runs.last_mut() {
+                    Some((_, end)) if *end + 1 == i => *end = i,
+                    _ => runs.push((i, i)),
+                }
+            }
+        }
+        if !runs.is_empty() {
+            eprintln!("lost events at stream positions (first, last): {runs:?}");
+        }
         self.out.duplicated = seen.values().filter(|n| **n > 1).map(|n| n - 1).sum();
         self.out.foreign = seen.keys().filter(|id| !valid_ids.contains(*id)).count();
 
