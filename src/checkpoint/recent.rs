@@ -7,7 +7,34 @@ use std::collections::HashSet;
 
 /// Beyond this many ids, the oldest processing times are dropped and `window_start_ms` moves up.
 pub const MAX_RECENT_EVENTS: usize = 4000;
+/// Most ids kept when one millisecond alone holds more than [`MAX_RECENT_EVENTS`]: 256 KB in the
+/// checkpoint item as base64, under DynamoDB's 400 KB with the rest of the record.
+pub const MAX_TIED_RECENT_EVENTS: usize = 12_000;
 const ENTRY_BYTES: usize = 16;
+
+/// Where a list of more than [`MAX_RECENT_EVENTS`] entries is cut: the oldest processing time
+/// such that the entries at or after it fit, counting whole milliseconds, but never past the
+/// newest millisecond. `None` when the list fits.
+fn cap_cut(entries: &[(u64, i64)]) -> Option<i64> {
+    if entries.len() <= MAX_RECENT_EVENTS {
+        return None;
+    }
+    let mut times: Vec<i64> = entries.iter().map(|(_, ms)| *ms).collect();
+    times.sort_unstable();
+    let first_kept = times.len() - MAX_RECENT_EVENTS;
+    let at = times[first_kept];
+    // A millisecond that straddles the cut is dropped whole: the next one after it.
+    let cut = if times[first_kept - 1] < at {
+        at
+    } else {
+        times[first_kept..]
+            .iter()
+            .copied()
+            .find(|t| *t > at)
+            .unwrap_or(at)
+    };
+    Some(cut)
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecentEvents {
@@ -56,9 +83,16 @@ impl RecentEvents {
     /// Keeps every id at or after `window_start_ms` plus the `keep_last` most recent ones, then
     /// caps the total at [`MAX_RECENT_EVENTS`] by dropping whole oldest milliseconds. Returns the
     /// window start that still holds: every kept id with processedAt >= it is present.
+    ///
+    /// The window never moves past the newest millisecond kept: the stream is in processedAt
+    /// order, so every event processed before it has been read, but more events of that very
+    /// millisecond may still follow (a bulk change can stamp thousands alike), and a window past
+    /// it would drop them as written. When that one millisecond alone holds more than the cap,
+    /// all of its ids are kept, up to [`MAX_TIED_RECENT_EVENTS`]; past that its oldest ids are
+    /// forgotten, so a re-read of that millisecond by time could write them twice, never lose
+    /// them.
     pub fn trim(&mut self, window_start_ms: i64, keep_last: usize) -> i64 {
-        let n = self.entries.len();
-        let keep_from = n.saturating_sub(keep_last);
+        let keep_from = self.entries.len().saturating_sub(keep_last);
         let mut kept: Vec<(u64, i64)> = self
             .entries
             .iter()
@@ -67,15 +101,10 @@ impl RecentEvents {
             .map(|(_, e)| *e)
             .collect();
         let mut start = window_start_ms;
-        if kept.len() > MAX_RECENT_EVENTS {
-            let mut times: Vec<i64> = kept.iter().map(|(_, ms)| *ms).collect();
-            times.sort_unstable();
-            // The smallest time such that the ids at or after it fit, counting whole milliseconds.
-            let mut cut = times[times.len() - MAX_RECENT_EVENTS];
-            while times.iter().filter(|t| **t >= cut).count() > MAX_RECENT_EVENTS {
-                cut += 1;
-            }
+        if let Some(cut) = cap_cut(&kept) {
             kept.retain(|(_, ms)| *ms >= cut);
+            let excess = kept.len().saturating_sub(MAX_TIED_RECENT_EVENTS);
+            kept.drain(..excess);
             start = start.max(cut);
         }
         self.index = kept.iter().map(|(h, _)| *h).collect();
@@ -179,6 +208,62 @@ mod tests {
             if i / 2 >= start {
                 assert!(r.contains(&format!("x{i}")), "x{i} lost");
             }
+        }
+    }
+
+    #[test]
+    fn the_window_never_moves_past_the_newest_millisecond() {
+        let cap = MAX_RECENT_EVENTS as i64;
+        // (entries as (count, processedAt ms) runs in stream order, window asked for, start
+        // returned, ids kept, what)
+        let cases: [(&[(i64, i64)], i64, i64, usize, &str); 5] = [
+            (&[(10, 5)], 0, 0, 10, "fits: nothing dropped"),
+            (
+                &[(cap - 10, 1), (20, 2), (cap - 10, 3)],
+                0,
+                3,
+                MAX_RECENT_EVENTS - 10,
+                "a millisecond straddling the cut is dropped whole",
+            ),
+            (
+                &[(100, 1), (cap + 50, 7)],
+                0,
+                7,
+                MAX_RECENT_EVENTS + 50,
+                "the newest millisecond alone exceeds the cap: kept whole, the window stays on it",
+            ),
+            (
+                &[(cap + 50, 7)],
+                0,
+                7,
+                MAX_RECENT_EVENTS + 50,
+                "everything in one millisecond",
+            ),
+            (
+                &[(MAX_TIED_RECENT_EVENTS as i64 + 5, 9)],
+                0,
+                9,
+                MAX_TIED_RECENT_EVENTS,
+                "past the hard cap the oldest ids of the millisecond go (a repeat, never a loss)",
+            ),
+        ];
+        for (runs, window, want_start, want_len, what) in cases {
+            let mut r = RecentEvents::default();
+            let mut n = 0;
+            for (count, ms) in runs {
+                for _ in 0..*count {
+                    r.insert(&format!("id{n}"), *ms);
+                    n += 1;
+                }
+            }
+            let newest = runs.last().map(|(_, ms)| *ms).unwrap_or(0);
+            assert_eq!(r.trim(window, 0), want_start, "{what}");
+            assert!(want_start <= newest, "{what}");
+            assert_eq!(r.len(), want_len, "{what}");
+            assert!(
+                r.contains(&format!("id{}", n - 1)),
+                "the last id is kept: {what}"
+            );
         }
     }
 }

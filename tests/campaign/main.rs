@@ -64,6 +64,10 @@ struct Args {
     /// Share of S3, DynamoDB and Secrets Manager requests that draw a fault.
     #[arg(long, default_value_t = 0.06)]
     aws_fault_rate: f64,
+    /// After every pass whose checkpoint has no batch pending, check that the bucket holds a
+    /// prefix of the stream (no event missing before one written): finds the pass that loses.
+    #[arg(long)]
+    check_each_pass: bool,
     /// Where the JSON report is written.
     #[arg(long, default_value = "target/campaign/report.json")]
     report: PathBuf,
@@ -406,6 +410,11 @@ impl Campaign<'_> {
                 }
             };
             self.settle(kind, &ends, before, pass).await;
+            if args.check_each_pass && self.out.checkpoint_problems.is_empty() {
+                self.proxy.set_rate(0.0);
+                self.check_prefix(pass, kind).await;
+                self.proxy.set_rate(args.aws_fault_rate);
+            }
             if (pass + 1) % 20 == 0 {
                 println!(
                     "  pass {:>5}: {} events in the checkpoint, {} faults so far",
@@ -692,6 +701,49 @@ impl Campaign<'_> {
         }
     }
 
+    /// With no batch pending, what the bucket holds is a prefix of the stream: a valid event
+    /// missing before one that is written was lost by this pass (or an earlier unchecked one).
+    async fn check_prefix(&mut self, pass: usize, kind: PassKind) {
+        let Ok(Some(stored)) = self.store.load(SOURCE_ID).await else {
+            return;
+        };
+        if stored.checkpoint.pending.is_some() {
+            return;
+        }
+        let (logs, _) = self.env.written().await;
+        let seen: std::collections::HashSet<&str> =
+            logs.iter().filter_map(|l| l["id"].as_str()).collect();
+        let served = self.env.org.events();
+        let present: Vec<bool> = served
+            .iter()
+            .map(|e| !is_valid_event(e) || e["id"].as_str().is_some_and(|id| seen.contains(id)))
+            .collect();
+        let last = (0..served.len())
+            .rev()
+            .find(|i| present[*i] && is_valid_event(&served[*i]))
+            .unwrap_or(0);
+        let missing: Vec<usize> = (0..last).filter(|i| !present[*i]).collect();
+        if !missing.is_empty() {
+            let c = &stored.checkpoint;
+            eprintln!(
+                "pass {pass} ({}): {} events missing before position {last} (first {}, last {}); checkpoint sequence {} cursor {:?} window {:?} written {}; settings {:?}",
+                name_of(kind),
+                missing.len(),
+                missing[0],
+                missing[missing.len() - 1],
+                c.sequence,
+                c.cursor,
+                c.window_start_ms,
+                c.events_written,
+                (self.env.settings.get(env::BATCH_MAX_EVENTS), self.env.settings.get(env::BATCH_MAX_MIB)),
+            );
+            self.out.checkpoint_problems.push(format!(
+                "after pass {pass}, {} events were missing before one written",
+                missing.len()
+            ));
+        }
+    }
+
     async fn events_in_checkpoint(&self) -> u64 {
         for _ in 0..5 {
             if let Ok(stored) = self.store.load(SOURCE_ID).await {
@@ -799,8 +851,8 @@ impl Campaign<'_> {
         // Where the lost events sit in the stream (runs of consecutive positions), to find them.
         let mut runs: Vec<(usize, usize)> = Vec::new();
         for (i, e) in served.iter().enumerate() {
-            let lost = is_valid_event(e)
-                && e["id"].as_str().is_some_and(|id| !seen.contains_key(id));
+            let lost =
+                is_valid_event(e) && e["id"].as_str().is_some_and(|id| !seen.contains_key(id));
             if lost {
                 match runs.last_mut() {
                     Some((_, end)) if *end + 1 == i => *end = i,

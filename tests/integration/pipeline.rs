@@ -306,3 +306,44 @@ async fn a_throttle_met_by_an_unused_read_ahead_is_still_counted() {
         "the run did not wait out the read-ahead's 429"
     );
 }
+
+/// A bulk change can stamp thousands of events with one processedAt: more than the dedupe
+/// window holds ids for, cut across many pages and batches. The window must not move past
+/// that millisecond while its events are still being read, nor forget the ones written when
+/// the next run reads it again by time (a stream ending with `null` leaves no cursor to use).
+#[tokio::test]
+async fn thousands_of_events_processed_in_one_millisecond_are_all_written_once() {
+    use atlassian_audit::checkpoint::MAX_RECENT_EVENTS;
+    let tied = MAX_RECENT_EVENTS + 700;
+    for (batch_max_events, cursor_on_last_page) in [("50", true), ("50", false), ("50000", false)] {
+        let mut env = TestEnv::local(SimulatedOrgConfig {
+            cursor_on_last_page,
+            ..SimulatedOrgConfig::default()
+        })
+        .await;
+        env.set(env::PAGE_LIMIT, "50");
+        env.set(env::BATCH_MAX_EVENTS, batch_max_events);
+        let now = simulated_org::now_ms();
+        let what = format!(
+            "batches of {batch_max_events}, cursor on the last page: {cursor_on_last_page}"
+        );
+        // One append: every event of it gets the same processedAt.
+        env.org
+            .append_events(simulated_org::generate_events_for_org(
+                env.org.org_id(),
+                41,
+                tied,
+                (now - 3 * 3_600_000, now - 60_000),
+            ));
+        let first = env.run().await;
+        assert!(first.error.is_none(), "{:?} ({what})", first.error);
+        assert_eq!(first.summary.events_processed, tied as u64, "{what}");
+        // The next run starts where the first left off (by time, when the stream ended with
+        // null and the first page had no cursor) and meets the same millisecond again.
+        append_live(&env.org, 42, 30);
+        let second = env.run().await;
+        assert!(second.error.is_none(), "{:?} ({what})", second.error);
+        assert_eq!(second.summary.events_processed, 30, "{what}");
+        env.assert_exactly_once().await;
+    }
+}
