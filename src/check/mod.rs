@@ -58,12 +58,12 @@ pub fn key_expiry_line(
     now: chrono::DateTime<chrono::Utc>,
 ) -> (bool, String) {
     let Some(expiry) = credentials.expires_at else {
-        return (
-            true,
-            format!(
-                "the API key's expiry is not known: add \"expires_at\" (the date admin.atlassian.com showed when the key was created, YYYY-MM-DD) to {key_location} to be warned before it expires"
-            ),
-        );
+        let advice = if key_location.starts_with("secret ") {
+            format!("add \"expires_at\" (the date admin.atlassian.com showed when the key was created, YYYY-MM-DD) to {key_location} to be warned before it expires")
+        } else {
+            format!("{key_location} carries none (a secret's \"expires_at\" does)")
+        };
+        return (true, format!("the API key's expiry is not known: {advice}"));
     };
     let (date, left) = (expiry.date_shown(), expiry.time_left(now));
     if expiry.has_expired(now) {
@@ -215,6 +215,12 @@ mod tests {
         assert!(
             line.contains("not known") && line.contains("\"expires_at\""),
             "{line}"
+        );
+        let (ok, line) = key_expiry_line(&creds(None), "ATLASSIAN_API_KEY", now());
+        assert!(ok);
+        assert_eq!(
+            line,
+            "the API key's expiry is not known: ATLASSIAN_API_KEY carries none (a secret's \"expires_at\" does)"
         );
         for (_, line) in [
             key_expiry_line(&creds(Some("2027-03-01")), "secret s", now()),
