@@ -2,9 +2,13 @@
 
 Used by scripts/lambda-invoke.sh; talks to whatever AWS_ENDPOINT_URL names (moto)."""
 import argparse
+import datetime
 import gzip
 import json
+import os
+import re
 import sys
+import time
 
 import boto3
 
@@ -39,11 +43,160 @@ def create(args):
 
 
 def put_secret(args):
-    """What the operator does after the deploy: the org id and key into the secret."""
-    boto3.client("secretsmanager").put_secret_value(
-        SecretId=args.secret,
-        SecretString=json.dumps({"org_id": args.org_id, "api_key": args.api_key}),
+    """What the operator does after the deploy: the org id and key (and the key's expiry, when
+    given) into the secret."""
+    secret = {"org_id": args.org_id, "api_key": args.api_key}
+    if args.expires_in_days is not None:
+        expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=args.expires_in_days)
+        secret["expires_at"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+    boto3.client("secretsmanager").put_secret_value(SecretId=args.secret, SecretString=json.dumps(secret))
+
+
+def hold_lease(args):
+    """Another run's lease on the checkpoint (a CLI run with a long budget, say), or none."""
+    ddb = boto3.client("dynamodb")
+    key = {"source_id": {"S": args.source_id}}
+    if args.release:
+        ddb.update_item(TableName=args.table, Key=key, UpdateExpression="REMOVE lease_owner, lease_until_ms")
+        return
+    until = int(time.time() * 1000) + 10 * 60 * 1000
+    ddb.update_item(
+        TableName=args.table,
+        Key=key,
+        UpdateExpression="SET lease_owner = :o, lease_until_ms = :u",
+        ExpressionAttributeValues={":o": {"S": "another-run"}, ":u": {"N": str(until)}},
     )
+
+
+def resolved(template, args):
+    """The template's parameters (defaults, then --parameter) and a resolver of the intrinsic
+    functions the alarms and the dashboard use, with the stack's name."""
+    params = {name: p.get("Default", "") for name, p in template["Parameters"].items()}
+    params.update(dict(kv.split("=", 1) for kv in args.parameter))
+    conditions = {"HasSourceId": bool(params.get("SourceId"))}
+    refs = {"AWS::StackName": args.stack_name, "AWS::Region": os.environ.get("AWS_REGION", "us-east-1"),
+            "CollectorFunction": args.function_name, "CollectorLogGroup": f"/aws/lambda/{args.function_name}",
+            "AlarmTopic": args.topic_arn}
+
+    def resolve(value):
+        if isinstance(value, (str, int, float)):
+            return value
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, dict) and len(value) == 1:
+            (fn, arg), = value.items()
+            if fn == "Ref":
+                return str(params[arg]) if arg in params else refs[arg]
+            if fn == "Fn::If":
+                return resolve(arg[1] if conditions[arg[0]] else arg[2])
+            if fn == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else arg
+                names = {k: resolve(v) for k, v in variables.items()}
+                return re.sub(r"\$\{([^}]+)\}", lambda m: str(names[m[1]] if m[1] in names else resolve({"Ref": m[1]})), text)
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        raise SystemExit(f"cannot resolve {value!r}; teach scripts/aws_fixture.py")
+
+    return resolve
+
+
+def emf_lines(path):
+    """The Embedded Metric Format lines the function printed, as CloudWatch Logs would find them."""
+    lines = []
+    for line in open(path, errors="replace"):
+        start = line.find('{"')
+        if start < 0 or '"_aws"' not in line:
+            continue
+        try:
+            v = json.loads(line[start:])
+        except ValueError:
+            continue
+        if isinstance(v, dict) and "CloudWatchMetrics" in v.get("_aws", {}):
+            lines.append(v)
+    return lines
+
+
+def metrics(args):
+    """What CloudWatch makes of the function's EMF lines, against what the template's alarms and
+    dashboard read: each declared metric is put into moto's CloudWatch with its namespace and
+    dimensions, the template's alarms and dashboard are created there, and every metric they read
+    must be one the function emitted (the ones this invoke's scenario triggers must have data)."""
+    template = load_template(args.template)
+    resolve = resolved(template, args)
+    cw = boto3.client("cloudwatch")
+    problems = []
+    lines = emf_lines(args.log)
+    if not lines:
+        sys.exit(f"no EMF line in {args.log}")
+    emitted = set()
+    for v in lines:
+        for directive in v["_aws"]["CloudWatchMetrics"]:
+            for dims in directive["Dimensions"]:
+                dimensions = [{"Name": d, "Value": str(v[d])} for d in dims]
+                data = [{"MetricName": m["Name"], "Dimensions": dimensions, "Value": float(v[m["Name"]]),
+                         "Unit": m.get("Unit", "None")} for m in directive["Metrics"]]
+                if data:
+                    cw.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
+                for m in directive["Metrics"]:
+                    emitted.add((directive["Namespace"], m["Name"], tuple((d["Name"], d["Value"]) for d in dimensions)))
+    # What the alarms and the dashboard read.
+    read = {}
+    for name, r in template["Resources"].items():
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r.get("Condition", "") in ("", "NoEventsAlarmOn"):
+            p = resolve(r["Properties"])
+            kwargs = {k: p[k] for k in ("AlarmName", "Namespace", "MetricName", "Statistic", "Period",
+                                        "EvaluationPeriods", "ComparisonOperator", "TreatMissingData")}
+            for k in ("Period", "EvaluationPeriods"):
+                kwargs[k] = int(kwargs[k])
+            kwargs["Threshold"] = float(p["Threshold"])
+            kwargs["Dimensions"] = p["Dimensions"]
+            if "DatapointsToAlarm" in p:
+                kwargs["DatapointsToAlarm"] = int(p["DatapointsToAlarm"])
+            cw.put_metric_alarm(**kwargs)
+            if p["Namespace"] != "AWS/Lambda":
+                dims = tuple((d["Name"], d["Value"]) for d in p["Dimensions"])
+                read.setdefault((p["Namespace"], p["MetricName"], dims), []).append(f"alarm {p['AlarmName']}")
+    dashboard = resolve(template["Resources"]["Dashboard"]["Properties"])
+    body = json.loads(dashboard["DashboardBody"])
+    cw.put_dashboard(DashboardName=dashboard["DashboardName"], DashboardBody=dashboard["DashboardBody"])
+    stored = json.loads(cw.get_dashboard(DashboardName=dashboard["DashboardName"])["DashboardBody"])
+    if stored != body:
+        problems.append("the dashboard did not come back as it was put")
+    fields = set().union(*(v.keys() for v in lines))
+    for widget in body["widgets"]:
+        p = widget["properties"]
+        for row in p.get("metrics", []):
+            if row[0] != "AWS/Lambda":
+                read.setdefault((row[0], row[1], ((row[2], row[3]),)), []).append(f"dashboard widget {p['title']!r}")
+        for field in re.findall(r"(?:sum|ispresent)\((\w+)\)", p.get("query", "")):
+            if field not in fields:
+                problems.append(f"dashboard widget {p['title']!r} reads {field}, which no EMF line carries")
+    emitted_names = {(ns, name, dims) for ns, name, dims in emitted}
+    for (ns, name, dims), readers in sorted(read.items()):
+        if (ns, name, dims) in emitted_names:
+            found = cw.list_metrics(Namespace=ns, MetricName=name,
+                                    Dimensions=[{"Name": k, "Value": v} for k, v in dims])["Metrics"]
+            alarms = cw.describe_alarms_for_metric(Namespace=ns, MetricName=name,
+                                                   Dimensions=[{"Name": k, "Value": v} for k, v in dims])
+            if not found:
+                problems.append(f"{name} was emitted but CloudWatch has no such metric")
+            print(f"    {name} {dict(dims)}: emitted, read by {', '.join(readers)}; "
+                  f"{len(alarms['MetricAlarms'])} alarm(s) on it")
+        elif name in args.not_triggered:
+            print(f"    {name} {dict(dims)}: not triggered by this scenario (namespace and dimension checked), "
+                  f"read by {', '.join(readers)}")
+            if not any(e[0] == ns and e[2] == dims for e in emitted):
+                problems.append(f"{name}: no EMF line has namespace {ns} and dimensions {dims}")
+        else:
+            problems.append(f"{', '.join(readers)} read {name} in {ns} with {dict(dims)}, which the function did not emit "
+                            f"(it emitted {sorted({e[1] for e in emitted})} with {sorted({e[2] for e in emitted})})")
+    unread = {e for e in emitted if e not in read}
+    if unread:
+        problems.append(f"metrics emitted that no alarm or widget reads: {sorted(unread)}")
+    if problems:
+        print("metrics check FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
+        sys.exit(1)
+    print(f"metrics check: {len(lines)} EMF lines; every metric the alarms and the dashboard read was emitted: OK")
 
 
 def verify(args):
@@ -131,6 +284,16 @@ def main():
     ps = sub.add_parser("put-secret")
     for a in ("--secret", "--org-id", "--api-key"):
         ps.add_argument(a, required=True)
+    ps.add_argument("--expires-in-days", type=float, help="also the key's expires_at, this far from now")
+    hl = sub.add_parser("hold-lease")
+    for a in ("--table", "--source-id"):
+        hl.add_argument(a, required=True)
+    hl.add_argument("--release", action="store_true")
+    m = sub.add_parser("metrics")
+    for a in ("--template", "--log", "--stack-name", "--function-name", "--topic-arn"):
+        m.add_argument(a, required=True)
+    m.add_argument("--parameter", action="append", default=[], help="Name=Value, overriding a default")
+    m.add_argument("--not-triggered", action="append", default=[], help="a metric this scenario cannot trigger")
     e = sub.add_parser("lambda-env")
     for a in ("--template", "--bucket", "--table", "--secret", "--stack-name"):
         e.add_argument(a, required=True)
@@ -141,7 +304,8 @@ def main():
     v.add_argument("--expect-events", type=int, required=True)
     v.add_argument("--expect-quarantined", type=int, required=True)
     args = p.parse_args()
-    {"create": create, "put-secret": put_secret, "verify": verify, "lambda-env": lambda_env}[args.cmd](args)
+    {"create": create, "put-secret": put_secret, "verify": verify, "lambda-env": lambda_env,
+     "hold-lease": hold_lease, "metrics": metrics}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,18 @@
 #   1. creates the bucket, the checkpoint table (keyed as in the template) and the secret (with the
 #      template's placeholder) in moto, and derives the function's environment from the template;
 #   2. invokes with events/scheduled-event.json: the run must fail, naming the placeholder;
-#   3. puts the org id and key in the secret, invokes again: objects land in S3, a checkpoint in
-#      DynamoDB, every event exactly once;
-#   4. invokes with events/manual-run.json: caught up, nothing written twice;
-#   5. invokes with events/check.json before and after the secret is filled in: the setup check
-#      names the placeholder, then says "Everything looks good".
+#   3. puts a key the org rejects in the secret: the run fails on the 401 (AuthFailures);
+#   4. puts the org id and key, with the key's expiry 10 days ahead, in the secret, invokes again:
+#      objects land in S3, a checkpoint in DynamoDB, every event exactly once (KeyDaysLeft);
+#   5. has the simulated org answer 429 with a reset past the budget: the run stops there and
+#      reports how far behind it is (IngestLagSeconds); holds the lease as another run would: the
+#      run leaves the source alone (LeaseHeld);
+#   6. invokes with events/manual-run.json: caught up, nothing written twice;
+#   7. invokes with events/check.json before and after the secret is filled in: the setup check
+#      names the placeholder, then says "Everything looks good" and that the key expires soon;
+#   8. turns the EMF lines the function printed into metrics in moto's CloudWatch, creates the
+#      template's alarms and dashboard there, and checks that every metric they read (namespace,
+#      name, dimension) is one the function emitted.
 # Needs AWS_ENDPOINT_URL pointing at moto (scripts/test.sh and `make invoke` set it up).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,7 +71,7 @@ done
 
 invoke() { # invoke EVENT_FILE OUT_NAME
   echo "==> cargo lambda invoke atlassian-audit-lambda --data-file events/$1"
-  cargo lambda invoke atlassian-audit-lambda --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
+  timeout 300 cargo lambda invoke atlassian-audit-lambda --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
     --data-file "$root/events/$1" >"$work/$2.json" 2>"$work/$2.err"
 }
 
@@ -87,13 +94,26 @@ then
 fi
 echo "    the setup check names the placeholder"
 
-fixture put-secret --secret "$secret" --org-id "$org_id" --api-key "$api_key"
+# A key Atlassian rejects: the run fails with 401s counted (AuthFailures, the auth-failures alarm).
+fixture put-secret --secret "$secret" --org-id "$org_id" --api-key "wrong-$api_key"
+if invoke scheduled-event.json rejected; then
+  echo "the invoke succeeded with a rejected key" >&2; exit 1
+fi
+if ! grep -q "rejected (401)" "$work/rejected.err" "$work/rejected.json"; then
+  echo "the 401 failure does not say so:" >&2; cat "$work/rejected.err" >&2; exit 1
+fi
+echo "    failed as it should on a rejected key (401)"
+
+# The right key, with its expiry 10 days ahead: the check says so, runs emit KeyDaysLeft.
+fixture put-secret --secret "$secret" --org-id "$org_id" --api-key "$api_key" --expires-in-days 10
 invoke check.json check
 if ! python - "$work/check.json" <<'PY'
 import json, sys
 answer = json.load(open(sys.argv[1]))
 print("\n".join("    " + line for line in answer["report"]))
-sys.exit(0 if answer["everything_looks_good"] and answer["report"][-1] == "Everything looks good." else 1)
+expiry = [line for line in answer["report"] if "API key expires on" in line]
+sys.exit(0 if answer["everything_looks_good"] and answer["report"][-1] == "Everything looks good."
+         and expiry and "rotate it now" in expiry[0] else 1)
 PY
 then
   echo "the setup check failed:" >&2; cat "$work/check.json" >&2; exit 1
@@ -105,11 +125,43 @@ cat "$work/first.json"; echo
 fixture verify --bucket "$bucket" --table "$table" --prefix audit/ --source-id "$stack" \
   --response "$work/first.json" --expect-events 700 --expect-quarantined 3
 
+# The API throttles with a reset past any run's budget: the run stops there, with events possibly
+# left to collect, and reports how far behind it is (IngestLagSeconds, the ingest-lag alarm).
+python - "http://127.0.0.1:$sim_port" "$api_key" <<'PY'
+import sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(
+    sys.argv[1] + "/_simulated/throttle-next-request?reset_in_secs=3599", method="POST",
+    headers={"Authorization": "Bearer " + sys.argv[2]})).read()
+PY
+if ! invoke manual-run.json throttled; then
+  echo "invoke failed:" >&2; cat "$work/throttled.err" "$work/watch.log" >&2; exit 1
+fi
+if ! grep -Eq '"stop_reason": ?"rate_limited"' "$work/throttled.json"; then
+  echo "the run did not stop on the rate limit:" >&2; cat "$work/throttled.json" >&2; exit 1
+fi
+echo "    stopped on a rate limit past its budget"
+
+# Another run holds the lease: this one leaves the source alone (LeaseHeld, the lease-held alarm).
+fixture hold-lease --table "$table" --source-id "$stack"
+if ! invoke manual-run.json lease-held; then
+  echo "invoke failed:" >&2; cat "$work/lease-held.err" "$work/watch.log" >&2; exit 1
+fi
+if ! grep -Eq '"stop_reason": ?"lease_held"' "$work/lease-held.json"; then
+  echo "the run did not leave the held lease alone:" >&2; cat "$work/lease-held.json" >&2; exit 1
+fi
+echo "    left the source to the run holding its lease"
+fixture hold-lease --table "$table" --source-id "$stack" --release
+
 if ! invoke manual-run.json second; then
   echo "invoke failed:" >&2; cat "$work/second.err" "$work/watch.log" >&2; exit 1
 fi
 fixture verify --bucket "$bucket" --table "$table" --prefix audit/ --source-id "$stack" \
   --response "$work/second.json" --expect-events 700 --expect-quarantined 3
+
+# What CloudWatch makes of the function's EMF lines is what the alarms and the dashboard read.
+fixture metrics --template template.yaml --log "$work/watch.log" --stack-name "$stack" \
+  --function-name atlassian-audit-lambda --topic-arn "arn:aws:sns:${AWS_REGION:-us-east-1}:123456789012:alarms" \
+  --parameter OutputPrefix=audit/
 
 # The key went to the simulated org and nowhere else: not in the function's logs or its answers.
 if grep -qF "$api_key" "$work/watch.log" "$work"/*.json "$work"/*.err; then

@@ -17,10 +17,11 @@ pub mod credentials;
 pub mod aws_error;
 pub mod durable_file;
 
-// Wiring: configuration resolved once, the composition root, the setup check, metrics, and the
-// process's allocator settings.
+// Wiring: configuration resolved once, the composition root, the setup check, metrics, the CLI's
+// live progress, and the process's allocator settings.
 pub mod config;
 pub mod setup;
 pub mod check;
 pub mod metrics;
+pub mod progress;
 pub mod malloc_arenas;

@@ -1,8 +1,10 @@
 //! `demo`: the whole pipeline against the built-in simulated organization, into a local
 //! directory. No AWS account and no Atlassian key needed; nothing in it is faked but the org.
 use atlassian_audit::checkpoint::StoredCheckpoint;
+use atlassian_audit::collector::Collector;
 use atlassian_audit::collector::RunSummary;
 use atlassian_audit::config::{env, Config, ConfigError, Given};
+use atlassian_audit::progress::Progress;
 use atlassian_audit::setup::{Aws, Backends, SetupError};
 use flate2::read::GzDecoder;
 use simulated_org::{
@@ -12,6 +14,7 @@ use simulated_org::{
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -28,6 +31,8 @@ pub struct DemoOptions {
     pub invalid: usize,
     /// Events that happen between the first and the second run.
     pub live: usize,
+    /// Counts both runs as they go, for the progress line.
+    pub progress: Option<Arc<Progress>>,
 }
 
 impl Default for DemoOptions {
@@ -38,6 +43,7 @@ impl Default for DemoOptions {
             backlog: 1_200,
             invalid: 4,
             live: 37,
+            progress: None,
         }
     }
 }
@@ -132,7 +138,10 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
     let backends = Backends::from_config(&config, &Aws::for_config(&config)).await?;
     let budget = Duration::from_secs(120);
 
-    let backlog_run = backends.collector(&config).await?.run(budget).await;
+    let backlog_run = collector(&backends, &config, &options.progress)
+        .await?
+        .run(budget)
+        .await;
     if let Some(e) = backlog_run.error {
         return Err(DemoError::Run {
             run: 1,
@@ -148,7 +157,10 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
         options.live,
         (now - 2 * 3_600_000, now),
     ));
-    let live_run = backends.collector(&config).await?.run(budget).await;
+    let live_run = collector(&backends, &config, &options.progress)
+        .await?
+        .run(budget)
+        .await;
     if let Some(e) = live_run.error {
         return Err(DemoError::Run {
             run: 2,
@@ -204,6 +216,18 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
     }
     report.distinct_ids_in_logs = ids.len();
     Ok(report)
+}
+
+/// The run's collector, counted for the progress line when there is one.
+async fn collector(
+    backends: &Backends,
+    config: &Config,
+    progress: &Option<Arc<Progress>>,
+) -> Result<Collector, SetupError> {
+    match progress {
+        Some(progress) => backends.observed_collector(config, progress.clone()).await,
+        None => backends.collector(config).await,
+    }
 }
 
 fn prepare_dir(dir: &Path) -> Result<(), DemoError> {

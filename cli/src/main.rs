@@ -2,16 +2,22 @@
 //! demo against the built-in simulated organization (`demo`), and that organization on its own
 //! (`simulate`).
 mod demo;
+mod progress;
 
 use anyhow::{Context, Result};
 use atlassian_audit::check::run_checks;
 use atlassian_audit::config::{env, Config, Given};
+use atlassian_audit::credentials::key_days_left;
+use atlassian_audit::metrics::RunMetrics;
+use atlassian_audit::progress::Progress;
 use atlassian_audit::setup::{Aws, Backends};
 use clap::{Args, Parser, Subcommand};
 use demo::{run_demo, DemoOptions};
+use progress::{AboveTheLine, ProgressLine};
 use simulated_org::{serve_demo_org, SimulatedOrgConfig, TimeField};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
@@ -68,6 +74,9 @@ struct RunArgs {
     /// Also print the CloudWatch Embedded Metric Format line the Lambda emits.
     #[arg(long)]
     emf: bool,
+    /// No progress line on stderr (it is shown only when stderr is a terminal).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -81,6 +90,9 @@ struct DemoArgs {
     /// Events in the organization's audit log before the first run.
     #[arg(long, default_value_t = 1200)]
     events: usize,
+    /// No progress line on stderr (it is shown only when stderr is a terminal).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -122,9 +134,9 @@ struct SimulateArgs {
     api_key: String,
 }
 
-fn init_logging(default_level: &str) {
+fn init_logging(default_level: &str, writer: AboveTheLine) {
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
@@ -144,6 +156,10 @@ fn config(storage: &StorageArgs, given: Given) -> Result<Config> {
         ..given
     };
     Ok(Config::resolve(|name| std::env::var(name).ok(), &given)?)
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
 }
 
 fn main() -> ExitCode {
@@ -177,8 +193,23 @@ async fn async_main() -> ExitCode {
     }
 }
 
+/// The progress line and the counters it shows, when the command shows one.
+fn progress_line(quiet: bool) -> Option<(Arc<Progress>, ProgressLine)> {
+    progress::wanted(quiet).then(|| {
+        let counters = Progress::new();
+        (counters.clone(), ProgressLine::start(counters))
+    })
+}
+
+fn log_writer(line: &Option<(Arc<Progress>, ProgressLine)>) -> AboveTheLine {
+    line.as_ref()
+        .map(|(_, l)| l.log_writer())
+        .unwrap_or_default()
+}
+
 async fn run(args: RunArgs) -> Result<ExitCode> {
-    init_logging("info");
+    let line = progress_line(args.quiet);
+    init_logging("info", log_writer(&line));
     let given = Given {
         page_limit: args.page_limit,
         run_budget_seconds: args.budget_seconds,
@@ -186,14 +217,24 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let config = config(&args.storage, given)?;
     let backends = Backends::from_config(&config, &Aws::for_config(&config)).await?;
-    let collector = backends.collector(&config).await?;
+    let collector = match &line {
+        Some((counters, _)) => {
+            backends
+                .observed_collector(&config, counters.clone())
+                .await?
+        }
+        None => backends.collector(&config).await?,
+    };
     let report = collector.run(config.run_budget).await;
+    drop(line);
     if args.emf {
         let ts = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        println!("{}", report.summary.to_emf(&config.metrics_namespace, ts));
+        let days_left = key_days_left(backends.credentials.as_ref(), chrono_now()).await;
+        let metrics = RunMetrics::new(&report.summary).with_key_days_left(days_left);
+        println!("{}", metrics.to_emf(&config.metrics_namespace, ts));
     }
     println!(
         "{}",
@@ -209,7 +250,7 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 async fn check(args: StorageArgs) -> Result<ExitCode> {
-    init_logging("warn");
+    init_logging("warn", AboveTheLine::default());
     let config = config(&args, Given::default())?;
     let backends = Backends::from_config(&config, &Aws::for_config(&config)).await?;
     let report = run_checks(&config, &backends).await;
@@ -222,14 +263,18 @@ async fn check(args: StorageArgs) -> Result<ExitCode> {
 }
 
 async fn demo(args: DemoArgs) -> Result<ExitCode> {
-    init_logging("error");
+    let line = progress_line(args.quiet);
+    init_logging("error", log_writer(&line));
     let options = DemoOptions {
         out_dir: args.out_dir,
         seed: args.seed,
         backlog: args.events,
+        progress: line.as_ref().map(|(counters, _)| counters.clone()),
         ..DemoOptions::default()
     };
-    let report = run_demo(&options).await?;
+    let report = run_demo(&options).await;
+    drop(line);
+    let report = report?;
     print!("{}", report.render());
     let exact = report.lines_in_logs == report.distinct_ids_in_logs
         && report.distinct_ids_in_logs == report.served_valid_ids;
@@ -241,7 +286,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
 }
 
 async fn simulate(args: SimulateArgs) -> Result<ExitCode> {
-    init_logging("info");
+    init_logging("info", AboveTheLine::default());
     let config = SimulatedOrgConfig {
         cursor_on_last_page: !args.no_cursor_on_last_page,
         page_cap: args.page_cap,

@@ -46,6 +46,7 @@ pub use generator::{
     generate_events, generate_events_for_org, generate_invalid_events, generate_invalid_events_in,
 };
 pub use scenarios::{security_scenario, Question, SecurityScenario, Who};
+pub use server::CONTROL_THROTTLE_PATH;
 pub use store::TimeField;
 
 use server::Shared;

@@ -161,8 +161,38 @@ pub(super) struct RequestCtx<'a> {
     pub authorized: bool,
 }
 
+/// Not Atlassian's: lets a process outside this one (the local Lambda invoke, which runs the
+/// organization as `atlassian-audit simulate`) script a 429 for the next events-stream request,
+/// with `X-RateLimit-Reset` `reset_in_secs` ahead (default an hour), as
+/// [`super::SimulatedOrg::push_faults`] does in-process. POST, with the organization's key.
+pub const CONTROL_THROTTLE_PATH: &str = "/_simulated/throttle-next-request";
+
+fn control_throttle(ctx: &RequestCtx<'_>, method: &Method) -> Response {
+    if method != Method::POST {
+        return error_response(405, "ADMIN-405-1", "Method Not Allowed");
+    }
+    if !ctx.authorized {
+        return unauthorized();
+    }
+    let in_secs = first(ctx.query, "reset_in_secs")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3600);
+    ctx.shared.lock().faults.push([Fault::RateLimited {
+        reset: ResetHeader::IsoSeconds { in_secs },
+        retry_after_secs: None,
+    }]);
+    response(
+        StatusCode::OK,
+        JSON,
+        json!({"scripted": "rate_limited", "reset_in_secs": in_secs}).to_string(),
+    )
+}
+
 async fn respond(ctx: &RequestCtx<'_>, method: &Method) -> Response {
     let shared = ctx.shared;
+    if ctx.path == CONTROL_THROTTLE_PATH {
+        return control_throttle(ctx, method);
+    }
     let Some(org) = events_stream_org(ctx.path) else {
         if let Some(org) = events_query::events_query_org(ctx.path) {
             return events_query::respond(ctx, method, &org);

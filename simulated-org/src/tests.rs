@@ -479,6 +479,44 @@ async fn malformed_requests_never_break_the_server() {
     assert_eq!(ids(&page(&org, "").await).len(), 5);
 }
 
+/// The control path scripts a 429 from outside the process, for the org's key holder only.
+#[tokio::test]
+async fn a_429_can_be_scripted_over_http() {
+    let org = start(SimulatedOrgConfig::default()).await;
+    numbered(&org, 3, |i| 1000 + i as i64);
+    let target = format!("{CONTROL_THROTTLE_PATH}?reset_in_secs=120");
+    assert_eq!(
+        request(&org, "POST", &target, Some("wrong")).await.status,
+        401
+    );
+    assert_eq!(
+        request(&org, "GET", &target, Some(org.api_key()))
+            .await
+            .status,
+        405
+    );
+    assert_eq!(
+        get(&org, "").await.status,
+        200,
+        "nothing scripted by refused calls"
+    );
+    let r = request(&org, "POST", &target, Some(org.api_key())).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["reset_in_secs"], 120);
+    let before = now_ms();
+    let r = get(&org, "").await;
+    assert_eq!(r.status, 429);
+    let reset = r.header("x-ratelimit-reset").unwrap();
+    let reset_ms = chrono::DateTime::parse_from_rfc3339(reset)
+        .unwrap()
+        .timestamp_millis();
+    assert!(
+        (before + 119_000..=before + 122_000).contains(&reset_ms),
+        "{reset}"
+    );
+    assert_eq!(get(&org, "").await.status, 200, "one request only");
+}
+
 #[tokio::test]
 async fn each_fault_kind() {
     let org = start(SimulatedOrgConfig::default()).await;

@@ -4,6 +4,8 @@
 use atlassian_audit::check::run_checks;
 use atlassian_audit::collector::RunSummary;
 use atlassian_audit::config::{env, CheckpointLocation, Config, ObjectLocation};
+use atlassian_audit::credentials::key_days_left;
+use atlassian_audit::metrics::RunMetrics;
 use atlassian_audit::setup::{Aws, Backends};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
@@ -113,12 +115,16 @@ async fn collect(app: &App, event: LambdaEvent<Value>) -> Result<RunSummary, Err
                     .unwrap_or_else(|| "unknown".to_string()),
             );
             summary.error = Some(e.to_string());
-            emit(&app.config, &summary);
+            emit(&app.config, RunMetrics::new(&summary));
             return Err(e.into());
         }
     };
     let report = collector.run(budget).await;
-    emit(&app.config, &report.summary);
+    let days_left = key_days_left(app.backends.credentials.as_ref(), chrono::Utc::now()).await;
+    emit(
+        &app.config,
+        RunMetrics::new(&report.summary).with_key_days_left(days_left),
+    );
     match report.error {
         None => Ok(report.summary),
         Some(e) => {
@@ -128,12 +134,12 @@ async fn collect(app: &App, event: LambdaEvent<Value>) -> Result<RunSummary, Err
     }
 }
 
-fn emit(config: &Config, summary: &RunSummary) {
+fn emit(config: &Config, metrics: RunMetrics<'_>) {
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    println!("{}", summary.to_emf(&config.metrics_namespace, ts));
+    println!("{}", metrics.to_emf(&config.metrics_namespace, ts));
 }
 
 /// EventBridge scheduled events carry an id and time worth logging; any other input runs the same.

@@ -1,6 +1,7 @@
 //! `check`: a setup screen. Verifies the configuration, the secret, the API key and org, and
 //! the storage, and says exactly what is wrong, or "Everything looks good".
 use crate::config::Config;
+use crate::credentials::{Credentials, KEY_EXPIRY_WARNING_DAYS};
 use crate::setup::Backends;
 use crate::source::{EventSource, PageRequest, StreamPosition, WireCounters};
 use std::time::Duration;
@@ -50,6 +51,40 @@ impl CheckReport {
     }
 }
 
+/// How long the key has left, from the secret's `expires_at`: a problem only once it has expired.
+pub fn key_expiry_line(
+    credentials: &Credentials,
+    key_location: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (bool, String) {
+    let Some(expiry) = credentials.expires_at else {
+        let advice = if key_location.starts_with("secret ") {
+            format!("add \"expires_at\" (the date admin.atlassian.com showed when the key was created, YYYY-MM-DD) to {key_location} to be warned before it expires")
+        } else {
+            format!("{key_location} carries none (a secret's \"expires_at\" does)")
+        };
+        return (true, format!("the API key's expiry is not known: {advice}"));
+    };
+    let (date, left) = (expiry.date_shown(), expiry.time_left(now));
+    if expiry.has_expired(now) {
+        (
+            false,
+            format!(
+                "the API key expired on {date} ({left}): create a new one at admin.atlassian.com → Settings → API keys and put it, with its expires_at, in {key_location}"
+            ),
+        )
+    } else if expiry.days_left(now) < KEY_EXPIRY_WARNING_DAYS {
+        (
+            true,
+            format!(
+                "the API key expires on {date} ({left}): rotate it now (README, \"Rotating the key without a gap\")"
+            ),
+        )
+    } else {
+        (true, format!("the API key expires on {date} ({left})"))
+    }
+}
+
 /// Runs every check it can; a failed step stops only the checks that depend on it.
 pub async fn run_checks(config: &Config, backends: &Backends) -> CheckReport {
     let mut report = CheckReport::default();
@@ -91,6 +126,12 @@ pub async fn run_checks(config: &Config, backends: &Backends) -> CheckReport {
             ),
             Err(e) => report.push(false, e.to_string()),
         }
+        // After the probe: a 401 there re-reads the secret, so this is the key now in use.
+        if let Ok(c) = backends.credentials.get().await {
+            let (ok, line) =
+                key_expiry_line(&c, &backends.credentials.describe(), chrono::Utc::now());
+            report.push(ok, line);
+        }
     }
 
     let source_id = match backends.source_id(config).await {
@@ -127,4 +168,65 @@ pub async fn run_checks(config: &Config, backends: &Backends) -> CheckReport {
         Err(e) => report.push(false, e.to_string()),
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ApiKey;
+    use crate::credentials::parse_expires_at;
+
+    fn creds(expires_at: Option<&str>) -> Credentials {
+        Credentials {
+            org_id: "org".into(),
+            api_key: ApiKey::new("hunter2"),
+            expires_at: expires_at.map(|t| parse_expires_at(t).unwrap()),
+        }
+    }
+
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339("2027-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    #[test]
+    fn the_check_says_how_long_the_key_has_left() {
+        let (ok, line) = key_expiry_line(&creds(Some("2027-03-01")), "secret s", now());
+        assert!(ok);
+        assert_eq!(line, "the API key expires on 2027-03-01 (in 59 days)");
+
+        let (ok, line) = key_expiry_line(&creds(Some("2027-01-10")), "secret s", now());
+        assert!(ok, "not yet a problem, but it says to rotate");
+        assert!(
+            line.contains("in 9 days") && line.contains("rotate it now"),
+            "{line}"
+        );
+
+        let (ok, line) = key_expiry_line(&creds(Some("2026-12-29")), "secret s", now());
+        assert!(!ok);
+        assert!(
+            line.contains("expired on 2026-12-29 (3 days ago)") && line.contains("secret s"),
+            "{line}"
+        );
+
+        let (ok, line) = key_expiry_line(&creds(None), "secret s", now());
+        assert!(ok);
+        assert!(
+            line.contains("not known") && line.contains("\"expires_at\""),
+            "{line}"
+        );
+        let (ok, line) = key_expiry_line(&creds(None), "ATLASSIAN_API_KEY", now());
+        assert!(ok);
+        assert_eq!(
+            line,
+            "the API key's expiry is not known: ATLASSIAN_API_KEY carries none (a secret's \"expires_at\" does)"
+        );
+        for (_, line) in [
+            key_expiry_line(&creds(Some("2027-03-01")), "secret s", now()),
+            key_expiry_line(&creds(None), "secret s", now()),
+        ] {
+            assert!(!line.contains("hunter2"));
+        }
+    }
 }

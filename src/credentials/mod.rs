@@ -1,7 +1,10 @@
 //! Where the org id and API key come from: a Secrets Manager secret (cached for the life of a warm
 //! Lambda container, re-read on a 401 so a rotated key is picked up) or values given directly.
+//! The secret may also say when the key expires (`expires_at`), so the operator is warned ahead.
+mod expiry;
 mod secrets_manager;
 
+pub use expiry::{parse_expires_at, KeyExpiry, EXPIRES_AT_FORMATS, KEY_EXPIRY_WARNING_DAYS};
 pub use secrets_manager::SecretsManagerCredentials;
 
 use crate::config::ApiKey;
@@ -16,6 +19,9 @@ pub const PLACEHOLDER: &str = "REPLACE_ME";
 pub struct Credentials {
     pub org_id: String,
     pub api_key: ApiKey,
+    /// When the key stops working, as the secret's `expires_at` says (the date admin.atlassian.com
+    /// shows when the key is created); `None` when the secret does not say.
+    pub expires_at: Option<KeyExpiry>,
 }
 
 #[derive(Debug, Error)]
@@ -38,12 +44,25 @@ pub trait CredentialProvider: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// Days the current key has left (negative once expired), when the secret says when it expires.
+/// Reads the credentials as a run does (from the cache when there is one).
+pub async fn key_days_left(
+    provider: &dyn CredentialProvider,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<f64> {
+    Some(provider.get().await.ok()?.expires_at?.days_left(now))
+}
+
 /// Credentials given at start (environment or flags).
 pub struct StaticCredentials(Credentials);
 
 impl StaticCredentials {
     pub fn new(org_id: String, api_key: ApiKey) -> Self {
-        StaticCredentials(Credentials { org_id, api_key })
+        StaticCredentials(Credentials {
+            org_id,
+            api_key,
+            expires_at: None,
+        })
     }
 }
 
@@ -66,6 +85,7 @@ pub fn parse_secret(secret_id: &str, text: &str) -> Result<Credentials, Credenti
     struct SecretJson {
         org_id: Option<serde_json::Value>,
         api_key: Option<serde_json::Value>,
+        expires_at: Option<serde_json::Value>,
     }
     let malformed = |reason: &str| CredentialError::Malformed {
         secret_id: secret_id.to_string(),
@@ -97,9 +117,25 @@ pub fn parse_secret(secret_id: &str, text: &str) -> Result<Credentials, Credenti
     crate::config::validate_org_id(&org_id, "org_id").map_err(|_| {
         malformed("its \"org_id\" is not an org id (letters, digits and dashes, as in admin.atlassian.com/o/<org id>)")
     })?;
+    let expires_at = match parsed.expires_at {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(text)) => {
+            Some(parse_expires_at(&text).ok_or_else(|| {
+                malformed(&format!(
+                    "its \"expires_at\" is not a date or time ({EXPIRES_AT_FORMATS})"
+                ))
+            })?)
+        }
+        Some(_) => {
+            return Err(malformed(&format!(
+                "its \"expires_at\" is not a string ({EXPIRES_AT_FORMATS})"
+            )))
+        }
+    };
     Ok(Credentials {
         org_id,
         api_key: ApiKey::new(api_key),
+        expires_at,
     })
 }
 
@@ -159,6 +195,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.api_key.expose(), "k");
+    }
+
+    #[test]
+    fn the_key_expiry_is_read_when_the_secret_gives_it() {
+        let c = parse_secret("s", r#"{"org_id":"abc","api_key":"k"}"#).unwrap();
+        assert!(c.expires_at.is_none());
+        let c = parse_secret("s", r#"{"org_id":"abc","api_key":"k","expires_at":null}"#).unwrap();
+        assert!(c.expires_at.is_none());
+        let c = parse_secret(
+            "s",
+            r#"{"org_id":"abc","api_key":"k","expires_at":"2027-01-15"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.expires_at.unwrap().at().to_rfc3339(),
+            "2027-01-15T00:00:00+00:00"
+        );
+        let c = parse_secret(
+            "s",
+            r#"{"org_id":"abc","api_key":"k","expires_at":" 2027-01-15T10:30:00+02:00 "}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.expires_at.unwrap().at().to_rfc3339(),
+            "2027-01-15T08:30:00+00:00"
+        );
+    }
+
+    /// A wrong `expires_at` is refused like any other field: the check and the run say so,
+    /// naming the field and the formats, never the key.
+    #[test]
+    fn an_unreadable_expiry_is_refused_by_name() {
+        for value in [
+            r#""15/01/2027""#,
+            r#""Jan 15, 2027""#,
+            r#""2027-02-30""#,
+            r#""""#,
+            "20270115",
+            "true",
+            r#"{"date":"2027-01-15"}"#,
+        ] {
+            let text = format!(r#"{{"org_id":"abc","api_key":"hunter2","expires_at":{value}}}"#);
+            let err = parse_secret("my/secret", &text).unwrap_err();
+            assert!(matches!(err, CredentialError::Malformed { .. }), "{value}");
+            let err = err.to_string();
+            assert!(err.contains("\"expires_at\""), "{err}");
+            assert!(err.contains("YYYY-MM-DD"), "{err}");
+            assert!(
+                err.contains("my/secret") && !err.contains("hunter2"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

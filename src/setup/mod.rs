@@ -8,6 +8,7 @@ use crate::config::{
 };
 use crate::credentials::{CredentialProvider, SecretsManagerCredentials, StaticCredentials};
 use crate::normalize::{Normalizer, SourceInfo};
+use crate::progress::{ObservedSink, ObservedSource, Progress};
 use crate::sink::{LocalDirSink, ObjectSink, S3Sink};
 use crate::source::atlassian::AtlassianClient;
 use crate::source::{EventSource, SourceError};
@@ -158,15 +159,37 @@ impl Backends {
     /// A collector for one run. The source id defaults to the org id, which may come from the
     /// secret, so this reads the (cached) credentials.
     pub async fn collector(&self, config: &Config) -> Result<Collector, SetupError> {
+        self.collector_over(config, self.source.clone(), self.sink.clone())
+            .await
+    }
+
+    /// A collector whose pages and objects are also counted in `progress` as they go (the
+    /// CLI's progress line); otherwise the very same collector.
+    pub async fn observed_collector(
+        &self,
+        config: &Config,
+        progress: Arc<Progress>,
+    ) -> Result<Collector, SetupError> {
+        let source = Arc::new(ObservedSource::new(self.source.clone(), progress.clone()));
+        let sink = Arc::new(ObservedSink::new(self.sink.clone(), progress));
+        self.collector_over(config, source, sink).await
+    }
+
+    async fn collector_over(
+        &self,
+        config: &Config,
+        source: Arc<dyn EventSource>,
+        sink: Arc<dyn ObjectSink>,
+    ) -> Result<Collector, SetupError> {
         let source_id = self.source_id(config).await?;
         let normalizer = Normalizer::new(SourceInfo {
             source_id: source_id.clone(),
             source_label: config.source_label.clone(),
         });
         Ok(Collector::new(
-            self.source.clone(),
+            source,
             self.checkpoints.clone(),
-            self.sink.clone(),
+            sink,
             normalizer,
             CollectorSettings {
                 source_id,

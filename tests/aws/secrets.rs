@@ -167,3 +167,95 @@ async fn a_secret_whose_key_would_inject_a_header() {
     )
     .await;
 }
+
+fn secret_with_expiry(org_id: &str, api_key: &str, expires_at: &str) -> String {
+    serde_json::json!({"org_id": org_id, "api_key": api_key, "expires_at": expires_at}).to_string()
+}
+
+/// The key's expiry, read from the secret: the check says how long is left, the run's metrics
+/// carry `KeyDaysLeft`, and a warm process keeps the date of the key it uses until it reads the
+/// secret again (the rotation runbook relies on it).
+#[tokio::test]
+async fn the_key_expiry_in_the_secret_reaches_the_check_and_the_metrics() {
+    use atlassian_audit::credentials::key_days_left;
+    use atlassian_audit::metrics::RunMetrics;
+    let env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
+    let in_days = |days: i64| {
+        (chrono::Utc::now() + chrono::Duration::days(days))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    env.put_secret(secret_with_expiry(
+        env.org.org_id(),
+        env.org.api_key(),
+        &in_days(10),
+    ))
+    .await;
+    let backends = env.backends().await;
+    let report = atlassian_audit::check::run_checks(&env.config(), &backends).await;
+    let text = report.render();
+    assert!(report.all_ok(), "{text}");
+    assert!(
+        text.contains("✓ the API key expires on") && text.contains("(in 9 days): rotate it now"),
+        "{text}"
+    );
+    let run = backends
+        .collector(&env.config())
+        .await
+        .unwrap()
+        .run(Duration::from_secs(30))
+        .await;
+    assert!(run.error.is_none(), "{:?}", run.error);
+    let days = key_days_left(backends.credentials.as_ref(), chrono::Utc::now())
+        .await
+        .expect("the expiry is known");
+    assert!((9.99..10.0).contains(&days), "{days}");
+    let line = RunMetrics::new(&run.summary)
+        .with_key_days_left(Some(days))
+        .to_emf("NS", 0);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["KeyDaysLeft"], days);
+    assert!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["Name"] == "KeyDaysLeft"));
+
+    // A new key with a later date: the warm process still reports the key it uses; a new one
+    // (a new Lambda container) reports the new date.
+    env.put_secret(secret_with_expiry(
+        env.org.org_id(),
+        env.org.api_key(),
+        &in_days(300),
+    ))
+    .await;
+    let warm = key_days_left(backends.credentials.as_ref(), chrono::Utc::now()).await;
+    assert!(warm.is_some_and(|d| d < 10.0), "{warm:?}");
+    let fresh = env.backends().await;
+    let cold = key_days_left(fresh.credentials.as_ref(), chrono::Utc::now()).await;
+    assert!(cold.is_some_and(|d| d > 299.0), "{cold:?}");
+
+    // An expired key: the check says so and what to do.
+    env.put_secret(secret_with_expiry(
+        env.org.org_id(),
+        env.org.api_key(),
+        &in_days(-2),
+    ))
+    .await;
+    let report = atlassian_audit::check::run_checks(&env.config(), &env.backends().await).await;
+    let text = report.render();
+    assert!(!report.all_ok(), "{text}");
+    assert!(
+        text.contains("✗ the API key expired on") && text.contains("2 days ago"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_with_an_unreadable_expiry() {
+    an_unusable_secret(
+        r#"{"org_id":"sim-org-0001","api_key":"hunter2","expires_at":"next tuesday"}"#,
+        "its \"expires_at\" is not a date or time",
+    )
+    .await;
+}

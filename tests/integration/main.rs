@@ -16,5 +16,6 @@ mod hostile;
 mod key_safety;
 mod paging;
 mod pipeline;
+mod progress;
 mod source_faults;
 mod stack;

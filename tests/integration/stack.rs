@@ -1,10 +1,12 @@
 //! The deployable stack (`template.yaml`) against the code it deploys: the names the function is
 //! given are the names the code reads, the alarms watch metrics the code emits, and the
 //! essentials (alarm semantics, one run at a time, least-privilege IAM) cannot drift.
+use atlassian_audit::collector::{RunSummary, StopReason};
 use atlassian_audit::config::{self, Config};
+use atlassian_audit::credentials::KEY_EXPIRY_WARNING_DAYS;
 use atlassian_audit::credentials::{parse_secret, CredentialError, PLACEHOLDER};
+use atlassian_audit::metrics::{RunMetrics, CLOUDWATCH_METRICS, DIMENSION, LOG_FIELDS};
 use atlassian_audit::sink::TABLE;
-use atlassian_audit::{collector::RunSummary, metrics::DIMENSION};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -128,15 +130,66 @@ fn function_env(t: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// EMF lines of runs of every kind: a healthy one, a failed one with 401s, one that found the
+/// lease held, one stopped by its budget while behind, each with and without a known key expiry.
+fn emf_lines() -> Vec<Value> {
+    let mut runs = Vec::new();
+    for reason in [
+        StopReason::CaughtUp,
+        StopReason::Budget,
+        StopReason::RateLimited,
+        StopReason::LeaseHeld,
+        StopReason::Failed,
+    ] {
+        let mut s = RunSummary::new("s");
+        s.stop_reason = reason;
+        s.run_succeeded = reason != StopReason::Failed;
+        s.lease_held = reason == StopReason::LeaseHeld;
+        s.auth_failures = u64::from(reason == StopReason::Failed);
+        s.ingest_lag_seconds = Some(9_000.0);
+        runs.push(s);
+    }
+    let mut lines = Vec::new();
+    for s in &runs {
+        for days in [None, Some(3.5)] {
+            let line = RunMetrics::new(s).with_key_days_left(days).to_emf("NS", 0);
+            lines.push(serde_json::from_str(&line).expect("EMF is JSON"));
+        }
+    }
+    lines
+}
+
+/// The CloudWatch metrics the code declares on some run, checked against the code's own list.
 fn emitted_metric_names() -> BTreeSet<String> {
-    let line = RunSummary::new("s").to_emf("NS", 0);
-    let v: Value = serde_json::from_str(&line).expect("EMF is JSON");
-    v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-        .as_array()
-        .expect("metric definitions")
+    let mut names = BTreeSet::new();
+    for v in emf_lines() {
+        for m in v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .expect("metric definitions")
+        {
+            let name = m["Name"].as_str().expect("metric name");
+            assert!(v[name].is_number(), "{name} declared without a value");
+            names.insert(name.to_string());
+        }
+    }
+    let listed: BTreeSet<String> = CLOUDWATCH_METRICS
         .iter()
-        .map(|m| m["Name"].as_str().expect("metric name").to_string())
-        .collect()
+        .map(|m| m.name.to_string())
+        .collect();
+    assert_eq!(
+        names, listed,
+        "CLOUDWATCH_METRICS lists what the EMF lines declare"
+    );
+    names
+}
+
+/// The plain fields the EMF lines carry (what Logs Insights can read), metrics' values included.
+fn emitted_fields() -> BTreeSet<String> {
+    let mut fields = BTreeSet::new();
+    for v in emf_lines() {
+        fields.extend(v.as_object().expect("object").keys().cloned());
+    }
+    fields
 }
 
 #[test]
@@ -240,13 +293,22 @@ fn the_no_events_alarm_fires_on_silence_and_on_a_stopped_collector() {
     );
 }
 
+/// The alarms on the collector's own metrics.
+const CUSTOM_METRIC_ALARMS: [&str; 5] = [
+    "NoEventsAlarm",
+    "AuthFailuresAlarm",
+    "IngestLagAlarm",
+    "LeaseHeldAlarm",
+    "KeyExpiryAlarm",
+];
+
 #[test]
 fn every_alarm_watches_this_source_and_notifies_the_topic() {
     let t = template();
     let source_id = resolve(&t, &function_env(&t)[config::env::SOURCE_ID]);
     let namespace = resolve(&t, &function_env(&t)[config::env::METRICS_NAMESPACE]);
     let emitted = emitted_metric_names();
-    for name in ["NoEventsAlarm", "AuthFailuresAlarm"] {
+    for name in CUSTOM_METRIC_ALARMS {
         let alarm = &resource(&t, name)["Properties"];
         assert_eq!(resolve(&t, &alarm["Namespace"]), namespace, "{name}");
         assert!(
@@ -275,7 +337,7 @@ fn every_alarm_watches_this_source_and_notifies_the_topic() {
         json!({"Ref": "CollectorFunction"})
     );
 
-    for name in ["NoEventsAlarm", "AuthFailuresAlarm", "FunctionErrorsAlarm"] {
+    for name in CUSTOM_METRIC_ALARMS.iter().chain(&["FunctionErrorsAlarm"]) {
         assert_eq!(
             resource(&t, name)["Properties"]["AlarmActions"],
             json!([{"Ref": "AlarmTopic"}]),
@@ -447,7 +509,224 @@ fn the_outputs_name_what_an_operator_needs() {
         "NoEventsAlarmName",
         "AuthFailuresAlarmName",
         "FunctionErrorsAlarmName",
+        "IngestLagAlarmName",
+        "LeaseHeldAlarmName",
+        "KeyExpiryAlarmName",
+        "DashboardName",
     ] {
         assert!(t["Outputs"].get(output).is_some(), "output {output}");
     }
+}
+
+#[test]
+fn falling_behind_a_held_lease_and_an_expiring_key_each_alarm() {
+    let t = template();
+    let emitted = emitted_metric_names();
+    let props = |name: &str| resource(&t, name)["Properties"].clone();
+
+    // Ingest lag: over 2 hours (the default), on runs that had events left to collect; runs that
+    // caught up emit nothing, so missing data is fine.
+    let lag = props("IngestLagAlarm");
+    assert_eq!(lag["MetricName"], "IngestLagSeconds");
+    assert_eq!(lag["Statistic"], "Maximum");
+    assert_eq!(lag["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(as_f64(&resolve(&t, &lag["Threshold"])), 2.0 * 3600.0);
+    assert_eq!(lag["TreatMissingData"], "notBreaching");
+    let caught_up = emf_lines()
+        .into_iter()
+        .filter(|v| v["StopReason"] == "caught_up")
+        .collect::<Vec<_>>();
+    assert!(!caught_up.is_empty());
+    for v in caught_up {
+        assert!(
+            v.get("IngestLagSeconds").is_none(),
+            "a caught-up run is not behind"
+        );
+    }
+
+    // Lease held: runs skipped for longer than two intervals of the default 5-minute schedule.
+    let lease = props("LeaseHeldAlarm");
+    assert_eq!(lease["MetricName"], "LeaseHeld");
+    assert_eq!(lease["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    assert_eq!(as_f64(&lease["Threshold"]), 1.0);
+    assert_eq!(lease["TreatMissingData"], "notBreaching");
+    let period = as_f64(&lease["Period"]);
+    assert_eq!(period, 300.0, "one period per run of the default schedule");
+    let datapoints = as_f64(&lease["DatapointsToAlarm"]);
+    assert!(datapoints > 2.0, "more than two schedule intervals");
+    assert!(as_f64(&lease["EvaluationPeriods"]) >= datapoints);
+
+    // Key expiry: under 14 days by default, as the check says; no expiry known, no data, no alarm.
+    let key = props("KeyExpiryAlarm");
+    assert_eq!(key["MetricName"], "KeyDaysLeft");
+    assert_eq!(key["Statistic"], "Minimum");
+    assert_eq!(key["ComparisonOperator"], "LessThanThreshold");
+    assert_eq!(
+        as_f64(&resolve(&t, &key["Threshold"])),
+        KEY_EXPIRY_WARNING_DAYS
+    );
+    assert_eq!(key["TreatMissingData"], "notBreaching");
+    for name in ["IngestLagAlarm", "LeaseHeldAlarm", "KeyExpiryAlarm"] {
+        let p = props(name);
+        assert!(
+            emitted.contains(p["MetricName"].as_str().unwrap()),
+            "{name}"
+        );
+        assert_eq!(p["OKActions"], json!([{"Ref": "AlarmTopic"}]), "{name}");
+    }
+}
+
+/// `!Sub [text, vars]` as CloudFormation resolves it with the parameters' defaults.
+fn resolve_sub(t: &Value, sub: &Value) -> String {
+    let (text, vars) = match sub {
+        Value::Array(a) => (a[0].as_str().expect("Sub text"), a[1].clone()),
+        Value::String(s) => (s.as_str(), json!({})),
+        other => panic!("Fn::Sub form {other}"),
+    };
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closed ${") + start;
+        let name = &rest[start + 2..end];
+        let value = match vars.get(name) {
+            Some(v) => resolve(t, v),
+            None => resolve(t, &json!({ "Ref": name })),
+        };
+        out.push_str(
+            value
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or(value.to_string())
+                .as_str(),
+        );
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_dashboard_reads_what_the_code_emits_and_draws_each_alarm() {
+    let t = template();
+    let dashboard = resource(&t, "Dashboard");
+    assert_eq!(dashboard["Condition"], "DashboardOn");
+    assert!(condition(&t, "DashboardOn"), "on by default");
+    let body = resolve_sub(&t, &dashboard["Properties"]["DashboardBody"]["Fn::Sub"]);
+    let body: Value = serde_json::from_str(&body).expect("the dashboard body is JSON");
+    let source_id = resolve(&t, &function_env(&t)[config::env::SOURCE_ID]);
+    let namespace = resolve(&t, &function_env(&t)[config::env::METRICS_NAMESPACE]);
+    let function = resolve(&t, &json!({"Ref": "CollectorFunction"}));
+    let log_group = resolve(&t, &json!({"Ref": "CollectorLogGroup"}));
+    let emitted = emitted_metric_names();
+    let fields = emitted_fields();
+
+    // Each metric's alarm line: the threshold of the alarm that watches it.
+    let threshold = |alarm: &str| {
+        as_f64(&resolve(
+            &t,
+            &resource(&t, alarm)["Properties"]["Threshold"],
+        ))
+    };
+    let timeout_ms = as_f64(&parameter_default(&t, "FunctionTimeout")) * 1000.0;
+    let alarm_line: BTreeMap<&str, f64> = [
+        ("EventsProcessed", threshold("NoEventsAlarm")),
+        ("IngestLagSeconds", threshold("IngestLagAlarm")),
+        ("AuthFailures", threshold("AuthFailuresAlarm")),
+        ("LeaseHeld", threshold("LeaseHeldAlarm")),
+        ("KeyDaysLeft", threshold("KeyExpiryAlarm")),
+        ("Errors", threshold("FunctionErrorsAlarm")),
+        ("Duration", timeout_ms),
+    ]
+    .into_iter()
+    .collect();
+
+    let mut read = BTreeSet::new();
+    let mut titles = Vec::new();
+    for widget in body["widgets"].as_array().expect("widgets") {
+        let p = &widget["properties"];
+        match widget["type"].as_str().expect("widget type") {
+            "text" => continue,
+            "metric" => {
+                let metrics = p["metrics"].as_array().expect("metrics");
+                assert_eq!(metrics.len(), 1, "one metric a widget: {}", p["title"]);
+                let m = metrics[0].as_array().expect("metric row");
+                let name = m[1].as_str().expect("metric name");
+                if m[0] == "AWS/Lambda" {
+                    assert!(["Duration", "Errors"].contains(&name), "{name}");
+                    assert_eq!(m[2], "FunctionName");
+                    assert_eq!(m[3], function);
+                } else {
+                    assert_eq!(m[0], namespace, "{name}");
+                    assert!(
+                        emitted.contains(name),
+                        "the dashboard reads {name}, which the code does not emit"
+                    );
+                    assert_eq!(m[2], DIMENSION, "{name}");
+                    assert_eq!(m[3], source_id, "{name}");
+                    read.insert(name.to_string());
+                }
+                let lines = p["annotations"]["horizontal"]
+                    .as_array()
+                    .expect("an alarm line");
+                assert_eq!(
+                    as_f64(&lines[0]["value"]),
+                    alarm_line[name],
+                    "the alarm line of {name}"
+                );
+            }
+            "log" => {
+                let query = p["query"].as_str().expect("query");
+                assert!(
+                    query.starts_with(&format!("SOURCE '{}' |", log_group.as_str().unwrap())),
+                    "{query}"
+                );
+                // Every field a query reads is a field of the EMF line, and no CloudWatch metric.
+                let read_fields = ["ispresent(", "sum("].iter().flat_map(|f| {
+                    query.match_indices(f).map(move |(at, _)| {
+                        let rest = &query[at + f.len()..];
+                        &rest[..rest.find(')').expect("closed call")]
+                    })
+                });
+                for part in read_fields {
+                    assert!(
+                        LOG_FIELDS.contains(&part) && fields.contains(part),
+                        "the query reads {part}, which the EMF line does not carry as a plain field"
+                    );
+                    assert!(!emitted.contains(part));
+                }
+            }
+            other => panic!("widget type {other}"),
+        }
+        assert_eq!(p["region"], "us-east-1");
+        titles.push(p["title"].as_str().expect("title").to_lowercase());
+    }
+    for wanted in [
+        "events written per hour",
+        "ingest lag",
+        "pages fetched and throttled",
+        "auth failures",
+        "run duration against the timeout",
+        "quarantined events",
+        "days left",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.contains(wanted)),
+            "no widget for {wanted}: {titles:?}"
+        );
+    }
+
+    // Only what an alarm or the dashboard reads is a CloudWatch metric.
+    for alarm in CUSTOM_METRIC_ALARMS {
+        read.insert(
+            resource(&t, alarm)["Properties"]["MetricName"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(
+        read, emitted,
+        "every declared metric is read, and nothing else is declared"
+    );
 }
