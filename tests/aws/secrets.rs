@@ -106,6 +106,7 @@ async fn check_says_everything_looks_good_or_exactly_what_is_wrong() {
         bucket: "no-such-bucket-anywhere".into(),
         prefix: String::new(),
         force_path_style: true,
+        expected_owner: None,
     };
     let text = atlassian_audit::check::run_checks(&broken, &env.backends_for(&broken).await)
         .await
