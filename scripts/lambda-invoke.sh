@@ -23,7 +23,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-cargo build --quiet --bin atlassian-audit --bin atlassian-audit-lambda
+cargo build --locked --quiet --bin atlassian-audit --bin atlassian-audit-lambda
 suffix="$(date +%s)-$$"
 api_key="local-invoke-key-$suffix"
 org_id=sim-org-0001
