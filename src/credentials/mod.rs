@@ -1,8 +1,9 @@
-//! Where the org id and API key come from: a Secrets Manager secret (cached for the life of a warm
-//! Lambda container, re-read on a 401 so a rotated key is picked up) or values given directly.
+//! Where the org id and API key come from: a Secrets Manager secret (cached in a warm Lambda
+//! container for at most 15 minutes, and re-read at once on a 401, so a replaced key is picked
+//! up) or values given directly.
 mod secrets_manager;
 
-pub use secrets_manager::SecretsManagerCredentials;
+pub use secrets_manager::{SecretsManagerCredentials, SECRET_MAX_AGE};
 
 use crate::config::ApiKey;
 use async_trait::async_trait;
