@@ -7,7 +7,7 @@ VENV := .venv/bin
 
 ## demo: the collector against the built-in simulated organization, into ./demo-output
 demo:
-	$(CARGO) run --quiet --bin atlassian-audit -- demo --out-dir demo-output
+	$(CARGO) run --locked --quiet --bin atlassian-audit -- demo --out-dir demo-output
 
 ## query: the saved queries and the flat view of sql/ over the demo's output, in DuckDB (no AWS); QUERY_ARGS
 ## go to scripts/query.py (e.g. QUERY_ARGS="--query 08_mass_removals --rows 20")
@@ -26,33 +26,37 @@ test:
 	scripts/test.sh
 
 ## tools: the pinned Python tools (moto, cargo-lambda, SAM CLI, cfn-lint; checkov and duckdb+sqlglot in their own venvs)
+## and the pinned Rust tools (cfn-guard, cargo-deny; cargo install --locked, cached per machine)
 tools:
 	scripts/tools.sh
 	scripts/tools.sh checkov
 	scripts/tools.sh query
+	scripts/tools.sh cargo
 
 ## build: release build of the Lambda with cargo-lambda (arm64 when that target is installed, else this host)
 build:
 	@scripts/tools.sh
 	@if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$'; then \
-	  PATH="$(CURDIR)/$(VENV):$$PATH" XDG_CACHE_HOME="$(CURDIR)/target/cache" $(VENV)/cargo-lambda lambda build --release --arm64 --bin atlassian-audit-lambda; \
+	  PATH="$(CURDIR)/$(VENV):$$PATH" XDG_CACHE_HOME="$(CURDIR)/target/cache" $(VENV)/cargo-lambda lambda build --locked --release --arm64 --bin atlassian-audit-lambda; \
 	else \
 	  echo "aarch64-unknown-linux-gnu is not installed (rustup target add aarch64-unknown-linux-gnu): building for this host's architecture"; \
-	  PATH="$(CURDIR)/$(VENV):$$PATH" XDG_CACHE_HOME="$(CURDIR)/target/cache" $(VENV)/cargo-lambda lambda build --release --bin atlassian-audit-lambda; \
+	  PATH="$(CURDIR)/$(VENV):$$PATH" XDG_CACHE_HOME="$(CURDIR)/target/cache" $(VENV)/cargo-lambda lambda build --locked --release --bin atlassian-audit-lambda; \
 	fi
 
 ## build-host: plain release build of both binaries
 build-host:
-	$(CARGO) build --release
+	$(CARGO) build --locked --release
 
 ## lint: formatting, clippy (the moto-backed test targets too), and the template's checks (cfn-lint, sam validate --lint, checkov)
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --test aws --test campaign --test query -- -D warnings
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --test aws --test campaign --test query -- -D warnings
+	scripts/tools.sh cargo
+	.tools/bin/cargo-deny --locked check licenses bans sources
 	scripts/template-check.sh
 
-## template-check: cfn-lint, sam validate --lint and the checkov scan of template.yaml only
+## template-check: cfn-lint, sam validate --lint, the checkov scan and the AWS Guard rules (cfn-guard) of template.yaml only
 template-check:
 	scripts/template-check.sh
 

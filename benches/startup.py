@@ -123,6 +123,8 @@ def lambda_once(table, bucket):
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
         AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
         ATLASSIAN_API_BASE_URL=f"http://127.0.0.1:{api_port}",
+        # The Lambda sends the key to api.atlassian.com and listed hosts only.
+        ATLASSIAN_API_ALLOWED_HOSTS="127.0.0.1",
         ATLASSIAN_ORG_ID="startup-org",
         ATLASSIAN_API_KEY=KEY,
         API_REQUEST_TIMEOUT="1s",

@@ -266,6 +266,8 @@ def lambda_env(args):
                 return resources[arg]
             if fn == "Ref" and arg == "AWS::StackName":
                 return args.stack_name
+            if fn == "Ref" and arg == "AWS::AccountId":
+                return args.account_id
             if fn == "Fn::If" and arg[0] in conditions:
                 return resolve(name, arg[1] if conditions[arg[0]] else arg[2])
         sys.exit(f"lambda-env: cannot resolve {name}={value!r} from template.yaml; teach scripts/aws_fixture.py")
@@ -298,6 +300,7 @@ def main():
     for a in ("--template", "--bucket", "--table", "--secret", "--stack-name"):
         e.add_argument(a, required=True)
     e.add_argument("--parameter", action="append", default=[], help="Name=Value, overriding a default")
+    e.add_argument("--account-id", default="123456789012", help="AWS::AccountId (moto's default account)")
     v = sub.add_parser("verify")
     for a in ("--bucket", "--table", "--prefix", "--source-id", "--response"):
         v.add_argument(a, required=True)

@@ -30,7 +30,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-cargo build --quiet --bin atlassian-audit --bin atlassian-audit-lambda
+cargo build --locked --quiet --bin atlassian-audit --bin atlassian-audit-lambda
 suffix="$(date +%s)-$$"
 api_key="local-invoke-key-$suffix"
 org_id=sim-org-0001
@@ -46,12 +46,13 @@ stack=atlassian-audit-local
 fixture() { python "$root/scripts/aws_fixture.py" "$@"; }
 fixture create --template template.yaml --bucket "$bucket" --table "$table" --secret "$secret"
 
-# The template's environment, then what only a local run needs: the simulated org's address and
-# moto's.
+# The template's environment, with the simulated org as the API (its host on the allow-list the
+# Lambda demands for any host but api.atlassian.com), then what only a local run needs: moto's
+# address.
 fixture lambda-env --template template.yaml --bucket "$bucket" --table "$table" --secret "$secret" \
-  --stack-name "$stack" --parameter OutputPrefix=audit/ >"$work/lambda.env"
+  --stack-name "$stack" --parameter OutputPrefix=audit/ \
+  --parameter "ApiBaseUrl=http://127.0.0.1:$sim_port" --parameter ApiAllowedHosts=127.0.0.1 >"$work/lambda.env"
 cat >>"$work/lambda.env" <<ENV
-ATLASSIAN_API_BASE_URL=http://127.0.0.1:$sim_port
 S3_FORCE_PATH_STYLE=true
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 AWS_REGION=${AWS_REGION:-us-east-1}

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Checks template.yaml offline: cfn-lint, `sam validate --lint` and the checkov IaC security scan
-# (zero failed checks; each skip carries its reason in the template). Installs the pinned tools first.
+# Checks template.yaml offline: cfn-lint, `sam validate --lint`, the checkov IaC security scan
+# (zero failed checks; each skip carries its reason in the template) and the AWS Guard Rules
+# Registry's rules with cfn-guard (zero failures; each suppression carries its reason in the
+# template's Metadata.guard.SuppressedRules). Installs the pinned tools first.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 "$root/scripts/tools.sh"
 "$root/scripts/tools.sh" checkov
+"$root/scripts/tools.sh" cargo
 export SAM_CLI_TELEMETRY=0
 
 echo "==> cfn-lint template.yaml"
@@ -19,3 +22,14 @@ echo "==> checkov (IaC security scan)"
 # --skip-download: no Prisma Cloud calls (the machine is offline); the built-in checks all run.
 "$root/.venv-checkov/bin/checkov" -f template.yaml --framework cloudformation --skip-download \
   --compact --quiet --output cli
+
+# The rules live beside the project, in shared/guard-rules (GUARD_RULES to point elsewhere); they are
+# never edited: a rule the template does not follow is suppressed on its resource, with its reason.
+rules="${GUARD_RULES:-$root/../shared/guard-rules}"
+if [ ! -d "$rules" ]; then
+  echo "the AWS Guard rules are not at $rules: set GUARD_RULES to the guard-rules folder of shared/" >&2
+  exit 1
+fi
+echo "==> cfn-guard validate (AWS Guard Rules Registry, $rules)"
+"$root/.tools/bin/cfn-guard" validate -r "$rules" -d template.yaml --show-summary fail 2> >(grep -v '^DEPRECATION' >&2)
+echo "    no rule fails"

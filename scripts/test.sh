@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite, from a clean clone: pinned tools, moto, formatting, lints, the template's
-# checks (cfn-lint, sam validate --lint, checkov), unit and integration tests, and the Lambda
-# answering a cargo-lambda invoke. Ends with one line: "suite: N passed, M failed".
+# The whole test suite, from a clean clone: pinned tools, moto, formatting, lints, the dependency
+# policy (cargo-deny), the template's checks (cfn-lint, sam validate --lint, checkov, the AWS
+# Guard rules), unit and integration tests, and the Lambda answering a cargo-lambda invoke. Ends
+# with one line: "suite: N passed, M failed". Every cargo build honours Cargo.lock (--locked).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 "$root/scripts/tools.sh"
 "$root/scripts/tools.sh" query
+"$root/scripts/tools.sh" cargo
 export PATH="$root/.venv/bin:$PATH"
 
 echo "==> cargo fmt --check"
@@ -16,8 +18,17 @@ cargo fmt --all -- --check
 # `--all-targets` leaves out the `test = false` targets (the ones that need moto), even when
 # they are also named with `--test`: they are linted on their own.
 echo "==> cargo clippy --all-targets -- -D warnings; cargo clippy --test aws --test campaign --test query -- -D warnings"
-cargo clippy --all-targets --quiet -- -D warnings
-cargo clippy --test aws --test campaign --test query --quiet -- -D warnings
+cargo clippy --locked --all-targets --quiet -- -D warnings
+cargo clippy --locked --test aws --test campaign --test query --quiet -- -D warnings
+
+# Licenses, banned crates and sources of the dependency graph (deny.toml). The advisories check
+# needs the RustSec database from GitHub, which these machines cannot reach: it is not run here.
+echo "==> cargo deny --locked check licenses bans sources (advisories: not reachable offline, not run)"
+if ! "$root/.tools/bin/cargo-deny" --locked check licenses bans sources 2>"$root/target/cargo-deny.log"; then
+  cat "$root/target/cargo-deny.log" >&2
+  exit 1
+fi
+grep -E '(ok|FAILED)$' "$root/target/cargo-deny.log" || true
 
 "$root/scripts/template-check.sh"
 
@@ -32,15 +43,15 @@ echo "==> cargo test --all-targets"
 log="$root/target/test-output.log"
 mkdir -p "$root/target"
 set +e
-cargo test --all-targets --no-fail-fast 2>&1 | tee "$log"
+cargo test --locked --all-targets --no-fail-fast 2>&1 | tee "$log"
 tests_status=${PIPESTATUS[0]}
 echo "==> cargo test --test aws --test campaign (moto)"
-cargo test --test aws --test campaign --no-fail-fast 2>&1 | tee -a "$log"
+cargo test --locked --test aws --test campaign --no-fail-fast 2>&1 | tee -a "$log"
 aws_tests_status=${PIPESTATUS[0]}
 
 # The saved queries through DuckDB (.venv-query) on events the pipeline wrote (sql/, tests/query/).
 echo "==> cargo test --test query (DuckDB)"
-cargo test --test query --no-fail-fast 2>&1 | tee -a "$log"
+cargo test --locked --test query --no-fail-fast 2>&1 | tee -a "$log"
 query_tests_status=${PIPESTATUS[0]}
 
 echo "==> Lambda through cargo-lambda"
@@ -56,11 +67,12 @@ python "$root/benches/startup.py" --smoke >/dev/null || bench_status=1
 benches/grove/run.sh --smoke || bench_status=1
 set -e
 
-# cargo's test counts, plus the template checks (they stop the suite before this when they fail),
+# cargo's test counts, plus the template checks and the dependency policy (each one; they stop
+# the suite before this when they fail),
 # the Lambda invoke check and the benchmark smoke runs.
 passed=$(grep -oE 'test result: [a-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
-passed=$((passed + 1))
+passed=$((passed + 2))
 if [ "$invoke_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 if [ "$bench_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 for status in "$tests_status" "$aws_tests_status" "$query_tests_status"; do

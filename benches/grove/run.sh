@@ -65,7 +65,7 @@ fi
 if [ ! -x .venv-grove/bin/python ]; then
   echo "== installing Grove into .venv-grove"
   python3 -m venv .venv-grove
-  .venv-grove/bin/pip install -q -r tools/grove-requirements.txt
+  .venv-grove/bin/pip install -q --require-hashes --no-deps -r tools/grove-requirements.txt
 fi
 
 if [ -z "$PORT" ]; then

@@ -43,6 +43,9 @@ pub struct CannedResponse {
     /// Headers whose name or value HTTP cannot carry are left out.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// Sent in pieces without a Content-Length (chunked), as a proxy or a streaming server
+    /// does: the client learns the body's size only by reading it.
+    pub chunked: bool,
 }
 
 impl CannedResponse {
@@ -52,7 +55,14 @@ impl CannedResponse {
             status,
             headers: Vec::new(),
             body: body.into(),
+            chunked: false,
         }
+    }
+
+    /// The same answer, sent chunked with no Content-Length.
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
+        self
     }
 
     /// Adds a header.
@@ -75,6 +85,7 @@ impl fmt::Debug for CannedResponse {
             .field("status", &self.status)
             .field("headers", &self.headers)
             .field("body_len", &self.body.len())
+            .field("chunked", &self.chunked)
             .field("body_start", &String::from_utf8_lossy(start))
             .finish()
     }

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use bytes::Bytes;
 use serde_json::json;
 use url::form_urlencoded;
 
@@ -434,7 +435,14 @@ fn page_request(params: &Params, paging: Paging, repeat_previous: usize) -> Page
 }
 
 fn canned_response(canned: &CannedResponse) -> Response {
-    let mut r = Response::new(Body::from(canned.body.clone()));
+    let body = if canned.chunked {
+        Body::from_stream(Chunks {
+            body: canned.body.clone(),
+        })
+    } else {
+        Body::from(canned.body.clone())
+    };
+    let mut r = Response::new(body);
     *r.status_mut() =
         StatusCode::from_u16(canned.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in &canned.headers {
@@ -446,6 +454,23 @@ fn canned_response(canned: &CannedResponse) -> Response {
         }
     }
     r
+}
+
+/// A body handed out 64 KiB at a time, so it goes out chunked, without a Content-Length.
+struct Chunks {
+    body: Bytes,
+}
+
+impl futures_core::Stream for Chunks {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let n = self.body.len().min(64 * 1024);
+        std::task::Poll::Ready((n > 0).then(|| Ok(self.body.split_to(n))))
+    }
 }
 
 /// `Authorization: Bearer <key>`; the scheme is case-insensitive (RFC 9110), the key is not.

@@ -62,6 +62,10 @@ async fn async_main() -> Result<(), Error> {
         )
         .into());
     }
+    // The key goes to api.atlassian.com (or a host the stack lists), never anywhere else.
+    config
+        .require_allowed_api_host()
+        .map_err(|e| e.to_string())?;
     let aws = Aws::for_config(&config);
     let backends = Backends::from_config(&config, &aws).await?;
     let app = Arc::new(App { config, backends });

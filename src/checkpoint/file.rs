@@ -3,12 +3,12 @@ use crate::durable_file;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
 /// The checkpoint in a local JSON file, for the CLI. Same rules as the DynamoDB store: every
 /// change happens under an exclusive lock on `<file>.lock` and checks the lease owner, and the
 /// file is replaced atomically (write, fsync, rename), so a crash leaves the old or the new state.
+/// The file and its lock are created `0600`, missing directories `0700` (`durable_file`).
 pub struct FileCheckpointStore {
     path: PathBuf,
 }
@@ -64,11 +64,7 @@ where
             .map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
     }
     let lock_path = path.with_extension("lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
+    let lock = durable_file::open_private(&lock_path)
         .map_err(|e| backend(format!("cannot open {}: {e}", lock_path.display())))?;
     lock.lock()
         .map_err(|e| backend(format!("cannot lock {}: {e}", lock_path.display())))?;
@@ -86,12 +82,10 @@ where
     };
     let (value, write) = change(&mut contents)?;
     if write {
-        let tmp = path.with_extension("tmp");
         let text = serde_json::to_vec_pretty(&contents).map_err(|e| backend(e.to_string()))?;
-        durable_file::replace(path, &tmp, &text).map_err(|e| {
+        durable_file::replace(path, &text).map_err(|e| {
             backend(format!(
-                "cannot replace the file (through {}): {e}",
-                tmp.display()
+                "cannot replace the file (through a temporary file beside it): {e}"
             ))
         })?;
     }

@@ -12,6 +12,8 @@ use thiserror::Error;
 use url::Url;
 
 pub const DEFAULT_API_BASE_URL: &str = "https://api.atlassian.com";
+/// The one host the Lambda sends the key to unless `ATLASSIAN_API_ALLOWED_HOSTS` names others.
+pub const ATLASSIAN_API_HOST: &str = "api.atlassian.com";
 pub const DEFAULT_INITIAL_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Atlassian keeps audit events for 180 days; looking further back asks for nothing.
 pub const MAX_INITIAL_LOOKBACK: Duration = Duration::from_secs(180 * 24 * 3600);
@@ -29,6 +31,7 @@ pub const DEFAULT_AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Names of the environment variables, shared with `template.yaml` and the README.
 pub mod env {
     pub const API_BASE_URL: &str = "ATLASSIAN_API_BASE_URL";
+    pub const API_ALLOWED_HOSTS: &str = "ATLASSIAN_API_ALLOWED_HOSTS";
     pub const SECRET_ID: &str = "ATLASSIAN_SECRET_ID";
     pub const ORG_ID: &str = "ATLASSIAN_ORG_ID";
     pub const API_KEY: &str = "ATLASSIAN_API_KEY";
@@ -38,6 +41,7 @@ pub mod env {
     pub const OUTPUT_DIR: &str = "OUTPUT_DIR";
     pub const OUTPUT_PREFIX: &str = "OUTPUT_PREFIX";
     pub const S3_FORCE_PATH_STYLE: &str = "S3_FORCE_PATH_STYLE";
+    pub const EXPECTED_BUCKET_OWNER: &str = "EXPECTED_BUCKET_OWNER";
     pub const SOURCE_ID: &str = "SOURCE_ID";
     pub const SOURCE_LABEL: &str = "SOURCE_LABEL";
     pub const INITIAL_LOOKBACK: &str = "INITIAL_LOOKBACK";
@@ -71,6 +75,17 @@ pub enum ConfigError {
         name: &'static str,
         other: &'static str,
     },
+    #[error(
+        "{name}={url} names host {host:?}: the Lambda sends the API key only to https://{ATLASSIAN_API_HOST} and the hosts of {allowed} (now {listed}); fix {name}, or add the host to {allowed} (the stack's ApiAllowedHosts)",
+        name = env::API_BASE_URL,
+        allowed = env::API_ALLOWED_HOSTS,
+        listed = if .listed.is_empty() { "empty".to_string() } else { .listed.join(",") }
+    )]
+    HostNotAllowed {
+        url: String,
+        host: String,
+        listed: Vec<String>,
+    },
 }
 
 /// Where the org id and API key come from.
@@ -94,11 +109,14 @@ pub enum CheckpointLocation {
 /// Where objects are written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectLocation {
-    /// An S3 bucket, keys under `prefix` (OUTPUT_BUCKET, OUTPUT_PREFIX, S3_FORCE_PATH_STYLE).
+    /// An S3 bucket, keys under `prefix` (OUTPUT_BUCKET, OUTPUT_PREFIX, S3_FORCE_PATH_STYLE); every
+    /// request carries `expected_owner` (EXPECTED_BUCKET_OWNER) when set, so S3 refuses it if
+    /// the bucket belongs to another account.
     S3 {
         bucket: String,
         prefix: String,
         force_path_style: bool,
+        expected_owner: Option<String>,
     },
     /// A directory on this machine, laid out like the bucket (OUTPUT_DIR, `--out-dir`).
     Directory(PathBuf),
@@ -119,6 +137,8 @@ pub struct Given {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub api_base_url: Url,
+    /// Hosts besides api.atlassian.com the Lambda may send the key to (ATLASSIAN_API_ALLOWED_HOSTS).
+    pub api_allowed_hosts: Vec<String>,
     pub credentials: Option<CredentialSource>,
     pub checkpoint: CheckpointLocation,
     pub objects: ObjectLocation,
@@ -164,6 +184,11 @@ impl Config {
                 .or_else(|| get(env::API_BASE_URL))
                 .unwrap_or_else(|| DEFAULT_API_BASE_URL.to_string()),
         )?;
+
+        let api_allowed_hosts = get(env::API_ALLOWED_HOSTS)
+            .map(|v| parse_allowed_hosts(&v))
+            .transpose()?
+            .unwrap_or_default();
 
         let credentials = match (get(env::SECRET_ID), get(env::ORG_ID), get(env::API_KEY)) {
             (Some(secret_id), _, _) => Some(CredentialSource::SecretsManager { secret_id }),
@@ -222,6 +247,7 @@ impl Config {
 
         Ok(Config {
             api_base_url,
+            api_allowed_hosts,
             credentials,
             checkpoint,
             objects,
@@ -237,6 +263,28 @@ impl Config {
             api_request_timeout,
             aws_attempt_timeout,
         })
+    }
+
+    /// What the Lambda demands on top of a valid configuration: the key goes to
+    /// api.atlassian.com or a host of `ATLASSIAN_API_ALLOWED_HOSTS`, nowhere else. (The CLI also
+    /// reaches loopback hosts over plain http, for tests and the demo.)
+    pub fn require_allowed_api_host(&self) -> Result<(), ConfigError> {
+        let host = self
+            .api_base_url
+            .host_str()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let allowed = (host == ATLASSIAN_API_HOST && self.api_base_url.scheme() == "https")
+            || self.api_allowed_hosts.contains(&host);
+        if allowed {
+            Ok(())
+        } else {
+            Err(ConfigError::HostNotAllowed {
+                url: self.api_base_url.to_string(),
+                host,
+                listed: self.api_allowed_hosts.clone(),
+            })
+        }
     }
 
     pub fn require_credentials(&self) -> Result<&CredentialSource, ConfigError> {
@@ -288,12 +336,23 @@ fn object_location(
     if let Some(b) = &bucket {
         validate_bucket(b)?;
     }
+    let expected_owner = get(env::EXPECTED_BUCKET_OWNER);
+    if let Some(owner) = &expected_owner {
+        if owner.len() != 12 || !owner.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Invalid {
+                name: env::EXPECTED_BUCKET_OWNER,
+                value: owner.clone(),
+                reason: "the 12-digit AWS account id that owns OUTPUT_BUCKET".into(),
+            });
+        }
+    }
     match (dir, bucket) {
         (Some(path), _) => Ok(ObjectLocation::Directory(path)),
         (None, Some(bucket)) => Ok(ObjectLocation::S3 {
             bucket,
             prefix,
             force_path_style,
+            expected_owner,
         }),
         (None, None) => Err(ConfigError::Missing {
             name: env::OUTPUT_BUCKET,
@@ -347,6 +406,34 @@ fn without_userinfo(value: &str) -> String {
     }
 }
 
+/// Hosts as a comma-separated list, lowercased; each a plain DNS name or IP address.
+fn parse_allowed_hosts(value: &str) -> Result<Vec<String>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            let ok = h
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+            if ok {
+                Ok(h.to_ascii_lowercase())
+            } else {
+                Err(ConfigError::Invalid {
+                    name: env::API_ALLOWED_HOSTS,
+                    value: value.to_string(),
+                    reason: format!("{h:?} is not a host name; list hosts separated by commas, without scheme, port or path"),
+                })
+            }
+        })
+        .collect()
+}
+
+/// Whether `url` names this machine (127.0.0.0/8, ::1 or `localhost`).
+pub fn is_loopback_url(url: &Url) -> bool {
+    url.host().is_some_and(|h| is_loopback(&h))
+}
+
 fn is_loopback(host: &url::Host<&str>) -> bool {
     match host {
         url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
@@ -384,6 +471,13 @@ fn normalize_prefix(value: &str) -> Result<String, ConfigError> {
             name: env::OUTPUT_PREFIX,
             value: value.to_string(),
             reason: "segments must not be empty, '.' or '..'".into(),
+        });
+    }
+    if trimmed.contains('*') {
+        return Err(ConfigError::Invalid {
+            name: env::OUTPUT_PREFIX,
+            value: value.to_string(),
+            reason: "must not contain '*': in the role's policy it would grant writes beyond the collector's own prefixes".into(),
         });
     }
     Ok(if trimmed.is_empty() {
@@ -565,7 +659,8 @@ mod tests {
             ObjectLocation::S3 {
                 bucket: "audit-bucket".into(),
                 prefix: String::new(),
-                force_path_style: false
+                force_path_style: false,
+                expected_owner: None,
             }
         );
         let local = config(&[(env::STATE_FILE, "s.json"), (env::OUTPUT_DIR, "out")]).unwrap();
@@ -677,6 +772,58 @@ mod tests {
         assert_eq!(without_userinfo("no scheme@all"), "no scheme@all");
     }
 
+    /// The Lambda sends the key to api.atlassian.com, or a listed host, and nowhere else.
+    #[test]
+    fn the_lambda_sends_the_key_only_to_atlassian_or_a_listed_host() {
+        assert!(config(&[]).unwrap().require_allowed_api_host().is_ok());
+        assert!(config(&[(env::API_BASE_URL, "https://API.atlassian.com/")])
+            .unwrap()
+            .require_allowed_api_host()
+            .is_ok());
+        for url in [
+            "https://api.atlassian.com.evil.example",
+            "https://evil.example",
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+        ] {
+            let err = config(&[(env::API_BASE_URL, url)])
+                .unwrap()
+                .require_allowed_api_host()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(env::API_ALLOWED_HOSTS), "{err}");
+            assert!(err.contains(env::API_BASE_URL), "{err}");
+        }
+        let listed = config(&[
+            (env::API_BASE_URL, "https://gateway.example.com/atlassian"),
+            (env::API_ALLOWED_HOSTS, " Gateway.example.com , 127.0.0.1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            listed.api_allowed_hosts,
+            ["gateway.example.com", "127.0.0.1"]
+        );
+        assert!(listed.require_allowed_api_host().is_ok());
+        let local = config(&[
+            (env::API_BASE_URL, "http://127.0.0.1:9"),
+            (env::API_ALLOWED_HOSTS, "127.0.0.1"),
+        ])
+        .unwrap();
+        assert!(local.require_allowed_api_host().is_ok());
+        assert!(config(&[(env::API_ALLOWED_HOSTS, "https://x/")]).is_err());
+    }
+
+    #[test]
+    fn the_expected_bucket_owner_is_an_account_id() {
+        let c = config(&[(env::EXPECTED_BUCKET_OWNER, "123456789012")]).unwrap();
+        assert!(matches!(
+            c.objects,
+            ObjectLocation::S3 { expected_owner: Some(ref o), .. } if o == "123456789012"
+        ));
+        assert!(config(&[(env::EXPECTED_BUCKET_OWNER, "12345")]).is_err());
+        assert!(config(&[(env::EXPECTED_BUCKET_OWNER, "arn:aws:iam::1")]).is_err());
+    }
+
     #[test]
     fn page_limit_is_clamped_but_garbage_is_refused() {
         assert_eq!(
@@ -771,6 +918,17 @@ mod tests {
             "a/"
         );
         assert!(config(&[(env::OUTPUT_PREFIX, "a//b")]).is_err());
+        for bad in ["a/./b", "../a", "a/..", "*", "a*/", "logs/*/x"] {
+            let err = config(&[(env::OUTPUT_PREFIX, bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(env::OUTPUT_PREFIX), "{bad}: {err}");
+        }
+        assert_eq!(
+            prefix_of(&config(&[(env::OUTPUT_PREFIX, "a.b/c..d/")]).unwrap()),
+            "a.b/c..d/",
+            "dots inside a segment are fine"
+        );
         assert!(config(&[(env::OUTPUT_BUCKET, "s3://bucket/x")]).is_err());
         assert!(config(&[(env::OUTPUT_BUCKET, "my-bucket")]).is_ok());
         assert!(config(&[(env::S3_FORCE_PATH_STYLE, "maybe")]).is_err());

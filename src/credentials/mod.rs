@@ -1,11 +1,12 @@
-//! Where the org id and API key come from: a Secrets Manager secret (cached for the life of a warm
-//! Lambda container, re-read on a 401 so a rotated key is picked up) or values given directly.
-//! The secret may also say when the key expires (`expires_at`), so the operator is warned ahead.
+//! Where the org id and API key come from: a Secrets Manager secret (cached in a warm Lambda
+//! container for at most 15 minutes, and re-read at once on a 401, so a replaced key is picked
+//! up) or values given directly. The secret may also say when the key expires (`expires_at`),
+//! so the operator is warned ahead.
 mod expiry;
 mod secrets_manager;
 
 pub use expiry::{parse_expires_at, KeyExpiry, EXPIRES_AT_FORMATS, KEY_EXPIRY_WARNING_DAYS};
-pub use secrets_manager::SecretsManagerCredentials;
+pub use secrets_manager::{SecretsManagerCredentials, SECRET_MAX_AGE};
 
 use crate::config::ApiKey;
 use async_trait::async_trait;

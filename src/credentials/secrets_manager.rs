@@ -1,13 +1,22 @@
 use super::{parse_secret, CredentialError, CredentialProvider, Credentials};
 use async_trait::async_trait;
+use std::time::Duration;
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
-/// Reads `{"org_id", "api_key"}` from a Secrets Manager secret and caches it for the life of the
-/// process (a warm Lambda container), so each scheduled run costs no secret read.
+/// How long a warm container keeps using the key it read: a key replaced in the secret (say
+/// because the old one leaked) stops being used within this time, without waiting for
+/// Atlassian to reject the old one.
+pub const SECRET_MAX_AGE: Duration = Duration::from_secs(15 * 60);
+
+/// Reads `{"org_id", "api_key"}` from a Secrets Manager secret and caches it in the process (a
+/// warm Lambda container) for at most [`SECRET_MAX_AGE`], so most scheduled runs cost no
+/// secret read; a 401 re-reads it at once.
 pub struct SecretsManagerCredentials {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
-    cache: Mutex<Option<Credentials>>,
+    max_age: Duration,
+    cache: Mutex<Option<(Credentials, Instant)>>,
 }
 
 impl SecretsManagerCredentials {
@@ -15,8 +24,15 @@ impl SecretsManagerCredentials {
         SecretsManagerCredentials {
             client,
             secret_id,
+            max_age: SECRET_MAX_AGE,
             cache: Mutex::new(None),
         }
+    }
+
+    /// The same, keeping a key read for at most `max_age` (tests use a short one).
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
     }
 
     async fn read(&self) -> Result<Credentials, CredentialError> {
@@ -47,11 +63,16 @@ impl SecretsManagerCredentials {
 impl CredentialProvider for SecretsManagerCredentials {
     async fn get(&self) -> Result<Credentials, CredentialError> {
         let mut cache = self.cache.lock().await;
-        if let Some(c) = cache.as_ref() {
-            return Ok(c.clone());
+        if let Some((c, read_at)) = cache.as_ref() {
+            if read_at.elapsed() < self.max_age {
+                return Ok(c.clone());
+            }
         }
+        // Expired (or never read): read again. A failed read leaves no key to fall back on, so
+        // a key older than the limit is never used.
+        *cache = None;
         let fresh = self.read().await?;
-        *cache = Some(fresh.clone());
+        *cache = Some((fresh.clone(), Instant::now()));
         Ok(fresh)
     }
 
@@ -59,7 +80,7 @@ impl CredentialProvider for SecretsManagerCredentials {
         let mut cache = self.cache.lock().await;
         let fresh = self.read().await;
         // A failed re-read drops the cache too: the next run must not reuse a rejected key.
-        *cache = fresh.as_ref().ok().cloned();
+        *cache = fresh.as_ref().ok().map(|c| (c.clone(), Instant::now()));
         fresh
     }
 

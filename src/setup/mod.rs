@@ -122,11 +122,11 @@ pub async fn object_sink(config: &Config, aws: &Aws) -> Arc<dyn ObjectSink> {
             bucket,
             prefix,
             force_path_style,
-        } => Arc::new(S3Sink::new(
-            aws.s3(*force_path_style).await,
-            bucket,
-            prefix.clone(),
-        )),
+            expected_owner,
+        } => Arc::new(
+            S3Sink::new(aws.s3(*force_path_style).await, bucket, prefix.clone())
+                .with_expected_owner(expected_owner.clone()),
+        ),
     }
 }
 

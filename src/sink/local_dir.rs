@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use std::path::PathBuf;
 
 /// Objects as files under a directory, same key layout as S3. Each file is written to a temporary
-/// name, synced and renamed, so a crash never leaves half an object under its real name.
+/// name, synced and renamed, so a crash never leaves half an object under its real name. Files
+/// are created `0600` and directories `0700` (`durable_file`).
 pub struct LocalDirSink {
     root: PathBuf,
 }
@@ -39,14 +40,13 @@ impl LocalDirSink {
 impl ObjectSink for LocalDirSink {
     async fn put(&self, key: &str, object: &EncodedObject) -> Result<(), SinkError> {
         let path = self.path_for(key)?;
-        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
         let body = object.body.clone();
         // One blocking task for the whole write: each tokio::fs call would be a thread hand-off.
         tokio::task::spawn_blocking(move || {
             if let Some(dir) = path.parent() {
                 durable_file::create_dir_all(dir)?;
             }
-            durable_file::replace(&path, &tmp, &body)
+            durable_file::replace(&path, &body)
         })
         .await
         .map_err(|e| self.error("write", key, e.to_string()))?
@@ -66,8 +66,10 @@ impl ObjectSink for LocalDirSink {
     }
 
     async fn probe(&self) -> Result<(), SinkError> {
-        tokio::fs::create_dir_all(&self.root)
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || durable_file::create_dir_all(&root))
             .await
+            .map_err(|e| self.error("create", "", e.to_string()))?
             .map_err(|e| self.error("create", "", e.to_string()))?;
         let meta = tokio::fs::metadata(&self.root)
             .await

@@ -7,6 +7,7 @@ pub struct S3Sink {
     client: aws_sdk_s3::Client,
     bucket: String,
     prefix: String,
+    expected_owner: Option<String>,
 }
 
 impl S3Sink {
@@ -19,7 +20,16 @@ impl S3Sink {
             client,
             bucket: bucket.into(),
             prefix: prefix.into(),
+            expected_owner: None,
         }
+    }
+
+    /// Every request names the account that must own the bucket (`ExpectedBucketOwner`): S3
+    /// refuses it (403) if the bucket is someone else's, say after it was deleted and its name
+    /// taken by another account.
+    pub fn with_expected_owner(mut self, account_id: Option<String>) -> Self {
+        self.expected_owner = account_id;
+        self
     }
 
     fn error(&self, action: &'static str, key: &str, reason: String) -> SinkError {
@@ -39,6 +49,7 @@ impl ObjectSink for S3Sink {
         self.client
             .put_object()
             .bucket(&self.bucket)
+            .set_expected_bucket_owner(self.expected_owner.clone())
             .key(&full_key)
             .content_type(CONTENT_TYPE)
             .content_encoding(CONTENT_ENCODING)
@@ -55,6 +66,7 @@ impl ObjectSink for S3Sink {
         self.client
             .delete_object()
             .bucket(&self.bucket)
+            .set_expected_bucket_owner(self.expected_owner.clone())
             .key(&full_key)
             .send()
             .await
@@ -69,6 +81,7 @@ impl ObjectSink for S3Sink {
         self.client
             .list_objects_v2()
             .bucket(&self.bucket)
+            .set_expected_bucket_owner(self.expected_owner.clone())
             .prefix(&prefix)
             .max_keys(1)
             .send()

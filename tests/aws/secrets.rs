@@ -91,6 +91,14 @@ async fn check_says_everything_looks_good_or_exactly_what_is_wrong() {
     let report = atlassian_audit::check::run_checks(&env.config(), &env.backends().await).await;
     assert!(report.all_ok(), "{}", report.render());
     assert!(report.render().contains("Everything looks good"));
+    // What it can say of the key's scope (the API reports none), and what the key should be.
+    assert!(
+        report
+            .render()
+            .contains(&format!("✓ {}", atlassian_audit::check::KEY_SCOPE_NOTE)),
+        "{}",
+        report.render()
+    );
 
     env.put_credentials(env.org.org_id(), "expired-key").await;
     let report = atlassian_audit::check::run_checks(&env.config(), &env.backends().await).await;
@@ -106,6 +114,7 @@ async fn check_says_everything_looks_good_or_exactly_what_is_wrong() {
         bucket: "no-such-bucket-anywhere".into(),
         prefix: String::new(),
         force_path_style: true,
+        expected_owner: None,
     };
     let text = atlassian_audit::check::run_checks(&broken, &env.backends_for(&broken).await)
         .await
@@ -258,4 +267,51 @@ async fn a_secret_with_an_unreadable_expiry() {
         "its \"expires_at\" is not a date or time",
     )
     .await;
+}
+
+/// A warm process re-reads the secret once its copy is older than the limit (15 minutes; here
+/// shortened), so a key replaced in the secret stops being used even if Atlassian still accepts
+/// the old one; and when the secret can no longer be read, the old key is not used either.
+#[tokio::test]
+async fn a_replaced_key_stops_being_used_after_the_cache_limit() {
+    use atlassian_audit::credentials::{
+        CredentialProvider, SecretsManagerCredentials, SECRET_MAX_AGE,
+    };
+    assert!(SECRET_MAX_AGE <= Duration::from_secs(15 * 60));
+    let env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
+    let moto = env.moto();
+    env.put_credentials(env.org.org_id(), "first-key-0001")
+        .await;
+    let provider = SecretsManagerCredentials::new(moto.secrets.clone(), moto.secret_id.clone())
+        .with_max_age(Duration::from_millis(600));
+    assert_eq!(
+        provider.get().await.unwrap().api_key.expose(),
+        "first-key-0001"
+    );
+
+    env.put_credentials(env.org.org_id(), "second-key-0002")
+        .await;
+    assert_eq!(
+        provider.get().await.unwrap().api_key.expose(),
+        "first-key-0001",
+        "within the limit the cached key is used (no read per run)"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        provider.get().await.unwrap().api_key.expose(),
+        "second-key-0002",
+        "past the limit the secret is read again"
+    );
+
+    moto.secrets
+        .delete_secret()
+        .secret_id(&moto.secret_id)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("delete the secret");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let err = provider.get().await.expect_err("no secret, no key");
+    assert!(err.to_string().contains(&moto.secret_id), "{err}");
+    assert!(!err.to_string().contains("second-key"), "{err}");
 }

@@ -12,6 +12,7 @@ mod support;
 mod aws_faults;
 mod contract;
 mod crashes;
+mod expected_owner;
 mod hostile;
 mod key_safety;
 mod paging;

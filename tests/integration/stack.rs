@@ -198,6 +198,8 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
     let env = function_env(&t);
     let known = [
         config::env::API_BASE_URL,
+        config::env::API_ALLOWED_HOSTS,
+        config::env::EXPECTED_BUCKET_OWNER,
         config::env::SECRET_ID,
         config::env::ORG_ID,
         config::env::API_KEY,
@@ -251,6 +253,15 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
     assert_eq!(config.metrics_namespace, config::DEFAULT_METRICS_NAMESPACE);
     assert_eq!(config.initial_lookback, config::DEFAULT_INITIAL_LOOKBACK);
     assert_eq!(config.source_id.as_deref(), Some("atlassian-audit"));
+    // The key goes to Atlassian only, and writes name the account that owns the bucket.
+    assert_eq!(config.api_base_url.as_str(), "https://api.atlassian.com/");
+    config
+        .require_allowed_api_host()
+        .expect("the default base URL passes the Lambda's host check");
+    assert!(matches!(
+        config.objects,
+        config::ObjectLocation::S3 { expected_owner: Some(ref o), .. } if o == "123456789012"
+    ));
 }
 
 #[test]
@@ -468,7 +479,11 @@ fn storage_is_private_encrypted_versioned_and_recoverable() {
     }
     let deny = &resource(&t, "OutputBucketPolicy")["Properties"]["PolicyDocument"]["Statement"][0];
     assert_eq!(deny["Effect"], "Deny");
-    assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
+    // A boolean, as the AWS Guard rule compares it.
+    assert_eq!(
+        deny["Condition"]["Bool"]["aws:SecureTransport"],
+        json!(false)
+    );
 
     let table = &resource(&t, "CheckpointTable")["Properties"];
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
@@ -481,6 +496,165 @@ fn storage_is_private_encrypted_versioned_and_recoverable() {
         json!(true)
     );
     assert_eq!(table["SSESpecification"]["SSEEnabled"], json!(true));
+    assert_eq!(table["DeletionProtectionEnabled"], json!(true));
+}
+
+/// Object Lock on the new bucket (governance by default, a retention parameter, compliance as
+/// an option), and a policy that leaves the removal of versions and every loosening of what
+/// keeps them to one named admin. Overwrites and deletes (what a redone batch needs) stay
+/// allowed: on a locked, versioned bucket they add a version or a delete marker.
+#[test]
+fn the_archive_cannot_be_quietly_erased() {
+    let t = template();
+    let bucket = &resource(&t, "OutputBucket")["Properties"];
+    assert_eq!(bucket["ObjectLockEnabled"], json!(true));
+    let lock = &bucket["ObjectLockConfiguration"];
+    assert_eq!(lock["ObjectLockEnabled"], "Enabled");
+    let retention = &lock["Rule"]["DefaultRetention"];
+    assert_eq!(resolve(&t, &retention["Mode"]), "GOVERNANCE");
+    assert_eq!(
+        t["Parameters"]["ObjectLockMode"]["AllowedValues"],
+        json!(["GOVERNANCE", "COMPLIANCE"])
+    );
+    assert!(as_f64(&resolve(&t, &retention["Days"])) >= 1.0);
+
+    let statements = resource(&t, "OutputBucketPolicy")["Properties"]["PolicyDocument"]
+        ["Statement"]
+        .as_array()
+        .expect("statements")
+        .clone();
+    let admin_only = statements
+        .iter()
+        .find(|s| s["Sid"] == "OnlyTheArchiveAdminRemovesVersionsOrLoosensRetention")
+        .expect("the admin-only statement");
+    assert_eq!(admin_only["Effect"], "Deny");
+    assert_eq!(admin_only["Principal"], "*");
+    let actions: BTreeSet<&str> = admin_only["Action"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for needed in [
+        "s3:DeleteObjectVersion",
+        "s3:PutLifecycleConfiguration",
+        "s3:PutBucketVersioning",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "s3:PutBucketObjectLockConfiguration",
+        "s3:PutObjectRetention",
+        "s3:BypassGovernanceRetention",
+    ] {
+        assert!(actions.contains(needed), "{needed} is not denied");
+    }
+    // What the collector does to repair a batch is not denied.
+    for repair in ["s3:PutObject", "s3:DeleteObject"] {
+        assert!(!actions.contains(repair), "{repair} must stay allowed");
+    }
+    // The exception is the named admin, and only when one is named.
+    assert_eq!(
+        admin_only["Condition"]["Fn::If"][1]["ArnNotEquals"]["aws:PrincipalArn"],
+        json!({"Ref": "ArchiveAdminPrincipalArn"})
+    );
+    assert_eq!(
+        admin_only["Condition"]["Fn::If"][2],
+        json!({"Ref": "AWS::NoValue"})
+    );
+}
+
+/// The created secret can be read by the collector's role (and a break-glass principal, when
+/// named) only.
+#[test]
+fn only_the_collector_reads_the_key() {
+    let t = template();
+    let policy = &resource(&t, "ApiSecretPolicy")["Properties"];
+    assert_eq!(policy["SecretId"], json!({"Ref": "ApiSecret"}));
+    assert_eq!(policy["BlockPublicPolicy"], json!(true));
+    let st = &policy["ResourcePolicy"]["Statement"][0];
+    assert_eq!(st["Effect"], "Deny");
+    assert_eq!(st["Principal"], "*");
+    assert_eq!(st["Action"], "secretsmanager:GetSecretValue");
+    let allowed = &st["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]["Fn::If"];
+    assert_eq!(allowed[0], "HasSecretBreakGlass");
+    let role = json!({"Fn::GetAtt": ["CollectorRole", "Arn"]});
+    assert_eq!(
+        allowed[1],
+        json!([role, {"Ref": "SecretBreakGlassPrincipalArn"}])
+    );
+    assert_eq!(allowed[2], json!([role]));
+}
+
+/// Keys of an existing bucket or secret are used through those services only, and each trust
+/// policy names the service resources that may assume its role.
+#[test]
+fn keys_and_roles_are_used_only_through_what_needs_them() {
+    let t = template();
+    let role = &resource(&t, "CollectorRole")["Properties"];
+    let existing = role["Policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .filter_map(|p| p.get("Fn::If"))
+        .find(|args| args[0] == "HasExistingKmsKeys")
+        .expect("the existing-keys policy");
+    let st = &existing[1]["PolicyDocument"]["Statement"][0];
+    let via: Vec<String> = st["Condition"]["StringEquals"]["kms:ViaService"]
+        .as_array()
+        .expect("kms:ViaService")
+        .iter()
+        .map(|v| v["Fn::Sub"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        via,
+        [
+            "s3.${AWS::Region}.amazonaws.com",
+            "secretsmanager.${AWS::Region}.amazonaws.com"
+        ]
+    );
+    for name in ["CollectorRole", "NoEventsReminderRole"] {
+        let st = &resource(&t, name)["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+        let conditions = st["Condition"].as_object().expect("conditions");
+        assert!(
+            conditions
+                .values()
+                .any(|c| c.get("aws:SourceArn").is_some()),
+            "{name}'s trust policy has no aws:SourceArn"
+        );
+        assert_eq!(
+            st["Condition"]["StringEquals"]["aws:SourceAccount"],
+            json!({"Ref": "AWS::AccountId"})
+        );
+    }
+}
+
+/// Every AWS Guard rule the template does not follow is suppressed on its resource with a
+/// reason next to it (the rules themselves are run by scripts/template-check.sh).
+#[test]
+fn guard_suppressions_carry_their_reasons() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"))
+        .expect("template.yaml");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut in_suppressed = false;
+    let mut seen = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim();
+        if trimmed == "SuppressedRules:" {
+            in_suppressed = true;
+            continue;
+        }
+        if in_suppressed && trimmed.starts_with("- ") {
+            seen += 1;
+            let reason_above = lines[..i]
+                .iter()
+                .rev()
+                .take_while(|l| l.trim().starts_with('#') || l.trim().starts_with("- "))
+                .any(|l| l.trim().starts_with('#'));
+            assert!(reason_above, "line {}: {trimmed} has no reason", i + 1);
+        } else if in_suppressed && !trimmed.starts_with('#') {
+            in_suppressed = false;
+        }
+    }
+    assert!(seen >= 9, "{seen} suppressions found");
 }
 
 #[test]

@@ -1,6 +1,9 @@
 use crate::source::Page;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::cell::Cell;
+use std::fmt;
 use thiserror::Error;
 
 /// Longest `meta.next` accepted. Real cursors are a few hundred bytes; the cursor is sent back
@@ -34,6 +37,10 @@ pub enum PageError {
         "the page's `meta.next` is {bytes} bytes long; a cursor is at most {MAX_CURSOR_BYTES}"
     )]
     CursorTooLong { bytes: usize },
+    #[error(
+        "the page's `data` holds more than {max} events, twice the limit asked for: refused unread"
+    )]
+    TooManyEvents { max: usize },
 }
 
 /// Parses an events-stream page. Events stay raw: the normalizer keeps every field as received.
@@ -41,12 +48,15 @@ pub enum PageError {
 ///
 /// Never panics and never recurses deeper than serde_json's limit: events and unknown members
 /// are only scanned (iteratively), and `meta.next` is read as a value only when it is short.
+/// Takes any number of events; the client reads with [`parse_page_at_most`].
 pub fn parse_page(body: &[u8]) -> Result<Page, PageError> {
-    #[derive(Deserialize)]
-    struct Body {
-        data: Option<Vec<Box<RawValue>>>,
-        meta: Option<Box<RawValue>>,
-    }
+    parse_page_at_most(body, usize::MAX)
+}
+
+/// [`parse_page`], refusing a page whose `data` holds more than `max_events` events as soon
+/// as the one past it is met, before the rest of `data` is read into memory: a page of a
+/// million tiny events costs far more than its bytes once each is held.
+pub fn parse_page_at_most(body: &[u8], max_events: usize) -> Result<Page, PageError> {
     #[derive(Deserialize)]
     struct Meta {
         next: Option<Box<RawValue>>,
@@ -62,19 +72,30 @@ pub fn parse_page(body: &[u8]) -> Result<Page, PageError> {
         }
         _ => {}
     }
-    let parsed: Body = serde_json::from_slice(body).map_err(|e| {
-        if e.is_eof() {
-            PageError::CutShort { bytes: body.len() }
-        } else if e.is_syntax() {
-            PageError::NotJson {
-                reason: clip(&e.to_string()),
+    let overflowed = Cell::new(false);
+    let seed = BodySeed {
+        max_events,
+        overflowed: &overflowed,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = seed
+        .deserialize(&mut de)
+        .and_then(|parsed| de.end().map(|()| parsed))
+        .map_err(|e| {
+            if overflowed.get() {
+                PageError::TooManyEvents { max: max_events }
+            } else if e.is_eof() {
+                PageError::CutShort { bytes: body.len() }
+            } else if e.is_syntax() {
+                PageError::NotJson {
+                    reason: clip(&e.to_string()),
+                }
+            } else {
+                PageError::Unexpected {
+                    reason: clip(&e.to_string()),
+                }
             }
-        } else {
-            PageError::Unexpected {
-                reason: clip(&e.to_string()),
-            }
-        }
-    })?;
+        })?;
     let events = parsed.data.ok_or(PageError::NoData)?;
     let next = match parsed.meta {
         None => None,
@@ -112,6 +133,110 @@ pub fn parse_page(body: &[u8]) -> Result<Page, PageError> {
         next_cursor,
         body_bytes: body.len(),
     })
+}
+
+/// The page's members the collector reads; any other member is skipped unread.
+struct Body {
+    data: Option<Vec<Box<RawValue>>>,
+    meta: Option<Box<RawValue>>,
+}
+
+/// Reads a [`Body`], handing the cap on `data` down to it.
+struct BodySeed<'a> {
+    max_events: usize,
+    overflowed: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for BodySeed<'_> {
+    type Value = Body;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Body, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BodySeed<'_> {
+    type Value = Body;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an events-stream page")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
+        let (mut data, mut meta) = (None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "data" => {
+                    if data.is_some() {
+                        return Err(de::Error::duplicate_field("data"));
+                    }
+                    data = Some(map.next_value_seed(EventsSeed {
+                        max_events: self.max_events,
+                        overflowed: self.overflowed,
+                    })?);
+                }
+                "meta" => {
+                    if meta.is_some() {
+                        return Err(de::Error::duplicate_field("meta"));
+                    }
+                    meta = Some(map.next_value::<Option<Box<RawValue>>>()?);
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Body {
+            data: data.flatten(),
+            meta: meta.flatten(),
+        })
+    }
+}
+
+/// Reads `data`: null, or an array of at most `max_events` raw events.
+struct EventsSeed<'a> {
+    max_events: usize,
+    overflowed: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for EventsSeed<'_> {
+    type Value = Option<Vec<Box<RawValue>>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventsSeed<'_> {
+    type Value = Option<Vec<Box<RawValue>>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut events = Vec::new();
+        while let Some(event) = seq.next_element::<Box<RawValue>>()? {
+            if events.len() == self.max_events {
+                self.overflowed.set(true);
+                return Err(de::Error::custom("too many events"));
+            }
+            events.push(event);
+        }
+        Ok(Some(events))
+    }
 }
 
 fn first_byte(body: &[u8]) -> Option<u8> {
@@ -278,6 +403,40 @@ mod tests {
         assert_eq!(p.next_cursor.as_deref(), Some("c"));
         let p = parse_page(br#"{"data":[],"links":7,"meta":{}}"#).unwrap();
         assert_eq!(p.next_cursor, None);
+    }
+
+    /// `data` may hold up to the cap; one event more is refused while `data` is read, whatever
+    /// the events are, and the error says so.
+    #[test]
+    fn more_events_than_the_cap_are_refused() {
+        let body = |n: usize| {
+            let zeros = vec!["0"; n].join(",");
+            format!(r#"{{"data":[{zeros}],"meta":{{"next":"c"}}}}"#)
+        };
+        assert_eq!(
+            parse_page_at_most(body(10).as_bytes(), 10)
+                .unwrap()
+                .events
+                .len(),
+            10
+        );
+        assert_eq!(
+            parse_page_at_most(body(11).as_bytes(), 10).unwrap_err(),
+            PageError::TooManyEvents { max: 10 }
+        );
+        // Refused even when the rest of the page is broken: nothing past the cap is read.
+        let cut = format!(r#"{{"data":[{}"#, ["{}"; 12].join(","));
+        assert_eq!(
+            parse_page_at_most(cut.as_bytes(), 10).unwrap_err(),
+            PageError::TooManyEvents { max: 10 }
+        );
+        assert!(parse_page_at_most(body(0).as_bytes(), 0).is_ok());
+        assert!(parse_page_at_most(br#"{"data":null}"#, 0).unwrap_err() == PageError::NoData);
+        let err = PageError::TooManyEvents { max: 1000 }.to_string();
+        assert!(
+            err.contains("1000") && err.contains("twice the limit"),
+            "{err}"
+        );
     }
 
     #[test]

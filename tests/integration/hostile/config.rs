@@ -110,3 +110,41 @@ async fn debug_of_the_simulated_org_never_shows_the_key() {
     .expect("an org");
     assert_never_shows(&key, &[format!("{:?}", org.config()), format!("{org:?}")]);
 }
+
+/// The Lambda refuses to start with a base URL that is not Atlassian's, or a listed host: it
+/// says so, names the setting to fix, and never reaches its runtime API or the host. (`https`
+/// to anywhere passes the CLI's checks; the Lambda's are stricter.)
+#[tokio::test]
+async fn the_lambda_sends_the_key_only_to_atlassian_or_a_listed_host() {
+    let key = distinctive_key();
+    let lambda = env!("CARGO_BIN_EXE_atlassian-audit-lambda");
+    for (base, allowed) in [
+        ("https://evil.example", ""),
+        ("https://api.atlassian.com.evil.example/", ""),
+        ("http://127.0.0.1:9", ""),
+        ("https://evil.example", "gateway.example.com"),
+    ] {
+        let out = tokio::process::Command::new(lambda)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(env::API_BASE_URL, base)
+            .env(env::API_ALLOWED_HOSTS, allowed)
+            .env(env::ORG_ID, "org-1")
+            .env(env::API_KEY, &key)
+            .env(env::CHECKPOINT_TABLE, "t")
+            .env(env::OUTPUT_BUCKET, "audit-bucket")
+            // Nothing listens here: a Lambda that got past its checks would fail otherwise.
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .output()
+            .await
+            .expect("run the Lambda binary");
+        assert!(!out.status.success(), "{base} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(env::API_ALLOWED_HOSTS)
+                && stderr.contains("only to https://api.atlassian.com"),
+            "{base}: {stderr}"
+        );
+        assert!(!stderr.contains(&key), "{stderr}");
+    }
+}

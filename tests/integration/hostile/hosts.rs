@@ -155,3 +155,61 @@ async fn a_key_that_cannot_be_a_header_is_never_sent() {
     assert!(env.org.requests().is_empty(), "nothing was sent");
     env.assert_untouched().await;
 }
+
+/// Proxy settings point at a listener of this test: a loopback API (by address, and by the name
+/// `localhost`) is reached directly, so its plain-http requests, key included, never go through
+/// the proxy. The real CLI runs with every proxy variable set, in both spellings.
+#[tokio::test]
+async fn a_loopback_api_never_goes_through_a_proxy() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a proxy listener");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("address"));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = proxy.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+
+    let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 96, 40, 0, 1);
+    let by_name = env.org.base_url().replace("127.0.0.1", "localhost");
+    let mut written = 0;
+    for base_url in [env.org.base_url(), by_name] {
+        env.set(env::API_BASE_URL, base_url.clone());
+        let mut cmd = env.cli(&["run", "--budget-seconds", "20"]);
+        for name in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
+            cmd.env(name, &proxy_url);
+        }
+        cmd.env_remove("NO_PROXY").env_remove("no_proxy");
+        let out = cmd.output().await.expect("run the CLI");
+        assert!(
+            out.status.success(),
+            "{base_url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("the run summary");
+        written += summary["events_processed"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(written, 40);
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "a request went to the proxy"
+    );
+    assert!(env.org.requests().iter().all(|q| q.authorized));
+    env.assert_exactly_once().await;
+}

@@ -8,6 +8,7 @@ use crate::support::harness::{TestEnv, BUDGET};
 use atlassian_audit::collector::StopReason;
 use atlassian_audit::collector::{RunError, LEASE_GRACE};
 use atlassian_audit::config::env;
+use atlassian_audit::source::atlassian::MAX_BODY_BYTES;
 use atlassian_audit::source::SourceError;
 use serde_json::{json, Value};
 use simulated_org::{CannedResponse, Fault, SimulatedOrgConfig};
@@ -162,14 +163,109 @@ refused_pages! {
     a_one_megabyte_cursor:
         CannedResponse::json(format!(r#"{{"data":[],"meta":{{"next":"{}"}}}}"#, "c".repeat(1 << 20)))
         => "the page's `meta.next` is 1048576 bytes long; a cursor is at most 8192";
-    /// A valid page padded past the 64 MiB the client reads.
-    a_body_over_64_mib:
-        CannedResponse::json({
-            let mut body = br#"{"data":[],"meta":{"next":null}}"#.to_vec();
-            body.resize(65 << 20, b' ');
-            body
-        })
-        => "the answer is larger than 67108864 bytes";
+    /// A valid page padded past the 24 MiB the client reads: refused unread, by its length.
+    a_body_over_the_cap:
+        CannedResponse::json(padded_past_the_cap())
+        => "the answer is larger than 25165824 bytes";
+    /// The same, chunked with no length: refused as soon as it grows past the cap.
+    a_chunked_body_over_the_cap:
+        CannedResponse::json(padded_past_the_cap()).chunked()
+        => "the answer is larger than 25165824 bytes";
+    /// More than twice the 200 events asked for: refused while `data` is read.
+    a_page_of_more_than_twice_the_limit:
+        CannedResponse::json(format!(r#"{{"data":[{}],"meta":{{"next":"c"}}}}"#, vec!["{}"; 401].join(",")))
+        => "the page's `data` holds more than 400 events, twice the limit asked for";
+}
+
+fn padded_past_the_cap() -> Vec<u8> {
+    let mut body = br#"{"data":[],"meta":{"next":null}}"#.to_vec();
+    body.resize(MAX_BODY_BYTES + 1, b' ');
+    body
+}
+
+/// `{"data":[0,0,0,…]}`, exactly `MAX_BODY_BYTES` long: 12 million events of one byte.
+fn zeros_at_the_cap() -> Vec<u8> {
+    let mut body = b"{\"data\":[".to_vec();
+    let zeros = (MAX_BODY_BYTES - body.len() - 2).div_ceil(2);
+    body.extend(std::iter::repeat_n(&b"0,"[..], zeros).flatten());
+    body.pop();
+    body.extend_from_slice(b"]}");
+    assert_eq!(body.len(), MAX_BODY_BYTES);
+    body
+}
+
+/// A hostile API answers `{"data":[0,0,0,…]}` at the body cap to every request, chunked (so
+/// the client cannot size it up front): the real CLI refuses each answer, retries until its
+/// budget is spent, writes nothing, and its peak memory (the kernel's high-water mark of the
+/// child's resident memory) stays under 64 MB. Held whole as events, those 12 million events
+/// would take hundreds of megabytes.
+#[tokio::test]
+async fn zeros_at_the_body_cap_keep_a_run_under_64_mb() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    fill_backlog(&env.org, 91, 30, 0, 1);
+    env.org.set_random_faults(
+        1.0,
+        91,
+        vec![Fault::Respond(
+            CannedResponse::json(zeros_at_the_cap()).chunked(),
+        )],
+    );
+    let cmd = env.cli(&["run", "--budget-seconds", "10"]);
+    let cmd = cmd.as_std();
+    let mut std_cmd = std::process::Command::new(cmd.get_program());
+    std_cmd.args(cmd.get_args());
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(v) => std_cmd.env(name, v),
+            None => std_cmd.env_remove(name),
+        };
+    }
+    std_cmd
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = std_cmd.spawn().expect("start the CLI");
+    // The child's own high-water mark (VmHWM counts only the memory of the program it became;
+    // getrusage's ru_maxrss of a child also counts what it shared with this test process before
+    // exec), sampled every 5 ms until it exits.
+    let status_path = format!("/proc/{}/status", child.id());
+    let (status, max_rss_kib) = tokio::task::spawn_blocking(move || {
+        let mut max_kib = 0u64;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&status_path) {
+                let hwm = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+                max_kib = max_kib.max(hwm.unwrap_or(0));
+            }
+            if let Some(status) = child.try_wait().expect("poll the CLI") {
+                return (status, max_kib);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    })
+    .await
+    .expect("wait for the CLI");
+    assert!(
+        !status.success() && status.code().is_some(),
+        "the run fails on the bad pages ({status})"
+    );
+    let requests = env.org.requests();
+    assert!(
+        requests.len() >= 2,
+        "{} requests: refused and retried",
+        requests.len()
+    );
+    assert!(
+        max_rss_kib > 10_000 && max_rss_kib < 62_500,
+        "peak memory {max_rss_kib} KiB, not under 64 MB (62,500 KiB)"
+    );
+    eprintln!(
+        "peak memory {max_rss_kib} KiB over {} answers of {MAX_BODY_BYTES} bytes",
+        requests.len()
+    );
+    env.assert_untouched().await;
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
