@@ -211,12 +211,14 @@ mod tests {
         }
     }
 
+    /// (runs of (count, processedAt ms) in stream order, window asked for, start returned, ids
+    /// kept, what).
+    type TrimCase<'a> = (&'a [(i64, i64)], i64, i64, usize, &'a str);
+
     #[test]
     fn the_window_never_moves_past_the_newest_millisecond() {
         let cap = MAX_RECENT_EVENTS as i64;
-        // (entries as (count, processedAt ms) runs in stream order, window asked for, start
-        // returned, ids kept, what)
-        let cases: [(&[(i64, i64)], i64, i64, usize, &str); 5] = [
+        let cases: [TrimCase; 5] = [
             (&[(10, 5)], 0, 0, 10, "fits: nothing dropped"),
             (
                 &[(cap - 10, 1), (20, 2), (cap - 10, 3)],
