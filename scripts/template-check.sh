@@ -23,11 +23,18 @@ echo "==> checkov (IaC security scan)"
 "$root/.venv-checkov/bin/checkov" -f template.yaml --framework cloudformation --skip-download \
   --compact --quiet --output cli
 
-# The rules live beside the project, in shared/guard-rules (GUARD_RULES to point elsewhere); they are
-# never edited: a rule the template does not follow is suppressed on its resource, with its reason.
-rules="${GUARD_RULES:-$root/../shared/guard-rules}"
+# The rules: a verbatim copy of shared/guard-rules (the AWS Guard Rules Registry's, Apache-2.0) in
+# tools/guard-rules, so a clone needs nothing beside it; GUARD_RULES points elsewhere. They are never
+# edited: a rule the template does not follow is suppressed on its resource, with its reason. Where
+# shared/ sits beside the clone, a copy that drifted from it is an error (copy it again).
+rules="${GUARD_RULES:-$root/tools/guard-rules}"
 if [ ! -d "$rules" ]; then
-  echo "the AWS Guard rules are not at $rules: set GUARD_RULES to the guard-rules folder of shared/" >&2
+  echo "the AWS Guard rules are not at $rules: set GUARD_RULES to a guard-rules folder" >&2
+  exit 1
+fi
+shared="$root/../shared/guard-rules"
+if [ -z "${GUARD_RULES:-}" ] && [ -d "$shared" ] && ! diff -rq "$shared" "$rules" >/dev/null; then
+  echo "tools/guard-rules differs from $shared: copy the shared rules again (cp -r $shared tools/)" >&2
   exit 1
 fi
 echo "==> cfn-guard validate (AWS Guard Rules Registry, $rules)"
