@@ -9,7 +9,7 @@ pub use dynamodb::DynamoDbCheckpointStore;
 pub use file::FileCheckpointStore;
 pub use memory::MemoryCheckpointStore;
 pub use progress::{BatchObjects, BatchWritten};
-pub use recent::{RecentEvents, MAX_RECENT_EVENTS};
+pub use recent::{key_hash, RecentEvents, MAX_RECENT_EVENTS};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -26,10 +26,10 @@ pub const LONGEST_LEASE: Duration = Duration::from_secs(
 /// The state of one source between batches.
 ///
 /// `sequence` numbers the batches; object keys are derived from (`generation`, `sequence`), so a
-/// batch redone after a crash overwrites its own objects instead of adding new ones. `pending`
-/// is written before a batch's objects and cleared when the batch is committed: a run that
-/// finds it set redoes that batch with the same event count, then removes objects the redo no
-/// longer needs.
+/// batch redone after a crash overwrites its own objects instead of adding new ones. A batch
+/// spans pages. `pending` is written before a batch's objects and cleared when the batch is
+/// committed: a run that finds it set redoes that batch from the same position with the same
+/// event count, then removes objects the redo no longer needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// Random, fixed when the record is created: a recreated table never reuses object names.
@@ -61,11 +61,16 @@ impl Checkpoint {
     }
 }
 
-/// A batch whose objects may be partly written: the number of events it was cut at, and the
-/// objects it was going to write (hours of event time, and whether a quarantine object).
+/// A batch whose objects may be partly written: what a redo needs to read the same events (the
+/// number of events it was cut at, over all its pages, and where it started when that was a
+/// read by time; a read by cursor starts at the checkpoint's cursor), and the objects it was
+/// going to write (hours of event time, and whether a quarantine object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingBatch {
     pub event_count: u32,
+    /// The `from` of a batch that started with a read by time (a first run, or no cursor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_ms: Option<i64>,
     pub hours: Vec<i64>,
     pub quarantine: bool,
 }
@@ -152,6 +157,24 @@ pub trait CheckpointStore: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch left pending by a version whose batches were one page (no `from_ms`) is redone
+    /// as it was: from the checkpoint's position.
+    #[test]
+    fn a_pending_batch_written_before_batches_spanned_pages_still_reads() {
+        let old: PendingBatch =
+            serde_json::from_str(r#"{"event_count":40,"hours":[3600],"quarantine":false}"#)
+                .expect("the old record");
+        assert_eq!(
+            old,
+            PendingBatch {
+                event_count: 40,
+                from_ms: None,
+                hours: vec![3600],
+                quarantine: false
+            }
+        );
+    }
 
     #[test]
     fn who_may_take_a_lease() {

@@ -5,17 +5,20 @@
 //! Exactly once, by construction:
 //! - one run at a time per source: a lease in the checkpoint record, taken and checked with
 //!   conditional writes;
-//! - a batch is one page; before its objects are written the checkpoint records it as pending
-//!   (its event count and object hours), the objects get keys derived from the batch's sequence
-//!   number and event hour only, and the checkpoint moves past the batch only after every object
-//!   is durable. A run that finds a pending batch reads the same page again (same position, same
-//!   count), overwrites the same keys and deletes keys the redo no longer needs;
+//! - a batch is as many pages as fit under its bounds ([`BatchBounds`]), or as are read before
+//!   the stream ends, the fetch deadline passes or a fetch fails; it becomes at most one object
+//!   per event hour, plus one quarantine object. Before its objects are written the checkpoint
+//!   records it as pending (where it started, its event count over all its pages, its object
+//!   hours), the objects get keys derived from the batch's sequence number and event hour
+//!   only, and the checkpoint moves past the batch only after every object is durable. A run
+//!   that finds a pending batch reads it again (same position, same count, page after page),
+//!   overwrites the same keys and deletes keys the redo no longer needs;
 //! - ids written recently are kept in the checkpoint, so events the API serves twice (overlap
 //!   after a lost cursor, repeats across pages) are dropped.
 //!
-//! While a page is normalized, written and checkpointed, the next page is already being fetched
-//! (a read changes nothing, so a crash only discards it): the run's wall time stays close to the
-//! time it takes to download the pages.
+//! While a page is normalized (and while a batch is written and checkpointed), the next page is
+//! already being fetched (a read changes nothing, so a crash only discards it): the run's wall
+//! time stays close to the time it takes to download the pages.
 mod batch;
 mod next_read;
 mod pass;
@@ -24,7 +27,7 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
-pub use batch::{build_batch, build_batch_after, Batch};
+pub use batch::{build_batch, build_batch_after, Batch, BatchBounds, BatchBuilder};
 use pass::Pass;
 pub use summary::{RunSummary, StopReason};
 
@@ -52,6 +55,8 @@ pub struct CollectorSettings {
     pub page_limit: u32,
     pub initial_lookback: Duration,
     pub overlap: Duration,
+    /// Where a batch stops taking pages.
+    pub batch_bounds: BatchBounds,
     /// How long after its budget a run's lease stays valid (a killed run's lease frees itself
     /// then).
     pub lease_grace: Duration,

@@ -196,6 +196,7 @@ impl Backends {
                 page_limit: config.page_limit,
                 initial_lookback: config.initial_lookback,
                 overlap: DEFAULT_OVERLAP,
+                batch_bounds: config.batch_bounds,
                 lease_grace: LEASE_GRACE,
             },
         ))
