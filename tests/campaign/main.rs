@@ -224,6 +224,9 @@ struct Outcome {
     reported_written: u64,
     checkpoint_written: u64,
     catch_up_runs: usize,
+    /// How each fault-free catch-up run ended (its stop reason and error), so a campaign whose
+    /// catch-up got stuck says why.
+    catch_up_ends: Vec<String>,
     late_events: usize,
     aws_requests: u64,
     api_requests: usize,
@@ -307,6 +310,7 @@ impl Outcome {
             "events_reported_by_runs_that_completed": self.reported_written,
             "events_in_checkpoint": self.checkpoint_written,
             "catch_up_runs_after_the_faults": self.catch_up_runs,
+            "catch_up_run_ends": self.catch_up_ends,
             "log_bytes_searched_for_the_key": self.log_bytes,
         })
     }
@@ -804,6 +808,15 @@ impl Campaign<'_> {
             self.out.catch_up_runs += 1;
             let collector = self.env.collector_with(|s| s, |c| c, LEASE_GRACE).await;
             let report = collector.run(Duration::from_secs(30)).await;
+            let end = format!(
+                "{:?} after {} events, {} pages: {}",
+                report.summary.stop_reason,
+                report.summary.events_processed,
+                report.summary.pages_fetched,
+                report.error.as_ref().map_or("no error".into(), |e| e.to_string())
+            );
+            eprintln!("catch-up run {}: {end}", self.out.catch_up_runs);
+            self.out.catch_up_ends.push(end);
             if let Some(e) = &report.error {
                 self.errors.push(e.to_string());
             }
