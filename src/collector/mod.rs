@@ -13,6 +13,9 @@
 //!   only, and the checkpoint moves past the batch only after every object is durable. A run
 //!   that finds a pending batch reads it again (same position, same count, page after page),
 //!   overwrites the same keys and deletes keys the redo no longer needs;
+//! - writes are fenced ([`fence`]): a run makes no side effect once its lease may have ended,
+//!   and one still in flight then is dropped, so a run held up past its lease cannot overwrite
+//!   what the run that took over has written;
 //! - ids written recently are kept in the checkpoint, so events the API serves twice (overlap
 //!   after a lost cursor, repeats across pages) are dropped.
 //!
@@ -20,6 +23,7 @@
 //! already being fetched (a read changes nothing, so a crash only discards it): the run's wall
 //! time stays close to the time it takes to download the pages.
 mod batch;
+mod fence;
 mod next_read;
 mod pass;
 mod read_ahead;
@@ -28,6 +32,8 @@ mod summary;
 mod tests;
 
 pub use batch::{build_batch, build_batch_after, Batch, BatchBounds, BatchBuilder};
+use fence::Fence;
+pub use fence::LeaseEnding;
 use pass::Pass;
 pub use summary::{RunSummary, StopReason};
 
@@ -72,6 +78,8 @@ pub enum RunError {
     Sink(#[from] SinkError),
     #[error("could not compress a batch: {0}")]
     Encode(#[from] std::io::Error),
+    #[error(transparent)]
+    LeaseEnding(#[from] LeaseEnding),
 }
 
 /// A run's summary, and the error that ended it if any. The summary is complete either way, so
@@ -175,12 +183,12 @@ impl Collector {
         wire: Arc<WireCounters>,
     ) -> Result<StopReason, RunError> {
         let source_id = self.settings.source_id.as_str();
+        let lease_span = (budget + self.settings.lease_grace).min(LONGEST_LEASE);
+        // Taken before the wall clock is read, so the fence falls no later than the lease.
+        let fence = Fence::new(Instant::now(), lease_span);
         let lease = Lease {
             owner: owner.clone(),
-            until_ms: now_ms()
-                + (budget + self.settings.lease_grace)
-                    .min(LONGEST_LEASE)
-                    .as_millis() as i64,
+            until_ms: now_ms() + lease_span.as_millis() as i64,
         };
         let generation = uuid::Uuid::new_v4().simple().to_string();
         let checkpoint = self
@@ -193,6 +201,7 @@ impl Collector {
             owner.clone(),
             checkpoint,
             fetch_deadline,
+            fence,
             summary,
             wire,
         );

@@ -2,6 +2,7 @@
 //! page read ahead, with a method per step of the exactly-once protocol (module docs of
 //! `collector`).
 use super::batch::{Batch, BatchBuilder};
+use super::fence::Fence;
 use super::next_read::next_read;
 use super::read_ahead::ReadAhead;
 use super::{now_ms, Collector, RunError, RunSummary, StopReason, READ_BACK_ATTEMPTS};
@@ -22,6 +23,8 @@ pub(super) struct Pass<'r> {
     checkpoint: Checkpoint,
     /// No page is asked for after this; the time left is for writing the last batch.
     fetch_deadline: Instant,
+    /// No side effect after this: the lease may have ended.
+    fence: Fence,
     /// Where a first run (no checkpoint position yet) starts reading.
     initial_from_ms: i64,
     summary: &'r mut RunSummary,
@@ -64,6 +67,7 @@ impl<'r> Pass<'r> {
         owner: String,
         checkpoint: Checkpoint,
         fetch_deadline: Instant,
+        fence: Fence,
         summary: &'r mut RunSummary,
         wire: Arc<WireCounters>,
     ) -> Self {
@@ -73,6 +77,7 @@ impl<'r> Pass<'r> {
             owner,
             checkpoint,
             fetch_deadline,
+            fence,
             initial_from_ms,
             summary,
             wire,
@@ -322,7 +327,12 @@ impl<'r> Pass<'r> {
                         .in_current_span(),
                 );
             }
-            let Some(joined) = puts.join_next().await else {
+            // Returning drops the set, which aborts the writes still in flight.
+            let Some(joined) = self
+                .fence
+                .within("writing the batch's objects", puts.join_next())
+                .await?
+            else {
                 return Ok(());
             };
             let bytes = match joined {
@@ -366,17 +376,21 @@ impl<'r> Pass<'r> {
     ) -> Result<(), RunError> {
         let left_over = previous.left_over(&batch.objects());
         let (generation, sequence) = (&self.checkpoint.generation, self.checkpoint.sequence);
-        for hour in left_over.hours {
-            self.parts
-                .sink
-                .delete(&logs_key(hour, generation, sequence))
-                .await?;
-        }
+        let mut keys: Vec<String> = left_over
+            .hours
+            .into_iter()
+            .map(|hour| logs_key(hour, generation, sequence))
+            .collect();
         if left_over.quarantine {
-            self.parts
-                .sink
-                .delete(&quarantine_key(generation, sequence))
-                .await?;
+            keys.push(quarantine_key(generation, sequence));
+        }
+        for key in keys {
+            self.fence
+                .within(
+                    "deleting what an earlier attempt left",
+                    self.parts.sink.delete(&key),
+                )
+                .await??;
         }
         Ok(())
     }
@@ -414,11 +428,11 @@ impl<'r> Pass<'r> {
 
     async fn save(&self) -> Result<(), RunError> {
         let source_id = &self.parts.settings.source_id;
-        Ok(self
+        let save = self
             .parts
             .checkpoints
-            .save(source_id, &self.owner, &self.checkpoint)
-            .await?)
+            .save(source_id, &self.owner, &self.checkpoint);
+        Ok(self.fence.within("saving the checkpoint", save).await??)
     }
 
     /// Whether the store holds the checkpoint as this run left it, under this run's lease:

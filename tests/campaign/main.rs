@@ -813,7 +813,10 @@ impl Campaign<'_> {
                 report.summary.stop_reason,
                 report.summary.events_processed,
                 report.summary.pages_fetched,
-                report.error.as_ref().map_or("no error".into(), |e| e.to_string())
+                report
+                    .error
+                    .as_ref()
+                    .map_or("no error".into(), |e| e.to_string())
             );
             eprintln!("catch-up run {}: {end}", self.out.catch_up_runs);
             self.out.catch_up_ends.push(end);

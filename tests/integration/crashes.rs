@@ -9,7 +9,7 @@ use crate::support::append_live;
 use crate::support::faults::{Call, Faults, Op, StorageFault};
 use crate::support::harness::{TestEnv, SOURCE_ID};
 use atlassian_audit::checkpoint::Lease;
-use atlassian_audit::collector::StopReason;
+use atlassian_audit::collector::{RunError, StopReason};
 use atlassian_audit::config::env;
 use simulated_org::{
     generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrgConfig,
@@ -294,6 +294,69 @@ async fn runs_started_at_once_never_write_an_event_twice() {
     let written: u64 = reports.iter().map(|r| r.summary.events_processed).sum();
     assert!(held >= 1, "at least one run found the lease taken");
     assert_eq!(written, 100);
+    env.assert_exactly_once().await;
+}
+
+/// A run held inside an S3 write past its lease while a second run takes the source over: the
+/// held write is dropped at the fence (the lease less its margin), so it never lands on top of
+/// what the second run wrote, the first run says why it stopped, and the bucket is exactly once.
+#[tokio::test]
+async fn a_run_held_inside_a_write_past_its_lease_writes_nothing_after_it() {
+    let env = scenario(47).await;
+    let (open, opened) = tokio::sync::watch::channel(false);
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let in_write = entered.clone();
+    let held_key = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen_key = held_key.clone();
+    let faults = Faults::new().when(
+        move |c| {
+            let hold = c.op == Op::Put && c.nth == 1;
+            if hold {
+                *seen_key.lock().unwrap() = c.key.clone();
+            }
+            hold
+        },
+        StorageFault::hold(move || {
+            let (mut opened, in_write) = (opened.clone(), in_write.clone());
+            async move {
+                in_write.notify_one();
+                let _ = opened.wait_for(|open| *open).await;
+            }
+        }),
+    );
+    let held = env.collector_with_faults(&faults, Duration::ZERO).await;
+    let takeover = async {
+        entered.notified().await;
+        wait_for_abandoned_lease(&env).await;
+        let taken_over_ms = now_ms();
+        let second = env.run().await;
+        let _ = open.send(true);
+        (second, taken_over_ms)
+    };
+    let (first, (second, taken_over_ms)) = tokio::join!(held.run(Duration::from_secs(3)), takeover);
+    assert!(second.error.is_none(), "{:?}", second.error);
+    assert_eq!(second.summary.stop_reason, StopReason::CaughtUp);
+    assert!(
+        matches!(first.error, Some(RunError::LeaseEnding(_))),
+        "{:?}",
+        first.error
+    );
+    let message = first.error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("writes nothing more"), "{message}");
+    // The other objects of the batch were written before the fence; the held one never was,
+    // and nothing of the first run's landed once the second had started.
+    let (done, held_key) = (faults.done(), held_key.lock().unwrap().clone());
+    assert!(!held_key.is_empty(), "a write was held");
+    assert!(
+        done.iter().all(|d| d.key != held_key),
+        "the held write went through: {done:?}"
+    );
+    assert!(
+        done.iter()
+            .filter(|d| d.op.is_effect() && d.op != Op::Release)
+            .all(|d| d.ended_ms < taken_over_ms),
+        "the first run wrote after the takeover: {done:?}"
+    );
     env.assert_exactly_once().await;
 }
 
