@@ -2,12 +2,14 @@
 mod dynamodb;
 mod file;
 mod memory;
+mod monotonic;
 mod progress;
 mod recent;
 
 pub use dynamodb::DynamoDbCheckpointStore;
 pub use file::FileCheckpointStore;
 pub use memory::MemoryCheckpointStore;
+pub use monotonic::MonotonicCheckpoints;
 pub use progress::{BatchObjects, BatchWritten};
 pub use recent::{key_hash, RecentEvents, MAX_RECENT_EVENTS};
 
@@ -114,6 +116,23 @@ pub enum CheckpointError {
     LeaseHeld { source_id: String, until_ms: i64 },
     #[error("this run's lease on source {source_id} was taken over by another run; it stops without moving the checkpoint")]
     LeaseLost { source_id: String },
+    #[error(
+        "the checkpoint for source {source_id} in {store} went backwards: it now says generation \
+         {found_generation}, batch sequence {found_sequence}, but this process saw generation \
+         {known_generation}, sequence {known_sequence} there. Someone rewrote or replaced the record, and \
+         writing under it could put new versions over archived objects, so this run writes nothing. \
+         Find who changed the table (CloudTrail's DynamoDB data events); put the record back, or, if \
+         you reset it on purpose, restart the collector (for the Lambda, any configuration update \
+         starts a new container, which accepts the table as it is)"
+    )]
+    WentBackwards {
+        source_id: String,
+        store: String,
+        known_generation: String,
+        known_sequence: u64,
+        found_generation: String,
+        found_sequence: u64,
+    },
     #[error("the checkpoint store {store} failed: {reason}")]
     Backend { store: String, reason: String },
     #[error("the checkpoint for source {source_id} in {store} is unreadable: {reason}; fix or delete that record (deleting it restarts from INITIAL_LOOKBACK)")]

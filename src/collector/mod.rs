@@ -165,6 +165,10 @@ impl Collector {
                 None
             }
             Err(e) => {
+                summary.checkpoint_went_backwards = matches!(
+                    e,
+                    RunError::Checkpoint(CheckpointError::WentBackwards { .. })
+                );
                 summary.run_succeeded = false;
                 summary.stop_reason = StopReason::Failed;
                 summary.error = Some(e.to_string());
