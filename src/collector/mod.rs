@@ -31,7 +31,9 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
-pub use batch::{build_batch, build_batch_after, Batch, BatchBounds, BatchBuilder};
+pub use batch::{
+    build_batch, build_batch_after, Batch, BatchBounds, BatchBuilder, MAX_COMPRESSED_BYTES,
+};
 use fence::Fence;
 pub use fence::LeaseEnding;
 use pass::Pass;
