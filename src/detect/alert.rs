@@ -32,7 +32,12 @@ pub struct Alert {
 }
 
 impl Alert {
-    pub(super) fn of(open: &OpenAlert, severity: Severity, matched: Vec<String>, is_update: bool) -> Alert {
+    pub(super) fn of(
+        open: &OpenAlert,
+        severity: Severity,
+        matched: Vec<String>,
+        is_update: bool,
+    ) -> Alert {
         Alert {
             id: open.id.clone(),
             rule_id: open.rule.clone(),

@@ -6,6 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::alert::{Alert, MAX_MATCHED_IDS};
+use super::engine::detect;
+use super::pack::RulePack;
+use super::state::DetectState;
+
 /// Folders of the bucket that hold no collected events.
 const NOT_EVENTS: [&str; 2] = ["quarantine", "alerts"];
 
@@ -84,4 +89,60 @@ pub fn read_events(path: &Path) -> Result<Vec<Value>, CollectedError> {
                 })
         })
         .collect()
+}
+
+/// What a run of the rules over collected files found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectedDetection {
+    /// Each alert once, at its final count, in the order first raised.
+    pub alerts: Vec<Alert>,
+    pub files: usize,
+    pub events: usize,
+    /// Events without an id or a readable time.
+    pub skipped: usize,
+}
+
+/// The rules over the collected files at `paths`, file after file (one batch each, the state
+/// carried over as the pipeline will carry it).
+pub fn detect_collected(
+    pack: &RulePack,
+    paths: &[PathBuf],
+) -> Result<CollectedDetection, CollectedError> {
+    let files = collected_files(paths)?;
+    let mut state = DetectState::default();
+    let mut found = CollectedDetection {
+        alerts: Vec::new(),
+        files: files.len(),
+        events: 0,
+        skipped: 0,
+    };
+    for file in &files {
+        let events = read_events(file)?;
+        let d = detect(pack, &state, &events);
+        found.events += events.len();
+        found.skipped += d.skipped;
+        for alert in d.alerts {
+            match found.alerts.iter_mut().find(|a| a.id == alert.id) {
+                Some(earlier) => grow(earlier, alert),
+                None => found.alerts.push(alert),
+            }
+        }
+        state = d.state;
+    }
+    Ok(found)
+}
+
+/// `earlier` at `later`'s count, keeping its own events first and whether it was new.
+fn grow(earlier: &mut Alert, later: Alert) {
+    let mut matched = std::mem::take(&mut earlier.matched_event_ids);
+    for id in &later.matched_event_ids {
+        if matched.len() < MAX_MATCHED_IDS && !matched.contains(id) {
+            matched.push(id.clone());
+        }
+    }
+    *earlier = Alert {
+        matched_event_ids: matched,
+        is_update: earlier.is_update,
+        ..later
+    };
 }

@@ -106,7 +106,12 @@ fn observe(
     }
     let seeds = match &rule.threshold {
         Some(t) => {
-            let window = state.window(&rule.id, &group_hash, event.time_ms - t.window_ms, event.time_ms);
+            let window = state.window(
+                &rule.id,
+                &group_hash,
+                event.time_ms - t.window_ms,
+                event.time_ms,
+            );
             if window.len() < t.count as usize {
                 return None;
             }
@@ -121,7 +126,13 @@ fn observe(
 }
 
 /// A new alert over `seeds` (oldest first, never empty): its id comes from the oldest.
-fn open_alert(rule: &Rule, key: &str, value: &Value, now_ms: i64, seeds: &[(i64, String)]) -> OpenAlert {
+fn open_alert(
+    rule: &Rule,
+    key: &str,
+    value: &Value,
+    now_ms: i64,
+    seeds: &[(i64, String)],
+) -> OpenAlert {
     let (first_ms, first_event) = seeds.first().cloned().unwrap_or((now_ms, String::new()));
     let (last_ms, last_event) = seeds.last().cloned().unwrap_or((now_ms, String::new()));
     OpenAlert {

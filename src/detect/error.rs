@@ -44,7 +44,11 @@ pub fn scrub(message: &str) -> String {
         match after.find(quote) {
             Some(end) => {
                 let token = &after[..end];
-                out.push_str(if looks_like_a_name(token) { token } else { "…" });
+                out.push_str(if looks_like_a_name(token) {
+                    token
+                } else {
+                    "…"
+                });
                 out.push(quote);
                 rest = &after[end + 1..];
             }

@@ -74,7 +74,9 @@ pub mod state;
 mod tests;
 
 pub use alert::{Alert, MAX_MATCHED_IDS};
-pub use collected::{collected_files, read_events, CollectedError};
+pub use collected::{
+    collected_files, detect_collected, read_events, CollectedDetection, CollectedError,
+};
 pub use engine::{detect, Detection};
 pub use error::RuleError;
 pub use event::EventRef;

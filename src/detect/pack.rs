@@ -10,15 +10,39 @@ use super::state::LATE_MARGIN_MS;
 
 /// The built-in pack: (name shown in errors and `rules list`, YAML).
 const BUILTIN: [(&str, &str); 9] = [
-    ("builtin:rules/impersonation.yaml", include_str!("rules/impersonation.yaml")),
-    ("builtin:rules/two_step.yaml", include_str!("rules/two_step.yaml")),
+    (
+        "builtin:rules/impersonation.yaml",
+        include_str!("rules/impersonation.yaml"),
+    ),
+    (
+        "builtin:rules/two_step.yaml",
+        include_str!("rules/two_step.yaml"),
+    ),
     ("builtin:rules/admin.yaml", include_str!("rules/admin.yaml")),
-    ("builtin:rules/api_tokens.yaml", include_str!("rules/api_tokens.yaml")),
-    ("builtin:rules/policies.yaml", include_str!("rules/policies.yaml")),
-    ("builtin:rules/domains.yaml", include_str!("rules/domains.yaml")),
-    ("builtin:rules/exports.yaml", include_str!("rules/exports.yaml")),
-    ("builtin:rules/accounts.yaml", include_str!("rules/accounts.yaml")),
-    ("builtin:rules/thresholds.yaml", include_str!("rules/thresholds.yaml")),
+    (
+        "builtin:rules/api_tokens.yaml",
+        include_str!("rules/api_tokens.yaml"),
+    ),
+    (
+        "builtin:rules/policies.yaml",
+        include_str!("rules/policies.yaml"),
+    ),
+    (
+        "builtin:rules/domains.yaml",
+        include_str!("rules/domains.yaml"),
+    ),
+    (
+        "builtin:rules/exports.yaml",
+        include_str!("rules/exports.yaml"),
+    ),
+    (
+        "builtin:rules/accounts.yaml",
+        include_str!("rules/accounts.yaml"),
+    ),
+    (
+        "builtin:rules/thresholds.yaml",
+        include_str!("rules/thresholds.yaml"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -33,7 +57,12 @@ impl RulePack {
         for (file, text) in BUILTIN {
             let parsed = parse_rule_file(file, text)?;
             if let Some(id) = parsed.disable.first() {
-                return Err(RuleError::invalid(file, id, "disable", "the built-in pack disables nothing"));
+                return Err(RuleError::invalid(
+                    file,
+                    id,
+                    "disable",
+                    "the built-in pack disables nothing",
+                ));
             }
             pack.add(file, parsed.rules)?;
         }
@@ -63,8 +92,17 @@ impl RulePack {
             self.rules.retain(|r| &r.id != id);
             if self.rules.len() == before {
                 // An id that is no id is not echoed: it may be anything pasted there.
-                let shown = if valid_id(id) { id.clone() } else { format!("#{} (not a valid id)", i + 1) };
-                return Err(RuleError::invalid(file, &shown, &format!("disable[{i}]"), "no rule in force has this id (`atlassian-audit rules list` shows them)"));
+                let shown = if valid_id(id) {
+                    id.clone()
+                } else {
+                    format!("#{} (not a valid id)", i + 1)
+                };
+                return Err(RuleError::invalid(
+                    file,
+                    &shown,
+                    &format!("disable[{i}]"),
+                    "no rule in force has this id (`atlassian-audit rules list` shows them)",
+                ));
             }
         }
         self.add(file, rules)?;
@@ -91,7 +129,10 @@ impl RulePack {
         let longest = self
             .rules
             .iter()
-            .map(|r| r.dedup_period_ms.max(r.threshold.as_ref().map_or(0, |t| t.window_ms)))
+            .map(|r| {
+                r.dedup_period_ms
+                    .max(r.threshold.as_ref().map_or(0, |t| t.window_ms))
+            })
             .max()
             .unwrap_or(0);
         longest + LATE_MARGIN_MS

@@ -45,7 +45,10 @@ impl CaseResult {
             (false, Expect::Alert) => ": no alert, expected one".into(),
             (false, Expect::NoAlert) => format!(": {} alert(s), expected none", self.alerts),
         };
-        format!("{verdict}  {}  {kind} \"{}\"{detail}", self.rule_id, self.case)
+        format!(
+            "{verdict}  {}  {kind} \"{}\"{detail}",
+            self.rule_id, self.case
+        )
     }
 }
 
@@ -54,8 +57,16 @@ pub fn run_rule_tests(pack: &RulePack) -> Vec<CaseResult> {
     pack.rules()
         .iter()
         .flat_map(|rule| {
-            let positive = rule.tests.positive.iter().map(|c| run_case(rule, c, Expect::Alert));
-            let negative = rule.tests.negative.iter().map(|c| run_case(rule, c, Expect::NoAlert));
+            let positive = rule
+                .tests
+                .positive
+                .iter()
+                .map(|c| run_case(rule, c, Expect::Alert));
+            let negative = rule
+                .tests
+                .negative
+                .iter()
+                .map(|c| run_case(rule, c, Expect::NoAlert));
             positive.chain(negative).collect::<Vec<_>>()
         })
         .collect()
@@ -92,9 +103,16 @@ fn filled(event: &Value, copy: u32, n: i64) -> Value {
     let Some(obj) = e.as_object_mut() else {
         return e;
     };
-    let id = obj.get("id").and_then(Value::as_str).map_or(format!("test-event-{n}"), |id| {
-        if copy == 0 { id.to_owned() } else { format!("{id}-copy-{copy}") }
-    });
+    let id = obj
+        .get("id")
+        .and_then(Value::as_str)
+        .map_or(format!("test-event-{n}"), |id| {
+            if copy == 0 {
+                id.to_owned()
+            } else {
+                format!("{id}-copy-{copy}")
+            }
+        });
     obj.insert("id".into(), Value::String(id));
     let attributes = obj
         .entry("attributes")
@@ -107,7 +125,10 @@ fn filled(event: &Value, copy: u32, n: i64) -> Value {
             .map(|t| t.timestamp_millis());
         let ms = given.map_or(TEST_BASE_MS + n * 1_000, |t| t + i64::from(copy) * 1_000);
         if let Some(t) = DateTime::from_timestamp_millis(ms) {
-            attrs.insert("time".into(), Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true)));
+            attrs.insert(
+                "time".into(),
+                Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            );
         }
     }
     e

@@ -71,9 +71,12 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<RuleFile, RuleError> {
         message,
     };
     let doc: Yaml = yaml_serde::from_str(text).map_err(|e| syntax(scrub(&e.to_string())))?;
-    let map = doc
-        .as_mapping()
-        .ok_or_else(|| syntax("the file must be a mapping with a `rules:` list (and, in a user file, `disable:`)".into()))?;
+    let map = doc.as_mapping().ok_or_else(|| {
+        syntax(
+            "the file must be a mapping with a `rules:` list (and, in a user file, `disable:`)"
+                .into(),
+        )
+    })?;
     for key in map.keys() {
         if !matches!(key.as_str(), Some("rules" | "disable")) {
             return Err(syntax(format!(
@@ -142,16 +145,19 @@ impl Fields<'_> {
             .ok()
             .and_then(|d| i64::try_from(d.as_millis()).ok())
             .filter(|ms| (1_000..=MAX_SPAN_MS).contains(ms));
-        ms.ok_or_else(|| {
-            self.error(name, "write a duration like 1h or 30m, from 1s to 24h")
-        })
+        ms.ok_or_else(|| self.error(name, "write a duration like 1h or 30m, from 1s to 24h"))
     }
 }
 
 fn parse_rule(file: &str, index: usize, value: &Yaml) -> Result<Rule, RuleError> {
     let number = format!("#{} (no valid id)", index + 1);
     let map = value.as_mapping().ok_or_else(|| {
-        RuleError::invalid(file, &number, "-", "a rule must be a mapping (id, severity, title, …)")
+        RuleError::invalid(
+            file,
+            &number,
+            "-",
+            "a rule must be a mapping (id, severity, title, …)",
+        )
     })?;
     let label = map
         .get("id")
@@ -189,7 +195,10 @@ fn compile(f: &Fields<'_>) -> Result<Rule, RuleError> {
     }
     let severity: String = f.required("severity")?;
     let severity = Severity::from_name(&severity).ok_or_else(|| {
-        f.error("severity", "must be one of Info, Low, Medium, High, Critical")
+        f.error(
+            "severity",
+            "must be one of Info, Low, Medium, High, Critical",
+        )
     })?;
     let (title, runbook): (String, String) = (f.required("title")?, f.required("runbook")?);
     let dedup: Option<DedupSpec> = f.optional("dedup")?;
@@ -247,16 +256,24 @@ fn compile_threshold(f: &Fields<'_>) -> Result<Option<Threshold>, RuleError> {
         return Ok(None);
     };
     if spec.count < 2 {
-        return Err(f.error("threshold.count", "a threshold counts 2 events or more (without one, every event alerts)"));
+        return Err(f.error(
+            "threshold.count",
+            "a threshold counts 2 events or more (without one, every event alerts)",
+        ));
     }
     if spec.group_by.is_empty() {
-        return Err(f.error("threshold.group_by", "list at least one field path to count by"));
+        return Err(f.error(
+            "threshold.group_by",
+            "list at least one field path to count by",
+        ));
     }
     let group_by = spec
         .group_by
         .iter()
         .enumerate()
-        .map(|(i, p)| FieldRef::parse(p).map_err(|e| f.error(&format!("threshold.group_by[{i}]"), e)))
+        .map(|(i, p)| {
+            FieldRef::parse(p).map_err(|e| f.error(&format!("threshold.group_by[{i}]"), e))
+        })
         .collect::<Result<_, _>>()?;
     Ok(Some(Threshold {
         count: spec.count,
@@ -294,9 +311,16 @@ fn compile_tests(f: &Fields<'_>) -> Result<RuleTests, RuleError> {
             .map(|(i, c)| {
                 let repeat = c.repeat.unwrap_or(1);
                 if c.events.is_empty() || repeat == 0 {
-                    return Err(f.error(&format!("tests.{kind}[{i}]"), "a test case needs at least one event and a repeat of 1 or more"));
+                    return Err(f.error(
+                        &format!("tests.{kind}[{i}]"),
+                        "a test case needs at least one event and a repeat of 1 or more",
+                    ));
                 }
-                Ok(TestCase { name: c.name, events: c.events, repeat })
+                Ok(TestCase {
+                    name: c.name,
+                    events: c.events,
+                    repeat,
+                })
             })
             .collect()
     };

@@ -6,8 +6,8 @@
 //! - **Bounded.** At most [`MAX_MATCHES`] remembered matches and [`MAX_OPEN_ALERTS`] open
 //!   alerts; past a cap the oldest (by event time) are dropped. Entries older than the rules'
 //!   longest window or dedup period plus [`LATE_MARGIN_MS`], counted back from the newest
-//!   matched event, are dropped too. At the caps the state serializes to about 200 KB (a test
-//!   holds it under 256 KiB). What is forgotten can count again: an event re-fed after more than
+//!   matched event, are dropped too. At the caps, with long actor ids, the state serializes to
+//!   about 170 KB (a test holds it under 256 KiB). What is forgotten can count again: an event re-fed after more than
 //!   [`MAX_MATCHES`] newer matches, or older than the horizon, is taken as new.
 //! - **Clock-free.** Only event times are used, so feeding the same events gives the same state.
 
@@ -97,10 +97,16 @@ impl DetectState {
 
     /// The open alert of `rule` and `key` that an event at `time_ms` joins: one opened less
     /// than `period_ms` before it (or after it, for an event arriving late).
-    pub(super) fn open_alert(&mut self, rule: &str, key: &str, time_ms: i64, period_ms: i64) -> Option<&mut OpenAlert> {
-        self.open.iter_mut().find(|a| {
-            a.rule == rule && a.key == key && (time_ms - a.opened_ms).abs() < period_ms
-        })
+    pub(super) fn open_alert(
+        &mut self,
+        rule: &str,
+        key: &str,
+        time_ms: i64,
+        period_ms: i64,
+    ) -> Option<&mut OpenAlert> {
+        self.open
+            .iter_mut()
+            .find(|a| a.rule == rule && a.key == key && (time_ms - a.opened_ms).abs() < period_ms)
     }
 
     pub(super) fn open_new(&mut self, alert: OpenAlert) {

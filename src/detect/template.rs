@@ -34,7 +34,11 @@ impl Template {
                         match chars.next() {
                             Some('}') => break,
                             Some(c) => inner.push(c),
-                            None => return Err("a '{' is never closed (write {{ for a literal brace)".into()),
+                            None => {
+                                return Err(
+                                    "a '{' is never closed (write {{ for a literal brace)".into()
+                                )
+                            }
                         }
                     }
                     let field = FieldRef::parse(&inner)
@@ -44,7 +48,9 @@ impl Template {
                     }
                     parts.push(Part::Field(field));
                 }
-                ('}', _) => return Err("a '}' has no '{' before it (write }} for a literal brace)".into()),
+                ('}', _) => {
+                    return Err("a '}' has no '{' before it (write }} for a literal brace)".into())
+                }
                 _ => literal.push(c),
             }
         }

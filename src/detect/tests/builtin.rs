@@ -47,7 +47,11 @@ fn the_pack_holds_the_rules_of_issue_14() {
     assert_eq!(severity("api_token_revoked"), Severity::Info);
     for id in ["brute_force_by_ip", "brute_force_by_user"] {
         let rule = pack.rules().iter().find(|r| r.id == id).unwrap();
-        assert_eq!(rule.threshold.as_ref().map(|t| (t.count, t.window_ms)), Some((20, 3_600_000)), "{id}");
+        assert_eq!(
+            rule.threshold.as_ref().map(|t| (t.count, t.window_ms)),
+            Some((20, 3_600_000)),
+            "{id}"
+        );
     }
 }
 
@@ -55,11 +59,24 @@ fn the_pack_holds_the_rules_of_issue_14() {
 fn every_rule_fires_on_its_positives_and_not_its_negatives() {
     let pack = builtin();
     let results = run_rule_tests(&pack);
-    let failed: Vec<String> = results.iter().filter(|r| !r.passed()).map(|r| r.line()).collect();
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.line())
+        .collect();
     assert!(failed.is_empty(), "{failed:#?}");
     for rule in pack.rules() {
-        let mine = |e| results.iter().filter(|r| r.rule_id == rule.id && r.expect == e).count();
-        assert!(mine(Expect::Alert) >= 1 && mine(Expect::NoAlert) >= 1, "{}", rule.id);
+        let mine = |e| {
+            results
+                .iter()
+                .filter(|r| r.rule_id == rule.id && r.expect == e)
+                .count()
+        };
+        assert!(
+            mine(Expect::Alert) >= 1 && mine(Expect::NoAlert) >= 1,
+            "{}",
+            rule.id
+        );
     }
 }
 
@@ -68,15 +85,21 @@ fn a_failing_test_case_is_reported() {
     let text = "rules:\n  - {id: wrong, description: d, severity: Low, actions: [a], title: t, runbook: r, tests: {positive: [{name: p, events: [{attributes: {action: b}}]}], negative: [{name: n, events: [{attributes: {action: a}}]}]}}\n";
     let pack = RulePack::default().with_user_rules("u.yaml", text).unwrap();
     let lines: Vec<String> = run_rule_tests(&pack).iter().map(|r| r.line()).collect();
-    assert_eq!(lines, [
-        "FAIL  wrong  positive \"p\": no alert, expected one",
-        "FAIL  wrong  negative \"n\": 1 alert(s), expected none",
-    ]);
+    assert_eq!(
+        lines,
+        [
+            "FAIL  wrong  positive \"p\": no alert, expected one",
+            "FAIL  wrong  negative \"n\": 1 alert(s), expected none",
+        ]
+    );
 }
 
 #[test]
 fn rule_actions_are_the_real_catalogues_or_marked_guesses() {
-    let catalogue: Value = serde_json::from_str(include_str!("../../../tests/fixtures/atlassian/event_actions_real_2021.json")).unwrap();
+    let catalogue: Value = serde_json::from_str(include_str!(
+        "../../../tests/fixtures/atlassian/event_actions_real_2021.json"
+    ))
+    .unwrap();
     let real: BTreeSet<String> = catalogue["data"]
         .as_array()
         .unwrap()
@@ -85,13 +108,20 @@ fn rule_actions_are_the_real_catalogues_or_marked_guesses() {
         .collect();
     for rule in builtin().rules() {
         for action in &rule.actions {
-            assert!(real.contains(action) || GUESSED_ACTIONS.contains(&action.as_str()), "{}: {action}", rule.id);
+            assert!(
+                real.contains(action) || GUESSED_ACTIONS.contains(&action.as_str()),
+                "{}: {action}",
+                rule.id
+            );
         }
     }
 }
 
 fn real_page() -> Vec<Value> {
-    let page: Value = serde_json::from_str(include_str!("../../../tests/fixtures/atlassian/events_page_real_2021.json")).unwrap();
+    let page: Value = serde_json::from_str(include_str!(
+        "../../../tests/fixtures/atlassian/events_page_real_2021.json"
+    ))
+    .unwrap();
     normalized(page["data"].as_array().unwrap())
 }
 
@@ -107,29 +137,57 @@ fn the_real_page_raises_exactly_its_three_alert_worthy_events() {
         .collect();
     let want: BTreeMap<String, Vec<String>> = [
         ("api_token_created", "7bdedaaf-1a46-4631-b78e-9cbcdbcf556a"),
-        ("data_security_policy_removed", "25e4c3e7-7f0d-4b84-8028-330fed144a51"),
+        (
+            "data_security_policy_removed",
+            "25e4c3e7-7f0d-4b84-8028-330fed144a51",
+        ),
         ("org_admin_added", "002ca68b-50b6-47c7-b985-566944bc89e8"),
     ]
     .into_iter()
     .map(|(r, e)| (r.to_string(), vec![e.to_string()]))
     .collect();
     assert_eq!(got, want);
-    let admin = d.alerts.iter().find(|a| a.rule_id == "org_admin_added").unwrap();
-    assert_eq!(admin.title, "Atlassian Internal System made ctreminiom079@gmail.com an organization admin");
+    let admin = d
+        .alerts
+        .iter()
+        .find(|a| a.rule_id == "org_admin_added")
+        .unwrap();
+    assert_eq!(
+        admin.title,
+        "Atlassian Internal System made ctreminiom079@gmail.com an organization admin"
+    );
     assert_eq!(d.skipped, 0);
 
     let flagged: BTreeSet<&str> = want.values().flatten().map(String::as_str).collect();
-    let benign: Vec<Value> = events.into_iter().filter(|e| !flagged.contains(e["id"].as_str().unwrap())).collect();
+    let benign: Vec<Value> = events
+        .into_iter()
+        .filter(|e| !flagged.contains(e["id"].as_str().unwrap()))
+        .collect();
     assert_eq!(benign.len(), 35);
-    assert!(detect(&builtin(), &DetectState::default(), &benign).alerts.is_empty());
+    assert!(detect(&builtin(), &DetectState::default(), &benign)
+        .alerts
+        .is_empty());
 }
 
 #[test]
 fn panthers_impersonation_event_is_titled_from_the_event() {
-    let event: Value = serde_json::from_str(include_str!("../../../tests/fixtures/atlassian/panther_user_logged_in_as_user.json")).unwrap();
+    let event: Value = serde_json::from_str(include_str!(
+        "../../../tests/fixtures/atlassian/panther_user_logged_in_as_user.json"
+    ))
+    .unwrap();
     let d = detect(&builtin(), &DetectState::default(), &[event]);
-    let titles: Vec<(&str, &str)> = d.alerts.iter().map(|a| (a.rule_id.as_str(), a.title.as_str())).collect();
-    assert_eq!(titles, [("user_logged_in_as_user", "Example Admin logged in as example.user@example.io")]);
+    let titles: Vec<(&str, &str)> = d
+        .alerts
+        .iter()
+        .map(|a| (a.rule_id.as_str(), a.title.as_str()))
+        .collect();
+    assert_eq!(
+        titles,
+        [(
+            "user_logged_in_as_user",
+            "Example Admin logged in as example.user@example.io"
+        )]
+    );
 }
 
 const WEEK: (i64, i64) = (1_764_000_000_000, 1_764_604_800_000);
@@ -138,7 +196,10 @@ const WEEK: (i64, i64) = (1_764_000_000_000, 1_764_604_800_000);
 fn ten_thousand_events_of_routine_traffic_raise_nothing() {
     let events = normalized(&simulated_org::generate_benign_events(2026, 10_000, WEEK));
     assert_eq!(events.len(), 10_000);
-    let removals = events.iter().filter(|e| e["attributes"]["action"] == "user_removed_from_site").count();
+    let removals = events
+        .iter()
+        .filter(|e| e["attributes"]["action"] == "user_removed_from_site")
+        .count();
     assert!(removals > 100, "the traffic does remove users: {removals}");
     let mut state = DetectState::default();
     for batch in events.chunks(500) {
@@ -154,7 +215,13 @@ fn the_simulated_orgs_full_traffic_does_raise_its_alerts() {
     let events = normalized(&simulated_org::generate_events(2026, 2_000, WEEK));
     let d = detect(&builtin(), &DetectState::default(), &events);
     let rules: BTreeSet<&str> = d.alerts.iter().map(|a| a.rule_id.as_str()).collect();
-    for id in ["user_logged_in_as_user", "twosv_disabled_for_user", "org_admin_added", "api_token_created", "bulk_export"] {
+    for id in [
+        "user_logged_in_as_user",
+        "twosv_disabled_for_user",
+        "org_admin_added",
+        "api_token_created",
+        "bulk_export",
+    ] {
         assert!(rules.contains(id), "{id}: {rules:?}");
     }
 }

@@ -32,57 +32,98 @@ rules:
 "#;
 
 fn pack() -> RulePack {
-    RulePack::default().with_user_rules("test.yaml", PACK).unwrap()
+    RulePack::default()
+        .with_user_rules("test.yaml", PACK)
+        .unwrap()
 }
 
 /// (rule, dedup key, count) of each alert.
 fn summary(events: &[Value]) -> Vec<(String, String, u64)> {
     let d = detect(&pack(), &DetectState::default(), events);
-    d.alerts.into_iter().map(|a| (a.rule_id, a.dedup_key, a.count)).collect()
+    d.alerts
+        .into_iter()
+        .map(|a| (a.rule_id, a.dedup_key, a.count))
+        .collect()
 }
 
+/// (case name, events, the alerts expected as (rule, key, count)).
+type Case = (&'static str, Vec<Value>, Vec<(&'static str, &'static str, u64)>);
+
 fn owned(rows: &[(&str, &str, u64)]) -> Vec<(String, String, u64)> {
-    rows.iter().map(|(r, k, c)| (r.to_string(), k.to_string(), *c)).collect()
+    rows.iter()
+        .map(|(r, k, c)| (r.to_string(), k.to_string(), *c))
+        .collect()
 }
 
 #[test]
 fn alerts_group_by_rule_key_and_period() {
-    let cases: Vec<(&str, Vec<Value>, Vec<(&str, &str, u64)>)> = vec![
-        ("nothing matches", vec![event("e1", 0, "other", "a")], vec![]),
-        ("one event", vec![event("e1", 0, "thing_deleted", "a")], vec![("deleted", "a", 1)]),
+    let cases: Vec<Case> = vec![
+        (
+            "nothing matches",
+            vec![event("e1", 0, "other", "a")],
+            vec![],
+        ),
+        (
+            "one event",
+            vec![event("e1", 0, "thing_deleted", "a")],
+            vec![("deleted", "a", 1)],
+        ),
         (
             "three by one actor within the hour: one alert",
-            vec![event("e1", 0, "thing_deleted", "a"), event("e2", 60, "thing_deleted", "a"), event("e3", 3000, "thing_deleted", "a")],
+            vec![
+                event("e1", 0, "thing_deleted", "a"),
+                event("e2", 60, "thing_deleted", "a"),
+                event("e3", 3000, "thing_deleted", "a"),
+            ],
             vec![("deleted", "a", 3)],
         ),
         (
             "two actors: two alerts",
-            vec![event("e1", 0, "thing_deleted", "a"), event("e2", 1, "thing_deleted", "b")],
+            vec![
+                event("e1", 0, "thing_deleted", "a"),
+                event("e2", 1, "thing_deleted", "b"),
+            ],
             vec![("deleted", "a", 1), ("deleted", "b", 1)],
         ),
         (
             "past the period: a second alert",
-            vec![event("e1", 0, "thing_deleted", "a"), event("e2", 3600, "thing_deleted", "a")],
+            vec![
+                event("e1", 0, "thing_deleted", "a"),
+                event("e2", 3600, "thing_deleted", "a"),
+            ],
             vec![("deleted", "a", 1), ("deleted", "a", 1)],
         ),
         (
             "threshold: two failures are not enough",
-            vec![event("f1", 0, "login_failed", "u"), event("f2", 1, "login_failed", "u")],
+            vec![
+                event("f1", 0, "login_failed", "u"),
+                event("f2", 1, "login_failed", "u"),
+            ],
             vec![],
         ),
         (
             "threshold: the third opens an alert over all three, the fourth joins it",
-            (1..=4).map(|i| event(&format!("f{i}"), i, "login_failed", "u")).collect(),
+            (1..=4)
+                .map(|i| event(&format!("f{i}"), i, "login_failed", "u"))
+                .collect(),
             vec![("failed", "u", 4)],
         ),
         (
             "threshold: three failures over three actors",
-            vec![event("f1", 0, "login_failed", "u"), event("f2", 1, "login_failed", "v"), event("f3", 2, "login_failed", "w")],
+            vec![
+                event("f1", 0, "login_failed", "u"),
+                event("f2", 1, "login_failed", "v"),
+                event("f3", 2, "login_failed", "w"),
+            ],
             vec![],
         ),
         (
             "threshold: three failures outside the window",
-            vec![event("f1", 0, "login_failed", "u"), event("f2", 400, "login_failed", "u"), event("f3", 800, "login_failed", "u")],
+            vec![
+                event("f1", 0, "login_failed", "u"),
+                event("f2", 400, "login_failed", "u"),
+                event("f3", 800, "login_failed", "u"),
+            ],
             vec![],
         ),
     ];
@@ -99,8 +140,15 @@ fn an_alert_carries_its_events_and_a_deterministic_id() {
     ];
     let d = detect(&pack(), &DetectState::default(), &events);
     let alert = &d.alerts[0];
-    assert_eq!(alert.id, short_hash(&["deleted", "a", "e2"]), "the event that opened it");
-    assert_eq!((alert.first_event_id.as_str(), alert.last_event_id.as_str()), ("e1", "e2"));
+    assert_eq!(
+        alert.id,
+        short_hash(&["deleted", "a", "e2"]),
+        "the event that opened it"
+    );
+    assert_eq!(
+        (alert.first_event_id.as_str(), alert.last_event_id.as_str()),
+        ("e1", "e2")
+    );
     assert_eq!(alert.first_event_time, "2026-01-01T00:00:00.000Z");
     assert_eq!(alert.last_event_time, "2026-01-01T00:01:00.000Z");
     assert_eq!(alert.matched_event_ids, ["e2", "e1"]);
@@ -130,7 +178,9 @@ fn feeding_a_batch_twice_counts_it_once() {
 
 #[test]
 fn a_redone_batch_gives_the_same_alerts_and_a_later_batch_updates_them() {
-    let batch1: Vec<Value> = (1..=3).map(|i| event(&format!("f{i}"), i, "login_failed", "u")).collect();
+    let batch1: Vec<Value> = (1..=3)
+        .map(|i| event(&format!("f{i}"), i, "login_failed", "u"))
+        .collect();
     let batch2: Vec<Value> = vec![
         event("f3", 3, "login_failed", "u"), // overlap re-read
         event("f4", 4, "login_failed", "u"),
@@ -138,7 +188,10 @@ fn a_redone_batch_gives_the_same_alerts_and_a_later_batch_updates_them() {
     let state0 = DetectState::default();
     let one = detect(&pack(), &state0, &batch1);
     let redo = detect(&pack(), &state0, &batch1);
-    assert_eq!(redo, one, "a crash before the commit redoes the batch from the old state");
+    assert_eq!(
+        redo, one,
+        "a crash before the commit redoes the batch from the old state"
+    );
     let two = detect(&pack(), &one.state, &batch2);
     assert_eq!(two.alerts.len(), 1);
     let (a1, a2) = (&one.alerts[0], &two.alerts[0]);
@@ -153,10 +206,24 @@ fn the_state_stays_bounded() {
     // Many keys and many threshold groups, all matching, over two days.
     let events: Vec<Value> = (0..5_000)
         .flat_map(|i| {
-            let actor = format!("actor-with-a-long-identifier-{:06}-{}", i % 700, "x".repeat(40));
+            let actor = format!(
+                "actor-with-a-long-identifier-{:06}-{}",
+                i % 700,
+                "x".repeat(40)
+            );
             [
-                event(&format!("d-{i:05}-6c4aa501-ace5-401f-aa34-81147b376ed0"), i * 30, "thing_deleted", &actor),
-                event(&format!("f-{i:05}-6c4aa501-ace5-401f-aa34-81147b376ed0"), i * 30, "login_failed", &actor),
+                event(
+                    &format!("d-{i:05}-6c4aa501-ace5-401f-aa34-81147b376ed0"),
+                    i * 30,
+                    "thing_deleted",
+                    &actor,
+                ),
+                event(
+                    &format!("f-{i:05}-6c4aa501-ace5-401f-aa34-81147b376ed0"),
+                    i * 30,
+                    "login_failed",
+                    &actor,
+                ),
             ]
         })
         .collect();
@@ -164,7 +231,10 @@ fn the_state_stays_bounded() {
     for chunk in events.chunks(500) {
         state = detect(&pack(), &state, chunk).state;
         let (matches, open) = state.sizes();
-        assert!(matches <= MAX_MATCHES && open <= MAX_OPEN_ALERTS, "{matches} {open}");
+        assert!(
+            matches <= MAX_MATCHES && open <= MAX_OPEN_ALERTS,
+            "{matches} {open}"
+        );
     }
     assert_eq!(state.sizes(), (MAX_MATCHES, MAX_OPEN_ALERTS));
     let bytes = serde_json::to_vec(&state).unwrap().len();
@@ -176,11 +246,21 @@ fn events_without_id_or_time_are_skipped() {
     let mut no_id = event("x", 0, "thing_deleted", "a");
     no_id.as_object_mut().unwrap().remove("id");
     let mut no_time = event("y", 0, "thing_deleted", "a");
-    no_time["attributes"].as_object_mut().unwrap().remove("time");
+    no_time["attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("time");
     let mut panther_time = event("z", 0, "thing_deleted", "a");
-    panther_time["attributes"].as_object_mut().unwrap().remove("time");
+    panther_time["attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("time");
     panther_time["p_event_time"] = "2026-01-01 00:00:05.000000000".into();
-    let d = detect(&pack(), &DetectState::default(), &[no_id, no_time, panther_time]);
+    let d = detect(
+        &pack(),
+        &DetectState::default(),
+        &[no_id, no_time, panther_time],
+    );
     assert_eq!(d.skipped, 2);
     assert_eq!(d.alerts.len(), 1);
     assert_eq!(d.alerts[0].first_event_time, "2026-01-01T00:00:05.000Z");
@@ -188,9 +268,21 @@ fn events_without_id_or_time_are_skipped() {
 
 #[test]
 fn a_late_event_joins_the_open_alert() {
-    let state = detect(&pack(), &DetectState::default(), &[event("e1", 1000, "thing_deleted", "a")]).state;
+    let state = detect(
+        &pack(),
+        &DetectState::default(),
+        &[event("e1", 1000, "thing_deleted", "a")],
+    )
+    .state;
     let d = detect(&pack(), &state, &[event("e0", 10, "thing_deleted", "a")]);
     assert_eq!(d.alerts.len(), 1);
-    assert_eq!((d.alerts[0].count, d.alerts[0].first_event_id.as_str()), (2, "e0"));
-    assert_eq!(d.alerts[0].id, short_hash(&["deleted", "a", "e1"]), "its id does not change");
+    assert_eq!(
+        (d.alerts[0].count, d.alerts[0].first_event_id.as_str()),
+        (2, "e0")
+    );
+    assert_eq!(
+        d.alerts[0].id,
+        short_hash(&["deleted", "a", "e1"]),
+        "its id does not change"
+    );
 }

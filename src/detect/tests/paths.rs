@@ -27,7 +27,10 @@ fn field_paths_reach_values() {
         ("attributes.actor.count", Some("3")),
         ("attributes.actor.admin", Some("true")),
         ("attributes.context[].type", Some("groups, users")),
-        ("attributes.context[1].attributes.email", Some("finley.ng@example.com")),
+        (
+            "attributes.context[1].attributes.email",
+            Some("finley.ng@example.com"),
+        ),
         ("attributes.context[5].type", None),
         ("attributes.missing", None),
         ("attributes.nothing", None),
@@ -51,18 +54,32 @@ fn bad_field_paths_are_refused() {
 fn templates_fill_placeholders_and_fall_back() {
     let e = sample();
     let cases = [
-        ("{attributes.actor.name} logged in as {attributes.context[].attributes.email}", "Jordan Ellis logged in as finley.ng@example.com"),
+        (
+            "{attributes.actor.name} logged in as {attributes.context[].attributes.email}",
+            "Jordan Ellis logged in as finley.ng@example.com",
+        ),
         ("no fields", "no fields"),
-        ("{attributes.actor.email} did it", "(no attributes.actor.email) did it"),
+        (
+            "{attributes.actor.email} did it",
+            "(no attributes.actor.email) did it",
+        ),
         ("{{literal}} {attributes.actor.id}", "{literal} a1"),
         ("{ATLASSIAN_API_KEY}", "(no ATLASSIAN_API_KEY)"),
     ];
     for (template, want) in cases {
-        assert_eq!(Template::parse(template).unwrap().render(&e), want, "{template}");
+        assert_eq!(
+            Template::parse(template).unwrap().render(&e),
+            want,
+            "{template}"
+        );
     }
     let long = json!({"a": "x".repeat(500)});
     let rendered = Template::parse("{a}").unwrap().render(&long);
-    assert_eq!(rendered.chars().count(), 201, "200 characters and an ellipsis");
+    assert_eq!(
+        rendered.chars().count(),
+        201,
+        "200 characters and an ellipsis"
+    );
     for bad in ["{unclosed", "stray }", "{a b}", "{}"] {
         assert!(Template::parse(bad).is_err(), "{bad}");
     }
@@ -82,9 +99,18 @@ fn conditions_hold_as_documented() {
         ("{field: attributes.actor.count, equals: 3}", true),
         ("{field: attributes.actor.admin, equals: true}", true),
         ("{field: 'attributes.context[].type', equals: users}", true),
-        ("{field: 'attributes.context[].type', one_of: [sites, groups]}", true),
-        ("{field: 'attributes.context[].type', not_one_of: [sites]}", true),
-        ("{field: 'attributes.context[].type', not_one_of: [users]}", false),
+        (
+            "{field: 'attributes.context[].type', one_of: [sites, groups]}",
+            true,
+        ),
+        (
+            "{field: 'attributes.context[].type', not_one_of: [sites]}",
+            true,
+        ),
+        (
+            "{field: 'attributes.context[].type', not_one_of: [users]}",
+            false,
+        ),
         ("{field: attributes.missing, not_one_of: [x]}", true),
         ("{field: attributes.actor.name, contains: ELLIS}", true),
         ("{field: attributes.actor.name, contains: quinn}", false),
