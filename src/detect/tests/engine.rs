@@ -47,7 +47,11 @@ fn summary(events: &[Value]) -> Vec<(String, String, u64)> {
 }
 
 /// (case name, events, the alerts expected as (rule, key, count)).
-type Case = (&'static str, Vec<Value>, Vec<(&'static str, &'static str, u64)>);
+type Case = (
+    &'static str,
+    Vec<Value>,
+    Vec<(&'static str, &'static str, u64)>,
+);
 
 fn owned(rows: &[(&str, &str, u64)]) -> Vec<(String, String, u64)> {
     rows.iter()
