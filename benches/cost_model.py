@@ -10,6 +10,12 @@ official figure: it is a parameter (default 0.5 s).
 
     python benches/cost_model.py [--cpu-us-per-event 20] [--api-seconds-per-page 0.5]
                                  [--memory-mb 256] [--aws-seconds-per-write 0.015]
+                                 [--batch-events 50000] [--one-page-batches]
+
+A batch spans pages up to --batch-events (BATCH_MAX_EVENTS); --one-page-batches models the
+collector before issue 12 (a batch per page: two checkpoint writes and about two objects a page).
+Checkpoint items are billed by size (1 write unit per KB): the recent ids take 16 bytes each
+(base64), about one run's worth of events at 5-minute polling, capped at 4,000.
 """
 import argparse
 import math
@@ -21,6 +27,8 @@ S3_USD_PER_PUT = 0.005 / 1000
 RUNS_PER_MONTH = 30 * 24 * 12  # every 5 minutes
 PAGE = 500
 MB_PER_VCPU = 1769  # Lambda: CPU share proportional to configured memory
+# Objects of a 5-minute batch: the current hour, sometimes the one before, and late events' hours.
+OBJECTS_PER_BATCH = 2
 
 
 def model(events_per_day, a):
@@ -32,18 +40,26 @@ def model(events_per_day, a):
     # Hidden behind the next fetch only while a page's CPU is shorter than the fetch.
     if PAGE * a.cpu_us_per_event / 1e6 / cpu_share > a.api_seconds_per_page:
         raise SystemExit("a page's CPU is longer than the API round trip: the read-ahead no longer hides it")
-    # Lease taken, last page pending + committed, lease released; one or two objects.
-    writes = 4 * a.aws_seconds_per_write + 2 * a.aws_seconds_per_write
+    batches = 1 if a.one_page_batches else max(1, math.ceil(pages * PAGE / a.batch_events))
+    objects_per_batch = 2 if a.one_page_batches else OBJECTS_PER_BATCH
+    if a.one_page_batches:
+        batches = pages
+    objects = batches * objects_per_batch if per_run >= 1 else 0
+    # Lease taken, the last batch pending + committed, lease released; its objects.
+    writes = 4 * a.aws_seconds_per_write + objects_per_batch * a.aws_seconds_per_write
     seconds = pages * a.api_seconds_per_page + writes + cpu
     gb_s = seconds * a.memory_mb / 1024 * RUNS_PER_MONTH
     lambda_usd = gb_s * LAMBDA_ARM_USD_PER_GB_S + RUNS_PER_MONTH * LAMBDA_USD_PER_REQUEST
-    # Checkpoint writes: about 2 per page + 2 per run, each a few KB (1 unit per KB).
-    ddb_usd = RUNS_PER_MONTH * (2 * pages + 2) * 4 * DDB_USD_PER_WRITE_UNIT
-    # About 2 objects per page (event-hours touched), pages with events only.
-    s3_usd = RUNS_PER_MONTH * (2 * pages if per_run >= 1 else 0) * S3_USD_PER_PUT
+    ddb_writes = 2 * batches + 2
+    item_kb = 1 + min(per_run, 4000) * 16 * 4 / 3 / 1024
+    ddb_usd = RUNS_PER_MONTH * ddb_writes * math.ceil(item_kb) * DDB_USD_PER_WRITE_UNIT
+    s3_usd = RUNS_PER_MONTH * objects * S3_USD_PER_PUT
     return {
         "events_per_day": events_per_day,
         "pages_per_run": pages,
+        "ddb_writes_per_month": RUNS_PER_MONTH * ddb_writes,
+        "puts_per_month": RUNS_PER_MONTH * objects,
+        "objects_per_day": objects * 24 * 12,
         "seconds_per_run": round(seconds, 3),
         "gb_s_per_month": round(gb_s),
         "lambda_usd": round(lambda_usd, 3),
@@ -59,13 +75,16 @@ def main():
     p.add_argument("--api-seconds-per-page", type=float, default=0.5)
     p.add_argument("--aws-seconds-per-write", type=float, default=0.015)
     p.add_argument("--memory-mb", type=int, default=256)
+    p.add_argument("--batch-events", type=int, default=50_000)
+    p.add_argument("--one-page-batches", action="store_true")
     a = p.parse_args()
-    print(f"| events/day | pages/run | s/run | GB-s/month | Lambda $ | DynamoDB $ | S3 PUT $ | collector $/month |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| events/day | pages/run | s/run | GB-s/month | DynamoDB writes/month | PUTs/month | objects/day | Lambda $ | DynamoDB $ | S3 PUT $ | collector $/month |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for e in (10_000, 100_000, 1_000_000):
         r = model(e, a)
         print(
             f"| {e:,} | {r['pages_per_run']} | {r['seconds_per_run']} | {r['gb_s_per_month']:,} | "
+            f"{r['ddb_writes_per_month']:,} | {r['puts_per_month']:,} | {r['objects_per_day']:,} | "
             f"{r['lambda_usd']:.2f} | {r['dynamodb_usd']:.2f} | {r['s3_put_usd']:.2f} | **{r['collector_usd']:.2f}** |"
         )
 

@@ -68,6 +68,21 @@ def hold_lease(args):
     )
 
 
+def set_sequence(args):
+    """Someone with write access to the table sets the checkpoint's batch_sequence; prints the
+    one it had, so it can be put back."""
+    ddb = boto3.client("dynamodb")
+    key = {"source_id": {"S": args.source_id}}
+    before = ddb.update_item(
+        TableName=args.table,
+        Key=key,
+        UpdateExpression="SET batch_sequence = :s",
+        ExpressionAttributeValues={":s": {"N": str(args.sequence)}},
+        ReturnValues="UPDATED_OLD",
+    )
+    print(before["Attributes"]["batch_sequence"]["N"])
+
+
 def resolved(template, args):
     """The template's parameters (defaults, then --parameter) and a resolver of the intrinsic
     functions the alarms and the dashboard use, with the stack's name."""
@@ -291,6 +306,10 @@ def main():
     for a in ("--table", "--source-id"):
         hl.add_argument(a, required=True)
     hl.add_argument("--release", action="store_true")
+    ss = sub.add_parser("set-sequence")
+    for a in ("--table", "--source-id"):
+        ss.add_argument(a, required=True)
+    ss.add_argument("--sequence", type=int, required=True)
     m = sub.add_parser("metrics")
     for a in ("--template", "--log", "--stack-name", "--function-name", "--topic-arn"):
         m.add_argument(a, required=True)
@@ -308,7 +327,7 @@ def main():
     v.add_argument("--expect-quarantined", type=int, required=True)
     args = p.parse_args()
     {"create": create, "put-secret": put_secret, "verify": verify, "lambda-env": lambda_env,
-     "hold-lease": hold_lease, "metrics": metrics}[args.cmd](args)
+     "hold-lease": hold_lease, "set-sequence": set_sequence, "metrics": metrics}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -159,6 +159,23 @@ fi
 fixture verify --bucket "$bucket" --table "$table" --prefix audit/ --source-id "$stack" \
   --response "$work/second.json" --expect-events 700 --expect-quarantined 3
 
+# Someone lowers the checkpoint's batch_sequence under the warm function: it refuses the record and
+# writes nothing (CheckpointWentBackwards, the checkpoint-went-backwards alarm); put back, it goes on.
+sequence="$(fixture set-sequence --table "$table" --source-id "$stack" --sequence 0)"
+if invoke scheduled-event.json rewound; then
+  echo "the invoke succeeded on a checkpoint that went backwards" >&2; exit 1
+fi
+if ! grep -q "went backwards" "$work/rewound.err" "$work/rewound.json"; then
+  echo "the refusal does not say so:" >&2; cat "$work/rewound.err" >&2; exit 1
+fi
+echo "    refused a checkpoint whose sequence went backwards ($sequence -> 0), writing nothing"
+fixture set-sequence --table "$table" --source-id "$stack" --sequence "$sequence" >/dev/null
+if ! invoke scheduled-event.json after-rewind; then
+  echo "invoke failed:" >&2; cat "$work/after-rewind.err" "$work/watch.log" >&2; exit 1
+fi
+fixture verify --bucket "$bucket" --table "$table" --prefix audit/ --source-id "$stack" \
+  --response "$work/after-rewind.json" --expect-events 700 --expect-quarantined 3
+
 # What CloudWatch makes of the function's EMF lines is what the alarms and the dashboard read.
 fixture metrics --template template.yaml --log "$work/watch.log" --stack-name "$stack" \
   --function-name atlassian-audit-lambda --topic-arn "arn:aws:sns:${AWS_REGION:-us-east-1}:123456789012:alarms" \

@@ -54,6 +54,12 @@ echo "==> cargo test --test query (DuckDB)"
 cargo test --locked --test query --no-fail-fast 2>&1 | tee -a "$log"
 query_tests_status=${PIPESTATUS[0]}
 
+# Every detection rule's own positive and negative test events (the built-in pack, src/detect/rules/).
+echo "==> atlassian-audit rules test"
+cargo run --locked --quiet --bin atlassian-audit -- rules test >"$root/target/rules-test.log" 2>&1
+rules_status=$?
+if [ "$rules_status" -ne 0 ]; then cat "$root/target/rules-test.log"; else tail -n 1 "$root/target/rules-test.log"; fi
+
 echo "==> Lambda through cargo-lambda"
 "$root/scripts/lambda-invoke.sh"
 invoke_status=$?
@@ -69,10 +75,11 @@ set -e
 
 # cargo's test counts, plus the template checks and the dependency policy (each one; they stop
 # the suite before this when they fail),
-# the Lambda invoke check and the benchmark smoke runs.
+# the rules' own tests, the Lambda invoke check and the benchmark smoke runs.
 passed=$(grep -oE 'test result: [a-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
 passed=$((passed + 2))
+if [ "$rules_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 if [ "$invoke_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 if [ "$bench_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 for status in "$tests_status" "$aws_tests_status" "$query_tests_status"; do

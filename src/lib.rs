@@ -11,6 +11,8 @@ pub mod normalize;
 pub mod collector;
 pub mod sink;
 pub mod checkpoint;
+// Detections over normalized events (not wired into the pipeline yet: the CLI runs them).
+pub mod detect;
 
 // What the adapters need: the API key and its secret, AWS error messages, durable local files.
 pub mod credentials;

@@ -78,6 +78,7 @@ async fn every_log_line_of_a_run_is_in_its_span() {
             page_limit: 100,
             initial_lookback: Duration::from_secs(86_400),
             overlap: DEFAULT_OVERLAP,
+            batch_bounds: Default::default(),
             lease_grace: LEASE_GRACE,
         },
     );

@@ -1,7 +1,9 @@
 //! The CLI: the same pipeline as the Lambda, run by hand (`run`), a setup check (`check`), the
 //! demo against the built-in simulated organization (`demo`), and that organization on its own
-//! (`simulate`).
+//! (`simulate`); the detection rules' own tests and list (`rules`) and the rules over collected
+//! output (`detect`).
 mod demo;
+mod detections;
 mod progress;
 
 use anyhow::{Context, Result};
@@ -41,6 +43,45 @@ enum Command {
     Demo(DemoArgs),
     /// Serves the simulated organization on loopback until interrupted (for local invokes).
     Simulate(SimulateArgs),
+    /// The detection rules: run their test events, or list them.
+    Rules(RulesArgs),
+    /// Runs the detection rules over collected output and prints the alerts, one line each.
+    Detect(DetectArgs),
+}
+
+#[derive(Args)]
+struct RulesArgs {
+    #[command(subcommand)]
+    command: RulesCommand,
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Runs every rule's positive and negative test events (the built-in pack's, and FILE's);
+    /// exits non-zero when any fails.
+    Test {
+        /// A user rule file (YAML): rules added, built-in rules disabled.
+        file: Option<PathBuf>,
+    },
+    /// Lists the rules in force: severity, id, what it means, where it comes from.
+    List {
+        /// A user rule file (YAML).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct DetectArgs {
+    /// A user rule file (YAML): rules added, built-in rules disabled.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// One alert a line as JSON (NDJSON) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Collected objects (`.json.gz` NDJSON) or folders of them, e.g. demo-output/bucket/logs.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
 }
 
 /// Each flag falls back to its environment variable (clap's `env`); the other settings are read
@@ -183,6 +224,13 @@ async fn async_main() -> ExitCode {
         Command::Check(args) => check(args).await,
         Command::Demo(args) => demo(args).await,
         Command::Simulate(args) => simulate(args).await,
+        Command::Rules(RulesArgs {
+            command: RulesCommand::Test { file },
+        }) => detections::rules_test(file.as_deref()),
+        Command::Rules(RulesArgs {
+            command: RulesCommand::List { rules },
+        }) => detections::rules_list(rules.as_deref()),
+        Command::Detect(args) => detections::detect(args.rules.as_deref(), &args.paths, args.json),
     };
     match result {
         Ok(code) => code,

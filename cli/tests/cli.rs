@@ -166,3 +166,157 @@ async fn run_draws_a_progress_line_on_a_terminal_only_and_stdout_stays_the_summa
     assert!(!in_lambda.contains("events written"), "{in_lambda}");
     org.shutdown();
 }
+
+/// A key-shaped string put where a careless user might: the environment, a rule file.
+const KEY: &str = "ATATT3xFfGF0-9f8e7d6c5b4a39281706f5e4d3c2b1a0-KEYMATERIAL";
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.env("ATLASSIAN_API_KEY", KEY).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        !stdout.contains(&KEY[..24]) && !stderr.contains(&KEY[..24]),
+        "the key leaked:\n{stdout}\n{stderr}"
+    );
+    (out.status.success(), stdout, stderr)
+}
+
+/// A user rule file: one rule whose title reads a field named like the key's variable.
+const USER_RULES: &str = "disable: [api_token_revoked]\nrules:\n  - id: group_churn\n    description: d\n    severity: Low\n    actions: [group_created]\n    title: \"group {attributes.context[].attributes.name} by {ATLASSIAN_API_KEY}\"\n    runbook: r\n    dedup: {key: \"{attributes.context[].attributes.name}\"}\n    tests:\n      positive: [{name: p, events: [{attributes: {action: group_created}}]}]\n      negative: [{name: n, events: [{attributes: {action: group_deleted}}]}]\n";
+
+#[test]
+fn rules_test_runs_every_case_and_fails_on_a_failing_one() {
+    let (ok, stdout, _) = run(cli().args(["rules", "test"]));
+    assert!(ok, "{stdout}");
+    assert!(
+        stdout.contains("ok    user_logged_in_as_user  positive"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().last().unwrap().ends_with(" 0 failed"),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.yaml");
+    std::fs::write(
+        &file,
+        USER_RULES.replace("action: group_deleted", "action: group_created"),
+    )
+    .unwrap();
+    let (ok, stdout, _) = run(cli().args(["rules", "test"]).arg(&file));
+    assert!(!ok, "{stdout}");
+    assert!(
+        stdout.contains("FAIL  group_churn  negative \"n\""),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("api_token_revoked"), "disabled: {stdout}");
+}
+
+#[test]
+fn a_bad_rule_file_names_file_rule_and_field_and_not_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.yaml");
+    std::fs::write(
+        &file,
+        USER_RULES.replace("severity: Low", &format!("severity: {KEY}")),
+    )
+    .unwrap();
+    for args in [
+        &["rules", "test"][..],
+        &["rules", "list", "--rules"],
+        &["detect", "--rules"],
+    ] {
+        let mut cmd = cli();
+        cmd.args(args).arg(&file);
+        if args[0] == "detect" {
+            cmd.arg(dir.path());
+        }
+        let (ok, _, stderr) = run(&mut cmd);
+        assert!(!ok);
+        let want = format!(
+            "{}: rule group_churn: field severity: must be one of",
+            file.display()
+        );
+        assert!(stderr.contains(&want), "{stderr}");
+    }
+}
+
+/// The real page's events as the collector writes them (the normalizer's golden file), in one
+/// gzip NDJSON object under `dir/logs/…`.
+fn collected_real_page(dir: &std::path::Path) {
+    use std::io::Write;
+    let golden = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/golden/real.expected.ndjson"
+    ))
+    .unwrap();
+    let hour = dir.join("logs/atlassian_audit/year=2021/month=04/day=01/hour=22");
+    std::fs::create_dir_all(&hour).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for line in golden.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        if record["outcome"] == "valid" {
+            writeln!(gz, "{}", record["line"]).unwrap();
+        }
+    }
+    std::fs::write(
+        hour.join("20210401T220000Z-gen-0000000001.json.gz"),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
+    // Not collected events: left out.
+    std::fs::create_dir_all(dir.join("quarantine")).unwrap();
+    std::fs::write(dir.join("quarantine/x.json.gz"), b"not gzip").unwrap();
+}
+
+#[test]
+fn detect_prints_one_line_an_alert_or_ndjson() {
+    let dir = tempfile::tempdir().unwrap();
+    collected_real_page(dir.path());
+    let (ok, stdout, stderr) = run(cli().arg("detect").arg(dir.path()));
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines.iter().any(|l| l.starts_with("High     org_admin_added  Atlassian Internal System made ctreminiom079@gmail.com an organization admin")), "{stdout}");
+    assert!(
+        stderr.contains("3 alert(s) from 38 event(s) in 1 file(s)"),
+        "{stderr}"
+    );
+
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, USER_RULES).unwrap();
+    let (ok, stdout, stderr) = run(cli()
+        .args(["detect", "--json", "--rules"])
+        .arg(&rules)
+        .arg(dir.path().join("logs")));
+    assert!(ok, "{stderr}");
+    let alerts: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let churn: Vec<&serde_json::Value> = alerts
+        .iter()
+        .filter(|a| a["rule_id"] == "group_churn")
+        .collect();
+    let jira_users = churn
+        .iter()
+        .find(|a| a["dedup_key"] == "jira-users")
+        .unwrap();
+    assert_eq!(jira_users["count"], 9, "{stdout}");
+    assert_eq!(
+        jira_users["title"],
+        "group jira-users by (no ATLASSIAN_API_KEY)"
+    );
+    assert_eq!(jira_users["severity"], "Low");
+}
+
+#[test]
+fn detect_without_a_path_or_with_a_missing_one_says_so() {
+    let (ok, _, stderr) = run(cli().arg("detect"));
+    assert!(!ok && stderr.contains("PATHS"), "{stderr}");
+    let (ok, _, stderr) = run(cli().args(["detect", "/nonexistent/collected"]));
+    assert!(!ok && stderr.contains("/nonexistent/collected"), "{stderr}");
+}

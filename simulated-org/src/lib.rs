@@ -20,6 +20,7 @@
 //! - The server runs until [`SimulatedOrg::shutdown`] or the end of the tokio runtime; dropping
 //!   the handles does not stop it.
 
+mod benign;
 mod clock;
 mod cursor;
 mod events_query;
@@ -40,6 +41,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use benign::{generate_benign_events, ROUTINE_ACTIONS};
 pub use clock::{format_millis as format_processed_at, now_ms};
 pub use faults::{CannedResponse, Fault, ResetHeader};
 pub use generator::{

@@ -2,14 +2,16 @@
 mod dynamodb;
 mod file;
 mod memory;
+mod monotonic;
 mod progress;
 mod recent;
 
 pub use dynamodb::DynamoDbCheckpointStore;
 pub use file::FileCheckpointStore;
 pub use memory::MemoryCheckpointStore;
+pub use monotonic::MonotonicCheckpoints;
 pub use progress::{BatchObjects, BatchWritten};
-pub use recent::{RecentEvents, MAX_RECENT_EVENTS};
+pub use recent::{key_hash, RecentEvents, MAX_RECENT_EVENTS};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -26,10 +28,10 @@ pub const LONGEST_LEASE: Duration = Duration::from_secs(
 /// The state of one source between batches.
 ///
 /// `sequence` numbers the batches; object keys are derived from (`generation`, `sequence`), so a
-/// batch redone after a crash overwrites its own objects instead of adding new ones. `pending`
-/// is written before a batch's objects and cleared when the batch is committed: a run that
-/// finds it set redoes that batch with the same event count, then removes objects the redo no
-/// longer needs.
+/// batch redone after a crash overwrites its own objects instead of adding new ones. A batch
+/// spans pages. `pending` is written before a batch's objects and cleared when the batch is
+/// committed: a run that finds it set redoes that batch from the same position with the same
+/// event count, then removes objects the redo no longer needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// Random, fixed when the record is created: a recreated table never reuses object names.
@@ -61,11 +63,16 @@ impl Checkpoint {
     }
 }
 
-/// A batch whose objects may be partly written: the number of events it was cut at, and the
-/// objects it was going to write (hours of event time, and whether a quarantine object).
+/// A batch whose objects may be partly written: what a redo needs to read the same events (the
+/// number of events it was cut at, over all its pages, and where it started when that was a
+/// read by time; a read by cursor starts at the checkpoint's cursor), and the objects it was
+/// going to write (hours of event time, and whether a quarantine object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingBatch {
     pub event_count: u32,
+    /// The `from` of a batch that started with a read by time (a first run, or no cursor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_ms: Option<i64>,
     pub hours: Vec<i64>,
     pub quarantine: bool,
 }
@@ -109,6 +116,23 @@ pub enum CheckpointError {
     LeaseHeld { source_id: String, until_ms: i64 },
     #[error("this run's lease on source {source_id} was taken over by another run; it stops without moving the checkpoint")]
     LeaseLost { source_id: String },
+    #[error(
+        "the checkpoint for source {source_id} in {store} went backwards: it now says generation \
+         {found_generation}, batch sequence {found_sequence}, but this process saw generation \
+         {known_generation}, sequence {known_sequence} there. Someone rewrote or replaced the record, and \
+         writing under it could put new versions over archived objects, so this run writes nothing. \
+         Find who changed the table (CloudTrail's DynamoDB data events); put the record back, or, if \
+         you reset it on purpose, restart the collector (for the Lambda, any configuration update \
+         starts a new container, which accepts the table as it is)"
+    )]
+    WentBackwards {
+        source_id: String,
+        store: String,
+        known_generation: String,
+        known_sequence: u64,
+        found_generation: String,
+        found_sequence: u64,
+    },
     #[error("the checkpoint store {store} failed: {reason}")]
     Backend { store: String, reason: String },
     #[error("the checkpoint for source {source_id} in {store} is unreadable: {reason}; fix or delete that record (deleting it restarts from INITIAL_LOOKBACK)")]
@@ -152,6 +176,24 @@ pub trait CheckpointStore: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch left pending by a version whose batches were one page (no `from_ms`) is redone
+    /// as it was: from the checkpoint's position.
+    #[test]
+    fn a_pending_batch_written_before_batches_spanned_pages_still_reads() {
+        let old: PendingBatch =
+            serde_json::from_str(r#"{"event_count":40,"hours":[3600],"quarantine":false}"#)
+                .expect("the old record");
+        assert_eq!(
+            old,
+            PendingBatch {
+                event_count: 40,
+                from_ms: None,
+                hours: vec![3600],
+                quarantine: false
+            }
+        );
+    }
 
     #[test]
     fn who_may_take_a_lease() {

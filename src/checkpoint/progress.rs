@@ -18,38 +18,45 @@ pub struct BatchWritten<'a> {
     /// Events written, valid and quarantined.
     pub events: u64,
     pub newest_processed_at_ms: Option<i64>,
-    /// (dedupe key, processedAt ms if known) of each event written, in page order.
-    pub written: &'a [(String, Option<i64>)],
+    /// (dedupe-key hash, processedAt ms if known) of each event written, in stream order.
+    pub written: &'a [(u64, Option<i64>)],
 }
 
 impl Checkpoint {
-    /// Where the next page starts: the cursor, else the window start (everything before it
-    /// was written), else `initial_from_ms` (a first run).
+    /// Where the next batch starts: the cursor, else where a pending batch started by time,
+    /// else the window start (everything before it was written), else `initial_from_ms` (a
+    /// first run).
     pub fn position(&self, initial_from_ms: i64) -> StreamPosition {
+        let pending_from = self.pending.as_ref().and_then(|p| p.from_ms);
         match &self.cursor {
             Some(c) => StreamPosition::Cursor(c.clone()),
             None => StreamPosition::From {
-                from_ms: self.window_start_ms.unwrap_or(initial_from_ms),
+                from_ms: pending_from
+                    .or(self.window_start_ms)
+                    .unwrap_or(initial_from_ms),
             },
         }
     }
 
-    /// How many events to ask for. A pending batch is redone with the count it was cut at, but
-    /// never more than the API accepts (`max_limit`): a page may hold more events than asked
-    /// for, and asking for that many would be refused on every later run. A redo that reads
-    /// fewer events overwrites the same keys with them; the rest come in the next batch.
-    pub fn limit(&self, page_limit: u32, max_limit: u32) -> u32 {
-        self.pending
-            .as_ref()
-            .map(|p| p.event_count.clamp(1, max_limit))
-            .unwrap_or(page_limit)
+    /// How many events to ask for once the batch being read holds `read`. A pending batch is
+    /// redone with the count it was cut at: its pages ask for no more than the events still to
+    /// read again, so a redo reads the same events however the API cuts its pages now. A redo
+    /// that reads fewer (the stream ends, the deadline) overwrites the same keys with them;
+    /// the rest come in the next batch.
+    pub fn limit(&self, page_limit: u32, read: u32) -> u32 {
+        match &self.pending {
+            Some(p) if p.event_count > read => (p.event_count - read).min(page_limit),
+            _ => page_limit,
+        }
     }
 
-    /// Write-ahead: records the batch about to be written (cut at `event_count` events) with
-    /// its objects and any `previous` attempt of it may have left, before any object exists.
+    /// Write-ahead: records the batch about to be written (read from `start`, cut at
+    /// `event_count` events over its pages) with its objects and any `previous` attempt of it
+    /// may have left, before any object exists.
     pub fn record_pending(
         &mut self,
         event_count: u32,
+        start: &StreamPosition,
         objects: &BatchObjects,
         previous: Option<&PendingBatch>,
     ) {
@@ -57,14 +64,19 @@ impl Checkpoint {
         if let Some(p) = previous {
             hours.extend(p.hours.iter().copied());
         }
+        let from_ms = match start {
+            StreamPosition::From { from_ms } => Some(*from_ms),
+            StreamPosition::Cursor(_) => None,
+        };
         self.pending = Some(PendingBatch {
             event_count,
+            from_ms,
             hours: hours.into_iter().collect(),
             quarantine: objects.quarantine || previous.is_some_and(|p| p.quarantine),
         });
     }
 
-    /// Moves past a batch read from `position` whose objects are all durable: it is no longer
+    /// Moves past a batch read from `position` (where its first page started) whose objects are all durable: it is no longer
     /// pending, the sequence and counts move on, the dedupe window takes its events, the cursor
     /// becomes `next_cursor`. Returns whether anything but the pending mark changed.
     pub fn advance(
@@ -90,8 +102,9 @@ impl Checkpoint {
         }
         // Events without a processing time count as the newest known one for the window.
         let fallback = self.newest_processed_at_ms.unwrap_or(now_ms);
-        for (key, processed_ms) in batch.written {
-            self.recent.insert(key, processed_ms.unwrap_or(fallback));
+        for (hash, processed_ms) in batch.written {
+            self.recent
+                .insert_hash(*hash, processed_ms.unwrap_or(fallback));
         }
         if let Some(window) = self.window_after(batch.written.len(), position, overlap_ms) {
             if self.window_start_ms != Some(window) {
@@ -155,6 +168,7 @@ mod tests {
     fn pending(event_count: u32, hours: &[i64], quarantine: bool) -> PendingBatch {
         PendingBatch {
             event_count,
+            from_ms: None,
             hours: hours.to_vec(),
             quarantine,
         }
@@ -168,7 +182,7 @@ mod tests {
     }
 
     #[test]
-    fn where_the_next_page_starts() {
+    fn where_the_next_batch_starts() {
         let cursor = Checkpoint {
             cursor: Some("c".into()),
             window_start_ms: Some(5),
@@ -176,6 +190,14 @@ mod tests {
         };
         let window = Checkpoint {
             window_start_ms: Some(5),
+            ..checkpoint()
+        };
+        let redo_by_time = |window_start_ms| Checkpoint {
+            window_start_ms,
+            pending: Some(PendingBatch {
+                from_ms: Some(3),
+                ..pending(40, &[H], false)
+            }),
             ..checkpoint()
         };
         let cases = [
@@ -190,6 +212,16 @@ mod tests {
                 "else the window",
             ),
             (
+                redo_by_time(None),
+                StreamPosition::From { from_ms: 3 },
+                "a redo of a first run's batch: where it started, not a new lookback",
+            ),
+            (
+                redo_by_time(Some(3)),
+                StreamPosition::From { from_ms: 3 },
+                "a redo by time",
+            ),
+            (
                 checkpoint(),
                 StreamPosition::From { from_ms: 9 },
                 "else the lookback",
@@ -202,46 +234,65 @@ mod tests {
 
     #[test]
     fn how_many_events_to_ask_for() {
+        // (pending event count, events read into the batch so far, limit, what)
         let cases = [
-            (None, 200, "no batch pending: the page limit"),
-            (Some(37), 37, "a redo: the count it was cut at"),
-            (Some(700), 500, "never more than the API accepts"),
-            (Some(0), 1, "never nothing"),
+            (None, 0, 200, "no batch pending: the page limit"),
+            (None, 800, 200, "no batch pending, any page: the page limit"),
+            (Some(37), 0, 37, "a redo of a short batch: its count"),
+            (Some(700), 0, 200, "a redo of a long batch: page by page"),
+            (Some(700), 600, 100, "its last page: only what is left"),
+            (Some(700), 700, 200, "a redo read in full: the next batch"),
+            (Some(700), 750, 200, "a redo served more than asked"),
+            (Some(0), 0, 200, "a record of nothing"),
         ];
-        for (count, want, what) in cases {
+        for (count, read, want, what) in cases {
             let c = Checkpoint {
                 pending: count.map(|n| pending(n, &[], false)),
                 ..checkpoint()
             };
-            assert_eq!(c.limit(200, 500), want, "{what}");
+            assert_eq!(c.limit(200, read), want, "{what}");
         }
     }
 
     #[test]
     fn the_write_ahead_covers_every_object_an_attempt_may_have_left() {
+        let by_cursor = StreamPosition::Cursor("c".into());
         let cases = [
             (
                 objects(&[H], false),
                 None,
+                by_cursor.clone(),
                 pending(9, &[H], false),
                 "first attempt",
             ),
             (
                 objects(&[H], false),
                 Some(pending(9, &[2 * H, H], true)),
+                by_cursor.clone(),
                 pending(9, &[H, 2 * H], true),
                 "a redo keeps the earlier attempt's hours and quarantine",
             ),
             (
                 objects(&[], true),
                 Some(pending(9, &[H], false)),
+                by_cursor,
                 pending(9, &[H], true),
                 "a redo that only quarantines",
             ),
+            (
+                objects(&[H], false),
+                None,
+                StreamPosition::From { from_ms: 77 },
+                PendingBatch {
+                    from_ms: Some(77),
+                    ..pending(9, &[H], false)
+                },
+                "a batch read by time keeps where it started",
+            ),
         ];
-        for (batch, previous, want, what) in cases {
+        for (batch, previous, start, want, what) in cases {
             let mut c = checkpoint();
-            c.record_pending(9, &batch, previous.as_ref());
+            c.record_pending(9, &start, &batch, previous.as_ref());
             assert_eq!(c.pending, Some(want), "{what}");
         }
     }
@@ -286,7 +337,7 @@ mod tests {
         before: Checkpoint,
         events: u64,
         newest: Option<i64>,
-        written: Vec<(String, Option<i64>)>,
+        written: Vec<(u64, Option<i64>)>,
         next_cursor: Option<&'static str>,
         position: StreamPosition,
         changed: bool,
@@ -295,8 +346,10 @@ mod tests {
         window_after: Option<i64>,
     }
 
-    fn written(keys: &[(&str, Option<i64>)]) -> Vec<(String, Option<i64>)> {
-        keys.iter().map(|(k, ms)| (k.to_string(), *ms)).collect()
+    fn written(keys: &[(&str, Option<i64>)]) -> Vec<(u64, Option<i64>)> {
+        keys.iter()
+            .map(|(k, ms)| (crate::checkpoint::key_hash(k), *ms))
+            .collect()
     }
 
     #[test]
@@ -418,8 +471,11 @@ mod tests {
             );
             assert_eq!(c.window_start_ms, case.window_after, "{what}: window");
             assert_eq!(c.cursor.as_deref(), case.next_cursor, "{what}: cursor");
-            for (key, _) in &case.written {
-                assert!(c.recent.contains(key), "{what}: {key} is remembered");
+            for (hash, _) in &case.written {
+                assert!(
+                    c.recent.contains_hash(*hash),
+                    "{what}: {hash} is remembered"
+                );
             }
         }
     }

@@ -43,6 +43,7 @@ pub struct RecentEvents {
     index: HashSet<u64>,
 }
 
+/// The 64-bit hash an id is remembered by: the first 8 bytes of its SHA-256.
 pub fn key_hash(dedupe_key: &str) -> u64 {
     let digest = Sha256::digest(dedupe_key.as_bytes());
     let mut first = [0u8; 8];
@@ -60,13 +61,22 @@ impl RecentEvents {
     }
 
     pub fn contains(&self, dedupe_key: &str) -> bool {
-        self.index.contains(&key_hash(dedupe_key))
+        self.contains_hash(key_hash(dedupe_key))
+    }
+
+    /// [`RecentEvents::contains`], given the key's [`key_hash`].
+    pub fn contains_hash(&self, hash: u64) -> bool {
+        self.index.contains(&hash)
     }
 
     pub fn insert(&mut self, dedupe_key: &str, processed_at_ms: i64) {
-        let h = key_hash(dedupe_key);
-        if self.index.insert(h) {
-            self.entries.push((h, processed_at_ms));
+        self.insert_hash(key_hash(dedupe_key), processed_at_ms);
+    }
+
+    /// [`RecentEvents::insert`], given the key's [`key_hash`].
+    pub fn insert_hash(&mut self, hash: u64, processed_at_ms: i64) {
+        if self.index.insert(hash) {
+            self.entries.push((hash, processed_at_ms));
         }
     }
 

@@ -5,18 +5,25 @@
 //! Exactly once, by construction:
 //! - one run at a time per source: a lease in the checkpoint record, taken and checked with
 //!   conditional writes;
-//! - a batch is one page; before its objects are written the checkpoint records it as pending
-//!   (its event count and object hours), the objects get keys derived from the batch's sequence
-//!   number and event hour only, and the checkpoint moves past the batch only after every object
-//!   is durable. A run that finds a pending batch reads the same page again (same position, same
-//!   count), overwrites the same keys and deletes keys the redo no longer needs;
+//! - a batch is as many pages as fit under its bounds ([`BatchBounds`]), or as are read before
+//!   the stream ends, the fetch deadline passes or a fetch fails; it becomes at most one object
+//!   per event hour, plus one quarantine object. Before its objects are written the checkpoint
+//!   records it as pending (where it started, its event count over all its pages, its object
+//!   hours), the objects get keys derived from the batch's sequence number and event hour
+//!   only, and the checkpoint moves past the batch only after every object is durable. A run
+//!   that finds a pending batch reads it again (same position, same count, page after page),
+//!   overwrites the same keys and deletes keys the redo no longer needs;
+//! - writes are fenced ([`fence`]): a run makes no side effect once its lease may have ended,
+//!   and one still in flight then is dropped, so a run held up past its lease cannot overwrite
+//!   what the run that took over has written;
 //! - ids written recently are kept in the checkpoint, so events the API serves twice (overlap
 //!   after a lost cursor, repeats across pages) are dropped.
 //!
-//! While a page is normalized, written and checkpointed, the next page is already being fetched
-//! (a read changes nothing, so a crash only discards it): the run's wall time stays close to the
-//! time it takes to download the pages.
+//! While a page is normalized (and while a batch is written and checkpointed), the next page is
+//! already being fetched (a read changes nothing, so a crash only discards it): the run's wall
+//! time stays close to the time it takes to download the pages.
 mod batch;
+mod fence;
 mod next_read;
 mod pass;
 mod read_ahead;
@@ -24,7 +31,11 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
-pub use batch::{build_batch, build_batch_after, Batch};
+pub use batch::{
+    build_batch, build_batch_after, Batch, BatchBounds, BatchBuilder, MAX_COMPRESSED_BYTES,
+};
+use fence::Fence;
+pub use fence::LeaseEnding;
 use pass::Pass;
 pub use summary::{RunSummary, StopReason};
 
@@ -52,6 +63,8 @@ pub struct CollectorSettings {
     pub page_limit: u32,
     pub initial_lookback: Duration,
     pub overlap: Duration,
+    /// Where a batch stops taking pages.
+    pub batch_bounds: BatchBounds,
     /// How long after its budget a run's lease stays valid (a killed run's lease frees itself
     /// then).
     pub lease_grace: Duration,
@@ -67,6 +80,8 @@ pub enum RunError {
     Sink(#[from] SinkError),
     #[error("could not compress a batch: {0}")]
     Encode(#[from] std::io::Error),
+    #[error(transparent)]
+    LeaseEnding(#[from] LeaseEnding),
 }
 
 /// A run's summary, and the error that ended it if any. The summary is complete either way, so
@@ -152,6 +167,10 @@ impl Collector {
                 None
             }
             Err(e) => {
+                summary.checkpoint_went_backwards = matches!(
+                    e,
+                    RunError::Checkpoint(CheckpointError::WentBackwards { .. })
+                );
                 summary.run_succeeded = false;
                 summary.stop_reason = StopReason::Failed;
                 summary.error = Some(e.to_string());
@@ -170,12 +189,12 @@ impl Collector {
         wire: Arc<WireCounters>,
     ) -> Result<StopReason, RunError> {
         let source_id = self.settings.source_id.as_str();
+        let lease_span = (budget + self.settings.lease_grace).min(LONGEST_LEASE);
+        // Taken before the wall clock is read, so the fence falls no later than the lease.
+        let fence = Fence::new(Instant::now(), lease_span);
         let lease = Lease {
             owner: owner.clone(),
-            until_ms: now_ms()
-                + (budget + self.settings.lease_grace)
-                    .min(LONGEST_LEASE)
-                    .as_millis() as i64,
+            until_ms: now_ms() + lease_span.as_millis() as i64,
         };
         let generation = uuid::Uuid::new_v4().simple().to_string();
         let checkpoint = self
@@ -188,6 +207,7 @@ impl Collector {
             owner.clone(),
             checkpoint,
             fetch_deadline,
+            fence,
             summary,
             wire,
         );

@@ -1,20 +1,20 @@
 //! One run over one source, as a value: its lease owner, checkpoint, deadline, counters and the
 //! page read ahead, with a method per step of the exactly-once protocol (module docs of
 //! `collector`).
-use super::batch::{build_batch_after, Batch};
-use super::next_read::{next_read, NextRead};
+use super::batch::{Batch, BatchBuilder};
+use super::fence::Fence;
+use super::next_read::next_read;
 use super::read_ahead::ReadAhead;
 use super::{now_ms, Collector, RunError, RunSummary, StopReason, READ_BACK_ATTEMPTS};
 use crate::checkpoint::{Checkpoint, PendingBatch};
 use crate::sink::{logs_key, quarantine_key, EncodedObject, SinkError};
-use crate::source::atlassian::MAX_PAGE_LIMIT;
 use crate::source::{Page, PageRequest, SourceError, StreamPosition, WireCounters};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-/// Objects of one page written at once.
+/// Objects of one batch written at once.
 const MAX_CONCURRENT_PUTS: usize = 8;
 
 pub(super) struct Pass<'r> {
@@ -23,11 +23,35 @@ pub(super) struct Pass<'r> {
     checkpoint: Checkpoint,
     /// No page is asked for after this; the time left is for writing the last batch.
     fetch_deadline: Instant,
+    /// No side effect after this: the lease may have ended.
+    fence: Fence,
     /// Where a first run (no checkpoint position yet) starts reading.
     initial_from_ms: i64,
     summary: &'r mut RunSummary,
     wire: Arc<WireCounters>,
     read_ahead: Option<ReadAhead>,
+}
+
+/// A batch being read: where it began, where its next page starts, and its pages so far.
+struct Reading {
+    start: StreamPosition,
+    next: StreamPosition,
+    /// The cursor the checkpoint keeps once the batch is committed (`NextRead::cursor` of its
+    /// last page).
+    cursor: Option<String>,
+    builder: BatchBuilder,
+}
+
+/// Why a batch stopped growing.
+enum BatchEnd {
+    /// A bound was reached, or a redo read as many events as recorded: the next batch goes on.
+    Full,
+    /// The API ended the stream.
+    CaughtUp,
+    /// The fetch deadline passed.
+    Deadline,
+    /// Fetching the next page failed: handled once the pages read are committed.
+    FetchFailed(SourceError),
 }
 
 /// What a fetch error means for the run.
@@ -43,6 +67,7 @@ impl<'r> Pass<'r> {
         owner: String,
         checkpoint: Checkpoint,
         fetch_deadline: Instant,
+        fence: Fence,
         summary: &'r mut RunSummary,
         wire: Arc<WireCounters>,
     ) -> Self {
@@ -52,6 +77,7 @@ impl<'r> Pass<'r> {
             owner,
             checkpoint,
             fetch_deadline,
+            fence,
             initial_from_ms,
             summary,
             wire,
@@ -59,10 +85,10 @@ impl<'r> Pass<'r> {
         }
     }
 
-    /// Reads, writes and commits page after page until the stream ends or the time is up; the
-    /// checkpoint as it stands when it stops.
+    /// Reads, writes and commits batch after batch until the stream ends or the time is up;
+    /// the checkpoint as it stands when it stops.
     pub async fn work(mut self) -> (Result<StopReason, RunError>, Checkpoint) {
-        let outcome = self.pages().await;
+        let outcome = self.batches().await;
         // A page read ahead that the run no longer needs: stop it before the counters are read.
         if let Some(unused) = self.read_ahead.take() {
             unused.cancel().await;
@@ -70,68 +96,95 @@ impl<'r> Pass<'r> {
         (outcome, self.checkpoint)
     }
 
-    async fn pages(&mut self) -> Result<StopReason, RunError> {
+    async fn batches(&mut self) -> Result<StopReason, RunError> {
         loop {
             if Instant::now() >= self.fetch_deadline {
                 return Ok(StopReason::Budget);
             }
-            if let Some(stop) = self.page().await? {
+            if let Some(stop) = self.batch().await? {
                 return Ok(stop);
             }
         }
     }
 
-    /// One page through every step; `Some` when the run stops after it.
-    async fn page(&mut self) -> Result<Option<StopReason>, RunError> {
-        let request = self.request();
-        let page = match self.fetch(&request).await {
-            Ok(page) => page,
-            Err(e) => {
-                return match self.after_fetch_error(e)? {
-                    AfterError::ReadAgain => Ok(None),
-                    AfterError::Stop(reason) => Ok(Some(reason)),
-                }
-            }
+    /// One batch through every step; `Some` when the run stops after it.
+    async fn batch(&mut self) -> Result<Option<StopReason>, RunError> {
+        let start = self.checkpoint.position(self.initial_from_ms);
+        let mut reading = Reading {
+            next: start.clone(),
+            builder: BatchBuilder::new(self.written_before(&start)),
+            start,
+            cursor: None,
         };
-        // Never cut a page: the cursor points past all of it, so a cut would skip events.
-        let page_len = page.events.len();
-        let next = next_read(&request.position, page_len, page.next_cursor.as_deref());
-        self.read_ahead(&next);
-        let batch = self.build(page, &request.position)?;
-        self.summary.duplicates_dropped += batch.duplicates;
-
-        let previous = self.checkpoint.pending.take();
-        if !batch.is_empty() {
-            self.write_ahead(&batch, page_len, previous.as_ref())
-                .await?;
-            self.write_objects(&batch).await?;
+        let end = self.read_pages(&mut reading).await?;
+        if reading.builder.pages() > 0 {
+            self.write(reading).await?;
         }
-        if let Some(p) = &previous {
-            self.delete_left_over(p, &batch).await?;
+        match end {
+            BatchEnd::Full => Ok(None),
+            BatchEnd::CaughtUp => Ok(Some(StopReason::CaughtUp)),
+            BatchEnd::Deadline => Ok(Some(StopReason::Budget)),
+            BatchEnd::FetchFailed(e) => match self.after_fetch_error(e)? {
+                AfterError::ReadAgain => Ok(None),
+                AfterError::Stop(reason) => Ok(Some(reason)),
+            },
         }
-        self.commit(&batch, next.cursor, &request.position, previous.is_some())
-            .await?;
-        tracing::info!(
-            events = page_len,
-            written = batch.valid,
-            quarantined = batch.quarantined,
-            duplicates = batch.duplicates,
-            sequence = self.checkpoint.sequence,
-            "page done"
-        );
-        Ok(next.stream_ended.then_some(StopReason::CaughtUp))
     }
 
-    fn request(&self) -> PageRequest {
+    /// Pages into the batch until it ends; the next page is fetched while one is normalized.
+    async fn read_pages(&mut self, reading: &mut Reading) -> Result<BatchEnd, RunError> {
+        loop {
+            let request = self.request(reading);
+            let page = match self.fetch(&request).await {
+                Ok(page) => page,
+                Err(e) => return Ok(BatchEnd::FetchFailed(e)),
+            };
+            // Never cut a page: the cursor points past all of it, so a cut would skip events.
+            let next = next_read(
+                &request.position,
+                page.events.len(),
+                page.next_cursor.as_deref(),
+            );
+            reading.cursor = next.cursor.clone();
+            if let (false, Some(cursor)) = (next.stream_ended, &next.cursor) {
+                reading.next = StreamPosition::Cursor(cursor.clone());
+                self.read_ahead(reading, page.events.len());
+            }
+            self.add(reading, page)?;
+            if next.stream_ended {
+                return Ok(BatchEnd::CaughtUp);
+            }
+            if self.redo_done(reading) || self.full(reading) {
+                return Ok(BatchEnd::Full);
+            }
+            if Instant::now() >= self.fetch_deadline {
+                return Ok(BatchEnd::Deadline);
+            }
+        }
+    }
+
+    /// The next page of the batch being read: where it starts, and as many events as a page
+    /// holds (a redo: no more than the events it still has to read again).
+    fn request(&self, reading: &Reading) -> PageRequest {
         PageRequest {
-            position: self.checkpoint.position(self.initial_from_ms),
-            limit: self
-                .checkpoint
-                .limit(self.parts.settings.page_limit, MAX_PAGE_LIMIT),
+            position: reading.next.clone(),
+            limit: self.checkpoint.limit(
+                self.parts.settings.page_limit,
+                reading.builder.events_read(),
+            ),
         }
     }
 
-    /// The page read ahead while the previous one was written, if it is the one wanted.
+    /// Everything processed before this was written already: the `from` of a read by time,
+    /// else the window start.
+    fn written_before(&self, start: &StreamPosition) -> Option<i64> {
+        match start {
+            StreamPosition::From { from_ms } => Some(*from_ms),
+            StreamPosition::Cursor(_) => self.checkpoint.window_start_ms,
+        }
+    }
+
+    /// The page read ahead while the previous one was handled, if it is the one wanted.
     async fn fetch(&mut self, request: &PageRequest) -> Result<Page, SourceError> {
         match self.read_ahead.take() {
             Some(ahead) if ahead.request() == request => ahead.finish().await,
@@ -142,6 +195,86 @@ impl<'r> Pass<'r> {
                     .await
             }
         }
+    }
+
+    /// Starts the request that follows a page of `page_len` events: the batch's next page, or,
+    /// should the batch end here, the first page of the next batch (the same request unless a
+    /// redo ends here).
+    fn read_ahead(&mut self, reading: &Reading, page_len: usize) {
+        let read = reading.builder.events_read() as usize + page_len;
+        let limit = self.checkpoint.limit(
+            self.parts.settings.page_limit,
+            u32::try_from(read).unwrap_or(u32::MAX),
+        );
+        self.read_ahead = Some(ReadAhead::start(
+            self.parts.source.clone(),
+            PageRequest {
+                position: reading.next.clone(),
+                limit,
+            },
+            self.fetch_deadline,
+            self.wire.clone(),
+        ));
+    }
+
+    fn add(&self, reading: &mut Reading, page: Page) -> Result<(), RunError> {
+        let events = page.events.len();
+        reading.builder.add_page(
+            &self.parts.normalizer,
+            &page.events,
+            &self.checkpoint.recent,
+            chrono::Utc::now(),
+        )?;
+        tracing::debug!(
+            events,
+            pages = reading.builder.pages(),
+            "page read into the batch"
+        );
+        Ok(())
+    }
+
+    /// A redo has read as many events as the batch it redoes was recorded with.
+    fn redo_done(&self, reading: &Reading) -> bool {
+        self.checkpoint
+            .pending
+            .as_ref()
+            .is_some_and(|p| reading.builder.events_read() >= p.event_count)
+    }
+
+    fn full(&self, reading: &Reading) -> bool {
+        reading.builder.is_full(
+            &self.parts.settings.batch_bounds,
+            self.parts.settings.page_limit,
+        )
+    }
+
+    /// Writes the batch read and moves the checkpoint past it.
+    async fn write(&mut self, reading: Reading) -> Result<(), RunError> {
+        let (pages, events_read) = (reading.builder.pages(), reading.builder.events_read());
+        let batch = reading.builder.finish()?;
+        self.summary.duplicates_dropped += batch.duplicates;
+        let previous = self.checkpoint.pending.take();
+        if !batch.is_empty() {
+            self.write_ahead(&batch, events_read, &reading.start, previous.as_ref())
+                .await?;
+            self.write_objects(&batch).await?;
+        }
+        if let Some(p) = &previous {
+            self.delete_left_over(p, &batch).await?;
+        }
+        self.commit(&batch, reading.cursor, &reading.start, previous.is_some())
+            .await?;
+        tracing::info!(
+            pages,
+            events = events_read,
+            written = batch.valid,
+            quarantined = batch.quarantined,
+            duplicates = batch.duplicates,
+            objects = batch.hours.len() + usize::from(batch.quarantine.is_some()),
+            sequence = self.checkpoint.sequence,
+            "batch done"
+        );
+        Ok(())
     }
 
     fn after_fetch_error(&mut self, error: SourceError) -> Result<AfterError, RunError> {
@@ -163,75 +296,53 @@ impl<'r> Pass<'r> {
         }
     }
 
-    /// Unless the API ended the stream, the next request is known now: start it.
-    fn read_ahead(&mut self, next: &NextRead) {
-        if let (false, Some(cursor)) = (next.stream_ended, &next.cursor) {
-            self.read_ahead = Some(ReadAhead::start(
-                self.parts.source.clone(),
-                PageRequest {
-                    position: StreamPosition::Cursor(cursor.clone()),
-                    limit: self.parts.settings.page_limit,
-                },
-                self.fetch_deadline,
-                self.wire.clone(),
-            ));
-        }
-    }
-
-    fn build(&self, page: Page, position: &StreamPosition) -> Result<Batch, RunError> {
-        // Everything processed before the window start was written already; a read by time
-        // asked for nothing before its `from`.
-        let written_before_ms = match position {
-            StreamPosition::From { from_ms } => Some(*from_ms),
-            StreamPosition::Cursor(_) => self.checkpoint.window_start_ms,
-        };
-        Ok(build_batch_after(
-            &self.parts.normalizer,
-            &page.events,
-            &self.checkpoint.recent,
-            written_before_ms,
-            chrono::Utc::now(),
-        )?)
-    }
-
-    /// Records the batch (and any keys a previous attempt may have left) before its objects
-    /// exist.
+    /// Records the batch (where it starts, how many events it was cut at, its objects and any
+    /// keys a previous attempt may have left) before its objects exist.
     async fn write_ahead(
         &mut self,
         batch: &Batch,
-        page_len: usize,
+        events_read: u32,
+        start: &StreamPosition,
         previous: Option<&PendingBatch>,
     ) -> Result<(), RunError> {
         self.checkpoint
-            .record_pending(page_len as u32, &batch.objects(), previous);
+            .record_pending(events_read, start, &batch.objects(), previous);
         self.save().await
     }
 
-    /// A page's objects (one per event hour, and the quarantine) are independent: they are
+    /// A batch's objects (one per event hour, and the quarantine) are independent: they are
     /// written a few at a time. Unfinished writes are aborted if one fails (the batch is
     /// pending, so the next run redoes it).
     async fn write_objects(&mut self, batch: &Batch) -> Result<(), RunError> {
-        let objects = self.keyed(batch);
-        for chunk in objects.chunks(MAX_CONCURRENT_PUTS) {
-            let mut puts = tokio::task::JoinSet::new();
-            for (key, object) in chunk {
-                let (sink, key, object) = (self.parts.sink.clone(), key.clone(), (*object).clone());
+        let mut objects = self.keyed(batch).into_iter();
+        let mut puts = tokio::task::JoinSet::new();
+        loop {
+            while puts.len() < MAX_CONCURRENT_PUTS {
+                let Some((key, object)) = objects.next() else {
+                    break;
+                };
+                let (sink, object) = (self.parts.sink.clone(), object.clone());
                 puts.spawn(
                     async move { sink.put(&key, &object).await.map(|()| object.body.len()) }
                         .in_current_span(),
                 );
             }
-            while let Some(joined) = puts.join_next().await {
-                let bytes = match joined {
-                    Ok(written) => written?,
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(e) => return Err(self.cancelled_write(e).into()),
-                };
-                self.summary.objects_written += 1;
-                self.summary.bytes_written += bytes as u64;
-            }
+            // Returning drops the set, which aborts the writes still in flight.
+            let Some(joined) = self
+                .fence
+                .within("writing the batch's objects", puts.join_next())
+                .await?
+            else {
+                return Ok(());
+            };
+            let bytes = match joined {
+                Ok(written) => written?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => return Err(self.cancelled_write(e).into()),
+            };
+            self.summary.objects_written += 1;
+            self.summary.bytes_written += bytes as u64;
         }
-        Ok(())
     }
 
     /// The batch's objects under the keys of this checkpoint's generation and sequence.
@@ -265,17 +376,21 @@ impl<'r> Pass<'r> {
     ) -> Result<(), RunError> {
         let left_over = previous.left_over(&batch.objects());
         let (generation, sequence) = (&self.checkpoint.generation, self.checkpoint.sequence);
-        for hour in left_over.hours {
-            self.parts
-                .sink
-                .delete(&logs_key(hour, generation, sequence))
-                .await?;
-        }
+        let mut keys: Vec<String> = left_over
+            .hours
+            .into_iter()
+            .map(|hour| logs_key(hour, generation, sequence))
+            .collect();
         if left_over.quarantine {
-            self.parts
-                .sink
-                .delete(&quarantine_key(generation, sequence))
-                .await?;
+            keys.push(quarantine_key(generation, sequence));
+        }
+        for key in keys {
+            self.fence
+                .within(
+                    "deleting what an earlier attempt left",
+                    self.parts.sink.delete(&key),
+                )
+                .await??;
         }
         Ok(())
     }
@@ -285,17 +400,13 @@ impl<'r> Pass<'r> {
         &mut self,
         batch: &Batch,
         next_cursor: Option<String>,
-        position: &StreamPosition,
+        start: &StreamPosition,
         was_pending: bool,
     ) -> Result<(), RunError> {
         let overlap_ms = self.parts.settings.overlap.as_millis() as i64;
-        let moved = self.checkpoint.advance(
-            &batch.written(),
-            next_cursor,
-            position,
-            overlap_ms,
-            now_ms(),
-        );
+        let moved =
+            self.checkpoint
+                .advance(&batch.written(), next_cursor, start, overlap_ms, now_ms());
         if moved || was_pending {
             if let Err(e) = self.save().await {
                 // The write may have taken effect though its answer was lost. If it did, this
@@ -317,11 +428,11 @@ impl<'r> Pass<'r> {
 
     async fn save(&self) -> Result<(), RunError> {
         let source_id = &self.parts.settings.source_id;
-        Ok(self
+        let save = self
             .parts
             .checkpoints
-            .save(source_id, &self.owner, &self.checkpoint)
-            .await?)
+            .save(source_id, &self.owner, &self.checkpoint);
+        Ok(self.fence.within("saving the checkpoint", save).await??)
     }
 
     /// Whether the store holds the checkpoint as this run left it, under this run's lease:

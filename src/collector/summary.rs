@@ -51,6 +51,9 @@ pub struct RunSummary {
     /// Another run held the source's lease, so this one left it alone (alarmed on when it
     /// lasts: a lease that is never released stops collection).
     pub lease_held: bool,
+    /// The checkpoint went backwards under this process (a lowered sequence, another
+    /// generation), so the run refused it and wrote nothing.
+    pub checkpoint_went_backwards: bool,
     pub duration_ms: u64,
 }
 
@@ -73,6 +76,7 @@ impl RunSummary {
             checkpoint_sequence: 0,
             resumes_with_cursor: false,
             lease_held: false,
+            checkpoint_went_backwards: false,
             duration_ms: 0,
         }
     }

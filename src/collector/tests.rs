@@ -92,6 +92,7 @@ fn collector(
             page_limit: 100,
             initial_lookback: Duration::from_secs(86_400),
             overlap: DEFAULT_OVERLAP,
+            batch_bounds: Default::default(),
             lease_grace: LEASE_GRACE,
         },
     )

@@ -3,6 +3,7 @@ mod api_key;
 
 pub use api_key::ApiKey;
 
+use crate::collector::BatchBounds;
 use crate::source::atlassian::{DEFAULT_API_REQUEST_TIMEOUT, MAX_PAGE_LIMIT};
 
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ pub mod env {
     pub const SOURCE_LABEL: &str = "SOURCE_LABEL";
     pub const INITIAL_LOOKBACK: &str = "INITIAL_LOOKBACK";
     pub const PAGE_LIMIT: &str = "PAGE_LIMIT";
+    pub const BATCH_MAX_EVENTS: &str = "BATCH_MAX_EVENTS";
+    pub const BATCH_MAX_MIB: &str = "BATCH_MAX_MIB";
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     pub const RUN_BUDGET_SECONDS: &str = "RUN_BUDGET_SECONDS";
     pub const API_REQUEST_TIMEOUT: &str = "API_REQUEST_TIMEOUT";
@@ -144,6 +147,7 @@ pub struct Config {
     pub source_label: String,
     pub initial_lookback: Duration,
     pub page_limit: u32,
+    pub batch_bounds: BatchBounds,
     pub metrics_namespace: String,
     pub run_budget: Duration,
     pub api_request_timeout: Duration,
@@ -224,6 +228,8 @@ impl Config {
             (None, None) => DEFAULT_PAGE_LIMIT,
         };
 
+        let batch_bounds = batch_bounds(&get)?;
+
         let run_budget = match (given.run_budget_seconds, get(env::RUN_BUDGET_SECONDS)) {
             (Some(n), _) => parse_budget(&n.to_string())?,
             (None, Some(v)) => parse_budget(&v)?,
@@ -250,6 +256,7 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_SOURCE_LABEL.to_string()),
             initial_lookback,
             page_limit,
+            batch_bounds,
             metrics_namespace: get(env::METRICS_NAMESPACE)
                 .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_string()),
             run_budget,
@@ -504,6 +511,54 @@ fn parse_page_limit(value: &str) -> Result<u32, ConfigError> {
     })?;
     // Out-of-range values are clamped, as documented: the API accepts 1..=500.
     Ok(n.clamp(1, i64::from(MAX_PAGE_LIMIT)) as u32)
+}
+
+/// BATCH_MAX_EVENTS and BATCH_MAX_MIB, each within what keeps a run's memory bounded.
+fn batch_bounds(get: &impl Fn(&str) -> Option<String>) -> Result<BatchBounds, ConfigError> {
+    let defaults = BatchBounds::default();
+    let max_events = match get(env::BATCH_MAX_EVENTS) {
+        None => defaults.max_events,
+        Some(v) => parse_bound(
+            env::BATCH_MAX_EVENTS,
+            &v,
+            BatchBounds::LARGEST_MAX_EVENTS.into(),
+            "events a batch reads before it is written (pages are never cut, so a batch holds at least one)",
+        )? as u32,
+    };
+    let max_bytes = match get(env::BATCH_MAX_MIB) {
+        None => defaults.max_bytes,
+        Some(v) => {
+            parse_bound(
+                env::BATCH_MAX_MIB,
+                &v,
+                BatchBounds::LARGEST_MAX_MIB,
+                "MiB of NDJSON (before compression) a batch writes",
+            )? * 1024
+                * 1024
+        }
+    };
+    Ok(BatchBounds {
+        max_events,
+        max_bytes,
+    })
+}
+
+fn parse_bound(
+    name: &'static str,
+    value: &str,
+    largest: u64,
+    what: &str,
+) -> Result<u64, ConfigError> {
+    match value.parse::<u64>() {
+        Ok(n) if (1..=largest).contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            name,
+            value: value.to_string(),
+            reason: format!(
+                "a whole number from 1 to {largest}: the {what}; larger batches would not fit the memory a run is given"
+            ),
+        }),
+    }
 }
 
 fn parse_budget(value: &str) -> Result<Duration, ConfigError> {
@@ -779,6 +834,36 @@ mod tests {
         assert_eq!(config(&[(env::PAGE_LIMIT, "200")]).unwrap().page_limit, 200);
         let err = config(&[(env::PAGE_LIMIT, "many")]).unwrap_err();
         assert!(err.to_string().contains("PAGE_LIMIT"), "{err}");
+    }
+
+    #[test]
+    fn batch_bounds_have_defaults_and_refuse_what_memory_cannot_hold() {
+        const MIB: u64 = 1024 * 1024;
+        // (settings, events bound, bytes bound) or the variable an error names.
+        let ok = [
+            (vec![], 50_000, 64 * MIB),
+            (vec![(env::BATCH_MAX_EVENTS, "1")], 1, 64 * MIB),
+            (vec![(env::BATCH_MAX_EVENTS, "200000")], 200_000, 64 * MIB),
+            (vec![(env::BATCH_MAX_MIB, "1024")], 50_000, 1024 * MIB),
+            (vec![(env::BATCH_MAX_MIB, " 8 ")], 50_000, 8 * MIB),
+        ];
+        for (settings, events, bytes) in ok {
+            let b = config(&settings).unwrap().batch_bounds;
+            assert_eq!((b.max_events, b.max_bytes), (events, bytes), "{settings:?}");
+        }
+        let refused = [
+            (env::BATCH_MAX_EVENTS, "0"),
+            (env::BATCH_MAX_EVENTS, "200001"),
+            (env::BATCH_MAX_EVENTS, "-5"),
+            (env::BATCH_MAX_EVENTS, "lots"),
+            (env::BATCH_MAX_MIB, "0"),
+            (env::BATCH_MAX_MIB, "1025"),
+            (env::BATCH_MAX_MIB, "1.5"),
+        ];
+        for (name, value) in refused {
+            let err = config(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("memory"), "{err}");
+        }
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! the directive declares only what an alarm or the dashboard reads, and only when it carries a
 //! signal: `EventsProcessed` on every run (0 included: the no-events alarm and the dashboard's
 //! hourly count), `KeyDaysLeft` whenever the key's expiry is known, and `AuthFailures`,
-//! `LeaseHeld` and `IngestLagSeconds` only on the runs where they are not zero, which in a healthy
-//! month is never. Every other figure of the run is a plain field of the same line, searchable
+//! `LeaseHeld`, `IngestLagSeconds` and `CheckpointWentBackwards` only on the runs where they are
+//! not zero, which in a healthy month is never. Every other figure of the run is a plain field of the same line, searchable
 //! in Logs Insights (the dashboard's pages, throttles and quarantine widgets read them there).
 use crate::collector::{RunSummary, StopReason};
 use serde_json::{json, Map, Value};
@@ -20,6 +20,7 @@ pub mod name {
     pub const LEASE_HELD: &str = "LeaseHeld";
     pub const INGEST_LAG_SECONDS: &str = "IngestLagSeconds";
     pub const KEY_DAYS_LEFT: &str = "KeyDaysLeft";
+    pub const CHECKPOINT_WENT_BACKWARDS: &str = "CheckpointWentBackwards";
 }
 
 /// When a CloudWatch metric is declared in the directive.
@@ -42,7 +43,7 @@ pub struct MetricSpec {
 }
 
 /// Every CloudWatch metric the collector can emit: what the alarms and the dashboard read.
-pub const CLOUDWATCH_METRICS: [MetricSpec; 5] = [
+pub const CLOUDWATCH_METRICS: [MetricSpec; 6] = [
     MetricSpec {
         name: name::EVENTS_PROCESSED,
         unit: "Count",
@@ -67,6 +68,11 @@ pub const CLOUDWATCH_METRICS: [MetricSpec; 5] = [
         name: name::KEY_DAYS_LEFT,
         unit: "None",
         declared: Declared::WhenKnown,
+    },
+    MetricSpec {
+        name: name::CHECKPOINT_WENT_BACKWARDS,
+        unit: "Count",
+        declared: Declared::WhenNonZero,
     },
 ];
 
@@ -123,7 +129,7 @@ impl<'a> RunMetrics<'a> {
     }
 
     /// The values of [`CLOUDWATCH_METRICS`], in its order.
-    fn metric_values(&self) -> [Option<f64>; 5] {
+    fn metric_values(&self) -> [Option<f64>; 6] {
         let s = self.summary;
         [
             Some(s.events_processed as f64),
@@ -131,6 +137,11 @@ impl<'a> RunMetrics<'a> {
             Some(if s.lease_held { 1.0 } else { 0.0 }),
             self.ingest_lag_seconds(),
             self.key_days_left,
+            Some(if s.checkpoint_went_backwards {
+                1.0
+            } else {
+                0.0
+            }),
         ]
     }
 

@@ -1,6 +1,8 @@
 //! Wiring: turns a [`Config`] (which has chosen the storage) into a ready [`Collector`]. Shared by the
 //! Lambda and the CLI so both run the very same pipeline.
-use crate::checkpoint::{CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore};
+use crate::checkpoint::{
+    CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, MonotonicCheckpoints,
+};
 use crate::collector::{Collector, CollectorSettings, DEFAULT_OVERLAP, LEASE_GRACE};
 use crate::config::{
     CheckpointLocation, Config, ConfigError, CredentialSource, ObjectLocation,
@@ -105,13 +107,16 @@ pub async fn credential_provider(
 }
 
 /// The checkpoint store the configuration chose.
+/// The checkpoint store the configuration chose, refusing checkpoints that go backwards under
+/// this process.
 pub async fn checkpoint_store(config: &Config, aws: &Aws) -> Arc<dyn CheckpointStore> {
-    match &config.checkpoint {
+    let store: Arc<dyn CheckpointStore> = match &config.checkpoint {
         CheckpointLocation::File(path) => Arc::new(FileCheckpointStore::new(path.clone())),
         CheckpointLocation::DynamoDb { table } => {
             Arc::new(DynamoDbCheckpointStore::new(aws.dynamodb().await, table))
         }
-    }
+    };
+    Arc::new(MonotonicCheckpoints::new(store))
 }
 
 /// The object sink the configuration chose.
@@ -196,6 +201,7 @@ impl Backends {
                 page_limit: config.page_limit,
                 initial_lookback: config.initial_lookback,
                 overlap: DEFAULT_OVERLAP,
+                batch_bounds: config.batch_bounds,
                 lease_grace: LEASE_GRACE,
             },
         ))

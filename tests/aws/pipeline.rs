@@ -1,7 +1,8 @@
 //! The whole pipeline exactly as the Lambda builds it (Secrets Manager, DynamoDB, S3), and what
 //! S3 holds: every object gzip NDJSON with its content type, encoding and event count.
-use crate::support::harness::TestEnv;
+use crate::support::harness::{TestEnv, SOURCE_ID};
 use crate::support::scenario;
+use atlassian_audit::collector::RunReport;
 use simulated_org::SimulatedOrgConfig;
 
 #[tokio::test]
@@ -46,4 +47,77 @@ async fn backlog_then_live_events_land_exactly_once_in_s3_with_their_metadata() 
             o.key
         );
     }
+}
+
+/// Someone with write access to the table lowers `batch_sequence` between two scheduled runs of
+/// a warm function (the same process, so the same backends): the next run refuses the
+/// checkpoint, says what to do, reports `CheckpointWentBackwards`, writes no object and gives
+/// the lease back; once the record is put back, collection goes on.
+#[tokio::test]
+async fn a_checkpoint_rewound_under_a_warm_function_is_refused_and_nothing_written() {
+    use atlassian_audit::checkpoint::Lease;
+    use atlassian_audit::metrics::RunMetrics;
+    let env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
+    crate::support::append_live(&env.org, 5, 30);
+    let backends = env.backends().await;
+    let first = run(&env, &backends).await;
+    assert!(first.error.is_none(), "{:?}", first.error);
+    let honest = env.checkpoint().await.expect("a checkpoint").checkpoint;
+    assert!(honest.sequence >= 1);
+
+    // The tampering, straight into the table.
+    let table = env.store().await;
+    let mut rewound = honest.clone();
+    rewound.sequence = 0;
+    let lease = Lease {
+        owner: "tamper".into(),
+        until_ms: simulated_org::now_ms() + 60_000,
+    };
+    let now = simulated_org::now_ms();
+    table.acquire(SOURCE_ID, &lease, now, "x").await.unwrap();
+    table.save(SOURCE_ID, "tamper", &rewound).await.unwrap();
+    table.release(SOURCE_ID, "tamper").await.unwrap();
+    crate::support::append_live(&env.org, 6, 10);
+    let (objects_before, requests_before) = (env.objects().await.len(), env.org.requests().len());
+
+    let refused = run(&env, &backends).await;
+    let message = refused
+        .error
+        .as_ref()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains("went backwards") && message.contains("writes nothing"),
+        "{message}"
+    );
+    assert!(refused.summary.checkpoint_went_backwards);
+    let line: serde_json::Value =
+        serde_json::from_str(&RunMetrics::new(&refused.summary).to_emf("NS", 0)).unwrap();
+    assert_eq!(line["CheckpointWentBackwards"], 1.0);
+    assert_eq!(
+        env.objects().await.len(),
+        objects_before,
+        "no object written"
+    );
+    let stored = env.checkpoint().await.expect("a checkpoint");
+    assert_eq!(stored.checkpoint, rewound, "the checkpoint was not moved");
+    assert_eq!(stored.lease, None, "the lease was given back");
+    assert_eq!(
+        env.org.requests().len(),
+        requests_before,
+        "no request to the API"
+    );
+
+    // The record put back: the same process collects again, every event once.
+    table.acquire(SOURCE_ID, &lease, now, "x").await.unwrap();
+    table.save(SOURCE_ID, "tamper", &honest).await.unwrap();
+    table.release(SOURCE_ID, "tamper").await.unwrap();
+    let resumed = run(&env, &backends).await;
+    assert!(resumed.error.is_none(), "{:?}", resumed.error);
+    env.assert_exactly_once().await;
+}
+
+async fn run(env: &TestEnv, backends: &atlassian_audit::setup::Backends) -> RunReport {
+    let collector = backends.collector(&env.config()).await.expect("collector");
+    collector.run(std::time::Duration::from_secs(30)).await
 }

@@ -84,8 +84,13 @@ impl AwsProxy {
                 .expect("an HTTP client"),
             stall,
         };
+        // axum refuses bodies over 2 MB by default (413, which the SDK reports as an unhandled
+        // error): a batch of a big backlog writes hour objects far larger than that, which S3
+        // takes in one PUT. Campaign 7 got stuck on exactly this. The collector's objects are
+        // capped at MAX_COMPRESSED_BYTES; leave room above it.
         let app = axum::Router::new()
             .fallback(forward)
+            .layer(axum::extract::DefaultBodyLimit::max(PROXIED_BODY_LIMIT))
             .with_state(proxy.clone());
         listener
             .set_nonblocking(true)
@@ -186,6 +191,9 @@ fn error_response(service: Service, fault: AwsFault) -> Response {
         .body(Body::from(body))
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
+
+/// The largest request body the proxy forwards: well above any object the collector writes.
+const PROXIED_BODY_LIMIT: usize = 4 * atlassian_audit::collector::MAX_COMPRESSED_BYTES;
 
 const HOP_BY_HOP: [&str; 5] = [
     "host",

@@ -382,6 +382,7 @@ impl Campaign<'_> {
         for pass in 0..args.passes {
             self.new_activity();
             self.draw_paging();
+            self.draw_batch_bounds();
             let kind = match self.rng.u32(..100) {
                 0..=39 => PassKind::InProcess,
                 40..=59 => PassKind::Deadline,
@@ -457,6 +458,27 @@ impl Campaign<'_> {
                 .entry("passes_whose_stream_ends_with_null".into())
                 .or_default() += 1;
         }
+    }
+
+    /// How many pages a batch takes this pass: one (as before batches spanned pages), a few,
+    /// or as many as the run reads (the default bounds), sometimes bounded by bytes instead.
+    fn draw_batch_bounds(&mut self) {
+        let (events, condition) = match self.rng.u32(..100) {
+            0..=19 => ("1".to_string(), "passes_with_one_page_batches"),
+            20..=69 => (
+                self.rng.u32(2..=600).to_string(),
+                "passes_with_batches_of_a_few_pages",
+            ),
+            _ => (
+                atlassian_audit::collector::BatchBounds::DEFAULT_MAX_EVENTS.to_string(),
+                "passes_with_the_default_batch_bounds",
+            ),
+        };
+        self.env.set(env::BATCH_MAX_EVENTS, events);
+        // A small byte bound: a batch of a page or two of these events.
+        let mib = if self.rng.u32(..10) == 0 { "1" } else { "64" };
+        self.env.set(env::BATCH_MAX_MIB, mib);
+        *self.out.conditions.entry(condition.into()).or_default() += 1;
     }
 
     fn fault_total(&self) -> u64 {
@@ -708,7 +730,7 @@ impl Campaign<'_> {
         if !missing.is_empty() {
             let c = &stored.checkpoint;
             eprintln!(
-                "pass {pass} ({}): {} events missing before position {last} (first {}, last {}); checkpoint sequence {} cursor {:?} window {:?} written {}; PAGE_LIMIT {:?}",
+                "pass {pass} ({}): {} events missing before position {last} (first {}, last {}); checkpoint sequence {} cursor {:?} window {:?} written {}; settings {:?}",
                 name_of(kind),
                 missing.len(),
                 missing[0],
@@ -717,7 +739,7 @@ impl Campaign<'_> {
                 c.cursor,
                 c.window_start_ms,
                 c.events_written,
-                self.env.settings.get(env::PAGE_LIMIT),
+                (self.env.settings.get(env::BATCH_MAX_EVENTS), self.env.settings.get(env::BATCH_MAX_MIB)),
             );
             self.out.checkpoint_problems.push(format!(
                 "after pass {pass}, {} events were missing before one written",
@@ -791,7 +813,10 @@ impl Campaign<'_> {
                 report.summary.stop_reason,
                 report.summary.events_processed,
                 report.summary.pages_fetched,
-                report.error.as_ref().map_or("no error".into(), |e| e.to_string())
+                report
+                    .error
+                    .as_ref()
+                    .map_or("no error".into(), |e| e.to_string())
             );
             eprintln!("catch-up run {}: {end}", self.out.catch_up_runs);
             self.out.catch_up_ends.push(end);

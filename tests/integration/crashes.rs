@@ -2,12 +2,14 @@
 //!
 //! A crash is modelled as the run's future being dropped at an instant: no code of the run
 //! executes after it, its lease is not released, and an operation it had started either took
-//! effect (crash after) or did not (crash before) — what SIGKILL does to a process.
+//! effect (crash after) or did not (crash before) — what SIGKILL does to a process. Batches in
+//! these scenarios span two pages, and crashes land at every side effect and at every page
+//! fetch (before it is sent, and once its answer is in: pages read ahead included).
 use crate::support::append_live;
-use crate::support::faults::{Faults, Op, StorageFault};
+use crate::support::faults::{Call, Faults, Op, StorageFault};
 use crate::support::harness::{TestEnv, SOURCE_ID};
 use atlassian_audit::checkpoint::Lease;
-use atlassian_audit::collector::StopReason;
+use atlassian_audit::collector::{RunError, StopReason};
 use atlassian_audit::config::env;
 use simulated_org::{
     generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrgConfig,
@@ -20,22 +22,34 @@ enum When {
     After,
 }
 
-/// The run "dies" before or after its side effect number `at` (of the store and sink together).
-fn crash_at(at: usize, when: When) -> Faults {
-    let crash = match when {
+/// Where a run "dies": before or after its side effect number `n` (of the store and sink
+/// together), or before or after its page fetch number `n`.
+#[derive(Clone, Copy, Debug)]
+enum CrashPoint {
+    Step(usize, When),
+    Fetch(usize, When),
+}
+
+fn crash_at(point: CrashPoint) -> Faults {
+    let fault = |when| match when {
         When::Before => StorageFault::CrashBefore,
         When::After => StorageFault::CrashAfter,
     };
-    Faults::new().at_step(at, crash)
+    match point {
+        CrashPoint::Step(n, when) => Faults::new().at_step(n, fault(when)),
+        CrashPoint::Fetch(n, when) => {
+            Faults::new().when(move |c: &Call| c.op == Op::Fetch && c.nth == n, fault(when))
+        }
+    }
 }
 
 /// Long enough for a crashed run to reach any step even on a loaded machine; recovery waits
 /// for its lease to expire, so the cases run in parallel.
 const CRASHED_BUDGET: Duration = Duration::from_secs(6);
 
-/// Runs once with a crash at step `at` (no lease grace); returns whether the crash happened.
-async fn run_crashing(env: &TestEnv, at: usize, when: When) -> bool {
-    let faults = crash_at(at, when);
+/// Runs once with a crash at `point` (no lease grace); returns whether the crash happened.
+async fn run_crashing(env: &TestEnv, point: CrashPoint) -> bool {
+    let faults = crash_at(point);
     let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
     tokio::select! {
         report = collector.run(CRASHED_BUDGET) => {
@@ -46,8 +60,9 @@ async fn run_crashing(env: &TestEnv, at: usize, when: When) -> bool {
     }
 }
 
-/// Side effects of one clean pass over the scenario (to know how many crash points there are).
-async fn count_steps(env: &TestEnv) -> usize {
+/// Side effects and page fetches of one clean pass over the scenario (to know how many crash
+/// points there are), and the batches it committed.
+async fn count_steps(env: &TestEnv) -> (usize, usize, u64) {
     let faults = Faults::new();
     let r = env
         .collector_with_faults(&faults, Duration::ZERO)
@@ -55,11 +70,16 @@ async fn count_steps(env: &TestEnv) -> usize {
         .run(Duration::from_secs(30))
         .await;
     assert!(r.error.is_none(), "{:?}", r.error);
-    faults.steps()
+    (
+        faults.steps(),
+        faults.calls(Op::Fetch),
+        r.summary.checkpoint_sequence,
+    )
 }
 
-/// 100 events (and 2 invalid ones) over the two whole hours before this one, so every
-/// environment built from the same seed has the same pages, objects and steps.
+/// 100 events (and 2 invalid ones) over the two whole hours before this one, read in pages of
+/// 40 and batches of two pages (80 events), so every environment built from the same seed has
+/// the same pages, batches, objects and steps.
 async fn scenario(seed: u64) -> TestEnv {
     scenario_capped(seed, None).await
 }
@@ -72,6 +92,7 @@ async fn scenario_capped(seed: u64, cap: Option<u32>) -> TestEnv {
     })
     .await;
     env.set(env::PAGE_LIMIT, "40");
+    env.set(env::BATCH_MAX_EVENTS, "80");
     let hour = 3_600_000;
     let this_hour = now_ms() / hour * hour;
     let range = (this_hour - 2 * hour, this_hour - 1);
@@ -121,64 +142,106 @@ async fn a_crash_at_any_step_with_pages_capped_below_the_limit_loses_nothing() {
 
 async fn crash_matrix(cap: Option<u32>) {
     let reference = scenario_capped(40, cap).await;
-    let steps = count_steps(&reference).await;
+    let (steps, fetches, batches) = count_steps(&reference).await;
     assert!(steps >= 10, "the scenario has {steps} steps");
-    eprintln!("crash matrix (cap {cap:?}): {steps} side effects, each crashed before and after");
-    // Every step, crashing before and after its effect, each in its own environment, in parallel.
+    assert!(batches >= 2, "the scenario has {batches} batches");
+    assert!(
+        fetches > batches as usize,
+        "batches span pages: {fetches} fetches, {batches} batches"
+    );
+    eprintln!(
+        "crash matrix (cap {cap:?}): {steps} side effects and {fetches} fetches over {batches} batches, each crashed before and after"
+    );
+    // Every crash point, before and after, each in its own environment, in parallel.
     let mut cases = Vec::new();
-    for at in 1..=steps {
-        for when in [When::Before, When::After] {
-            cases.push((at, when));
-        }
+    for when in [When::Before, When::After] {
+        cases.extend((1..=steps).map(|n| CrashPoint::Step(n, when)));
+        cases.extend((1..=fetches).map(|n| CrashPoint::Fetch(n, when)));
     }
     for chunk in cases.chunks(20) {
-        let runs = chunk.iter().map(|&(at, when)| async move {
+        let runs = chunk.iter().map(|&point| async move {
             let env = scenario_capped(40, cap).await;
-            let crashed = run_crashing(&env, at, when).await;
-            assert!(crashed, "step {at} was never reached");
+            let crashed = run_crashing(&env, point).await;
+            assert!(crashed, "{point:?} was never reached");
             recover_and_check(&env).await;
         });
         futures::future::join_all(runs).await;
     }
 }
 
+/// Side effects of the scenario: 1 acquire; then, for the first batch (pages 1 and 2, 80
+/// events), 2 its write-ahead, 3 to 5 its objects (two hours and the quarantine), 6 its commit.
+const FIRST_OBJECT_OF_THE_FIRST_BATCH: usize = 3;
+
 #[tokio::test]
-async fn a_batch_redone_after_a_crash_keeps_its_size_when_the_page_limit_changes() {
-    // Crash after the first object of the second page, then resume with a smaller PAGE_LIMIT:
-    // the pending batch is redone with the size it was cut at.
+async fn a_batch_redone_after_a_crash_reads_the_same_events_when_the_page_limit_changes() {
+    // Crash after the first object of the first batch (two pages of 40), then resume with a
+    // smaller PAGE_LIMIT: the redo reads the 80 events again in pages of at most 7, its last
+    // page asking only for what is left.
     let mut env = scenario(41).await;
-    let crashed = run_crashing(&env, 6, When::After).await;
+    let crashed = run_crashing(
+        &env,
+        CrashPoint::Step(FIRST_OBJECT_OF_THE_FIRST_BATCH, When::After),
+    )
+    .await;
     assert!(crashed);
     let pending = env.checkpoint().await.unwrap().checkpoint.pending;
-    assert!(pending.is_some(), "the crash left a pending batch");
+    assert_eq!(pending.map(|p| p.event_count), Some(80));
     wait_for_abandoned_lease(&env).await;
+    let before = env.org.requests().len();
     env.set(env::PAGE_LIMIT, "7");
     let r = env.run().await;
     assert!(r.error.is_none(), "{:?}", r.error);
-    let first_redo = env
-        .org
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|q| q.status == 200 && q.query_value("limit") != Some("7"))
-        .expect("the redo request");
-    assert_eq!(
-        first_redo.query_value("limit"),
-        Some(pending.unwrap().event_count.to_string().as_str())
-    );
+    let limits: Vec<String> = env.org.requests()[before..]
+        .iter()
+        .filter(|q| q.status == 200)
+        .take(12)
+        .map(|q| q.query_value("limit").unwrap_or_default().to_string())
+        .collect();
+    let mut want = vec!["7".to_string(); 11];
+    want.push("3".into());
+    assert_eq!(limits, want, "the redo's pages: 11 x 7 + 3 = 80 events");
     env.assert_exactly_once().await;
 }
 
 #[tokio::test]
 async fn a_batch_redone_under_a_smaller_page_cap_writes_each_event_once() {
-    // Crash after the first object of the second page (40 events), then the API caps pages at
-    // 15: the redo reads fewer events than recorded, rewrites the same keys, deletes the rest.
+    // Crash after the first object of the first batch (80 events), then the API caps pages at
+    // 15: the redo reads the same 80 events in more, shorter pages, rewrites the same keys.
     let env = scenario(45).await;
-    assert!(run_crashing(&env, 6, When::After).await);
+    assert!(
+        run_crashing(
+            &env,
+            CrashPoint::Step(FIRST_OBJECT_OF_THE_FIRST_BATCH, When::After)
+        )
+        .await
+    );
     let pending = env.checkpoint().await.unwrap().checkpoint.pending;
-    assert_eq!(pending.map(|p| p.event_count), Some(40));
+    assert_eq!(pending.map(|p| p.event_count), Some(80));
     wait_for_abandoned_lease(&env).await;
     env.org.set_page_cap(Some(15));
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
+    env.assert_exactly_once().await;
+}
+
+#[tokio::test]
+async fn a_batch_redone_under_a_larger_page_cap_writes_each_event_once() {
+    // The first attempt read pages capped at 27 (a batch of 54 events); the redo meets pages
+    // of 40 and reads the same 54 (40, then 14).
+    let env = scenario_capped(47, Some(27)).await;
+    assert!(
+        run_crashing(
+            &env,
+            CrashPoint::Step(FIRST_OBJECT_OF_THE_FIRST_BATCH, When::After)
+        )
+        .await
+    );
+    let pending = env.checkpoint().await.unwrap().checkpoint.pending;
+    assert_eq!(pending.map(|p| p.event_count), Some(54));
+    wait_for_abandoned_lease(&env).await;
+    env.org.set_page_cap(None);
     let r = env.run().await;
     assert!(r.error.is_none(), "{:?}", r.error);
     assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
@@ -231,6 +294,69 @@ async fn runs_started_at_once_never_write_an_event_twice() {
     let written: u64 = reports.iter().map(|r| r.summary.events_processed).sum();
     assert!(held >= 1, "at least one run found the lease taken");
     assert_eq!(written, 100);
+    env.assert_exactly_once().await;
+}
+
+/// A run held inside an S3 write past its lease while a second run takes the source over: the
+/// held write is dropped at the fence (the lease less its margin), so it never lands on top of
+/// what the second run wrote, the first run says why it stopped, and the bucket is exactly once.
+#[tokio::test]
+async fn a_run_held_inside_a_write_past_its_lease_writes_nothing_after_it() {
+    let env = scenario(47).await;
+    let (open, opened) = tokio::sync::watch::channel(false);
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let in_write = entered.clone();
+    let held_key = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen_key = held_key.clone();
+    let faults = Faults::new().when(
+        move |c| {
+            let hold = c.op == Op::Put && c.nth == 1;
+            if hold {
+                *seen_key.lock().unwrap() = c.key.clone();
+            }
+            hold
+        },
+        StorageFault::hold(move || {
+            let (mut opened, in_write) = (opened.clone(), in_write.clone());
+            async move {
+                in_write.notify_one();
+                let _ = opened.wait_for(|open| *open).await;
+            }
+        }),
+    );
+    let held = env.collector_with_faults(&faults, Duration::ZERO).await;
+    let takeover = async {
+        entered.notified().await;
+        wait_for_abandoned_lease(&env).await;
+        let taken_over_ms = now_ms();
+        let second = env.run().await;
+        let _ = open.send(true);
+        (second, taken_over_ms)
+    };
+    let (first, (second, taken_over_ms)) = tokio::join!(held.run(Duration::from_secs(3)), takeover);
+    assert!(second.error.is_none(), "{:?}", second.error);
+    assert_eq!(second.summary.stop_reason, StopReason::CaughtUp);
+    assert!(
+        matches!(first.error, Some(RunError::LeaseEnding(_))),
+        "{:?}",
+        first.error
+    );
+    let message = first.error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("writes nothing more"), "{message}");
+    // The other objects of the batch were written before the fence; the held one never was,
+    // and nothing of the first run's landed once the second had started.
+    let (done, held_key) = (faults.done(), held_key.lock().unwrap().clone());
+    assert!(!held_key.is_empty(), "a write was held");
+    assert!(
+        done.iter().all(|d| d.key != held_key),
+        "the held write went through: {done:?}"
+    );
+    assert!(
+        done.iter()
+            .filter(|d| d.op.is_effect() && d.op != Op::Release)
+            .all(|d| d.ended_ms < taken_over_ms),
+        "the first run wrote after the takeover: {done:?}"
+    );
     env.assert_exactly_once().await;
 }
 
@@ -307,6 +433,7 @@ async fn kill_once_it_has_committed_batches(env: &TestEnv) -> Lease {
 async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
     let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
     env.set(env::PAGE_LIMIT, "25");
+    env.set(env::BATCH_MAX_EVENTS, "50");
     crate::support::fill_backlog(&env.org, 44, 400, 2, 6);
     // Slow pages, so the kill lands while batches are being written.
     env.org

@@ -159,9 +159,12 @@ async fn a_backlog_larger_than_one_run_is_worked_off_over_several_runs() {
 }
 
 #[tokio::test]
-async fn the_next_page_is_fetched_while_the_current_one_is_written() {
-    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
-    fill_backlog(&env.org, 7, 600, 0, 3);
+async fn the_next_page_is_fetched_while_a_batch_is_written() {
+    let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    // Pages of 100, batches of three pages.
+    env.set(env::PAGE_LIMIT, "100");
+    env.set(env::BATCH_MAX_EVENTS, "300");
+    fill_backlog(&env.org, 7, 1_000, 0, 3);
     // Every write takes a while.
     let faults = Faults::new().when(
         |c| c.op == Op::Put,
@@ -172,7 +175,7 @@ async fn the_next_page_is_fetched_while_the_current_one_is_written() {
         .await;
     let report = collector.run(Duration::from_secs(60)).await;
     assert!(report.error.is_none(), "{:?}", report.error);
-    assert_eq!(report.summary.events_processed, 600);
+    assert_eq!(report.summary.events_processed, 1_000);
     env.assert_exactly_once().await;
 
     let puts: Vec<(String, i64)> = faults
@@ -187,32 +190,82 @@ async fn the_next_page_is_fetched_while_the_current_one_is_written() {
         .iter()
         .map(|r| r.received_at_ms)
         .collect();
-    // Page p's objects carry batch sequence p - 1 at the end of their key.
-    let first_put_of_page = |p: usize| {
-        let suffix = format!("-{:010}.json.gz", p - 1);
+    // Batch b's objects carry sequence b at the end of their key; it holds pages 3b+1 to 3b+3.
+    let first_put_of_batch = |b: usize| {
+        let suffix = format!("-{b:010}.json.gz");
         puts.iter()
             .filter(|(k, _)| k.ends_with(&suffix))
             .map(|(_, t)| *t)
             .min()
-            .unwrap_or_else(|| panic!("no object for page {p} in {puts:?}"))
+            .unwrap_or_else(|| panic!("no object for batch {b} in {puts:?}"))
     };
-    for (page, requested_at) in fetched_at.iter().enumerate().skip(1).take(2) {
-        // The request for the next page reached the API before this page's first object was
-        // written (without reading ahead it would come after the last one).
-        let written_at = first_put_of_page(page);
+    for batch in 0..2 {
+        // The request for the next batch's first page reached the API before this batch's
+        // first object was written (without reading ahead it would come after the last one).
+        let next_page = 3 * (batch + 1);
+        let written_at = first_put_of_batch(batch);
         assert!(
-            *requested_at < written_at,
-            "page {} requested at {requested_at} ms, page {page}'s first object written at {written_at} ms",
-            page + 1,
+            fetched_at[next_page] < written_at,
+            "page {} requested at {} ms, batch {batch}'s first object written at {written_at} ms",
+            next_page + 1,
+            fetched_at[next_page],
         );
     }
+}
+
+/// The partition (`year=…/hour=…/`) of an object's key.
+fn hour_of(key: &str) -> &str {
+    key.rsplit_once('/').map_or(key, |(dir, _)| dir)
+}
+
+/// A backlog read in one run becomes one object per event hour when it fits one batch, where
+/// batches of one page (what the collector did before) write one per page and hour.
+#[tokio::test]
+async fn a_backlog_is_written_as_one_object_per_event_hour() {
+    let mut objects = Vec::new();
+    for batch_max_events in ["50000", "200"] {
+        let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
+        env.set(env::BATCH_MAX_EVENTS, batch_max_events);
+        fill_backlog(&env.org, 8, 2_000, 3, 6);
+        let r = env.run().await;
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.summary.events_processed, 2_000);
+        assert!(
+            r.summary.pages_fetched >= 10,
+            "2,000 events in pages of 200"
+        );
+        env.assert_exactly_once().await;
+        let written = env.objects().await;
+        let logs: Vec<&str> = written
+            .iter()
+            .filter(|o| o.key.starts_with("logs/"))
+            .map(|o| o.key.as_str())
+            .collect();
+        let hours: std::collections::BTreeSet<&str> = logs.iter().map(|k| hour_of(k)).collect();
+        let quarantine = written.len() - logs.len();
+        objects.push((logs.len(), hours.len(), quarantine));
+    }
+    let [(one_batch, hours, quarantine), (page_batches, same_hours, page_quarantines)] =
+        objects[..]
+    else {
+        unreachable!()
+    };
+    assert_eq!(one_batch, hours, "one object per event hour");
+    assert_eq!(quarantine, 1, "one quarantine object");
+    assert_eq!(hours, same_hours);
+    assert!(
+        page_batches > 2 * one_batch && page_quarantines == 3,
+        "batches of one page: {page_batches} objects for {hours} hours"
+    );
 }
 
 /// The page read ahead met a 429 and was waiting it out when the run failed: the run stops it,
 /// and the throttle still reaches `ApiThrottled`.
 #[tokio::test]
 async fn a_throttle_met_by_an_unused_read_ahead_is_still_counted() {
-    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    // A batch of one page, written while the next page is throttled.
+    env.set(env::BATCH_MAX_EVENTS, "200");
     fill_backlog(&env.org, 7, 600, 0, 3);
     env.org.push_faults([
         Fault::Stall { millis: 0 },
@@ -255,7 +308,7 @@ async fn a_throttle_met_by_an_unused_read_ahead_is_still_counted() {
 }
 
 /// A bulk change can stamp thousands of events with one processedAt: more than the dedupe
-/// window holds ids for, cut across many pages (a batch each). The window must not move past
+/// window holds ids for, cut across many pages and batches. The window must not move past
 /// that millisecond while its events are still being read, nor forget the ones written when
 /// the next run reads it again by time (a stream ending with `null` leaves no cursor to use).
 #[tokio::test]
@@ -269,6 +322,7 @@ async fn thousands_of_events_processed_in_one_millisecond_are_all_written_once()
         })
         .await;
         env.set(env::PAGE_LIMIT, "50");
+        env.set(env::BATCH_MAX_EVENTS, batch_max_events);
         let now = simulated_org::now_ms();
         let what = format!(
             "batches of {batch_max_events}, cursor on the last page: {cursor_on_last_page}"

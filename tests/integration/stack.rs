@@ -149,6 +149,9 @@ fn emf_lines() -> Vec<Value> {
         s.ingest_lag_seconds = Some(9_000.0);
         runs.push(s);
     }
+    let mut rewound = RunSummary::new("s");
+    rewound.checkpoint_went_backwards = true;
+    runs.push(rewound);
     let mut lines = Vec::new();
     for s in &runs {
         for days in [None, Some(3.5)] {
@@ -305,12 +308,13 @@ fn the_no_events_alarm_fires_on_silence_and_on_a_stopped_collector() {
 }
 
 /// The alarms on the collector's own metrics.
-const CUSTOM_METRIC_ALARMS: [&str; 5] = [
+const CUSTOM_METRIC_ALARMS: [&str; 6] = [
     "NoEventsAlarm",
     "AuthFailuresAlarm",
     "IngestLagAlarm",
     "LeaseHeldAlarm",
     "KeyExpiryAlarm",
+    "CheckpointWentBackwardsAlarm",
 ];
 
 #[test]
@@ -686,6 +690,7 @@ fn the_outputs_name_what_an_operator_needs() {
         "IngestLagAlarmName",
         "LeaseHeldAlarmName",
         "KeyExpiryAlarmName",
+        "CheckpointWentBackwardsAlarmName",
         "DashboardName",
     ] {
         assert!(t["Outputs"].get(output).is_some(), "output {output}");

@@ -288,6 +288,7 @@ pub mod store {
             recent,
             pending: Some(PendingBatch {
                 event_count: 500,
+                from_ms: Some(NOW - 600_000),
                 hours: vec![1_699_995_600, 1_699_999_200],
                 quarantine: true,
             }),

@@ -1,4 +1,5 @@
-//! One fault wrapper for any [`CheckpointStore`] and any [`ObjectSink`]: a [`Faults`] plan says
+//! One fault wrapper for any [`CheckpointStore`], any [`ObjectSink`] and any [`EventSource`]
+//! (pages: never a side effect, but a run may crash while one is in flight or just arrived): a [`Faults`] plan says
 //! which calls misbehave (at side effect N, or on any predicate over the call) and how: fail,
 //! succeed but lose the answer, wait, or crash (never return, as if the process died just
 //! before or just after the effect). The store and the sink of one collector share one plan,
@@ -14,6 +15,7 @@ use atlassian_audit::checkpoint::{
     Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint,
 };
 use atlassian_audit::sink::{EncodedObject, ObjectSink, SinkError};
+use atlassian_audit::source::{EventSource, Page, PageRequest, SourceError, WireCounters};
 use futures::future::BoxFuture;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,12 +37,14 @@ pub enum Op {
     Put,
     Delete,
     Probe,
+    /// A page fetched from the source (the key is the request's `limit`).
+    Fetch,
 }
 
 impl Op {
     /// Whether the call changes anything: only these are counted as steps.
     pub fn is_effect(self) -> bool {
-        !matches!(self, Op::Load | Op::Probe)
+        !matches!(self, Op::Load | Op::Probe | Op::Fetch)
     }
 
     fn index(self) -> usize {
@@ -56,6 +60,7 @@ impl Op {
             Op::Save => "save",
             Op::Release => "release",
             Op::Load => "load",
+            Op::Fetch => "fetch",
         }
     }
 }
@@ -127,7 +132,7 @@ struct Rule {
 struct State {
     rules: Mutex<Vec<Rule>>,
     steps: AtomicUsize,
-    per_op: [AtomicUsize; 7],
+    per_op: [AtomicUsize; 8],
     done: Mutex<Vec<Done>>,
     crashed: Notify,
 }
@@ -181,6 +186,19 @@ impl Faults {
             inner: sink,
             faults: self.clone(),
         })
+    }
+
+    /// `source`, through this plan.
+    pub fn source(&self, source: Arc<dyn EventSource>) -> Arc<dyn EventSource> {
+        Arc::new(Faulty {
+            inner: source,
+            faults: self.clone(),
+        })
+    }
+
+    /// Calls of `op` so far.
+    pub fn calls(&self, op: Op) -> usize {
+        self.state.per_op[op.index()].load(Ordering::SeqCst)
     }
 
     /// Side effects so far (including one a crash stopped).
@@ -354,5 +372,27 @@ impl CheckpointStore for Faulty<dyn CheckpointStore> {
     }
     fn describe(&self) -> String {
         self.inner.describe()
+    }
+}
+
+#[async_trait]
+impl EventSource for Faulty<dyn EventSource> {
+    async fn fetch_page(
+        &self,
+        request: &PageRequest,
+        deadline: tokio::time::Instant,
+        wire: &WireCounters,
+    ) -> Result<Page, SourceError> {
+        let effect = self.inner.fetch_page(request, deadline, wire);
+        let error = |reason: &'static str| SourceError::Unavailable {
+            attempts: 1,
+            last_problem: reason.to_string(),
+        };
+        self.faults
+            .apply(Op::Fetch, &request.limit.to_string(), effect, error)
+            .await
+    }
+    async fn org_id(&self) -> Result<String, SourceError> {
+        self.inner.org_id().await
     }
 }

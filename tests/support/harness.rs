@@ -31,7 +31,7 @@ pub const PREFIX: &str = "lake/";
 pub const BUDGET: Duration = Duration::from_secs(60);
 
 /// Every setting the collector reads: a CLI child process inherits none of them.
-const SETTINGS: [&str; 18] = [
+const SETTINGS: [&str; 20] = [
     env::API_BASE_URL,
     env::SECRET_ID,
     env::ORG_ID,
@@ -46,6 +46,8 @@ const SETTINGS: [&str; 18] = [
     env::SOURCE_LABEL,
     env::INITIAL_LOOKBACK,
     env::PAGE_LIMIT,
+    env::BATCH_MAX_EVENTS,
+    env::BATCH_MAX_MIB,
     env::METRICS_NAMESPACE,
     env::RUN_BUDGET_SECONDS,
     env::API_REQUEST_TIMEOUT,
@@ -317,9 +319,21 @@ impl TestEnv {
         wrap_store: impl FnOnce(Arc<dyn CheckpointStore>) -> Arc<dyn CheckpointStore>,
         lease_grace: Duration,
     ) -> Collector {
+        self.collector_wrapping(|s| s, wrap_sink, wrap_store, lease_grace)
+            .await
+    }
+
+    /// [`TestEnv::collector_with`], the source wrapped too.
+    pub async fn collector_wrapping(
+        &self,
+        wrap_source: impl FnOnce(Arc<dyn EventSource>) -> Arc<dyn EventSource>,
+        wrap_sink: impl FnOnce(Arc<dyn ObjectSink>) -> Arc<dyn ObjectSink>,
+        wrap_store: impl FnOnce(Arc<dyn CheckpointStore>) -> Arc<dyn CheckpointStore>,
+        lease_grace: Duration,
+    ) -> Collector {
         let config = self.config();
         let b = self.backends().await;
-        let source: Arc<dyn EventSource> = b.source.clone();
+        let source: Arc<dyn EventSource> = wrap_source(b.source.clone());
         Collector::new(
             source,
             wrap_store(b.checkpoints.clone()),
@@ -333,15 +347,21 @@ impl TestEnv {
                 page_limit: config.page_limit,
                 initial_lookback: config.initial_lookback,
                 overlap: DEFAULT_OVERLAP,
+                batch_bounds: config.batch_bounds,
                 lease_grace,
             },
         )
     }
 
-    /// A collector whose checkpoint store and sink both go through `faults`.
+    /// A collector whose source, checkpoint store and sink all go through `faults`.
     pub async fn collector_with_faults(&self, faults: &Faults, lease_grace: Duration) -> Collector {
-        self.collector_with(|s| faults.sink(s), |c| faults.store(c), lease_grace)
-            .await
+        self.collector_wrapping(
+            |s| faults.source(s),
+            |s| faults.sink(s),
+            |c| faults.store(c),
+            lease_grace,
+        )
+        .await
     }
 
     pub async fn run(&self) -> RunReport {

@@ -336,8 +336,9 @@ async fn unknown_and_ignored_members_may_hold_anything() {
 }
 
 /// The API answers more events than the 500 asked for, and the run dies before that batch is
-/// committed. The redo must still ask for no more than the API accepts (500): asking for the
-/// 501 events the batch was cut at would be refused (400) on every later run, for ever.
+/// committed. The redo must still ask for no more than the API accepts (500) in any page:
+/// asking for the 501 events the batch was cut at would be refused (400) on every later run,
+/// for ever.
 #[tokio::test]
 async fn a_page_larger_than_asked_for_is_redone_within_the_api_limit() {
     let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
@@ -367,7 +368,9 @@ async fn a_page_larger_than_asked_for_is_redone_within_the_api_limit() {
         .map(|q| q.query_value("limit"))
         .collect();
     assert!(
-        limits.iter().all(|l| *l == Some("500")),
+        limits.iter().all(|l| l
+            .and_then(|l| l.parse::<u32>().ok())
+            .is_some_and(|l| (1..=500).contains(&l))),
         "asked within the API's limit: {limits:?}"
     );
     env.assert_exactly_once().await;

@@ -1,21 +1,27 @@
-//! Turns one page of raw events into the objects of one batch: valid events gzip-NDJSON per
-//! event-time hour, invalid ones into a quarantine object, repeats dropped.
-use crate::checkpoint::{BatchObjects, BatchWritten, RecentEvents};
+//! Pages of raw events into the objects of one batch: valid events as gzip NDJSON, one object
+//! per event-time hour, invalid ones into one quarantine object, repeats dropped. A batch grows
+//! page by page until a bound ([`BatchBounds`]) and holds only compressed bytes, the lines staged
+//! for compression (a few MB at most) and the page being added: never the pages.
+mod bounds;
+mod gzip_stream;
+
+pub use bounds::{BatchBounds, MAX_BATCH_HOURS, MAX_COMPRESSED_BYTES};
+
+use crate::checkpoint::{key_hash, BatchObjects, BatchWritten, RecentEvents};
 use crate::normalize::{Normalizer, Outcome, ParseTime};
 use crate::sink::EncodedObject;
 use chrono::{DateTime, TimeDelta, Utc};
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use gzip_stream::{Deflater, GzipStream};
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
 
 pub struct Batch {
     /// Keyed by the start of the event-time hour (unix seconds).
     pub hours: BTreeMap<i64, EncodedObject>,
     pub quarantine: Option<EncodedObject>,
-    /// Every event written, as (dedupe key, processedAt ms if known), in page order.
-    pub written: Vec<(String, Option<i64>)>,
+    /// Every event written, as (hash of its dedupe key, processedAt ms if believed), in stream
+    /// order.
+    pub written: Vec<(u64, Option<i64>)>,
     pub valid: u64,
     pub quarantined: u64,
     pub duplicates: u64,
@@ -50,72 +56,13 @@ impl Batch {
 /// bytes; levels 1 and 3 save 2.1 and 0.9 ms a page but write 81% and 23% more.
 const GZIP_LEVEL: u32 = 6;
 
-/// One object's lines, compressed when the batch is done: one object after another, each
-/// through a small staging buffer, so one compressor at a time is in cache (a live compressor
-/// per object cost 0.6 ms more on a 500-event page, benches/PER_EVENT.md) and it gets few large
-/// writes. Lines held by all objects are capped at [`MAX_HELD_BYTES`]: beyond that, the object
-/// holding most is compressed so far (a page can be 64 MB).
-struct ObjectWriter {
-    gz: Option<GzEncoder<Vec<u8>>>,
-    lines: Vec<String>,
-    held: usize,
-    count: usize,
-}
-
-/// Lines are gathered into about this much before each write to the compressor.
-const STAGING_BYTES: usize = 64 * 1024;
-/// Most bytes of lines a batch holds before compressing some.
-const MAX_HELD_BYTES: usize = 4 * 1024 * 1024;
-
-impl ObjectWriter {
-    fn new() -> Self {
-        ObjectWriter {
-            gz: None,
-            lines: Vec::new(),
-            held: 0,
-            count: 0,
-        }
-    }
-
-    fn push_line(&mut self, line: String) {
-        self.held += line.len() + 1;
-        self.count += 1;
-        self.lines.push(line);
-    }
-
-    /// Compresses the lines held so far; returns how many bytes that freed.
-    fn compress_held(&mut self, staging: &mut Vec<u8>) -> std::io::Result<usize> {
-        let held = self.held;
-        let gz = self.gz.get_or_insert_with(|| {
-            // Compressed text is a few percent of the NDJSON (about 9% for real events).
-            GzEncoder::new(
-                Vec::with_capacity(held / 8 + 64),
-                Compression::new(GZIP_LEVEL),
-            )
-        });
-        staging.clear();
-        for line in self.lines.drain(..) {
-            staging.extend_from_slice(line.as_bytes());
-            staging.push(b'\n');
-            if staging.len() >= STAGING_BYTES {
-                gz.write_all(staging)?;
-                staging.clear();
-            }
-        }
-        gz.write_all(staging)?;
-        self.held = 0;
-        Ok(held)
-    }
-
-    fn finish(mut self, staging: &mut Vec<u8>) -> std::io::Result<EncodedObject> {
-        self.compress_held(staging)?;
-        let gz = self.gz.expect("compress_held made the compressor");
-        Ok(EncodedObject {
-            body: gz.finish()?.into(),
-            event_count: self.count,
-        })
-    }
-}
+/// An object's staged lines are compressed once they reach this much: segments this long
+/// compress as well as one stream (deflate looks back 32 KB at most), and the compressor gets
+/// few, large writes.
+const SEGMENT_BYTES: usize = 256 * 1024;
+/// Most bytes of lines all objects stage together; beyond it, the objects staging most are
+/// compressed until half of it is left (a batch can span a thousand hours).
+const MAX_STAGED_BYTES: usize = 4 * 1024 * 1024;
 
 /// Unix milliseconds, truncated toward zero (before 1970 too, as always).
 fn to_ms(t: DateTime<Utc>) -> i64 {
@@ -157,7 +104,8 @@ fn key_for_log(key: &str) -> String {
     out
 }
 
-/// Builds the batch for `events`, skipping any whose dedupe key is in `recent` or repeats in the page.
+/// The batch of one page of `events`, skipping any whose dedupe key is in `recent` or repeats
+/// in the page.
 pub fn build_batch(
     normalizer: &Normalizer,
     events: &[Box<RawValue>],
@@ -167,10 +115,8 @@ pub fn build_batch(
     build_batch_after(normalizer, events, recent, None, parse_time)
 }
 
-/// As [`build_batch`], and also skips events processed before `written_before_ms`: the
-/// checkpoint's window start, before which every event was written already (the stream is in
-/// processedAt order). A page that reaches back past the window (an API repeating events from
-/// before the position it was asked for) then writes nothing twice.
+/// As [`build_batch`], and also skips events processed before `written_before_ms` (see
+/// [`BatchBuilder::new`]).
 pub fn build_batch_after(
     normalizer: &Normalizer,
     events: &[Box<RawValue>],
@@ -178,51 +124,57 @@ pub fn build_batch_after(
     written_before_ms: Option<i64>,
     parse_time: DateTime<Utc>,
 ) -> std::io::Result<Batch> {
-    let page_parse_time = ParseTime::new(parse_time);
-    let mut builder = Builder::new(events.len(), recent, written_before_ms, parse_time);
-    for raw in events {
-        builder.add(normalizer.normalize_at(raw, &page_parse_time))?;
-    }
+    let mut builder = BatchBuilder::new(written_before_ms);
+    builder.add_page(normalizer, events, recent, parse_time)?;
     builder.finish()
 }
 
-/// A batch as it is built, event by event.
-struct Builder<'r> {
-    recent: &'r RecentEvents,
+/// A batch as it is built, page by page.
+pub struct BatchBuilder {
     written_before_ms: Option<i64>,
     newest_believable_ms: i64,
-    seen: HashSet<String>,
-    hours: BTreeMap<i64, ObjectWriter>,
-    quarantine: Option<ObjectWriter>,
-    staging: Vec<u8>,
-    /// Bytes of lines held, not yet compressed, by all objects.
-    held: usize,
+    /// Dedupe-key hashes of the events of this batch (the same 64-bit hash `recent` keeps).
+    seen: HashSet<u64>,
+    hours: BTreeMap<i64, GzipStream>,
+    quarantine: Option<GzipStream>,
+    deflater: Deflater,
+    /// Bytes of lines staged, not yet compressed, by all objects.
+    staged: usize,
+    /// Bytes compressed so far, by all objects.
+    compressed: usize,
+    /// Bytes of NDJSON (lines and newlines) the batch's objects hold, compressed or not.
+    ndjson_bytes: u64,
+    /// Events of the pages added, repeats included, and the events and bytes of the last page.
+    events_read: u32,
+    pages: u32,
+    last_page: (u32, u64),
     batch: Batch,
 }
 
-impl<'r> Builder<'r> {
-    fn new(
-        events: usize,
-        recent: &'r RecentEvents,
-        written_before_ms: Option<i64>,
-        parse_time: DateTime<Utc>,
-    ) -> Self {
-        let newest_believable = parse_time
-            .checked_add_signed(MAX_PROCESSED_AT_AHEAD)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        Builder {
-            recent,
+impl BatchBuilder {
+    /// An empty batch. Events processed before `written_before_ms` are skipped: it is the
+    /// checkpoint's window start (or the `from` of a read by time), before which every event
+    /// was written already (the stream is in processedAt order), so a page that reaches back
+    /// past it (an API repeating events from before the position it was asked for) writes
+    /// nothing twice.
+    pub fn new(written_before_ms: Option<i64>) -> Self {
+        BatchBuilder {
             written_before_ms,
-            newest_believable_ms: to_ms(newest_believable),
-            seen: HashSet::with_capacity(events),
+            newest_believable_ms: i64::MAX,
+            seen: HashSet::new(),
             hours: BTreeMap::new(),
             quarantine: None,
-            staging: Vec::with_capacity(STAGING_BYTES),
-            held: 0,
+            deflater: Deflater::new(GZIP_LEVEL),
+            staged: 0,
+            compressed: 0,
+            ndjson_bytes: 0,
+            events_read: 0,
+            pages: 0,
+            last_page: (0, 0),
             batch: Batch {
                 hours: BTreeMap::new(),
                 quarantine: None,
-                written: Vec::with_capacity(events),
+                written: Vec::new(),
                 valid: 0,
                 quarantined: 0,
                 duplicates: 0,
@@ -231,13 +183,60 @@ impl<'r> Builder<'r> {
         }
     }
 
-    fn add(&mut self, outcome: Outcome) -> std::io::Result<()> {
+    /// Adds a page read at `parse_time`; repeats of events in `recent` or earlier in the batch
+    /// are dropped.
+    pub fn add_page(
+        &mut self,
+        normalizer: &Normalizer,
+        events: &[Box<RawValue>],
+        recent: &RecentEvents,
+        parse_time: DateTime<Utc>,
+    ) -> std::io::Result<()> {
+        let newest_believable = parse_time
+            .checked_add_signed(MAX_PROCESSED_AT_AHEAD)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.newest_believable_ms = to_ms(newest_believable);
+        let page_parse_time = ParseTime::new(parse_time);
+        let bytes_before = self.ndjson_bytes;
+        self.seen.reserve(events.len());
+        self.batch.written.reserve(events.len());
+        for raw in events {
+            self.add(normalizer.normalize_at(raw, &page_parse_time), recent)?;
+        }
+        let read = u32::try_from(events.len()).unwrap_or(u32::MAX);
+        self.events_read = self.events_read.saturating_add(read);
+        self.pages += 1;
+        self.last_page = (read, self.ndjson_bytes - bytes_before);
+        Ok(())
+    }
+
+    /// Events of the pages added so far, repeats included.
+    pub fn events_read(&self) -> u32 {
+        self.events_read
+    }
+
+    pub fn pages(&self) -> u32 {
+        self.pages
+    }
+
+    /// Whether another page (of `page_limit` events, as large as the last one in bytes) would
+    /// take the batch past `bounds`, or the batch holds as much as any may.
+    pub fn is_full(&self, bounds: &BatchBounds, page_limit: u32) -> bool {
+        let (_, last_bytes) = self.last_page;
+        u64::from(self.events_read) + u64::from(page_limit) > u64::from(bounds.max_events)
+            || self.ndjson_bytes + last_bytes > bounds.max_bytes
+            || self.compressed + self.staged >= MAX_COMPRESSED_BYTES
+            || self.hours.len() >= MAX_BATCH_HOURS
+    }
+
+    fn add(&mut self, outcome: Outcome, recent: &RecentEvents) -> std::io::Result<()> {
         let (key, processed_at) = match &outcome {
             Outcome::Valid(e) => (&e.dedupe_key, e.processed_at),
             Outcome::Quarantined(q) => (&q.dedupe_key, q.processed_at),
         };
         let processed_ms = processed_at.map(to_ms);
-        if self.is_repeat(key, processed_ms) {
+        let hash = key_hash(key);
+        if self.is_repeat(hash, processed_ms, recent) {
             self.batch.duplicates += 1;
             return Ok(());
         }
@@ -246,18 +245,18 @@ impl<'r> Builder<'r> {
             let newest = &mut self.batch.newest_processed_at_ms;
             *newest = Some(newest.map_or(ms, |n| n.max(ms)));
         }
-        self.batch.written.push((key.clone(), believed_ms));
-        self.held += self.push(outcome);
-        self.bound_memory()
+        self.batch.written.push((hash, believed_ms));
+        self.push(outcome)?;
+        self.bound_staged()
     }
 
-    /// Written already: before the window, among the recent ids, or earlier in this page.
-    fn is_repeat(&mut self, key: &str, processed_ms: Option<i64>) -> bool {
+    /// Written already: before the window, among the recent ids, or earlier in this batch.
+    fn is_repeat(&mut self, hash: u64, processed_ms: Option<i64>, recent: &RecentEvents) -> bool {
         let before_window = matches!(
             (processed_ms, self.written_before_ms),
             (Some(ms), Some(floor)) if ms < floor
         );
-        before_window || self.recent.contains(key) || !self.seen.insert(key.to_owned())
+        before_window || recent.contains_hash(hash) || !self.seen.insert(hash)
     }
 
     /// The processing time, unless it lies too far ahead of this machine's clock to believe.
@@ -275,60 +274,79 @@ impl<'r> Builder<'r> {
         }
     }
 
-    /// Adds the event's line to its object; returns the bytes it holds.
-    fn push(&mut self, outcome: Outcome) -> usize {
-        match outcome {
+    /// Stages the event's line in its object; an object staging a segment's worth compresses it.
+    fn push(&mut self, outcome: Outcome) -> std::io::Result<()> {
+        let (stream, line) = match outcome {
             Outcome::Valid(e) => {
-                let bytes = e.line.len() + 1;
-                let hour = crate::sink::hour_start(e.event_time);
-                self.hours
-                    .entry(hour)
-                    .or_insert_with(ObjectWriter::new)
-                    .push_line(e.line);
                 self.batch.valid += 1;
-                bytes
+                let hour = crate::sink::hour_start(e.event_time);
+                (self.hours.entry(hour).or_default(), e.line)
             }
             Outcome::Quarantined(q) => {
-                let bytes = q.line.len() + 1;
                 tracing::warn!(reason = %q.reason, key = %key_for_log(&q.dedupe_key), "event quarantined");
-                self.quarantine
-                    .get_or_insert_with(ObjectWriter::new)
-                    .push_line(q.line);
                 self.batch.quarantined += 1;
-                bytes
+                (
+                    self.quarantine.get_or_insert_with(GzipStream::default),
+                    q.line,
+                )
             }
-        }
-    }
-
-    /// Past [`MAX_HELD_BYTES`] of lines, the object holding most is compressed so far.
-    fn bound_memory(&mut self) -> std::io::Result<()> {
-        if self.held > MAX_HELD_BYTES {
-            let most = self
-                .hours
-                .values_mut()
-                .chain(self.quarantine.as_mut())
-                .max_by_key(|w| w.held)
-                .expect("a line is held");
-            self.held -= most.compress_held(&mut self.staging)?;
+        };
+        let bytes = line.len() + 1;
+        stream.push_line(&line);
+        self.staged += bytes;
+        self.ndjson_bytes += bytes as u64;
+        if stream.staged() >= SEGMENT_BYTES {
+            let before = stream.compressed();
+            self.staged -= stream.compress_staged(&mut self.deflater)?;
+            self.compressed += stream.compressed() - before;
         }
         Ok(())
     }
 
-    fn finish(mut self) -> std::io::Result<Batch> {
-        for (hour, writer) in std::mem::take(&mut self.hours) {
-            self.batch
-                .hours
-                .insert(hour, writer.finish(&mut self.staging)?);
+    /// Past [`MAX_STAGED_BYTES`] staged, the objects staging most are compressed until half of
+    /// it is left.
+    fn bound_staged(&mut self) -> std::io::Result<()> {
+        if self.staged <= MAX_STAGED_BYTES {
+            return Ok(());
         }
-        self.batch.quarantine = self
-            .quarantine
-            .take()
-            .map(|writer| writer.finish(&mut self.staging))
-            .transpose()?;
+        let mut streams: Vec<&mut GzipStream> = self
+            .hours
+            .values_mut()
+            .chain(self.quarantine.as_mut())
+            .filter(|s| s.staged() > 0)
+            .collect();
+        streams.sort_unstable_by_key(|s| std::cmp::Reverse(s.staged()));
+        for stream in streams {
+            if self.staged <= MAX_STAGED_BYTES / 2 {
+                break;
+            }
+            let before = stream.compressed();
+            self.staged -= stream.compress_staged(&mut self.deflater)?;
+            self.compressed += stream.compressed() - before;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> std::io::Result<Batch> {
+        for (hour, stream) in std::mem::take(&mut self.hours) {
+            let object = encoded(stream, &mut self.deflater)?;
+            self.batch.hours.insert(hour, object);
+        }
+        self.batch.quarantine = match self.quarantine.take() {
+            Some(stream) => Some(encoded(stream, &mut self.deflater)?),
+            None => None,
+        };
         Ok(self.batch)
     }
 }
 
+fn encoded(stream: GzipStream, deflater: &mut Deflater) -> std::io::Result<EncodedObject> {
+    let event_count = stream.lines();
+    Ok(EncodedObject {
+        body: stream.finish(deflater)?.into(),
+        event_count,
+    })
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,10 +386,10 @@ mod tests {
         assert_eq!(
             batch.written,
             vec![
-                ("a".to_string(), Some(to_ms(utc("2024-05-06T07:59:00Z")))),
-                ("b".to_string(), None),
-                ("c".to_string(), Some(to_ms(utc("2024-05-06T08:59:59Z")))),
-                ("d".to_string(), None),
+                (key_hash("a"), Some(to_ms(utc("2024-05-06T07:59:00Z")))),
+                (key_hash("b"), None),
+                (key_hash("c"), Some(to_ms(utc("2024-05-06T08:59:59Z")))),
+                (key_hash("d"), None),
             ]
         );
         assert_eq!(
@@ -448,6 +466,48 @@ mod tests {
             assert_eq!(counts, vec![5, 2]);
             assert_eq!(batch.quarantine.map(|q| q.event_count), Some(2));
         }
+    }
+
+    /// Pages join one batch until another page could take it past a bound; an event repeated
+    /// on a later page of the same batch is written once.
+    #[test]
+    fn a_batch_takes_pages_until_the_next_could_pass_a_bound() {
+        let normalizer = Normalizer::new(SourceInfo {
+            source_id: "s".into(),
+            source_label: "l".into(),
+        });
+        let now = utc("2024-05-06T08:00:00Z");
+        let page = |from: usize| -> Vec<Box<RawValue>> {
+            (from..from + 10)
+                .map(|i| event(&format!("e{i}"), "2024-05-06T07:30:00Z"))
+                .collect()
+        };
+        let bounds = BatchBounds {
+            max_events: 25,
+            max_bytes: u64::MAX,
+        };
+        let mut builder = BatchBuilder::new(None);
+        let recent = RecentEvents::default();
+        builder
+            .add_page(&normalizer, &page(0), &recent, now)
+            .unwrap();
+        assert!(!builder.is_full(&bounds, 10), "10 + 10 fit under 25");
+        // The second page repeats the first page's last event.
+        builder
+            .add_page(&normalizer, &page(9), &recent, now)
+            .unwrap();
+        assert!(builder.is_full(&bounds, 10), "20 + 10 do not");
+        assert!(!builder.is_full(&bounds, 5), "20 + 5 do");
+        let bytes = BatchBounds {
+            max_events: u32::MAX,
+            max_bytes: 1,
+        };
+        assert!(builder.is_full(&bytes, 1), "the byte bound");
+        assert_eq!((builder.pages(), builder.events_read()), (2, 20));
+        let batch = builder.finish().unwrap();
+        assert_eq!((batch.valid, batch.duplicates), (19, 1));
+        assert_eq!(batch.hours.len(), 1, "one object for the hour");
+        assert_eq!(batch.hours.values().next().map(|o| o.event_count), Some(19));
     }
 
     #[test]

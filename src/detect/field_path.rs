@@ -1,0 +1,163 @@
+//! Field paths into a normalized event (the JSON line the collector writes):
+//! `attributes.actor.name`; `attributes.context[].type` (`[]`: every element of the array);
+//! `attributes.context[0].type` (one element). A [`FieldRef`] is one or more paths separated by
+//! `|`: the first that reaches a value wins (`attributes.actor.name|attributes.actor.id`).
+
+use serde_json::Value;
+
+/// Longest rendering of one value in a title, runbook or key: events are not ours to trust.
+const MAX_VALUE_CHARS: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Each,
+    Index(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPath {
+    text: String,
+    steps: Vec<Step>,
+}
+
+impl FieldPath {
+    /// Parses `a.b[].c`; the error says what is wrong, without quoting the text.
+    pub fn parse(text: &str) -> Result<FieldPath, String> {
+        if text.is_empty() {
+            return Err("a field path is empty (write one like attributes.actor.name)".into());
+        }
+        let mut steps = Vec::new();
+        for segment in text.split('.') {
+            parse_segment(segment, &mut steps)?;
+        }
+        Ok(FieldPath {
+            text: text.to_owned(),
+            steps,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Every non-null value the path reaches (several through `[]`, none when absent).
+    pub fn values<'a>(&self, event: &'a Value) -> Vec<&'a Value> {
+        let mut current = vec![event];
+        for step in &self.steps {
+            current = current
+                .into_iter()
+                .flat_map(|v| step_into(step, v))
+                .collect();
+        }
+        current.retain(|v| !v.is_null());
+        current
+    }
+}
+
+fn step_into<'a>(step: &Step, v: &'a Value) -> Vec<&'a Value> {
+    match step {
+        Step::Key(k) => v.get(k).into_iter().collect(),
+        Step::Index(i) => v.get(*i).into_iter().collect(),
+        Step::Each => v.as_array().map(|a| a.iter().collect()).unwrap_or_default(),
+    }
+}
+
+fn parse_segment(segment: &str, steps: &mut Vec<Step>) -> Result<(), String> {
+    let (name, mut rest) = segment.split_at(segment.find('[').unwrap_or(segment.len()));
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !name_ok {
+        return Err("a field path has an empty or invalid name between dots (names are letters, digits, '_' and '-')".into());
+    }
+    steps.push(Step::Key(name.to_owned()));
+    while !rest.is_empty() {
+        let close = rest
+            .find(']')
+            .filter(|_| rest.starts_with('['))
+            .ok_or("a field path has an unclosed '[' (write [] or [0])")?;
+        let inside = &rest[1..close];
+        steps.push(if inside.is_empty() {
+            Step::Each
+        } else {
+            Step::Index(
+                inside
+                    .parse()
+                    .map_err(|_| "a field path has something other than a number inside [ ]")?,
+            )
+        });
+        rest = &rest[close + 1..];
+    }
+    Ok(())
+}
+
+/// One or more paths, `|`-separated: the first that reaches a value is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldRef {
+    alternatives: Vec<FieldPath>,
+}
+
+impl FieldRef {
+    pub fn parse(text: &str) -> Result<FieldRef, String> {
+        let alternatives = text
+            .split('|')
+            .map(|p| FieldPath::parse(p.trim()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(FieldRef { alternatives })
+    }
+
+    /// The text a rule wrote, for fallbacks (`(no attributes.actor.name)`).
+    pub fn describe(&self) -> String {
+        let paths: Vec<&str> = self.alternatives.iter().map(FieldPath::as_str).collect();
+        paths.join("|")
+    }
+
+    /// The values of the first alternative that reaches any.
+    pub fn values<'a>(&self, event: &'a Value) -> Vec<&'a Value> {
+        self.alternatives
+            .iter()
+            .map(|p| p.values(event))
+            .find(|v| !v.is_empty())
+            .unwrap_or_default()
+    }
+
+    /// The values rendered as one line (`, `-joined, repeats dropped), or `None` when absent.
+    pub fn render(&self, event: &Value) -> Option<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for v in self.values(event) {
+            let text = display_value(v);
+            if !seen.contains(&text) {
+                seen.push(text);
+            }
+        }
+        (!seen.is_empty()).then(|| seen.join(", "))
+    }
+}
+
+/// A scalar's text as a condition compares it: strings as they are, numbers and booleans as
+/// JSON writes them; `None` for objects and arrays.
+pub fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// One line, at most [`MAX_VALUE_CHARS`]: control characters become spaces, objects and arrays
+/// compact JSON.
+fn display_value(v: &Value) -> String {
+    let text = scalar_text(v).unwrap_or_else(|| v.to_string());
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_VALUE_CHARS)
+        .collect();
+    if text.chars().count() > MAX_VALUE_CHARS {
+        out.push('…');
+    }
+    out
+}

@@ -1,0 +1,76 @@
+//! Title, runbook and dedup-key templates: text with `{field.path}` placeholders filled from
+//! the event (`{{` and `}}` for literal braces). A placeholder whose field is absent renders as
+//! `(no field.path)`: an alert is still raised, and the gap is visible.
+
+use serde_json::Value;
+
+use super::field_path::FieldRef;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Field(FieldRef),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, chars.peek()) {
+                ('{', Some('{')) | ('}', Some('}')) => {
+                    literal.push(c);
+                    chars.next();
+                }
+                ('{', _) => {
+                    let mut inner = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) => inner.push(c),
+                            None => {
+                                return Err(
+                                    "a '{' is never closed (write {{ for a literal brace)".into()
+                                )
+                            }
+                        }
+                    }
+                    let field = FieldRef::parse(&inner)
+                        .map_err(|e| format!("a placeholder {{…}} is not a field path: {e}"))?;
+                    if !literal.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut literal)));
+                    }
+                    parts.push(Part::Field(field));
+                }
+                ('}', _) => {
+                    return Err("a '}' has no '{' before it (write }} for a literal brace)".into())
+                }
+                _ => literal.push(c),
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(Part::Text(literal));
+        }
+        Ok(Template { parts })
+    }
+
+    pub fn render(&self, event: &Value) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Field(f) => match f.render(event) {
+                    Some(v) => out.push_str(&v),
+                    None => out.push_str(&format!("(no {})", f.describe())),
+                },
+            }
+        }
+        out
+    }
+}

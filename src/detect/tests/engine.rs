@@ -1,0 +1,292 @@
+use serde_json::Value;
+
+use super::event;
+use crate::detect::rule::short_hash;
+use crate::detect::state::{MAX_MATCHES, MAX_OPEN_ALERTS};
+use crate::detect::{detect, DetectState, RulePack};
+
+/// One plain rule (`deleted`, dedup by actor within 1h) and one threshold rule (`failed`, 3
+/// within 10 minutes per actor).
+const PACK: &str = r#"
+rules:
+  - id: deleted
+    description: d
+    severity: High
+    actions: [thing_deleted]
+    title: "{attributes.actor.name} deleted a thing"
+    runbook: r
+    dedup: {key: "{attributes.actor.id}", period: 1h}
+    tests:
+      positive: [{name: p, events: [{attributes: {action: thing_deleted}}]}]
+      negative: [{name: n, events: [{attributes: {action: other}}]}]
+  - id: failed
+    description: f
+    severity: Low
+    actions: [login_failed]
+    threshold: {count: 3, window: 10m, group_by: [attributes.actor.id]}
+    title: "failures for {attributes.actor.id}"
+    runbook: r
+    tests:
+      positive: [{name: p, repeat: 3, events: [{attributes: {action: login_failed, actor: {id: u}}}]}]
+      negative: [{name: n, events: [{attributes: {action: login_failed, actor: {id: u}}}]}]
+"#;
+
+fn pack() -> RulePack {
+    RulePack::default()
+        .with_user_rules("test.yaml", PACK)
+        .unwrap()
+}
+
+/// (rule, dedup key, count) of each alert.
+fn summary(events: &[Value]) -> Vec<(String, String, u64)> {
+    let d = detect(&pack(), &DetectState::default(), events);
+    d.alerts
+        .into_iter()
+        .map(|a| (a.rule_id, a.dedup_key, a.count))
+        .collect()
+}
+
+/// (case name, events, the alerts expected as (rule, key, count)).
+type Case = (
+    &'static str,
+    Vec<Value>,
+    Vec<(&'static str, &'static str, u64)>,
+);
+
+fn owned(rows: &[(&str, &str, u64)]) -> Vec<(String, String, u64)> {
+    rows.iter()
+        .map(|(r, k, c)| (r.to_string(), k.to_string(), *c))
+        .collect()
+}
+
+#[test]
+fn alerts_group_by_rule_key_and_period() {
+    let cases: Vec<Case> = vec![
+        (
+            "nothing matches",
+            vec![event("e1", 0, "other", "a")],
+            vec![],
+        ),
+        (
+            "one event",
+            vec![event("e1", 0, "thing_deleted", "a")],
+            vec![("deleted", "a", 1)],
+        ),
+        (
+            "three by one actor within the hour: one alert",
+            vec![
+                event("e1", 0, "thing_deleted", "a"),
+                event("e2", 60, "thing_deleted", "a"),
+                event("e3", 3000, "thing_deleted", "a"),
+            ],
+            vec![("deleted", "a", 3)],
+        ),
+        (
+            "two actors: two alerts",
+            vec![
+                event("e1", 0, "thing_deleted", "a"),
+                event("e2", 1, "thing_deleted", "b"),
+            ],
+            vec![("deleted", "a", 1), ("deleted", "b", 1)],
+        ),
+        (
+            "past the period: a second alert",
+            vec![
+                event("e1", 0, "thing_deleted", "a"),
+                event("e2", 3600, "thing_deleted", "a"),
+            ],
+            vec![("deleted", "a", 1), ("deleted", "a", 1)],
+        ),
+        (
+            "threshold: two failures are not enough",
+            vec![
+                event("f1", 0, "login_failed", "u"),
+                event("f2", 1, "login_failed", "u"),
+            ],
+            vec![],
+        ),
+        (
+            "threshold: the third opens an alert over all three, the fourth joins it",
+            (1..=4)
+                .map(|i| event(&format!("f{i}"), i, "login_failed", "u"))
+                .collect(),
+            vec![("failed", "u", 4)],
+        ),
+        (
+            "threshold: three failures over three actors",
+            vec![
+                event("f1", 0, "login_failed", "u"),
+                event("f2", 1, "login_failed", "v"),
+                event("f3", 2, "login_failed", "w"),
+            ],
+            vec![],
+        ),
+        (
+            "threshold: three failures outside the window",
+            vec![
+                event("f1", 0, "login_failed", "u"),
+                event("f2", 400, "login_failed", "u"),
+                event("f3", 800, "login_failed", "u"),
+            ],
+            vec![],
+        ),
+    ];
+    for (name, events, want) in cases {
+        assert_eq!(summary(&events), owned(&want), "{name}");
+    }
+}
+
+#[test]
+fn an_alert_carries_its_events_and_a_deterministic_id() {
+    let events = vec![
+        event("e2", 60, "thing_deleted", "a"),
+        event("e1", 0, "thing_deleted", "a"),
+    ];
+    let d = detect(&pack(), &DetectState::default(), &events);
+    let alert = &d.alerts[0];
+    assert_eq!(
+        alert.id,
+        short_hash(&["deleted", "a", "e2"]),
+        "the event that opened it"
+    );
+    assert_eq!(
+        (alert.first_event_id.as_str(), alert.last_event_id.as_str()),
+        ("e1", "e2")
+    );
+    assert_eq!(alert.first_event_time, "2026-01-01T00:00:00.000Z");
+    assert_eq!(alert.last_event_time, "2026-01-01T00:01:00.000Z");
+    assert_eq!(alert.matched_event_ids, ["e2", "e1"]);
+    assert_eq!(alert.title, "Name of a deleted a thing");
+    assert!(!alert.is_update);
+    let again = detect(&pack(), &DetectState::default(), &events);
+    assert_eq!(again, d, "the same input gives the same alerts and state");
+}
+
+#[test]
+fn feeding_a_batch_twice_counts_it_once() {
+    let batch: Vec<Value> = (0..25)
+        .map(|i| event(&format!("f{i}"), i, "login_failed", "u"))
+        .chain([event("e1", 0, "thing_deleted", "a")])
+        .collect();
+    let first = detect(&pack(), &DetectState::default(), &batch);
+    assert_eq!(first.alerts.len(), 2);
+    let second = detect(&pack(), &first.state, &batch);
+    assert!(second.alerts.is_empty(), "{:?}", second.alerts);
+    assert_eq!(second.state, first.state, "counts unchanged");
+    let json = serde_json::to_string(&first.state).unwrap();
+    let back: DetectState = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, first.state, "the state round-trips through JSON");
+    let third = detect(&pack(), &back, &batch);
+    assert!(third.alerts.is_empty());
+}
+
+#[test]
+fn a_redone_batch_gives_the_same_alerts_and_a_later_batch_updates_them() {
+    let batch1: Vec<Value> = (1..=3)
+        .map(|i| event(&format!("f{i}"), i, "login_failed", "u"))
+        .collect();
+    let batch2: Vec<Value> = vec![
+        event("f3", 3, "login_failed", "u"), // overlap re-read
+        event("f4", 4, "login_failed", "u"),
+    ];
+    let state0 = DetectState::default();
+    let one = detect(&pack(), &state0, &batch1);
+    let redo = detect(&pack(), &state0, &batch1);
+    assert_eq!(
+        redo, one,
+        "a crash before the commit redoes the batch from the old state"
+    );
+    let two = detect(&pack(), &one.state, &batch2);
+    assert_eq!(two.alerts.len(), 1);
+    let (a1, a2) = (&one.alerts[0], &two.alerts[0]);
+    assert_eq!((a1.count, a2.count), (3, 4));
+    assert_eq!(a2.id, a1.id, "the same alert, grown");
+    assert!(a2.is_update && !a1.is_update);
+    assert_eq!(a2.matched_event_ids, ["f4"]);
+}
+
+#[test]
+fn the_state_stays_bounded() {
+    // Many keys and many threshold groups, all matching, over two days.
+    let events: Vec<Value> = (0..5_000)
+        .flat_map(|i| {
+            let actor = format!(
+                "actor-with-a-long-identifier-{:06}-{}",
+                i % 700,
+                "x".repeat(40)
+            );
+            [
+                event(
+                    &format!("d-{i:05}-6c4aa501-ace5-401f-aa34-81147b376ed0"),
+                    i * 30,
+                    "thing_deleted",
+                    &actor,
+                ),
+                event(
+                    &format!("f-{i:05}-6c4aa501-ace5-401f-aa34-81147b376ed0"),
+                    i * 30,
+                    "login_failed",
+                    &actor,
+                ),
+            ]
+        })
+        .collect();
+    let mut state = DetectState::default();
+    for chunk in events.chunks(500) {
+        state = detect(&pack(), &state, chunk).state;
+        let (matches, open) = state.sizes();
+        assert!(
+            matches <= MAX_MATCHES && open <= MAX_OPEN_ALERTS,
+            "{matches} {open}"
+        );
+    }
+    assert_eq!(state.sizes(), (MAX_MATCHES, MAX_OPEN_ALERTS));
+    let bytes = serde_json::to_vec(&state).unwrap().len();
+    assert!(bytes < 256 * 1024, "{bytes} bytes");
+}
+
+#[test]
+fn events_without_id_or_time_are_skipped() {
+    let mut no_id = event("x", 0, "thing_deleted", "a");
+    no_id.as_object_mut().unwrap().remove("id");
+    let mut no_time = event("y", 0, "thing_deleted", "a");
+    no_time["attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("time");
+    let mut panther_time = event("z", 0, "thing_deleted", "a");
+    panther_time["attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("time");
+    panther_time["p_event_time"] = "2026-01-01 00:00:05.000000000".into();
+    let d = detect(
+        &pack(),
+        &DetectState::default(),
+        &[no_id, no_time, panther_time],
+    );
+    assert_eq!(d.skipped, 2);
+    assert_eq!(d.alerts.len(), 1);
+    assert_eq!(d.alerts[0].first_event_time, "2026-01-01T00:00:05.000Z");
+}
+
+#[test]
+fn a_late_event_joins_the_open_alert() {
+    let state = detect(
+        &pack(),
+        &DetectState::default(),
+        &[event("e1", 1000, "thing_deleted", "a")],
+    )
+    .state;
+    let d = detect(&pack(), &state, &[event("e0", 10, "thing_deleted", "a")]);
+    assert_eq!(d.alerts.len(), 1);
+    assert_eq!(
+        (d.alerts[0].count, d.alerts[0].first_event_id.as_str()),
+        (2, "e0")
+    );
+    assert_eq!(
+        d.alerts[0].id,
+        short_hash(&["deleted", "a", "e1"]),
+        "its id does not change"
+    );
+}
