@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 /// Where a source's checkpoint stood: its generation and batch sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mark {
-    pub generation: String,
-    pub sequence: u64,
+struct Mark {
+    generation: String,
+    sequence: u64,
 }
 
 impl Mark {
@@ -31,7 +31,7 @@ impl Mark {
 
 /// Whether `found` may follow `known`: the same generation, and a sequence no lower (other
 /// runs move it on; nothing honest moves it back).
-pub fn follows(known: Option<&Mark>, found: &Mark) -> bool {
+fn follows(known: Option<&Mark>, found: &Mark) -> bool {
     known.is_none_or(|k| k.generation == found.generation && found.sequence >= k.sequence)
 }
 

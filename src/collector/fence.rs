@@ -38,7 +38,7 @@ pub struct Fence {
 }
 
 /// What is kept back before a lease of `lease` ends: a tenth of it, within bounds.
-pub fn margin(lease: Duration) -> Duration {
+fn margin(lease: Duration) -> Duration {
     (lease / 10).clamp(MIN_MARGIN, MAX_MARGIN)
 }
 
@@ -67,7 +67,7 @@ impl Fence {
     }
 
     /// An error if the fence has passed.
-    pub fn check(&self, what: &'static str) -> Result<(), LeaseEnding> {
+    fn check(&self, what: &'static str) -> Result<(), LeaseEnding> {
         if Instant::now() >= self.until {
             Err(self.ending(what))
         } else {
