@@ -13,6 +13,8 @@ pub mod sink;
 pub mod checkpoint;
 // Detections over normalized events (not wired into the pipeline yet: the CLI runs them).
 pub mod detect;
+// Announcing alerts: SNS, EventBridge.
+pub mod notify;
 
 // What the adapters need: the API key and its secret, AWS error messages, durable local files.
 pub mod credentials;

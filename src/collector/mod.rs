@@ -23,6 +23,7 @@
 //! already being fetched (a read changes nothing, so a crash only discards it): the run's wall
 //! time stays close to the time it takes to download the pages.
 mod batch;
+mod detection;
 mod fence;
 mod next_read;
 mod pass;
@@ -34,6 +35,7 @@ mod tests;
 pub use batch::{
     build_batch, build_batch_after, Batch, BatchBounds, BatchBuilder, MAX_COMPRESSED_BYTES,
 };
+pub use detection::Detection;
 use fence::Fence;
 pub use fence::LeaseEnding;
 use pass::Pass;
@@ -98,6 +100,7 @@ pub struct Collector {
     sink: Arc<dyn ObjectSink>,
     normalizer: Normalizer,
     settings: CollectorSettings,
+    detection: Detection,
 }
 
 fn now_ms() -> i64 {
@@ -123,7 +126,14 @@ impl Collector {
             sink,
             normalizer,
             settings,
+            detection: Detection::builtin(),
         }
+    }
+
+    /// The rules this collector applies to each batch, and where it announces their alerts.
+    pub fn with_detection(mut self, detection: Detection) -> Self {
+        self.detection = detection;
+        self
     }
 
     /// One pass: reads until caught up or until `budget` is nearly spent. Every log line of

@@ -3,12 +3,13 @@
 use crate::checkpoint::{
     CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, MonotonicCheckpoints,
 };
-use crate::collector::{Collector, CollectorSettings, DEFAULT_OVERLAP, LEASE_GRACE};
+use crate::collector::{Collector, CollectorSettings, Detection, DEFAULT_OVERLAP, LEASE_GRACE};
 use crate::config::{
     CheckpointLocation, Config, ConfigError, CredentialSource, ObjectLocation,
     DEFAULT_AWS_ATTEMPT_TIMEOUT,
 };
 use crate::credentials::{CredentialProvider, SecretsManagerCredentials, StaticCredentials};
+use crate::detect::RuleError;
 use crate::normalize::{Normalizer, SourceInfo};
 use crate::progress::{ObservedSink, ObservedSource, Progress};
 use crate::sink::{LocalDirSink, ObjectSink, S3Sink};
@@ -21,6 +22,12 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::OnceCell;
 
+mod notifiers;
+mod rules;
+
+pub use notifiers::notifiers;
+pub use rules::rule_pack;
+
 #[derive(Debug, Error)]
 pub enum SetupError {
     #[error(transparent)]
@@ -29,6 +36,8 @@ pub enum SetupError {
     Http(#[from] reqwest::Error),
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Rules(#[from] RuleError),
 }
 
 /// Lazily loaded AWS configuration (region, credentials, `AWS_ENDPOINT_URL`), loaded only when
@@ -141,6 +150,8 @@ pub struct Backends {
     pub credentials: Arc<dyn CredentialProvider>,
     pub checkpoints: Arc<dyn CheckpointStore>,
     pub sink: Arc<dyn ObjectSink>,
+    /// The rules in force and where their alerts are announced.
+    pub detection: Detection,
 }
 
 impl Backends {
@@ -149,6 +160,10 @@ impl Backends {
         let credentials = credential_provider(config, aws).await?;
         let checkpoints = checkpoint_store(config, aws).await;
         let sink = object_sink(config, aws).await;
+        let detection = Detection::new(
+            Arc::new(rule_pack(config, aws).await?),
+            notifiers(config, aws).await?,
+        );
         let source = Arc::new(
             AtlassianClient::new(config.api_base_url.clone(), credentials.clone())?
                 .with_request_timeout(config.api_request_timeout),
@@ -158,6 +173,7 @@ impl Backends {
             credentials,
             checkpoints,
             sink,
+            detection,
         })
     }
 
@@ -204,7 +220,8 @@ impl Backends {
                 batch_bounds: config.batch_bounds,
                 lease_grace: LEASE_GRACE,
             },
-        ))
+        )
+        .with_detection(self.detection.clone()))
     }
 
     /// The source id a run would use, without building a collector.

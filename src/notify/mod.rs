@@ -1,0 +1,87 @@
+//! Where alerts are announced once they are durable in the archive: an SNS topic and an
+//! EventBridge bus in production, memory in tests, nowhere when unconfigured. The pipeline
+//! publishes a batch's new alerts after its objects (the alerts' own included) are written and
+//! before the checkpoint moves past it, so a crash in between repeats a notification (same alert
+//! id) and never loses one.
+mod memory;
+
+pub use memory::MemoryNotifier;
+
+use crate::detect::{Alert, Severity};
+use async_trait::async_trait;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// `Source` of the EventBridge events and the name alerts are announced under.
+pub const EVENT_SOURCE: &str = "atlassian-audit-collector";
+/// `DetailType` of the EventBridge events: one rule can route every alert.
+pub const DETAIL_TYPE: &str = "Atlassian Audit Alert";
+
+#[derive(Debug, Error)]
+#[error("{target} could not publish {alerts} alert(s): {reason}")]
+pub struct NotifyError {
+    /// `sns://topic-arn`, `eventbridge://bus`, …
+    pub target: String,
+    pub alerts: usize,
+    pub reason: String,
+}
+
+#[async_trait]
+pub trait AlertNotifier: Send + Sync {
+    /// Announces every alert of `alerts`; returns once each is accepted. A retry after an
+    /// error may announce some twice: each carries its deterministic id.
+    async fn publish(&self, alerts: &[Alert]) -> Result<(), NotifyError>;
+    /// For messages: the topic, the bus.
+    fn describe(&self) -> String;
+}
+
+/// The notifiers of a deployment, and the least severity worth announcing. Every alert is
+/// archived; only those at `min_severity` or above are announced, to every target.
+#[derive(Clone)]
+pub struct Notifiers {
+    targets: Vec<Arc<dyn AlertNotifier>>,
+    min_severity: Severity,
+}
+
+impl Notifiers {
+    pub fn new(targets: Vec<Arc<dyn AlertNotifier>>, min_severity: Severity) -> Self {
+        Notifiers {
+            targets,
+            min_severity,
+        }
+    }
+
+    /// Announces nothing (alerts are still archived).
+    pub fn none() -> Self {
+        Notifiers::new(Vec::new(), Severity::Info)
+    }
+
+    /// The alerts of a batch that get announced: new ones (an alert growing in a later batch
+    /// was announced when it opened) at the minimum severity or above.
+    pub fn worth_announcing<'a>(&self, alerts: &'a [Alert]) -> Vec<&'a Alert> {
+        alerts
+            .iter()
+            .filter(|a| !a.is_update && a.severity >= self.min_severity)
+            .collect()
+    }
+
+    /// Publishes to every target in turn; the first failure stops it.
+    pub async fn publish(&self, alerts: &[Alert]) -> Result<usize, NotifyError> {
+        let announced: Vec<Alert> = self.worth_announcing(alerts).into_iter().cloned().collect();
+        if announced.is_empty() || self.targets.is_empty() {
+            return Ok(0);
+        }
+        for target in &self.targets {
+            target.publish(&announced).await?;
+        }
+        Ok(announced.len())
+    }
+
+    pub fn describe(&self) -> String {
+        if self.targets.is_empty() {
+            return "no notification target".into();
+        }
+        let names: Vec<String> = self.targets.iter().map(|t| t.describe()).collect();
+        format!("{} (at {} or above)", names.join(", "), self.min_severity)
+    }
+}
