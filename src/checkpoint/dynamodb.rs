@@ -2,6 +2,7 @@ use super::{
     Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch, RecentEvents,
     StoredCheckpoint,
 };
+use crate::detect::DetectState;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -84,6 +85,12 @@ impl DynamoDbCheckpointStore {
                     self.corrupt(source_id, format!("`pending` is unreadable: {e}"))
                 })?),
             };
+        let detect = match s("detect_state") {
+            None => DetectState::default(),
+            Some(text) => serde_json::from_str::<DetectState>(&text).map_err(|e| {
+                self.corrupt(source_id, format!("`detect_state` is unreadable: {e}"))
+            })?,
+        };
         let lease = match (s("lease_owner"), n("lease_until_ms")?) {
             (Some(owner), Some(until_ms)) => Some(Lease { owner, until_ms }),
             _ => None,
@@ -98,6 +105,7 @@ impl DynamoDbCheckpointStore {
                 recent,
                 pending,
                 events_written: n("events_written")?.unwrap_or(0).max(0) as u64,
+                detect,
             },
             lease,
         })
@@ -242,6 +250,14 @@ impl CheckpointStore for DynamoDbCheckpointStore {
                 request = request.expression_attribute_values(":pending", AttributeValue::S(text));
             }
             None => remove.push("pending"),
+        }
+        if checkpoint.detect.is_empty() {
+            remove.push("detect_state");
+        } else {
+            set.push("detect_state = :detect");
+            let text = serde_json::to_string(&checkpoint.detect)
+                .map_err(|e| self.corrupt(source_id, e.to_string()))?;
+            request = request.expression_attribute_values(":detect", AttributeValue::S(text));
         }
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {

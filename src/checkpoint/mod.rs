@@ -13,6 +13,7 @@ pub use monotonic::MonotonicCheckpoints;
 pub use progress::{BatchObjects, BatchWritten};
 pub use recent::{key_hash, RecentEvents, MAX_RECENT_EVENTS};
 
+use crate::detect::DetectState;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -46,6 +47,10 @@ pub struct Checkpoint {
     pub recent: RecentEvents,
     pub pending: Option<PendingBatch>,
     pub events_written: u64,
+    /// What detection remembers between batches (matches counting toward thresholds, alerts
+    /// still open to dedup), committed with the batch whose events it has seen.
+    #[serde(default, skip_serializing_if = "DetectState::is_empty")]
+    pub detect: DetectState,
 }
 
 impl Checkpoint {
@@ -59,6 +64,7 @@ impl Checkpoint {
             recent: RecentEvents::default(),
             pending: None,
             events_written: 0,
+            detect: DetectState::default(),
         }
     }
 }
@@ -75,6 +81,9 @@ pub struct PendingBatch {
     pub from_ms: Option<i64>,
     pub hours: Vec<i64>,
     pub quarantine: bool,
+    /// Hours of the batch's alert objects (none before detection ran in the pipeline).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_hours: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +199,8 @@ mod tests {
                 event_count: 40,
                 from_ms: None,
                 hours: vec![3600],
-                quarantine: false
+                quarantine: false,
+                alert_hours: vec![],
             }
         );
     }

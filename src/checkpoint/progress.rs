@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 pub struct BatchObjects {
     pub hours: Vec<i64>,
     pub quarantine: bool,
+    /// Hours (of their first event) the batch's alerts are written under.
+    pub alert_hours: Vec<i64>,
 }
 
 /// What a batch whose objects are durable changes in the checkpoint.
@@ -61,8 +63,10 @@ impl Checkpoint {
         previous: Option<&PendingBatch>,
     ) {
         let mut hours: BTreeSet<i64> = objects.hours.iter().copied().collect();
+        let mut alert_hours: BTreeSet<i64> = objects.alert_hours.iter().copied().collect();
         if let Some(p) = previous {
             hours.extend(p.hours.iter().copied());
+            alert_hours.extend(p.alert_hours.iter().copied());
         }
         let from_ms = match start {
             StreamPosition::From { from_ms } => Some(*from_ms),
@@ -73,6 +77,7 @@ impl Checkpoint {
             from_ms,
             hours: hours.into_iter().collect(),
             quarantine: objects.quarantine || previous.is_some_and(|p| p.quarantine),
+            alert_hours: alert_hours.into_iter().collect(),
         });
     }
 
@@ -151,6 +156,12 @@ impl PendingBatch {
                 .filter(|h| !redo.hours.contains(h))
                 .collect(),
             quarantine: self.quarantine && !redo.quarantine,
+            alert_hours: self
+                .alert_hours
+                .iter()
+                .copied()
+                .filter(|h| !redo.alert_hours.contains(h))
+                .collect(),
         }
     }
 }
@@ -171,6 +182,7 @@ mod tests {
             from_ms: None,
             hours: hours.to_vec(),
             quarantine,
+            alert_hours: Vec::new(),
         }
     }
 
@@ -178,7 +190,13 @@ mod tests {
         BatchObjects {
             hours: hours.to_vec(),
             quarantine,
+            alert_hours: Vec::new(),
         }
+    }
+
+    fn with_alerts<T>(mut value: T, hours: &[i64], field: impl Fn(&mut T) -> &mut Vec<i64>) -> T {
+        *field(&mut value) = hours.to_vec();
+        value
     }
 
     #[test]
@@ -289,6 +307,17 @@ mod tests {
                 },
                 "a batch read by time keeps where it started",
             ),
+            (
+                with_alerts(objects(&[H], false), &[2 * H], |o| &mut o.alert_hours),
+                Some(with_alerts(pending(9, &[H], false), &[3 * H], |p| {
+                    &mut p.alert_hours
+                })),
+                StreamPosition::Cursor("c".into()),
+                with_alerts(pending(9, &[H], false), &[2 * H, 3 * H], |p| {
+                    &mut p.alert_hours
+                }),
+                "a redo keeps the earlier attempt's alert hours too",
+            ),
         ];
         for (batch, previous, start, want, what) in cases {
             let mut c = checkpoint();
@@ -330,6 +359,15 @@ mod tests {
         for (redo, want, what) in cases {
             assert_eq!(earlier.left_over(&redo), want, "{what}");
         }
+        let earlier = with_alerts(pending(9, &[H], false), &[H, 2 * H], |p| &mut p.alert_hours);
+        let redo = with_alerts(objects(&[H], false), &[2 * H, 5 * H], |o| {
+            &mut o.alert_hours
+        });
+        assert_eq!(
+            earlier.left_over(&redo),
+            with_alerts(objects(&[], false), &[H], |o| &mut o.alert_hours),
+            "alerts the redo no longer raises under an hour are deleted"
+        );
     }
 
     struct Advance {

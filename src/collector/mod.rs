@@ -44,6 +44,7 @@ pub use summary::{RunSummary, StopReason};
 use crate::checkpoint::{CheckpointError, CheckpointStore, Lease, LONGEST_LEASE};
 use crate::config::MAX_RUN_BUDGET;
 use crate::normalize::Normalizer;
+use crate::notify::NotifyError;
 use crate::sink::{ObjectSink, SinkError};
 use crate::source::{EventSource, SourceError, WireCounters};
 use std::sync::Arc;
@@ -84,6 +85,10 @@ pub enum RunError {
     Encode(#[from] std::io::Error),
     #[error(transparent)]
     LeaseEnding(#[from] LeaseEnding),
+    #[error(
+        "{0}; the batch stays pending and the next run announces its alerts again (same alert ids)"
+    )]
+    Notify(#[from] NotifyError),
 }
 
 /// A run's summary, and the error that ended it if any. The summary is complete either way, so

@@ -2,12 +2,14 @@
 //! page read ahead, with a method per step of the exactly-once protocol (module docs of
 //! `collector`).
 use super::batch::{Batch, BatchBuilder};
+use super::detection::{alert_objects, BatchDetection};
 use super::fence::Fence;
 use super::next_read::next_read;
 use super::read_ahead::ReadAhead;
 use super::{now_ms, Collector, RunError, RunSummary, StopReason, READ_BACK_ATTEMPTS};
 use crate::checkpoint::{Checkpoint, PendingBatch};
-use crate::sink::{logs_key, quarantine_key, EncodedObject, SinkError};
+use crate::detect::Alert;
+use crate::sink::{alerts_key, logs_key, quarantine_key, EncodedObject, SinkError};
 use crate::source::{Page, PageRequest, SourceError, StreamPosition, WireCounters};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,8 @@ struct Reading {
     /// last page).
     cursor: Option<String>,
     builder: BatchBuilder,
+    /// The detect stage over the batch's events so far.
+    detection: BatchDetection,
 }
 
 /// Why a batch stopped growing.
@@ -110,9 +114,12 @@ impl<'r> Pass<'r> {
     /// One batch through every step; `Some` when the run stops after it.
     async fn batch(&mut self) -> Result<Option<StopReason>, RunError> {
         let start = self.checkpoint.position(self.initial_from_ms);
+        let detection = &self.parts.detection;
         let mut reading = Reading {
             next: start.clone(),
-            builder: BatchBuilder::new(self.written_before(&start)),
+            builder: BatchBuilder::new(self.written_before(&start))
+                .detecting(detection.filter.clone()),
+            detection: BatchDetection::new(detection.pack.clone(), &self.checkpoint.detect),
             start,
             cursor: None,
         };
@@ -225,6 +232,9 @@ impl<'r> Pass<'r> {
             &self.checkpoint.recent,
             chrono::Utc::now(),
         )?;
+        reading
+            .detection
+            .observe(&reading.builder.take_candidates());
         tracing::debug!(
             events,
             pages = reading.builder.pages(),
@@ -248,10 +258,13 @@ impl<'r> Pass<'r> {
         )
     }
 
-    /// Writes the batch read and moves the checkpoint past it.
+    /// Writes the batch read (its events and its alerts), announces its new alerts, and moves
+    /// the checkpoint past it.
     async fn write(&mut self, reading: Reading) -> Result<(), RunError> {
         let (pages, events_read) = (reading.builder.pages(), reading.builder.events_read());
-        let batch = reading.builder.finish()?;
+        let mut batch = reading.builder.finish()?;
+        let (detect_state, alerts) = reading.detection.finish();
+        batch.alerts = alert_objects(&alerts)?;
         self.summary.duplicates_dropped += batch.duplicates;
         let previous = self.checkpoint.pending.take();
         if !batch.is_empty() {
@@ -262,15 +275,20 @@ impl<'r> Pass<'r> {
         if let Some(p) = &previous {
             self.delete_left_over(p, &batch).await?;
         }
+        let announced = self.announce(&alerts).await?;
+        self.checkpoint.detect = detect_state;
         self.commit(&batch, reading.cursor, &reading.start, previous.is_some())
             .await?;
+        self.summary.raised(&alerts, announced);
         tracing::info!(
             pages,
             events = events_read,
             written = batch.valid,
             quarantined = batch.quarantined,
             duplicates = batch.duplicates,
-            objects = batch.hours.len() + usize::from(batch.quarantine.is_some()),
+            alerts = alerts.len(),
+            objects =
+                batch.hours.len() + usize::from(batch.quarantine.is_some()) + batch.alerts.len(),
             sequence = self.checkpoint.sequence,
             "batch done"
         );
@@ -356,7 +374,25 @@ impl<'r> Pass<'r> {
         if let Some(q) = &batch.quarantine {
             objects.push((quarantine_key(generation, sequence), q));
         }
+        objects.extend(
+            batch
+                .alerts
+                .iter()
+                .map(|(hour, object)| (alerts_key(*hour, generation, sequence), object)),
+        );
         objects
+    }
+
+    /// Announces the batch's new alerts, now that they are durable in the archive and before
+    /// the checkpoint moves past them: a crash in between announces them again (same ids), and
+    /// none is lost. How many were announced.
+    async fn announce(&self, alerts: &[Alert]) -> Result<usize, RunError> {
+        let notifiers = &self.parts.detection.notifiers;
+        let announced = self
+            .fence
+            .within("announcing the batch's alerts", notifiers.publish(alerts))
+            .await??;
+        Ok(announced)
     }
 
     fn cancelled_write(&self, e: tokio::task::JoinError) -> SinkError {
@@ -384,6 +420,12 @@ impl<'r> Pass<'r> {
         if left_over.quarantine {
             keys.push(quarantine_key(generation, sequence));
         }
+        keys.extend(
+            left_over
+                .alert_hours
+                .into_iter()
+                .map(|hour| alerts_key(hour, generation, sequence)),
+        );
         for key in keys {
             self.fence
                 .within(

@@ -1,6 +1,10 @@
 //! What a run did: returned by the Lambda, printed by the CLI, rendered as metrics by
 //! `metrics`.
+use crate::detect::Alert;
 use serde::Serialize;
+
+/// Alerts a summary lists by title (all are counted, and all are in the archive).
+pub const MAX_LISTED_ALERTS: usize = 50;
 
 /// Why a run stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,6 +43,13 @@ pub struct RunSummary {
     pub events_processed: u64,
     pub quarantined_events: u64,
     pub duplicates_dropped: u64,
+    /// Alerts the run's committed batches opened (an alert growing in a later batch is not
+    /// raised again).
+    pub alerts_raised: u64,
+    /// Of those, the ones announced (at the minimum severity or above, to a target).
+    pub alerts_announced: u64,
+    /// The raised alerts, one line each ([`Alert::one_line`]), the first [`MAX_LISTED_ALERTS`].
+    pub alerts: Vec<String>,
     pub api_throttled: u64,
     pub auth_failures: u64,
     pub pages_fetched: u64,
@@ -67,6 +78,9 @@ impl RunSummary {
             events_processed: 0,
             quarantined_events: 0,
             duplicates_dropped: 0,
+            alerts_raised: 0,
+            alerts_announced: 0,
+            alerts: Vec::new(),
             api_throttled: 0,
             auth_failures: 0,
             pages_fetched: 0,
@@ -79,5 +93,16 @@ impl RunSummary {
             checkpoint_went_backwards: false,
             duration_ms: 0,
         }
+    }
+
+    /// Counts the alerts a committed batch opened, of which `announced` were announced.
+    pub fn raised(&mut self, alerts: &[Alert], announced: usize) {
+        for alert in alerts.iter().filter(|a| !a.is_update) {
+            self.alerts_raised += 1;
+            if self.alerts.len() < MAX_LISTED_ALERTS {
+                self.alerts.push(alert.one_line());
+            }
+        }
+        self.alerts_announced += announced as u64;
     }
 }

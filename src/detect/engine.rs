@@ -25,7 +25,17 @@ struct Touched {
     is_update: bool,
 }
 
+/// The rules over `events` after `state`; the state after them, pruned to its bounds.
 pub fn detect(pack: &RulePack, state: &DetectState, events: &[Value]) -> Detection {
+    let mut found = detect_unpruned(pack, state, events);
+    found.state.prune_for(pack);
+    found
+}
+
+/// [`detect`] without pruning the state at the end: calls over consecutive slices of events
+/// then give what one call over them all gives (the pipeline feeds a batch page by page and
+/// prunes once, with [`DetectState::prune_for`], when the batch ends).
+pub fn detect_unpruned(pack: &RulePack, state: &DetectState, events: &[Value]) -> Detection {
     let mut state = state.clone();
     let mut touched: Vec<Touched> = Vec::new();
     let mut skipped = 0;
@@ -48,7 +58,6 @@ pub fn detect(pack: &RulePack, state: &DetectState, events: &[Value]) -> Detecti
             Some(Alert::of(open, rule.severity, t.matched, t.is_update))
         })
         .collect();
-    state.prune(pack.retention_ms());
     Detection {
         alerts,
         state,

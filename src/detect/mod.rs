@@ -1,5 +1,6 @@
 //! Detections: rules over normalized events (the JSON lines the collector writes), raising
-//! alerts. Usable on its own (the CLI's `rules` and `detect`); the pipeline does not call it yet.
+//! alerts. The pipeline runs it on every batch (`collector`); the CLI's `rules` and `detect` run it
+//! on their own.
 //!
 //! # The rule format (YAML)
 //!
@@ -64,6 +65,7 @@ mod error;
 mod event;
 mod field_path;
 mod pack;
+mod prefilter;
 mod rule;
 mod rule_tests;
 mod severity;
@@ -77,10 +79,11 @@ pub use alert::{Alert, MAX_MATCHED_IDS};
 pub use collected::{
     collected_files, detect_collected, read_events, CollectedDetection, CollectedError,
 };
-pub use engine::{detect, Detection};
+pub use engine::{detect, detect_unpruned, Detection};
 pub use error::RuleError;
 pub use event::EventRef;
 pub use pack::RulePack;
+pub use prefilter::ActionFilter;
 pub use rule::{Rule, DEFAULT_DEDUP_PERIOD_MS};
 pub use rule_tests::{run_rule_tests, CaseResult, Expect};
 pub use severity::Severity;

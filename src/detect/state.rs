@@ -68,6 +68,10 @@ impl OpenAlert {
 }
 
 impl DetectState {
+    pub fn is_empty(&self) -> bool {
+        self.matches.is_empty() && self.open.is_empty()
+    }
+
     /// (remembered matches, open alerts): what the caps bound.
     pub fn sizes(&self) -> (usize, usize) {
         (self.matches.len(), self.open.len())
@@ -115,6 +119,12 @@ impl DetectState {
 
     pub(super) fn alert_by_id(&self, id: &str) -> Option<&OpenAlert> {
         self.open.iter().find(|a| a.id == id)
+    }
+
+    /// Drops what `pack`'s rules no longer need and the oldest past the caps (see the module
+    /// docs).
+    pub fn prune_for(&mut self, pack: &super::RulePack) {
+        self.prune(pack.retention_ms());
     }
 
     /// Drops what is older than `retention_ms` before the newest match, then the oldest past

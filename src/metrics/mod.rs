@@ -5,8 +5,8 @@
 //! the directive declares only what an alarm or the dashboard reads, and only when it carries a
 //! signal: `EventsProcessed` on every run (0 included: the no-events alarm and the dashboard's
 //! hourly count), `KeyDaysLeft` whenever the key's expiry is known, and `AuthFailures`,
-//! `LeaseHeld`, `IngestLagSeconds` and `CheckpointWentBackwards` only on the runs where they are
-//! not zero, which in a healthy month is never. Every other figure of the run is a plain field of the same line, searchable
+//! `LeaseHeld`, `IngestLagSeconds`, `CheckpointWentBackwards` and `AlertsRaised` only on the runs
+//! where they are not zero, which in a healthy month is never. Every other figure of the run is a plain field of the same line, searchable
 //! in Logs Insights (the dashboard's pages, throttles and quarantine widgets read them there).
 use crate::collector::{RunSummary, StopReason};
 use serde_json::{json, Map, Value};
@@ -21,6 +21,7 @@ pub mod name {
     pub const INGEST_LAG_SECONDS: &str = "IngestLagSeconds";
     pub const KEY_DAYS_LEFT: &str = "KeyDaysLeft";
     pub const CHECKPOINT_WENT_BACKWARDS: &str = "CheckpointWentBackwards";
+    pub const ALERTS_RAISED: &str = "AlertsRaised";
 }
 
 /// When a CloudWatch metric is declared in the directive.
@@ -43,7 +44,7 @@ pub struct MetricSpec {
 }
 
 /// Every CloudWatch metric the collector can emit: what the alarms and the dashboard read.
-pub const CLOUDWATCH_METRICS: [MetricSpec; 6] = [
+pub const CLOUDWATCH_METRICS: [MetricSpec; 7] = [
     MetricSpec {
         name: name::EVENTS_PROCESSED,
         unit: "Count",
@@ -71,6 +72,11 @@ pub const CLOUDWATCH_METRICS: [MetricSpec; 6] = [
     },
     MetricSpec {
         name: name::CHECKPOINT_WENT_BACKWARDS,
+        unit: "Count",
+        declared: Declared::WhenNonZero,
+    },
+    MetricSpec {
+        name: name::ALERTS_RAISED,
         unit: "Count",
         declared: Declared::WhenNonZero,
     },
@@ -129,7 +135,7 @@ impl<'a> RunMetrics<'a> {
     }
 
     /// The values of [`CLOUDWATCH_METRICS`], in its order.
-    fn metric_values(&self) -> [Option<f64>; 6] {
+    fn metric_values(&self) -> [Option<f64>; 7] {
         let s = self.summary;
         [
             Some(s.events_processed as f64),
@@ -142,6 +148,7 @@ impl<'a> RunMetrics<'a> {
             } else {
                 0.0
             }),
+            Some(s.alerts_raised as f64),
         ]
     }
 

@@ -56,6 +56,12 @@ impl Notifiers {
         Notifiers::new(Vec::new(), Severity::Info)
     }
 
+    /// These targets and `target` too.
+    pub fn also_to(mut self, target: Arc<dyn AlertNotifier>) -> Self {
+        self.targets.push(target);
+        self
+    }
+
     /// The alerts of a batch that get announced: new ones (an alert growing in a later batch
     /// was announced when it opened) at the minimum severity or above.
     pub fn worth_announcing<'a>(&self, alerts: &'a [Alert]) -> Vec<&'a Alert> {

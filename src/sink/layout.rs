@@ -16,6 +16,13 @@ pub fn logs_key(hour_start_unix: i64, generation: &str, sequence: u64) -> String
     )
 }
 
+/// `alerts/atlassian_audit/year=YYYY/month=MM/day=DD/hour=HH/YYYYMMDDTHH0000Z-<gen>-<seq>.json.gz`:
+/// the alerts of one batch whose first event falls in the hour starting at `hour_start_unix`.
+pub fn alerts_key(hour_start_unix: i64, generation: &str, sequence: u64) -> String {
+    let logs = logs_key(hour_start_unix, generation, sequence);
+    format!("alerts/{}", logs.strip_prefix("logs/").unwrap_or(&logs))
+}
+
 /// `quarantine/atlassian_audit/<gen>-<seq>.json.gz`: the invalid events of one batch.
 pub fn quarantine_key(generation: &str, sequence: u64) -> String {
     format!(
@@ -54,6 +61,10 @@ mod tests {
         assert_eq!(
             logs_key(hour, "3f2a9c1b-77aa-4d00-9e11-0123456789ab", 42),
             "logs/atlassian_audit/year=2021/month=04/day=03/hour=06/20210403T060000Z-3f2a9c1b77aa-0000000042.json.gz"
+        );
+        assert_eq!(
+            alerts_key(hour, "3f2a9c1b-77aa-4d00-9e11-0123456789ab", 42),
+            "alerts/atlassian_audit/year=2021/month=04/day=03/hour=06/20210403T060000Z-3f2a9c1b77aa-0000000042.json.gz"
         );
         assert_eq!(
             quarantine_key("3f2a9c1b-77aa-4d00-9e11-0123456789ab", 7),

@@ -11,6 +11,7 @@ use crate::support::harness::{TestEnv, SOURCE_ID};
 use atlassian_audit::checkpoint::Lease;
 use atlassian_audit::collector::{RunError, StopReason};
 use atlassian_audit::config::env;
+use serde_json::{json, Value};
 use simulated_org::{
     generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrgConfig,
 };
@@ -97,6 +98,7 @@ async fn scenario_capped(seed: u64, cap: Option<u32>) -> TestEnv {
     let this_hour = now_ms() / hour * hour;
     let range = (this_hour - 2 * hour, this_hour - 1);
     let mut events = generate_events_for_org(env.org.org_id(), seed, 100, range);
+    make_alert_worthy(&mut events);
     for (i, bad) in generate_invalid_events_in(seed, 2, range)
         .into_iter()
         .enumerate()
@@ -105,6 +107,26 @@ async fn scenario_capped(seed: u64, cap: Option<u32>) -> TestEnv {
     }
     env.org.append_backlog(events);
     env
+}
+
+/// Turns some of the scenario's events into admin actions the built-in rules alert on: an
+/// impersonation in the first batch repeated in the second (one alert, grown by the second
+/// batch), and ten removals by one actor across the two batches (a threshold crossed in the
+/// second batch by the count the first one left in the state).
+fn make_alert_worthy(events: &mut [Value]) {
+    let admin = json!({"id": "crash-admin", "name": "Jordan Ellis"});
+    let impersonated = json!([{"type": "users", "attributes": {"email": "finley.ng@example.com"}}]);
+    for i in [45, 85] {
+        let attributes = &mut events[i]["attributes"];
+        attributes["action"] = json!("user_logged_in_as_user");
+        attributes["actor"] = admin.clone();
+        attributes["context"] = impersonated.clone();
+    }
+    for i in 72..82 {
+        let attributes = &mut events[i]["attributes"];
+        attributes["action"] = json!("user_removed_from_site");
+        attributes["actor"] = admin.clone();
+    }
 }
 
 /// After the crash: the abandoned lease expires, the next runs finish the work.
@@ -127,7 +149,7 @@ async fn recover_and_check(env: &TestEnv) {
     append_live(&env.org, 99, 7);
     let r = env.run().await;
     assert!(r.error.is_none(), "{:?}", r.error);
-    env.assert_exactly_once().await;
+    env.assert_exactly_once_after(1).await;
 }
 
 #[tokio::test]
@@ -148,6 +170,20 @@ async fn crash_matrix(cap: Option<u32>) {
     assert!(
         fetches > batches as usize,
         "batches span pages: {fetches} fetches, {batches} batches"
+    );
+    let alerts = reference.assert_alerts_exactly_once(0).await;
+    let (_, _, lines) = reference.archive().await;
+    for (rule, count) in [("user_logged_in_as_user", 2), ("mass_user_removal", 10)] {
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a.rule_id == rule && a.dedup_key.contains("finley.ng") == (count == 2)),
+            "the scenario raises {rule}"
+        );
+    }
+    assert!(
+        lines.iter().any(|a| a.is_update),
+        "an alert opened in one batch grows in the next"
     );
     eprintln!(
         "crash matrix (cap {cap:?}): {steps} side effects and {fetches} fetches over {batches} batches, each crashed before and after"
@@ -454,7 +490,7 @@ async fn a_run_killed_with_sigkill_mid_backlog_loses_and_duplicates_nothing() {
     let r = env.run().await;
     assert!(r.error.is_none(), "{:?}", r.error);
     assert_eq!(r.summary.stop_reason, StopReason::CaughtUp);
-    env.assert_exactly_once().await;
+    env.assert_exactly_once_but_announcements().await;
 }
 
 /// Found by the fault campaign: when the write that commits a batch took effect but its answer

@@ -50,7 +50,8 @@ async fn the_progress_counters_add_up_to_the_run_summary() {
         "{}",
         seen.line()
     );
-    env.assert_exactly_once().await;
+    // Its collector is the CLI's (observed), announcing nowhere.
+    env.assert_exactly_once_but_announcements().await;
 
     // The same collector without the counters writes the same way (nothing new to write here).
     let plain = env.run().await;

@@ -152,6 +152,9 @@ fn emf_lines() -> Vec<Value> {
     let mut rewound = RunSummary::new("s");
     rewound.checkpoint_went_backwards = true;
     runs.push(rewound);
+    let mut alerted = RunSummary::new("s");
+    alerted.alerts_raised = 2;
+    runs.push(alerted);
     let mut lines = Vec::new();
     for s in &runs {
         for days in [None, Some(3.5)] {

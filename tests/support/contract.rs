@@ -272,6 +272,15 @@ pub mod store {
         );
     }
 
+    /// What detection keeps after one API token was created: a match and an open alert.
+    fn detect_state_with_an_open_alert() -> atlassian_audit::detect::DetectState {
+        let pack = atlassian_audit::detect::RulePack::builtin().expect("the built-in pack");
+        let event = serde_json::json!({"id": "e1", "attributes": {
+            "action": "api_token_created", "time": "2023-11-14T21:00:00Z",
+            "actor": {"id": "a1", "name": "Ann"}}});
+        atlassian_audit::detect::detect(&pack, &Default::default(), &[event]).state
+    }
+
     pub async fn a_full_checkpoint_round_trips(store: Arc<dyn CheckpointStore>) {
         let id = unique("source");
         take(&store, &id, lease("a", NOW + MINUTE)).await;
@@ -291,9 +300,12 @@ pub mod store {
                 from_ms: Some(NOW - 600_000),
                 hours: vec![1_699_995_600, 1_699_999_200],
                 quarantine: true,
+                alert_hours: vec![1_699_995_600],
             }),
             events_written: 123_456,
+            detect: detect_state_with_an_open_alert(),
         };
+        assert!(!full.detect.is_empty());
         store.save(&id, "a", &full).await.expect("save");
         let stored = store.load(&id).await.expect("load").expect("the record");
         assert_eq!(stored.checkpoint, full);

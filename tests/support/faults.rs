@@ -14,6 +14,8 @@ use async_trait::async_trait;
 use atlassian_audit::checkpoint::{
     Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint,
 };
+use atlassian_audit::detect::Alert;
+use atlassian_audit::notify::{AlertNotifier, NotifyError};
 use atlassian_audit::sink::{EncodedObject, ObjectSink, SinkError};
 use atlassian_audit::source::{EventSource, Page, PageRequest, SourceError, WireCounters};
 use futures::future::BoxFuture;
@@ -39,6 +41,8 @@ pub enum Op {
     Probe,
     /// A page fetched from the source (the key is the request's `limit`).
     Fetch,
+    /// Alerts announced (the key is their ids, `,`-joined).
+    Publish,
 }
 
 impl Op {
@@ -61,6 +65,7 @@ impl Op {
             Op::Release => "release",
             Op::Load => "load",
             Op::Fetch => "fetch",
+            Op::Publish => "publish",
         }
     }
 }
@@ -132,7 +137,7 @@ struct Rule {
 struct State {
     rules: Mutex<Vec<Rule>>,
     steps: AtomicUsize,
-    per_op: [AtomicUsize; 8],
+    per_op: [AtomicUsize; 9],
     done: Mutex<Vec<Done>>,
     crashed: Notify,
 }
@@ -184,6 +189,14 @@ impl Faults {
     pub fn sink(&self, sink: Arc<dyn ObjectSink>) -> Arc<dyn ObjectSink> {
         Arc::new(Faulty {
             inner: sink,
+            faults: self.clone(),
+        })
+    }
+
+    /// `notifier`, through this plan.
+    pub fn notifier(&self, notifier: Arc<dyn AlertNotifier>) -> Arc<dyn AlertNotifier> {
+        Arc::new(Faulty {
+            inner: notifier,
             faults: self.clone(),
         })
     }
@@ -368,6 +381,30 @@ impl CheckpointStore for Faulty<dyn CheckpointStore> {
         let effect = self.inner.load(source_id);
         self.faults
             .apply(Op::Load, source_id, effect, self.error())
+            .await
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+#[async_trait]
+impl AlertNotifier for Faulty<dyn AlertNotifier> {
+    async fn publish(&self, alerts: &[Alert]) -> Result<(), NotifyError> {
+        let ids: Vec<&str> = alerts.iter().map(|a| a.id.as_str()).collect();
+        let target = self.inner.describe();
+        let error = |reason: &'static str| NotifyError {
+            target,
+            alerts: alerts.len(),
+            reason: reason.to_string(),
+        };
+        self.faults
+            .apply(
+                Op::Publish,
+                &ids.join(","),
+                self.inner.publish(alerts),
+                error,
+            )
             .await
     }
     fn describe(&self) -> String {

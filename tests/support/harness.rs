@@ -8,16 +8,20 @@ use super::faults::Faults;
 use atlassian_audit::checkpoint::{
     CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, StoredCheckpoint,
 };
-use atlassian_audit::collector::{Collector, CollectorSettings, RunReport, DEFAULT_OVERLAP};
+use atlassian_audit::collector::{
+    Collector, CollectorSettings, Detection, RunReport, DEFAULT_OVERLAP,
+};
 use atlassian_audit::config::{env, Config};
+use atlassian_audit::detect::{detect, Alert, DetectState, RulePack};
 use atlassian_audit::normalize::{Normalizer, SourceInfo};
+use atlassian_audit::notify::{AlertNotifier, MemoryNotifier};
 use atlassian_audit::setup::{Aws, Backends};
 use atlassian_audit::sink::ObjectSink;
 use atlassian_audit::source::EventSource;
 use flate2::read::GzDecoder;
 use serde_json::Value;
 use simulated_org::{is_valid_event, SimulatedOrg, SimulatedOrgConfig};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,6 +139,8 @@ pub struct TestEnv {
     pub aws: Aws,
     /// The settings `config()` reads and `cli()` passes on, as environment variables.
     pub settings: HashMap<&'static str, String>,
+    /// Every alert any collector of this environment announced, repeats included.
+    pub notified: Arc<MemoryNotifier>,
     backing: Backing,
 }
 
@@ -160,6 +166,7 @@ impl TestEnv {
             org,
             aws: Aws::default(),
             settings,
+            notified: Arc::default(),
             backing: Backing::Local(dir),
         }
     }
@@ -196,6 +203,7 @@ impl TestEnv {
             org,
             aws,
             settings,
+            notified: Arc::default(),
             backing: Backing::Moto(Moto {
                 bucket,
                 table,
@@ -303,13 +311,22 @@ impl TestEnv {
             .expect("backends")
     }
 
-    /// A collector exactly as the Lambda (on moto) or the CLI (locally) builds it.
+    /// A collector exactly as the Lambda (on moto) or the CLI (locally) builds it, its alerts
+    /// also announced to [`TestEnv::notified`].
     pub async fn collector(&self) -> Collector {
-        self.backends()
-            .await
-            .collector(&self.config())
+        let b = self.backends().await;
+        let detection = self.detection(&b, self.notified.clone());
+        b.collector(&self.config())
             .await
             .expect("collector")
+            .with_detection(detection)
+    }
+
+    /// The configured rules and targets, plus `notifier`.
+    fn detection(&self, b: &Backends, notifier: Arc<dyn AlertNotifier>) -> Detection {
+        let mut detection = b.detection.clone();
+        detection.notifiers = detection.notifiers.also_to(notifier);
+        detection
     }
 
     /// A collector whose parts may be wrapped (fault injection) and whose lease grace is chosen.
@@ -331,8 +348,27 @@ impl TestEnv {
         wrap_store: impl FnOnce(Arc<dyn CheckpointStore>) -> Arc<dyn CheckpointStore>,
         lease_grace: Duration,
     ) -> Collector {
+        self.collector_of(
+            wrap_source,
+            wrap_sink,
+            wrap_store,
+            self.notified.clone(),
+            lease_grace,
+        )
+        .await
+    }
+
+    async fn collector_of(
+        &self,
+        wrap_source: impl FnOnce(Arc<dyn EventSource>) -> Arc<dyn EventSource>,
+        wrap_sink: impl FnOnce(Arc<dyn ObjectSink>) -> Arc<dyn ObjectSink>,
+        wrap_store: impl FnOnce(Arc<dyn CheckpointStore>) -> Arc<dyn CheckpointStore>,
+        notifier: Arc<dyn AlertNotifier>,
+        lease_grace: Duration,
+    ) -> Collector {
         let config = self.config();
         let b = self.backends().await;
+        let detection = self.detection(&b, notifier);
         let source: Arc<dyn EventSource> = wrap_source(b.source.clone());
         Collector::new(
             source,
@@ -351,14 +387,16 @@ impl TestEnv {
                 lease_grace,
             },
         )
+        .with_detection(detection)
     }
 
-    /// A collector whose source, checkpoint store and sink all go through `faults`.
+    /// A collector whose source, checkpoint store, sink and notifier all go through `faults`.
     pub async fn collector_with_faults(&self, faults: &Faults, lease_grace: Duration) -> Collector {
-        self.collector_wrapping(
+        self.collector_of(
             |s| faults.source(s),
             |s| faults.sink(s),
             |c| faults.store(c),
+            faults.notifier(self.notified.clone()),
             lease_grace,
         )
         .await
@@ -401,8 +439,35 @@ impl TestEnv {
 
     /// Lines under logs/ and under quarantine/, parsed.
     pub async fn written(&self) -> (Vec<Value>, Vec<Value>) {
-        let mut logs = Vec::new();
-        let mut quarantine = Vec::new();
+        let (logs, quarantine, _) = self.archive().await;
+        (logs, quarantine)
+    }
+
+    /// The lines under logs/, by the sequence of the batch that wrote them (the end of the key).
+    pub async fn logs_by_batch(&self) -> BTreeMap<u64, Vec<Value>> {
+        let mut batches: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
+        for o in self.objects().await {
+            if !o.key.starts_with("logs/") {
+                continue;
+            }
+            let sequence = o
+                .key
+                .strip_suffix(".json.gz")
+                .and_then(|k| k.rsplit('-').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("no batch sequence in {}", o.key));
+            let lines = o
+                .text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("JSON"));
+            batches.entry(sequence).or_default().extend(lines);
+        }
+        batches
+    }
+
+    /// Lines under logs/, quarantine/ and alerts/, parsed; nothing else may be written.
+    pub async fn archive(&self) -> (Vec<Value>, Vec<Value>, Vec<Alert>) {
+        let (mut logs, mut quarantine, mut alerts) = (Vec::new(), Vec::new(), Vec::new());
         for o in self.objects().await {
             for line in o.text.lines() {
                 let v: Value = serde_json::from_str(line)
@@ -411,12 +476,84 @@ impl TestEnv {
                     logs.push(v);
                 } else if o.key.starts_with("quarantine/atlassian_audit/") {
                     quarantine.push(v);
+                } else if o.key.starts_with("alerts/atlassian_audit/") {
+                    let alert = serde_json::from_value(v)
+                        .unwrap_or_else(|e| panic!("a line of {} is no alert: {e}", o.key));
+                    alerts.push(alert);
                 } else {
                     panic!("unexpected object {}", o.key);
                 }
             }
         }
-        (logs, quarantine)
+        (logs, quarantine, alerts)
+    }
+
+    /// The archive's alerts are what the rules raise over the org's events taken once each, in
+    /// stream order: every alert opened exactly once, no line twice, each alert's last count
+    /// the count of its events; and each alert worth announcing was announced, repeated at
+    /// most `crashes` times in all. Returns the alerts opened.
+    pub async fn assert_alerts_exactly_once(&self, crashes: usize) -> Vec<Alert> {
+        let opened = self.archived_alerts_are_the_rules().await;
+        self.assert_announced(&opened, crashes).await;
+        opened
+    }
+
+    /// The archive's alerts (see [`TestEnv::assert_alerts_exactly_once`]); the alerts opened.
+    async fn archived_alerts_are_the_rules(&self) -> Vec<Alert> {
+        let (_, _, archived) = self.archive().await;
+        let want = reference_alerts(&self.org, self.logs_by_batch().await);
+        let opened: Vec<&Alert> = archived.iter().filter(|a| !a.is_update).collect();
+        let mut opened_ids: Vec<&str> = opened.iter().map(|a| a.id.as_str()).collect();
+        opened_ids.sort_unstable();
+        let before = opened_ids.len();
+        opened_ids.dedup();
+        assert_eq!(before, opened_ids.len(), "an alert was opened twice");
+        let mut lines: Vec<(&str, u64)> =
+            archived.iter().map(|a| (a.id.as_str(), a.count)).collect();
+        lines.sort_unstable();
+        let before = lines.len();
+        lines.dedup();
+        assert_eq!(before, lines.len(), "an alert line was written twice");
+        let last_counts: HashMap<&str, u64> = lines.iter().copied().collect();
+        let want_counts: HashMap<&str, u64> =
+            want.iter().map(|a| (a.id.as_str(), a.count)).collect();
+        assert_eq!(
+            last_counts, want_counts,
+            "the alerts differ from the rules' over the events"
+        );
+        let mut want_opened: Vec<&str> = want.iter().map(|a| a.id.as_str()).collect();
+        want_opened.sort_unstable();
+        assert_eq!(opened_ids, want_opened, "every alert is opened once");
+        opened.into_iter().cloned().collect()
+    }
+
+    /// Every opened alert worth announcing was announced, nothing else was, and none more
+    /// often than once plus once per crash (a crash between announcing a batch's alerts and
+    /// committing it announces them again when the batch is redone).
+    async fn assert_announced(&self, opened: &[Alert], crashes: usize) {
+        let announced = self.notified.published();
+        let notifiers = self.backends().await.detection.notifiers;
+        let worth: std::collections::BTreeSet<&str> = notifiers
+            .worth_announcing(opened)
+            .into_iter()
+            .map(|a| a.id.as_str())
+            .collect();
+        let got: std::collections::BTreeSet<&str> =
+            announced.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(
+            got, worth,
+            "the alerts announced are those worth announcing"
+        );
+        let mut times: HashMap<&str, usize> = HashMap::new();
+        for a in &announced {
+            *times.entry(a.id.as_str()).or_default() += 1;
+        }
+        for (id, n) in times {
+            assert!(
+                n <= 1 + crashes,
+                "alert {id} announced {n} times after {crashes} crashes"
+            );
+        }
     }
 
     /// Every valid event the org holds is under logs/ exactly once and nothing else is; returns
@@ -459,11 +596,26 @@ impl TestEnv {
     }
 
     /// Every valid event the org holds is under logs/ exactly once; every invalid one is under
-    /// quarantine/ exactly once, with a reason; nothing else is written; the checkpoint is
-    /// settled and agrees with the objects.
+    /// quarantine/ exactly once, with a reason; the alerts are the rules' over them, once;
+    /// nothing else is written; the checkpoint is settled and agrees with the objects.
     pub async fn assert_exactly_once(&self) {
+        self.assert_exactly_once_but_announcements().await;
+        self.assert_alerts_exactly_once(0).await;
+    }
+
+    /// [`TestEnv::assert_exactly_once`] for runs of this process after `crashes` crashes (each
+    /// may repeat a notification).
+    pub async fn assert_exactly_once_after(&self, crashes: usize) {
+        self.assert_exactly_once_but_announcements().await;
+        self.assert_alerts_exactly_once(crashes).await;
+    }
+
+    /// [`TestEnv::assert_exactly_once`], but for what was announced, which only runs in this
+    /// process can show (not the CLI's).
+    pub async fn assert_exactly_once_but_announcements(&self) {
         let (logs, quarantine) = self.written().await;
         self.assert_each_valid_event_once(&logs);
+        self.archived_alerts_are_the_rules().await;
         let invalid: Vec<Value> = self
             .org
             .events()
@@ -565,6 +717,30 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
         .send()
         .await
         .expect("create table");
+}
+
+/// The alerts the built-in rules raise over the archive's events, batch after batch (by the
+/// sequence in their keys), each in the org's stream order, from a fresh state: what the
+/// collector's batches must add up to. Each alert once, with its final count.
+fn reference_alerts(org: &SimulatedOrg, batches: BTreeMap<u64, Vec<Value>>) -> Vec<Alert> {
+    let order: HashMap<String, usize> = org
+        .events()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| Some((e["id"].as_str()?.to_string(), i)))
+        .collect();
+    let pack = RulePack::builtin().expect("the built-in pack");
+    let mut state = DetectState::default();
+    let mut alerts: BTreeMap<String, Alert> = BTreeMap::new();
+    for (_, mut events) in batches {
+        events.sort_by_key(|v| v["id"].as_str().and_then(|id| order.get(id)).copied());
+        let found = detect(&pack, &state, &events);
+        state = found.state;
+        for alert in found.alerts {
+            alerts.insert(alert.id.clone(), alert);
+        }
+    }
+    alerts.into_values().collect()
 }
 
 /// One object as stored.

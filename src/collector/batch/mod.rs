@@ -8,17 +8,21 @@ mod gzip_stream;
 pub use bounds::{BatchBounds, MAX_BATCH_HOURS, MAX_COMPRESSED_BYTES};
 
 use crate::checkpoint::{key_hash, BatchObjects, BatchWritten, RecentEvents};
+use crate::detect::ActionFilter;
 use crate::normalize::{Normalizer, Outcome, ParseTime};
 use crate::sink::EncodedObject;
 use chrono::{DateTime, TimeDelta, Utc};
 use gzip_stream::{Deflater, GzipStream};
 use serde_json::value::RawValue;
+use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
 pub struct Batch {
     /// Keyed by the start of the event-time hour (unix seconds).
     pub hours: BTreeMap<i64, EncodedObject>,
     pub quarantine: Option<EncodedObject>,
+    /// The batch's alerts as NDJSON, keyed by the hour of their first event.
+    pub alerts: BTreeMap<i64, EncodedObject>,
     /// Every event written, as (hash of its dedupe key, processedAt ms if believed), in stream
     /// order.
     pub written: Vec<(u64, Option<i64>)>,
@@ -30,7 +34,7 @@ pub struct Batch {
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.hours.is_empty() && self.quarantine.is_none()
+        self.hours.is_empty() && self.quarantine.is_none() && self.alerts.is_empty()
     }
 
     /// The objects this batch writes.
@@ -38,6 +42,7 @@ impl Batch {
         BatchObjects {
             hours: self.hours.keys().copied().collect(),
             quarantine: self.quarantine.is_some(),
+            alert_hours: self.alerts.keys().copied().collect(),
         }
     }
 
@@ -148,6 +153,9 @@ pub struct BatchBuilder {
     events_read: u32,
     pages: u32,
     last_page: (u32, u64),
+    /// Lines a rule may match (by action), parsed for the detect stage: the page's, until taken.
+    detect_filter: Option<ActionFilter>,
+    candidates: Vec<Value>,
     batch: Batch,
 }
 
@@ -171,9 +179,12 @@ impl BatchBuilder {
             events_read: 0,
             pages: 0,
             last_page: (0, 0),
+            detect_filter: None,
+            candidates: Vec::new(),
             batch: Batch {
                 hours: BTreeMap::new(),
                 quarantine: None,
+                alerts: BTreeMap::new(),
                 written: Vec::new(),
                 valid: 0,
                 quarantined: 0,
@@ -181,6 +192,19 @@ impl BatchBuilder {
                 newest_processed_at_ms: None,
             },
         }
+    }
+
+    /// Keeps, for detection, the valid events whose action `filter` names (see
+    /// [`BatchBuilder::take_candidates`]).
+    pub fn detecting(mut self, filter: ActionFilter) -> Self {
+        self.detect_filter = (!filter.is_empty()).then_some(filter);
+        self
+    }
+
+    /// The events kept for detection since the last call, in stream order (written events
+    /// only: repeats were dropped before).
+    pub fn take_candidates(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.candidates)
     }
 
     /// Adds a page read at `parse_time`; repeats of events in `recent` or earlier in the batch
@@ -279,6 +303,7 @@ impl BatchBuilder {
         let (stream, line) = match outcome {
             Outcome::Valid(e) => {
                 self.batch.valid += 1;
+                self.keep_for_detection(&e.line);
                 let hour = crate::sink::hour_start(e.event_time);
                 (self.hours.entry(hour).or_default(), e.line)
             }
@@ -301,6 +326,18 @@ impl BatchBuilder {
             self.compressed += stream.compressed() - before;
         }
         Ok(())
+    }
+
+    fn keep_for_detection(&mut self, line: &str) {
+        let Some(filter) = &self.detect_filter else {
+            return;
+        };
+        if filter.may_match(line) {
+            // The normalizer wrote the line as JSON: it parses (if not, no rule could read it).
+            if let Ok(value) = serde_json::from_str::<Value>(line) {
+                self.candidates.push(value);
+            }
+        }
     }
 
     /// Past [`MAX_STAGED_BYTES`] staged, the objects staging most are compressed until half of
