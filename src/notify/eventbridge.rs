@@ -1,0 +1,121 @@
+//! Alerts as EventBridge events: `Source` [`EVENT_SOURCE`], `DetailType` [`DETAIL_TYPE`], the
+//! alert's JSON as `Detail`, so one rule pattern can route them by severity or rule.
+use super::batch::{self, BatchCall, Entry, Refusal};
+use super::{AlertNotifier, NotifyError, DETAIL_TYPE, EVENT_SOURCE};
+use crate::detect::Alert;
+use async_trait::async_trait;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+
+/// The bus of every account, and the one the stack grants.
+pub const DEFAULT_EVENT_BUS: &str = "default";
+
+/// What EventBridge adds for the event's time when it sizes an entry.
+const TIME_BYTES: usize = 14;
+
+pub struct EventBridgeNotifier {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+}
+
+impl EventBridgeNotifier {
+    /// `bus`: a name or an ARN.
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
+        EventBridgeNotifier {
+            client,
+            bus: bus.into(),
+        }
+    }
+
+    fn error(&self, alerts: usize, reason: String) -> NotifyError {
+        NotifyError {
+            target: self.describe(),
+            alerts,
+            reason,
+        }
+    }
+
+    fn request_entry(&self, entry: &Entry<'_>) -> PutEventsRequestEntry {
+        PutEventsRequestEntry::builder()
+            .source(EVENT_SOURCE)
+            .detail_type(DETAIL_TYPE)
+            .detail(&entry.json)
+            .event_bus_name(&self.bus)
+            .build()
+    }
+}
+
+/// PutEvents answers entry by entry, in request order: an entry with an error code was refused.
+fn refusals(
+    entries: &[&Entry<'_>],
+    output: &aws_sdk_eventbridge::operation::put_events::PutEventsOutput,
+) -> Vec<Refusal> {
+    let results = output.entries();
+    let mut refused: Vec<Refusal> = entries
+        .iter()
+        .zip(results)
+        .filter_map(|(entry, result)| {
+            result.error_code().map(|code| Refusal {
+                id: entry.id.clone(),
+                reason: format!("{code}: {}", result.error_message().unwrap_or("no message")),
+            })
+        })
+        .collect();
+    // A count of failures without per-entry results: retry them all rather than lose one.
+    if refused.is_empty() && output.failed_entry_count() > 0 {
+        refused = entries
+            .iter()
+            .map(|e| Refusal {
+                id: e.id.clone(),
+                reason: format!(
+                    "{} entries failed, without details",
+                    output.failed_entry_count()
+                ),
+            })
+            .collect();
+    }
+    refused
+}
+
+#[async_trait]
+impl BatchCall for EventBridgeNotifier {
+    async fn call(&self, entries: &[&Entry<'_>]) -> Result<Vec<Refusal>, NotifyError> {
+        let request: Vec<PutEventsRequestEntry> =
+            entries.iter().map(|e| self.request_entry(e)).collect();
+        let output = self
+            .client
+            .put_events()
+            .set_entries(Some(request))
+            .send()
+            .await
+            .map_err(|e| {
+                self.error(
+                    entries.len(),
+                    format!(
+                        "{} (does the bus exist, and may the function's role events:PutEvents on it?)",
+                        crate::aws_error::describe(&e)
+                    ),
+                )
+            })?;
+        Ok(refusals(entries, &output))
+    }
+
+    /// EventBridge's own count: time, source, detail type and detail.
+    fn size(&self, entry: &Entry<'_>) -> usize {
+        TIME_BYTES + EVENT_SOURCE.len() + DETAIL_TYPE.len() + entry.json.len()
+    }
+
+    fn target(&self) -> String {
+        self.describe()
+    }
+}
+
+#[async_trait]
+impl AlertNotifier for EventBridgeNotifier {
+    async fn publish(&self, alerts: &[Alert]) -> Result<(), NotifyError> {
+        batch::deliver(self, alerts).await
+    }
+
+    fn describe(&self) -> String {
+        format!("eventbridge://{}", self.bus)
+    }
+}
