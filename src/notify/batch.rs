@@ -151,3 +151,124 @@ fn refusal_error(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Severity;
+    use std::sync::Mutex;
+
+    fn alert(n: usize, title: &str) -> Alert {
+        Alert {
+            id: format!("{n:032x}"),
+            rule_id: "org_admin_added".into(),
+            severity: Severity::High,
+            title: title.into(),
+            runbook: "look".into(),
+            dedup_key: "k".into(),
+            count: 1,
+            first_event_time: "2026-12-03T00:00:00.000Z".into(),
+            last_event_time: "2026-12-03T00:00:00.000Z".into(),
+            first_event_id: "e1".into(),
+            last_event_id: "e1".into(),
+            matched_event_ids: vec!["e1".into()],
+            is_update: false,
+        }
+    }
+
+    /// Refuses entry `refuse` on its first `times` calls; records every call's entry ids.
+    struct Fake {
+        refuse: String,
+        times: usize,
+        calls: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl Fake {
+        fn new(refuse: &str, times: usize) -> Self {
+            Fake {
+                refuse: refuse.into(),
+                times,
+                calls: Mutex::new(Vec::new()),
+            }
+        }
+        fn calls(&self) -> Vec<Vec<String>> {
+            self.calls.lock().expect("not poisoned").clone()
+        }
+    }
+
+    #[async_trait]
+    impl BatchCall for Fake {
+        async fn call(&self, entries: &[&Entry<'_>]) -> Result<Vec<Refusal>, NotifyError> {
+            let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+            let mut calls = self.calls.lock().expect("not poisoned");
+            let refusing = calls.iter().filter(|c| c.contains(&self.refuse)).count() < self.times;
+            calls.push(ids.clone());
+            Ok(ids
+                .into_iter()
+                .filter(|id| refusing && *id == self.refuse)
+                .map(|id| Refusal {
+                    id,
+                    reason: "InternalFailure: try again".into(),
+                })
+                .collect())
+        }
+        fn size(&self, entry: &Entry<'_>) -> usize {
+            entry.json.len()
+        }
+        fn target(&self) -> String {
+            "fake".into()
+        }
+    }
+
+    #[test]
+    fn groups_hold_ten_entries_and_256_kb_at_most() {
+        let fake = Fake::new("", 0);
+        let small: Vec<Alert> = (0..23).map(|n| alert(n, "t")).collect();
+        let small = entries(&fake, &small).expect("small alerts");
+        let sizes: Vec<usize> = groups(&fake, &small).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 10, 3]);
+        let big: Vec<Alert> = (0..5).map(|n| alert(n, &"x".repeat(100_000))).collect();
+        let big = entries(&fake, &big).expect("each under the limit");
+        let sizes: Vec<usize> = groups(&fake, &big).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+    }
+
+    #[test]
+    fn an_alert_over_the_limit_is_refused_before_anything_is_sent() {
+        let fake = Fake::new("", 0);
+        let alerts = [alert(0, "t"), alert(1, &"x".repeat(MAX_BYTES))];
+        let err = tokio_test(deliver(&fake, &alerts)).unwrap_err();
+        assert!(err.reason.contains("over the"), "{err}");
+        assert!(err.reason.contains(&alerts[1].id), "{err}");
+        assert!(fake.calls().is_empty());
+    }
+
+    #[test]
+    fn refused_entries_are_sent_again_and_only_they() {
+        let fake = Fake::new("3", ATTEMPTS as usize - 1);
+        let alerts: Vec<Alert> = (0..5).map(|n| alert(n, "t")).collect();
+        tokio_test(deliver(&fake, &alerts)).expect("accepted on the last attempt");
+        let calls = fake.calls();
+        assert_eq!(calls[0], ["0", "1", "2", "3", "4"]);
+        assert_eq!(calls[1..], [vec!["3".to_string()], vec!["3".to_string()]]);
+    }
+
+    #[test]
+    fn an_entry_refused_every_time_is_an_error_naming_it() {
+        let fake = Fake::new("1", usize::MAX);
+        let alerts: Vec<Alert> = (0..3).map(|n| alert(n, "t")).collect();
+        let err = tokio_test(deliver(&fake, &alerts)).unwrap_err();
+        assert_eq!(fake.calls().len(), ATTEMPTS as usize);
+        assert!(err.reason.contains(&alerts[1].id), "{err}");
+        assert!(err.reason.contains("InternalFailure"), "{err}");
+        assert_eq!(err.alerts, 3);
+    }
+
+    fn tokio_test<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime")
+            .block_on(f)
+    }
+}

@@ -148,3 +148,30 @@ impl AlertNotifier for SnsNotifier {
         format!("sns://{}", self.topic_arn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Severity;
+
+    fn titled(title: &str, severity: Severity) -> Alert {
+        let json = serde_json::json!({
+            "id": "0123456789abcdef0123456789abcdef", "rule_id": "r", "severity": severity,
+            "title": title, "runbook": "", "dedup_key": "", "count": 1,
+            "first_event_time": "", "last_event_time": "", "first_event_id": "",
+            "last_event_id": "", "matched_event_ids": [], "is_update": false
+        });
+        serde_json::from_value(json).expect("an alert")
+    }
+
+    #[test]
+    fn the_subject_is_short_printable_ascii() {
+        let a = titled("Org admin added: jane@example.com", Severity::High);
+        assert_eq!(subject(&a), "[High] Org admin added: jane@example.com");
+        let a = titled("Zoë\nlogged in as «bob»\t", Severity::Critical);
+        assert_eq!(subject(&a), "[Critical] Zo??logged in as ?bob??");
+        let long = subject(&titled(&"é".repeat(300), Severity::Low));
+        assert_eq!(long.chars().count(), MAX_SUBJECT_CHARS);
+        assert!(long.chars().all(|c| c == ' ' || c.is_ascii_graphic()));
+    }
+}
