@@ -119,3 +119,63 @@ impl AlertNotifier for EventBridgeNotifier {
         format!("eventbridge://{}", self.bus)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
+
+    fn entries(alert: &Alert, n: usize) -> Vec<Entry<'_>> {
+        (0..n)
+            .map(|i| Entry {
+                id: i.to_string(),
+                alert,
+                json: "{}".into(),
+            })
+            .collect()
+    }
+
+    fn alert() -> Alert {
+        serde_json::from_value(serde_json::json!({
+            "id": "a1", "rule_id": "r", "severity": "High", "title": "t", "runbook": "",
+            "dedup_key": "", "count": 1, "first_event_time": "", "last_event_time": "",
+            "first_event_id": "", "last_event_id": "", "matched_event_ids": [],
+            "is_update": false
+        }))
+        .expect("an alert")
+    }
+
+    #[test]
+    fn refused_entries_are_those_with_an_error_code_in_request_order() {
+        let alert = alert();
+        let sent = entries(&alert, 3);
+        let sent: Vec<&Entry> = sent.iter().collect();
+        let output = PutEventsOutput::builder()
+            .failed_entry_count(1)
+            .entries(PutEventsResultEntry::builder().event_id("e0").build())
+            .entries(
+                PutEventsResultEntry::builder()
+                    .error_code("ThrottlingException")
+                    .error_message("slow down")
+                    .build(),
+            )
+            .entries(PutEventsResultEntry::builder().event_id("e2").build())
+            .build();
+        let refused = refusals(&sent, &output);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].id, "1");
+        assert_eq!(refused[0].reason, "ThrottlingException: slow down");
+    }
+
+    #[test]
+    fn a_failure_count_without_details_retries_every_entry() {
+        let alert = alert();
+        let sent = entries(&alert, 2);
+        let sent: Vec<&Entry> = sent.iter().collect();
+        let output = PutEventsOutput::builder().failed_entry_count(2).build();
+        assert_eq!(refusals(&sent, &output).len(), 2);
+        let fine = PutEventsOutput::builder().failed_entry_count(0).build();
+        assert!(refusals(&sent, &fine).is_empty());
+    }
+}
