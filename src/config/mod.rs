@@ -4,6 +4,7 @@ mod api_key;
 pub use api_key::ApiKey;
 
 use crate::collector::BatchBounds;
+use crate::detect::Severity;
 use crate::source::atlassian::{DEFAULT_API_REQUEST_TIMEOUT, MAX_PAGE_LIMIT};
 
 use std::path::PathBuf;
@@ -52,6 +53,9 @@ pub mod env {
     pub const RUN_BUDGET_SECONDS: &str = "RUN_BUDGET_SECONDS";
     pub const API_REQUEST_TIMEOUT: &str = "API_REQUEST_TIMEOUT";
     pub const AWS_ATTEMPT_TIMEOUT: &str = "AWS_ATTEMPT_TIMEOUT";
+    pub const ALERTS_TOPIC_ARN: &str = "ALERTS_TOPIC_ARN";
+    pub const ALERTS_EVENT_BUS: &str = "ALERTS_EVENT_BUS";
+    pub const ALERTS_MIN_SEVERITY: &str = "ALERTS_MIN_SEVERITY";
 }
 
 #[derive(Debug, Error)]
@@ -152,6 +156,8 @@ pub struct Config {
     pub run_budget: Duration,
     pub api_request_timeout: Duration,
     pub aws_attempt_timeout: Duration,
+    /// Where alerts are announced (ALERTS_*).
+    pub alerts: AlertDelivery,
 }
 
 impl Config {
@@ -262,6 +268,7 @@ impl Config {
             run_budget,
             api_request_timeout,
             aws_attempt_timeout,
+            alerts: AlertDelivery::from_settings(&get)?,
         })
     }
 
@@ -615,6 +622,119 @@ fn validate_bucket(bucket: &str) -> Result<(), ConfigError> {
     }
 }
 
+// ---- Alert delivery (ALERTS_TOPIC_ARN, ALERTS_EVENT_BUS, ALERTS_MIN_SEVERITY) ----
+
+/// The least severity announced when ALERTS_MIN_SEVERITY is unset: Info alerts are archived only.
+pub const DEFAULT_ALERTS_MIN_SEVERITY: Severity = Severity::Low;
+
+/// Where alerts are announced; each target is off when its variable is unset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertDelivery {
+    /// An SNS topic ARN (ALERTS_TOPIC_ARN).
+    pub topic_arn: Option<String>,
+    /// An EventBridge bus name or ARN (ALERTS_EVENT_BUS); the stack sets `default`.
+    pub event_bus: Option<String>,
+    pub min_severity: Severity,
+}
+
+impl AlertDelivery {
+    fn from_settings(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let topic_arn = get(env::ALERTS_TOPIC_ARN)
+            .map(|v| validate_topic_arn(&v).map(|()| v))
+            .transpose()?;
+        let event_bus = get(env::ALERTS_EVENT_BUS)
+            .map(|v| validate_event_bus(&v).map(|()| v))
+            .transpose()?;
+        let min_severity = match get(env::ALERTS_MIN_SEVERITY) {
+            None => DEFAULT_ALERTS_MIN_SEVERITY,
+            Some(v) => parse_severity(&v)?,
+        };
+        Ok(AlertDelivery {
+            topic_arn,
+            event_bus,
+            min_severity,
+        })
+    }
+}
+
+/// `arn:<partition>:sns:<region>:<account>:<name>`, the name as SNS allows it (`.fifo` included).
+fn validate_topic_arn(value: &str) -> Result<(), ConfigError> {
+    let parts: Vec<&str> = value.split(':').collect();
+    let name_ok = |n: &str| {
+        let base = n.strip_suffix(".fifo").unwrap_or(n);
+        (1..=256).contains(&n.len())
+            && !base.is_empty()
+            && base
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && is_account_id(parts[4])
+        && name_ok(parts[5]);
+    if ok {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        name: env::ALERTS_TOPIC_ARN,
+        value: value.to_string(),
+        reason: "an SNS topic ARN (arn:aws:sns:<region>:<account id>:<topic name>, the stack's AlertsTopicArn output); unset it to announce nothing by SNS".into(),
+    })
+}
+
+/// A bus name (`default`, letters, digits, `.`, `-`, `_`, `/`) or a bus ARN
+/// (`arn:<partition>:events:<region>:<account>:event-bus/<name>`).
+fn validate_event_bus(value: &str) -> Result<(), ConfigError> {
+    let name_ok = |n: &str| {
+        (1..=256).contains(&n.len())
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/'))
+    };
+    let ok = match value.strip_prefix("arn:") {
+        None => name_ok(value) && !value.contains('/'),
+        Some(rest) => {
+            let parts: Vec<&str> = rest.split(':').collect();
+            parts.len() == 5
+                && parts[0].starts_with("aws")
+                && parts[1] == "events"
+                && !parts[2].is_empty()
+                && is_account_id(parts[3])
+                && parts[4].strip_prefix("event-bus/").is_some_and(name_ok)
+        }
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        name: env::ALERTS_EVENT_BUS,
+        value: value.to_string(),
+        reason: "an EventBridge bus name (default, or letters, digits, '.', '-', '_') or a bus ARN (arn:aws:events:<region>:<account id>:event-bus/<name>); unset it to send no events".into(),
+    })
+}
+
+fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.chars().all(|c| c.is_ascii_digit())
+}
+
+/// A severity name, in any case (`high`, `High`, `HIGH`).
+fn parse_severity(value: &str) -> Result<Severity, ConfigError> {
+    Severity::from_name(value)
+        .or_else(|| {
+            Severity::ALL
+                .into_iter()
+                .find(|s| s.name().eq_ignore_ascii_case(value))
+        })
+        .ok_or_else(|| ConfigError::Invalid {
+            name: env::ALERTS_MIN_SEVERITY,
+            value: value.to_string(),
+            reason: "one of Info, Low, Medium, High, Critical (the least severity announced)"
+                .into(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -952,5 +1072,83 @@ mod tests {
             assert!(err.to_string().contains(env::API_REQUEST_TIMEOUT), "{err}");
         }
         assert!(config(&[(env::AWS_ATTEMPT_TIMEOUT, "6m")]).is_err());
+    }
+
+    #[test]
+    fn alert_delivery_is_off_unless_named_and_refuses_what_aws_would() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.alerts.topic_arn, None);
+        assert_eq!(c.alerts.event_bus, None);
+        assert_eq!(c.alerts.min_severity, Severity::Low);
+        let topic = "arn:aws:sns:eu-west-1:123456789012:atlassian-alerts";
+        let c = config(&[
+            (env::ALERTS_TOPIC_ARN, topic),
+            (env::ALERTS_EVENT_BUS, "default"),
+            (env::ALERTS_MIN_SEVERITY, "high"),
+        ])
+        .unwrap();
+        assert_eq!(c.alerts.topic_arn.as_deref(), Some(topic));
+        assert_eq!(c.alerts.event_bus.as_deref(), Some("default"));
+        assert_eq!(c.alerts.min_severity, Severity::High);
+        let table: [(&str, &str, bool); 16] = [
+            (
+                env::ALERTS_TOPIC_ARN,
+                "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t.fifo",
+                true,
+            ),
+            (env::ALERTS_TOPIC_ARN, "atlassian-alerts", false),
+            (
+                env::ALERTS_TOPIC_ARN,
+                "arn:aws:sqs:eu-west-1:123456789012:q",
+                false,
+            ),
+            (
+                env::ALERTS_TOPIC_ARN,
+                "arn:aws:sns:eu-west-1:12345:t",
+                false,
+            ),
+            (
+                env::ALERTS_TOPIC_ARN,
+                "arn:aws:sns:eu-west-1:123456789012:a b",
+                false,
+            ),
+            (
+                env::ALERTS_TOPIC_ARN,
+                "arn:aws:sns:eu-west-1:123456789012:t:sub-id",
+                false,
+            ),
+            (env::ALERTS_EVENT_BUS, "security-alerts", true),
+            (
+                env::ALERTS_EVENT_BUS,
+                "arn:aws:events:eu-west-1:123456789012:event-bus/default",
+                true,
+            ),
+            (
+                env::ALERTS_EVENT_BUS,
+                "arn:aws:events:eu-west-1:123456789012:rule/x",
+                false,
+            ),
+            (
+                env::ALERTS_EVENT_BUS,
+                "arn:aws:events:eu-west-1:1:event-bus/default",
+                false,
+            ),
+            (env::ALERTS_EVENT_BUS, "my bus", false),
+            (env::ALERTS_EVENT_BUS, "a/b", false),
+            (env::ALERTS_MIN_SEVERITY, "Critical", true),
+            (env::ALERTS_MIN_SEVERITY, "INFO", true),
+            (env::ALERTS_MIN_SEVERITY, "severe", false),
+            (env::ALERTS_MIN_SEVERITY, "3", false),
+        ];
+        for (name, value, valid) in table {
+            match config(&[(name, value)]) {
+                Ok(_) => assert!(valid, "{name}={value} was accepted"),
+                Err(e) => {
+                    assert!(!valid, "{name}={value} was refused: {e}");
+                    let text = e.to_string();
+                    assert!(text.contains(name) && text.contains(value), "{text}");
+                }
+            }
+        }
     }
 }

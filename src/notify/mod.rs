@@ -3,9 +3,14 @@
 //! publishes a batch's new alerts after its objects (the alerts' own included) are written and
 //! before the checkpoint moves past it, so a crash in between repeats a notification (same alert
 //! id) and never loses one.
+mod batch;
+mod eventbridge;
 mod memory;
+mod sns;
 
+pub use eventbridge::{EventBridgeNotifier, DEFAULT_EVENT_BUS};
 pub use memory::MemoryNotifier;
+pub use sns::{subject, SnsNotifier, MAX_SUBJECT_CHARS};
 
 use crate::detect::{Alert, Severity};
 use async_trait::async_trait;

@@ -96,6 +96,14 @@ impl Aws {
     pub async fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(self.config().await)
     }
+
+    pub async fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(self.config().await)
+    }
+
+    pub async fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(self.config().await)
+    }
 }
 
 /// The credential provider the configuration names; create it once per process so the secret

@@ -1,4 +1,5 @@
-//! The collector against AWS as moto emulates it: Secrets Manager, DynamoDB and S3 themselves.
+//! The collector against AWS as moto emulates it: Secrets Manager, DynamoDB and S3 themselves,
+//! and the alert notifiers' SNS and EventBridge.
 //! Not part of plain `cargo test` (`test = false` in Cargo.toml): `make test` starts moto and
 //! runs `cargo test --test aws`; by hand, `eval "$(scripts/moto.sh start)"` first. Every test
 //! here fails at once, saying so, when moto is not there.
@@ -11,5 +12,6 @@ mod support;
 
 mod contract;
 mod key_safety;
+mod notify;
 mod pipeline;
 mod secrets;

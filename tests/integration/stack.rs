@@ -5,6 +5,7 @@ use atlassian_audit::collector::{RunSummary, StopReason};
 use atlassian_audit::config::{self, Config};
 use atlassian_audit::credentials::KEY_EXPIRY_WARNING_DAYS;
 use atlassian_audit::credentials::{parse_secret, CredentialError, PLACEHOLDER};
+use atlassian_audit::detect::Severity;
 use atlassian_audit::metrics::{RunMetrics, CLOUDWATCH_METRICS, DIMENSION, LOG_FIELDS};
 use atlassian_audit::sink::TABLE;
 use serde_json::{json, Value};
@@ -219,6 +220,9 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
         config::env::PAGE_LIMIT,
         config::env::METRICS_NAMESPACE,
         config::env::RUN_BUDGET_SECONDS,
+        config::env::ALERTS_TOPIC_ARN,
+        config::env::ALERTS_EVENT_BUS,
+        config::env::ALERTS_MIN_SEVERITY,
         "RUST_LOG",
     ];
     for name in env.keys() {
@@ -233,6 +237,9 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
         config::env::OUTPUT_BUCKET,
         config::env::SOURCE_ID,
         config::env::METRICS_NAMESPACE,
+        config::env::ALERTS_TOPIC_ARN,
+        config::env::ALERTS_EVENT_BUS,
+        config::env::ALERTS_MIN_SEVERITY,
     ] {
         assert!(
             env.contains_key(required),
@@ -254,8 +261,23 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
             )
         })
         .collect();
-    let config = Config::from_lookup(|name| resolved.get(name).cloned())
-        .expect("the template's default environment is a valid configuration");
+    // The topic's ARN is CloudFormation's to make: stand in a valid one.
+    let topic = "arn:aws:sns:us-east-1:123456789012:atlassian-audit-AlertsTopic-1";
+    let config = Config::from_lookup(|name| match name {
+        config::env::ALERTS_TOPIC_ARN => Some(topic.to_string()),
+        _ => resolved.get(name).cloned(),
+    })
+    .expect("the template's default environment is a valid configuration");
+    assert_eq!(
+        env[config::env::ALERTS_TOPIC_ARN],
+        json!({"Ref": "AlertsTopic"})
+    );
+    assert_eq!(config.alerts.topic_arn.as_deref(), Some(topic));
+    assert_eq!(config.alerts.event_bus.as_deref(), Some("default"));
+    assert_eq!(
+        config.alerts.min_severity,
+        config::DEFAULT_ALERTS_MIN_SEVERITY
+    );
     assert_eq!(config.metrics_namespace, config::DEFAULT_METRICS_NAMESPACE);
     assert_eq!(config.initial_lookback, config::DEFAULT_INITIAL_LOOKBACK);
     assert_eq!(config.source_id.as_deref(), Some("atlassian-audit"));
@@ -449,11 +471,24 @@ fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
         "s3:ListBucket",
         "kms:Decrypt",
         "kms:GenerateDataKey",
+        "sns:Publish",
+        "events:PutEvents",
     ]
     .into_iter()
     .map(String::from)
     .collect();
     assert_eq!(actions, expected);
+    // Alerts go to the stack's own topic and the default bus, nowhere else.
+    assert_eq!(
+        statements_with(role, "sns:Publish"),
+        [json!({"Ref": "AlertsTopic"})]
+    );
+    assert_eq!(
+        statements_with(role, "events:PutEvents"),
+        [
+            json!({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"})
+        ]
+    );
     // Objects may be written only under the two prefixes the collector writes.
     assert_eq!(object_resources.len(), 2);
     assert!(object_resources[0].contains(&format!("${{OutputPrefix}}logs/{TABLE}/*")));
@@ -593,6 +628,108 @@ fn only_the_collector_reads_the_key() {
 
 /// Keys of an existing bucket or secret are used through those services only, and each trust
 /// policy names the service resources that may assume its role.
+/// The resources of every role statement allowing `action`.
+fn statements_with(role: &Value, action: &str) -> Vec<Value> {
+    let mut resources = Vec::new();
+    for policy in role["Policies"].as_array().expect("inline policies") {
+        let policy = policy.get("Fn::If").map_or(policy, |args| &args[1]);
+        for st in policy["PolicyDocument"]["Statement"]
+            .as_array()
+            .expect("statements")
+        {
+            let allows = match &st["Action"] {
+                Value::String(a) => a == action,
+                Value::Array(a) => a.iter().any(|x| x == action),
+                _ => false,
+            };
+            if allows {
+                match &st["Resource"] {
+                    Value::Array(r) => resources.extend(r.iter().cloned()),
+                    r => resources.push(r.clone()),
+                }
+            }
+        }
+    }
+    resources
+}
+
+#[test]
+fn alerts_have_a_topic_of_their_own_encrypted_and_tls_only() {
+    let t = template();
+    let topic = &resource(&t, "AlertsTopic")["Properties"];
+    assert_eq!(
+        topic["KmsMasterKeyId"],
+        json!({"Fn::If": ["UseCustomerKey", {"Ref": "EncryptionKey"}, "alias/aws/sns"]}),
+        "always encrypted: the stack's key, else SNS's own"
+    );
+    let policy = &resource(&t, "AlertsTopicPolicy")["Properties"];
+    assert_eq!(policy["Topics"], json!([{"Ref": "AlertsTopic"}]));
+    let statements = policy["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("statements");
+    assert_eq!(statements.len(), 1, "denies only: the role's IAM allows");
+    let deny = &statements[0];
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Action"], "sns:Publish");
+    assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
+
+    let subscription = resource(&t, "AlertsEmailSubscription");
+    assert_eq!(subscription["Condition"], "HasAlertsEmail");
+    assert_eq!(
+        subscription["Properties"]["TopicArn"],
+        json!({"Ref": "AlertsTopic"})
+    );
+    assert_eq!(subscription["Properties"]["Protocol"], "email");
+    assert_eq!(
+        subscription["Properties"]["Endpoint"],
+        json!({"Ref": "AlertsEmail"})
+    );
+    assert!(
+        !condition(&t, "HasAlertsEmail"),
+        "nobody subscribed by default"
+    );
+
+    let severities = &t["Parameters"]["AlertsMinSeverity"];
+    let names: Vec<&str> = Severity::ALL.iter().map(|s| s.name()).collect();
+    assert_eq!(severities["AllowedValues"], json!(names));
+    assert_eq!(
+        severities["Default"],
+        config::DEFAULT_ALERTS_MIN_SEVERITY.name()
+    );
+    assert_eq!(
+        function_env(&t)[config::env::ALERTS_MIN_SEVERITY],
+        json!({"Ref": "AlertsMinSeverity"})
+    );
+    assert_eq!(parameter_default(&t, "AlertsEmail"), "");
+    // With the stack's key, publishing encrypts through SNS only.
+    let stack_key = resource(&t, "CollectorRole")["Properties"]["Policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .filter_map(|p| p.get("Fn::If"))
+        .find(|args| args[0] == "UseCustomerKey")
+        .expect("the stack-key policy");
+    let via = &stack_key[1]["PolicyDocument"]["Statement"][0]["Condition"]["StringEquals"]
+        ["kms:ViaService"];
+    assert!(
+        via.as_array()
+            .expect("kms:ViaService")
+            .contains(&json!({"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"})),
+        "{via}"
+    );
+    // Not the alarms' topic: no alarm notifies it.
+    for (name, r) in t["Resources"].as_object().expect("resources") {
+        if r["Type"] == "AWS::CloudWatch::Alarm" {
+            assert!(
+                !r["Properties"]["AlarmActions"]
+                    .to_string()
+                    .contains("AlertsTopic"),
+                "{name}"
+            );
+        }
+    }
+}
+
 #[test]
 fn keys_and_roles_are_used_only_through_what_needs_them() {
     let t = template();
@@ -695,6 +832,7 @@ fn the_outputs_name_what_an_operator_needs() {
         "KeyExpiryAlarmName",
         "CheckpointWentBackwardsAlarmName",
         "DashboardName",
+        "AlertsTopicArn",
     ] {
         assert!(t["Outputs"].get(output).is_some(), "output {output}");
     }

@@ -35,7 +35,7 @@ pub const PREFIX: &str = "lake/";
 pub const BUDGET: Duration = Duration::from_secs(60);
 
 /// Every setting the collector reads: a CLI child process inherits none of them.
-const SETTINGS: [&str; 20] = [
+const SETTINGS: [&str; 23] = [
     env::API_BASE_URL,
     env::SECRET_ID,
     env::ORG_ID,
@@ -56,6 +56,9 @@ const SETTINGS: [&str; 20] = [
     env::RUN_BUDGET_SECONDS,
     env::API_REQUEST_TIMEOUT,
     env::AWS_ATTEMPT_TIMEOUT,
+    env::ALERTS_TOPIC_ARN,
+    env::ALERTS_EVENT_BUS,
+    env::ALERTS_MIN_SEVERITY,
 ];
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);

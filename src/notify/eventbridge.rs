@@ -1,0 +1,181 @@
+//! Alerts as EventBridge events: `Source` [`EVENT_SOURCE`], `DetailType` [`DETAIL_TYPE`], the
+//! alert's JSON as `Detail`, so one rule pattern can route them by severity or rule.
+use super::batch::{self, BatchCall, Entry, Refusal};
+use super::{AlertNotifier, NotifyError, DETAIL_TYPE, EVENT_SOURCE};
+use crate::detect::Alert;
+use async_trait::async_trait;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+
+/// The bus of every account, and the one the stack grants.
+pub const DEFAULT_EVENT_BUS: &str = "default";
+
+/// What EventBridge adds for the event's time when it sizes an entry.
+const TIME_BYTES: usize = 14;
+
+pub struct EventBridgeNotifier {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+}
+
+impl EventBridgeNotifier {
+    /// `bus`: a name or an ARN.
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
+        EventBridgeNotifier {
+            client,
+            bus: bus.into(),
+        }
+    }
+
+    fn error(&self, alerts: usize, reason: String) -> NotifyError {
+        NotifyError {
+            target: self.describe(),
+            alerts,
+            reason,
+        }
+    }
+
+    fn request_entry(&self, entry: &Entry<'_>) -> PutEventsRequestEntry {
+        PutEventsRequestEntry::builder()
+            .source(EVENT_SOURCE)
+            .detail_type(DETAIL_TYPE)
+            .detail(&entry.json)
+            .event_bus_name(&self.bus)
+            .build()
+    }
+}
+
+/// PutEvents answers entry by entry, in request order: an entry with an error code was refused.
+fn refusals(
+    entries: &[&Entry<'_>],
+    output: &aws_sdk_eventbridge::operation::put_events::PutEventsOutput,
+) -> Vec<Refusal> {
+    let results = output.entries();
+    let mut refused: Vec<Refusal> = entries
+        .iter()
+        .zip(results)
+        .filter_map(|(entry, result)| {
+            result.error_code().map(|code| Refusal {
+                id: entry.id.clone(),
+                reason: format!("{code}: {}", result.error_message().unwrap_or("no message")),
+            })
+        })
+        .collect();
+    // A count of failures without per-entry results: retry them all rather than lose one.
+    if refused.is_empty() && output.failed_entry_count() > 0 {
+        refused = entries
+            .iter()
+            .map(|e| Refusal {
+                id: e.id.clone(),
+                reason: format!(
+                    "{} entries failed, without details",
+                    output.failed_entry_count()
+                ),
+            })
+            .collect();
+    }
+    refused
+}
+
+#[async_trait]
+impl BatchCall for EventBridgeNotifier {
+    async fn call(&self, entries: &[&Entry<'_>]) -> Result<Vec<Refusal>, NotifyError> {
+        let request: Vec<PutEventsRequestEntry> =
+            entries.iter().map(|e| self.request_entry(e)).collect();
+        let output = self
+            .client
+            .put_events()
+            .set_entries(Some(request))
+            .send()
+            .await
+            .map_err(|e| {
+                self.error(
+                    entries.len(),
+                    format!(
+                        "{} (does the bus exist, and may the function's role events:PutEvents on it?)",
+                        crate::aws_error::describe(&e)
+                    ),
+                )
+            })?;
+        Ok(refusals(entries, &output))
+    }
+
+    /// EventBridge's own count: time, source, detail type and detail.
+    fn size(&self, entry: &Entry<'_>) -> usize {
+        TIME_BYTES + EVENT_SOURCE.len() + DETAIL_TYPE.len() + entry.json.len()
+    }
+
+    fn target(&self) -> String {
+        self.describe()
+    }
+}
+
+#[async_trait]
+impl AlertNotifier for EventBridgeNotifier {
+    async fn publish(&self, alerts: &[Alert]) -> Result<(), NotifyError> {
+        batch::deliver(self, alerts).await
+    }
+
+    fn describe(&self) -> String {
+        format!("eventbridge://{}", self.bus)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
+
+    fn entries(alert: &Alert, n: usize) -> Vec<Entry<'_>> {
+        (0..n)
+            .map(|i| Entry {
+                id: i.to_string(),
+                alert,
+                json: "{}".into(),
+            })
+            .collect()
+    }
+
+    fn alert() -> Alert {
+        serde_json::from_value(serde_json::json!({
+            "id": "a1", "rule_id": "r", "severity": "High", "title": "t", "runbook": "",
+            "dedup_key": "", "count": 1, "first_event_time": "", "last_event_time": "",
+            "first_event_id": "", "last_event_id": "", "matched_event_ids": [],
+            "is_update": false
+        }))
+        .expect("an alert")
+    }
+
+    #[test]
+    fn refused_entries_are_those_with_an_error_code_in_request_order() {
+        let alert = alert();
+        let sent = entries(&alert, 3);
+        let sent: Vec<&Entry> = sent.iter().collect();
+        let output = PutEventsOutput::builder()
+            .failed_entry_count(1)
+            .entries(PutEventsResultEntry::builder().event_id("e0").build())
+            .entries(
+                PutEventsResultEntry::builder()
+                    .error_code("ThrottlingException")
+                    .error_message("slow down")
+                    .build(),
+            )
+            .entries(PutEventsResultEntry::builder().event_id("e2").build())
+            .build();
+        let refused = refusals(&sent, &output);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].id, "1");
+        assert_eq!(refused[0].reason, "ThrottlingException: slow down");
+    }
+
+    #[test]
+    fn a_failure_count_without_details_retries_every_entry() {
+        let alert = alert();
+        let sent = entries(&alert, 2);
+        let sent: Vec<&Entry> = sent.iter().collect();
+        let output = PutEventsOutput::builder().failed_entry_count(2).build();
+        assert_eq!(refusals(&sent, &output).len(), 2);
+        let fine = PutEventsOutput::builder().failed_entry_count(0).build();
+        assert!(refusals(&sent, &fine).is_empty());
+    }
+}
