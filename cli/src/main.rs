@@ -5,6 +5,7 @@
 mod demo;
 mod detections;
 mod progress;
+mod written_alerts;
 
 use anyhow::{Context, Result};
 use atlassian_audit::check::run_checks;
@@ -16,7 +17,7 @@ use atlassian_audit::setup::{Aws, Backends};
 use clap::{Args, Parser, Subcommand};
 use demo::{run_demo, DemoOptions};
 use progress::{AboveTheLine, ProgressLine};
-use simulated_org::{serve_demo_org, SimulatedOrgConfig, TimeField};
+use simulated_org::{serve_demo_org, DemoScenario, SimulatedOrgConfig, TimeField};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -315,8 +316,11 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     init_logging("error", log_writer(&line));
     let options = DemoOptions {
         out_dir: args.out_dir,
-        seed: args.seed,
-        backlog: args.events,
+        scenario: DemoScenario {
+            seed: args.seed,
+            backlog: args.events,
+            ..DemoScenario::default()
+        },
         progress: line.as_ref().map(|(counters, _)| counters.clone()),
         ..DemoOptions::default()
     };
