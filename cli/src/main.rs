@@ -129,7 +129,8 @@ struct DemoArgs {
     /// Seed of the simulated organization's events.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
-    /// Events in the organization's audit log before the first run.
+    /// Routine events in the organization's audit log before the first run (the seeded
+    /// incidents, one per built-in detection rule, come on top).
     #[arg(long, default_value_t = 1200)]
     events: usize,
     /// No progress line on stderr (it is shown only when stderr is a terminal).
@@ -322,7 +323,6 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
             ..DemoScenario::default()
         },
         progress: line.as_ref().map(|(counters, _)| counters.clone()),
-        ..DemoOptions::default()
     };
     let report = run_demo(&options).await;
     drop(line);

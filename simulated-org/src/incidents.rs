@@ -179,7 +179,7 @@ impl Ev {
         self.message = message.into();
         self
     }
-    fn from_ip(mut self, ip: String) -> Ev {
+    fn at_ip(mut self, ip: String) -> Ev {
         self.ip = Some(ip);
         self
     }
@@ -197,8 +197,7 @@ impl Incidents<'_> {
     /// One employee's password guessed from a new address each time (a botnet).
     fn password_guessing(&mut self, ago: i64) {
         for i in 0..GUESSING_ATTEMPTS {
-            let e =
-                ev("user_login_failed", TARGET, BOTNET).from_ip(format!("203.0.113.{}", 100 + i));
+            let e = ev("user_login_failed", TARGET, BOTNET).at_ip(format!("203.0.113.{}", 100 + i));
             self.push(ago - i * 2 * MINUTE_MS, e);
         }
     }
@@ -385,4 +384,71 @@ fn directory() -> Value {
         "attributes": {"name": "Okta"},
         "links": {"alt": null, "self": null}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::super::is_valid_event;
+    use super::*;
+
+    const NOW: i64 = 1_796_318_600_000;
+
+    #[test]
+    fn incidents_are_valid_unique_deterministic_and_within_the_day() {
+        let events = incident_events("org-i", 5, NOW);
+        assert_eq!(events, incident_events("org-i", 5, NOW));
+        assert_ne!(events, incident_events("org-i", 6, NOW));
+        let ids: HashSet<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
+        assert_eq!(ids.len(), events.len());
+        let mut last = i64::MIN;
+        for e in &events {
+            assert!(is_valid_event(e), "{e}");
+            let t = clock::parse_rfc3339_ms(e["attributes"]["time"].as_str().unwrap()).unwrap();
+            assert!(t >= last, "in time order");
+            assert!((NOW - 23 * HOUR_MS..NOW - MINUTE_MS).contains(&t));
+            last = t;
+        }
+    }
+
+    #[test]
+    fn the_bursts_cross_their_thresholds_only_where_meant() {
+        let events = incident_events("org-i", 5, NOW);
+        let failed: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["attributes"]["action"] == "user_login_failed")
+            .collect();
+        assert_eq!(failed.len() as i64, STUFFING_ATTEMPTS + GUESSING_ATTEMPTS);
+        let count = |path: &str, value: &str| {
+            failed
+                .iter()
+                .filter(|e| e.pointer(path).and_then(Value::as_str) == Some(value))
+                .count()
+        };
+        assert_eq!(
+            count("/attributes/location/ip", STUFFER.0) as i64,
+            STUFFING_ATTEMPTS
+        );
+        assert_eq!(
+            count("/attributes/actor/id", TARGET.0) as i64,
+            GUESSING_ATTEMPTS
+        );
+        // Nobody else reaches 20 failures, no other address either.
+        for (id, _, _) in STAFF {
+            assert!(count("/attributes/actor/id", id) < 20, "{id}");
+        }
+        // The removal actions of the mass-removal rule.
+        let removal = [
+            "user_removed_from_org",
+            "managed_account_deactivated",
+            "user_disabled_site_access",
+        ];
+        let removed = events
+            .iter()
+            .filter(|e| removal.iter().any(|a| e["attributes"]["action"] == *a))
+            .inspect(|e| assert_eq!(e["attributes"]["actor"]["id"], ROGUE.0))
+            .count();
+        assert_eq!(removed, REMOVALS);
+    }
 }
