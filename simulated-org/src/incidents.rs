@@ -3,8 +3,8 @@
 //! address, a password-guessing burst against one user, a mass removal). The people in them never
 //! act in the generator's traffic, so each incident is its own alert, never merged into another.
 //!
-//! The story, hours before now: a domain is claimed (18 h); an address tries the passwords of many
-//! employees (20 h), someone guesses one employee's password from many addresses (14 h); an admin
+//! The story, hours before now: an address tries the passwords of many employees (20 h); a domain
+//! is claimed (18 h); someone guesses one employee's password from many addresses (14 h); an admin
 //! account is taken over and used (6–4 h); the security team responds (2 h).
 
 use serde_json::{json, Value};
@@ -16,6 +16,8 @@ const HOUR_MS: i64 = 60 * MINUTE_MS;
 /// Failed logins of each burst: over the rules' threshold of 20, so the alerts grow after opening.
 const STUFFING_ATTEMPTS: i64 = 24;
 const GUESSING_ATTEMPTS: i64 = 22;
+/// Most an incident event's time moves from its schedule (less than half the closest spacing).
+const JITTER_MS: i64 = 15_000;
 /// Users the taken-over account removes: over the threshold of 10.
 const REMOVALS: usize = 12;
 
@@ -319,7 +321,9 @@ impl Incidents<'_> {
 
     /// Adds `e` at `ago_ms` before now, shaped like the generator's events.
     fn push(&mut self, ago_ms: i64, e: Ev) {
-        let (org_id, time) = (self.org_id, self.now_ms - ago_ms);
+        // A few seconds either way: people do not act on the millisecond of a schedule.
+        let jitter = self.rng.i64(-JITTER_MS..=JITTER_MS);
+        let (org_id, time) = (self.org_id, self.now_ms - ago_ms + jitter);
         let id = self.uuid();
         let (actor_id, name, email) = e.actor;
         let (usual_ip, country, region, city) = e.place;
