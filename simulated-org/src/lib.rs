@@ -374,7 +374,8 @@ impl SimulatedOrg {
 }
 
 /// Starts an org for the CLI's `simulate` and the tests: `valid` generated events over the last
-/// 24 hours plus `invalid` invalid ones interleaved, no incidents ([`serve_demo_scenario`] with [`DemoTraffic::Generated`]).
+/// 24 hours plus `invalid` invalid ones interleaved, no incidents ([`serve_demo_scenario`] with
+/// [`DemoTraffic::Generated`]).
 pub async fn serve_demo_org(
     config: SimulatedOrgConfig,
     port: u16,
