@@ -8,8 +8,7 @@ use atlassian_audit::progress::Progress;
 use atlassian_audit::setup::{Aws, Backends, SetupError};
 use flate2::read::GzDecoder;
 use simulated_org::{
-    generate_events_for_org, now_ms, serve_demo_org, Fault, ResetHeader, SimulatedOrg,
-    SimulatedOrgConfig,
+    now_ms, serve_demo_scenario, DemoScenario, Fault, ResetHeader, SimulatedOrg, SimulatedOrgConfig,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
@@ -18,19 +17,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
+use crate::written_alerts::{read_written_alerts, WrittenAlerts, WrittenAlertsError};
+
 /// Marks a directory as the demo's own, so a later demo may wipe it and nothing else.
 const MARKER: &str = ".atlassian-audit-demo";
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     pub out_dir: PathBuf,
-    pub seed: u64,
-    /// Events already in the org's audit log when the collector first runs.
-    pub backlog: usize,
-    /// Invalid events among them (they go to quarantine).
-    pub invalid: usize,
-    /// Events that happen between the first and the second run.
-    pub live: usize,
+    /// What the org holds and what happens between the two runs.
+    pub scenario: DemoScenario,
     /// Counts both runs as they go, for the progress line.
     pub progress: Option<Arc<Progress>>,
 }
@@ -39,10 +35,7 @@ impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
             out_dir: PathBuf::from("demo-output"),
-            seed: 2026,
-            backlog: 1_200,
-            invalid: 4,
-            live: 37,
+            scenario: DemoScenario::default(),
             progress: None,
         }
     }
@@ -61,6 +54,8 @@ pub enum DemoError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Setup(#[from] SetupError),
+    #[error(transparent)]
+    Alerts(#[from] WrittenAlertsError),
     #[error("demo run {run} failed: {message}")]
     Run { run: u8, message: String },
 }
@@ -85,20 +80,16 @@ pub struct DemoReport {
     pub lines_in_quarantine: usize,
     pub sample_event: Option<serde_json::Value>,
     pub checkpoint: Option<StoredCheckpoint>,
+    /// What the runs wrote under `alerts/`.
+    pub alerts: WrittenAlerts,
     pub out_dir: PathBuf,
 }
 
 pub async fn run_demo(options: &DemoOptions) -> Result<DemoReport, DemoError> {
     prepare_dir(&options.out_dir)?;
-    let org = serve_demo_org(
-        SimulatedOrgConfig::default(),
-        0,
-        options.seed,
-        options.backlog,
-        options.invalid,
-    )
-    .await
-    .map_err(io(&options.out_dir))?;
+    let org = serve_demo_scenario(SimulatedOrgConfig::default(), 0, &options.scenario)
+        .await
+        .map_err(io(&options.out_dir))?;
     // Real APIs throttle and fail now and then: the demo shows both being ridden out.
     org.push_faults([
         Fault::RateLimited {
@@ -150,13 +141,7 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
     }
 
     // New activity, some of it late (an old `time` processed now), then the next scheduled run.
-    let now = now_ms();
-    org.append_events(generate_events_for_org(
-        org.org_id(),
-        options.seed.wrapping_add(1),
-        options.live,
-        (now - 2 * 3_600_000, now),
-    ));
+    org.append_events(options.scenario.live_events(org.org_id(), now_ms()));
     let live_run = collector(&backends, &config, &options.progress)
         .await?
         .run(budget)
@@ -183,6 +168,7 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
             .await
             .ok()
             .flatten(),
+        alerts: read_written_alerts(&bucket_dir)?,
         out_dir: options.out_dir.clone(),
     };
     let mut ids = HashSet::new();
@@ -192,6 +178,9 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
             .unwrap_or(&path)
             .to_string_lossy()
             .replace('\\', "/");
+        if key.starts_with("alerts/") {
+            continue; // read as alerts, not events
+        }
         let text = read_gz(&path)?;
         let lines: Vec<&str> = text.lines().collect();
         report.objects.insert(key.clone(), lines.len());
@@ -210,7 +199,7 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
                     }
                 }
             }
-        } else {
+        } else if key.starts_with("quarantine/") {
             report.lines_in_quarantine += lines.len();
         }
     }
@@ -357,6 +346,8 @@ impl DemoReport {
                 c.recent.len()
             ));
         }
+        out.push('\n');
+        out.push_str(&self.alerts.render(&self.out_dir.join("bucket")));
         out
     }
 }
@@ -364,33 +355,54 @@ impl DemoReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use simulated_org::DEFAULT_ORG_ID;
 
     #[tokio::test]
     async fn the_demo_writes_every_event_once_with_local_storage() {
         let dir = tempfile::tempdir().unwrap();
         let options = DemoOptions {
             out_dir: dir.path().join("demo"),
-            backlog: 700,
+            scenario: DemoScenario {
+                backlog: 700,
+                ..DemoScenario::default()
+            },
             ..Default::default()
         };
+        let sc = &options.scenario;
+        // The incidents come on top of the routine backlog.
+        let incidents = simulated_org::incident_events(DEFAULT_ORG_ID, sc.seed, now_ms()).len();
         let report = run_demo(&options).await.unwrap();
-        assert_eq!(report.backlog_run.events_processed, 700);
         assert_eq!(
-            report.backlog_run.quarantined_events,
-            options.invalid as u64
+            report.backlog_run.events_processed,
+            (700 + incidents) as u64
         );
+        assert_eq!(report.backlog_run.quarantined_events, sc.invalid as u64);
         assert_eq!(
             report.backlog_run.api_throttled, 1,
             "the demo shows a 429 being waited out"
         );
-        assert_eq!(report.live_run.events_processed, options.live as u64);
-        assert_eq!(report.lines_in_logs, 700 + options.live);
+        assert_eq!(report.live_run.events_processed, sc.live as u64);
+        assert_eq!(report.lines_in_logs, 700 + incidents + sc.live);
         assert_eq!(report.distinct_ids_in_logs, report.lines_in_logs);
         assert_eq!(report.served_valid_ids, report.lines_in_logs);
-        assert_eq!(report.lines_in_quarantine, options.invalid);
+        assert_eq!(report.lines_in_quarantine, sc.invalid);
         assert!(report.sample_event.is_some());
         let text = report.render();
         assert!(text.contains("✓") && !text.contains("MISMATCH"), "{text}");
+        match &report.alerts {
+            // Until the pipeline has its detect stage.
+            WrittenAlerts::NoneWritten => {
+                assert!(text.contains("no alerts were written ("), "{text}")
+            }
+            WrittenAlerts::Found(alerts) => {
+                let rules: HashSet<&str> = alerts.iter().map(|a| a.rule_id.as_str()).collect();
+                assert_eq!(rules.len(), 20, "every built-in rule: {text}");
+                assert!(
+                    text.contains(&format!("{} alerts raised", alerts.len())),
+                    "{text}"
+                );
+            }
+        }
         // Running it again replaces its own directory; a foreign directory is refused.
         run_demo(&options).await.unwrap();
         let foreign = dir.path().join("mine");

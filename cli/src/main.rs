@@ -5,6 +5,7 @@
 mod demo;
 mod detections;
 mod progress;
+mod written_alerts;
 
 use anyhow::{Context, Result};
 use atlassian_audit::check::run_checks;
@@ -16,7 +17,7 @@ use atlassian_audit::setup::{Aws, Backends};
 use clap::{Args, Parser, Subcommand};
 use demo::{run_demo, DemoOptions};
 use progress::{AboveTheLine, ProgressLine};
-use simulated_org::{serve_demo_org, SimulatedOrgConfig, TimeField};
+use simulated_org::{serve_demo_org, DemoScenario, SimulatedOrgConfig, TimeField};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -128,7 +129,8 @@ struct DemoArgs {
     /// Seed of the simulated organization's events.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
-    /// Events in the organization's audit log before the first run.
+    /// Routine events in the organization's audit log before the first run (the seeded
+    /// incidents, one per built-in detection rule, come on top).
     #[arg(long, default_value_t = 1200)]
     events: usize,
     /// No progress line on stderr (it is shown only when stderr is a terminal).
@@ -315,10 +317,12 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     init_logging("error", log_writer(&line));
     let options = DemoOptions {
         out_dir: args.out_dir,
-        seed: args.seed,
-        backlog: args.events,
+        scenario: DemoScenario {
+            seed: args.seed,
+            backlog: args.events,
+            ..DemoScenario::default()
+        },
         progress: line.as_ref().map(|(counters, _)| counters.clone()),
-        ..DemoOptions::default()
     };
     let report = run_demo(&options).await;
     drop(line);

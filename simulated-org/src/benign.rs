@@ -27,17 +27,26 @@ pub const ROUTINE_ACTIONS: [&str; 14] = [
 /// `count` events of routine traffic ([`ROUTINE_ACTIONS`]) over `time_range_ms`, in
 /// processing order, deterministic for `seed`: the generator's events with the others left out.
 pub fn generate_benign_events(seed: u64, count: usize, time_range_ms: (i64, i64)) -> Vec<Value> {
+    generate_benign_events_for_org(DEFAULT_ORG_ID, seed, count, time_range_ms)
+}
+
+/// [`generate_benign_events`] for the org `org_id`.
+pub fn generate_benign_events_for_org(
+    org_id: &str,
+    seed: u64,
+    count: usize,
+    time_range_ms: (i64, i64),
+) -> Vec<Value> {
     let mut asked = count + count / 2 + 1;
     loop {
-        let mut events: Vec<Value> =
-            generate_events_for_org(DEFAULT_ORG_ID, seed, asked, time_range_ms)
-                .into_iter()
-                .filter(|e| {
-                    e["attributes"]["action"]
-                        .as_str()
-                        .is_some_and(|a| ROUTINE_ACTIONS.contains(&a))
-                })
-                .collect();
+        let mut events: Vec<Value> = generate_events_for_org(org_id, seed, asked, time_range_ms)
+            .into_iter()
+            .filter(|e| {
+                e["attributes"]["action"]
+                    .as_str()
+                    .is_some_and(|a| ROUTINE_ACTIONS.contains(&a))
+            })
+            .collect();
         if events.len() >= count {
             events.truncate(count);
             return events;

@@ -23,9 +23,11 @@
 mod benign;
 mod clock;
 mod cursor;
+mod demo;
 mod events_query;
 mod faults;
 mod generator;
+mod incidents;
 mod scenarios;
 mod server;
 mod store;
@@ -41,12 +43,14 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use benign::{generate_benign_events, ROUTINE_ACTIONS};
+pub use benign::{generate_benign_events, generate_benign_events_for_org, ROUTINE_ACTIONS};
 pub use clock::{format_millis as format_processed_at, now_ms};
+pub use demo::{DemoScenario, DemoTraffic};
 pub use faults::{CannedResponse, Fault, ResetHeader};
 pub use generator::{
     generate_events, generate_events_for_org, generate_invalid_events, generate_invalid_events_in,
 };
+pub use incidents::incident_events;
 pub use scenarios::{security_scenario, Question, SecurityScenario, Who};
 pub use server::CONTROL_THROTTLE_PATH;
 pub use store::TimeField;
@@ -369,8 +373,9 @@ impl SimulatedOrg {
     }
 }
 
-/// Starts an org for the CLI's `demo`: `valid` generated events over the last 24 hours plus
-/// `invalid` invalid ones interleaved, appended as a backlog ([`SimulatedOrg::append_backlog`]).
+/// Starts an org for the CLI's `simulate` and the tests: `valid` generated events over the last
+/// 24 hours plus `invalid` invalid ones interleaved, no incidents ([`serve_demo_scenario`] with
+/// [`DemoTraffic::Generated`]).
 pub async fn serve_demo_org(
     config: SimulatedOrgConfig,
     port: u16,
@@ -378,15 +383,24 @@ pub async fn serve_demo_org(
     valid: usize,
     invalid: usize,
 ) -> std::io::Result<SimulatedOrg> {
-    let now = now_ms();
-    let range = (now - 24 * 3_600_000, now - 60_000);
-    let mut events = generate_events_for_org(&config.org_id, seed, valid, range);
-    let bad = generate_invalid_events_in(seed, invalid, range);
-    // Spread the invalid ones evenly through the backlog.
-    let step = events.len() / (bad.len() + 1);
-    for (i, e) in bad.into_iter().enumerate().rev() {
-        events.insert((i + 1) * step, e);
-    }
+    let scenario = DemoScenario {
+        seed,
+        backlog: valid,
+        invalid,
+        traffic: DemoTraffic::Generated,
+        ..DemoScenario::default()
+    };
+    serve_demo_scenario(config, port, &scenario).await
+}
+
+/// Starts an org holding `scenario`'s backlog ([`DemoScenario::backlog_events`]), appended as
+/// a backlog ([`SimulatedOrg::append_backlog`]).
+pub async fn serve_demo_scenario(
+    config: SimulatedOrgConfig,
+    port: u16,
+    scenario: &DemoScenario,
+) -> std::io::Result<SimulatedOrg> {
+    let events = scenario.backlog_events(&config.org_id, now_ms());
     let org = SimulatedOrg::start(config, port).await?;
     org.append_backlog(events);
     Ok(org)
