@@ -122,8 +122,8 @@ fn make_alert_worthy(events: &mut [Value]) {
         attributes["actor"] = admin.clone();
         attributes["context"] = impersonated.clone();
     }
-    for i in 72..82 {
-        let attributes = &mut events[i]["attributes"];
+    for event in &mut events[72..82] {
+        let attributes = &mut event["attributes"];
         attributes["action"] = json!("user_removed_from_site");
         attributes["actor"] = admin.clone();
     }
