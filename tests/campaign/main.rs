@@ -221,6 +221,18 @@ struct Outcome {
     leaks: Vec<String>,
     metric_mismatches: Vec<String>,
     checkpoint_problems: Vec<String>,
+    /// alerts/ against the rules over the archive's events.
+    alert_problems: Vec<String>,
+    alerts_opened: usize,
+    alert_lines: usize,
+    /// Announcements (in-process runs only: the CLI's announce nowhere), and how many of them
+    /// repeated an alert announced before, against the runs that ended without finishing
+    /// (died, or failed: both can fall between announcing a batch and committing it).
+    announcements: usize,
+    announcement_repeats: usize,
+    announcements_foreign: usize,
+    most_announcements_of_one_alert: usize,
+    runs_ended_early: u64,
     reported_written: u64,
     checkpoint_written: u64,
     catch_up_runs: usize,
@@ -274,6 +286,19 @@ impl Outcome {
                 .iter()
                 .map(|e| format!("checkpoint: {e}")),
         );
+        p.extend(self.alert_problems.iter().map(|e| format!("alerts: {e}")));
+        if self.announcements_foreign > 0 {
+            p.push(format!(
+                "{} announcements of alerts the archive did not open (or not worth announcing)",
+                self.announcements_foreign
+            ));
+        }
+        if self.most_announcements_of_one_alert as u64 > 1 + self.runs_ended_early {
+            p.push(format!(
+                "an alert was announced {} times, with {} runs ended early",
+                self.most_announcements_of_one_alert, self.runs_ended_early
+            ));
+        }
         p
     }
 
@@ -307,6 +332,14 @@ impl Outcome {
             "leaks": self.leaks.len(),
             "metric_mismatches": self.metric_mismatches.len(),
             "checkpoint_problems": self.checkpoint_problems,
+            "alert_problems": self.alert_problems,
+            "alerts_opened": self.alerts_opened,
+            "alert_lines": self.alert_lines,
+            "announcements": self.announcements,
+            "announcement_repeats": self.announcement_repeats,
+            "announcements_foreign": self.announcements_foreign,
+            "most_announcements_of_one_alert": self.most_announcements_of_one_alert,
+            "runs_ended_early": self.runs_ended_early,
             "events_reported_by_runs_that_completed": self.reported_written,
             "events_in_checkpoint": self.checkpoint_written,
             "catch_up_runs_after_the_faults": self.catch_up_runs,
@@ -955,6 +988,44 @@ impl Campaign<'_> {
             self.out.leaks.push(format!("a run error: {e}"));
         }
         self.out.log_bytes = self.logs.len() + self.child_output.len();
+        self.audit_alerts().await;
+    }
+
+    /// alerts/ exactly once (the rules' alerts over the archive's events), and what was
+    /// announced: only those, each at most once plus once per run that ended early.
+    async fn audit_alerts(&mut self) {
+        let audit = self.env.alert_audit().await;
+        self.out.alert_problems = audit.problems;
+        self.out.alerts_opened = audit.opened.len();
+        self.out.alert_lines = audit.lines;
+        let notifiers = self.env.backends().await.detection.notifiers;
+        let worth: std::collections::HashSet<&str> = notifiers
+            .worth_announcing(&audit.opened)
+            .into_iter()
+            .map(|a| a.id.as_str())
+            .collect();
+        let announced = self.env.notified.published();
+        let mut times: HashMap<&str, usize> = HashMap::new();
+        for a in &announced {
+            *times.entry(a.id.as_str()).or_default() += 1;
+        }
+        self.out.announcements = announced.len();
+        self.out.announcement_repeats = announced.len() - times.len();
+        self.out.announcements_foreign = times.keys().filter(|id| !worth.contains(*id)).count();
+        self.out.most_announcements_of_one_alert = times.values().copied().max().unwrap_or(0);
+        let ended_early: u64 = self
+            .out
+            .run_ends
+            .iter()
+            .filter(|(end, _)| end.starts_with("died") || end.ends_with("failed"))
+            .map(|(_, n)| n)
+            .sum();
+        self.out.runs_ended_early = ended_early + self.out.panics.len() as u64;
+        if self.out.alerts_opened == 0 {
+            self.out
+                .alert_problems
+                .push("the campaign's events raised no alert: alerts/ went untested".into());
+        }
     }
 }
 

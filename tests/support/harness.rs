@@ -503,31 +503,65 @@ impl TestEnv {
 
     /// The archive's alerts (see [`TestEnv::assert_alerts_exactly_once`]); the alerts opened.
     async fn archived_alerts_are_the_rules(&self) -> Vec<Alert> {
+        let audit = self.alert_audit().await;
+        assert!(audit.problems.is_empty(), "alerts/: {:?}", audit.problems);
+        audit.opened
+    }
+
+    /// The archive's alerts against the rules' over its events (see
+    /// [`TestEnv::assert_alerts_exactly_once`]), as problems rather than panics (the fault
+    /// campaign reports them).
+    pub async fn alert_audit(&self) -> AlertAudit {
         let (_, _, archived) = self.archive().await;
         let want = reference_alerts(&self.org, self.logs_by_batch().await);
-        let opened: Vec<&Alert> = archived.iter().filter(|a| !a.is_update).collect();
+        let mut problems = Vec::new();
+        let opened: Vec<Alert> = archived.iter().filter(|a| !a.is_update).cloned().collect();
         let mut opened_ids: Vec<&str> = opened.iter().map(|a| a.id.as_str()).collect();
         opened_ids.sort_unstable();
         let before = opened_ids.len();
         opened_ids.dedup();
-        assert_eq!(before, opened_ids.len(), "an alert was opened twice");
+        if before != opened_ids.len() {
+            problems.push(format!("{} alerts opened twice", before - opened_ids.len()));
+        }
         let mut lines: Vec<(&str, u64)> =
             archived.iter().map(|a| (a.id.as_str(), a.count)).collect();
         lines.sort_unstable();
         let before = lines.len();
         lines.dedup();
-        assert_eq!(before, lines.len(), "an alert line was written twice");
+        if before != lines.len() {
+            problems.push(format!(
+                "{} alert lines written twice",
+                before - lines.len()
+            ));
+        }
+        // Sorted by count within an id: the last one kept is the alert's final count.
         let last_counts: HashMap<&str, u64> = lines.iter().copied().collect();
         let want_counts: HashMap<&str, u64> =
             want.iter().map(|a| (a.id.as_str(), a.count)).collect();
-        assert_eq!(
-            last_counts, want_counts,
-            "the alerts differ from the rules' over the events"
-        );
+        let missing = want_counts
+            .iter()
+            .filter(|(id, n)| last_counts.get(*id) != Some(*n))
+            .count();
+        let foreign = last_counts
+            .keys()
+            .filter(|id| !want_counts.contains_key(*id))
+            .count();
+        if missing > 0 || foreign > 0 {
+            problems.push(format!(
+                "{missing} of the rules' {} alerts missing or miscounted, {foreign} not the rules'",
+                want.len()
+            ));
+        }
         let mut want_opened: Vec<&str> = want.iter().map(|a| a.id.as_str()).collect();
         want_opened.sort_unstable();
-        assert_eq!(opened_ids, want_opened, "every alert is opened once");
-        opened.into_iter().cloned().collect()
+        if opened_ids != want_opened {
+            problems.push("the alerts opened are not the rules' (each once)".into());
+        }
+        AlertAudit {
+            lines: archived.len(),
+            opened,
+            problems,
+        }
     }
 
     /// Every opened alert worth announcing was announced, nothing else was, and none more
@@ -744,6 +778,14 @@ fn reference_alerts(org: &SimulatedOrg, batches: BTreeMap<u64, Vec<Value>>) -> V
         }
     }
     alerts.into_values().collect()
+}
+
+/// What [`TestEnv::alert_audit`] found.
+pub struct AlertAudit {
+    /// Alerts opened (one line each), and lines in all (updates included).
+    pub opened: Vec<Alert>,
+    pub lines: usize,
+    pub problems: Vec<String>,
 }
 
 /// One object as stored.
