@@ -1,7 +1,9 @@
 //! Configuration read from the environment, validated before any request is made.
 mod api_key;
+mod rules;
 
 pub use api_key::ApiKey;
+pub use rules::RuleSource;
 
 use crate::collector::BatchBounds;
 use crate::source::atlassian::{DEFAULT_API_REQUEST_TIMEOUT, MAX_PAGE_LIMIT};
@@ -52,6 +54,8 @@ pub mod env {
     pub const RUN_BUDGET_SECONDS: &str = "RUN_BUDGET_SECONDS";
     pub const API_REQUEST_TIMEOUT: &str = "API_REQUEST_TIMEOUT";
     pub const AWS_ATTEMPT_TIMEOUT: &str = "AWS_ATTEMPT_TIMEOUT";
+    /// The user's rule file (config/rules.rs).
+    pub const DETECTION_RULES: &str = "DETECTION_RULES";
 }
 
 #[derive(Debug, Error)]
@@ -132,6 +136,8 @@ pub struct Given {
     pub run_budget_seconds: Option<u64>,
     pub state_file: Option<PathBuf>,
     pub output_dir: Option<PathBuf>,
+    /// The user's rule file (the CLI's `--rules`): a path or `s3://bucket/key`.
+    pub detection_rules: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +158,8 @@ pub struct Config {
     pub run_budget: Duration,
     pub api_request_timeout: Duration,
     pub aws_attempt_timeout: Duration,
+    /// The user's rule file (DETECTION_RULES); `None`: the built-in pack alone.
+    pub detection_rules: Option<RuleSource>,
 }
 
 impl Config {
@@ -262,6 +270,7 @@ impl Config {
             run_budget,
             api_request_timeout,
             aws_attempt_timeout,
+            detection_rules: rules::rule_source(&get, given)?,
         })
     }
 

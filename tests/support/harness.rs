@@ -31,7 +31,7 @@ pub const PREFIX: &str = "lake/";
 pub const BUDGET: Duration = Duration::from_secs(60);
 
 /// Every setting the collector reads: a CLI child process inherits none of them.
-const SETTINGS: [&str; 20] = [
+const SETTINGS: [&str; 21] = [
     env::API_BASE_URL,
     env::SECRET_ID,
     env::ORG_ID,
@@ -52,6 +52,7 @@ const SETTINGS: [&str; 20] = [
     env::RUN_BUDGET_SECONDS,
     env::API_REQUEST_TIMEOUT,
     env::AWS_ATTEMPT_TIMEOUT,
+    env::DETECTION_RULES,
 ];
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
