@@ -12,4 +12,5 @@ mod support;
 mod contract;
 mod key_safety;
 mod pipeline;
+mod rules;
 mod secrets;
