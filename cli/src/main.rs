@@ -60,24 +60,26 @@ enum RulesCommand {
     /// Runs every rule's positive and negative test events (the built-in pack's, and FILE's);
     /// exits non-zero when any fails.
     Test {
-        /// A user rule file (YAML): rules added, built-in rules disabled.
-        file: Option<PathBuf>,
+        /// A user rule file (YAML), a path or s3://bucket/key: rules added, built-in rules
+        /// disabled (default: DETECTION_RULES, if set).
+        file: Option<String>,
     },
     /// Lists the rules in force: severity, id, what it means, where it comes from.
     List {
-        /// A user rule file (YAML): rules added, built-in rules disabled.
-        file: Option<PathBuf>,
+        /// A user rule file (YAML), a path or s3://bucket/key (default: DETECTION_RULES, if set).
+        file: Option<String>,
         /// The same, as a flag (as `detect --rules`).
         #[arg(long, conflicts_with = "file")]
-        rules: Option<PathBuf>,
+        rules: Option<String>,
     },
 }
 
 #[derive(Args)]
 struct DetectArgs {
-    /// A user rule file (YAML): rules added, built-in rules disabled.
+    /// A user rule file (YAML), a path or s3://bucket/key: rules added, built-in rules disabled
+    /// (default: DETECTION_RULES, if set).
     #[arg(long)]
-    rules: Option<PathBuf>,
+    rules: Option<String>,
     /// One alert a line as JSON (NDJSON) instead of text.
     #[arg(long)]
     json: bool,
@@ -232,11 +234,13 @@ async fn async_main() -> ExitCode {
         Command::Simulate(args) => simulate(args).await,
         Command::Rules(RulesArgs {
             command: RulesCommand::Test { file },
-        }) => detections::rules_test(file.as_deref()),
+        }) => detections::rules_test(file.as_deref()).await,
         Command::Rules(RulesArgs {
             command: RulesCommand::List { file, rules },
-        }) => detections::rules_list(file.or(rules).as_deref()),
-        Command::Detect(args) => detections::detect(args.rules.as_deref(), &args.paths, args.json),
+        }) => detections::rules_list(file.or(rules).as_deref()).await,
+        Command::Detect(args) => {
+            detections::detect(args.rules.as_deref(), &args.paths, args.json).await
+        }
     };
     match result {
         Ok(code) => code,

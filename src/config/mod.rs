@@ -3,7 +3,7 @@ mod api_key;
 mod rules;
 
 pub use api_key::ApiKey;
-pub use rules::RuleSource;
+pub use rules::{rule_source_from, RuleSource};
 
 use crate::collector::BatchBounds;
 use crate::source::atlassian::{DEFAULT_API_REQUEST_TIMEOUT, MAX_PAGE_LIMIT};

@@ -46,6 +46,24 @@ impl Config {
     }
 }
 
+/// The rule file `given` (a path or `s3://bucket/key`), else the one DETECTION_RULES names,
+/// read through `lookup`, without the rest of the configuration (the CLI's `rules` and `detect`).
+pub fn rule_source_from(
+    lookup: impl Fn(&str) -> Option<String>,
+    given: Option<String>,
+) -> Result<Option<RuleSource>, ConfigError> {
+    let get = |name: &str| {
+        lookup(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let given = Given {
+        detection_rules: given,
+        ..Given::default()
+    };
+    rule_source(&get, &given)
+}
+
 /// The rule file given (`--rules`) or named by DETECTION_RULES; `None`: the built-in pack alone.
 pub(super) fn rule_source(
     get: &impl Fn(&str) -> Option<String>,
@@ -222,6 +240,18 @@ mod tests {
             assert!(err.contains(env::DETECTION_RULES), "{value}: {err}");
             assert!(err.contains(reason), "{value}: {err}");
         }
+    }
+
+    #[test]
+    fn the_rule_file_alone_is_read_without_storage_settings() {
+        let lookup = |name: &str| (name == env::DETECTION_RULES).then(|| "s3://bkt/k".to_string());
+        assert_eq!(rule_source_from(lookup, None).unwrap(), s3("bkt", "k"));
+        assert_eq!(
+            rule_source_from(lookup, Some("mine.yaml".into())).unwrap(),
+            Some(RuleSource::Path("mine.yaml".into()))
+        );
+        assert_eq!(rule_source_from(|_| None, None).unwrap(), None);
+        assert!(rule_source_from(|_| None, Some("s3://bkt/".into())).is_err());
     }
 
     #[test]

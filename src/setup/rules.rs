@@ -18,8 +18,16 @@ const S3_HINT: &str = "upload the rule file to exactly this key, or fix DETECTIO
 
 /// The rule pack in force.
 pub async fn rule_pack(config: &Config, aws: &Aws) -> Result<RulePack, SetupError> {
+    rule_pack_from(config.detection_rules.as_ref(), aws).await
+}
+
+/// The built-in pack, with the user's rule file at `source` applied when there is one.
+pub async fn rule_pack_from(
+    source: Option<&RuleSource>,
+    aws: &Aws,
+) -> Result<RulePack, SetupError> {
     let builtin = RulePack::builtin()?;
-    let Some(source) = &config.detection_rules else {
+    let Some(source) = source else {
         return Ok(builtin);
     };
     let file = source.describe();

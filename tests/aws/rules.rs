@@ -48,6 +48,25 @@ async fn an_s3_rule_file_is_read_at_setup_and_applied() {
         .iter()
         .find(|r| r.id == "group_churn");
     assert_eq!(added.map(|r| r.origin.as_str()), Some(uri.as_str()));
+
+    // The CLI's `rules list` reads the same object, as DETECTION_RULES or as its FILE.
+    for out in [
+        env.cli(&["rules", "list"])
+            .env(env::DETECTION_RULES, &uri)
+            .output()
+            .await,
+        env.cli(&["rules", "list", &uri]).output().await,
+    ] {
+        let out = out.expect("run the CLI");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(&format!("({uri})")), "{stdout}");
+        assert!(!stdout.contains("api_token_revoked"), "{stdout}");
+    }
 }
 
 #[tokio::test]

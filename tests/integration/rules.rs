@@ -168,6 +168,17 @@ async fn the_cli_reports_the_pack_and_stops_on_a_bad_file_before_any_request() {
         stdout.contains(ADDED) && !stdout.contains(DISABLED),
         "{stdout}"
     );
+
+    // `rules test` runs the file's own test events with the pack's.
+    for (file, ok) in [(&good, true), (&bad, false)] {
+        let out = tokio::process::Command::new(cli_binary())
+            .args(["rules", "test"])
+            .arg(file)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.success(), ok, "{}", file.display());
+    }
 }
 
 /// The Lambda reads its rule file from S3 only: a local path fails its init, naming the setting.
