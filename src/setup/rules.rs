@@ -14,7 +14,7 @@ use tokio::io::AsyncReadExt;
 pub const MAX_RULE_FILE_BYTES: usize = 1024 * 1024;
 
 /// What to do when the S3 object cannot be read.
-const S3_HINT: &str = "upload the rule file to exactly this key, or fix DETECTION_RULES (the stack's DetectionRulesBucket and DetectionRulesKey); the function's role may read that one object, in this account's bucket";
+const S3_HINT: &str = "upload the rule file to exactly this key, or fix DETECTION_RULES (the stack's DetectionRulesBucket and DetectionRulesKey); the reader needs s3:GetObject on this object (the stack's role has it on exactly this one), and the bucket must belong to EXPECTED_BUCKET_OWNER's account when that is set";
 
 /// The rule pack in force.
 pub async fn rule_pack(config: &Config, aws: &Aws) -> Result<RulePack, SetupError> {
@@ -31,8 +31,14 @@ pub async fn rule_pack_from(
         return Ok(builtin);
     };
     let file = source.describe();
-    let bytes = match source {
-        RuleSource::Path(path) => read_local(path, &file).await?,
+    let bytes = read_source(source, &file, aws).await?;
+    let text = String::from_utf8(bytes).map_err(|_| read_error(&file, "it is not UTF-8 text"))?;
+    Ok(builtin.with_user_rules(&file, &text)?)
+}
+
+async fn read_source(source: &RuleSource, file: &str, aws: &Aws) -> Result<Vec<u8>, RuleError> {
+    match source {
+        RuleSource::Path(path) => read_local(path, file).await,
         RuleSource::S3 {
             bucket,
             key,
@@ -45,11 +51,9 @@ pub async fn rule_pack_from(
                 .bucket(bucket)
                 .key(key)
                 .set_expected_bucket_owner(expected_owner.clone());
-            read_s3(request, &file).await?
+            read_s3(request, file).await
         }
-    };
-    let text = String::from_utf8(bytes).map_err(|_| read_error(&file, "it is not UTF-8 text"))?;
-    Ok(builtin.with_user_rules(&file, &text)?)
+    }
 }
 
 fn read_error(file: &str, reason: impl Into<String>) -> RuleError {
