@@ -204,3 +204,69 @@ async fn the_lambda_refuses_a_local_rule_file_at_init() {
         "{stderr}"
     );
 }
+
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>;
+
+/// Serves the user rule file for any GET, recording each request's path and
+/// `x-amz-expected-bucket-owner` (moto does not check that header, so this stands in for S3).
+async fn rule_file_server() -> (String, Seen) {
+    use axum::http::{HeaderMap, Uri};
+    let seen: Seen = Seen::default();
+    let recorded = seen.clone();
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+        let owner = headers
+            .get("x-amz-expected-bucket-owner")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        recorded
+            .lock()
+            .expect("lock")
+            .push((uri.path().to_string(), owner));
+        async { USER_RULES }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listen");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (endpoint, seen)
+}
+
+/// The object is asked for naming the account that must own its bucket, so rules are never read
+/// from a bucket of the same name in another account.
+#[tokio::test]
+async fn the_rule_object_is_read_naming_the_expected_bucket_owner() {
+    let (endpoint, seen) = rule_file_server().await;
+    let out = tokio::process::Command::new(cli_binary())
+        .args(["rules", "list", "s3://rules-bkt/detections/rules.yaml"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env(env::S3_FORCE_PATH_STYLE, "true")
+        .env(env::EXPECTED_BUCKET_OWNER, "123456789012")
+        .output()
+        .await
+        .expect("run the CLI");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(ADDED) && !stdout.contains(DISABLED),
+        "{stdout}"
+    );
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(
+        seen,
+        [(
+            "/rules-bkt/detections/rules.yaml".to_string(),
+            Some("123456789012".to_string())
+        )]
+    );
+}
