@@ -268,7 +268,8 @@ def lambda_env(args):
     params = {name: p.get("Default", "") for name, p in template["Parameters"].items()}
     params.update(dict(kv.split("=", 1) for kv in args.parameter))
     resources = {"CheckpointTable": args.table, "OutputBucket": args.bucket, "ApiSecret": args.secret}
-    conditions = {"CreateBucket": True, "CreateSecret": True, "HasSourceId": bool(params.get("SourceId"))}
+    conditions = {"CreateBucket": True, "CreateSecret": True, "HasSourceId": bool(params.get("SourceId")),
+                  "HasDetectionRules": bool(params.get("DetectionRulesBucket") and params.get("DetectionRulesKey"))}
 
     def resolve(name, value):
         if isinstance(value, str):
@@ -285,6 +286,8 @@ def lambda_env(args):
                 return args.account_id
             if fn == "Fn::If" and arg[0] in conditions:
                 return resolve(name, arg[1] if conditions[arg[0]] else arg[2])
+            if fn == "Fn::Sub" and isinstance(arg, str):
+                return re.sub(r"\$\{([^}]+)\}", lambda m: resolve(name, {"Ref": m[1]}), arg)
         sys.exit(f"lambda-env: cannot resolve {name}={value!r} from template.yaml; teach scripts/aws_fixture.py")
 
     variables = template["Resources"]["CollectorFunction"]["Properties"]["Environment"]["Variables"]

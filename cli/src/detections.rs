@@ -1,24 +1,27 @@
 //! `rules test`, `rules list` and `detect`: the detection engine by hand. The logic is the
 //! library's (`atlassian_audit::detect`); this prints it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use atlassian_audit::config::rule_source_from;
 use atlassian_audit::detect::{detect_collected, run_rule_tests, RulePack};
+use atlassian_audit::setup::{rule_pack_from, Aws};
 
-/// The built-in pack, with the user's file when one is given.
-fn pack(user_file: Option<&Path>) -> Result<RulePack> {
-    let pack = RulePack::builtin()?;
-    Ok(match user_file {
-        Some(path) => pack.with_user_file(path)?,
-        None => pack,
-    })
+/// The built-in pack, with the user's file (a path or s3://bucket/key) when one is given, else
+/// the one DETECTION_RULES names: read as `run` reads it (the same size cap, S3 included).
+async fn pack(user_file: Option<&str>) -> Result<RulePack> {
+    let source = rule_source_from(
+        |name| std::env::var(name).ok(),
+        user_file.map(str::to_string),
+    )?;
+    Ok(rule_pack_from(source.as_ref(), &Aws::default()).await?)
 }
 
 /// Every rule's test events; fails when any case fails.
-pub fn rules_test(user_file: Option<&Path>) -> Result<ExitCode> {
-    let pack = pack(user_file)?;
+pub async fn rules_test(user_file: Option<&str>) -> Result<ExitCode> {
+    let pack = pack(user_file).await?;
     let results = run_rule_tests(&pack);
     for r in &results {
         println!("{}", r.line());
@@ -36,8 +39,8 @@ pub fn rules_test(user_file: Option<&Path>) -> Result<ExitCode> {
     })
 }
 
-pub fn rules_list(user_file: Option<&Path>) -> Result<ExitCode> {
-    for rule in pack(user_file)?.rules() {
+pub async fn rules_list(user_file: Option<&str>) -> Result<ExitCode> {
+    for rule in pack(user_file).await?.rules() {
         println!(
             "{:<8} {:<30} {}  ({})",
             rule.severity.name(),
@@ -50,8 +53,8 @@ pub fn rules_list(user_file: Option<&Path>) -> Result<ExitCode> {
 }
 
 /// The alerts the rules raise over collected output, one line each (or NDJSON).
-pub fn detect(user_file: Option<&Path>, paths: &[PathBuf], json: bool) -> Result<ExitCode> {
-    let pack = pack(user_file)?;
+pub async fn detect(user_file: Option<&str>, paths: &[PathBuf], json: bool) -> Result<ExitCode> {
+    let pack = pack(user_file).await?;
     let found = detect_collected(&pack, paths)?;
     for alert in &found.alerts {
         if json {

@@ -8,7 +8,7 @@ mod progress;
 mod written_alerts;
 
 use anyhow::{Context, Result};
-use atlassian_audit::check::run_checks;
+use atlassian_audit::check::{run_checks, setup_failed};
 use atlassian_audit::config::{env, Config, Given};
 use atlassian_audit::credentials::key_days_left;
 use atlassian_audit::metrics::RunMetrics;
@@ -61,22 +61,26 @@ enum RulesCommand {
     /// Runs every rule's positive and negative test events (the built-in pack's, and FILE's);
     /// exits non-zero when any fails.
     Test {
-        /// A user rule file (YAML): rules added, built-in rules disabled.
-        file: Option<PathBuf>,
+        /// A user rule file (YAML), a path or s3://bucket/key: rules added, built-in rules
+        /// disabled (default: DETECTION_RULES, if set).
+        file: Option<String>,
     },
     /// Lists the rules in force: severity, id, what it means, where it comes from.
     List {
-        /// A user rule file (YAML).
-        #[arg(long)]
-        rules: Option<PathBuf>,
+        /// A user rule file (YAML), a path or s3://bucket/key (default: DETECTION_RULES, if set).
+        file: Option<String>,
+        /// The same, as a flag (as `detect --rules`).
+        #[arg(long, conflicts_with = "file")]
+        rules: Option<String>,
     },
 }
 
 #[derive(Args)]
 struct DetectArgs {
-    /// A user rule file (YAML): rules added, built-in rules disabled.
+    /// A user rule file (YAML), a path or s3://bucket/key: rules added, built-in rules disabled
+    /// (default: DETECTION_RULES, if set).
     #[arg(long)]
-    rules: Option<PathBuf>,
+    rules: Option<String>,
     /// One alert a line as JSON (NDJSON) instead of text.
     #[arg(long)]
     json: bool,
@@ -101,6 +105,9 @@ struct StorageArgs {
     /// The source's id (default: the org id).
     #[arg(long, env = env::SOURCE_ID)]
     source_id: Option<String>,
+    /// A user rule file, a path or s3://bucket/key (default: the built-in pack alone).
+    #[arg(long, env = env::DETECTION_RULES)]
+    rules: Option<String>,
 }
 
 #[derive(Args)]
@@ -196,6 +203,7 @@ fn config(storage: &StorageArgs, given: Given) -> Result<Config> {
         source_id: storage.source_id.clone(),
         state_file: storage.state_file.clone(),
         output_dir: storage.out_dir.clone(),
+        detection_rules: storage.rules.clone(),
         ..given
     };
     Ok(Config::resolve(|name| std::env::var(name).ok(), &given)?)
@@ -228,11 +236,13 @@ async fn async_main() -> ExitCode {
         Command::Simulate(args) => simulate(args).await,
         Command::Rules(RulesArgs {
             command: RulesCommand::Test { file },
-        }) => detections::rules_test(file.as_deref()),
+        }) => detections::rules_test(file.as_deref()).await,
         Command::Rules(RulesArgs {
-            command: RulesCommand::List { rules },
-        }) => detections::rules_list(rules.as_deref()),
-        Command::Detect(args) => detections::detect(args.rules.as_deref(), &args.paths, args.json),
+            command: RulesCommand::List { file, rules },
+        }) => detections::rules_list(file.or(rules).as_deref()).await,
+        Command::Detect(args) => {
+            detections::detect(args.rules.as_deref(), &args.paths, args.json).await
+        }
     };
     match result {
         Ok(code) => code,
@@ -302,8 +312,11 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
 async fn check(args: StorageArgs) -> Result<ExitCode> {
     init_logging("warn", AboveTheLine::default());
     let config = config(&args, Given::default())?;
-    let backends = Backends::from_config(&config, &Aws::for_config(&config)).await?;
-    let report = run_checks(&config, &backends).await;
+    let report = match Backends::from_config(&config, &Aws::for_config(&config)).await {
+        Ok(backends) => run_checks(&config, &backends).await,
+        // A bad rule file (or any setup error) is the check's one finding.
+        Err(e) => setup_failed(&e),
+    };
     print!("{}", report.render());
     Ok(if report.all_ok() {
         ExitCode::SUCCESS

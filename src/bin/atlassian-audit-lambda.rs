@@ -66,8 +66,13 @@ async fn async_main() -> Result<(), Error> {
     config
         .require_allowed_api_host()
         .map_err(|e| e.to_string())?;
+    // The rule file comes from S3: a path would name a file of the operator's, not the function's.
+    config.require_rules_from_s3().map_err(|e| e.to_string())?;
+    // A missing rule object or a bad rule fails the init here, before any request to the API.
     let aws = Aws::for_config(&config);
-    let backends = Backends::from_config(&config, &aws).await?;
+    let backends = Backends::from_config(&config, &aws)
+        .await
+        .map_err(|e| e.to_string())?;
     let app = Arc::new(App { config, backends });
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

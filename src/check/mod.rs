@@ -1,8 +1,10 @@
 //! `check`: a setup screen. Verifies the configuration, the secret, the API key and org, and
 //! the storage, and says exactly what is wrong, or "Everything looks good".
 use crate::config::Config;
+use crate::config::RuleSource;
 use crate::credentials::{Credentials, KEY_EXPIRY_WARNING_DAYS};
-use crate::setup::Backends;
+use crate::detect::RulePack;
+use crate::setup::{Backends, SetupError};
 use crate::source::{EventSource, PageRequest, StreamPosition, WireCounters};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -57,6 +59,43 @@ impl CheckReport {
     }
 }
 
+/// The report of a setup that could not even be built (a bad rule file, a malformed
+/// setting): one line saying what is wrong.
+pub fn setup_failed(error: &SetupError) -> CheckReport {
+    let mut report = CheckReport::default();
+    report.push(false, error.to_string());
+    report
+}
+
+/// The rules in force: how many, from which user file, which built-in ones it disabled.
+pub fn rule_pack_line(config: &Config, pack: &RulePack) -> String {
+    let total = pack.rules().len();
+    let Some(file) = config.detection_rules.as_ref().map(RuleSource::describe) else {
+        return format!("rule pack: the {total} built-in rules (DETECTION_RULES not set)");
+    };
+    let added = pack.rules().iter().filter(|r| r.origin == file).count();
+    let disabled = disabled_builtin_ids(pack);
+    let disabled = if disabled.is_empty() {
+        "none".to_string()
+    } else {
+        disabled.join(", ")
+    };
+    format!("rule pack: {total} rules, {added} of them from {file}; built-in rules disabled: {disabled}")
+}
+
+/// Built-in ids absent from `pack`.
+fn disabled_builtin_ids(pack: &RulePack) -> Vec<String> {
+    let Ok(builtin) = RulePack::builtin() else {
+        return Vec::new();
+    };
+    builtin
+        .rules()
+        .iter()
+        .filter(|b| !pack.rules().iter().any(|r| r.id == b.id))
+        .map(|b| b.id.clone())
+        .collect()
+}
+
 /// How long the key has left, from the secret's `expires_at`: a problem only once it has expired.
 pub fn key_expiry_line(
     credentials: &Credentials,
@@ -98,6 +137,8 @@ pub async fn run_checks(config: &Config, backends: &Backends) -> CheckReport {
         true,
         format!("configuration read (API base URL {})", config.api_base_url),
     );
+
+    report.push(true, rule_pack_line(config, &backends.detection.pack));
 
     let creds = match backends.credentials.get().await {
         Ok(c) => {
@@ -197,6 +238,35 @@ mod tests {
         chrono::DateTime::parse_from_rfc3339("2027-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc)
+    }
+
+    fn config_with_rules(value: Option<&str>) -> Config {
+        Config::from_lookup(|name| match name {
+            crate::config::env::CHECKPOINT_TABLE => Some("t".into()),
+            crate::config::env::OUTPUT_BUCKET => Some("audit-bucket".into()),
+            crate::config::env::DETECTION_RULES => value.map(str::to_string),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_check_names_the_rule_pack_in_force() {
+        let builtin = RulePack::builtin().unwrap();
+        let n = builtin.rules().len();
+        let line = rule_pack_line(&config_with_rules(None), &builtin);
+        assert_eq!(
+            line,
+            format!("rule pack: the {n} built-in rules (DETECTION_RULES not set)")
+        );
+        let file = "s3://rules-bkt/team/rules.yaml";
+        let text = include_str!("../../tests/fixtures/rules/user-rules.yaml");
+        let pack = builtin.with_user_rules(file, text).unwrap();
+        let line = rule_pack_line(&config_with_rules(Some(file)), &pack);
+        assert_eq!(
+            line,
+            format!("rule pack: {n} rules, 1 of them from {file}; built-in rules disabled: api_token_revoked")
+        );
     }
 
     #[test]

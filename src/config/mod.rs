@@ -1,7 +1,9 @@
 //! Configuration read from the environment, validated before any request is made.
 mod api_key;
+mod rules;
 
 pub use api_key::ApiKey;
+pub use rules::{rule_source_from, RuleSource};
 
 use crate::collector::BatchBounds;
 use crate::detect::Severity;
@@ -56,6 +58,8 @@ pub mod env {
     pub const ALERTS_TOPIC_ARN: &str = "ALERTS_TOPIC_ARN";
     pub const ALERTS_EVENT_BUS: &str = "ALERTS_EVENT_BUS";
     pub const ALERTS_MIN_SEVERITY: &str = "ALERTS_MIN_SEVERITY";
+    /// The user's rule file (config/rules.rs).
+    pub const DETECTION_RULES: &str = "DETECTION_RULES";
 }
 
 #[derive(Debug, Error)]
@@ -136,6 +140,8 @@ pub struct Given {
     pub run_budget_seconds: Option<u64>,
     pub state_file: Option<PathBuf>,
     pub output_dir: Option<PathBuf>,
+    /// The user's rule file (the CLI's `--rules`): a path or `s3://bucket/key`.
+    pub detection_rules: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +164,8 @@ pub struct Config {
     pub aws_attempt_timeout: Duration,
     /// Where alerts are announced (ALERTS_*).
     pub alerts: AlertDelivery,
+    /// The user's rule file (DETECTION_RULES); `None`: the built-in pack alone.
+    pub detection_rules: Option<RuleSource>,
 }
 
 impl Config {
@@ -269,6 +277,7 @@ impl Config {
             api_request_timeout,
             aws_attempt_timeout,
             alerts: AlertDelivery::from_settings(&get)?,
+            detection_rules: rules::rule_source(&get, given)?,
         })
     }
 

@@ -26,7 +26,7 @@ mod notifiers;
 mod rules;
 
 pub use notifiers::notifiers;
-pub use rules::rule_pack;
+pub use rules::{rule_pack, rule_pack_from, MAX_RULE_FILE_BYTES};
 
 #[derive(Debug, Error)]
 pub enum SetupError {

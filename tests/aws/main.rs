@@ -14,4 +14,5 @@ mod contract;
 mod key_safety;
 mod notify;
 mod pipeline;
+mod rules;
 mod secrets;

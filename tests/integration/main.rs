@@ -18,5 +18,6 @@ mod key_safety;
 mod paging;
 mod pipeline;
 mod progress;
+mod rules;
 mod source_faults;
 mod stack;

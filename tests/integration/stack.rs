@@ -223,6 +223,7 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
         config::env::ALERTS_TOPIC_ARN,
         config::env::ALERTS_EVENT_BUS,
         config::env::ALERTS_MIN_SEVERITY,
+        config::env::DETECTION_RULES,
         "RUST_LOG",
     ];
     for name in env.keys() {
@@ -290,6 +291,7 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
         config.objects,
         config::ObjectLocation::S3 { expected_owner: Some(ref o), .. } if o == "123456789012"
     ));
+    assert_eq!(config.detection_rules, None, "the built-in pack by default");
 }
 
 #[test]
@@ -469,6 +471,7 @@ fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
         "s3:PutObject",
         "s3:DeleteObject",
         "s3:ListBucket",
+        "s3:GetObject",
         "kms:Decrypt",
         "kms:GenerateDataKey",
         "sns:Publish",
@@ -489,10 +492,11 @@ fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
             json!({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"})
         ]
     );
-    // Objects may be written only under the two prefixes the collector writes.
-    assert_eq!(object_resources.len(), 2);
+    // Objects may be written only under the three prefixes the collector writes.
+    assert_eq!(object_resources.len(), 3);
     assert!(object_resources[0].contains(&format!("${{OutputPrefix}}logs/{TABLE}/*")));
     assert!(object_resources[1].contains(&format!("${{OutputPrefix}}quarantine/{TABLE}/*")));
+    assert!(object_resources[2].contains(&format!("${{OutputPrefix}}alerts/{TABLE}/*")));
 }
 
 #[test]
@@ -1054,5 +1058,132 @@ fn the_dashboard_reads_what_the_code_emits_and_draws_each_alarm() {
     assert_eq!(
         read, emitted,
         "every declared metric is read, and nothing else is declared"
+    );
+}
+
+/// A condition or rule assertion with the parameters `given` (every other at its default).
+fn holds(t: &Value, c: &Value, given: &BTreeMap<&str, &str>) -> bool {
+    let value = |v: &Value| match v.get("Ref").and_then(Value::as_str) {
+        Some(name) => given
+            .get(name)
+            .map(|g| json!(g))
+            .unwrap_or_else(|| parameter_default(t, name)),
+        None => v.clone(),
+    };
+    let args = |f: &str| c.get(f).and_then(Value::as_array);
+    if let Some(a) = args("Fn::Equals") {
+        return value(&a[0]) == value(&a[1]);
+    }
+    if let Some(a) = args("Fn::Not") {
+        return !holds(t, &a[0], given);
+    }
+    if let Some(a) = args("Fn::And") {
+        return a.iter().all(|x| holds(t, x, given));
+    }
+    if let Some(a) = args("Fn::Or") {
+        return a.iter().any(|x| holds(t, x, given));
+    }
+    if let Some(name) = c.get("Condition").and_then(Value::as_str) {
+        return holds(t, &t["Conditions"][name], given);
+    }
+    panic!("form not understood by this test: {c}");
+}
+
+/// The user's rule file: two parameters, both or neither (a CloudFormation Rule), empty by
+/// default (the built-in pack); when set, the function is told `s3://bucket/key` and its role
+/// may `s3:GetObject` exactly that object, and nothing more.
+#[test]
+fn the_rule_file_is_one_named_object_the_role_may_only_read() {
+    let t = template();
+    for name in ["DetectionRulesBucket", "DetectionRulesKey"] {
+        assert_eq!(parameter_default(&t, name), json!(""), "{name}");
+        let pattern = t["Parameters"][name]["AllowedPattern"]
+            .as_str()
+            .unwrap_or("");
+        assert!(pattern.starts_with("^$|"), "{name} may be empty: {pattern}");
+        // No character class admits an IAM wildcard.
+        let classes = pattern
+            .split('[')
+            .skip(1)
+            .map(|c| c.split(']').next().unwrap_or(""));
+        for class in classes {
+            assert!(
+                !class.contains('*') && !class.contains('?'),
+                "{name}: [{class}]"
+            );
+        }
+    }
+    let assertion = &t["Rules"]["DetectionRulesBucketAndKeyTogether"]["Assertions"][0]["Assert"];
+    let set = |bucket: &'static str, key: &'static str| {
+        BTreeMap::from([("DetectionRulesBucket", bucket), ("DetectionRulesKey", key)])
+    };
+    let cases = [
+        ("", "", true),
+        ("rules-bkt", "r.yaml", true),
+        ("rules-bkt", "", false),
+        ("", "r.yaml", false),
+    ];
+    for (bucket, key, allowed) in cases {
+        assert_eq!(
+            holds(&t, assertion, &set(bucket, key)),
+            allowed,
+            "{bucket:?} {key:?}"
+        );
+    }
+    let on = &t["Conditions"]["HasDetectionRules"];
+    assert!(!holds(&t, on, &BTreeMap::new()), "off by default");
+    let given = set("rules-bkt", "team/rules.yaml");
+    assert!(holds(&t, on, &given));
+
+    // The variable, resolved with both set, is the object the code reads.
+    let var = &function_env(&t)[config::env::DETECTION_RULES]["Fn::If"];
+    assert_eq!(var[0], "HasDetectionRules");
+    assert_eq!(var[2], "", "unset (empty) otherwise");
+    let uri = var[1]["Fn::Sub"]
+        .as_str()
+        .expect("a Sub")
+        .replace("${DetectionRulesBucket}", given["DetectionRulesBucket"])
+        .replace("${DetectionRulesKey}", given["DetectionRulesKey"]);
+    let c = Config::from_lookup(|name| match name {
+        config::env::CHECKPOINT_TABLE => Some("t".into()),
+        config::env::OUTPUT_BUCKET => Some("audit-bucket".into()),
+        config::env::DETECTION_RULES => Some(uri.clone()),
+        _ => None,
+    })
+    .expect("the stack's DETECTION_RULES is a valid setting");
+    assert!(matches!(
+        c.detection_rules,
+        Some(config::RuleSource::S3 { ref bucket, ref key, .. })
+            if bucket == "rules-bkt" && key == "team/rules.yaml"
+    ));
+    c.require_rules_from_s3().expect("the Lambda accepts it");
+
+    // The grant: only under the condition, s3:GetObject alone, on exactly that object.
+    let policies = resource(&t, "CollectorRole")["Properties"]["Policies"]
+        .as_array()
+        .expect("policies")
+        .clone();
+    let mut grants = Vec::new();
+    for p in &policies {
+        let (condition, policy) = match p.get("Fn::If") {
+            Some(args) => (args[0].as_str().unwrap_or(""), &args[1]),
+            None => ("", p),
+        };
+        for st in policy["PolicyDocument"]["Statement"]
+            .as_array()
+            .expect("statements")
+        {
+            if st["Action"].to_string().contains("s3:GetObject") {
+                grants.push((condition.to_string(), st.clone()));
+            }
+        }
+    }
+    assert_eq!(grants.len(), 1, "s3:GetObject is granted once: {grants:?}");
+    let (condition, st) = &grants[0];
+    assert_eq!(condition, "HasDetectionRules");
+    assert_eq!(st["Action"], "s3:GetObject");
+    assert_eq!(
+        st["Resource"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::${DetectionRulesBucket}/${DetectionRulesKey}"})
     );
 }

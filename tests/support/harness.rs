@@ -35,7 +35,7 @@ pub const PREFIX: &str = "lake/";
 pub const BUDGET: Duration = Duration::from_secs(60);
 
 /// Every setting the collector reads: a CLI child process inherits none of them.
-const SETTINGS: [&str; 23] = [
+const SETTINGS: [&str; 24] = [
     env::API_BASE_URL,
     env::SECRET_ID,
     env::ORG_ID,
@@ -59,6 +59,7 @@ const SETTINGS: [&str; 23] = [
     env::ALERTS_TOPIC_ARN,
     env::ALERTS_EVENT_BUS,
     env::ALERTS_MIN_SEVERITY,
+    env::DETECTION_RULES,
 ];
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -2,10 +2,12 @@
 //! included by each with `#[path = "../support/mod.rs"] mod support;`:
 //! - [`harness`]: a test environment (a simulated org, and local or moto storage);
 //! - [`faults`]: one fault wrapper for any checkpoint store and object sink;
-//! - [`contract`]: the cases every checkpoint store and every object sink must pass.
+//! - [`contract`]: the cases every checkpoint store and every object sink must pass;
+//! - [`rules`]: the user rule files of the detection tests, and what they must raise.
 pub mod contract;
 pub mod faults;
 pub mod harness;
+pub mod rules;
 
 use simulated_org::{generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrg};
 use std::path::Path;
