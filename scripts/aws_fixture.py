@@ -40,6 +40,9 @@ def create(args):
     boto3.client("secretsmanager").create_secret(
         Name=args.secret, SecretString=resources["ApiSecret"]["Properties"]["SecretString"]
     )
+    if args.topic:
+        # The alerts topic; its ARN is what lambda-env's --alerts-topic-arn names.
+        print(boto3.client("sns").create_topic(Name=args.topic)["TopicArn"])
 
 
 def put_secret(args):
@@ -220,7 +223,7 @@ def verify(args):
     if not response.get("run_succeeded"):
         problems.append(f"the run did not succeed: {response.get('error')}")
     s3 = boto3.client("s3")
-    ids, quarantined, objects = [], 0, 0
+    ids, quarantined, objects, alerts = [], 0, 0, []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=args.bucket):
         for obj in page.get("Contents", []):
             key = obj["Key"]
@@ -236,10 +239,17 @@ def verify(args):
                 ids += [json.loads(line)["id"] for line in lines]
             elif key.startswith(args.prefix + "quarantine/atlassian_audit/"):
                 quarantined += len(lines)
+            elif key.startswith(args.prefix + "alerts/atlassian_audit/year="):
+                alerts += [json.loads(line) for line in lines]
             else:
                 problems.append(f"unexpected key {key}")
     if len(ids) != args.expect_events or len(set(ids)) != len(ids):
         problems.append(f"{len(ids)} events ({len(set(ids))} distinct) under logs/, expected {args.expect_events}")
+    opened = [a["id"] for a in alerts if not a["is_update"]]
+    if len(set(opened)) != len(opened):
+        problems.append(f"{len(opened) - len(set(opened))} alerts opened twice under alerts/")
+    if len({(a["id"], a["count"]) for a in alerts}) != len(alerts):
+        problems.append("an alert line is written twice under alerts/")
     if quarantined != args.expect_quarantined:
         problems.append(f"{quarantined} quarantined, expected {args.expect_quarantined}")
     item = boto3.client("dynamodb").get_item(
@@ -258,6 +268,7 @@ def verify(args):
         print("lambda invoke check FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
         sys.exit(1)
     print(f"lambda invoke check: {len(ids)} events in {objects} objects, {quarantined} quarantined, "
+          f"{len(set(opened))} alerts, "
           f"checkpoint at sequence {item['batch_sequence']['N']}: OK")
 
 
@@ -267,7 +278,8 @@ def lambda_env(args):
     template = load_template(args.template)
     params = {name: p.get("Default", "") for name, p in template["Parameters"].items()}
     params.update(dict(kv.split("=", 1) for kv in args.parameter))
-    resources = {"CheckpointTable": args.table, "OutputBucket": args.bucket, "ApiSecret": args.secret}
+    resources = {"CheckpointTable": args.table, "OutputBucket": args.bucket, "ApiSecret": args.secret,
+                 "AlertsTopic": args.alerts_topic_arn}
     conditions = {"CreateBucket": True, "CreateSecret": True, "HasSourceId": bool(params.get("SourceId")),
                   "HasDetectionRules": bool(params.get("DetectionRulesBucket") and params.get("DetectionRulesKey"))}
 
@@ -301,6 +313,7 @@ def main():
     c = sub.add_parser("create")
     for a in ("--template", "--bucket", "--table", "--secret"):
         c.add_argument(a, required=True)
+    c.add_argument("--topic", help="also an SNS topic of this name (the alerts topic); prints its ARN")
     ps = sub.add_parser("put-secret")
     for a in ("--secret", "--org-id", "--api-key"):
         ps.add_argument(a, required=True)
@@ -319,7 +332,7 @@ def main():
     m.add_argument("--parameter", action="append", default=[], help="Name=Value, overriding a default")
     m.add_argument("--not-triggered", action="append", default=[], help="a metric this scenario cannot trigger")
     e = sub.add_parser("lambda-env")
-    for a in ("--template", "--bucket", "--table", "--secret", "--stack-name"):
+    for a in ("--template", "--bucket", "--table", "--secret", "--stack-name", "--alerts-topic-arn"):
         e.add_argument(a, required=True)
     e.add_argument("--parameter", action="append", default=[], help="Name=Value, overriding a default")
     e.add_argument("--account-id", default="123456789012", help="AWS::AccountId (moto's default account)")

@@ -44,13 +44,14 @@ table="lambda-invoke-$suffix"
 secret="lambda-invoke/$suffix"
 stack=atlassian-audit-local
 fixture() { python "$root/scripts/aws_fixture.py" "$@"; }
-fixture create --template template.yaml --bucket "$bucket" --table "$table" --secret "$secret"
+topic_arn="$(fixture create --template template.yaml --bucket "$bucket" --table "$table" --secret "$secret" \
+  --topic "lambda-invoke-alerts-$suffix")"
 
 # The template's environment, with the simulated org as the API (its host on the allow-list the
 # Lambda demands for any host but api.atlassian.com), then what only a local run needs: moto's
 # address.
 fixture lambda-env --template template.yaml --bucket "$bucket" --table "$table" --secret "$secret" \
-  --stack-name "$stack" --parameter OutputPrefix=audit/ \
+  --alerts-topic-arn "$topic_arn" --stack-name "$stack" --parameter OutputPrefix=audit/ \
   --parameter "ApiBaseUrl=http://127.0.0.1:$sim_port" --parameter ApiAllowedHosts=127.0.0.1 >"$work/lambda.env"
 cat >>"$work/lambda.env" <<ENV
 S3_FORCE_PATH_STYLE=true

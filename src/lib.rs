@@ -11,7 +11,7 @@ pub mod normalize;
 pub mod collector;
 pub mod sink;
 pub mod checkpoint;
-// Detections over normalized events (not wired into the pipeline yet: the CLI runs them).
+// Detections over normalized events: the pipeline's detect stage, and the CLI's `rules` and `detect`.
 pub mod detect;
 // Announcing alerts: SNS, EventBridge.
 pub mod notify;

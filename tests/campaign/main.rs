@@ -119,7 +119,10 @@ fn main() -> ExitCode {
     );
     let problems = outcome.problems();
     if problems.is_empty() {
-        println!("campaign passed: 0 lost, 0 duplicated, 0 panics, 0 leaks, metrics add up");
+        println!(
+            "campaign passed: 0 lost, 0 duplicated, 0 panics, 0 leaks, metrics add up, {} alerts each once",
+            outcome.alerts_opened
+        );
         println!("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
         ExitCode::SUCCESS
     } else {
