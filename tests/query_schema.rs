@@ -1091,13 +1091,16 @@ fn the_query_policy_reads_only_the_audit_prefixes_and_writes_only_results() {
         }
         if actions == ["s3:GetObject"] {
             let resources = st["Resource"].as_array().unwrap();
-            assert_eq!(resources.len(), 2);
+            assert_eq!(resources.len(), 3);
             assert!(resources[0]
                 .to_string()
                 .contains("${OutputPrefix}logs/atlassian_audit/*"));
             assert!(resources[1]
                 .to_string()
                 .contains("${OutputPrefix}quarantine/atlassian_audit/*"));
+            assert!(resources[2]
+                .to_string()
+                .contains("${OutputPrefix}alerts/atlassian_audit/*"));
         }
     }
 }

@@ -114,7 +114,8 @@ async fn a_checkpoint_rewound_under_a_warm_function_is_refused_and_nothing_writt
     table.release(SOURCE_ID, "tamper").await.unwrap();
     let resumed = run(&env, &backends).await;
     assert!(resumed.error.is_none(), "{:?}", resumed.error);
-    env.assert_exactly_once().await;
+    // Some runs here are the Lambda's own collector (Backends), announcing to no test target.
+    env.assert_exactly_once_but_announcements().await;
 }
 
 async fn run(env: &TestEnv, backends: &atlassian_audit::setup::Backends) -> RunReport {

@@ -62,7 +62,8 @@ async fn a_rejected_key_stops_the_run_and_a_rotated_key_is_picked_up() {
         .await;
     assert!(r.error.is_none(), "{:?}", r.error);
     assert_eq!(r.summary.events_processed, 10);
-    env.assert_exactly_once().await;
+    // Some runs here are the Lambda's own collector (Backends), announcing to no test target.
+    env.assert_exactly_once_but_announcements().await;
 }
 
 #[tokio::test]
