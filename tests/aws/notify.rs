@@ -3,7 +3,7 @@
 use crate::support::harness::{require_moto, unique, TestEnv};
 use crate::support::{assert_absent, distinctive_key, fill_backlog};
 use atlassian_audit::config::{env, Config};
-use atlassian_audit::detect::{detect, Alert, DetectState, RulePack, Severity};
+use atlassian_audit::detect::{Alert, Severity};
 use atlassian_audit::notify::{
     subject, AlertNotifier, EventBridgeNotifier, SnsNotifier, DETAIL_TYPE, EVENT_SOURCE,
 };
