@@ -85,11 +85,16 @@ impl DynamoDbCheckpointStore {
                     self.corrupt(source_id, format!("`pending` is unreadable: {e}"))
                 })?),
             };
-        let detect = match s("detect_state") {
+        let detect = match item.get("detect_state") {
             None => DetectState::default(),
-            Some(text) => serde_json::from_str::<DetectState>(&text).map_err(|e| {
-                self.corrupt(source_id, format!("`detect_state` is unreadable: {e}"))
-            })?,
+            Some(v) => {
+                let blob = v
+                    .as_b()
+                    .map_err(|_| self.corrupt(source_id, "`detect_state` is not binary"))?;
+                detect_state_from(blob.as_ref()).map_err(|e| {
+                    self.corrupt(source_id, format!("`detect_state` is unreadable: {e}"))
+                })?
+            }
         };
         let lease = match (s("lease_owner"), n("lease_until_ms")?) {
             (Some(owner), Some(until_ms)) => Some(Lease { owner, until_ms }),
@@ -110,6 +115,21 @@ impl DynamoDbCheckpointStore {
             lease,
         })
     }
+}
+
+/// The detection state as stored: gzip JSON (ids and repeated titles compress well, and a
+/// DynamoDB write is billed by the kilobyte).
+fn detect_state_bytes(state: &DetectState) -> std::io::Result<Vec<u8>> {
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    serde_json::to_writer(&mut gzip, state)?;
+    gzip.finish()
+}
+
+fn detect_state_from(blob: &[u8]) -> std::io::Result<DetectState> {
+    // The stored state is at most MAX_STATE_BYTES of JSON: more is not ours.
+    let limit = crate::detect::state::MAX_STATE_BYTES as u64 * 2;
+    let reader = std::io::Read::take(flate2::read::GzDecoder::new(blob), limit);
+    Ok(serde_json::from_reader(reader)?)
 }
 
 fn is_condition_failure(e: &SdkError<UpdateItemError>) -> bool {
@@ -255,9 +275,10 @@ impl CheckpointStore for DynamoDbCheckpointStore {
             remove.push("detect_state");
         } else {
             set.push("detect_state = :detect");
-            let text = serde_json::to_string(&checkpoint.detect)
+            let blob = detect_state_bytes(&checkpoint.detect)
                 .map_err(|e| self.corrupt(source_id, e.to_string()))?;
-            request = request.expression_attribute_values(":detect", AttributeValue::S(text));
+            request =
+                request.expression_attribute_values(":detect", AttributeValue::B(Blob::new(blob)));
         }
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {

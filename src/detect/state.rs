@@ -7,7 +7,8 @@
 //!   alerts; past a cap the oldest (by event time) are dropped. Entries older than the rules'
 //!   longest window or dedup period plus [`LATE_MARGIN_MS`], counted back from the newest
 //!   matched event, are dropped too. At the caps, with long actor ids, the state serializes to
-//!   about 170 KB (a test holds it under 256 KiB). What is forgotten can count again: an event re-fed after more than
+//!   about 170 KB; past [`MAX_STATE_BYTES`] of JSON (long titles, long ids) the oldest tenth of
+//!   both is dropped until it fits. What is forgotten can count again: an event re-fed after more than
 //!   [`MAX_MATCHES`] newer matches, or older than the horizon, is taken as new.
 //! - **Clock-free.** Only event times are used, so feeding the same events gives the same state.
 
@@ -15,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 pub const MAX_MATCHES: usize = 1_000;
 pub const MAX_OPEN_ALERTS: usize = 100;
+/// Most bytes of JSON the state may take: it lives in the checkpoint's DynamoDB item (400 KB
+/// with everything else: the recent ids alone may take 192 KB), so long titles and ids must not
+/// make it outgrow the caps' usual 170 KB.
+pub const MAX_STATE_BYTES: usize = 128 * 1024;
 /// How far behind the newest match an event may arrive and still be recognized (the
 /// simulated org sends some 2–9 hours late).
 pub const LATE_MARGIN_MS: i64 = 12 * 3_600_000;
@@ -142,5 +147,20 @@ impl DetectState {
         self.open.sort_by_key(|a| a.last_ms);
         let extra = self.open.len().saturating_sub(MAX_OPEN_ALERTS);
         self.open.drain(..extra);
+        self.shrink_to(MAX_STATE_BYTES);
+    }
+
+    /// Drops the oldest tenth of the matches and of the open alerts until the JSON takes at
+    /// most `max_bytes` (a function of the state alone, so a redone batch shrinks alike).
+    fn shrink_to(&mut self, max_bytes: usize) {
+        while serde_json::to_vec(self).map_or(0, |v| v.len()) > max_bytes {
+            if self.matches.is_empty() && self.open.is_empty() {
+                return;
+            }
+            let matches = self.matches.len().div_ceil(10);
+            self.matches.drain(..matches);
+            let open = self.open.len().div_ceil(10);
+            self.open.drain(..open);
+        }
     }
 }

@@ -2,7 +2,7 @@ use serde_json::Value;
 
 use super::event;
 use crate::detect::rule::short_hash;
-use crate::detect::state::{MAX_MATCHES, MAX_OPEN_ALERTS};
+use crate::detect::state::{MAX_MATCHES, MAX_OPEN_ALERTS, MAX_STATE_BYTES};
 use crate::detect::{detect, DetectState, RulePack};
 
 /// One plain rule (`deleted`, dedup by actor within 1h) and one threshold rule (`failed`, 3
@@ -240,9 +240,13 @@ fn the_state_stays_bounded() {
             "{matches} {open}"
         );
     }
-    assert_eq!(state.sizes(), (MAX_MATCHES, MAX_OPEN_ALERTS));
+    let (matches, open) = state.sizes();
+    assert!(
+        matches > MAX_MATCHES / 2 && open > MAX_OPEN_ALERTS / 2,
+        "{matches} {open}"
+    );
     let bytes = serde_json::to_vec(&state).unwrap().len();
-    assert!(bytes < 256 * 1024, "{bytes} bytes");
+    assert!(bytes <= MAX_STATE_BYTES, "{bytes} bytes");
 }
 
 #[test]
