@@ -87,14 +87,9 @@ impl DynamoDbCheckpointStore {
             };
         let detect = match item.get("detect_state") {
             None => DetectState::default(),
-            Some(v) => {
-                let blob = v
-                    .as_b()
-                    .map_err(|_| self.corrupt(source_id, "`detect_state` is not binary"))?;
-                detect_state_from(blob.as_ref()).map_err(|e| {
-                    self.corrupt(source_id, format!("`detect_state` is unreadable: {e}"))
-                })?
-            }
+            Some(v) => detect_state_of(v).map_err(|e| {
+                self.corrupt(source_id, format!("`detect_state` is unreadable: {e}"))
+            })?,
         };
         let lease = match (s("lease_owner"), n("lease_until_ms")?) {
             (Some(owner), Some(until_ms)) => Some(Lease { owner, until_ms }),
@@ -123,6 +118,16 @@ fn detect_state_bytes(state: &DetectState) -> std::io::Result<Vec<u8>> {
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     serde_json::to_writer(&mut gzip, state)?;
     gzip.finish()
+}
+
+/// The stored attribute: gzip JSON (binary), or the plain JSON string the first release with
+/// detection in the pipeline wrote, so an upgraded collector reads the record it left.
+fn detect_state_of(value: &AttributeValue) -> Result<DetectState, String> {
+    match value {
+        AttributeValue::B(blob) => detect_state_from(blob.as_ref()).map_err(|e| e.to_string()),
+        AttributeValue::S(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
+        _ => Err("it is neither binary nor a string".into()),
+    }
 }
 
 fn detect_state_from(blob: &[u8]) -> std::io::Result<DetectState> {
@@ -331,5 +336,28 @@ impl CheckpointStore for DynamoDbCheckpointStore {
 
     fn describe(&self) -> String {
         format!("dynamodb table {}", self.table)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_detection_state_reads_back_as_written_and_as_the_first_release_wrote_it() {
+        let state: DetectState = serde_json::from_value(serde_json::json!({
+            "matches": [{"rule": "r", "group": "", "event": "e1", "time_ms": 5}],
+            "open": [{"id": "a", "rule": "r", "key": "k", "title": "t", "runbook": "",
+                      "opened_ms": 5, "first_ms": 5, "first_event": "e1", "last_ms": 5,
+                      "last_event": "e1", "count": 1}]
+        }))
+        .expect("a state as the engine writes it");
+        assert!(!state.is_empty());
+        let written = AttributeValue::B(Blob::new(detect_state_bytes(&state).unwrap()));
+        let legacy = AttributeValue::S(serde_json::to_string(&state).unwrap());
+        assert_eq!(detect_state_of(&written).unwrap(), state);
+        assert_eq!(detect_state_of(&legacy).unwrap(), state);
+        assert!(detect_state_of(&AttributeValue::S("{".into())).is_err());
+        assert!(detect_state_of(&AttributeValue::N("1".into())).is_err());
     }
 }
