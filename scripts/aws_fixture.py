@@ -223,10 +223,14 @@ def verify(args):
     if not response.get("run_succeeded"):
         problems.append(f"the run did not succeed: {response.get('error')}")
     s3 = boto3.client("s3")
-    ids, quarantined, objects, alerts = [], 0, 0, []
+    ids, quarantined, objects, alerts, marks = [], 0, 0, [], {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=args.bucket):
         for obj in page.get("Contents", []):
             key = obj["Key"]
+            if key.startswith(args.prefix + "high-water/atlassian_audit/"):
+                # The collector's high-water mark: plain JSON, not part of the archive.
+                marks[key] = json.loads(s3.get_object(Bucket=args.bucket, Key=key)["Body"].read())
+                continue
             objects += 1
             got = s3.get_object(Bucket=args.bucket, Key=key)
             body = gzip.decompress(got["Body"].read()).decode()
@@ -264,6 +268,11 @@ def verify(args):
             problems.append("the lease was not released")
         if "pending" in item:
             problems.append("a batch was left pending")
+        # The released run raised the mark to where it left the checkpoint.
+        mark_key = args.prefix + "high-water/atlassian_audit/" + args.source_id + ".json"
+        want = {"generation": item["generation"]["S"], "sequence": int(item["batch_sequence"]["N"])}
+        if marks != {mark_key: want}:
+            problems.append(f"high-water marks {marks}, expected {{{mark_key!r}: {want}}}")
     if problems:
         print("lambda invoke check FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
         sys.exit(1)

@@ -1,6 +1,7 @@
 //! Where a source stopped, and who may move it: the checkpoint and the lease that guards it.
 mod dynamodb;
 mod file;
+pub mod high_water;
 mod memory;
 mod monotonic;
 mod progress;
@@ -8,6 +9,10 @@ mod recent;
 
 pub use dynamodb::DynamoDbCheckpointStore;
 pub use file::FileCheckpointStore;
+pub use high_water::{
+    HighWaterError, HighWaterMarks, LocalDirHighWaterMarks, Mark, MemoryHighWaterMarks,
+    S3HighWaterMarks,
+};
 pub use memory::MemoryCheckpointStore;
 pub use monotonic::MonotonicCheckpoints;
 pub use progress::{BatchObjects, BatchWritten};
@@ -119,31 +124,42 @@ pub struct StoredCheckpoint {
     pub lease: Option<Lease>,
 }
 
+/// A checkpoint found behind the source's high-water mark: what the table says, and what the
+/// mark says it reached.
+#[derive(Debug, Error)]
+#[error(
+    "the checkpoint for source {source_id} in {store} went backwards: it now says generation \
+     {found_generation}, batch sequence {found_sequence}, but the collector's high-water mark \
+     ({mark}) says it reached generation {known_generation}, sequence {known_sequence}. \
+     Someone rewrote, replaced or deleted the record, and writing under it could put new \
+     versions over archived objects, so this run writes nothing. Find who changed the table \
+     (CloudTrail's DynamoDB data events) and put the record back (point-in-time recovery), \
+     or, if you reset it on purpose, delete the mark (the function's role cannot): the next \
+     run takes the table as it is and writes a new mark"
+)]
+pub struct WentBackwards {
+    pub source_id: String,
+    pub store: String,
+    pub mark: String,
+    pub known_generation: String,
+    pub known_sequence: u64,
+    pub found_generation: String,
+    pub found_sequence: u64,
+}
+
 #[derive(Debug, Error)]
 pub enum CheckpointError {
     #[error("another run holds the lease on source {source_id} until {until_ms} (epoch ms); this run leaves the source to it")]
     LeaseHeld { source_id: String, until_ms: i64 },
     #[error("this run's lease on source {source_id} was taken over by another run; it stops without moving the checkpoint")]
     LeaseLost { source_id: String },
-    #[error(
-        "the checkpoint for source {source_id} in {store} went backwards: it now says generation \
-         {found_generation}, batch sequence {found_sequence}, but this process saw generation \
-         {known_generation}, sequence {known_sequence} there. Someone rewrote or replaced the record, and \
-         writing under it could put new versions over archived objects, so this run writes nothing. \
-         Find who changed the table (CloudTrail's DynamoDB data events); put the record back, or, if \
-         you reset it on purpose, restart the collector (for the Lambda, any configuration update \
-         starts a new container, which accepts the table as it is)"
-    )]
-    WentBackwards {
-        source_id: String,
-        store: String,
-        known_generation: String,
-        known_sequence: u64,
-        found_generation: String,
-        found_sequence: u64,
-    },
+    /// Boxed: the details are large and the error is rare.
+    #[error(transparent)]
+    WentBackwards(Box<WentBackwards>),
     #[error("the checkpoint store {store} failed: {reason}")]
     Backend { store: String, reason: String },
+    #[error(transparent)]
+    HighWater(#[from] high_water::HighWaterError),
     #[error("the checkpoint for source {source_id} in {store} is unreadable: {reason}; fix or delete that record (deleting it restarts from INITIAL_LOOKBACK)")]
     Corrupt {
         source_id: String,

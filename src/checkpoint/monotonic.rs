@@ -1,24 +1,18 @@
-//! A checkpoint never goes backwards under a process that has seen it.
+//! A checkpoint never goes backwards under the collector.
 //!
 //! Object keys are derived from the checkpoint's generation and batch sequence, so whoever can
 //! write the table could lower the sequence (or swap the generation) and make the collector
-//! write under keys it used before, hiding archived objects behind new versions. A process
-//! remembers, per source, the generation and the highest sequence it has read or stored; a
-//! checkpoint found later with another generation or a lower sequence is refused: the run gives
-//! the lease back and writes nothing. A warm Lambda container (the function keeps its process
-//! between scheduled runs) and a long CLI process are covered; a cold start trusts the table,
-//! and Object Lock keeps every version an overwrite would hide.
-use super::{Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint};
+//! write under keys it used before, hiding archived objects behind new versions. Every run
+//! compares the checkpoint it takes with the source's high-water mark, kept beside the archive
+//! where the table's writers cannot reach it; a checkpoint with another generation or a lower
+//! sequence is refused: the run gives the lease back and writes nothing. The mark follows the
+//! table: it is raised when a run finds the table further on, and when a run that moved the
+//! checkpoint gives its lease back.
+use super::high_water::{HighWaterMarks, Mark};
+use super::{Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint, WentBackwards};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// Where a source's checkpoint stood: its generation and batch sequence.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Mark {
-    generation: String,
-    sequence: u64,
-}
 
 impl Mark {
     fn of(checkpoint: &Checkpoint) -> Self {
@@ -29,48 +23,83 @@ impl Mark {
     }
 }
 
-/// Whether `found` may follow `known`: the same generation, and a sequence no lower (other
-/// runs move it on; nothing honest moves it back).
-fn follows(known: Option<&Mark>, found: &Mark) -> bool {
-    known.is_none_or(|k| k.generation == found.generation && found.sequence >= k.sequence)
+/// What this process knows of one source: the mark as last read or written, and the
+/// checkpoint it last stored.
+#[derive(Default, Clone)]
+struct Known {
+    mark: Option<Mark>,
+    saved: Option<Mark>,
 }
 
-/// Any checkpoint store, refusing checkpoints that went backwards under this process.
+/// Any checkpoint store, refusing checkpoints that went behind the source's high-water mark.
 pub struct MonotonicCheckpoints {
     inner: Arc<dyn CheckpointStore>,
-    known: Mutex<HashMap<String, Mark>>,
+    marks: Arc<dyn HighWaterMarks>,
+    known: Mutex<HashMap<String, Known>>,
 }
 
 impl MonotonicCheckpoints {
-    pub fn new(inner: Arc<dyn CheckpointStore>) -> Self {
+    pub fn new(inner: Arc<dyn CheckpointStore>, marks: Arc<dyn HighWaterMarks>) -> Self {
         MonotonicCheckpoints {
             inner,
+            marks,
             known: Mutex::new(HashMap::new()),
         }
     }
 
-    fn known(&self, source_id: &str) -> Option<Mark> {
-        let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        known.get(source_id).cloned()
+    fn update(&self, source_id: &str, change: impl FnOnce(&mut Known)) -> Known {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = known.entry(source_id.to_string()).or_default();
+        change(entry);
+        entry.clone()
     }
 
-    /// Remembers `mark` if it is further on than what is known.
-    fn remember(&self, source_id: &str, mark: Mark) {
-        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        if follows(known.get(source_id), &mark) {
-            known.insert(source_id.to_string(), mark);
+    /// Raises the mark to `mark`, a value the table held. A failure only leaves the mark
+    /// behind (the check is weaker until a later run raises it), so it is logged, not fatal.
+    async fn raise(&self, source_id: &str, mark: Mark) {
+        match self.marks.write(source_id, &mark).await {
+            Ok(()) => {
+                self.update(source_id, |k| {
+                    if mark.is_ahead_of(k.mark.as_ref()) {
+                        k.mark = Some(mark);
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not raise the high-water mark; a later run raises it")
+            }
+        }
+    }
+
+    /// Reads the mark, and refuses `checkpoint` when it went behind it.
+    async fn judge(&self, source_id: &str, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
+        let mark = self.marks.read(source_id).await?;
+        let found = Mark::of(checkpoint);
+        match mark {
+            Some(known) if !found.follows(Some(&known)) => {
+                Err(self.went_backwards(source_id, known, found))
+            }
+            mark => {
+                let ahead = found.is_ahead_of(mark.as_ref());
+                self.update(source_id, |k| k.mark = mark);
+                if ahead {
+                    self.raise(source_id, found).await;
+                }
+                Ok(())
+            }
         }
     }
 
     fn went_backwards(&self, source_id: &str, known: Mark, found: Mark) -> CheckpointError {
-        CheckpointError::WentBackwards {
+        CheckpointError::WentBackwards(Box::new(WentBackwards {
             source_id: source_id.to_string(),
             store: self.inner.describe(),
+            mark: self.marks.describe(source_id),
             known_generation: known.generation,
             known_sequence: known.sequence,
             found_generation: found.generation,
             found_sequence: found.sequence,
-        }
+        }))
     }
 }
 
@@ -87,20 +116,15 @@ impl CheckpointStore for MonotonicCheckpoints {
             .inner
             .acquire(source_id, lease, now_ms, new_generation)
             .await?;
-        let found = Mark::of(&checkpoint);
-        match self.known(source_id) {
-            Some(known) if !follows(Some(&known), &found) => {
-                // Nothing is written under this checkpoint; the next run meets the same refusal.
-                if let Err(e) = self.inner.release(source_id, &lease.owner).await {
-                    tracing::warn!(error = %e, "could not release the lease; it expires by itself");
-                }
-                Err(self.went_backwards(source_id, known, found))
+        if let Err(e) = self.judge(source_id, &checkpoint).await {
+            // Nothing is written under this checkpoint; the next run meets the same check.
+            if let Err(release) = self.inner.release(source_id, &lease.owner).await {
+                tracing::warn!(error = %release, "could not release the lease; it expires by itself");
             }
-            _ => {
-                self.remember(source_id, found);
-                Ok(checkpoint)
-            }
+            return Err(e);
         }
+        self.update(source_id, |k| k.saved = None);
+        Ok(checkpoint)
     }
 
     async fn save(
@@ -110,11 +134,16 @@ impl CheckpointStore for MonotonicCheckpoints {
         checkpoint: &Checkpoint,
     ) -> Result<(), CheckpointError> {
         self.inner.save(source_id, owner, checkpoint).await?;
-        self.remember(source_id, Mark::of(checkpoint));
+        self.update(source_id, |k| k.saved = Some(Mark::of(checkpoint)));
         Ok(())
     }
 
+    /// Raises the mark to what this run stored, then gives the lease back.
     async fn release(&self, source_id: &str, owner: &str) -> Result<(), CheckpointError> {
+        let known = self.update(source_id, |_| {});
+        if let Some(saved) = known.saved.filter(|s| s.is_ahead_of(known.mark.as_ref())) {
+            self.raise(source_id, saved).await;
+        }
         self.inner.release(source_id, owner).await
     }
 
@@ -130,34 +159,7 @@ impl CheckpointStore for MonotonicCheckpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::MemoryCheckpointStore;
-
-    fn mark(generation: &str, sequence: u64) -> Mark {
-        Mark {
-            generation: generation.into(),
-            sequence,
-        }
-    }
-
-    #[test]
-    fn a_checkpoint_follows_what_was_known_only_forward_in_the_same_generation() {
-        let cases = [
-            (None, mark("g", 0), true),
-            (Some(mark("g", 5)), mark("g", 5), true),
-            (Some(mark("g", 5)), mark("g", 9), true),
-            (Some(mark("g", 5)), mark("g", 4), false),
-            (Some(mark("g", 5)), mark("h", 5), false),
-            (Some(mark("g", 5)), mark("h", 900), false),
-            (Some(mark("g", 0)), mark("h", 0), false),
-        ];
-        for (known, found, want) in cases {
-            assert_eq!(
-                follows(known.as_ref(), &found),
-                want,
-                "{known:?} → {found:?}"
-            );
-        }
-    }
+    use crate::checkpoint::{MemoryCheckpointStore, MemoryHighWaterMarks};
 
     fn lease(owner: &str) -> Lease {
         Lease {
@@ -173,44 +175,93 @@ mod tests {
         inner.release("s", "x").await.unwrap();
     }
 
+    /// A table and a mark store, and a collector process over them.
+    fn process(
+        inner: &Arc<MemoryCheckpointStore>,
+        marks: &Arc<MemoryHighWaterMarks>,
+    ) -> MonotonicCheckpoints {
+        MonotonicCheckpoints::new(inner.clone(), marks.clone())
+    }
+
     #[tokio::test]
-    async fn a_lowered_sequence_or_a_new_generation_is_refused_and_the_lease_given_back() {
+    async fn a_lowered_sequence_or_a_new_generation_is_refused_by_a_new_process_too() {
         for tamper in [
             |c: &mut Checkpoint| c.sequence = 2,
             |c: &mut Checkpoint| c.generation = "other".into(),
         ] {
             let inner = Arc::new(MemoryCheckpointStore::new());
-            let store = MonotonicCheckpoints::new(inner.clone());
+            let marks = Arc::new(MemoryHighWaterMarks::new());
+            let store = process(&inner, &marks);
             let mut checkpoint = store.acquire("s", &lease("a"), 0, "g").await.unwrap();
             checkpoint.sequence = 7;
             store.save("s", "a", &checkpoint).await.unwrap();
             store.release("s", "a").await.unwrap();
+            assert_eq!(marks.read("s").await.unwrap(), Some(Mark::of(&checkpoint)));
             tamper(&mut checkpoint);
             rewrite(&inner, &checkpoint).await;
 
-            let refused = store.acquire("s", &lease("b"), 0, "g").await;
-            let message = match refused {
-                Err(e @ CheckpointError::WentBackwards { .. }) => e.to_string(),
-                other => panic!("not refused: {other:?}"),
-            };
-            assert!(message.contains("went backwards"), "{message}");
-            let stored = inner.load("s").await.unwrap().expect("the record");
-            assert_eq!(stored.lease, None, "the lease was given back");
-            assert_eq!(stored.checkpoint, checkpoint, "nothing was written");
+            // The same process, and a cold start.
+            for store in [store, process(&inner, &marks)] {
+                let refused = store.acquire("s", &lease("b"), 0, "g").await;
+                let message = match refused {
+                    Err(e @ CheckpointError::WentBackwards(_)) => e.to_string(),
+                    other => panic!("not refused: {other:?}"),
+                };
+                assert!(message.contains("went backwards"), "{message}");
+                assert!(message.contains("delete the mark"), "{message}");
+                let stored = inner.load("s").await.unwrap().expect("the record");
+                assert_eq!(stored.lease, None, "the lease was given back");
+                assert_eq!(stored.checkpoint, checkpoint, "nothing was written");
+            }
         }
     }
 
     #[tokio::test]
-    async fn another_process_moving_the_checkpoint_on_is_followed() {
+    async fn a_deleted_record_is_refused_until_the_mark_is_deleted() {
         let inner = Arc::new(MemoryCheckpointStore::new());
-        let store = MonotonicCheckpoints::new(inner.clone());
+        let marks = Arc::new(MemoryHighWaterMarks::new());
+        let store = process(&inner, &marks);
+        store.acquire("s", &lease("a"), 0, "g").await.unwrap();
+        store.release("s", "a").await.unwrap();
+
+        let fresh_table = Arc::new(MemoryCheckpointStore::new());
+        let refused = process(&fresh_table, &marks)
+            .acquire("s", &lease("b"), 0, "g2")
+            .await;
+        assert!(
+            matches!(refused, Err(CheckpointError::WentBackwards(_))),
+            "{refused:?}"
+        );
+
+        let no_mark = Arc::new(MemoryHighWaterMarks::new());
+        let taken = process(&fresh_table, &no_mark)
+            .acquire("s", &lease("b"), 0, "g2")
+            .await
+            .unwrap();
+        assert_eq!(taken.generation, "g2");
+        assert_eq!(
+            no_mark.read("s").await.unwrap(),
+            Some(Mark::of(&taken)),
+            "a new mark"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_mark_follows_the_table_forward_and_sources_are_judged_apart() {
+        let inner = Arc::new(MemoryCheckpointStore::new());
+        let marks = Arc::new(MemoryHighWaterMarks::new());
+        let store = process(&inner, &marks);
         let mut checkpoint = store.acquire("s", &lease("a"), 0, "g").await.unwrap();
         store.release("s", "a").await.unwrap();
+        // Another process moved it on without raising the mark (it crashed first).
         checkpoint.sequence = 40;
         rewrite(&inner, &checkpoint).await;
-        let found = store.acquire("s", &lease("b"), 0, "g").await.unwrap();
+        let found = process(&inner, &marks)
+            .acquire("s", &lease("b"), 0, "g")
+            .await
+            .unwrap();
         assert_eq!(found.sequence, 40);
-        // Another source is judged on its own.
+        assert_eq!(marks.read("s").await.unwrap().map(|m| m.sequence), Some(40));
         assert!(store.acquire("t", &lease("b"), 0, "g2").await.is_ok());
     }
 }

@@ -182,10 +182,8 @@ impl Collector {
                 None
             }
             Err(e) => {
-                summary.checkpoint_went_backwards = matches!(
-                    e,
-                    RunError::Checkpoint(CheckpointError::WentBackwards { .. })
-                );
+                summary.checkpoint_went_backwards =
+                    matches!(e, RunError::Checkpoint(CheckpointError::WentBackwards(_)));
                 summary.run_succeeded = false;
                 summary.stop_reason = StopReason::Failed;
                 summary.error = Some(e.to_string());

@@ -1,7 +1,8 @@
 //! Wiring: turns a [`Config`] (which has chosen the storage) into a ready [`Collector`]. Shared by the
 //! Lambda and the CLI so both run the very same pipeline.
 use crate::checkpoint::{
-    CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, MonotonicCheckpoints,
+    CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, HighWaterMarks,
+    LocalDirHighWaterMarks, MonotonicCheckpoints, S3HighWaterMarks,
 };
 use crate::collector::{Collector, CollectorSettings, Detection, DEFAULT_OVERLAP, LEASE_GRACE};
 use crate::config::{
@@ -123,17 +124,41 @@ pub async fn credential_provider(
     })
 }
 
-/// The checkpoint store the configuration chose.
-/// The checkpoint store the configuration chose, refusing checkpoints that go backwards under
-/// this process.
+/// The checkpoint store the configuration chose, refusing checkpoints that went behind the
+/// source's high-water mark.
 pub async fn checkpoint_store(config: &Config, aws: &Aws) -> Arc<dyn CheckpointStore> {
-    let store: Arc<dyn CheckpointStore> = match &config.checkpoint {
+    Arc::new(MonotonicCheckpoints::new(
+        checkpoint_table(config, aws).await,
+        high_water_marks(config, aws).await,
+    ))
+}
+
+/// The checkpoint store the configuration chose, as it is (no high-water check).
+pub async fn checkpoint_table(config: &Config, aws: &Aws) -> Arc<dyn CheckpointStore> {
+    match &config.checkpoint {
         CheckpointLocation::File(path) => Arc::new(FileCheckpointStore::new(path.clone())),
         CheckpointLocation::DynamoDb { table } => {
             Arc::new(DynamoDbCheckpointStore::new(aws.dynamodb().await, table))
         }
-    };
-    Arc::new(MonotonicCheckpoints::new(store))
+    }
+}
+
+/// The high-water marks, beside the objects: in the bucket, or the output directory.
+pub async fn high_water_marks(config: &Config, aws: &Aws) -> Arc<dyn HighWaterMarks> {
+    match &config.objects {
+        ObjectLocation::Directory(dir) => Arc::new(LocalDirHighWaterMarks::new(dir.clone())),
+        ObjectLocation::S3 {
+            bucket,
+            prefix,
+            force_path_style,
+            expected_owner,
+        } => Arc::new(S3HighWaterMarks::new(
+            aws.s3(*force_path_style).await,
+            bucket,
+            prefix.clone(),
+            expected_owner.clone(),
+        )),
+    }
 }
 
 /// The object sink the configuration chose.

@@ -49,6 +49,12 @@ async fn backlog_then_live_events_land_exactly_once_in_s3_with_their_metadata() 
     }
 }
 
+#[tokio::test]
+async fn a_tampered_table_is_refused_on_a_cold_start() {
+    let env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
+    scenario::tampered_table_is_refused_on_a_cold_start(&env).await;
+}
+
 /// Someone with write access to the table lowers `batch_sequence` between two scheduled runs of
 /// a warm function (the same process, so the same backends): the next run refuses the
 /// checkpoint, says what to do, reports `CheckpointWentBackwards`, writes no object and gives

@@ -18,7 +18,7 @@ mod support;
 
 mod aws_proxy;
 
-use atlassian_audit::checkpoint::{CheckpointStore, DynamoDbCheckpointStore};
+use atlassian_audit::checkpoint::{CheckpointStore, DynamoDbCheckpointStore, Mark};
 use atlassian_audit::collector::RunReport;
 use atlassian_audit::collector::StopReason;
 use atlassian_audit::config::env;
@@ -948,6 +948,23 @@ impl Campaign<'_> {
                         stored.checkpoint.events_written,
                         logs.len() + quarantine.len()
                     ));
+                }
+                // The cold-start guard's mark ends where the checkpoint ends, and no honest run
+                // was ever refused as having gone backwards.
+                let at = Mark {
+                    generation: stored.checkpoint.generation.clone(),
+                    sequence: stored.checkpoint.sequence,
+                };
+                let mark = self.env.mark().await;
+                if mark.as_ref() != Some(&at) {
+                    self.out.checkpoint_problems.push(format!(
+                        "the high-water mark {mark:?} is not the checkpoint {at:?}"
+                    ));
+                }
+                if let Some(e) = self.errors.iter().find(|e| e.contains("went backwards")) {
+                    self.out
+                        .checkpoint_problems
+                        .push(format!("an honest run was refused: {e}"));
                 }
                 let text = format!("{stored:?}");
                 if text.contains(&self.key) {

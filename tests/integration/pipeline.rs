@@ -350,3 +350,37 @@ async fn thousands_of_events_processed_in_one_millisecond_are_all_written_once()
         env.assert_exactly_once().await;
     }
 }
+
+#[tokio::test]
+async fn a_tampered_state_file_is_refused_on_a_cold_start() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    scenario::tampered_table_is_refused_on_a_cold_start(&env).await;
+}
+
+/// The CLI, a new process each time, against a state file rewound by hand: it exits non-zero
+/// and says why, and the directory is as it was.
+#[tokio::test]
+async fn the_cli_refuses_a_rewound_state_file() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    append_live(&env.org, 5, 30);
+    let first = env.cli(&["run"]).output().await.expect("run the CLI");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let mut rewound = env.checkpoint().await.expect("a checkpoint").checkpoint;
+    rewound.sequence = 0;
+    env.overwrite_checkpoint(&rewound).await;
+    let before = env.objects().await.len();
+
+    let refused = env.cli(&["run"]).output().await.expect("run the CLI");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("went backwards"), "{stderr}");
+    assert_eq!(env.objects().await.len(), before, "no object written");
+    assert_eq!(
+        env.checkpoint().await.expect("the record").checkpoint,
+        rewound
+    );
+}

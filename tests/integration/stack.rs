@@ -492,11 +492,41 @@ fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
             json!({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"})
         ]
     );
-    // Objects may be written only under the three prefixes the collector writes.
-    assert_eq!(object_resources.len(), 3);
+    // Objects may be written only under the three prefixes the collector writes, and the
+    // high-water mark.
+    assert_eq!(object_resources.len(), 4);
     assert!(object_resources[0].contains(&format!("${{OutputPrefix}}logs/{TABLE}/*")));
     assert!(object_resources[1].contains(&format!("${{OutputPrefix}}quarantine/{TABLE}/*")));
     assert!(object_resources[2].contains(&format!("${{OutputPrefix}}alerts/{TABLE}/*")));
+    let mark = format!("${{OutputPrefix}}high-water/{TABLE}/*");
+    assert!(object_resources[3].contains(&mark));
+    // The mark can be read and raised, never deleted: a role that could delete it could
+    // rewind the table and the mark together.
+    let deletable = statements_with(role, "s3:DeleteObject");
+    assert!(
+        deletable
+            .iter()
+            .all(|r| !r.to_string().contains("high-water")),
+        "{deletable:?}"
+    );
+    let readable = statements_with(role, "s3:GetObject");
+    assert!(readable.iter().any(|r| r.to_string().contains(&mark)));
+    // A missing mark answers 404, not 403, only with ListBucket on its prefix.
+    let listing = role_statement(role, "CheckReachesTheBucket");
+    let prefixes = listing["Condition"]["StringLike"]["s3:prefix"].to_string();
+    assert!(prefixes.contains(&mark), "{prefixes}");
+    assert!(prefixes.contains("${OutputPrefix}logs/*"), "{prefixes}");
+}
+
+fn role_statement<'a>(role: &'a Value, sid: &str) -> &'a Value {
+    role["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["PolicyDocument"]["Statement"].as_array())
+        .flatten()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("statement {sid}"))
 }
 
 #[test]
@@ -1178,7 +1208,16 @@ fn the_rule_file_is_one_named_object_the_role_may_only_read() {
             }
         }
     }
-    assert_eq!(grants.len(), 1, "s3:GetObject is granted once: {grants:?}");
+    // Besides the rule file, only the high-water marks (checked with the archive's grants).
+    let (marks, grants): (Vec<_>, Vec<_>) = grants
+        .into_iter()
+        .partition(|(_, st)| st["Sid"] == "KeepTheHighWaterMark");
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    assert_eq!(
+        grants.len(),
+        1,
+        "s3:GetObject is granted once more: {grants:?}"
+    );
     let (condition, st) = &grants[0];
     assert_eq!(condition, "HasDetectionRules");
     assert_eq!(st["Action"], "s3:GetObject");

@@ -1,4 +1,4 @@
-//! One fault wrapper for any [`CheckpointStore`], any [`ObjectSink`] and any [`EventSource`]
+//! One fault wrapper for any [`CheckpointStore`], [`HighWaterMarks`], [`ObjectSink`] and [`EventSource`]
 //! (pages: never a side effect, but a run may crash while one is in flight or just arrived): a [`Faults`] plan says
 //! which calls misbehave (at side effect N, or on any predicate over the call) and how: fail,
 //! succeed but lose the answer, wait, or crash (never return, as if the process died just
@@ -12,7 +12,8 @@
 //! ```
 use async_trait::async_trait;
 use atlassian_audit::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint,
+    Checkpoint, CheckpointError, CheckpointStore, HighWaterError, HighWaterMarks, Lease, Mark,
+    StoredCheckpoint,
 };
 use atlassian_audit::detect::Alert;
 use atlassian_audit::notify::{AlertNotifier, NotifyError};
@@ -43,12 +44,16 @@ pub enum Op {
     Fetch,
     /// Alerts announced (the key is their ids, `,`-joined).
     Publish,
+    /// The source's high-water mark read (the key is the source id).
+    ReadMark,
+    /// The source's high-water mark raised.
+    WriteMark,
 }
 
 impl Op {
     /// Whether the call changes anything: only these are counted as steps.
     pub fn is_effect(self) -> bool {
-        !matches!(self, Op::Load | Op::Probe | Op::Fetch)
+        !matches!(self, Op::Load | Op::Probe | Op::Fetch | Op::ReadMark)
     }
 
     fn index(self) -> usize {
@@ -66,6 +71,8 @@ impl Op {
             Op::Load => "load",
             Op::Fetch => "fetch",
             Op::Publish => "publish",
+            Op::ReadMark => "read",
+            Op::WriteMark => "written",
         }
     }
 }
@@ -137,7 +144,7 @@ struct Rule {
 struct State {
     rules: Mutex<Vec<Rule>>,
     steps: AtomicUsize,
-    per_op: [AtomicUsize; 9],
+    per_op: [AtomicUsize; 11],
     done: Mutex<Vec<Done>>,
     crashed: Notify,
 }
@@ -189,6 +196,14 @@ impl Faults {
     pub fn sink(&self, sink: Arc<dyn ObjectSink>) -> Arc<dyn ObjectSink> {
         Arc::new(Faulty {
             inner: sink,
+            faults: self.clone(),
+        })
+    }
+
+    /// `marks`, through this plan.
+    pub fn marks(&self, marks: Arc<dyn HighWaterMarks>) -> Arc<dyn HighWaterMarks> {
+        Arc::new(Faulty {
+            inner: marks,
             faults: self.clone(),
         })
     }
@@ -385,6 +400,43 @@ impl CheckpointStore for Faulty<dyn CheckpointStore> {
     }
     fn describe(&self) -> String {
         self.inner.describe()
+    }
+}
+
+impl Faulty<dyn HighWaterMarks> {
+    fn error(&self, op: Op, source_id: &str) -> impl FnOnce(&'static str) -> HighWaterError {
+        let store = self.inner.describe(source_id);
+        let source_id = source_id.to_string();
+        move |reason| HighWaterError {
+            source_id,
+            store,
+            action: op.action(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl HighWaterMarks for Faulty<dyn HighWaterMarks> {
+    async fn read(&self, source_id: &str) -> Result<Option<Mark>, HighWaterError> {
+        let e = self.error(Op::ReadMark, source_id);
+        self.faults
+            .apply(Op::ReadMark, source_id, self.inner.read(source_id), e)
+            .await
+    }
+    async fn write(&self, source_id: &str, mark: &Mark) -> Result<(), HighWaterError> {
+        let e = self.error(Op::WriteMark, source_id);
+        self.faults
+            .apply(
+                Op::WriteMark,
+                source_id,
+                self.inner.write(source_id, mark),
+                e,
+            )
+            .await
+    }
+    fn describe(&self, source_id: &str) -> String {
+        self.inner.describe(source_id)
     }
 }
 

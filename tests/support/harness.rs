@@ -6,7 +6,8 @@
 //!   credentials, as the Lambda is deployed.
 use super::faults::Faults;
 use atlassian_audit::checkpoint::{
-    CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, StoredCheckpoint,
+    CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, Mark, MonotonicCheckpoints,
+    StoredCheckpoint,
 };
 use atlassian_audit::collector::{
     Collector, CollectorSettings, Detection, RunReport, DEFAULT_OVERLAP,
@@ -15,7 +16,7 @@ use atlassian_audit::config::{env, Config};
 use atlassian_audit::detect::{detect, Alert, DetectState, RulePack};
 use atlassian_audit::normalize::{Normalizer, SourceInfo};
 use atlassian_audit::notify::{AlertNotifier, MemoryNotifier};
-use atlassian_audit::setup::{Aws, Backends};
+use atlassian_audit::setup::{self, Aws, Backends};
 use atlassian_audit::sink::ObjectSink;
 use atlassian_audit::source::EventSource;
 use flate2::read::GzDecoder;
@@ -394,12 +395,20 @@ impl TestEnv {
         .with_detection(detection)
     }
 
-    /// A collector whose source, checkpoint store, sink and notifier all go through `faults`.
+    /// A collector whose source, checkpoint table, high-water marks, sink and notifier all go
+    /// through `faults` (the table and the marks each, under the check that joins them, so a
+    /// crash can land between the two).
     pub async fn collector_with_faults(&self, faults: &Faults, lease_grace: Duration) -> Collector {
+        let config = self.config();
+        let checkpoints: Arc<dyn CheckpointStore> = Arc::new(MonotonicCheckpoints::new(
+            faults.store(setup::checkpoint_table(&config, &self.aws).await),
+            faults.marks(setup::high_water_marks(&config, &self.aws).await),
+        ));
         self.collector_of(
             |s| faults.source(s),
             |s| faults.sink(s),
-            |c| faults.store(c),
+            // In place of the configured store, which is the same check over the same two.
+            move |_| checkpoints,
             faults.notifier(self.notified.clone()),
             lease_grace,
         )
@@ -425,6 +434,93 @@ impl TestEnv {
         }
     }
 
+    /// The source's high-water mark, read directly.
+    pub async fn mark(&self) -> Option<Mark> {
+        setup::high_water_marks(&self.config(), &self.aws)
+            .await
+            .read(SOURCE_ID)
+            .await
+            .expect("read the high-water mark")
+    }
+
+    /// Someone with write access to the table deletes the source's record.
+    pub async fn delete_checkpoint(&self) {
+        match &self.backing {
+            Backing::Local(_) => std::fs::remove_file(self.state_file()).expect("delete the state"),
+            Backing::Moto(m) => {
+                self.aws
+                    .dynamodb()
+                    .await
+                    .delete_item()
+                    .table_name(&m.table)
+                    .key(
+                        "source_id",
+                        aws_sdk_dynamodb::types::AttributeValue::S(SOURCE_ID.into()),
+                    )
+                    .send()
+                    .await
+                    .expect("delete the checkpoint item");
+            }
+        }
+    }
+
+    /// Someone with write access to the table replaces the source's record with `checkpoint`
+    /// (no lease held).
+    pub async fn overwrite_checkpoint(&self, checkpoint: &atlassian_audit::checkpoint::Checkpoint) {
+        let table = self.store().await;
+        let lease = atlassian_audit::checkpoint::Lease {
+            owner: "tamper".into(),
+            until_ms: simulated_org::now_ms() + 60_000,
+        };
+        let now = simulated_org::now_ms();
+        let taken = table.acquire(SOURCE_ID, &lease, now, "tamper").await;
+        taken.expect("take the lease to tamper");
+        table
+            .save(SOURCE_ID, "tamper", checkpoint)
+            .await
+            .expect("tamper");
+        table.release(SOURCE_ID, "tamper").await.expect("release");
+    }
+
+    /// The operator deletes the high-water mark (to accept a table reset on purpose).
+    pub async fn delete_mark(&self) {
+        let key = atlassian_audit::checkpoint::high_water::mark_key(SOURCE_ID);
+        match &self.backing {
+            Backing::Local(_) => {
+                std::fs::remove_file(self.out_dir().join(key)).expect("delete the mark")
+            }
+            Backing::Moto(m) => {
+                m.s3.delete_object()
+                    .bucket(&m.bucket)
+                    .key(format!("{PREFIX}{key}"))
+                    .send()
+                    .await
+                    .expect("delete the mark");
+            }
+        }
+    }
+
+    /// The mark never runs ahead of the checkpoint (the table would be refused); after a run
+    /// that released its lease with no fault, it is the checkpoint.
+    pub async fn assert_mark_follows_checkpoint(&self, released_cleanly: bool) {
+        let Some(stored) = self.checkpoint().await else {
+            assert_eq!(self.mark().await, None, "a mark without a checkpoint");
+            return;
+        };
+        let at = Mark {
+            generation: stored.checkpoint.generation.clone(),
+            sequence: stored.checkpoint.sequence,
+        };
+        let mark = self.mark().await;
+        assert!(
+            at.follows(mark.as_ref()),
+            "mark {mark:?} ahead of the checkpoint {at:?}"
+        );
+        if released_cleanly {
+            assert_eq!(mark, Some(at), "the released run left the mark behind");
+        }
+    }
+
     pub async fn checkpoint(&self) -> Option<StoredCheckpoint> {
         self.store()
             .await
@@ -433,7 +529,8 @@ impl TestEnv {
             .expect("load checkpoint")
     }
 
-    /// Every object written, in no particular order.
+    /// Every object archived (logs, quarantine, alerts; not the high-water marks), in no
+    /// particular order.
     pub async fn objects(&self) -> Vec<StoredObject> {
         match &self.backing {
             Backing::Local(_) => local_objects(&self.out_dir()),
@@ -806,6 +903,10 @@ pub struct StoredObject {
     pub text: String,
 }
 
+/// Where the high-water marks are kept: the collector's bookkeeping, not archived objects
+/// ([`TestEnv::mark`] reads them).
+const MARKS: &str = "high-water/";
+
 fn gunzip(key: &str, bytes: &[u8]) -> String {
     let mut text = String::new();
     GzDecoder::new(bytes)
@@ -843,6 +944,9 @@ fn local_objects(dir: &Path) -> Vec<StoredObject> {
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
+            if key.starts_with(MARKS) {
+                continue;
+            }
             let bytes = std::fs::read(&path).expect("read an object");
             out.push(StoredObject {
                 text: gunzip(&key, &bytes),
@@ -876,6 +980,9 @@ async fn s3_objects(moto: &Moto) -> Vec<StoredObject> {
                 .strip_prefix(PREFIX)
                 .unwrap_or_else(|| panic!("{stored_key} is outside the prefix {PREFIX}"))
                 .to_string();
+            if key.starts_with(MARKS) {
+                continue;
+            }
             let got = moto
                 .s3
                 .get_object()

@@ -85,8 +85,10 @@ pub fn assert_absent(key: &str, what: &str, haystack: &[u8]) {
 pub mod scenario {
     use super::harness::{StoredObject, TestEnv};
     use super::{append_live, fill_backlog};
+    use atlassian_audit::checkpoint::Checkpoint;
     use atlassian_audit::collector::RunReport;
     use atlassian_audit::collector::StopReason;
+    use atlassian_audit::metrics::RunMetrics;
 
     /// 1,234 events (and 3 invalid ones) over 30 hours, collected; 57 new ones, collected; then
     /// a run with nothing new, which still reports. Every event lands exactly once.
@@ -125,6 +127,96 @@ pub mod scenario {
         );
         assert!(stored.checkpoint.cursor.is_some());
         [first, second, third]
+    }
+
+    /// Someone with write access to the table rewinds the checkpoint, or deletes it, between two
+    /// scheduled runs, and each run is a cold start (a new process, nothing remembered): the run
+    /// reads the high-water mark beside the archive, refuses the table, says so, reports
+    /// `CheckpointWentBackwards`, gives the lease back and writes nothing, not even a request to
+    /// the API. The honest record put back, collection goes on exactly once; an operator who
+    /// resets the table on purpose deletes the mark, and the next run starts afresh without
+    /// touching the archived objects.
+    pub async fn tampered_table_is_refused_on_a_cold_start(env: &TestEnv) {
+        append_live(&env.org, 5, 30);
+        let first = env.run().await;
+        assert!(first.error.is_none(), "{:?}", first.error);
+        let honest = env.checkpoint().await.expect("a checkpoint").checkpoint;
+        assert!(honest.sequence >= 1);
+        env.assert_mark_follows_checkpoint(true).await;
+        append_live(&env.org, 6, 10);
+
+        let mut rewound = honest.clone();
+        rewound.sequence = 0;
+        env.overwrite_checkpoint(&rewound).await;
+        assert_refused(env, Some(&rewound)).await;
+        let mut other_generation = honest.clone();
+        other_generation.generation = "a-generation-never-seen".into();
+        env.overwrite_checkpoint(&other_generation).await;
+        assert_refused(env, Some(&other_generation)).await;
+        env.delete_checkpoint().await;
+        assert_refused(env, None).await;
+
+        env.overwrite_checkpoint(&honest).await;
+        let resumed = env.run().await;
+        assert!(resumed.error.is_none(), "{:?}", resumed.error);
+        assert_eq!(resumed.summary.events_processed, 10);
+        env.assert_exactly_once().await;
+        env.assert_mark_follows_checkpoint(true).await;
+
+        // A reset on purpose: the record and the mark deleted; the archive stays as it was.
+        let before = env.objects().await;
+        env.delete_checkpoint().await;
+        env.delete_mark().await;
+        let fresh = env.run().await;
+        assert!(fresh.error.is_none(), "{:?}", fresh.error);
+        assert!(!fresh.summary.checkpoint_went_backwards);
+        let after = env.objects().await;
+        for old in &before {
+            let kept = after.iter().find(|o| o.key == old.key);
+            assert_eq!(
+                kept.map(|o| &o.text),
+                Some(&old.text),
+                "{} was kept",
+                old.key
+            );
+        }
+        let restarted = env.checkpoint().await.expect("a new checkpoint").checkpoint;
+        assert_ne!(restarted.generation, honest.generation, "a new generation");
+        env.assert_mark_follows_checkpoint(true).await;
+    }
+
+    /// One cold-start run against a tampered table: refused, nothing written, nothing asked.
+    async fn assert_refused(env: &TestEnv, table_holds: Option<&Checkpoint>) {
+        let (objects, requests) = (env.objects().await, env.org.requests().len());
+        let mark = env.mark().await;
+        let refused = env.run().await;
+        let message = refused
+            .error
+            .as_ref()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.contains("went backwards") && message.contains("writes nothing"),
+            "{message}"
+        );
+        assert!(refused.summary.checkpoint_went_backwards);
+        assert!(!refused.summary.run_succeeded);
+        let line = RunMetrics::new(&refused.summary).to_emf("NS", 0);
+        let line: serde_json::Value = serde_json::from_str(&line).expect("an EMF line");
+        assert_eq!(line["CheckpointWentBackwards"], 1.0);
+        assert_eq!(
+            env.objects().await.len(),
+            objects.len(),
+            "no object written"
+        );
+        assert_eq!(env.org.requests().len(), requests, "no request to the API");
+        assert_eq!(env.mark().await, mark, "the mark was not moved");
+        let stored = env.checkpoint().await;
+        if let Some(want) = table_holds {
+            let stored = stored.expect("the tampered record");
+            assert_eq!(&stored.checkpoint, want, "the checkpoint was not moved");
+            assert_eq!(stored.lease, None, "the lease was given back");
+        }
     }
 
     /// Every line is newline-terminated; every event under logs/ is in the partition of the hour
