@@ -18,6 +18,10 @@ MSG
   exit 1
 fi
 
+# SAM's rust-cargolambda build passes no flags to cargo (no --locked), so the lock file is checked
+# first: a Cargo.lock that would change fails here instead of being rewritten by the build.
+echo "==> Cargo.lock is current (cargo metadata --locked)"
+cargo metadata --locked --format-version 1 >/dev/null
 echo "==> sam build (cargo lambda build --release --arm64)"
 sam build --beta-features -t template.yaml
 

@@ -1,8 +1,10 @@
 //! The checkpoint store and object sink contracts (tests/support/contract.rs) on DynamoDB and
 //! S3, in moto: one table or bucket a case.
-use crate::support::contract::{sink_contract, store_contract, SinkUnderTest, StoreUnderTest};
+use crate::support::contract::{
+    marks_contract, sink_contract, store_contract, SinkUnderTest, StoreUnderTest,
+};
 use crate::support::harness::{create_bucket, create_table, require_moto, unique};
-use atlassian_audit::checkpoint::DynamoDbCheckpointStore;
+use atlassian_audit::checkpoint::{DynamoDbCheckpointStore, HighWaterMarks, S3HighWaterMarks};
 use atlassian_audit::setup::Aws;
 use atlassian_audit::sink::S3Sink;
 use std::sync::Arc;
@@ -42,4 +44,20 @@ mod dynamodb {
 
 mod s3 {
     super::sink_contract!(super::s3_sink().await);
+}
+
+/// Marks in a bucket of their own, under a prefix.
+async fn s3_marks() -> (Arc<dyn HighWaterMarks>, ()) {
+    require_moto();
+    let s3 = Aws::default().s3(true).await;
+    let bucket = unique("marks").to_lowercase();
+    create_bucket(&s3, &bucket).await;
+    (
+        Arc::new(S3HighWaterMarks::new(s3, bucket, "some/prefix/", None)),
+        (),
+    )
+}
+
+mod s3_marks {
+    super::marks_contract!(super::s3_marks().await);
 }

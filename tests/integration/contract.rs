@@ -1,8 +1,13 @@
 //! The checkpoint store and object sink contracts (tests/support/contract.rs) on the stores and
 //! sinks that need no AWS: the state file and the directory the CLI uses, and the in-memory
 //! test doubles. (DynamoDB and S3: in the `aws` target.)
-use crate::support::contract::{sink_contract, store_contract, SinkUnderTest, StoreUnderTest};
-use atlassian_audit::checkpoint::{FileCheckpointStore, MemoryCheckpointStore};
+use crate::support::contract::{
+    marks_contract, sink_contract, store_contract, SinkUnderTest, StoreUnderTest,
+};
+use atlassian_audit::checkpoint::{
+    FileCheckpointStore, HighWaterMarks, LocalDirHighWaterMarks, MemoryCheckpointStore,
+    MemoryHighWaterMarks,
+};
 use atlassian_audit::sink::{LocalDirSink, MemorySink};
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -64,4 +69,23 @@ mod directory_sink {
 
 mod memory_sink {
     super::sink_contract!(super::memory_sink());
+}
+
+/// Marks under an output directory that does not exist yet, as a first run finds it.
+fn directory_marks() -> (Arc<dyn HighWaterMarks>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let marks = LocalDirHighWaterMarks::new(dir.path().join("out"));
+    (Arc::new(marks), dir)
+}
+
+mod directory_marks {
+    super::marks_contract!(super::directory_marks());
+}
+
+fn memory_marks() -> (Arc<dyn HighWaterMarks>, ()) {
+    (Arc::new(MemoryHighWaterMarks::new()), ())
+}
+
+mod memory_marks {
+    super::marks_contract!(super::memory_marks());
 }

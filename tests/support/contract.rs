@@ -2,7 +2,7 @@
 //! of them: `store_contract!(subject)` and `sink_contract!(subject)` expand to one test a case,
 //! where `subject` (evaluated in each test, `.await` allowed) is a fresh [`StoreUnderTest`] or
 //! [`SinkUnderTest`].
-use atlassian_audit::checkpoint::CheckpointStore;
+use atlassian_audit::checkpoint::{CheckpointStore, HighWaterMarks};
 use atlassian_audit::sink::ObjectSink;
 use futures::future::BoxFuture;
 use std::any::Any;
@@ -93,6 +93,61 @@ macro_rules! sink_contract {
 }
 #[allow(unused_imports)]
 pub(crate) use sink_contract;
+
+/// One test for each case of [`marks`], on the high-water marks `$subject` makes (a
+/// `(Arc<dyn HighWaterMarks>, keep)` pair).
+#[allow(unused_macros)]
+macro_rules! marks_contract {
+    ($subject:expr) => {
+        $crate::support::contract::marks_contract!(@cases $subject;
+            an_absent_mark_reads_as_none,
+            a_mark_reads_back_and_a_later_one_replaces_it,
+            each_source_has_its_own_mark,
+        );
+    };
+    (@cases $subject:expr; $($case:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let (marks, _keep) = $subject;
+            $crate::support::contract::marks::$case(marks).await;
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use marks_contract;
+
+/// The high-water marks' rules: what was written is what is read, one mark a source.
+#[allow(dead_code)]
+pub mod marks {
+    use super::{Arc, HighWaterMarks};
+    use atlassian_audit::checkpoint::Mark;
+
+    fn mark(generation: &str, sequence: u64) -> Mark {
+        Mark {
+            generation: generation.into(),
+            sequence,
+        }
+    }
+
+    pub async fn an_absent_mark_reads_as_none(marks: Arc<dyn HighWaterMarks>) {
+        assert_eq!(marks.read("never-written").await.expect("read"), None);
+    }
+
+    pub async fn a_mark_reads_back_and_a_later_one_replaces_it(marks: Arc<dyn HighWaterMarks>) {
+        marks.write("s", &mark("g1", 3)).await.expect("write");
+        assert_eq!(marks.read("s").await.expect("read"), Some(mark("g1", 3)));
+        marks.write("s", &mark("g2", 0)).await.expect("write again");
+        assert_eq!(marks.read("s").await.expect("read"), Some(mark("g2", 0)));
+    }
+
+    pub async fn each_source_has_its_own_mark(marks: Arc<dyn HighWaterMarks>) {
+        marks.write("a", &mark("ga", 1)).await.expect("write a");
+        marks.write("b", &mark("gb", 7)).await.expect("write b");
+        assert_eq!(marks.read("a").await.expect("read a"), Some(mark("ga", 1)));
+        assert_eq!(marks.read("b").await.expect("read b"), Some(mark("gb", 7)));
+        assert!(marks.describe("a") != marks.describe("b"));
+    }
+}
 
 /// The checkpoint store's rules: the lease decides who may move a checkpoint.
 pub mod store {
