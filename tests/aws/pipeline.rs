@@ -1,6 +1,6 @@
 //! The whole pipeline exactly as the Lambda builds it (Secrets Manager, DynamoDB, S3), and what
 //! S3 holds: every object gzip NDJSON with its content type, encoding and event count.
-use crate::support::harness::{TestEnv, SOURCE_ID};
+use crate::support::harness::TestEnv;
 use crate::support::scenario;
 use atlassian_audit::collector::RunReport;
 use simulated_org::SimulatedOrgConfig;
@@ -61,8 +61,6 @@ async fn a_tampered_table_is_refused_on_a_cold_start() {
 /// the lease back; once the record is put back, collection goes on.
 #[tokio::test]
 async fn a_checkpoint_rewound_under_a_warm_function_is_refused_and_nothing_written() {
-    use atlassian_audit::checkpoint::Lease;
-    use atlassian_audit::metrics::RunMetrics;
     let env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
     crate::support::append_live(&env.org, 5, 30);
     let backends = env.backends().await;
@@ -72,34 +70,14 @@ async fn a_checkpoint_rewound_under_a_warm_function_is_refused_and_nothing_writt
     assert!(honest.sequence >= 1);
 
     // The tampering, straight into the table.
-    let table = env.store().await;
     let mut rewound = honest.clone();
     rewound.sequence = 0;
-    let lease = Lease {
-        owner: "tamper".into(),
-        until_ms: simulated_org::now_ms() + 60_000,
-    };
-    let now = simulated_org::now_ms();
-    table.acquire(SOURCE_ID, &lease, now, "x").await.unwrap();
-    table.save(SOURCE_ID, "tamper", &rewound).await.unwrap();
-    table.release(SOURCE_ID, "tamper").await.unwrap();
+    env.overwrite_checkpoint(&rewound).await;
     crate::support::append_live(&env.org, 6, 10);
     let (objects_before, requests_before) = (env.objects().await.len(), env.org.requests().len());
 
     let refused = run(&env, &backends).await;
-    let message = refused
-        .error
-        .as_ref()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    assert!(
-        message.contains("went backwards") && message.contains("writes nothing"),
-        "{message}"
-    );
-    assert!(refused.summary.checkpoint_went_backwards);
-    let line: serde_json::Value =
-        serde_json::from_str(&RunMetrics::new(&refused.summary).to_emf("NS", 0)).unwrap();
-    assert_eq!(line["CheckpointWentBackwards"], 1.0);
+    scenario::assert_reports_went_backwards(&refused);
     assert_eq!(
         env.objects().await.len(),
         objects_before,
@@ -115,9 +93,7 @@ async fn a_checkpoint_rewound_under_a_warm_function_is_refused_and_nothing_writt
     );
 
     // The record put back: the same process collects again, every event once.
-    table.acquire(SOURCE_ID, &lease, now, "x").await.unwrap();
-    table.save(SOURCE_ID, "tamper", &honest).await.unwrap();
-    table.release(SOURCE_ID, "tamper").await.unwrap();
+    env.overwrite_checkpoint(&honest).await;
     let resumed = run(&env, &backends).await;
     assert!(resumed.error.is_none(), "{:?}", resumed.error);
     // Some runs here are the Lambda's own collector (Backends), announcing to no test target.

@@ -185,11 +185,8 @@ pub mod scenario {
         env.assert_mark_follows_checkpoint(true).await;
     }
 
-    /// One cold-start run against a tampered table: refused, nothing written, nothing asked.
-    async fn assert_refused(env: &TestEnv, table_holds: Option<&Checkpoint>) {
-        let (objects, requests) = (env.objects().await, env.org.requests().len());
-        let mark = env.mark().await;
-        let refused = env.run().await;
+    /// A run refused as having gone backwards says so, with what to do, and reports it.
+    pub fn assert_reports_went_backwards(refused: &RunReport) {
         let message = refused
             .error
             .as_ref()
@@ -204,6 +201,13 @@ pub mod scenario {
         let line = RunMetrics::new(&refused.summary).to_emf("NS", 0);
         let line: serde_json::Value = serde_json::from_str(&line).expect("an EMF line");
         assert_eq!(line["CheckpointWentBackwards"], 1.0);
+    }
+
+    /// One cold-start run against a tampered table: refused, nothing written, nothing asked.
+    async fn assert_refused(env: &TestEnv, table_holds: Option<&Checkpoint>) {
+        let (objects, requests) = (env.objects().await, env.org.requests().len());
+        let mark = env.mark().await;
+        assert_reports_went_backwards(&env.run().await);
         assert_eq!(
             env.objects().await.len(),
             objects.len(),
