@@ -1,6 +1,6 @@
 //! The whole pipeline exactly as the Lambda builds it (Secrets Manager, DynamoDB, S3), and what
 //! S3 holds: every object gzip NDJSON with its content type, encoding and event count.
-use crate::support::harness::TestEnv;
+use crate::support::harness::{TestEnv, PREFIX};
 use crate::support::scenario;
 use atlassian_audit::collector::RunReport;
 use simulated_org::SimulatedOrgConfig;
@@ -47,6 +47,102 @@ async fn backlog_then_live_events_land_exactly_once_in_s3_with_their_metadata() 
             o.key
         );
     }
+}
+
+/// In a bucket locked as the template's is (Object Lock, governance default retention), every
+/// write the collector makes is accepted (S3 refuses a PUT without a checksum there), every
+/// version it leaves is locked and cannot be deleted, and each raise of the high-water mark
+/// keeps the mark it replaced.
+#[tokio::test]
+async fn in_a_locked_bucket_every_version_written_is_locked_and_kept() {
+    use aws_sdk_s3::types::ObjectLockMode;
+    let env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
+    let runs = scenario::backlog_then_live(&env).await;
+    assert!(runs.iter().all(|r| r.error.is_none()), "a run failed");
+    let moto = env.moto();
+    let listing = moto
+        .s3
+        .list_object_versions()
+        .bucket(&moto.bucket)
+        .prefix(PREFIX)
+        .send()
+        .await
+        .expect("list object versions");
+    assert_ne!(
+        listing.is_truncated(),
+        Some(true),
+        "more versions than one listing"
+    );
+    let versions = listing.versions();
+    assert!(!versions.is_empty(), "no version written");
+    let now = aws_sdk_s3::primitives::DateTime::from(std::time::SystemTime::now());
+    for v in versions {
+        let (key, id) = (
+            v.key().unwrap_or_default(),
+            v.version_id().unwrap_or_default(),
+        );
+        let head = moto
+            .s3
+            .head_object()
+            .bucket(&moto.bucket)
+            .key(key)
+            .version_id(id)
+            .send()
+            .await
+            .expect("head object version");
+        assert_eq!(
+            head.object_lock_mode(),
+            Some(&ObjectLockMode::Governance),
+            "{key}"
+        );
+        let until = head
+            .object_lock_retain_until_date()
+            .expect("a retain-until date");
+        assert!(until.secs() > now.secs(), "{key} is locked until {until}");
+        let delete = moto
+            .s3
+            .delete_object()
+            .bucket(&moto.bucket)
+            .key(key)
+            .version_id(id)
+            .send()
+            .await;
+        assert!(delete.is_err(), "{key} version {id} could be deleted");
+    }
+    let mark_key = format!(
+        "{PREFIX}{}",
+        atlassian_audit::checkpoint::high_water::mark_key(crate::support::harness::SOURCE_ID)
+    );
+    let marks = versions
+        .iter()
+        .filter(|v| v.key() == Some(mark_key.as_str()))
+        .count();
+    assert!(marks >= 2, "{marks} versions of {mark_key}");
+}
+
+/// S3 refuses a PUT without a checksum into a bucket with Object Lock. The collector asks for
+/// one itself, so an SDK told to send checksums only where an operation requires them
+/// (`AWS_REQUEST_CHECKSUM_CALCULATION=when_required`, as older SDKs did) still writes.
+#[tokio::test]
+async fn writes_to_a_locked_bucket_carry_a_checksum_whatever_the_sdk_is_told() {
+    let env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
+    crate::support::fill_backlog(&env.org, 70, 300, 2, 3);
+    let out = env
+        .cli(&["run", "--budget-seconds", "30"])
+        .env("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
+        .output()
+        .await
+        .expect("run the CLI");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.assert_exactly_once_but_announcements().await;
+    assert!(
+        env.mark().await.is_some(),
+        "the high-water mark was written"
+    );
 }
 
 #[tokio::test]

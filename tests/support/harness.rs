@@ -819,12 +819,38 @@ fn common_settings(org: &SimulatedOrg) -> HashMap<&'static str, String> {
     settings
 }
 
+/// A bucket as template.yaml declares it: versioned, with Object Lock's default retention in
+/// governance mode, so every write must carry a checksum (S3 refuses a PUT without one there)
+/// and every overwrite or delete keeps the version it hides.
 pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
     s3.create_bucket()
         .bucket(bucket)
+        .object_lock_enabled_for_bucket(true)
         .send()
         .await
         .expect("create bucket");
+    let retention = DefaultRetention::builder()
+        .mode(ObjectLockRetentionMode::Governance)
+        .days(1)
+        .build();
+    let lock = ObjectLockConfiguration::builder()
+        .object_lock_enabled(ObjectLockEnabled::Enabled)
+        .rule(
+            ObjectLockRule::builder()
+                .default_retention(retention)
+                .build(),
+        )
+        .build();
+    s3.put_object_lock_configuration()
+        .bucket(bucket)
+        .object_lock_configuration(lock)
+        .send()
+        .await
+        .expect("the bucket's Object Lock default retention");
 }
 
 /// A checkpoint table as template.yaml declares it (partition key `source_id`, type S).
