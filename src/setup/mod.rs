@@ -18,6 +18,7 @@ use crate::source::atlassian::AtlassianClient;
 use crate::source::{EventSource, SourceError};
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
+use aws_sdk_s3::config::RequestChecksumCalculation;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -84,8 +85,11 @@ impl Aws {
     }
 
     pub async fn s3(&self, force_path_style: bool) -> aws_sdk_s3::Client {
+        // The template's bucket has Object Lock, where S3 refuses a PUT without a checksum: every
+        // upload carries one, whatever AWS_REQUEST_CHECKSUM_CALCULATION or a profile says.
         let conf = aws_sdk_s3::config::Builder::from(self.config().await)
             .force_path_style(force_path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenSupported)
             .build();
         aws_sdk_s3::Client::from_conf(conf)
     }

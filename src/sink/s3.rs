@@ -1,7 +1,6 @@
 use super::{EncodedObject, ObjectSink, SinkError, CONTENT_ENCODING, CONTENT_TYPE};
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ChecksumAlgorithm;
 
 /// Objects in an S3 bucket under `prefix` (empty, or ending in '/').
 pub struct S3Sink {
@@ -55,9 +54,6 @@ impl ObjectSink for S3Sink {
             .content_type(CONTENT_TYPE)
             .content_encoding(CONTENT_ENCODING)
             .metadata("event-count", object.event_count.to_string())
-            // The template's bucket has Object Lock, where S3 refuses a PUT without a checksum:
-            // asked for here, it is sent whatever AWS_REQUEST_CHECKSUM_CALCULATION says.
-            .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .body(ByteStream::from(object.body.clone()))
             .send()
             .await

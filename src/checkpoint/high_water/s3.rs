@@ -1,7 +1,6 @@
 use super::{decode, encode, mark_key, HighWaterError, HighWaterMarks, Mark};
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ChecksumAlgorithm;
 
 /// Marks as small JSON objects in the archive's bucket, under the output prefix. The role may
 /// read and write them but not delete them; Object Lock keeps every version.
@@ -108,8 +107,6 @@ impl HighWaterMarks for S3HighWaterMarks {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .key(self.key(source_id))
             .content_type("application/json")
-            // Object Lock on the bucket: a PUT must carry a checksum (see the S3 sink).
-            .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .body(ByteStream::from(encode(mark)))
             .send()
             .await
