@@ -89,6 +89,15 @@ pub struct PendingBatch {
     /// Hours of the batch's alert objects (none before detection ran in the pipeline).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alert_hours: Vec<i64>,
+    /// Attempts of this batch whose announcement failed: past
+    /// `collector::MAX_ANNOUNCE_ATTEMPTS` the batch is committed with its alerts archived and
+    /// counted as undelivered, so a channel that keeps refusing cannot stop the archive.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub announce_failures: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +226,7 @@ mod tests {
                 hours: vec![3600],
                 quarantine: false,
                 alert_hours: vec![],
+                announce_failures: 0,
             }
         );
     }

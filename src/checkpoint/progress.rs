@@ -78,6 +78,7 @@ impl Checkpoint {
             hours: hours.into_iter().collect(),
             quarantine: objects.quarantine || previous.is_some_and(|p| p.quarantine),
             alert_hours: alert_hours.into_iter().collect(),
+            announce_failures: previous.map_or(0, |p| p.announce_failures),
         });
     }
 
@@ -183,6 +184,7 @@ mod tests {
             hours: hours.to_vec(),
             quarantine,
             alert_hours: Vec::new(),
+            announce_failures: 0,
         }
     }
 

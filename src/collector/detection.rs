@@ -1,22 +1,44 @@
-//! The detect stage's parts: the rules a run applies to each batch and where the new alerts are
-//! announced.
-use crate::detect::{detect_unpruned, ActionFilter, Alert, DetectState, RulePack, MAX_MATCHED_IDS};
+//! The detect stage's parts: the rules a run applies to each batch, where the new alerts are
+//! announced, and the key the detection state is sealed with.
+//!
+//! The archive never waits on this stage: an event the engine cannot evaluate (a panic in a
+//! rule) is skipped and counted, not retried; announcing is retried by the next runs for at
+//! most [`MAX_ANNOUNCE_ATTEMPTS`] attempts of a batch, then the batch is committed with the
+//! alerts it could not announce counted (they are in `alerts/` either way).
+use crate::detect::{ActionFilter, Alert, DetectRun, DetectState, RulePack, SealKey};
 use crate::notify::Notifiers;
 use crate::sink::{hour_start, EncodedObject};
+use async_trait::async_trait;
 use chrono::DateTime;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+/// Attempts of one batch whose announcement may fail before the batch is committed without
+/// it (each attempt already retries refused entries a few times).
+pub const MAX_ANNOUNCE_ATTEMPTS: u32 = 5;
+
+/// Where the key that seals the detection state comes from: a secret the checkpoint table's
+/// writers do not hold.
+#[async_trait]
+pub trait SealKeys: Send + Sync {
+    /// The key for this run; `None` when the secret cannot be read now (the run then neither
+    /// checks nor seals: it will fail on the API anyway).
+    async fn seal_key(&self) -> Option<SealKey>;
+}
 
 #[derive(Clone)]
 pub struct Detection {
     pub pack: Arc<RulePack>,
     pub notifiers: Notifiers,
-    /// The actions the pack's rules name: only events with one are parsed for detection.
+    /// The actions the pack's rules name: only events with one are read for detection.
     pub filter: ActionFilter,
+    /// Seals the state committed with each batch; a state found unsealed is discarded.
+    /// `None`: states are neither sealed nor checked (tests, tools over local files).
+    pub seal: Option<Arc<dyn SealKeys>>,
 }
 
 impl Detection {
@@ -26,7 +48,14 @@ impl Detection {
             pack,
             notifiers,
             filter,
+            seal: None,
         }
+    }
+
+    /// States sealed with the keys of `seal`.
+    pub fn sealed_by(mut self, seal: Arc<dyn SealKeys>) -> Self {
+        self.seal = Some(seal);
+        self
     }
 
     /// The built-in pack, announcing nothing: what a collector runs unless told otherwise.
@@ -38,60 +67,59 @@ impl Detection {
     }
 }
 
-/// The detect stage over one batch: the state before the batch, fed page by page, and the
-/// alerts the batch raised or grew (one entry per alert, its latest count).
+/// What the detect stage did over one batch, for the run's summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DetectCounts {
+    pub skipped: usize,
+    pub future_dated: usize,
+    pub over_cap: usize,
+}
+
+/// The detect stage over one batch: the state before the batch, fed line by line as the
+/// batch is built, and the alerts the batch raised or grew.
 pub(super) struct BatchDetection {
+    filter: ActionFilter,
     pack: Arc<RulePack>,
-    state: DetectState,
-    alerts: Vec<Alert>,
+    run: DetectRun,
 }
 
 impl BatchDetection {
-    pub fn new(pack: Arc<RulePack>, before: &DetectState) -> Self {
+    pub fn new(detection: &Detection, before: &DetectState) -> Self {
         BatchDetection {
-            pack,
-            state: before.clone(),
-            alerts: Vec::new(),
+            filter: detection.filter.clone(),
+            pack: detection.pack.clone(),
+            run: DetectRun::new(detection.pack.clone(), before.clone()),
         }
     }
 
-    /// Runs the rules over a page's candidate events (stream order).
-    pub fn observe(&mut self, events: &[Value]) {
-        if events.is_empty() {
+    /// Runs the rules over one written event's line, if a rule may match it. Only the fields
+    /// the rules read are taken from the line; a rule that panics skips the event.
+    pub fn observe_line(&mut self, line: &str) {
+        if self.filter.is_empty() || !self.filter.may_match(line) {
             return;
         }
-        let found = detect_unpruned(&self.pack, &self.state, events);
-        self.state = found.state;
-        for alert in found.alerts {
-            merge(&mut self.alerts, alert);
+        let Some(event) = self.pack.projection().project(line) else {
+            self.run.skip(1);
+            return;
+        };
+        let run = &mut self.run;
+        if std::panic::catch_unwind(AssertUnwindSafe(|| run.observe(&event))).is_err() {
+            tracing::error!("a detection rule failed on an event; the event is archived, its detections are skipped (DetectionsSkipped)");
+            self.run.skip(1);
         }
     }
 
     /// The state to commit with the batch (pruned once, at the batch's end, so a batch gives
-    /// the same alerts however its pages were cut), and its alerts.
-    pub fn finish(mut self) -> (DetectState, Vec<Alert>) {
-        self.state.prune_for(&self.pack);
-        (self.state, self.alerts)
+    /// the same alerts however its pages were cut), its alerts, and what was counted.
+    pub fn finish(self) -> (DetectState, Vec<Alert>, DetectCounts) {
+        let d = self.run.finish();
+        let counts = DetectCounts {
+            skipped: d.skipped,
+            future_dated: d.future_dated,
+            over_cap: d.over_cap,
+        };
+        (d.state, d.alerts, counts)
     }
-}
-
-/// An alert seen on an earlier page of the batch takes its newer count and times, keeps the
-/// event ids both pages added, and stays new if it opened in this batch.
-fn merge(alerts: &mut Vec<Alert>, newer: Alert) {
-    let Some(known) = alerts.iter_mut().find(|a| a.id == newer.id) else {
-        alerts.push(newer);
-        return;
-    };
-    let mut matched = std::mem::take(&mut known.matched_event_ids);
-    for id in &newer.matched_event_ids {
-        if matched.len() < MAX_MATCHED_IDS && !matched.contains(id) {
-            matched.push(id.clone());
-        }
-    }
-    let is_update = known.is_update;
-    *known = newer;
-    known.matched_event_ids = matched;
-    known.is_update = is_update;
 }
 
 /// The batch's alerts as gzip NDJSON, one object per hour of their first event.

@@ -35,7 +35,7 @@ mod tests;
 pub use batch::{
     build_batch, build_batch_after, Batch, BatchBounds, BatchBuilder, MAX_COMPRESSED_BYTES,
 };
-pub use detection::Detection;
+pub use detection::{DetectCounts, Detection, SealKeys, MAX_ANNOUNCE_ATTEMPTS};
 use fence::Fence;
 pub use fence::LeaseEnding;
 use pass::Pass;
@@ -215,7 +215,7 @@ impl Collector {
             .acquire(source_id, &lease, now_ms(), &generation)
             .await?;
         let fetch_deadline = started + budget - flush_reserve(budget);
-        let pass = Pass::new(
+        let mut pass = Pass::new(
             self,
             owner.clone(),
             checkpoint,
@@ -224,6 +224,7 @@ impl Collector {
             summary,
             wire,
         );
+        pass.check_detect_state().await;
         let (outcome, checkpoint) = pass.work().await;
         summary.checkpoint_sequence = checkpoint.sequence;
         summary.resumes_with_cursor = checkpoint.cursor.is_some();

@@ -2,13 +2,13 @@
 //! page read ahead, with a method per step of the exactly-once protocol (module docs of
 //! `collector`).
 use super::batch::{Batch, BatchBuilder};
-use super::detection::{alert_objects, BatchDetection};
+use super::detection::{alert_objects, BatchDetection, DetectCounts, MAX_ANNOUNCE_ATTEMPTS};
 use super::fence::Fence;
 use super::next_read::next_read;
 use super::read_ahead::ReadAhead;
 use super::{now_ms, Collector, RunError, RunSummary, StopReason, READ_BACK_ATTEMPTS};
 use crate::checkpoint::{Checkpoint, PendingBatch};
-use crate::detect::Alert;
+use crate::detect::{Alert, DetectState, SealKey};
 use crate::sink::{alerts_key, logs_key, quarantine_key, EncodedObject, SinkError};
 use crate::source::{Page, PageRequest, SourceError, StreamPosition, WireCounters};
 use std::sync::Arc;
@@ -32,6 +32,8 @@ pub(super) struct Pass<'r> {
     summary: &'r mut RunSummary,
     wire: Arc<WireCounters>,
     read_ahead: Option<ReadAhead>,
+    /// The key the detection state is checked and sealed with this run, if any.
+    seal: Option<SealKey>,
 }
 
 /// A batch being read: where it began, where its next page starts, and its pages so far.
@@ -41,9 +43,8 @@ struct Reading {
     /// The cursor the checkpoint keeps once the batch is committed (`NextRead::cursor` of its
     /// last page).
     cursor: Option<String>,
+    /// The batch's objects, and the detect stage over its events so far.
     builder: BatchBuilder,
-    /// The detect stage over the batch's events so far.
-    detection: BatchDetection,
 }
 
 /// Why a batch stopped growing.
@@ -86,7 +87,36 @@ impl<'r> Pass<'r> {
             summary,
             wire,
             read_ahead: None,
+            seal: None,
         }
+    }
+
+    /// Takes the run's seal key, and discards a detection state that it did not seal: whoever
+    /// rewrote it (a writer of the table) must not be able to keep an alert from opening.
+    pub async fn check_detect_state(&mut self) {
+        let Some(keys) = &self.parts.detection.seal else {
+            return;
+        };
+        let Some(key) = keys.seal_key().await else {
+            return;
+        };
+        let context = self.seal_context();
+        let state = &mut self.checkpoint.detect;
+        if !state.is_empty() && !state.is_sealed_by(&key, &context) {
+            tracing::warn!(
+                "the detection state in the checkpoint was not sealed by this collector's key (rewritten by someone who can write the table, or the API key was replaced): discarding it; open alerts and threshold counts start afresh (DetectStateRejected)"
+            );
+            *state = DetectState::default();
+            self.summary.detect_state_rejected = true;
+        }
+        self.seal = Some(key);
+    }
+
+    fn seal_context(&self) -> String {
+        format!(
+            "{}\0{}",
+            self.parts.settings.source_id, self.checkpoint.generation
+        )
     }
 
     /// Reads, writes and commits batch after batch until the stream ends or the time is up;
@@ -114,12 +144,10 @@ impl<'r> Pass<'r> {
     /// One batch through every step; `Some` when the run stops after it.
     async fn batch(&mut self) -> Result<Option<StopReason>, RunError> {
         let start = self.checkpoint.position(self.initial_from_ms);
-        let detection = &self.parts.detection;
+        let detection = BatchDetection::new(&self.parts.detection, &self.checkpoint.detect);
         let mut reading = Reading {
             next: start.clone(),
-            builder: BatchBuilder::new(self.written_before(&start))
-                .detecting(detection.filter.clone()),
-            detection: BatchDetection::new(detection.pack.clone(), &self.checkpoint.detect),
+            builder: BatchBuilder::new(self.written_before(&start)).detecting(detection),
             start,
             cursor: None,
         };
@@ -182,12 +210,13 @@ impl<'r> Pass<'r> {
         }
     }
 
-    /// Everything processed before this was written already: the `from` of a read by time,
-    /// else the window start.
+    /// Everything processed before this was written already: the `from` of a read by time.
+    /// A read by cursor drops repeats by id only (an event older than the ids kept is written:
+    /// a repeat then costs a duplicate line, never a lost event).
     fn written_before(&self, start: &StreamPosition) -> Option<i64> {
         match start {
             StreamPosition::From { from_ms } => Some(*from_ms),
-            StreamPosition::Cursor(_) => self.checkpoint.window_start_ms,
+            StreamPosition::Cursor(_) => None,
         }
     }
 
@@ -232,9 +261,6 @@ impl<'r> Pass<'r> {
             &self.checkpoint.recent,
             chrono::Utc::now(),
         )?;
-        reading
-            .detection
-            .observe(&reading.builder.take_candidates());
         tracing::debug!(
             events,
             pages = reading.builder.pages(),
@@ -261,11 +287,22 @@ impl<'r> Pass<'r> {
     /// Writes the batch read (its events and its alerts), announces its new alerts, and moves
     /// the checkpoint past it.
     async fn write(&mut self, reading: Reading) -> Result<(), RunError> {
-        let (pages, events_read) = (reading.builder.pages(), reading.builder.events_read());
-        let mut batch = reading.builder.finish()?;
-        let (detect_state, alerts) = reading.detection.finish();
+        let mut builder = reading.builder;
+        let (pages, events_read) = (builder.pages(), builder.events_read());
+        let detection = builder.take_detection();
+        let mut batch = builder.finish()?;
+        let (mut detect_state, alerts, counts) = match detection {
+            Some(d) => d.finish(),
+            None => (
+                self.checkpoint.detect.clone(),
+                Vec::new(),
+                DetectCounts::default(),
+            ),
+        };
+        if let Some(key) = &self.seal {
+            detect_state.seal(key, &self.seal_context());
+        }
         batch.alerts = alert_objects(&alerts)?;
-        self.summary.duplicates_dropped += batch.duplicates;
         let previous = self.checkpoint.pending.take();
         if !batch.is_empty() {
             self.write_ahead(&batch, events_read, &reading.start, previous.as_ref())
@@ -275,11 +312,15 @@ impl<'r> Pass<'r> {
         if let Some(p) = &previous {
             self.delete_left_over(p, &batch).await?;
         }
-        let announced = self.announce(&alerts).await?;
+        let (announced, undelivered) = self.announce(&alerts).await?;
         self.checkpoint.detect = detect_state;
         self.commit(&batch, reading.cursor, &reading.start, previous.is_some())
             .await?;
         self.summary.raised(&alerts, announced);
+        self.summary.alerts_undelivered += undelivered as u64;
+        self.summary.detected(counts);
+        self.summary.duplicates_dropped += batch.duplicates;
+        self.summary.dropped_before_window += batch.before_window;
         tracing::info!(
             pages,
             events = events_read,
@@ -385,14 +426,58 @@ impl<'r> Pass<'r> {
 
     /// Announces the batch's new alerts, now that they are durable in the archive and before
     /// the checkpoint moves past them: a crash in between announces them again (same ids), and
-    /// none is lost. How many were announced.
-    async fn announce(&self, alerts: &[Alert]) -> Result<usize, RunError> {
+    /// none is lost while the channel works. A failure is recorded in the pending batch; after
+    /// [`MAX_ANNOUNCE_ATTEMPTS`] failed attempts the batch goes on without what cannot be
+    /// announced. (announced, undelivered).
+    async fn announce(&mut self, alerts: &[Alert]) -> Result<(usize, usize), RunError> {
         let notifiers = &self.parts.detection.notifiers;
-        let announced = self
+        let failures = self
+            .checkpoint
+            .pending
+            .as_ref()
+            .map_or(0, |p| p.announce_failures);
+        if failures >= MAX_ANNOUNCE_ATTEMPTS {
+            let (announced, undelivered) = self
+                .fence
+                .within(
+                    "announcing the batch's alerts",
+                    notifiers.publish_what_can_be(alerts),
+                )
+                .await?;
+            if undelivered > 0 {
+                tracing::error!(
+                    undelivered,
+                    attempts = failures,
+                    "alerts could not be announced after {MAX_ANNOUNCE_ATTEMPTS} attempts of their batch: the batch is committed, the alerts are in alerts/ (AlertsUndelivered)"
+                );
+            }
+            return Ok((announced, undelivered));
+        }
+        let publish = notifiers.publish(alerts);
+        match self
             .fence
-            .within("announcing the batch's alerts", notifiers.publish(alerts))
-            .await??;
-        Ok(announced)
+            .within("announcing the batch's alerts", publish)
+            .await?
+        {
+            Ok(announced) => Ok((announced, 0)),
+            Err(e) => {
+                self.record_announce_failure().await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Counts a failed announcement in the pending batch, so that a channel refusing every
+    /// attempt stops the batch only [`MAX_ANNOUNCE_ATTEMPTS`] times. A failure to record it
+    /// only means one more attempt.
+    async fn record_announce_failure(&mut self) {
+        let Some(pending) = self.checkpoint.pending.as_mut() else {
+            return;
+        };
+        pending.announce_failures += 1;
+        if let Err(e) = self.save().await {
+            tracing::warn!(error = %e, "could not record the failed announcement in the checkpoint; the next run tries again");
+        }
     }
 
     fn cancelled_write(&self, e: tokio::task::JoinError) -> SinkError {

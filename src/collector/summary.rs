@@ -1,5 +1,6 @@
 //! What a run did: returned by the Lambda, printed by the CLI, rendered as metrics by
 //! `metrics`.
+use super::detection::DetectCounts;
 use crate::detect::Alert;
 use serde::Serialize;
 
@@ -43,11 +44,27 @@ pub struct RunSummary {
     pub events_processed: u64,
     pub quarantined_events: u64,
     pub duplicates_dropped: u64,
+    /// Events of a read by time processed before its `from` (written by earlier runs), apart
+    /// from the repeats dropped by id.
+    pub dropped_before_window: u64,
     /// Alerts the run's committed batches opened (an alert growing in a later batch is not
     /// raised again).
     pub alerts_raised: u64,
     /// Of those, the ones announced (at the minimum severity or above, to a target).
     pub alerts_announced: u64,
+    /// Alerts of committed batches that could not be announced after the batch's
+    /// announcement failed `MAX_ANNOUNCE_ATTEMPTS` times (they are in `alerts/`).
+    pub alerts_undelivered: u64,
+    /// Written events the detect stage could not evaluate (no id or time, or a rule failed).
+    pub detections_skipped: u64,
+    /// Events dated more than an hour past their processing: archived and matched by
+    /// single-event rules, counted toward no threshold.
+    pub future_dated_events: u64,
+    /// Matches past a batch's cap of new alerts, told in its summary alert.
+    pub alerts_over_cap: u64,
+    /// The detection state found in the checkpoint was not sealed by this collector's key,
+    /// and was discarded.
+    pub detect_state_rejected: bool,
     /// The raised alerts, one line each ([`Alert::one_line`]), the first [`MAX_LISTED_ALERTS`].
     pub alerts: Vec<String>,
     pub api_throttled: u64,
@@ -78,6 +95,12 @@ impl RunSummary {
             events_processed: 0,
             quarantined_events: 0,
             duplicates_dropped: 0,
+            dropped_before_window: 0,
+            alerts_undelivered: 0,
+            detections_skipped: 0,
+            future_dated_events: 0,
+            alerts_over_cap: 0,
+            detect_state_rejected: false,
             alerts_raised: 0,
             alerts_announced: 0,
             alerts: Vec::new(),
@@ -93,6 +116,13 @@ impl RunSummary {
             checkpoint_went_backwards: false,
             duration_ms: 0,
         }
+    }
+
+    /// Counts what the detect stage of a committed batch counted.
+    pub fn detected(&mut self, counts: DetectCounts) {
+        self.detections_skipped += counts.skipped as u64;
+        self.future_dated_events += counts.future_dated as u64;
+        self.alerts_over_cap += counts.over_cap as u64;
     }
 
     /// Counts the alerts a committed batch opened, of which `announced` were announced.

@@ -45,6 +45,21 @@ pub trait CredentialProvider: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// The detection state's seal key, derived from the API key: whoever can write the checkpoint
+/// table but not read the secret cannot forge a state the collector accepts. A replaced key
+/// makes the state found in the table unsealed once (it is discarded and starts afresh).
+pub struct ApiKeySeal(pub std::sync::Arc<dyn CredentialProvider>);
+
+#[async_trait]
+impl crate::collector::SealKeys for ApiKeySeal {
+    async fn seal_key(&self) -> Option<crate::detect::SealKey> {
+        let credentials = self.0.get().await.ok()?;
+        Some(crate::detect::SealKey::derive(
+            credentials.api_key.expose().as_bytes(),
+        ))
+    }
+}
+
 /// Days the current key has left (negative once expired), when the secret says when it expires.
 /// Reads the credentials as a run does (from the cache when there is one).
 pub async fn key_days_left(

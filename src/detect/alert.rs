@@ -75,7 +75,7 @@ impl Alert {
     }
 }
 
-fn time_text(ms: i64) -> String {
+pub(super) fn time_text(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
         .unwrap_or_else(|| ms.to_string())

@@ -65,6 +65,10 @@ impl Condition {
         }
     }
 
+    pub fn field(&self) -> &FieldRef {
+        &self.field
+    }
+
     pub fn holds(&self, event: &Value) -> bool {
         let values = self.field.values(event);
         let texts = || values.iter().filter_map(|v| scalar_text(v));

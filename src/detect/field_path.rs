@@ -5,11 +5,17 @@
 
 use serde_json::Value;
 
-/// Longest rendering of one value in a title, runbook or key: events are not ours to trust.
-const MAX_VALUE_CHARS: usize = 200;
+/// Longest rendering of one placeholder in a title, runbook or key (all its values together):
+/// events are not ours to trust.
+pub const MAX_VALUE_CHARS: usize = 200;
+/// Elements of one array a path reaches through `[]` (or `[i]`): rules see the first ones
+/// only, so a huge array costs no more than this (the projection keeps no more either).
+pub const MAX_ELEMENTS: usize = 1_000;
+/// Characters of one string value rules compare and render: the start of a longer one.
+pub const MAX_TEXT_CHARS: usize = 4_096;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
+pub(super) enum Step {
     Key(String),
     Each,
     Index(usize),
@@ -41,6 +47,10 @@ impl FieldPath {
         &self.text
     }
 
+    pub(super) fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
     /// Every non-null value the path reaches (several through `[]`, none when absent).
     pub fn values<'a>(&self, event: &'a Value) -> Vec<&'a Value> {
         let mut current = vec![event];
@@ -58,8 +68,12 @@ impl FieldPath {
 fn step_into<'a>(step: &Step, v: &'a Value) -> Vec<&'a Value> {
     match step {
         Step::Key(k) => v.get(k).into_iter().collect(),
-        Step::Index(i) => v.get(*i).into_iter().collect(),
-        Step::Each => v.as_array().map(|a| a.iter().collect()).unwrap_or_default(),
+        Step::Index(i) if *i < MAX_ELEMENTS => v.get(*i).into_iter().collect(),
+        Step::Index(_) => Vec::new(),
+        Step::Each => v
+            .as_array()
+            .map(|a| a.iter().take(MAX_ELEMENTS).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -108,6 +122,10 @@ impl FieldRef {
         Ok(FieldRef { alternatives })
     }
 
+    pub(super) fn paths(&self) -> &[FieldPath] {
+        &self.alternatives
+    }
+
     /// The text a rule wrote, for fallbacks (`(no attributes.actor.name)`).
     pub fn describe(&self) -> String {
         let paths: Vec<&str> = self.alternatives.iter().map(FieldPath::as_str).collect();
@@ -123,16 +141,38 @@ impl FieldRef {
             .unwrap_or_default()
     }
 
-    /// The values rendered as one line (`, `-joined, repeats dropped), or `None` when absent.
+    /// The values rendered as one line (`, `-joined, repeats dropped, at most
+    /// [`MAX_VALUE_CHARS`] and an ellipsis in all), or `None` when absent.
     pub fn render(&self, event: &Value) -> Option<String> {
         let mut seen: Vec<String> = Vec::new();
+        let mut chars = 0;
         for v in self.values(event) {
             let text = display_value(v);
             if !seen.contains(&text) {
+                chars += text.chars().count() + 2;
                 seen.push(text);
             }
+            if chars > MAX_VALUE_CHARS {
+                break;
+            }
         }
-        (!seen.is_empty()).then(|| seen.join(", "))
+        (!seen.is_empty()).then(|| clip(&seen.join(", "), MAX_VALUE_CHARS + 1))
+    }
+
+    /// The most characters [`FieldRef::render`] or its `(no …)` fallback can give.
+    pub fn max_rendered_chars(&self) -> usize {
+        (MAX_VALUE_CHARS + 1).max(self.describe().chars().count() + 4)
+    }
+}
+
+/// `text` cut to at most `max` characters, `…` standing for what was cut.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some(_) => {
+            let keep: String = text.chars().take(max.saturating_sub(1)).collect();
+            format!("{keep}…")
+        }
     }
 }
 
@@ -140,7 +180,10 @@ impl FieldRef {
 /// JSON writes them; `None` for objects and arrays.
 pub fn scalar_text(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(match s.char_indices().nth(MAX_TEXT_CHARS) {
+            Some((at, _)) => s[..at].to_owned(),
+            None => s.clone(),
+        }),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
@@ -156,7 +199,7 @@ fn display_value(v: &Value) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(MAX_VALUE_CHARS)
         .collect();
-    if text.chars().count() > MAX_VALUE_CHARS {
+    if text.chars().nth(MAX_VALUE_CHARS).is_some() {
         out.push('…');
     }
     out

@@ -66,6 +66,7 @@ mod event;
 mod field_path;
 mod pack;
 mod prefilter;
+mod projection;
 mod rule;
 mod rule_tests;
 mod severity;
@@ -79,12 +80,17 @@ pub use alert::{Alert, MAX_MATCHED_IDS};
 pub use collected::{
     collected_files, detect_collected, read_events, CollectedDetection, CollectedError,
 };
-pub use engine::{detect, detect_unpruned, Detection};
+pub use engine::{
+    detect, DetectRun, Detection, MAX_AHEAD_MS, MAX_NEW_ALERTS_PER_BATCH, OVER_CAP_RULE,
+};
 pub use error::RuleError;
 pub use event::EventRef;
 pub use pack::RulePack;
 pub use prefilter::ActionFilter;
-pub use rule::{Rule, DEFAULT_DEDUP_PERIOD_MS};
+pub use projection::{Projection, MAX_LEAF_NODES};
+pub use rule::{
+    Rule, DEFAULT_DEDUP_PERIOD_MS, MAX_DEDUP_KEY_CHARS, MAX_RUNBOOK_CHARS, MAX_TITLE_CHARS,
+};
 pub use rule_tests::{run_rule_tests, CaseResult, Expect};
 pub use severity::Severity;
-pub use state::DetectState;
+pub use state::{DetectState, SealKey};

@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use super::error::RuleError;
+use super::field_path::FieldPath;
+use super::projection::Projection;
 use super::rule::Rule;
 use super::spec::{parse_rule_file, valid_id, RuleFile};
 use super::state::LATE_MARGIN_MS;
@@ -48,6 +50,8 @@ const BUILTIN: [(&str, &str); 9] = [
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RulePack {
     rules: Vec<Rule>,
+    /// What of an event the rules read (kept in step with `rules`).
+    projection: Projection,
 }
 
 impl RulePack {
@@ -71,7 +75,28 @@ impl RulePack {
 
     /// Exactly these rules (a rule's own tests run on a pack of that rule alone).
     pub fn of(rules: Vec<Rule>) -> RulePack {
-        RulePack { rules }
+        let mut pack = RulePack {
+            rules,
+            projection: Projection::default(),
+        };
+        pack.project();
+        pack
+    }
+
+    /// Recomputes the projection from the rules.
+    fn project(&mut self) {
+        let fields: Vec<&FieldPath> = self
+            .rules
+            .iter()
+            .flat_map(|r| r.fields())
+            .flat_map(|f| f.paths())
+            .collect();
+        self.projection = Projection::of(fields);
+    }
+
+    /// The fields of an event the rules read: what the engine is given of each event.
+    pub fn projection(&self) -> &Projection {
+        &self.projection
     }
 
     /// With a user's rule file read from `path`.
@@ -88,6 +113,7 @@ impl RulePack {
     pub fn with_user_rules(mut self, file: &str, text: &str) -> Result<RulePack, RuleError> {
         let RuleFile { rules, disable } = parse_rule_file(file, text)?;
         for (i, id) in disable.iter().enumerate() {
+            // (the projection is recomputed by `add` below)
             let before = self.rules.len();
             self.rules.retain(|r| &r.id != id);
             if self.rules.len() == before {
@@ -116,6 +142,7 @@ impl RulePack {
             }
             self.rules.push(rule);
         }
+        self.project();
         Ok(())
     }
 

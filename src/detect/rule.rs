@@ -9,6 +9,15 @@ use super::field_path::FieldRef;
 use super::severity::Severity;
 use super::template::Template;
 
+/// Longest alert title: a rule whose title could render longer is refused at load, and a
+/// rendering is cut to it anyway.
+pub const MAX_TITLE_CHARS: usize = 1_000;
+/// Longest runbook, likewise.
+pub const MAX_RUNBOOK_CHARS: usize = 8_000;
+/// Longest dedup key kept as it is; a longer one is replaced by a hash of it (same key, same
+/// hash), so the state and the alerts stay small whatever the events hold.
+pub const MAX_DEDUP_KEY_CHARS: usize = 200;
+
 /// Panther's default dedup period: alerts of one rule and key within an hour are one alert.
 pub const DEFAULT_DEDUP_PERIOD_MS: i64 = 3_600_000;
 
@@ -75,11 +84,34 @@ impl Rule {
     }
 
     pub fn dedup_key_of(&self, event: &Value, group: Option<&str>) -> String {
-        match (&self.dedup_key, group) {
+        let key = match (&self.dedup_key, group) {
             (Some(t), _) => t.render(event),
             (None, Some(g)) => g.to_owned(),
             (None, None) => self.title.render(event),
+        };
+        if key.chars().nth(MAX_DEDUP_KEY_CHARS).is_some() {
+            format!("sha256:{}", short_hash(&[&key]))
+        } else {
+            key
         }
+    }
+
+    pub fn title_of(&self, event: &Value) -> String {
+        self.title.render_capped(event, MAX_TITLE_CHARS)
+    }
+
+    pub fn runbook_of(&self, event: &Value) -> String {
+        self.runbook.render_capped(event, MAX_RUNBOOK_CHARS)
+    }
+
+    /// Every field the rule reads (actions aside): conditions, templates, threshold groups.
+    pub fn fields(&self) -> Vec<&FieldRef> {
+        let mut fields: Vec<&FieldRef> = self.conditions.iter().map(Condition::field).collect();
+        fields.extend(self.title.fields());
+        fields.extend(self.runbook.fields());
+        fields.extend(self.dedup_key.iter().flat_map(|t| t.fields()));
+        fields.extend(self.threshold.iter().flat_map(|t| t.group_by.iter()));
+        fields
     }
 }
 

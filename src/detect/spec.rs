@@ -9,7 +9,10 @@ use yaml_serde::{Mapping, Value as Yaml};
 use super::condition::{Condition, ConditionSpec};
 use super::error::{looks_like_a_name, scrub, RuleError};
 use super::field_path::FieldRef;
-use super::rule::{Rule, RuleTests, TestCase, Threshold, DEFAULT_DEDUP_PERIOD_MS};
+use super::rule::{
+    Rule, RuleTests, TestCase, Threshold, DEFAULT_DEDUP_PERIOD_MS, MAX_RUNBOOK_CHARS,
+    MAX_TITLE_CHARS,
+};
 use super::severity::Severity;
 use super::template::Template;
 
@@ -136,8 +139,21 @@ impl Fields<'_> {
             .ok_or_else(|| self.error(name, "is missing; every rule needs it"))
     }
 
-    fn template(&self, name: &str, text: &str) -> Result<Template, RuleError> {
-        Template::parse(text).map_err(|e| self.error(name, e))
+    /// A template that can render at most `max` characters (`None`: any, as a dedup key, which
+    /// is hashed when long).
+    fn template(&self, name: &str, text: &str, max: Option<usize>) -> Result<Template, RuleError> {
+        let template = Template::parse(text).map_err(|e| self.error(name, e))?;
+        match max {
+            Some(max) if template.max_chars() > max => Err(self.error(
+                name,
+                format!(
+                    "can render up to {} characters, over the {max}-character limit of a {name} (its text, plus {} per placeholder): shorten the text or use fewer placeholders",
+                    template.max_chars(),
+                    super::field_path::MAX_VALUE_CHARS
+                ),
+            )),
+            _ => Ok(template),
+        }
     }
 
     fn duration(&self, name: &str, text: &str) -> Result<i64, RuleError> {
@@ -208,8 +224,8 @@ fn compile(f: &Fields<'_>) -> Result<Rule, RuleError> {
         severity,
         description: f.required("description")?,
         origin: f.file.to_owned(),
-        title: f.template("title", &title)?,
-        runbook: f.template("runbook", &runbook)?,
+        title: f.template("title", &title, Some(MAX_TITLE_CHARS))?,
+        runbook: f.template("runbook", &runbook, Some(MAX_RUNBOOK_CHARS))?,
         actions: compile_actions(f)?,
         conditions: compile_conditions(f)?,
         threshold: compile_threshold(f)?,
@@ -290,7 +306,7 @@ fn compile_dedup(
         return Ok((None, DEFAULT_DEDUP_PERIOD_MS));
     };
     let key = match spec.key {
-        Some(k) => Some(f.template("dedup.key", &k)?),
+        Some(k) => Some(f.template("dedup.key", &k, None)?),
         None => None,
     };
     let period = match spec.period {

@@ -3,16 +3,27 @@
 //!
 //! - **Idempotent.** Every event a rule matched is remembered by (rule, event id); an event
 //!   seen again (a redone batch, an overlap re-read) changes nothing: it counts once.
-//! - **Bounded.** At most [`MAX_MATCHES`] remembered matches and [`MAX_OPEN_ALERTS`] open
-//!   alerts; past a cap the oldest (by event time) are dropped. Entries older than the rules'
+//! - **Bounded, rule by rule.** At most [`MAX_MATCHES`] remembered matches and
+//!   [`MAX_OPEN_ALERTS`] open alerts, shared out among the rules (half of the matches to the
+//!   threshold rules, which count them), so a flood of one rule's matches never evicts another
+//!   rule's counts; past a rule's quota its oldest (by event time) are dropped. Entries older than the rules'
 //!   longest window or dedup period plus [`LATE_MARGIN_MS`], counted back from the newest
 //!   matched event, are dropped too. At the caps, with long actor ids, the state serializes to
 //!   about 170 KB; past [`MAX_STATE_BYTES`] of JSON (long titles, long ids) the oldest tenth of
 //!   both is dropped until it fits. What is forgotten can count again: an event re-fed after more than
 //!   [`MAX_MATCHES`] newer matches, or older than the horizon, is taken as new.
 //! - **Clock-free.** Only event times are used, so feeding the same events gives the same state.
+//!   An event dated more than an hour past when it was processed or parsed is not remembered
+//!   (engine), so it can neither count toward a threshold nor become the newest match the
+//!   horizon is counted back from.
+//! - **Sealed.** The collector seals the state it commits ([`DetectState::seal`]) with a key
+//!   whoever writes only the checkpoint's table does not hold, and discards a state whose seal
+//!   does not verify: a planted open alert cannot swallow a real one.
+//! - **Indexed.** Lookups (seen, window, open alert, by id) go through maps rebuilt from the
+//!   lists when needed, so a batch of n matches costs about n lookups, not n².
 
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
 pub const MAX_MATCHES: usize = 1_000;
 pub const MAX_OPEN_ALERTS: usize = 100;
@@ -24,13 +35,42 @@ pub const MAX_STATE_BYTES: usize = 128 * 1024;
 /// simulated org sends some 2–9 hours late).
 pub const LATE_MARGIN_MS: i64 = 12 * 3_600_000;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectState {
     #[serde(default)]
     matches: Vec<MatchRecord>,
     #[serde(default)]
     open: Vec<OpenAlert>,
+    /// HMAC-SHA256 of the rest, by the collector that committed it (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seal: Option<String>,
+    #[serde(skip)]
+    index: Option<Index>,
+}
+
+impl PartialEq for DetectState {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches == other.matches && self.open == other.open && self.seal == other.seal
+    }
+}
+
+impl Eq for DetectState {}
+
+/// Maps over the lists, for lookups in constant time.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// `rule \0 event` of every match.
+    seen: HashSet<String>,
+    /// (time, event id) of each rule's matches per group (`rule \0 group`), sorted.
+    groups: HashMap<String, Vec<(i64, String)>>,
+    /// Positions in `open` per `rule \0 key`.
+    open: HashMap<String, Vec<usize>>,
+    by_id: HashMap<String, usize>,
+}
+
+fn pair(a: &str, b: &str) -> String {
+    format!("{a}\0{b}")
 }
 
 /// One event one rule matched. `group`: a hash of the threshold group ("" without threshold).
@@ -72,6 +112,45 @@ impl OpenAlert {
     }
 }
 
+/// How much of the state each rule may keep.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Quotas {
+    /// Matches per rule id.
+    matches: HashMap<String, usize>,
+    /// Open alerts per rule.
+    open: usize,
+}
+
+impl Quotas {
+    /// Half of [`MAX_MATCHES`] shared by the threshold rules, half by the others; the open
+    /// alerts shared by all.
+    pub fn of(pack: &super::RulePack) -> Quotas {
+        let rules = pack.rules();
+        let counting = rules.iter().filter(|r| r.threshold.is_some()).count();
+        let plain = rules.len() - counting;
+        let matches = rules
+            .iter()
+            .map(|r| {
+                let share = if r.threshold.is_some() {
+                    MAX_MATCHES / 2 / counting.max(1)
+                } else {
+                    MAX_MATCHES / 2 / plain.max(1)
+                };
+                (r.id.clone(), share.max(1))
+            })
+            .collect();
+        Quotas {
+            matches,
+            open: (MAX_OPEN_ALERTS / rules.len().max(1)).max(1),
+        }
+    }
+
+    fn matches_of(&self, rule: &str) -> usize {
+        // A rule no longer in the pack keeps nothing.
+        self.matches.get(rule).copied().unwrap_or(0)
+    }
+}
+
 impl DetectState {
     pub fn is_empty(&self) -> bool {
         self.matches.is_empty() && self.open.is_empty()
@@ -82,26 +161,75 @@ impl DetectState {
         (self.matches.len(), self.open.len())
     }
 
-    pub(super) fn has_seen(&self, rule: &str, event: &str) -> bool {
-        self.matches
-            .iter()
-            .any(|m| m.event == event && m.rule == rule)
+    fn index(&mut self) -> &mut Index {
+        let (matches, open) = (&self.matches, &self.open);
+        self.index.get_or_insert_with(|| {
+            let mut index = Index::default();
+            for m in matches {
+                index.seen.insert(pair(&m.rule, &m.event));
+                index
+                    .groups
+                    .entry(pair(&m.rule, &m.group))
+                    .or_default()
+                    .push((m.time_ms, m.event.clone()));
+            }
+            for times in index.groups.values_mut() {
+                times.sort();
+            }
+            for (at, a) in open.iter().enumerate() {
+                index
+                    .open
+                    .entry(pair(&a.rule, &a.key))
+                    .or_default()
+                    .push(at);
+                index.by_id.insert(a.id.clone(), at);
+            }
+            index
+        })
+    }
+
+    pub(super) fn has_seen(&mut self, rule: &str, event: &str) -> bool {
+        self.index().seen.contains(&pair(rule, event))
     }
 
     pub(super) fn record(&mut self, record: MatchRecord) {
+        let index = self.index();
+        index.seen.insert(pair(&record.rule, &record.event));
+        let times = index
+            .groups
+            .entry(pair(&record.rule, &record.group))
+            .or_default();
+        let entry = (record.time_ms, record.event.clone());
+        let at = times.partition_point(|t| *t < entry);
+        times.insert(at, entry);
         self.matches.push(record);
     }
 
     /// (time, event id) of the rule's matches in `group` with time in `(from, to]`, oldest first.
-    pub(super) fn window(&self, rule: &str, group: &str, from: i64, to: i64) -> Vec<(i64, String)> {
-        let mut found: Vec<(i64, String)> = self
-            .matches
-            .iter()
-            .filter(|m| m.rule == rule && m.group == group && m.time_ms > from && m.time_ms <= to)
-            .map(|m| (m.time_ms, m.event.clone()))
-            .collect();
-        found.sort();
-        found
+    pub(super) fn window(
+        &mut self,
+        rule: &str,
+        group: &str,
+        from: i64,
+        to: i64,
+    ) -> Vec<(i64, String)> {
+        let Some(times) = self.index().groups.get(&pair(rule, group)) else {
+            return Vec::new();
+        };
+        let start = times.partition_point(|(t, _)| *t <= from);
+        let end = times.partition_point(|(t, _)| *t <= to);
+        times[start..end.max(start)].to_vec()
+    }
+
+    /// How many of the rule's matches in `group` have a time in `(from, to]`.
+    pub(super) fn count_in_window(&mut self, rule: &str, group: &str, from: i64, to: i64) -> usize {
+        let Some(times) = self.index().groups.get(&pair(rule, group)) else {
+            return 0;
+        };
+        let start = times.partition_point(|(t, _)| *t <= from);
+        times
+            .partition_point(|(t, _)| *t <= to)
+            .saturating_sub(start)
     }
 
     /// The open alert of `rule` and `key` that an event at `time_ms` joins: one opened less
@@ -113,54 +241,185 @@ impl DetectState {
         time_ms: i64,
         period_ms: i64,
     ) -> Option<&mut OpenAlert> {
-        self.open
-            .iter_mut()
-            .find(|a| a.rule == rule && a.key == key && (time_ms - a.opened_ms).abs() < period_ms)
+        self.index();
+        let positions = self.index.as_ref()?.open.get(&pair(rule, key))?;
+        let open = &self.open;
+        let at = positions.iter().copied().find(|at| {
+            open.get(*at)
+                .is_some_and(|a| (time_ms - a.opened_ms).abs() < period_ms)
+        })?;
+        self.open.get_mut(at)
     }
 
     pub(super) fn open_new(&mut self, alert: OpenAlert) {
+        let at = self.open.len();
+        let index = self.index();
+        index
+            .open
+            .entry(pair(&alert.rule, &alert.key))
+            .or_default()
+            .push(at);
+        index.by_id.insert(alert.id.clone(), at);
         self.open.push(alert);
     }
 
-    pub(super) fn alert_by_id(&self, id: &str) -> Option<&OpenAlert> {
-        self.open.iter().find(|a| a.id == id)
+    pub(super) fn alert_by_id(&mut self, id: &str) -> Option<&OpenAlert> {
+        let at = *self.index().by_id.get(id)?;
+        self.open.get(at)
     }
 
-    /// Drops what `pack`'s rules no longer need and the oldest past the caps (see the module
-    /// docs).
-    pub fn prune_for(&mut self, pack: &super::RulePack) {
-        self.prune(pack.retention_ms());
+    /// Drops what `pack`'s rules no longer need and the oldest past each rule's quota (see the
+    /// module docs). Matches dated after `newest_believable_ms` (none should be) are dropped
+    /// first, so nothing planted in the future can hold the horizon.
+    pub fn prune_for(&mut self, pack: &super::RulePack, newest_believable_ms: Option<i64>) {
+        self.prune(pack.retention_ms(), &Quotas::of(pack), newest_believable_ms);
     }
 
-    /// Drops what is older than `retention_ms` before the newest match, then the oldest past
-    /// the caps.
-    pub(super) fn prune(&mut self, retention_ms: i64) {
+    pub(super) fn prune(
+        &mut self,
+        retention_ms: i64,
+        quotas: &Quotas,
+        newest_believable_ms: Option<i64>,
+    ) {
+        self.index = None;
+        if let Some(limit) = newest_believable_ms {
+            self.matches.retain(|m| m.time_ms <= limit);
+            self.open.retain(|a| a.opened_ms <= limit);
+        }
         let Some(newest) = self.matches.iter().map(|m| m.time_ms).max() else {
             return;
         };
         let horizon = newest.saturating_sub(retention_ms);
         self.matches.retain(|m| m.time_ms >= horizon);
         self.open.retain(|a| a.last_ms >= horizon);
-        self.matches.sort_by_key(|m| m.time_ms);
-        let extra = self.matches.len().saturating_sub(MAX_MATCHES);
-        self.matches.drain(..extra);
-        self.open.sort_by_key(|a| a.last_ms);
-        let extra = self.open.len().saturating_sub(MAX_OPEN_ALERTS);
-        self.open.drain(..extra);
+        // Each rule keeps its newest, up to its quota; the lists stay oldest first (stable, so
+        // the same input always gives the same state).
+        keep_newest(
+            &mut self.matches,
+            |m| (m.time_ms, &m.rule),
+            |r| quotas.matches_of(r),
+        );
+        keep_newest(&mut self.open, |a| (a.last_ms, &a.rule), |_| quotas.open);
         self.shrink_to(MAX_STATE_BYTES);
     }
 
-    /// Drops the oldest tenth of the matches and of the open alerts until the JSON takes at
-    /// most `max_bytes` (a function of the state alone, so a redone batch shrinks alike).
+    /// Drops the oldest tenth of the rule keeping the most until the JSON takes at most
+    /// `max_bytes` (a function of the state alone, so a redone batch shrinks alike).
     fn shrink_to(&mut self, max_bytes: usize) {
         while serde_json::to_vec(self).map_or(0, |v| v.len()) > max_bytes {
-            if self.matches.is_empty() && self.open.is_empty() {
-                return;
+            let mut sizes: HashMap<&str, usize> = HashMap::new();
+            for rule in self
+                .matches
+                .iter()
+                .map(|m| &m.rule)
+                .chain(self.open.iter().map(|a| &a.rule))
+            {
+                *sizes.entry(rule.as_str()).or_default() += 1;
             }
-            let matches = self.matches.len().div_ceil(10);
-            self.matches.drain(..matches);
-            let open = self.open.len().div_ceil(10);
-            self.open.drain(..open);
+            let Some((largest, _)) = sizes
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+            else {
+                return;
+            };
+            let largest = largest.to_owned();
+            drop_oldest_tenth(&mut self.matches, |m| m.rule == largest);
+            drop_oldest_tenth(&mut self.open, |a| a.rule == largest);
         }
+    }
+
+    /// Seals the state for `context` (the source and generation it belongs to) with `key`.
+    pub fn seal(&mut self, key: &SealKey, context: &str) {
+        self.seal = None;
+        self.seal = Some(self.mac(key, context));
+    }
+
+    /// Whether the state carries a seal by `key` for `context`.
+    pub fn is_sealed_by(&self, key: &SealKey, context: &str) -> bool {
+        let Some(seal) = &self.seal else {
+            return false;
+        };
+        let mut unsealed = self.clone();
+        unsealed.seal = None;
+        // Compared in constant time: the seal is a MAC.
+        let expected = unsealed.mac(key, context);
+        expected.len() == seal.len()
+            && expected
+                .bytes()
+                .zip(seal.bytes())
+                .fold(0u8, |d, (a, b)| d | (a ^ b))
+                == 0
+    }
+
+    fn mac(&self, key: &SealKey, context: &str) -> String {
+        use hmac::{KeyInit, Mac};
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(context.as_bytes());
+        mac.update(&[0]);
+        mac.update(&json);
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// Keeps, of each rule's entries, the newest `quota(rule)`; sorts the list oldest first
+/// (stable for equal times).
+fn keep_newest<T>(
+    list: &mut Vec<T>,
+    key: impl Fn(&T) -> (i64, &String),
+    quota: impl Fn(&str) -> usize,
+) {
+    list.sort_by_key(|x| key(x).0);
+    let mut kept: HashMap<String, usize> = HashMap::new();
+    let mut keep = vec![false; list.len()];
+    for (at, x) in list.iter().enumerate().rev() {
+        let rule = key(x).1;
+        let n = kept.entry(rule.clone()).or_default();
+        *n += 1;
+        keep[at] = *n <= quota(rule);
+    }
+    let mut flags = keep.into_iter();
+    list.retain(|_| flags.next().unwrap_or(false));
+}
+
+/// Drops the oldest tenth (at least one) of the entries `of` selects; the list is oldest first.
+fn drop_oldest_tenth<T>(list: &mut Vec<T>, of: impl Fn(&T) -> bool) {
+    let n = list.iter().filter(|x| of(x)).count().div_ceil(10);
+    let mut dropped = 0;
+    list.retain(|x| {
+        if dropped < n && of(x) {
+            dropped += 1;
+            false
+        } else {
+            true
+        }
+    });
+}
+
+/// The key a collector seals its detection state with: derived from a secret that those who
+/// can write the checkpoint's table do not hold (the API key). Never shown.
+#[derive(Clone)]
+pub struct SealKey([u8; 32]);
+
+impl SealKey {
+    /// A key derived from `secret` (HMAC-SHA256 with a fixed label), so the secret itself is
+    /// never used as a key elsewhere.
+    pub fn derive(secret: &[u8]) -> SealKey {
+        use hmac::{KeyInit, Mac};
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret)
+            .expect("HMAC takes a key of any length");
+        mac.update(b"atlassian-audit-collector detection state seal v1");
+        SealKey(mac.finalize().into_bytes().into())
+    }
+}
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealKey(…)")
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::field_path::FieldRef;
+use super::field_path::{clip, FieldRef};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -58,6 +58,30 @@ impl Template {
             parts.push(Part::Text(literal));
         }
         Ok(Template { parts })
+    }
+
+    /// The fields the template reads.
+    pub fn fields(&self) -> impl Iterator<Item = &FieldRef> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Field(f) => Some(f),
+            Part::Text(_) => None,
+        })
+    }
+
+    /// The most characters a rendering can take: its text, and each placeholder at its longest.
+    pub fn max_chars(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.chars().count(),
+                Part::Field(f) => f.max_rendered_chars(),
+            })
+            .sum()
+    }
+
+    /// [`Template::render`] cut to at most `max` characters (`…` marks the cut).
+    pub fn render_capped(&self, event: &Value, max: usize) -> String {
+        clip(&self.render(event), max)
     }
 
     pub fn render(&self, event: &Value) -> String {

@@ -5,7 +5,8 @@
 //! the directive declares only what an alarm or the dashboard reads, and only when it carries a
 //! signal: `EventsProcessed` on every run (0 included: the no-events alarm and the dashboard's
 //! hourly count), `KeyDaysLeft` whenever the key's expiry is known, and `AuthFailures`,
-//! `LeaseHeld`, `IngestLagSeconds`, `CheckpointWentBackwards` and `AlertsRaised` only on the runs
+//! `LeaseHeld`, `IngestLagSeconds`, `CheckpointWentBackwards`, `AlertsRaised`,
+//! `AlertsUndelivered`, `DetectionsSkipped` and `DetectStateRejected` only on the runs
 //! where they are not zero, which in a healthy month is never. Every other figure of the run is a plain field of the same line, searchable
 //! in Logs Insights (the dashboard's pages, throttles and quarantine widgets read them there).
 use crate::collector::{RunSummary, StopReason};
@@ -22,6 +23,9 @@ pub mod name {
     pub const KEY_DAYS_LEFT: &str = "KeyDaysLeft";
     pub const CHECKPOINT_WENT_BACKWARDS: &str = "CheckpointWentBackwards";
     pub const ALERTS_RAISED: &str = "AlertsRaised";
+    pub const ALERTS_UNDELIVERED: &str = "AlertsUndelivered";
+    pub const DETECTIONS_SKIPPED: &str = "DetectionsSkipped";
+    pub const DETECT_STATE_REJECTED: &str = "DetectStateRejected";
 }
 
 /// When a CloudWatch metric is declared in the directive.
@@ -44,7 +48,7 @@ pub struct MetricSpec {
 }
 
 /// Every CloudWatch metric the collector can emit: what the alarms and the dashboard read.
-pub const CLOUDWATCH_METRICS: [MetricSpec; 7] = [
+pub const CLOUDWATCH_METRICS: [MetricSpec; 10] = [
     MetricSpec {
         name: name::EVENTS_PROCESSED,
         unit: "Count",
@@ -80,10 +84,25 @@ pub const CLOUDWATCH_METRICS: [MetricSpec; 7] = [
         unit: "Count",
         declared: Declared::WhenNonZero,
     },
+    MetricSpec {
+        name: name::ALERTS_UNDELIVERED,
+        unit: "Count",
+        declared: Declared::WhenNonZero,
+    },
+    MetricSpec {
+        name: name::DETECTIONS_SKIPPED,
+        unit: "Count",
+        declared: Declared::WhenNonZero,
+    },
+    MetricSpec {
+        name: name::DETECT_STATE_REJECTED,
+        unit: "Count",
+        declared: Declared::WhenNonZero,
+    },
 ];
 
 /// The plain fields of the line (never CloudWatch metrics), for Logs Insights.
-pub const LOG_FIELDS: [&str; 11] = [
+pub const LOG_FIELDS: [&str; 14] = [
     "RunSucceeded",
     "StopReason",
     "QuarantinedEvents",
@@ -96,6 +115,11 @@ pub const LOG_FIELDS: [&str; 11] = [
     // Now minus the newest processedAt written, whether or not events are left to collect.
     "NewestWrittenAgeSeconds",
     "CheckpointSequence",
+    // Events dated more than an hour past their processing; matches past a batch's alert cap;
+    // events of a read by time from before its `from`.
+    "FutureDatedEvents",
+    "AlertsOverCap",
+    "DroppedBeforeWindow",
 ];
 
 /// What one run reports: its summary and, when the secret says when the key expires, the days
@@ -135,7 +159,7 @@ impl<'a> RunMetrics<'a> {
     }
 
     /// The values of [`CLOUDWATCH_METRICS`], in its order.
-    fn metric_values(&self) -> [Option<f64>; 7] {
+    fn metric_values(&self) -> [Option<f64>; 10] {
         let s = self.summary;
         [
             Some(s.events_processed as f64),
@@ -149,6 +173,9 @@ impl<'a> RunMetrics<'a> {
                 0.0
             }),
             Some(s.alerts_raised as f64),
+            Some(s.alerts_undelivered as f64),
+            Some(s.detections_skipped as f64),
+            Some(if s.detect_state_rejected { 1.0 } else { 0.0 }),
         ]
     }
 
@@ -172,7 +199,7 @@ impl<'a> RunMetrics<'a> {
             }
         }
         let stop_reason = serde_json::to_value(s.stop_reason).unwrap_or(Value::Null);
-        let fields: [(&str, Value); 11] = [
+        let fields: [(&str, Value); 14] = [
             ("RunSucceeded", json!(if s.run_succeeded { 1 } else { 0 })),
             ("StopReason", stop_reason),
             ("QuarantinedEvents", json!(s.quarantined_events)),
@@ -184,6 +211,9 @@ impl<'a> RunMetrics<'a> {
             ("DurationMs", json!(s.duration_ms)),
             ("NewestWrittenAgeSeconds", json!(s.ingest_lag_seconds)),
             ("CheckpointSequence", json!(s.checkpoint_sequence)),
+            ("FutureDatedEvents", json!(s.future_dated_events)),
+            ("AlertsOverCap", json!(s.alerts_over_cap)),
+            ("DroppedBeforeWindow", json!(s.dropped_before_window)),
         ];
         debug_assert!(fields.iter().map(|(n, _)| *n).eq(LOG_FIELDS));
         for (name, value) in fields {

@@ -88,6 +88,25 @@ impl Notifiers {
         Ok(announced.len())
     }
 
+    /// Publishes to every target, going on past a target that fails: (announced, undelivered),
+    /// where an alert is undelivered when a target refused it (all of a failed call's alerts
+    /// count, since which were accepted is not known). Used when a batch's announcement has
+    /// failed too often to hold up the archive any longer.
+    pub async fn publish_what_can_be(&self, alerts: &[Alert]) -> (usize, usize) {
+        let announced: Vec<Alert> = self.worth_announcing(alerts).into_iter().cloned().collect();
+        if announced.is_empty() || self.targets.is_empty() {
+            return (0, 0);
+        }
+        let mut undelivered = 0;
+        for target in &self.targets {
+            if let Err(e) = target.publish(&announced).await {
+                tracing::error!(error = %e, "alerts not announced");
+                undelivered = announced.len();
+            }
+        }
+        (announced.len() - undelivered, undelivered)
+    }
+
     pub fn describe(&self) -> String {
         if self.targets.is_empty() {
             return "no notification target".into();

@@ -9,7 +9,9 @@ use crate::config::{
     CheckpointLocation, Config, ConfigError, CredentialSource, ObjectLocation,
     DEFAULT_AWS_ATTEMPT_TIMEOUT,
 };
-use crate::credentials::{CredentialProvider, SecretsManagerCredentials, StaticCredentials};
+use crate::credentials::{
+    ApiKeySeal, CredentialProvider, SecretsManagerCredentials, StaticCredentials,
+};
 use crate::detect::RuleError;
 use crate::normalize::{Normalizer, SourceInfo};
 use crate::progress::{ObservedSink, ObservedSource, Progress};
@@ -200,7 +202,8 @@ impl Backends {
         let detection = Detection::new(
             Arc::new(rule_pack(config, aws).await?),
             notifiers(config, aws).await?,
-        );
+        )
+        .sealed_by(Arc::new(ApiKeySeal(credentials.clone())));
         let source = Arc::new(
             AtlassianClient::new(config.api_base_url.clone(), credentials.clone())?
                 .with_request_timeout(config.api_request_timeout),

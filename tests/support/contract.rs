@@ -356,6 +356,7 @@ pub mod store {
                 hours: vec![1_699_995_600, 1_699_999_200],
                 quarantine: true,
                 alert_hours: vec![1_699_995_600],
+                announce_failures: 0,
             }),
             events_written: 123_456,
             detect: detect_state_with_an_open_alert(),

@@ -7,14 +7,13 @@ mod gzip_stream;
 
 pub use bounds::{BatchBounds, MAX_BATCH_HOURS, MAX_COMPRESSED_BYTES};
 
+use super::detection::BatchDetection;
 use crate::checkpoint::{key_hash, BatchObjects, BatchWritten, RecentEvents};
-use crate::detect::ActionFilter;
 use crate::normalize::{Normalizer, Outcome, ParseTime};
 use crate::sink::EncodedObject;
 use chrono::{DateTime, TimeDelta, Utc};
 use gzip_stream::{Deflater, GzipStream};
 use serde_json::value::RawValue;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
 pub struct Batch {
@@ -28,7 +27,10 @@ pub struct Batch {
     pub written: Vec<(u64, Option<i64>)>,
     pub valid: u64,
     pub quarantined: u64,
+    /// Events dropped as repeats: their id was written already.
     pub duplicates: u64,
+    /// Events of a read by time processed before its `from`: written by the runs before.
+    pub before_window: u64,
     pub newest_processed_at_ms: Option<i64>,
 }
 
@@ -153,18 +155,17 @@ pub struct BatchBuilder {
     events_read: u32,
     pages: u32,
     last_page: (u32, u64),
-    /// Lines a rule may match (by action), parsed for the detect stage: the page's, until taken.
-    detect_filter: Option<ActionFilter>,
-    candidates: Vec<Value>,
+    /// The detect stage, fed each written event's line.
+    detection: Option<BatchDetection>,
     batch: Batch,
 }
 
 impl BatchBuilder {
     /// An empty batch. Events processed before `written_before_ms` are skipped: it is the
-    /// checkpoint's window start (or the `from` of a read by time), before which every event
-    /// was written already (the stream is in processedAt order), so a page that reaches back
-    /// past it (an API repeating events from before the position it was asked for) writes
-    /// nothing twice.
+    /// `from` of a read by time, before which every event was written already (the stream is
+    /// in processedAt order), so a page that reaches back past it (an API repeating events from
+    /// before the position it was asked for) writes nothing twice. Reads by cursor pass `None`:
+    /// they drop repeats by id only.
     pub fn new(written_before_ms: Option<i64>) -> Self {
         BatchBuilder {
             written_before_ms,
@@ -179,8 +180,7 @@ impl BatchBuilder {
             events_read: 0,
             pages: 0,
             last_page: (0, 0),
-            detect_filter: None,
-            candidates: Vec::new(),
+            detection: None,
             batch: Batch {
                 hours: BTreeMap::new(),
                 quarantine: None,
@@ -189,22 +189,22 @@ impl BatchBuilder {
                 valid: 0,
                 quarantined: 0,
                 duplicates: 0,
+                before_window: 0,
                 newest_processed_at_ms: None,
             },
         }
     }
 
-    /// Keeps, for detection, the valid events whose action `filter` names (see
-    /// [`BatchBuilder::take_candidates`]).
-    pub fn detecting(mut self, filter: ActionFilter) -> Self {
-        self.detect_filter = (!filter.is_empty()).then_some(filter);
+    /// Feeds every valid event written (in stream order, repeats dropped before) to the
+    /// detect stage, as it is added: no page of parsed events is ever held.
+    pub(in crate::collector) fn detecting(mut self, detection: BatchDetection) -> Self {
+        self.detection = Some(detection);
         self
     }
 
-    /// The events kept for detection since the last call, in stream order (written events
-    /// only: repeats were dropped before).
-    pub fn take_candidates(&mut self) -> Vec<Value> {
-        std::mem::take(&mut self.candidates)
+    /// The detect stage fed so far.
+    pub(in crate::collector) fn take_detection(&mut self) -> Option<BatchDetection> {
+        self.detection.take()
     }
 
     /// Adds a page read at `parse_time`; repeats of events in `recent` or earlier in the batch
@@ -260,7 +260,11 @@ impl BatchBuilder {
         };
         let processed_ms = processed_at.map(to_ms);
         let hash = key_hash(key);
-        if self.is_repeat(hash, processed_ms, recent) {
+        if self.is_before_window(processed_ms) {
+            self.batch.before_window += 1;
+            return Ok(());
+        }
+        if recent.contains_hash(hash) || !self.seen.insert(hash) {
             self.batch.duplicates += 1;
             return Ok(());
         }
@@ -274,13 +278,12 @@ impl BatchBuilder {
         self.bound_staged()
     }
 
-    /// Written already: before the window, among the recent ids, or earlier in this batch.
-    fn is_repeat(&mut self, hash: u64, processed_ms: Option<i64>, recent: &RecentEvents) -> bool {
-        let before_window = matches!(
+    /// Processed before the `from` of a read by time: written by an earlier run.
+    fn is_before_window(&self, processed_ms: Option<i64>) -> bool {
+        matches!(
             (processed_ms, self.written_before_ms),
             (Some(ms), Some(floor)) if ms < floor
-        );
-        before_window || recent.contains_hash(hash) || !self.seen.insert(hash)
+        )
     }
 
     /// The processing time, unless it lies too far ahead of this machine's clock to believe.
@@ -329,14 +332,8 @@ impl BatchBuilder {
     }
 
     fn keep_for_detection(&mut self, line: &str) {
-        let Some(filter) = &self.detect_filter else {
-            return;
-        };
-        if filter.may_match(line) {
-            // The normalizer wrote the line as JSON: it parses (if not, no rule could read it).
-            if let Ok(value) = serde_json::from_str::<Value>(line) {
-                self.candidates.push(value);
-            }
+        if let Some(detection) = &mut self.detection {
+            detection.observe_line(line);
         }
     }
 

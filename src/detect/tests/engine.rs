@@ -241,8 +241,9 @@ fn the_state_stays_bounded() {
         );
     }
     let (matches, open) = state.sizes();
+    // Each of the two rules keeps up to its share: the caps are used, not passed.
     assert!(
-        matches > MAX_MATCHES / 2 && open > MAX_OPEN_ALERTS / 2,
+        matches > MAX_MATCHES / 2 && open > MAX_OPEN_ALERTS / 4,
         "{matches} {open}"
     );
     let bytes = serde_json::to_vec(&state).unwrap().len();
