@@ -262,10 +262,12 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
             )
         })
         .collect();
-    // The topic's ARN is CloudFormation's to make: stand in a valid one.
+    // The topic's ARN is CloudFormation's to make: stand in a valid one. The bus's `Ref` is its name.
     let topic = "arn:aws:sns:us-east-1:123456789012:atlassian-audit-AlertsTopic-1";
+    let bus = alerts_bus_name(&t);
     let config = Config::from_lookup(|name| match name {
         config::env::ALERTS_TOPIC_ARN => Some(topic.to_string()),
+        config::env::ALERTS_EVENT_BUS => Some(bus.clone()),
         _ => resolved.get(name).cloned(),
     })
     .expect("the template's default environment is a valid configuration");
@@ -274,7 +276,15 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
         json!({"Ref": "AlertsTopic"})
     );
     assert_eq!(config.alerts.topic_arn.as_deref(), Some(topic));
-    assert_eq!(config.alerts.event_bus.as_deref(), Some("default"));
+    assert_eq!(
+        env[config::env::ALERTS_EVENT_BUS],
+        json!({"Fn::If": ["AlertsOnStackBus", {"Ref": "AlertsBus"}, "default"]})
+    );
+    assert_eq!(
+        config.alerts.event_bus.as_deref(),
+        Some("atlassian-audit-alerts"),
+        "the stack's own bus by default"
+    );
     assert_eq!(
         config.alerts.min_severity,
         config::DEFAULT_ALERTS_MIN_SEVERITY
@@ -481,17 +491,13 @@ fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
     .map(String::from)
     .collect();
     assert_eq!(actions, expected);
-    // Alerts go to the stack's own topic and the default bus, nowhere else.
+    // Alerts go to the stack's own topic and the bus AlertsEventBus chooses, nowhere else (the
+    // bus: `the_alerts_bus_takes_events_from_the_collector_only`).
     assert_eq!(
         statements_with(role, "sns:Publish"),
         [json!({"Ref": "AlertsTopic"})]
     );
-    assert_eq!(
-        statements_with(role, "events:PutEvents"),
-        [
-            json!({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"})
-        ]
-    );
+    assert_eq!(statements_with(role, "events:PutEvents").len(), 1);
     // Objects may be written only under the three prefixes the collector writes, and the
     // high-water mark.
     assert_eq!(object_resources.len(), 4);
@@ -687,6 +693,104 @@ fn statements_with(role: &Value, action: &str) -> Vec<Value> {
     resources
 }
 
+/// The name the stack's alerts bus gets with the defaults (its `Ref`).
+fn alerts_bus_name(t: &Value) -> String {
+    resolve_sub(
+        t,
+        &resource(t, "AlertsBus")["Properties"]["Name"]["Fn::Sub"],
+    )
+}
+
+/// The statement of a policy document with this Sid.
+fn statement<'a>(document: &'a Value, sid: &str) -> &'a Value {
+    document["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("no statement {sid}"))
+}
+
+/// "Everyone but the collector's role": the condition of a deny that spares that role alone.
+fn all_but_the_role() -> Value {
+    json!({"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["CollectorRole", "Arn"]}}})
+}
+
+/// Alerts on EventBridge go, by default, to a bus of the stack's own on which only the
+/// collector's role may put events (an event there with the collector's Source is the
+/// collector's); `AlertsEventBus=default` keeps the account's default bus. The function and the
+/// role's `events:PutEvents` name whichever bus is chosen.
+#[test]
+fn the_alerts_bus_takes_events_from_the_collector_only() {
+    let t = template();
+    let parameter = &t["Parameters"]["AlertsEventBus"];
+    assert_eq!(parameter["AllowedValues"], json!(["stack", "default"]));
+    assert_eq!(parameter["Default"], "stack");
+    let on_stack_bus = &t["Conditions"]["AlertsOnStackBus"];
+    assert!(
+        holds(&t, on_stack_bus, &BTreeMap::new()),
+        "the stack's bus by default"
+    );
+    let chose_default = BTreeMap::from([("AlertsEventBus", "default")]);
+    assert!(!holds(&t, on_stack_bus, &chose_default));
+
+    let bus = resource(&t, "AlertsBus");
+    assert_eq!(bus["Type"], "AWS::Events::EventBus");
+    assert_eq!(bus["Condition"], "AlertsOnStackBus");
+    let name = alerts_bus_name(&t);
+    assert_eq!(name, "atlassian-audit-alerts");
+    let arn = format!("arn:aws:events:us-east-1:123456789012:event-bus/{name}");
+    let policy = &bus["Properties"]["Policy"];
+    let statements = policy["Statement"].as_array().expect("statements");
+    let role = json!({"Fn::GetAtt": ["CollectorRole", "Arn"]});
+    for st in statements {
+        assert_eq!(st["Action"], "events:PutEvents", "{}", st["Sid"]);
+        assert_eq!(
+            resolve_sub(&t, &st["Resource"]["Fn::Sub"]),
+            arn,
+            "{}",
+            st["Sid"]
+        );
+        if st["Effect"] == "Allow" {
+            assert_eq!(
+                st["Principal"],
+                json!({"AWS": role}),
+                "allowed to the role only"
+            );
+        }
+    }
+    let allowed = statements.iter().filter(|s| s["Effect"] == "Allow").count();
+    assert_eq!(allowed, 1, "{statements:?}");
+    let deny = statement(policy, "NobodyElsePutsEvents");
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Principal"], "*");
+    assert_eq!(deny["Condition"], all_but_the_role());
+
+    // The function is told the chosen bus; the role may put events on that bus and no other.
+    let var = &function_env(&t)[config::env::ALERTS_EVENT_BUS]["Fn::If"];
+    assert_eq!(
+        *var,
+        json!(["AlertsOnStackBus", {"Ref": "AlertsBus"}, "default"])
+    );
+    let role = &resource(&t, "CollectorRole")["Properties"];
+    let grant = statements_with(role, "events:PutEvents");
+    assert_eq!(grant.len(), 1, "{grant:?}");
+    let branches = grant[0]["Fn::If"]
+        .as_array()
+        .expect("a grant by AlertsEventBus");
+    assert_eq!(branches[0], "AlertsOnStackBus");
+    assert_eq!(resolve_sub(&t, &branches[1]["Fn::Sub"]), arn);
+    assert_eq!(
+        resolve_sub(&t, &branches[2]["Fn::Sub"]),
+        "arn:aws:events:us-east-1:123456789012:event-bus/default"
+    );
+    // The output names the bus to put rules on.
+    assert_eq!(
+        t["Outputs"]["AlertsEventBusName"]["Value"],
+        json!({"Fn::If": ["AlertsOnStackBus", {"Ref": "AlertsBus"}, "default"]})
+    );
+}
+
 #[test]
 fn alerts_have_a_topic_of_their_own_encrypted_and_tls_only() {
     let t = template();
@@ -701,11 +805,21 @@ fn alerts_have_a_topic_of_their_own_encrypted_and_tls_only() {
     let statements = policy["PolicyDocument"]["Statement"]
         .as_array()
         .expect("statements");
-    assert_eq!(statements.len(), 1, "denies only: the role's IAM allows");
-    let deny = &statements[0];
+    assert!(
+        statements.iter().all(|s| s["Effect"] == "Deny"),
+        "denies only: the role's IAM allows"
+    );
+    let deny = statement(&policy["PolicyDocument"], "DenyPublishingWithoutTls");
     assert_eq!(deny["Effect"], "Deny");
     assert_eq!(deny["Action"], "sns:Publish");
     assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
+    // No one but the collector can forge an alert, whatever their IAM policies allow.
+    let only = statement(&policy["PolicyDocument"], "OnlyTheCollectorPublishes");
+    assert_eq!(only["Effect"], "Deny");
+    assert_eq!(only["Principal"], "*");
+    assert_eq!(only["Action"], "sns:Publish");
+    assert_eq!(only["Resource"], json!({"Ref": "AlertsTopic"}));
+    assert_eq!(only["Condition"], all_but_the_role());
 
     let subscription = resource(&t, "AlertsEmailSubscription");
     assert_eq!(subscription["Condition"], "HasAlertsEmail");
@@ -867,6 +981,7 @@ fn the_outputs_name_what_an_operator_needs() {
         "CheckpointWentBackwardsAlarmName",
         "DashboardName",
         "AlertsTopicArn",
+        "AlertsEventBusName",
     ] {
         assert!(t["Outputs"].get(output).is_some(), "output {output}");
     }
