@@ -642,6 +642,69 @@ fn the_archive_cannot_be_quietly_erased() {
         admin_only["Condition"]["Fn::If"][2],
         json!({"Ref": "AWS::NoValue"})
     );
+
+    // Nor may anyone else open the bucket up or copy it away: ACLs back on (ownership), the
+    // public access block lifted, a replication rule to a bucket of theirs.
+    let opens = statements
+        .iter()
+        .find(|s| s["Sid"] == "OnlyTheArchiveAdminOpensOrCopiesTheBucket")
+        .expect("the statement on access and copies");
+    assert_eq!(opens["Effect"], "Deny");
+    assert_eq!(opens["Principal"], "*");
+    assert_eq!(
+        opens["Action"],
+        json!([
+            "s3:PutBucketOwnershipControls",
+            "s3:PutBucketPublicAccessBlock",
+            "s3:PutReplicationConfiguration"
+        ])
+    );
+    assert_eq!(
+        opens["Resource"],
+        json!({"Fn::GetAtt": ["OutputBucket", "Arn"]})
+    );
+    assert_eq!(opens["Condition"], admin_only["Condition"]);
+}
+
+/// With `customer-managed-kms`, CloudWatch Logs may use the stack's key for the one log group
+/// the stack creates and encrypts with it, the function's, and for no other log group.
+#[test]
+fn the_stack_key_encrypts_the_function_logs_only() {
+    let t = template();
+    let log_groups: Vec<&String> = t["Resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Logs::LogGroup")
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(log_groups, ["CollectorLogGroup"], "the stack's log groups");
+    let group = &resource(&t, "CollectorLogGroup")["Properties"];
+    assert_eq!(
+        group["KmsKeyId"],
+        json!({"Fn::If": ["UseCustomerKey", {"Fn::GetAtt": ["EncryptionKey", "Arn"]}, {"Ref": "AWS::NoValue"}]})
+    );
+    assert_eq!(
+        resource(&t, "CollectorFunction")["Properties"]["LoggingConfig"]["LogGroup"],
+        json!({"Ref": "CollectorLogGroup"})
+    );
+    let name = resolve_sub(&t, &group["LogGroupName"]["Fn::Sub"]);
+    assert_eq!(name, "/aws/lambda/atlassian-audit-collector");
+
+    let policy = &resource(&t, "EncryptionKey")["Properties"]["KeyPolicy"];
+    let logs = statement(policy, "CloudWatchLogsEncryptsTheFunctionLogs");
+    assert_eq!(
+        logs["Principal"],
+        json!({"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}})
+    );
+    let condition = logs["Condition"].as_object().expect("a condition");
+    assert_eq!(condition.len(), 1, "{condition:?}");
+    let context = &condition["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"];
+    assert_eq!(
+        resolve_sub(&t, &context["Fn::Sub"]),
+        format!("arn:aws:logs:us-east-1:123456789012:log-group:{name}"),
+        "the function's log group, and no other"
+    );
 }
 
 /// The created secret can be read by the collector's role (and a break-glass principal, when
