@@ -344,6 +344,55 @@ fn the_no_events_alarm_fires_on_silence_and_on_a_stopped_collector() {
     );
 }
 
+/// The alarms on the detect stage running degraded (the archive never waits on it): a batch
+/// archived without announcing its alerts, or without evaluating some of its events.
+///
+/// Kept apart from `CUSTOM_METRIC_ALARMS` until the collector declares both metrics (issue 28,
+/// the detect stage's part): then `emf_lines` gets a run with both counts above 0, these two
+/// join `CUSTOM_METRIC_ALARMS`, and the tests there check that the code emits what they read.
+const DETECT_STAGE_ALARMS: [(&str, &str); 2] = [
+    ("AlertsUndeliveredAlarm", "AlertsUndelivered"),
+    ("DetectionsSkippedAlarm", "DetectionsSkipped"),
+];
+
+#[test]
+fn a_degraded_detect_stage_alarms() {
+    let t = template();
+    let source_id = resolve(&t, &function_env(&t)[config::env::SOURCE_ID]);
+    let namespace = resolve(&t, &function_env(&t)[config::env::METRICS_NAMESPACE]);
+    for (name, metric) in DETECT_STAGE_ALARMS {
+        let alarm = &resource(&t, name)["Properties"];
+        assert_eq!(alarm["MetricName"], metric, "{name}");
+        assert_eq!(resolve(&t, &alarm["Namespace"]), namespace, "{name}");
+        let dims = alarm["Dimensions"].as_array().expect("dimensions");
+        assert_eq!(dims.len(), 1, "{name}: the EMF line has one dimension");
+        assert_eq!(dims[0]["Name"], DIMENSION, "{name}");
+        assert_eq!(resolve(&t, &dims[0]["Value"]), source_id, "{name}");
+        // Declared only when not zero: any count in a period alarms, no data is fine.
+        assert_eq!(alarm["Statistic"], "Sum", "{name}");
+        assert_eq!(
+            alarm["ComparisonOperator"], "GreaterThanThreshold",
+            "{name}"
+        );
+        assert_eq!(as_f64(&alarm["Threshold"]), 0.0, "{name}");
+        assert_eq!(as_f64(&alarm["EvaluationPeriods"]), 1.0, "{name}");
+        assert_eq!(as_f64(&alarm["Period"]), 300.0, "{name}");
+        assert_eq!(alarm["TreatMissingData"], "notBreaching", "{name}");
+        assert_eq!(
+            alarm["AlarmActions"],
+            json!([{"Ref": "AlarmTopic"}]),
+            "{name}"
+        );
+        assert_eq!(alarm["OKActions"], json!([{"Ref": "AlarmTopic"}]), "{name}");
+        let output = name.to_string() + "Name";
+        assert_eq!(t["Outputs"][&output]["Value"], json!({"Ref": name}));
+        // Not one of the other alarms' metrics.
+        for other in CUSTOM_METRIC_ALARMS {
+            assert_ne!(resource(&t, other)["Properties"]["MetricName"], metric);
+        }
+    }
+}
+
 /// The alarms on the collector's own metrics.
 const CUSTOM_METRIC_ALARMS: [&str; 6] = [
     "NoEventsAlarm",
@@ -1045,6 +1094,8 @@ fn the_outputs_name_what_an_operator_needs() {
         "DashboardName",
         "AlertsTopicArn",
         "AlertsEventBusName",
+        "AlertsUndeliveredAlarmName",
+        "DetectionsSkippedAlarmName",
     ] {
         assert!(t["Outputs"].get(output).is_some(), "output {output}");
     }
