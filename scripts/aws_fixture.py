@@ -45,6 +45,11 @@ def create(args):
         print(boto3.client("sns").create_topic(Name=args.topic)["TopicArn"])
 
 
+def create_bus(args):
+    """The stack's alerts bus (AlertsEventBus=stack), named as lambda-env printed it."""
+    boto3.client("events").create_event_bus(Name=args.name)
+
+
 def put_secret(args):
     """What the operator does after the deploy: the org id and key (and the key's expiry, when
     given) into the secret."""
@@ -290,7 +295,8 @@ def lambda_env(args):
     resources = {"CheckpointTable": args.table, "OutputBucket": args.bucket, "ApiSecret": args.secret,
                  "AlertsTopic": args.alerts_topic_arn}
     conditions = {"CreateBucket": True, "CreateSecret": True, "HasSourceId": bool(params.get("SourceId")),
-                  "HasDetectionRules": bool(params.get("DetectionRulesBucket") and params.get("DetectionRulesKey"))}
+                  "HasDetectionRules": bool(params.get("DetectionRulesBucket") and params.get("DetectionRulesKey")),
+                  "AlertsOnStackBus": params.get("AlertsEventBus") == "stack"}
 
     def resolve(name, value):
         if isinstance(value, str):
@@ -311,6 +317,8 @@ def lambda_env(args):
                 return re.sub(r"\$\{([^}]+)\}", lambda m: resolve(name, {"Ref": m[1]}), arg)
         sys.exit(f"lambda-env: cannot resolve {name}={value!r} from template.yaml; teach scripts/aws_fixture.py")
 
+    # The stack's alerts bus: its name as the template gives it (create-bus makes it in moto).
+    resources["AlertsBus"] = resolve("AlertsBus", template["Resources"]["AlertsBus"]["Properties"]["Name"])
     variables = template["Resources"]["CollectorFunction"]["Properties"]["Environment"]["Variables"]
     for name, value in variables.items():
         print(f"{name}={resolve(name, value)}")
@@ -323,6 +331,8 @@ def main():
     for a in ("--template", "--bucket", "--table", "--secret"):
         c.add_argument(a, required=True)
     c.add_argument("--topic", help="also an SNS topic of this name (the alerts topic); prints its ARN")
+    cb = sub.add_parser("create-bus")
+    cb.add_argument("--name", required=True)
     ps = sub.add_parser("put-secret")
     for a in ("--secret", "--org-id", "--api-key"):
         ps.add_argument(a, required=True)
@@ -351,7 +361,7 @@ def main():
     v.add_argument("--expect-events", type=int, required=True)
     v.add_argument("--expect-quarantined", type=int, required=True)
     args = p.parse_args()
-    {"create": create, "put-secret": put_secret, "verify": verify, "lambda-env": lambda_env,
+    {"create": create, "create-bus": create_bus, "put-secret": put_secret, "verify": verify, "lambda-env": lambda_env,
      "hold-lease": hold_lease, "set-sequence": set_sequence, "metrics": metrics}[args.cmd](args)
 
 

@@ -53,6 +53,11 @@ topic_arn="$(fixture create --template template.yaml --bucket "$bucket" --table 
 fixture lambda-env --template template.yaml --bucket "$bucket" --table "$table" --secret "$secret" \
   --alerts-topic-arn "$topic_arn" --stack-name "$stack" --parameter OutputPrefix=audit/ \
   --parameter "ApiBaseUrl=http://127.0.0.1:$sim_port" --parameter ApiAllowedHosts=127.0.0.1 >"$work/lambda.env"
+# The stack's own alerts bus (AlertsEventBus=stack, the default), as the deploy creates it.
+bus="$(sed -n 's/^ALERTS_EVENT_BUS=//p' "$work/lambda.env")"
+if [ "$bus" != default ]; then
+  fixture create-bus --name "$bus"
+fi
 cat >>"$work/lambda.env" <<ENV
 S3_FORCE_PATH_STYLE=true
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
@@ -180,7 +185,7 @@ fixture verify --bucket "$bucket" --table "$table" --prefix audit/ --source-id "
 # What CloudWatch makes of the function's EMF lines is what the alarms and the dashboard read.
 fixture metrics --template template.yaml --log "$work/watch.log" --stack-name "$stack" \
   --function-name atlassian-audit-lambda --topic-arn "arn:aws:sns:${AWS_REGION:-us-east-1}:123456789012:alarms" \
-  --parameter OutputPrefix=audit/
+  --parameter OutputPrefix=audit/ --not-triggered AlertsUndelivered --not-triggered DetectionsSkipped
 
 # The key went to the simulated org and nowhere else: not in the function's logs or its answers.
 if grep -qF "$api_key" "$work/watch.log" "$work"/*.json "$work"/*.err; then

@@ -641,7 +641,7 @@ pub const DEFAULT_ALERTS_MIN_SEVERITY: Severity = Severity::Low;
 pub struct AlertDelivery {
     /// An SNS topic ARN (ALERTS_TOPIC_ARN).
     pub topic_arn: Option<String>,
-    /// An EventBridge bus name or ARN (ALERTS_EVENT_BUS); the stack sets `default`.
+    /// An EventBridge bus name or ARN (ALERTS_EVENT_BUS); the stack sets its own bus (or `default`).
     pub event_bus: Option<String>,
     pub min_severity: Severity,
 }

@@ -262,10 +262,12 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
             )
         })
         .collect();
-    // The topic's ARN is CloudFormation's to make: stand in a valid one.
+    // The topic's ARN is CloudFormation's to make: stand in a valid one. The bus's `Ref` is its name.
     let topic = "arn:aws:sns:us-east-1:123456789012:atlassian-audit-AlertsTopic-1";
+    let bus = alerts_bus_name(&t);
     let config = Config::from_lookup(|name| match name {
         config::env::ALERTS_TOPIC_ARN => Some(topic.to_string()),
+        config::env::ALERTS_EVENT_BUS => Some(bus.clone()),
         _ => resolved.get(name).cloned(),
     })
     .expect("the template's default environment is a valid configuration");
@@ -274,7 +276,15 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
         json!({"Ref": "AlertsTopic"})
     );
     assert_eq!(config.alerts.topic_arn.as_deref(), Some(topic));
-    assert_eq!(config.alerts.event_bus.as_deref(), Some("default"));
+    assert_eq!(
+        env[config::env::ALERTS_EVENT_BUS],
+        json!({"Fn::If": ["AlertsOnStackBus", {"Ref": "AlertsBus"}, "default"]})
+    );
+    assert_eq!(
+        config.alerts.event_bus.as_deref(),
+        Some("atlassian-audit-alerts"),
+        "the stack's own bus by default"
+    );
     assert_eq!(
         config.alerts.min_severity,
         config::DEFAULT_ALERTS_MIN_SEVERITY
@@ -332,6 +342,55 @@ fn the_no_events_alarm_fires_on_silence_and_on_a_stopped_collector() {
         condition(&t, "NoEventsReminderOn"),
         "reminders on by default"
     );
+}
+
+/// The alarms on the detect stage running degraded (the archive never waits on it): a batch
+/// archived without announcing its alerts, or without evaluating some of its events.
+///
+/// Kept apart from `CUSTOM_METRIC_ALARMS` until the collector declares both metrics (issue 28,
+/// the detect stage's part): then `emf_lines` gets a run with both counts above 0, these two
+/// join `CUSTOM_METRIC_ALARMS`, and the tests there check that the code emits what they read.
+const DETECT_STAGE_ALARMS: [(&str, &str); 2] = [
+    ("AlertsUndeliveredAlarm", "AlertsUndelivered"),
+    ("DetectionsSkippedAlarm", "DetectionsSkipped"),
+];
+
+#[test]
+fn a_degraded_detect_stage_alarms() {
+    let t = template();
+    let source_id = resolve(&t, &function_env(&t)[config::env::SOURCE_ID]);
+    let namespace = resolve(&t, &function_env(&t)[config::env::METRICS_NAMESPACE]);
+    for (name, metric) in DETECT_STAGE_ALARMS {
+        let alarm = &resource(&t, name)["Properties"];
+        assert_eq!(alarm["MetricName"], metric, "{name}");
+        assert_eq!(resolve(&t, &alarm["Namespace"]), namespace, "{name}");
+        let dims = alarm["Dimensions"].as_array().expect("dimensions");
+        assert_eq!(dims.len(), 1, "{name}: the EMF line has one dimension");
+        assert_eq!(dims[0]["Name"], DIMENSION, "{name}");
+        assert_eq!(resolve(&t, &dims[0]["Value"]), source_id, "{name}");
+        // Declared only when not zero: any count in a period alarms, no data is fine.
+        assert_eq!(alarm["Statistic"], "Sum", "{name}");
+        assert_eq!(
+            alarm["ComparisonOperator"], "GreaterThanThreshold",
+            "{name}"
+        );
+        assert_eq!(as_f64(&alarm["Threshold"]), 0.0, "{name}");
+        assert_eq!(as_f64(&alarm["EvaluationPeriods"]), 1.0, "{name}");
+        assert_eq!(as_f64(&alarm["Period"]), 300.0, "{name}");
+        assert_eq!(alarm["TreatMissingData"], "notBreaching", "{name}");
+        assert_eq!(
+            alarm["AlarmActions"],
+            json!([{"Ref": "AlarmTopic"}]),
+            "{name}"
+        );
+        assert_eq!(alarm["OKActions"], json!([{"Ref": "AlarmTopic"}]), "{name}");
+        let output = name.to_string() + "Name";
+        assert_eq!(t["Outputs"][&output]["Value"], json!({"Ref": name}));
+        // Not one of the other alarms' metrics.
+        for other in CUSTOM_METRIC_ALARMS {
+            assert_ne!(resource(&t, other)["Properties"]["MetricName"], metric);
+        }
+    }
 }
 
 /// The alarms on the collector's own metrics.
@@ -481,17 +540,13 @@ fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
     .map(String::from)
     .collect();
     assert_eq!(actions, expected);
-    // Alerts go to the stack's own topic and the default bus, nowhere else.
+    // Alerts go to the stack's own topic and the bus AlertsEventBus chooses, nowhere else (the
+    // bus: `the_alerts_bus_takes_events_from_the_collector_only`).
     assert_eq!(
         statements_with(role, "sns:Publish"),
         [json!({"Ref": "AlertsTopic"})]
     );
-    assert_eq!(
-        statements_with(role, "events:PutEvents"),
-        [
-            json!({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"})
-        ]
-    );
+    assert_eq!(statements_with(role, "events:PutEvents").len(), 1);
     // Objects may be written only under the three prefixes the collector writes, and the
     // high-water mark.
     assert_eq!(object_resources.len(), 4);
@@ -636,6 +691,69 @@ fn the_archive_cannot_be_quietly_erased() {
         admin_only["Condition"]["Fn::If"][2],
         json!({"Ref": "AWS::NoValue"})
     );
+
+    // Nor may anyone else open the bucket up or copy it away: ACLs back on (ownership), the
+    // public access block lifted, a replication rule to a bucket of theirs.
+    let opens = statements
+        .iter()
+        .find(|s| s["Sid"] == "OnlyTheArchiveAdminOpensOrCopiesTheBucket")
+        .expect("the statement on access and copies");
+    assert_eq!(opens["Effect"], "Deny");
+    assert_eq!(opens["Principal"], "*");
+    assert_eq!(
+        opens["Action"],
+        json!([
+            "s3:PutBucketOwnershipControls",
+            "s3:PutBucketPublicAccessBlock",
+            "s3:PutReplicationConfiguration"
+        ])
+    );
+    assert_eq!(
+        opens["Resource"],
+        json!({"Fn::GetAtt": ["OutputBucket", "Arn"]})
+    );
+    assert_eq!(opens["Condition"], admin_only["Condition"]);
+}
+
+/// With `customer-managed-kms`, CloudWatch Logs may use the stack's key for the one log group
+/// the stack creates and encrypts with it, the function's, and for no other log group.
+#[test]
+fn the_stack_key_encrypts_the_function_logs_only() {
+    let t = template();
+    let log_groups: Vec<&String> = t["Resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Logs::LogGroup")
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(log_groups, ["CollectorLogGroup"], "the stack's log groups");
+    let group = &resource(&t, "CollectorLogGroup")["Properties"];
+    assert_eq!(
+        group["KmsKeyId"],
+        json!({"Fn::If": ["UseCustomerKey", {"Fn::GetAtt": ["EncryptionKey", "Arn"]}, {"Ref": "AWS::NoValue"}]})
+    );
+    assert_eq!(
+        resource(&t, "CollectorFunction")["Properties"]["LoggingConfig"]["LogGroup"],
+        json!({"Ref": "CollectorLogGroup"})
+    );
+    let name = resolve_sub(&t, &group["LogGroupName"]["Fn::Sub"]);
+    assert_eq!(name, "/aws/lambda/atlassian-audit-collector");
+
+    let policy = &resource(&t, "EncryptionKey")["Properties"]["KeyPolicy"];
+    let logs = statement(policy, "CloudWatchLogsEncryptsTheFunctionLogs");
+    assert_eq!(
+        logs["Principal"],
+        json!({"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}})
+    );
+    let condition = logs["Condition"].as_object().expect("a condition");
+    assert_eq!(condition.len(), 1, "{condition:?}");
+    let context = &condition["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"];
+    assert_eq!(
+        resolve_sub(&t, &context["Fn::Sub"]),
+        format!("arn:aws:logs:us-east-1:123456789012:log-group:{name}"),
+        "the function's log group, and no other"
+    );
 }
 
 /// The created secret can be read by the collector's role (and a break-glass principal, when
@@ -687,6 +805,104 @@ fn statements_with(role: &Value, action: &str) -> Vec<Value> {
     resources
 }
 
+/// The name the stack's alerts bus gets with the defaults (its `Ref`).
+fn alerts_bus_name(t: &Value) -> String {
+    resolve_sub(
+        t,
+        &resource(t, "AlertsBus")["Properties"]["Name"]["Fn::Sub"],
+    )
+}
+
+/// The statement of a policy document with this Sid.
+fn statement<'a>(document: &'a Value, sid: &str) -> &'a Value {
+    document["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("no statement {sid}"))
+}
+
+/// "Everyone but the collector's role": the condition of a deny that spares that role alone.
+fn all_but_the_role() -> Value {
+    json!({"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["CollectorRole", "Arn"]}}})
+}
+
+/// Alerts on EventBridge go, by default, to a bus of the stack's own on which only the
+/// collector's role may put events (an event there with the collector's Source is the
+/// collector's); `AlertsEventBus=default` keeps the account's default bus. The function and the
+/// role's `events:PutEvents` name whichever bus is chosen.
+#[test]
+fn the_alerts_bus_takes_events_from_the_collector_only() {
+    let t = template();
+    let parameter = &t["Parameters"]["AlertsEventBus"];
+    assert_eq!(parameter["AllowedValues"], json!(["stack", "default"]));
+    assert_eq!(parameter["Default"], "stack");
+    let on_stack_bus = &t["Conditions"]["AlertsOnStackBus"];
+    assert!(
+        holds(&t, on_stack_bus, &BTreeMap::new()),
+        "the stack's bus by default"
+    );
+    let chose_default = BTreeMap::from([("AlertsEventBus", "default")]);
+    assert!(!holds(&t, on_stack_bus, &chose_default));
+
+    let bus = resource(&t, "AlertsBus");
+    assert_eq!(bus["Type"], "AWS::Events::EventBus");
+    assert_eq!(bus["Condition"], "AlertsOnStackBus");
+    let name = alerts_bus_name(&t);
+    assert_eq!(name, "atlassian-audit-alerts");
+    let arn = format!("arn:aws:events:us-east-1:123456789012:event-bus/{name}");
+    let policy = &bus["Properties"]["Policy"];
+    let statements = policy["Statement"].as_array().expect("statements");
+    let role = json!({"Fn::GetAtt": ["CollectorRole", "Arn"]});
+    for st in statements {
+        assert_eq!(st["Action"], "events:PutEvents", "{}", st["Sid"]);
+        assert_eq!(
+            resolve_sub(&t, &st["Resource"]["Fn::Sub"]),
+            arn,
+            "{}",
+            st["Sid"]
+        );
+        if st["Effect"] == "Allow" {
+            assert_eq!(
+                st["Principal"],
+                json!({"AWS": role}),
+                "allowed to the role only"
+            );
+        }
+    }
+    let allowed = statements.iter().filter(|s| s["Effect"] == "Allow").count();
+    assert_eq!(allowed, 1, "{statements:?}");
+    let deny = statement(policy, "NobodyElsePutsEvents");
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Principal"], "*");
+    assert_eq!(deny["Condition"], all_but_the_role());
+
+    // The function is told the chosen bus; the role may put events on that bus and no other.
+    let var = &function_env(&t)[config::env::ALERTS_EVENT_BUS]["Fn::If"];
+    assert_eq!(
+        *var,
+        json!(["AlertsOnStackBus", {"Ref": "AlertsBus"}, "default"])
+    );
+    let role = &resource(&t, "CollectorRole")["Properties"];
+    let grant = statements_with(role, "events:PutEvents");
+    assert_eq!(grant.len(), 1, "{grant:?}");
+    let branches = grant[0]["Fn::If"]
+        .as_array()
+        .expect("a grant by AlertsEventBus");
+    assert_eq!(branches[0], "AlertsOnStackBus");
+    assert_eq!(resolve_sub(&t, &branches[1]["Fn::Sub"]), arn);
+    assert_eq!(
+        resolve_sub(&t, &branches[2]["Fn::Sub"]),
+        "arn:aws:events:us-east-1:123456789012:event-bus/default"
+    );
+    // The output names the bus to put rules on.
+    assert_eq!(
+        t["Outputs"]["AlertsEventBusName"]["Value"],
+        json!({"Fn::If": ["AlertsOnStackBus", {"Ref": "AlertsBus"}, "default"]})
+    );
+}
+
 #[test]
 fn alerts_have_a_topic_of_their_own_encrypted_and_tls_only() {
     let t = template();
@@ -701,11 +917,21 @@ fn alerts_have_a_topic_of_their_own_encrypted_and_tls_only() {
     let statements = policy["PolicyDocument"]["Statement"]
         .as_array()
         .expect("statements");
-    assert_eq!(statements.len(), 1, "denies only: the role's IAM allows");
-    let deny = &statements[0];
+    assert!(
+        statements.iter().all(|s| s["Effect"] == "Deny"),
+        "denies only: the role's IAM allows"
+    );
+    let deny = statement(&policy["PolicyDocument"], "DenyPublishingWithoutTls");
     assert_eq!(deny["Effect"], "Deny");
     assert_eq!(deny["Action"], "sns:Publish");
     assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
+    // No one but the collector can forge an alert, whatever their IAM policies allow.
+    let only = statement(&policy["PolicyDocument"], "OnlyTheCollectorPublishes");
+    assert_eq!(only["Effect"], "Deny");
+    assert_eq!(only["Principal"], "*");
+    assert_eq!(only["Action"], "sns:Publish");
+    assert_eq!(only["Resource"], json!({"Ref": "AlertsTopic"}));
+    assert_eq!(only["Condition"], all_but_the_role());
 
     let subscription = resource(&t, "AlertsEmailSubscription");
     assert_eq!(subscription["Condition"], "HasAlertsEmail");
@@ -867,6 +1093,9 @@ fn the_outputs_name_what_an_operator_needs() {
         "CheckpointWentBackwardsAlarmName",
         "DashboardName",
         "AlertsTopicArn",
+        "AlertsEventBusName",
+        "AlertsUndeliveredAlarmName",
+        "DetectionsSkippedAlarmName",
     ] {
         assert!(t["Outputs"].get(output).is_some(), "output {output}");
     }
