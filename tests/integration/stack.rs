@@ -156,6 +156,11 @@ fn emf_lines() -> Vec<Value> {
     let mut alerted = RunSummary::new("s");
     alerted.alerts_raised = 2;
     runs.push(alerted);
+    let mut degraded = RunSummary::new("s");
+    degraded.alerts_undelivered = 1;
+    degraded.detections_skipped = 1;
+    degraded.detect_state_rejected = true;
+    runs.push(degraded);
     let mut lines = Vec::new();
     for s in &runs {
         for days in [None, Some(3.5)] {
@@ -347,12 +352,12 @@ fn the_no_events_alarm_fires_on_silence_and_on_a_stopped_collector() {
 /// The alarms on the detect stage running degraded (the archive never waits on it): a batch
 /// archived without announcing its alerts, or without evaluating some of its events.
 ///
-/// Kept apart from `CUSTOM_METRIC_ALARMS` until the collector declares both metrics (issue 28,
-/// the detect stage's part): then `emf_lines` gets a run with both counts above 0, these two
-/// join `CUSTOM_METRIC_ALARMS`, and the tests there check that the code emits what they read.
-const DETECT_STAGE_ALARMS: [(&str, &str); 2] = [
+/// And the state the detect stage keeps found rewritten under it. Each metric is one the code
+/// emits (`emitted_metric_names`).
+const DETECT_STAGE_ALARMS: [(&str, &str); 3] = [
     ("AlertsUndeliveredAlarm", "AlertsUndelivered"),
     ("DetectionsSkippedAlarm", "DetectionsSkipped"),
+    ("DetectStateRejectedAlarm", "DetectStateRejected"),
 ];
 
 #[test]
@@ -360,9 +365,11 @@ fn a_degraded_detect_stage_alarms() {
     let t = template();
     let source_id = resolve(&t, &function_env(&t)[config::env::SOURCE_ID]);
     let namespace = resolve(&t, &function_env(&t)[config::env::METRICS_NAMESPACE]);
+    let emitted = emitted_metric_names();
     for (name, metric) in DETECT_STAGE_ALARMS {
         let alarm = &resource(&t, name)["Properties"];
         assert_eq!(alarm["MetricName"], metric, "{name}");
+        assert!(emitted.contains(metric), "{name}: the code emits {metric}");
         assert_eq!(resolve(&t, &alarm["Namespace"]), namespace, "{name}");
         let dims = alarm["Dimensions"].as_array().expect("dimensions");
         assert_eq!(dims.len(), 1, "{name}: the EMF line has one dimension");
@@ -1306,7 +1313,10 @@ fn the_dashboard_reads_what_the_code_emits_and_draws_each_alarm() {
     }
 
     // Only what an alarm or the dashboard reads is a CloudWatch metric.
-    for alarm in CUSTOM_METRIC_ALARMS {
+    for alarm in CUSTOM_METRIC_ALARMS
+        .into_iter()
+        .chain(DETECT_STAGE_ALARMS.map(|(alarm, _)| alarm))
+    {
         read.insert(
             resource(&t, alarm)["Properties"]["MetricName"]
                 .as_str()
