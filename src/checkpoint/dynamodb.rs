@@ -1,5 +1,5 @@
 use super::{
-    Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch, RecentEvents,
+    Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, PendingBatch, RecentEvents,
     StoredCheckpoint,
 };
 use crate::detect::DetectState;
@@ -154,6 +154,7 @@ impl CheckpointStore for DynamoDbCheckpointStore {
         &self,
         source_id: &str,
         lease: &Lease,
+        _fence: Fence,
         now_ms: i64,
         new_generation: &str,
     ) -> Result<Checkpoint, CheckpointError> {

@@ -1,4 +1,4 @@
-use super::{Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint};
+use super::{Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, StoredCheckpoint};
 use crate::durable_file;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -98,6 +98,7 @@ impl CheckpointStore for FileCheckpointStore {
         &self,
         source_id: &str,
         lease: &Lease,
+        _fence: Fence,
         now_ms: i64,
         new_generation: &str,
     ) -> Result<Checkpoint, CheckpointError> {
@@ -205,12 +206,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileCheckpointStore::new(dir.path().join("state.json"));
         let cp = store
-            .acquire("s", &lease("a", 1000), 0, "gen-a")
+            .acquire("s", &lease("a", 1000), Fence::longest(), 0, "gen-a")
             .await
             .unwrap();
         assert_eq!(cp.generation, "gen-a");
         let err = store
-            .acquire("s", &lease("b", 2000), 500, "gen-b")
+            .acquire("s", &lease("b", 2000), Fence::longest(), 500, "gen-b")
             .await
             .unwrap_err();
         assert!(matches!(
@@ -219,7 +220,7 @@ mod tests {
         ));
         // Expired: b takes over, and a can no longer save.
         let cp = store
-            .acquire("s", &lease("b", 2000), 1001, "gen-b")
+            .acquire("s", &lease("b", 2000), Fence::longest(), 1001, "gen-b")
             .await
             .unwrap();
         assert_eq!(cp.generation, "gen-a", "the generation is kept");

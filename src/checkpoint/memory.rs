@@ -1,4 +1,4 @@
-use super::{Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint};
+use super::{Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, StoredCheckpoint};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -34,6 +34,7 @@ impl CheckpointStore for MemoryCheckpointStore {
         &self,
         source_id: &str,
         lease: &Lease,
+        _fence: Fence,
         now_ms: i64,
         new_generation: &str,
     ) -> Result<Checkpoint, CheckpointError> {

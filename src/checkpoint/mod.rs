@@ -1,5 +1,6 @@
 //! Where a source stopped, and who may move it: the checkpoint and the lease that guards it.
 mod dynamodb;
+mod fence;
 mod file;
 pub mod high_water;
 mod memory;
@@ -8,10 +9,11 @@ mod progress;
 mod recent;
 
 pub use dynamodb::DynamoDbCheckpointStore;
+pub use fence::{Fence, LeaseEnding};
 pub use file::FileCheckpointStore;
 pub use high_water::{
-    HighWaterError, HighWaterMarks, LocalDirHighWaterMarks, Mark, MemoryHighWaterMarks,
-    S3HighWaterMarks,
+    HighWaterError, HighWaterMarks, LocalDirHighWaterMarks, Mark, MemoryHighWaterMarks, Raised,
+    Replaced, S3HighWaterMarks, StoredMark,
 };
 pub use memory::MemoryCheckpointStore;
 pub use monotonic::MonotonicCheckpoints;
@@ -181,11 +183,15 @@ pub enum CheckpointError {
 pub trait CheckpointStore: Send + Sync {
     /// Takes the lease on `source_id` when [`Lease::may_take`] allows it (free, expired, ours,
     /// or expiring further ahead than any run may hold one), creating the record (with
-    /// `new_generation`) if there is none; returns the checkpoint.
+    /// `new_generation`) if there is none; returns the checkpoint. `fence` is where the run's
+    /// writes stop ([`Fence`]: the lease's end less a margin, on the monotonic clock): anything
+    /// a store writes for the run besides the record itself (the high-water mark), up to and
+    /// including [`CheckpointStore::release`], it writes only before the fence.
     async fn acquire(
         &self,
         source_id: &str,
         lease: &Lease,
+        fence: Fence,
         now_ms: i64,
         new_generation: &str,
     ) -> Result<Checkpoint, CheckpointError>;

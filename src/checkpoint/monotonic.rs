@@ -8,8 +8,15 @@
 //! sequence is refused: the run gives the lease back and writes nothing. The mark follows the
 //! table: it is raised when a run finds the table further on, and when a run that moved the
 //! checkpoint gives its lease back.
-use super::high_water::{HighWaterMarks, Mark};
-use super::{Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint, WentBackwards};
+//!
+//! Raising it is a conditional write ([`high_water::raise`]), so a run that lost a race cannot
+//! lower it, and it is fenced like the run's other writes ([`Fence`]): a run whose lease may
+//! have ended writes no mark. (After a reset on purpose, the record and the mark deleted, a late
+//! mark from such a run would make the new checkpoint look rewound and refuse every run.)
+use super::high_water::{self, HighWaterMarks, Mark, Raised, StoredMark};
+use super::{
+    Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, StoredCheckpoint, WentBackwards,
+};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,12 +30,13 @@ impl Mark {
     }
 }
 
-/// What this process knows of one source: the mark as last read or written, and the
-/// checkpoint it last stored.
+/// What this process knows of one source: the mark as last read or written (with its version),
+/// the checkpoint it last stored, and where the writes of the run holding the lease stop.
 #[derive(Default, Clone)]
 struct Known {
-    mark: Option<Mark>,
+    mark: Option<StoredMark>,
     saved: Option<Mark>,
+    fence: Option<Fence>,
 }
 
 /// Any checkpoint store, refusing checkpoints that went behind the source's high-water mark.
@@ -54,36 +62,46 @@ impl MonotonicCheckpoints {
         entry.clone()
     }
 
-    /// Raises the mark to `mark`, a value the table held. A failure only leaves the mark
-    /// behind (the check is weaker until a later run raises it), so it is logged, not fatal.
-    async fn raise(&self, source_id: &str, mark: Mark) {
-        match self.marks.write(source_id, &mark).await {
-            Ok(()) => {
-                self.update(source_id, |k| {
-                    if mark.is_ahead_of(k.mark.as_ref()) {
-                        k.mark = Some(mark);
-                    }
-                });
+    /// Raises the mark to `mark`, a value the table held, if it is still ahead of the stored
+    /// one and the run's lease has not ended (`fence`). A failure only leaves the mark behind
+    /// (the check is weaker until a later run raises it), so it is logged, not fatal.
+    async fn raise(&self, source_id: &str, mark: Mark, fence: Fence) {
+        let known = self.update(source_id, |_| {}).mark;
+        let raise = high_water::raise(self.marks.as_ref(), source_id, &mark, known);
+        match fence.within("raising the high-water mark", raise).await {
+            Ok(Ok(Raised::Written(stored))) => {
+                self.update(source_id, |k| k.mark = Some(stored));
+            }
+            Ok(Ok(Raised::NotAhead(seen))) => {
+                self.update(source_id, |k| k.mark = seen);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not raise the high-water mark; a later run raises it")
             }
             Err(e) => {
-                tracing::warn!(error = %e, "could not raise the high-water mark; a later run raises it")
+                tracing::warn!(error = %e, "the high-water mark was not raised; a later run raises it")
             }
         }
     }
 
     /// Reads the mark, and refuses `checkpoint` when it went behind it.
-    async fn judge(&self, source_id: &str, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
-        let mark = self.marks.read(source_id).await?;
+    async fn judge(
+        &self,
+        source_id: &str,
+        checkpoint: &Checkpoint,
+        fence: Fence,
+    ) -> Result<(), CheckpointError> {
+        let stored = self.marks.read(source_id).await?;
         let found = Mark::of(checkpoint);
-        match mark {
-            Some(known) if !found.follows(Some(&known)) => {
-                Err(self.went_backwards(source_id, known, found))
+        match stored {
+            Some(known) if !found.follows(Some(&known.mark)) => {
+                Err(self.went_backwards(source_id, known.mark, found))
             }
-            mark => {
-                let ahead = found.is_ahead_of(mark.as_ref());
-                self.update(source_id, |k| k.mark = mark);
+            stored => {
+                let ahead = found.is_ahead_of(stored.as_ref().map(|s| &s.mark));
+                self.update(source_id, |k| k.mark = stored);
                 if ahead {
-                    self.raise(source_id, found).await;
+                    self.raise(source_id, found, fence).await;
                 }
                 Ok(())
             }
@@ -109,21 +127,25 @@ impl CheckpointStore for MonotonicCheckpoints {
         &self,
         source_id: &str,
         lease: &Lease,
+        fence: Fence,
         now_ms: i64,
         new_generation: &str,
     ) -> Result<Checkpoint, CheckpointError> {
         let checkpoint = self
             .inner
-            .acquire(source_id, lease, now_ms, new_generation)
+            .acquire(source_id, lease, fence, now_ms, new_generation)
             .await?;
-        if let Err(e) = self.judge(source_id, &checkpoint).await {
+        self.update(source_id, |k| {
+            k.saved = None;
+            k.fence = Some(fence);
+        });
+        if let Err(e) = self.judge(source_id, &checkpoint, fence).await {
             // Nothing is written under this checkpoint; the next run meets the same check.
             if let Err(release) = self.inner.release(source_id, &lease.owner).await {
                 tracing::warn!(error = %release, "could not release the lease; it expires by itself");
             }
             return Err(e);
         }
-        self.update(source_id, |k| k.saved = None);
         Ok(checkpoint)
     }
 
@@ -138,11 +160,12 @@ impl CheckpointStore for MonotonicCheckpoints {
         Ok(())
     }
 
-    /// Raises the mark to what this run stored, then gives the lease back.
+    /// Raises the mark to what this run stored (before the run's fence), then gives the lease
+    /// back.
     async fn release(&self, source_id: &str, owner: &str) -> Result<(), CheckpointError> {
         let known = self.update(source_id, |_| {});
-        if let Some(saved) = known.saved.filter(|s| s.is_ahead_of(known.mark.as_ref())) {
-            self.raise(source_id, saved).await;
+        if let (Some(saved), Some(fence)) = (known.saved, known.fence) {
+            self.raise(source_id, saved, fence).await;
         }
         self.inner.release(source_id, owner).await
     }
@@ -159,7 +182,10 @@ impl CheckpointStore for MonotonicCheckpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::{MemoryCheckpointStore, MemoryHighWaterMarks};
+    use crate::checkpoint::{
+        FileCheckpointStore, LocalDirHighWaterMarks, MemoryCheckpointStore, MemoryHighWaterMarks,
+    };
+    use std::time::Duration;
 
     fn lease(owner: &str) -> Lease {
         Lease {
@@ -170,9 +196,17 @@ mod tests {
 
     /// Stores `checkpoint` straight into `inner`, as someone with write access to the table.
     async fn rewrite(inner: &MemoryCheckpointStore, checkpoint: &Checkpoint) {
-        inner.acquire("s", &lease("x"), 0, "unused").await.unwrap();
+        inner
+            .acquire("s", &lease("x"), Fence::longest(), 0, "unused")
+            .await
+            .unwrap();
         inner.save("s", "x", checkpoint).await.unwrap();
         inner.release("s", "x").await.unwrap();
+    }
+
+    /// The mark `marks` holds for source `s`.
+    async fn stored(marks: &MemoryHighWaterMarks) -> Option<Mark> {
+        marks.read("s").await.unwrap().map(|s| s.mark)
     }
 
     /// A table and a mark store, and a collector process over them.
@@ -192,17 +226,22 @@ mod tests {
             let inner = Arc::new(MemoryCheckpointStore::new());
             let marks = Arc::new(MemoryHighWaterMarks::new());
             let store = process(&inner, &marks);
-            let mut checkpoint = store.acquire("s", &lease("a"), 0, "g").await.unwrap();
+            let mut checkpoint = store
+                .acquire("s", &lease("a"), Fence::longest(), 0, "g")
+                .await
+                .unwrap();
             checkpoint.sequence = 7;
             store.save("s", "a", &checkpoint).await.unwrap();
             store.release("s", "a").await.unwrap();
-            assert_eq!(marks.read("s").await.unwrap(), Some(Mark::of(&checkpoint)));
+            assert_eq!(stored(&marks).await, Some(Mark::of(&checkpoint)));
             tamper(&mut checkpoint);
             rewrite(&inner, &checkpoint).await;
 
             // The same process, and a cold start.
             for store in [store, process(&inner, &marks)] {
-                let refused = store.acquire("s", &lease("b"), 0, "g").await;
+                let refused = store
+                    .acquire("s", &lease("b"), Fence::longest(), 0, "g")
+                    .await;
                 let message = match refused {
                     Err(e @ CheckpointError::WentBackwards(_)) => e.to_string(),
                     other => panic!("not refused: {other:?}"),
@@ -221,12 +260,15 @@ mod tests {
         let inner = Arc::new(MemoryCheckpointStore::new());
         let marks = Arc::new(MemoryHighWaterMarks::new());
         let store = process(&inner, &marks);
-        store.acquire("s", &lease("a"), 0, "g").await.unwrap();
+        store
+            .acquire("s", &lease("a"), Fence::longest(), 0, "g")
+            .await
+            .unwrap();
         store.release("s", "a").await.unwrap();
 
         let fresh_table = Arc::new(MemoryCheckpointStore::new());
         let refused = process(&fresh_table, &marks)
-            .acquire("s", &lease("b"), 0, "g2")
+            .acquire("s", &lease("b"), Fence::longest(), 0, "g2")
             .await;
         assert!(
             matches!(refused, Err(CheckpointError::WentBackwards(_))),
@@ -235,15 +277,11 @@ mod tests {
 
         let no_mark = Arc::new(MemoryHighWaterMarks::new());
         let taken = process(&fresh_table, &no_mark)
-            .acquire("s", &lease("b"), 0, "g2")
+            .acquire("s", &lease("b"), Fence::longest(), 0, "g2")
             .await
             .unwrap();
         assert_eq!(taken.generation, "g2");
-        assert_eq!(
-            no_mark.read("s").await.unwrap(),
-            Some(Mark::of(&taken)),
-            "a new mark"
-        );
+        assert_eq!(stored(&no_mark).await, Some(Mark::of(&taken)), "a new mark");
     }
 
     #[tokio::test]
@@ -251,17 +289,64 @@ mod tests {
         let inner = Arc::new(MemoryCheckpointStore::new());
         let marks = Arc::new(MemoryHighWaterMarks::new());
         let store = process(&inner, &marks);
-        let mut checkpoint = store.acquire("s", &lease("a"), 0, "g").await.unwrap();
+        let mut checkpoint = store
+            .acquire("s", &lease("a"), Fence::longest(), 0, "g")
+            .await
+            .unwrap();
         store.release("s", "a").await.unwrap();
         // Another process moved it on without raising the mark (it crashed first).
         checkpoint.sequence = 40;
         rewrite(&inner, &checkpoint).await;
         let found = process(&inner, &marks)
-            .acquire("s", &lease("b"), 0, "g")
+            .acquire("s", &lease("b"), Fence::longest(), 0, "g")
             .await
             .unwrap();
         assert_eq!(found.sequence, 40);
-        assert_eq!(marks.read("s").await.unwrap().map(|m| m.sequence), Some(40));
-        assert!(store.acquire("t", &lease("b"), 0, "g2").await.is_ok());
+        assert_eq!(stored(&marks).await.map(|m| m.sequence), Some(40));
+        assert!(store
+            .acquire("t", &lease("b"), Fence::longest(), 0, "g2")
+            .await
+            .is_ok());
+    }
+
+    /// A run held up past its lease writes no mark. Here the source was reset on purpose while
+    /// it was held up (its record and its mark deleted): a mark it raised late, to where it had
+    /// taken the old checkpoint, would make the new checkpoint of the run that takes over look
+    /// rewound, and refuse it and every run after it.
+    #[tokio::test]
+    async fn a_run_held_past_its_lease_writes_no_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let out = dir.path().join("out");
+        let table: Arc<dyn CheckpointStore> = Arc::new(FileCheckpointStore::new(&state));
+        let marks: Arc<dyn HighWaterMarks> = Arc::new(LocalDirHighWaterMarks::new(&out));
+        let held = MonotonicCheckpoints::new(table.clone(), marks.clone());
+        let span = Duration::from_secs(1);
+        let a = Lease {
+            owner: "a".into(),
+            until_ms: span.as_millis() as i64,
+        };
+        let fence = Fence::new(tokio::time::Instant::now(), span);
+        let mut checkpoint = held.acquire("s", &a, fence, 0, "g").await.unwrap();
+        checkpoint.sequence = 7;
+        held.save("s", "a", &checkpoint).await.unwrap();
+
+        tokio::time::sleep(span).await;
+        std::fs::remove_file(&state).unwrap();
+        std::fs::remove_file(out.join(high_water::mark_key("s"))).unwrap();
+        held.release("s", "a").await.unwrap();
+        assert_eq!(
+            marks.read("s").await.unwrap(),
+            None,
+            "a mark written after the lease ended"
+        );
+
+        let taken = MonotonicCheckpoints::new(table, marks.clone())
+            .acquire("s", &lease("b"), Fence::longest(), 10_000, "g2")
+            .await
+            .expect("the run that takes over is not refused");
+        assert_eq!(taken.generation, "g2");
+        let mark = marks.read("s").await.unwrap().map(|s| s.mark);
+        assert_eq!(mark, Some(Mark::of(&taken)));
     }
 }

@@ -13,7 +13,7 @@
 //!   only, and the checkpoint moves past the batch only after every object is durable. A run
 //!   that finds a pending batch reads it again (same position, same count, page after page),
 //!   overwrites the same keys and deletes keys the redo no longer needs;
-//! - writes are fenced ([`fence`]): a run makes no side effect once its lease may have ended,
+//! - writes are fenced ([`Fence`]): a run makes no side effect once its lease may have ended,
 //!   and one still in flight then is dropped, so a run held up past its lease cannot overwrite
 //!   what the run that took over has written;
 //! - ids written recently are kept in the checkpoint, so events the API serves twice (overlap
@@ -24,7 +24,6 @@
 //! time stays close to the time it takes to download the pages.
 mod batch;
 mod detection;
-mod fence;
 mod next_read;
 mod pass;
 mod read_ahead;
@@ -32,16 +31,15 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
+pub use crate::checkpoint::LeaseEnding;
 pub use batch::{
     build_batch, build_batch_after, Batch, BatchBounds, BatchBuilder, MAX_COMPRESSED_BYTES,
 };
 pub use detection::{DetectCounts, Detection, SealKeys, MAX_ANNOUNCE_ATTEMPTS};
-use fence::Fence;
-pub use fence::LeaseEnding;
 use pass::Pass;
 pub use summary::{RunSummary, StopReason};
 
-use crate::checkpoint::{CheckpointError, CheckpointStore, Lease, LONGEST_LEASE};
+use crate::checkpoint::{CheckpointError, CheckpointStore, Fence, Lease, LONGEST_LEASE};
 use crate::config::MAX_RUN_BUDGET;
 use crate::normalize::Normalizer;
 use crate::notify::NotifyError;
@@ -212,7 +210,7 @@ impl Collector {
         let generation = uuid::Uuid::new_v4().simple().to_string();
         let checkpoint = self
             .checkpoints
-            .acquire(source_id, &lease, now_ms(), &generation)
+            .acquire(source_id, &lease, fence, now_ms(), &generation)
             .await?;
         let fetch_deadline = started + budget - flush_reserve(budget);
         let mut pass = Pass::new(

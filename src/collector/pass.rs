@@ -3,11 +3,10 @@
 //! `collector`).
 use super::batch::{Batch, BatchBuilder};
 use super::detection::{alert_objects, BatchDetection, DetectCounts, MAX_ANNOUNCE_ATTEMPTS};
-use super::fence::Fence;
 use super::next_read::next_read;
 use super::read_ahead::ReadAhead;
 use super::{now_ms, Collector, RunError, RunSummary, StopReason, READ_BACK_ATTEMPTS};
-use crate::checkpoint::{Checkpoint, PendingBatch};
+use crate::checkpoint::{Checkpoint, Fence, PendingBatch};
 use crate::detect::{Alert, DetectState, SealKey};
 use crate::sink::{alerts_key, logs_key, quarantine_key, EncodedObject, SinkError};
 use crate::source::{Page, PageRequest, SourceError, StreamPosition, WireCounters};

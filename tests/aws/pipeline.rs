@@ -113,11 +113,37 @@ async fn in_a_locked_bucket_every_version_written_is_locked_and_kept() {
         "{PREFIX}{}",
         atlassian_audit::checkpoint::high_water::mark_key(crate::support::harness::SOURCE_ID)
     );
-    let marks = versions
+    let marks: Vec<_> = versions
         .iter()
         .filter(|v| v.key() == Some(mark_key.as_str()))
-        .count();
-    assert!(marks >= 2, "{marks} versions of {mark_key}");
+        .collect();
+    assert!(marks.len() >= 2, "{} versions of {mark_key}", marks.len());
+    // The mark's writes are conditional (If-None-Match, then If-Match): each still carried the
+    // checksum a locked bucket asks for.
+    for v in marks {
+        let head = moto
+            .s3
+            .head_object()
+            .bucket(&moto.bucket)
+            .key(&mark_key)
+            .version_id(v.version_id().unwrap_or_default())
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .expect("head the mark's version");
+        let checksums = [
+            head.checksum_crc32(),
+            head.checksum_crc32_c(),
+            head.checksum_crc64_nvme(),
+            head.checksum_sha1(),
+            head.checksum_sha256(),
+        ];
+        assert!(
+            checksums.iter().any(Option::is_some),
+            "version {:?} of the mark was written without a checksum",
+            v.version_id()
+        );
+    }
 }
 
 /// S3 refuses a PUT without a checksum into a bucket with Object Lock. The collector asks for

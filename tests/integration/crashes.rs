@@ -8,7 +8,7 @@
 use crate::support::append_live;
 use crate::support::faults::{Call, Faults, Op, StorageFault};
 use crate::support::harness::{TestEnv, SOURCE_ID};
-use atlassian_audit::checkpoint::Lease;
+use atlassian_audit::checkpoint::{Fence, Lease};
 use atlassian_audit::collector::{RunError, StopReason};
 use atlassian_audit::config::env;
 use serde_json::{json, Value};
@@ -75,6 +75,14 @@ async fn count_steps(env: &TestEnv) -> (usize, usize, u64) {
     // raises are crash points of their own.
     assert_eq!(faults.calls(Op::ReadMark), 1);
     assert_eq!(faults.calls(Op::WriteMark), 2);
+    // Each raise is a conditional write on the version last seen, the first one right after the
+    // read: crashing before step 2 dies between the read of the version (S3's ETag) and the
+    // write that names it.
+    let done = faults.done();
+    let read = done.iter().position(|d| d.op == Op::ReadMark);
+    let write = done.iter().position(|d| d.op == Op::WriteMark);
+    assert_eq!(write, read.map(|r| r + 1), "{done:?}");
+    assert_eq!(write.and_then(|w| done[w].step), Some(2), "{done:?}");
     (
         faults.steps(),
         faults.calls(Op::Fetch),
@@ -304,6 +312,7 @@ async fn a_lease_expiring_further_ahead_than_any_run_is_taken_over() {
                 owner: "forged".into(),
                 until_ms: now + 10 * 86_400_000,
             },
+            Fence::longest(),
             now,
             "gen",
         )
@@ -416,6 +425,7 @@ async fn a_lease_left_by_a_killed_run_frees_itself_after_its_budget_and_grace() 
                 owner: "killed-run".into(),
                 until_ms: now + 1500,
             },
+            Fence::longest(),
             now,
             "gen",
         )

@@ -103,6 +103,7 @@ macro_rules! marks_contract {
             an_absent_mark_reads_as_none,
             a_mark_reads_back_and_a_later_one_replaces_it,
             each_source_has_its_own_mark,
+            a_stale_writer_cannot_lower_the_mark,
         );
     };
     (@cases $subject:expr; $($case:ident),* $(,)?) => {$(
@@ -116,11 +117,13 @@ macro_rules! marks_contract {
 #[allow(unused_imports)]
 pub(crate) use marks_contract;
 
-/// The high-water marks' rules: what was written is what is read, one mark a source.
+/// The high-water marks' rules: what was written is what is read, one mark a source, and a write
+/// lands only on the version it names.
 #[allow(dead_code)]
 pub mod marks {
     use super::{Arc, HighWaterMarks};
-    use atlassian_audit::checkpoint::Mark;
+    use atlassian_audit::checkpoint::high_water::raise;
+    use atlassian_audit::checkpoint::{Mark, Raised, Replaced, StoredMark};
 
     fn mark(generation: &str, sequence: u64) -> Mark {
         Mark {
@@ -129,23 +132,81 @@ pub mod marks {
         }
     }
 
+    async fn read(marks: &Arc<dyn HighWaterMarks>, source_id: &str) -> Option<Mark> {
+        let stored = marks.read(source_id).await.expect("read");
+        stored.map(|s| s.mark)
+    }
+
+    async fn written(marks: &Arc<dyn HighWaterMarks>, m: &Mark, expected: Option<&str>) -> String {
+        match marks.replace("s", m, expected).await.expect("write") {
+            Replaced::Written { version } => version,
+            Replaced::Moved => panic!("{m:?} on version {expected:?} was refused"),
+        }
+    }
+
     pub async fn an_absent_mark_reads_as_none(marks: Arc<dyn HighWaterMarks>) {
         assert_eq!(marks.read("never-written").await.expect("read"), None);
     }
 
     pub async fn a_mark_reads_back_and_a_later_one_replaces_it(marks: Arc<dyn HighWaterMarks>) {
-        marks.write("s", &mark("g1", 3)).await.expect("write");
-        assert_eq!(marks.read("s").await.expect("read"), Some(mark("g1", 3)));
-        marks.write("s", &mark("g2", 0)).await.expect("write again");
-        assert_eq!(marks.read("s").await.expect("read"), Some(mark("g2", 0)));
+        let first = written(&marks, &mark("g1", 3), None).await;
+        let stored = marks.read("s").await.expect("read").expect("a mark");
+        assert_eq!(
+            stored,
+            StoredMark {
+                mark: mark("g1", 3),
+                version: first.clone()
+            }
+        );
+        let second = written(&marks, &mark("g2", 0), Some(&first)).await;
+        let stored = marks.read("s").await.expect("read").expect("a mark");
+        assert_eq!(
+            stored,
+            StoredMark {
+                mark: mark("g2", 0),
+                version: second
+            }
+        );
     }
 
     pub async fn each_source_has_its_own_mark(marks: Arc<dyn HighWaterMarks>) {
-        marks.write("a", &mark("ga", 1)).await.expect("write a");
-        marks.write("b", &mark("gb", 7)).await.expect("write b");
-        assert_eq!(marks.read("a").await.expect("read a"), Some(mark("ga", 1)));
-        assert_eq!(marks.read("b").await.expect("read b"), Some(mark("gb", 7)));
+        for (source, m) in [("a", mark("ga", 1)), ("b", mark("gb", 7))] {
+            let w = marks.replace(source, &m, None).await.expect("write");
+            assert!(matches!(w, Replaced::Written { .. }), "{source}: {w:?}");
+        }
+        assert_eq!(read(&marks, "a").await, Some(mark("ga", 1)));
+        assert_eq!(read(&marks, "b").await, Some(mark("gb", 7)));
         assert!(marks.describe("a") != marks.describe("b"));
+    }
+
+    /// Two runs read the mark at 3; one raises it to 9. The other, stale, can neither replace
+    /// the version it read nor create the mark anew, and its raise reads the mark again and
+    /// leaves it at 9 (a raise still ahead once read again lands).
+    pub async fn a_stale_writer_cannot_lower_the_mark(marks: Arc<dyn HighWaterMarks>) {
+        let at_3 = raise(marks.as_ref(), "s", &mark("g", 3), None).await;
+        assert!(matches!(at_3, Ok(Raised::Written(_))), "{at_3:?}");
+        let seen = marks.read("s").await.expect("read").expect("a mark");
+        let raised = raise(marks.as_ref(), "s", &mark("g", 9), Some(seen.clone())).await;
+        let Ok(Raised::Written(at_9)) = raised else {
+            panic!("not raised to 9: {raised:?}");
+        };
+
+        let stale = marks.replace("s", &mark("g", 5), Some(&seen.version)).await;
+        assert_eq!(stale.expect("a stale write"), Replaced::Moved);
+        let create = marks.replace("s", &mark("g", 5), None).await;
+        assert_eq!(create.expect("a stale creation"), Replaced::Moved);
+        let lower = raise(marks.as_ref(), "s", &mark("g", 5), Some(seen.clone())).await;
+        assert_eq!(
+            lower.expect("a stale raise"),
+            Raised::NotAhead(Some(at_9.clone()))
+        );
+        assert_eq!(read(&marks, "s").await, Some(mark("g", 9)));
+
+        let further = raise(marks.as_ref(), "s", &mark("g", 12), Some(seen)).await;
+        let Ok(Raised::Written(at_12)) = further else {
+            panic!("not raised to 12: {further:?}");
+        };
+        assert_eq!(marks.read("s").await.expect("read"), Some(at_12));
     }
 }
 
@@ -153,7 +214,7 @@ pub mod marks {
 pub mod store {
     use crate::support::harness::unique;
     use atlassian_audit::checkpoint::{
-        Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch, RecentEvents,
+        Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, PendingBatch, RecentEvents,
         LONGEST_LEASE,
     };
     use std::sync::Arc;
@@ -171,7 +232,7 @@ pub mod store {
 
     async fn take(store: &Arc<dyn CheckpointStore>, id: &str, l: Lease) -> Checkpoint {
         store
-            .acquire(id, &l, NOW, "gen-1")
+            .acquire(id, &l, Fence::longest(), NOW, "gen-1")
             .await
             .unwrap_or_else(|e| panic!("{}: the lease on a free source: {e}", store.describe()))
     }
@@ -208,7 +269,13 @@ pub mod store {
 
         // The owner renews: the record keeps its generation, the lease its new expiry.
         let again = store
-            .acquire(&id, &lease("a", NOW + 2 * MINUTE), NOW + 1_000, "gen-2")
+            .acquire(
+                &id,
+                &lease("a", NOW + 2 * MINUTE),
+                Fence::longest(),
+                NOW + 1_000,
+                "gen-2",
+            )
             .await
             .expect("the owner takes its own lease again");
         assert_eq!(again.generation, "gen-1", "the generation is the record's");
@@ -226,13 +293,19 @@ pub mod store {
         // Held for a minute, and for as long as any run may hold it.
         for until in [NOW + MINUTE, NOW + longest] {
             store
-                .acquire(&id, &lease("a", until), NOW, "gen-1")
+                .acquire(&id, &lease("a", until), Fence::longest(), NOW, "gen-1")
                 .await
                 .expect("the owner takes its lease");
             // Up to and including the millisecond it expires.
             for now in [NOW, NOW + MINUTE / 2, NOW + MINUTE] {
                 let err = store
-                    .acquire(&id, &lease("b", now + MINUTE), now, "gen-2")
+                    .acquire(
+                        &id,
+                        &lease("b", now + MINUTE),
+                        Fence::longest(),
+                        now,
+                        "gen-2",
+                    )
                     .await
                     .expect_err("b takes a held lease");
                 match err {
@@ -257,7 +330,13 @@ pub mod store {
         store.save(&id, "a", &cp).await.expect("the owner saves");
 
         let taken = store
-            .acquire(&id, &lease("b", NOW + MINUTE), NOW + 1_001, "gen-2")
+            .acquire(
+                &id,
+                &lease("b", NOW + MINUTE),
+                Fence::longest(),
+                NOW + 1_001,
+                "gen-2",
+            )
             .await
             .expect("an expired lease is free");
         assert_eq!(taken, cp, "the new owner gets the checkpoint as it was");
@@ -281,7 +360,13 @@ pub mod store {
             let id = unique("source");
             take(&store, &id, lease("forged", forged)).await;
             store
-                .acquire(&id, &lease("b", NOW + MINUTE), NOW, "gen-2")
+                .acquire(
+                    &id,
+                    &lease("b", NOW + MINUTE),
+                    Fence::longest(),
+                    NOW,
+                    "gen-2",
+                )
                 .await
                 .unwrap_or_else(|e| panic!("a lease until {forged} stops b: {e}"));
             assert_eq!(
@@ -411,7 +496,13 @@ pub mod store {
         assert_eq!(stored.checkpoint, cp, "the checkpoint stays");
         // Long before the released lease would have expired, another run takes it.
         let taken = store
-            .acquire(&id, &lease("b", NOW + MINUTE), NOW + 1, "gen-2")
+            .acquire(
+                &id,
+                &lease("b", NOW + MINUTE),
+                Fence::longest(),
+                NOW + 1,
+                "gen-2",
+            )
             .await
             .expect("a released lease is free");
         assert_eq!(taken, cp);

@@ -12,8 +12,8 @@
 //! ```
 use async_trait::async_trait;
 use atlassian_audit::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointStore, HighWaterError, HighWaterMarks, Lease, Mark,
-    StoredCheckpoint,
+    Checkpoint, CheckpointError, CheckpointStore, Fence, HighWaterError, HighWaterMarks, Lease,
+    Mark, Replaced, StoredCheckpoint, StoredMark,
 };
 use atlassian_audit::detect::Alert;
 use atlassian_audit::notify::{AlertNotifier, NotifyError};
@@ -46,7 +46,7 @@ pub enum Op {
     Publish,
     /// The source's high-water mark read (the key is the source id).
     ReadMark,
-    /// The source's high-water mark raised.
+    /// The source's high-water mark raised (a conditional write on the version last read).
     WriteMark,
 }
 
@@ -367,10 +367,13 @@ impl CheckpointStore for Faulty<dyn CheckpointStore> {
         &self,
         source_id: &str,
         lease: &Lease,
+        fence: Fence,
         now_ms: i64,
         new_generation: &str,
     ) -> Result<Checkpoint, CheckpointError> {
-        let effect = self.inner.acquire(source_id, lease, now_ms, new_generation);
+        let effect = self
+            .inner
+            .acquire(source_id, lease, fence, now_ms, new_generation);
         self.faults
             .apply(Op::Acquire, source_id, effect, self.error())
             .await
@@ -418,19 +421,24 @@ impl Faulty<dyn HighWaterMarks> {
 
 #[async_trait]
 impl HighWaterMarks for Faulty<dyn HighWaterMarks> {
-    async fn read(&self, source_id: &str) -> Result<Option<Mark>, HighWaterError> {
+    async fn read(&self, source_id: &str) -> Result<Option<StoredMark>, HighWaterError> {
         let e = self.error(Op::ReadMark, source_id);
         self.faults
             .apply(Op::ReadMark, source_id, self.inner.read(source_id), e)
             .await
     }
-    async fn write(&self, source_id: &str, mark: &Mark) -> Result<(), HighWaterError> {
+    async fn replace(
+        &self,
+        source_id: &str,
+        mark: &Mark,
+        expected: Option<&str>,
+    ) -> Result<Replaced, HighWaterError> {
         let e = self.error(Op::WriteMark, source_id);
         self.faults
             .apply(
                 Op::WriteMark,
                 source_id,
-                self.inner.write(source_id, mark),
+                self.inner.replace(source_id, mark, expected),
                 e,
             )
             .await

@@ -6,8 +6,8 @@
 //!   credentials, as the Lambda is deployed.
 use super::faults::Faults;
 use atlassian_audit::checkpoint::{
-    CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, Mark, MonotonicCheckpoints,
-    StoredCheckpoint,
+    CheckpointStore, DynamoDbCheckpointStore, Fence, FileCheckpointStore, Mark,
+    MonotonicCheckpoints, StoredCheckpoint,
 };
 use atlassian_audit::collector::{
     Collector, CollectorSettings, Detection, RunReport, DEFAULT_OVERLAP,
@@ -441,6 +441,7 @@ impl TestEnv {
             .read(SOURCE_ID)
             .await
             .expect("read the high-water mark")
+            .map(|stored| stored.mark)
     }
 
     /// Someone with write access to the table deletes the source's record.
@@ -473,7 +474,9 @@ impl TestEnv {
             until_ms: simulated_org::now_ms() + 60_000,
         };
         let now = simulated_org::now_ms();
-        let taken = table.acquire(SOURCE_ID, &lease, now, "tamper").await;
+        let taken = table
+            .acquire(SOURCE_ID, &lease, Fence::longest(), now, "tamper")
+            .await;
         taken.expect("take the lease to tamper");
         table
             .save(SOURCE_ID, "tamper", checkpoint)

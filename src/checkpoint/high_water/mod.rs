@@ -6,6 +6,11 @@
 //! A mark is only ever written with a value the table itself held, after the table held it, so
 //! honest operation never finds the table behind its mark; a write that is lost or lands late
 //! leaves the mark behind, which weakens the check for a while but never refuses wrongly.
+//!
+//! Every write is a compare-and-swap on the version read ([`raise`]): it lands only if the mark
+//! is still what the writer last saw, and a writer that finds it moved reads it again and writes
+//! only if it is still ahead. So a run that lost the race (a stale one, held past its lease)
+//! cannot put the mark back.
 mod local_dir;
 mod memory;
 mod s3;
@@ -61,15 +66,92 @@ pub struct HighWaterError {
     pub reason: String,
 }
 
-/// The port: read and replace one small record per source.
+/// A mark as stored, with the version a conditional write names: the S3 object's ETag, a digest
+/// of the file, a counter in memory. Opaque: only ever handed back to the store that gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMark {
+    pub mark: Mark,
+    pub version: String,
+}
+
+/// What a conditional write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replaced {
+    /// Written; the mark's new version.
+    Written { version: String },
+    /// Not written: the mark is no longer at the version named (another run wrote it, or it was
+    /// created or deleted since it was read).
+    Moved,
+}
+
+/// The port: read one small record per source, and replace it only if unchanged.
 #[async_trait]
 pub trait HighWaterMarks: Send + Sync {
-    /// The mark, or `None` when none was ever written (a first run, or an upgrade).
-    async fn read(&self, source_id: &str) -> Result<Option<Mark>, HighWaterError>;
-    /// Replaces the mark.
-    async fn write(&self, source_id: &str, mark: &Mark) -> Result<(), HighWaterError>;
+    /// The mark and its version, or `None` when none was ever written (a first run, or an
+    /// upgrade).
+    async fn read(&self, source_id: &str) -> Result<Option<StoredMark>, HighWaterError>;
+    /// Writes `mark` only if the stored mark is still at version `expected` (`None`: only if
+    /// there is no mark), atomically with respect to every other writer of the same store.
+    async fn replace(
+        &self,
+        source_id: &str,
+        mark: &Mark,
+        expected: Option<&str>,
+    ) -> Result<Replaced, HighWaterError>;
     /// For messages: where the mark of `source_id` is kept.
     fn describe(&self, source_id: &str) -> String;
+}
+
+/// Conditional writes a raise tries before it gives up: each failed one means another writer
+/// changed the mark between this run's read and its write.
+pub const RAISE_ATTEMPTS: usize = 4;
+
+/// What [`raise`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Raised {
+    /// The mark is now the one asked for, at this version.
+    Written(StoredMark),
+    /// Nothing written: the stored mark (as last seen) is not behind the one asked for.
+    NotAhead(Option<StoredMark>),
+}
+
+/// Raises the mark of `source_id` to `mark` if `mark` is ahead of it ([`Mark::is_ahead_of`]),
+/// starting from `known` (the mark as this process last read or wrote it). The write names the
+/// version of `known`; when the mark moved meanwhile, it is read again and written only if
+/// `mark` is still ahead, at most [`RAISE_ATTEMPTS`] times.
+pub async fn raise(
+    marks: &dyn HighWaterMarks,
+    source_id: &str,
+    mark: &Mark,
+    known: Option<StoredMark>,
+) -> Result<Raised, HighWaterError> {
+    let mut seen = known;
+    for _ in 0..RAISE_ATTEMPTS {
+        if !mark.is_ahead_of(seen.as_ref().map(|s| &s.mark)) {
+            return Ok(Raised::NotAhead(seen));
+        }
+        let expected = seen.as_ref().map(|s| s.version.as_str());
+        match marks.replace(source_id, mark, expected).await? {
+            Replaced::Written { version } => {
+                return Ok(Raised::Written(StoredMark {
+                    mark: mark.clone(),
+                    version,
+                }));
+            }
+            Replaced::Moved => seen = marks.read(source_id).await?,
+        }
+    }
+    Err(HighWaterError {
+        source_id: source_id.to_string(),
+        store: marks.describe(source_id),
+        action: "raised",
+        reason: format!(
+            "it changed between this run's read and its write {RAISE_ATTEMPTS} times in a row, \
+             so something else writes it at the same time. It is left as it is (the check is \
+             weaker until a later run raises it); if this repeats, look for a second deployment \
+             collecting the same source into the same place"
+        ),
+    })
 }
 
 /// The record as stored: the mark, in JSON.
@@ -136,5 +218,40 @@ mod tests {
     fn a_mark_reads_back_and_garbage_says_what_to_do() {
         assert_eq!(decode(&encode(&mark("g", 3))).unwrap(), mark("g", 3));
         assert!(decode(b"{").unwrap_err().contains("delete it"));
+    }
+
+    /// A store where every conditional write finds the mark moved (and reads it as absent).
+    struct AlwaysMoved(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl HighWaterMarks for AlwaysMoved {
+        async fn read(&self, _: &str) -> Result<Option<StoredMark>, HighWaterError> {
+            Ok(None)
+        }
+        async fn replace(
+            &self,
+            _: &str,
+            _: &Mark,
+            _: Option<&str>,
+        ) -> Result<Replaced, HighWaterError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Replaced::Moved)
+        }
+        fn describe(&self, _: &str) -> String {
+            "always moved".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_raise_that_keeps_losing_the_race_gives_up_and_says_why() {
+        let marks = AlwaysMoved(Default::default());
+        let e = raise(&marks, "s", &mark("g", 1), None).await.unwrap_err();
+        assert_eq!(
+            marks.0.load(std::sync::atomic::Ordering::SeqCst),
+            RAISE_ATTEMPTS
+        );
+        let message = e.to_string();
+        assert!(message.contains("could not be raised"), "{message}");
+        assert!(message.contains("second deployment"), "{message}");
     }
 }

@@ -1,9 +1,17 @@
-use super::{decode, encode, mark_key, HighWaterError, HighWaterMarks, Mark};
+use super::{decode, encode, mark_key, HighWaterError, HighWaterMarks, Mark, Replaced, StoredMark};
 use async_trait::async_trait;
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 
 /// Marks as small JSON objects in the archive's bucket, under the output prefix. The role may
 /// read and write them but not delete them; Object Lock keeps every version.
+///
+/// A mark's version is its ETag, and a write is an S3 conditional write: `If-Match` on the ETag
+/// read, or `If-None-Match: *` when there was no mark. S3 refuses it with 412 (the ETag no
+/// longer matches, or an object appeared), 409 `ConditionalRequestConflict` (a write to the same
+/// key raced it) or 404 `NoSuchKey` (`If-Match` on a key deleted since): all three mean the
+/// mark moved. The request goes through the collector's S3 client, which adds the checksum an
+/// Object Lock bucket requires to every PUT, conditional or not.
 pub struct S3HighWaterMarks {
     client: aws_sdk_s3::Client,
     bucket: String,
@@ -61,7 +69,7 @@ impl S3HighWaterMarks {
 
 #[async_trait]
 impl HighWaterMarks for S3HighWaterMarks {
-    async fn read(&self, source_id: &str) -> Result<Option<Mark>, HighWaterError> {
+    async fn read(&self, source_id: &str) -> Result<Option<StoredMark>, HighWaterError> {
         let answer = self
             .client
             .get_object()
@@ -89,6 +97,12 @@ impl HighWaterMarks for S3HighWaterMarks {
                 return Err(self.error(source_id, "read", crate::aws_error::describe(&e)));
             }
         };
+        let Some(version) = object.e_tag().map(str::to_string) else {
+            let reason = "S3 answered without the object's ETag, which a conditional write of \
+                          the mark needs (is something between the function and S3 removing \
+                          response headers?)";
+            return Err(self.error(source_id, "read", reason.to_string()));
+        };
         let bytes = object
             .body
             .collect()
@@ -96,25 +110,52 @@ impl HighWaterMarks for S3HighWaterMarks {
             .map_err(|e| self.error(source_id, "read", e.to_string()))?
             .into_bytes();
         decode(&bytes)
-            .map(Some)
+            .map(|mark| Some(StoredMark { mark, version }))
             .map_err(|reason| self.error(source_id, "read", reason))
     }
 
-    async fn write(&self, source_id: &str, mark: &Mark) -> Result<(), HighWaterError> {
-        self.client
+    async fn replace(
+        &self,
+        source_id: &str,
+        mark: &Mark,
+        expected: Option<&str>,
+    ) -> Result<Replaced, HighWaterError> {
+        let put = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .set_expected_bucket_owner(self.expected_owner.clone())
             .key(self.key(source_id))
             .content_type("application/json")
-            .body(ByteStream::from(encode(mark)))
-            .send()
-            .await
-            .map_err(|e| self.error(source_id, "written", crate::aws_error::describe(&e)))?;
-        Ok(())
+            .body(ByteStream::from(encode(mark)));
+        let put = match expected {
+            // The version of a write S3 answered without an ETag (it always sends one): not
+            // known, so the mark is read again.
+            Some("") => return Ok(Replaced::Moved),
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(written) => Ok(Replaced::Written {
+                version: written.e_tag().unwrap_or_default().to_string(),
+            }),
+            Err(e) if moved(&e) => Ok(Replaced::Moved),
+            Err(e) => Err(self.error(source_id, "written", crate::aws_error::describe(&e))),
+        }
     }
 
     fn describe(&self, source_id: &str) -> String {
         format!("s3://{}/{}", self.bucket, self.key(source_id))
     }
+}
+
+/// Whether a conditional PUT was refused because the mark is no longer what was read.
+fn moved<E: ProvideErrorMetadata>(e: &aws_sdk_s3::error::SdkError<E>) -> bool {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = e.as_service_error().and_then(|s| s.code());
+    status == Some(412)
+        || matches!(
+            code,
+            Some("PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey")
+        )
 }

@@ -8,6 +8,9 @@
 //! (clock skew between hosts, a request already on the wire), and cut off there: an effect not
 //! started by then is refused, one still in flight is dropped (its connection closed, the
 //! request abandoned).
+//!
+//! It lives beside the lease it guards: the collector fences the archive's writes and the
+//! checkpoint's saves with it, and [`super::MonotonicCheckpoints`] the high-water mark's.
 use std::future::Future;
 use std::time::Duration;
 use thiserror::Error;
@@ -51,6 +54,12 @@ impl Fence {
             until: leased_at + lease.saturating_sub(margin),
             margin,
         }
+    }
+
+    /// For a lease taken now for as long as any run may hold one ([`super::LONGEST_LEASE`]):
+    /// for what takes a lease outside a run's budget (tests, tools).
+    pub fn longest() -> Self {
+        Fence::new(Instant::now(), super::LONGEST_LEASE)
     }
 
     /// Runs `effect` if the fence has not passed, and gives it until the fence to finish: a
