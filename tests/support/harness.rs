@@ -345,6 +345,18 @@ impl TestEnv {
             .await
     }
 
+    /// A collector as [`TestEnv::collector`] builds it, announcing to `notifier` as well.
+    pub async fn collector_announcing_to(&self, notifier: Arc<dyn AlertNotifier>) -> Collector {
+        self.collector_of(
+            |s| s,
+            |s| s,
+            |s| s,
+            notifier,
+            atlassian_audit::collector::LEASE_GRACE,
+        )
+        .await
+    }
+
     /// [`TestEnv::collector_with`], the source wrapped too.
     pub async fn collector_wrapping(
         &self,
