@@ -39,12 +39,14 @@ const EXPECTED: [(&str, u64); 20] = [
 ];
 
 /// The valid ones of `raw`, as the collector writes them under `logs/`.
-fn normalized(raw: &[Value]) -> Vec<Value> {
+/// The events as a run parsing them at `parse_ms` writes them (an event dated more than an hour
+/// past its parse time counts toward no threshold, so the parse time is the scenario's `now`).
+fn normalized(raw: &[Value], parse_ms: i64) -> Vec<Value> {
     let normalizer = Normalizer::new(SourceInfo {
         source_id: "demo-source".into(),
         source_label: "demo".into(),
     });
-    let parse_time = DateTime::<Utc>::from_timestamp_millis(NOWS[0]).expect("a valid time");
+    let parse_time = DateTime::<Utc>::from_timestamp_millis(parse_ms).expect("a valid time");
     raw.iter()
         .filter_map(|e| {
             let text = serde_json::value::to_raw_value(e).expect("serializable");
@@ -59,8 +61,8 @@ fn normalized(raw: &[Value]) -> Vec<Value> {
 /// The demo's two runs as two batches, the state carried: each batch's alerts.
 fn demo_alerts(scenario: &DemoScenario, now: i64) -> (Vec<Alert>, Vec<Alert>) {
     let pack = RulePack::builtin().expect("the built-in pack parses");
-    let backlog = normalized(&scenario.backlog_events(DEFAULT_ORG_ID, now));
-    let live = normalized(&scenario.live_events(DEFAULT_ORG_ID, now + 60_000));
+    let backlog = normalized(&scenario.backlog_events(DEFAULT_ORG_ID, now), now);
+    let live = normalized(&scenario.live_events(DEFAULT_ORG_ID, now + 60_000), now + 60_000);
     assert_eq!(live.len(), scenario.live);
     let first = detect(&pack, &DetectState::default(), &backlog);
     assert_eq!(first.skipped, 0);
@@ -105,7 +107,7 @@ fn every_builtin_rule_raises_one_alert_from_the_incidents_and_nothing_else_fires
 #[test]
 fn without_the_incidents_the_demo_traffic_raises_nothing() {
     let scenario = DemoScenario::default();
-    let routine = normalized(&scenario.backlog_events(DEFAULT_ORG_ID, NOWS[0]));
+    let routine = normalized(&scenario.backlog_events(DEFAULT_ORG_ID, NOWS[0]), NOWS[0]);
     let seeded = incident_events(DEFAULT_ORG_ID, scenario.seed, NOWS[0]);
     let seeded_ids: HashSet<&str> = seeded.iter().filter_map(|e| e["id"].as_str()).collect();
     let routine: Vec<Value> = routine

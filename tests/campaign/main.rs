@@ -22,6 +22,8 @@ use atlassian_audit::checkpoint::{CheckpointStore, DynamoDbCheckpointStore, Mark
 use atlassian_audit::collector::RunReport;
 use atlassian_audit::collector::StopReason;
 use atlassian_audit::config::env;
+use atlassian_audit::detect::Alert;
+use atlassian_audit::notify::{AlertNotifier, NotifyError};
 use atlassian_audit::setup::Aws;
 use aws_proxy::AwsProxy;
 use clap::Parser;
@@ -243,6 +245,13 @@ struct Outcome {
     /// catch-up got stuck says why.
     catch_up_ends: Vec<String>,
     late_events: usize,
+    /// Hostile events among them: rule-named events of a megabyte (wide contexts) and events
+    /// dated in year 9999.
+    hostile_events: usize,
+    /// Announcement calls the flaky channel refused, and alerts the runs reported undelivered
+    /// (a batch whose announcement failed too often, committed without it).
+    announcements_refused: usize,
+    alerts_undelivered: u64,
     aws_requests: u64,
     api_requests: usize,
     log_bytes: usize,
@@ -307,7 +316,7 @@ impl Outcome {
 
     fn report(&self, seed: u64, args: &Args, elapsed: Duration) -> Value {
         let total_faults: u64 = self.faults.values().sum();
-        json!({
+        let mut report = json!({
             "seed": seed,
             "passes": args.passes,
             "initial_backlog": args.backlog,
@@ -348,7 +357,13 @@ impl Outcome {
             "catch_up_runs_after_the_faults": self.catch_up_runs,
             "catch_up_run_ends": self.catch_up_ends,
             "log_bytes_searched_for_the_key": self.log_bytes,
-        })
+        });
+        // The detect stage's hostile inputs and the flaky channel (kept out of the macro above,
+        // which is at serde_json's recursion limit).
+        report["hostile_events_among_them"] = json!(self.hostile_events);
+        report["announcements_refused"] = json!(self.announcements_refused);
+        report["alerts_undelivered"] = json!(self.alerts_undelivered);
+        report
     }
 }
 
@@ -364,6 +379,40 @@ struct Campaign<'a> {
     errors: Vec<String>,
     out: Outcome,
     logs: &'a LogCapture,
+    /// The in-process runs' channel: refuses some calls, passes the rest to `env.notified`.
+    channel: Arc<FlakyChannel>,
+}
+
+/// A channel that refuses a share of its calls (a throttled or misconfigured topic), drawn from
+/// the campaign's seed.
+struct FlakyChannel {
+    inner: Arc<atlassian_audit::notify::MemoryNotifier>,
+    refuse_rate: f64,
+    rng: std::sync::Mutex<fastrand::Rng>,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl AlertNotifier for FlakyChannel {
+    async fn publish(&self, alerts: &[Alert]) -> Result<(), NotifyError> {
+        let refuse = self
+            .rng
+            .lock()
+            .map(|mut r| r.f64() < self.refuse_rate)
+            .unwrap_or(false);
+        if refuse {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(NotifyError {
+                target: "flaky://campaign".into(),
+                alerts: alerts.len(),
+                reason: "Throttling: rate exceeded (the campaign's flaky channel)".into(),
+            });
+        }
+        self.inner.publish(alerts).await
+    }
+    fn describe(&self) -> String {
+        "flaky://campaign".into()
+    }
 }
 
 async fn campaign(
@@ -391,7 +440,14 @@ async fn campaign(
         .await;
     let direct_ddb = aws_sdk_dynamodb::Client::new(&direct);
     let store = DynamoDbCheckpointStore::new(direct_ddb.clone(), env.moto().table.clone());
+    let channel = Arc::new(FlakyChannel {
+        inner: env.notified.clone(),
+        refuse_rate: (args.aws_fault_rate / 2.0).min(0.5),
+        rng: std::sync::Mutex::new(fastrand::Rng::with_seed(seed ^ 0x0a1e)),
+        refused: Default::default(),
+    });
     let mut c = Campaign {
+        channel,
         env,
         proxy,
         store,
@@ -572,10 +628,31 @@ impl Campaign<'_> {
             let bad = generate_invalid_events_in(self.rng.u64(..), 1, (now - 60_000, now));
             self.env.org.append_events(bad);
         }
+        if self.rng.u32(..100) < 6 {
+            let hostile = self.hostile_event(now);
+            self.env.org.append_events(vec![hostile]);
+            self.out.hostile_events += 1;
+        }
+    }
+
+    /// A rule-named event with a context of 20,000 users (about a megabyte), or one dated in
+    /// year 9999: archived exactly once, and alerted on as the rules say.
+    fn hostile_event(&mut self, now: i64) -> Value {
+        let id = format!("hostile-{}", uuid::Uuid::new_v4());
+        let time = simulated_org::format_processed_at(now - 1_000);
+        let actor = json!({"id": format!("actor-{}", self.rng.u32(..5)), "name": "Hostile Admin"});
+        if self.rng.bool() {
+            let context: Vec<Value> = (0..20_000)
+                .map(|i| json!({"type": "users", "id": format!("u{i}"), "attributes": {"email": format!("user{i}@example.com")}}))
+                .collect();
+            json!({"id": id, "type": "events", "attributes": {"time": time, "action": "user_logged_in_as_user", "actor": actor, "context": context}, "links": {}})
+        } else {
+            json!({"id": id, "type": "events", "attributes": {"time": "9999-12-31T23:59:59Z", "action": "api_token_created", "actor": actor}, "links": {}})
+        }
     }
 
     async fn in_process(&mut self, budget: Duration, deadline: Option<Duration>) -> RunEnd {
-        let collector = self.env.collector_with(|s| s, |c| c, LEASE_GRACE).await;
+        let collector = self.env.collector_announcing_to(self.channel.clone()).await;
         let task = tokio::spawn(async move {
             match deadline {
                 Some(d) => tokio::time::timeout(d, collector.run(budget)).await.ok(),
@@ -602,6 +679,7 @@ impl Campaign<'_> {
             self.errors.push(e.to_string());
         }
         let s = &report.summary;
+        self.out.alerts_undelivered += s.alerts_undelivered;
         RunEnd::Completed {
             written: s.events_processed + s.quarantined_events,
             summary: serde_json::to_value(s).unwrap_or(Value::Null),
@@ -611,7 +689,7 @@ impl Campaign<'_> {
     async fn concurrent(&mut self, n: usize) -> Vec<RunEnd> {
         let mut tasks = Vec::new();
         for _ in 0..n {
-            let collector = self.env.collector_with(|s| s, |c| c, LEASE_GRACE).await;
+            let collector = self.env.collector_announcing_to(self.channel.clone()).await;
             let budget = Duration::from_millis(self.rng.u64(500..2_500));
             tasks.push(tokio::spawn(async move { collector.run(budget).await }));
         }
@@ -1014,6 +1092,10 @@ impl Campaign<'_> {
     /// alerts/ exactly once (the rules' alerts over the archive's events), and what was
     /// announced: only those, each at most once plus once per run that ended early.
     async fn audit_alerts(&mut self) {
+        self.out.announcements_refused = self
+            .channel
+            .refused
+            .load(std::sync::atomic::Ordering::SeqCst);
         let audit = self.env.alert_audit().await;
         self.out.alert_problems = audit.problems;
         self.out.alerts_opened = audit.opened.len();
