@@ -62,7 +62,10 @@ fn normalized(raw: &[Value], parse_ms: i64) -> Vec<Value> {
 fn demo_alerts(scenario: &DemoScenario, now: i64) -> (Vec<Alert>, Vec<Alert>) {
     let pack = RulePack::builtin().expect("the built-in pack parses");
     let backlog = normalized(&scenario.backlog_events(DEFAULT_ORG_ID, now), now);
-    let live = normalized(&scenario.live_events(DEFAULT_ORG_ID, now + 60_000), now + 60_000);
+    let live = normalized(
+        &scenario.live_events(DEFAULT_ORG_ID, now + 60_000),
+        now + 60_000,
+    );
     assert_eq!(live.len(), scenario.live);
     let first = detect(&pack, &DetectState::default(), &backlog);
     assert_eq!(first.skipped, 0);

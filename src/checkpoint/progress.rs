@@ -22,6 +22,10 @@ pub struct BatchWritten<'a> {
     pub newest_processed_at_ms: Option<i64>,
     /// (dedupe-key hash, processedAt ms if known) of each event written, in stream order.
     pub written: &'a [(u64, Option<i64>)],
+    /// Events of the batch's last page, repeats included: a read by the cursor kept can serve
+    /// that page again, so at least that many of the newest ids stay among the recent ones and
+    /// a cursor read drops its repeats by id alone.
+    pub last_page_events: usize,
 }
 
 impl Checkpoint {
@@ -112,7 +116,8 @@ impl Checkpoint {
             self.recent
                 .insert_hash(*hash, processed_ms.unwrap_or(fallback));
         }
-        if let Some(window) = self.window_after(batch.written.len(), position, overlap_ms) {
+        let keep_last = batch.written.len().max(batch.last_page_events);
+        if let Some(window) = self.window_after(keep_last, position, overlap_ms) {
             if self.window_start_ms != Some(window) {
                 self.window_start_ms = Some(window);
                 changed = true;
@@ -492,6 +497,7 @@ mod tests {
                 events: case.events,
                 newest_processed_at_ms: case.newest,
                 written: &case.written,
+                last_page_events: case.written.len(),
             };
             let changed = c.advance(
                 &batch,

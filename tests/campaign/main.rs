@@ -401,7 +401,8 @@ impl AlertNotifier for FlakyChannel {
             .map(|mut r| r.f64() < self.refuse_rate)
             .unwrap_or(false);
         if refuse {
-            self.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             return Err(NotifyError {
                 target: "flaky://campaign".into(),
                 alerts: alerts.len(),

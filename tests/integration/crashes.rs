@@ -542,3 +542,64 @@ async fn a_commit_whose_answer_was_lost_is_still_counted() {
         stored.checkpoint.events_written
     );
 }
+
+/// The new step of a failed announcement: the channel refuses the batch's alerts and the run
+/// records the failure in the pending batch (one more checkpoint save). A crash before or after
+/// that save, then runs whose channel works: every event and alert once, each alert announced,
+/// and the batch's record counts one failure at most.
+#[tokio::test]
+async fn a_crash_around_recording_a_failed_announcement_loses_nothing() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    for when in [When::Before, When::After] {
+        let env = scenario(40).await;
+        let refused = Arc::new(AtomicBool::new(false));
+        let seen = refused.clone();
+        let crash = match when {
+            When::Before => StorageFault::CrashBefore,
+            When::After => StorageFault::CrashAfter,
+        };
+        let faults = Faults::new()
+            .when(
+                move |c: &Call| {
+                    let publish = c.op == Op::Publish;
+                    if publish {
+                        seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    publish
+                },
+                StorageFault::Fail,
+            )
+            .when(
+                move |c: &Call| {
+                    c.op == Op::Save && refused.load(std::sync::atomic::Ordering::SeqCst)
+                },
+                crash,
+            );
+        let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
+        let crashed = tokio::select! {
+            report = collector.run(CRASHED_BUDGET) => panic!("the run ended: {:?}", report.error),
+            _ = faults.crashed() => true,
+        };
+        assert!(crashed);
+        let stored = env.checkpoint().await.expect("a checkpoint").checkpoint;
+        let pending = stored.pending.expect("the batch is pending");
+        let wanted = match when {
+            When::Before => 0,
+            When::After => 1,
+        };
+        assert_eq!(pending.announce_failures, wanted, "{when:?}");
+        recover_and_check(&env).await;
+        let announced: std::collections::HashSet<String> =
+            env.notified.published().into_iter().map(|a| a.id).collect();
+        let (_, _, lines) = env.archive().await;
+        let notifiers = env.backends().await.detection.notifiers;
+        for alert in notifiers.worth_announcing(&lines) {
+            assert!(
+                announced.contains(&alert.id),
+                "{when:?}: {} announced",
+                alert.rule_id
+            );
+        }
+    }
+}

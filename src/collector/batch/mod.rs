@@ -32,6 +32,8 @@ pub struct Batch {
     /// Events of a read by time processed before its `from`: written by the runs before.
     pub before_window: u64,
     pub newest_processed_at_ms: Option<i64>,
+    /// Events of the batch's last page, repeats included.
+    pub last_page_events: usize,
 }
 
 impl Batch {
@@ -54,6 +56,7 @@ impl Batch {
             events: self.valid + self.quarantined,
             newest_processed_at_ms: self.newest_processed_at_ms,
             written: &self.written,
+            last_page_events: self.last_page_events,
         }
     }
 }
@@ -191,6 +194,7 @@ impl BatchBuilder {
                 duplicates: 0,
                 before_window: 0,
                 newest_processed_at_ms: None,
+                last_page_events: 0,
             },
         }
     }
@@ -362,6 +366,7 @@ impl BatchBuilder {
     }
 
     pub fn finish(mut self) -> std::io::Result<Batch> {
+        self.batch.last_page_events = self.last_page.0 as usize;
         for (hour, stream) in std::mem::take(&mut self.hours) {
             let object = encoded(stream, &mut self.deflater)?;
             self.batch.hours.insert(hour, object);

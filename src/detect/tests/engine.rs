@@ -1,4 +1,4 @@
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::event;
 use crate::detect::rule::short_hash;
@@ -294,4 +294,120 @@ fn a_late_event_joins_the_open_alert() {
         short_hash(&["deleted", "a", "e1"]),
         "its id does not change"
     );
+}
+
+/// A flood of one rule's matches (here 5,000 deletions) does not evict another rule's
+/// threshold counts: two failures before the flood and one after still open the alert.
+/// (With one cap shared by all rules, the flood pushed the failures out.)
+#[test]
+fn a_flood_of_one_rule_keeps_another_rules_counts() {
+    let mut state = DetectState::default();
+    let before = [
+        event("f1", 0, "login_failed", "u"),
+        event("f2", 1, "login_failed", "u"),
+    ];
+    state = detect(&pack(), &state, &before).state;
+    for chunk in 0..10 {
+        let flood: Vec<Value> = (0..500)
+            .map(|i| {
+                let n = chunk * 500 + i;
+                event(
+                    &format!("d{n}"),
+                    2 + n as i64 / 100,
+                    "thing_deleted",
+                    &format!("a{n}"),
+                )
+            })
+            .collect();
+        state = detect(&pack(), &state, &flood).state;
+    }
+    let after = detect(&pack(), &state, &[event("f3", 120, "login_failed", "u")]);
+    let failed: Vec<_> = after
+        .alerts
+        .iter()
+        .filter(|a| a.rule_id == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{:?}", after.alerts);
+    assert_eq!(failed[0].count, 3);
+}
+
+/// A dedup key longer than its cap is replaced by its hash: the same key, the same hash, so
+/// dedup still groups; the state stays small.
+#[test]
+fn long_dedup_keys_are_hashed() {
+    let long = "a".repeat(5_000);
+    let d = detect(
+        &pack(),
+        &DetectState::default(),
+        &[
+            event("e1", 0, "thing_deleted", &long),
+            event("e2", 5, "thing_deleted", &long),
+        ],
+    );
+    assert_eq!(d.alerts.len(), 1);
+    assert!(
+        d.alerts[0].dedup_key.starts_with("sha256:"),
+        "{}",
+        d.alerts[0].dedup_key
+    );
+    assert_eq!(d.alerts[0].count, 2);
+}
+
+/// An event dated a day after its processing counts toward no threshold and does not become
+/// the newest match: matches an hour old are still there after it.
+#[test]
+fn a_future_dated_event_neither_counts_nor_moves_time() {
+    let mut future = event("f9", 86_400 * 365, "login_failed", "u");
+    future["attributes"]["processedAt"] = json!("2026-01-01T00:00:10Z");
+    let mut far = event("d9", 86_400 * 365, "thing_deleted", "z");
+    far["attributes"]["processedAt"] = json!("2026-01-01T00:00:10Z");
+    let d = detect(
+        &pack(),
+        &DetectState::default(),
+        &[
+            event("f1", 0, "login_failed", "u"),
+            event("f2", 1, "login_failed", "u"),
+            future,
+            far,
+        ],
+    );
+    assert_eq!(d.future_dated, 2);
+    assert!(
+        d.alerts.iter().all(|a| a.rule_id == "deleted"),
+        "{:?}",
+        d.alerts
+    );
+    let d = detect(
+        &pack(),
+        &d.state,
+        &[event("f3", 100, "login_failed", "u")],
+    );
+    assert_eq!(d.alerts.len(), 1, "f1 and f2 were kept: {:?}", d.alerts);
+}
+
+/// A sealed state verifies under its key and context only, and not once anything in it
+/// changed.
+#[test]
+fn a_sealed_state_verifies_only_as_sealed() {
+    use crate::detect::SealKey;
+    let key = SealKey::derive(b"api-key");
+    let mut state = detect(
+        &pack(),
+        &DetectState::default(),
+        &[event("e1", 0, "thing_deleted", "a")],
+    )
+    .state;
+    state.seal(&key, "src\0gen");
+    assert!(state.is_sealed_by(&key, "src\0gen"));
+    assert!(!state.is_sealed_by(&SealKey::derive(b"other-key"), "src\0gen"));
+    assert!(!state.is_sealed_by(&key, "src\0other-generation"));
+    let json = serde_json::to_string(&state).unwrap();
+    let back: DetectState = serde_json::from_str(&json).unwrap();
+    assert!(
+        back.is_sealed_by(&key, "src\0gen"),
+        "it survives the round trip"
+    );
+    let forged: DetectState =
+        serde_json::from_str(&json.replace("Name of a", "Name of b")).unwrap();
+    assert!(!forged.is_sealed_by(&key, "src\0gen"));
 }

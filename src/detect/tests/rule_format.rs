@@ -248,3 +248,38 @@ fn the_key_appears_in_no_rule_error() {
         assert!(!text.contains(KEY) && !text.contains(&KEY[..24]), "{text}");
     }
 }
+
+/// A title or runbook that could render past its cap is refused at load, naming the rule and
+/// the field; one just under it loads.
+#[test]
+fn templates_that_could_render_past_their_caps_are_refused() {
+    let placeholders = "{attributes.actor.name} ".repeat(5);
+    let long_runbook = "x".repeat(8_001);
+    let cases = [
+        (
+            rule_yaml(
+                &[(
+                    "\"{attributes.actor.name} did it\"",
+                    &format!("\"{placeholders}\""),
+                )],
+                "",
+            ),
+            "title",
+        ),
+        (
+            rule_yaml(&[("runbook: r", &format!("runbook: {long_runbook}"))], ""),
+            "runbook",
+        ),
+    ];
+    for (text, field) in cases {
+        let e = load(&text).expect_err(field).to_string();
+        assert!(e.contains("my_rule") && e.contains(field), "{e}");
+        assert!(e.contains("characters"), "{e}");
+    }
+    let four = "{attributes.actor.name} ".repeat(4);
+    assert!(load(&rule_yaml(
+        &[("\"{attributes.actor.name} did it\"", &format!("\"{four}\""))],
+        ""
+    ))
+    .is_ok());
+}
