@@ -377,11 +377,7 @@ fn a_future_dated_event_neither_counts_nor_moves_time() {
         "{:?}",
         d.alerts
     );
-    let d = detect(
-        &pack(),
-        &d.state,
-        &[event("f3", 100, "login_failed", "u")],
-    );
+    let d = detect(&pack(), &d.state, &[event("f3", 100, "login_failed", "u")]);
     assert_eq!(d.alerts.len(), 1, "f1 and f2 were kept: {:?}", d.alerts);
 }
 
