@@ -9,6 +9,7 @@
 //! fine), the events in it ([`events`]), the rate-limit headers ([`throttling`]), where the
 //! key is sent ([`hosts`]), and the configuration ([`config`]).
 mod config;
+mod echoed_key;
 mod events;
 mod hosts;
 mod pages;
