@@ -1,4 +1,5 @@
 //! The API key, wrapped so that it cannot be printed by accident.
+use std::collections::HashMap;
 use std::fmt;
 
 /// An Atlassian organization API key. `Debug` and `Display` print `[redacted]`; the only way to the
@@ -26,22 +27,59 @@ impl ApiKey {
             return text.to_string();
         }
         let min_run = key.len().min(MIN_PIECE_CHARS);
+        // Where each character occurs in the key: a piece can start only there.
+        let mut starts_of: HashMap<char, Vec<usize>> = HashMap::new();
+        for (n, &k) in key.iter().enumerate() {
+            starts_of.entry(k).or_default().push(n);
+        }
+        let non_ascii: Vec<char> = starts_of
+            .keys()
+            .copied()
+            .filter(|k| !k.is_ascii())
+            .collect();
         let bytes = text.as_bytes();
         let mut out = String::with_capacity(text.len());
+        let mut firsts = Vec::new();
+        let mut starts = Vec::new();
         let mut i = 0;
         while i < bytes.len() {
             let Some(c) = text[i..].chars().next() else {
                 break;
             };
-            if let Some(end) = longest_piece(&key, text, i, c, min_run) {
-                out.push_str(REDACTED);
-                i = end;
-            } else {
-                out.push(c);
-                i += c.len_utf8();
+            firsts.clear();
+            firsts.push(c);
+            if decode_first(bytes, i, &mut firsts) {
+                firsts.extend(&non_ascii);
+            }
+            starts.clear();
+            for f in &firsts {
+                starts.extend(starts_of.get(f).into_iter().flatten());
+            }
+            match longest_piece(&key, bytes, i, &starts, min_run) {
+                Some(end) => {
+                    out.push_str(REDACTED);
+                    i = end;
+                }
+                None => {
+                    out.push(c);
+                    i += c.len_utf8();
+                }
             }
         }
         out
+    }
+
+    /// [`ApiKey::scrub`] of the start of `text` only: its first `chars` characters and as many
+    /// after them as the key could take in its longest form, so that a key beginning within
+    /// them is found whole; the rest is left out. For text about to be cut to `chars`: a few
+    /// megabytes of server text are not searched to keep a few hundred characters.
+    pub fn scrub_start(&self, text: &str, chars: usize) -> String {
+        let reach = self.0.chars().count().saturating_mul(MAX_ENCODED_BYTES);
+        let head = match text.char_indices().nth(chars.saturating_add(reach)) {
+            Some((end, _)) => &text[..end],
+            None => text,
+        };
+        self.scrub(head)
     }
 }
 
@@ -51,30 +89,74 @@ const REDACTED: &str = "[redacted]";
 /// Escapes nested deeper than this (`\\\\/`, `%252525..`) are not looked through: bounds
 /// the work on a text of backslashes.
 const MAX_NESTING: usize = 4;
+/// Most bytes one character of the key takes in any form looked for: four UTF-8 bytes, each
+/// `%` then `25` nested three times then two hex digits.
+const MAX_ENCODED_BYTES: usize = 4 * (1 + 2 * (MAX_NESTING - 1) + 2);
+
+/// Adds to `out` the characters an escape at `at` (`%HH`, `\/`, `\uHHHH`, nested) may stand
+/// for; true if it may stand for a character beyond ASCII, which is not worked out.
+fn decode_first(text: &[u8], at: usize, out: &mut Vec<char>) -> bool {
+    let mut beyond_ascii = false;
+    match text.get(at) {
+        Some(b'%') => {
+            let mut q = at + 1;
+            for _ in 0..MAX_NESTING {
+                match hex_byte(text, q) {
+                    Some(b'%') => {
+                        out.push('%');
+                        q += 2;
+                    }
+                    Some(b) if b.is_ascii() => {
+                        out.push(char::from(b));
+                        break;
+                    }
+                    Some(_) => {
+                        beyond_ascii = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        }
+        Some(b'\\') => {
+            for q in after_backslashes(text, at) {
+                match text.get(q) {
+                    Some(b'u') => match hex_unit(text, q + 1).map(u32::from).map(char::from_u32) {
+                        Some(Some(ch)) if ch.is_ascii() => out.push(ch),
+                        Some(_) => beyond_ascii = true,
+                        None => {}
+                    },
+                    Some(&b) if matches!(b, b'/' | b'"' | b'\\' | b'\'') => out.push(char::from(b)),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    beyond_ascii
+}
 
 /// Where the longest run of `key`'s characters (at least `min_run`, any encoding of each)
-/// starting at byte `at` of `text` ends, if there is one. `first` is the character at `at`.
+/// beginning at one of `starts` and at byte `at` of `text` ends, if there is one.
 fn longest_piece(
     key: &[char],
-    text: &str,
+    text: &[u8],
     at: usize,
-    first: char,
+    starts: &[usize],
     min_run: usize,
 ) -> Option<usize> {
-    let escaped = first == '%' || first == '\\';
     let mut best: Option<(usize, usize)> = None;
-    for start in 0..key.len() {
-        // Only a key character written plainly, or an escape, can begin a piece here.
-        if !escaped && key[start] != first {
-            continue;
-        }
+    let mut next: Vec<usize> = Vec::new();
+    let mut found: Vec<usize> = Vec::new();
+    for &start in starts {
         // Every offset reachable after matching key[start..start + n], for growing n.
         let mut ends = vec![at];
         let mut matched = 0;
         for &k in &key[start..] {
-            let mut next: Vec<usize> = Vec::new();
+            next.clear();
             for &e in &ends {
-                for end in encodings_at(text.as_bytes(), e, k) {
+                encodings_at(text, e, k, &mut found);
+                for end in found.drain(..) {
                     if !next.contains(&end) {
                         next.push(end);
                     }
@@ -84,7 +166,7 @@ fn longest_piece(
                 break;
             }
             matched += 1;
-            ends = next;
+            std::mem::swap(&mut ends, &mut next);
         }
         if matched >= min_run {
             let end = ends.iter().copied().max().unwrap_or(at);
@@ -96,15 +178,18 @@ fn longest_piece(
     best.map(|(_, end)| end)
 }
 
-/// The offsets just past each way `c` can be written at byte `at` of `text`: as itself,
+/// Adds to `ends` the offsets just past each way `c` can be written at byte `at` of `text`: as itself,
 /// percent-encoded (`%2F`, `%2f`, `%252F`), or JSON/Rust-escaped (`\/`, `\"`, `\u002F`, with
 /// the backslash itself escaped again).
-fn encodings_at(text: &[u8], at: usize, c: char) -> Vec<usize> {
-    let mut ends = Vec::new();
+fn encodings_at(text: &[u8], at: usize, c: char, ends: &mut Vec<usize>) {
     let mut utf8 = [0u8; 4];
     let utf8 = c.encode_utf8(&mut utf8).as_bytes();
     if text[at..].starts_with(utf8) {
         ends.push(at + utf8.len());
+    }
+    // Every other form begins with an escape.
+    if !matches!(text.get(at), Some(b'%' | b'\\')) {
+        return;
     }
     // Percent-encoded: each UTF-8 byte as `%HH`, `%25` repeated for each encoding over it.
     let mut positions = vec![at];
@@ -148,18 +233,17 @@ fn encodings_at(text: &[u8], at: usize, c: char) -> Vec<usize> {
         positions = next;
     }
     ends.extend(positions);
-    ends
 }
 
 /// Offsets just past 1..=MAX_NESTING backslashes at `at`.
-fn after_backslashes(text: &[u8], at: usize) -> Vec<usize> {
-    (1..=MAX_NESTING)
-        .take_while(|&n| {
-            text.get(at..at + n)
-                .is_some_and(|s| s.iter().all(|&b| b == b'\\'))
-        })
-        .map(|n| at + n)
-        .collect()
+fn after_backslashes(text: &[u8], at: usize) -> std::ops::Range<usize> {
+    let run = text
+        .iter()
+        .skip(at)
+        .take(MAX_NESTING)
+        .take_while(|&&b| b == b'\\')
+        .count();
+    at + 1..at + 1 + run
 }
 
 fn hex_byte(text: &[u8], at: usize) -> Option<u8> {
@@ -257,5 +341,23 @@ mod tests {
             ApiKey::new("abcde").scrub("xabcdex abcd"),
             "x[redacted]x abcd"
         );
+    }
+
+    #[test]
+    fn the_start_of_a_long_text_is_scrubbed_and_the_rest_left_out() {
+        let key = ApiKey::new(KEY);
+        let deep = KEY.replace('/', "%25252F");
+        let text = format!("{}Bearer {deep} {}", "x".repeat(290), "y".repeat(1_000_000));
+        let out = key.scrub_start(&text, 300);
+        assert!(
+            out.contains(&format!("Bearer {REDACTED} y")),
+            "the key is found whole"
+        );
+        assert!(
+            out.len() < 300 + KEY.len() * MAX_ENCODED_BYTES + 1,
+            "{}",
+            out.len()
+        );
+        assert_eq!(key.scrub_start("short", 300), "short");
     }
 }

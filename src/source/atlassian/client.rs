@@ -10,6 +10,10 @@ use reqwest::StatusCode;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Server text searched for the key, at most (then the rest of it is left out): more than the
+/// longest quote kept of it (an error detail: 300 characters).
+const MAX_QUOTED_CHARS: usize = 1_000;
 use tokio::time::Instant;
 use url::Url;
 
@@ -146,7 +150,7 @@ impl AtlassianClient {
             Err(problem) => return Ok(Attempt::Transient(problem)),
         };
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let scrub = |s: &str| creds.api_key.scrub(s);
+        let scrub = |s: &str| creds.api_key.scrub_start(s, MAX_QUOTED_CHARS);
         let summary = || ErrorSummary::from_body(&body, scrub);
 
         match status {
