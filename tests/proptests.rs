@@ -127,7 +127,7 @@ fn check_body(normalizer: &Normalizer, body: &[u8]) {
             assert!(!message.chars().any(breaks_a_log_line), "{message:?}");
         }
     }
-    let summary = ErrorSummary::from_body(body);
+    let summary = ErrorSummary::from_body(body, |s| s.to_string());
     for text in [&summary.code, &summary.detail].into_iter().flatten() {
         assert!(text.chars().count() <= 300);
         assert!(!text.chars().any(char::is_control), "{text:?}");

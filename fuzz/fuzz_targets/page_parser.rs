@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(!message.chars().any(char::is_control), "{message}");
         }
     }
-    let summary = ErrorSummary::from_body(data);
+    let summary = ErrorSummary::from_body(data, |s| s.to_string());
     for text in [&summary.code, &summary.detail].into_iter().flatten() {
         assert!(text.chars().count() <= 300);
         assert!(!text.chars().any(char::is_control));

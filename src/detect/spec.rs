@@ -2,7 +2,7 @@
 //! the rule and the field. Each field is read on its own, so the error can name it; unknown
 //! fields are refused at every level.
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use yaml_serde::{Mapping, Value as Yaml};
 
@@ -73,6 +73,7 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<RuleFile, RuleError> {
         file: file.to_owned(),
         message,
     };
+    refuse_anchors(text).map_err(syntax)?;
     let doc: Yaml = yaml_serde::from_str(text).map_err(|e| syntax(scrub(&e.to_string())))?;
     let map = doc.as_mapping().ok_or_else(|| {
         syntax(
@@ -103,6 +104,36 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<RuleFile, RuleError> {
         Some(_) => return Err(syntax("`rules:` must be a list of rules".into())),
     };
     Ok(RuleFile { rules, disable })
+}
+
+/// Refuses anchors (`&name`) and aliases (`*name`) before anything is expanded: a file of a
+/// few kilobytes can alias its way to billions of nodes. The parser decides, so `&` and `*` in
+/// quotes, block scalars, comments and plain text are fine. Loading into `IgnoredAny` follows
+/// no alias. `&` and `*` mean the same everywhere but where a node begins (both are plain
+/// characters elsewhere), so the text with every `&` made `*` loads exactly when the file has
+/// no anchor: an anchor becomes an alias of nothing.
+fn refuse_anchors(text: &str) -> Result<(), String> {
+    let refused = |e: yaml_serde::Error| {
+        let line = e
+            .location()
+            .map(|l| format!(" (line {})", l.line()))
+            .unwrap_or_default();
+        format!(
+            "anchors and aliases (`&name`, `*name`) are not allowed in rule files{line}: write each value out in full"
+        )
+    };
+    if let Err(e) = yaml_serde::from_str::<IgnoredAny>(text) {
+        // An alias with no anchor; any other error is the file's syntax.
+        return Err(if e.to_string().starts_with("unknown anchor") {
+            refused(e)
+        } else {
+            scrub(&e.to_string())
+        });
+    }
+    if text.contains('&') {
+        yaml_serde::from_str::<IgnoredAny>(&text.replace('&', "*")).map_err(refused)?;
+    }
+    Ok(())
 }
 
 /// A YAML key as an error may show it: only when it looks like a field name.

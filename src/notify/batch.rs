@@ -1,18 +1,31 @@
-//! What SNS and EventBridge have in common: batches of at most 10 entries and 256 KB, a batch
-//! call that accepts some entries and refuses others, and a few retries of those refused.
+//! What SNS and EventBridge have in common: batches of at most 10 entries and a total size, a batch
+//! call that accepts some entries and refuses others, and a few retries of those refused. An
+//! alert too large for one message is sent shortened, never refused: a refusal would repeat
+//! on every redo of its batch and stop collection.
 use super::NotifyError;
 use crate::detect::Alert;
 use async_trait::async_trait;
+use serde_json::Value;
 use std::time::Duration;
 
 /// Entries of one PublishBatch / PutEvents call, at most.
 pub(super) const MAX_ENTRIES: usize = 10;
-/// Bytes of one message or event, and of one call's entries together, at most (256 KiB).
-pub(super) const MAX_BYTES: usize = 256 * 1024;
 /// Calls made for one entry before its refusal is an error.
 pub(super) const ATTEMPTS: u32 = 3;
 /// Wait before the second call; doubled before each further one.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
+/// Ends a text field cut to make an alert fit one message.
+pub const CLIPPED: &str = "…[truncated]";
+/// The fields of an alert's JSON shortened, in this order, until it fits: the ids the archived
+/// alert keeps in full first, then the texts.
+const SHORTENED_FIELDS: [&str; 6] = [
+    "matched_event_ids",
+    "runbook",
+    "title",
+    "dedup_key",
+    "first_event_id",
+    "last_event_id",
+];
 
 /// One alert ready to send: its id within the call and its JSON.
 pub(super) struct Entry<'a> {
@@ -32,46 +45,130 @@ pub(super) struct Refusal {
 pub(super) trait BatchCall: Sync {
     /// Sends `entries` in one call; returns those refused. An error fails them all.
     async fn call(&self, entries: &[&Entry<'_>]) -> Result<Vec<Refusal>, NotifyError>;
-    /// What an entry counts against the 256 KB limits.
-    fn size(&self, entry: &Entry<'_>) -> usize;
+    /// What the service counts for an alert's entry besides its JSON.
+    fn overhead(&self, alert: &Alert) -> usize;
+    /// Most bytes of one entry, and of one call's entries together, as the service counts them.
+    fn max_bytes(&self) -> usize;
     /// For errors.
     fn target(&self) -> String;
+
+    /// What an entry counts against [`BatchCall::max_bytes`].
+    fn size(&self, entry: &Entry<'_>) -> usize {
+        self.overhead(entry.alert) + entry.json.len()
+    }
 }
 
-/// Every alert as JSON, refused whole (before anything is sent) if one is over the limit.
+/// Every alert as JSON, shortened where it would not fit one message.
 pub(super) fn entries<'a>(
     call: &impl BatchCall,
     alerts: &'a [Alert],
 ) -> Result<Vec<Entry<'a>>, NotifyError> {
     let mut out = Vec::with_capacity(alerts.len());
     for (i, alert) in alerts.iter().enumerate() {
-        let json = serde_json::to_string(alert).map_err(|e| NotifyError {
+        let unwritable = |e: serde_json::Error| NotifyError {
             target: call.target(),
             alerts: alerts.len(),
             reason: format!("alert {} could not be written as JSON: {e}", alert.id),
-        })?;
-        let entry = Entry {
+        };
+        let budget = call.max_bytes().saturating_sub(call.overhead(alert));
+        let json = if json_len(alert).map_err(unwritable)? > budget {
+            shortened(alert, budget)
+        } else {
+            serde_json::to_string(alert)
+        }
+        .map_err(unwritable)?;
+        out.push(Entry {
             id: i.to_string(),
             alert,
             json,
-        };
-        let size = call.size(&entry);
-        if size > MAX_BYTES {
-            return Err(NotifyError {
-                target: call.target(),
-                alerts: alerts.len(),
-                reason: format!(
-                    "alert {} of rule {} is {size} bytes, over the {MAX_BYTES}-byte limit of one message: shorten the rule's title or runbook",
-                    alert.id, alert.rule_id
-                ),
-            });
-        }
-        out.push(entry);
+        });
     }
     Ok(out)
 }
 
-/// Consecutive groups of at most [`MAX_ENTRIES`] entries and [`MAX_BYTES`] together.
+/// The alert's JSON with `"truncated": true` and its long fields cut, in the order of
+/// [`SHORTENED_FIELDS`] (then any other text but the id and rule), until it is at most `budget` bytes: whole ids
+/// dropped from the end of `matched_event_ids`, texts cut and ended with [`CLIPPED`].
+fn shortened(alert: &Alert, budget: usize) -> Result<String, serde_json::Error> {
+    let mut message = serde_json::to_value(alert)?;
+    let Value::Object(fields) = &mut message else {
+        return serde_json::to_string(&message);
+    };
+    fields.insert("truncated".into(), Value::Bool(true));
+    // The alert's id and rule stay whole: subscribers drop repeats and route by them.
+    let others: Vec<String> = fields
+        .keys()
+        .filter(|k| {
+            !SHORTENED_FIELDS.contains(&k.as_str()) && !["id", "rule_id"].contains(&k.as_str())
+        })
+        .cloned()
+        .collect();
+    let order = SHORTENED_FIELDS.iter().map(|f| f.to_string()).chain(others);
+    // Sizes are kept by difference: the whole message is written once more, at the end.
+    let mut size = json_len(&*fields)?;
+    for name in order {
+        if size <= budget {
+            break;
+        }
+        let excess = size - budget;
+        let Some(value) = fields.get_mut(&name) else {
+            continue;
+        };
+        let before = json_len(value)?;
+        match value {
+            Value::Array(ids) => drop_last(ids, excess)?,
+            Value::String(text) => clip(text, excess),
+            _ => continue,
+        }
+        size = size - before + json_len(value)?;
+    }
+    serde_json::to_string(&fields)
+}
+
+/// Bytes of `value` as JSON, without writing them anywhere.
+fn json_len(value: &impl serde::Serialize) -> Result<usize, serde_json::Error> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value)?;
+    Ok(count.0)
+}
+
+/// Drops items from the end until their JSON (and commas) freed `excess` bytes.
+fn drop_last(items: &mut Vec<Value>, excess: usize) -> Result<(), serde_json::Error> {
+    let mut freed = 0;
+    while freed < excess {
+        let Some(item) = items.pop() else { break };
+        freed += json_len(&item)? + 1;
+    }
+    Ok(())
+}
+
+/// Cuts `text` so that its JSON is at least `excess` bytes shorter, marker included (each
+/// byte cut frees at least one byte of JSON); a text no longer than the marker is kept.
+fn clip(text: &mut String, excess: usize) {
+    if text.len() <= CLIPPED.len() {
+        return;
+    }
+    let mut keep = text
+        .len()
+        .saturating_sub(excess.saturating_add(CLIPPED.len()));
+    while !text.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    text.truncate(keep);
+    text.push_str(CLIPPED);
+}
+
+/// Consecutive groups of at most [`MAX_ENTRIES`] entries and [`BatchCall::max_bytes`] together.
 pub(super) fn groups<'e, 'a>(
     call: &impl BatchCall,
     entries: &'e [Entry<'a>],
@@ -82,7 +179,7 @@ pub(super) fn groups<'e, 'a>(
         let size = call.size(entry);
         let full = groups
             .last()
-            .is_none_or(|g| g.len() == MAX_ENTRIES || bytes + size > MAX_BYTES);
+            .is_none_or(|g| g.len() == MAX_ENTRIES || bytes + size > call.max_bytes());
         if full {
             groups.push(Vec::new());
             bytes = 0;
@@ -176,11 +273,17 @@ mod tests {
         }
     }
 
-    /// Refuses entry `refuse` on its first `times` calls; records every call's entry ids.
+    /// The limit of the fakes: SNS's.
+    const MAX_BYTES: usize = 256 * 1024;
+
+    /// Refuses entry `refuse` on its first `times` calls; records every call's entry ids, and
+    /// each call's entries (their JSON) and total size.
     struct Fake {
         refuse: String,
         times: usize,
+        overhead: usize,
         calls: Mutex<Vec<Vec<String>>>,
+        sent: Mutex<Vec<(Vec<String>, usize)>>,
     }
 
     impl Fake {
@@ -188,11 +291,16 @@ mod tests {
             Fake {
                 refuse: refuse.into(),
                 times,
+                overhead: 0,
                 calls: Mutex::new(Vec::new()),
+                sent: Mutex::new(Vec::new()),
             }
         }
         fn calls(&self) -> Vec<Vec<String>> {
             self.calls.lock().expect("not poisoned").clone()
+        }
+        fn sent(&self) -> Vec<(Vec<String>, usize)> {
+            self.sent.lock().expect("not poisoned").clone()
         }
     }
 
@@ -200,6 +308,9 @@ mod tests {
     impl BatchCall for Fake {
         async fn call(&self, entries: &[&Entry<'_>]) -> Result<Vec<Refusal>, NotifyError> {
             let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+            let total = entries.iter().map(|e| self.size(e)).sum();
+            let jsons = entries.iter().map(|e| e.json.clone()).collect();
+            self.sent.lock().expect("not poisoned").push((jsons, total));
             let mut calls = self.calls.lock().expect("not poisoned");
             let refusing = calls.iter().filter(|c| c.contains(&self.refuse)).count() < self.times;
             calls.push(ids.clone());
@@ -212,8 +323,11 @@ mod tests {
                 })
                 .collect())
         }
-        fn size(&self, entry: &Entry<'_>) -> usize {
-            entry.json.len()
+        fn overhead(&self, _alert: &Alert) -> usize {
+            self.overhead
+        }
+        fn max_bytes(&self) -> usize {
+            MAX_BYTES
         }
         fn target(&self) -> String {
             "fake".into()
@@ -231,16 +345,113 @@ mod tests {
         let big = entries(&fake, &big).expect("each under the limit");
         let sizes: Vec<usize> = groups(&fake, &big).iter().map(Vec::len).collect();
         assert_eq!(sizes, [2, 2, 1]);
+        // Shortened alerts near the limit, and what the service counts besides the JSON.
+        let mut fake = Fake::new("", 0);
+        fake.overhead = 300;
+        let huge: Vec<Alert> = (0..3).map(huge).collect();
+        let huge = entries(&fake, &huge).expect("shortened");
+        for group in groups(&fake, &huge) {
+            let total: usize = group.iter().map(|e| e.json.len() + 300).sum();
+            assert!(group.len() == 1 && total <= MAX_BYTES, "{total}");
+        }
+    }
+
+    /// A 1 MB title, runbook and dedup key and 100 matched ids of 10 KB each.
+    fn huge(n: usize) -> Alert {
+        let mut a = alert(n, &"T".repeat(1_000_000));
+        a.runbook = "R\n".repeat(500_000);
+        a.dedup_key = "k".repeat(1_000_000);
+        a.matched_event_ids = (0..100)
+            .map(|i| format!("{i:03}{}", "e".repeat(10_000)))
+            .collect();
+        a.first_event_id = a.matched_event_ids[0].clone();
+        a.last_event_id = a.matched_event_ids[99].clone();
+        a
     }
 
     #[test]
-    fn an_alert_over_the_limit_is_refused_before_anything_is_sent() {
-        let fake = Fake::new("", 0);
-        let alerts = [alert(0, "t"), alert(1, &"x".repeat(MAX_BYTES))];
-        let err = tokio_test(deliver(&fake, &alerts)).unwrap_err();
-        assert!(err.reason.contains("over the"), "{err}");
-        assert!(err.reason.contains(&alerts[1].id), "{err}");
-        assert!(fake.calls().is_empty());
+    fn an_alert_over_the_limit_is_sent_shortened_within_it() {
+        let mut fake = Fake::new("", 0);
+        fake.overhead = 500;
+        let alerts = [alert(0, "t"), huge(1), alert(2, "t"), huge(3), huge(4)];
+        tokio_test(deliver(&fake, &alerts)).expect("sent, not refused");
+        let sent = fake.sent();
+        let mut jsons = Vec::new();
+        for (call, total) in &sent {
+            assert!(call.len() <= MAX_ENTRIES);
+            assert!(*total <= MAX_BYTES, "a call of {total} bytes");
+            jsons.extend(call.iter().cloned());
+        }
+        assert_eq!(jsons.len(), alerts.len(), "each alert once");
+        for (json, original) in jsons.iter().zip(&alerts) {
+            assert!(
+                json.len() + fake.overhead <= MAX_BYTES,
+                "{} bytes",
+                json.len()
+            );
+            let message: Value = serde_json::from_str(json).expect("JSON");
+            let big = original.title.len() > 1000;
+            assert_eq!(
+                message.get("truncated").is_some(),
+                big,
+                "only the large one"
+            );
+            let published: Alert = serde_json::from_value(message.clone()).expect("an alert");
+            assert_eq!(published.id, original.id);
+            assert_eq!(published.rule_id, original.rule_id);
+            assert_eq!(published.count, original.count);
+            if !big {
+                assert_eq!(&published, original);
+                continue;
+            }
+            assert_eq!(message["truncated"], true);
+            // The ids went first, whole; the runbook was cut next, with the marker.
+            let ids = &published.matched_event_ids;
+            assert!(ids.len() < 100 && original.matched_event_ids.starts_with(ids));
+            assert!(
+                published.runbook.ends_with(CLIPPED),
+                "the runbook was clipped"
+            );
+            assert!(original
+                .runbook
+                .starts_with(published.runbook.trim_end_matches(CLIPPED)));
+        }
+    }
+
+    #[test]
+    fn fields_are_shortened_in_order_and_only_as_needed() {
+        let a = huge(0);
+        let full = serde_json::to_string(&a).expect("JSON").len();
+        // Just over: only the ids go, some of them.
+        let json = shortened(&a, full - 15_000).expect("JSON");
+        let s: Alert = serde_json::from_str(&json).expect("an alert");
+        assert!(json.len() <= full - 15_000);
+        assert!(
+            (97..100).contains(&s.matched_event_ids.len()),
+            "{}",
+            s.matched_event_ids.len()
+        );
+        assert_eq!((&s.title, &s.runbook), (&a.title, &a.runbook));
+        // Down to a few kilobytes: every long field ends with the marker.
+        let json = shortened(&a, 4_000).expect("JSON");
+        let s: Alert = serde_json::from_str(&json).expect("an alert");
+        assert!(json.len() <= 4_000, "{}", json.len());
+        assert!(s.matched_event_ids.is_empty());
+        for text in [
+            &s.runbook,
+            &s.title,
+            &s.dedup_key,
+            &s.first_event_id,
+            &s.last_event_id,
+        ] {
+            assert!(text.ends_with(CLIPPED), "{text}");
+        }
+        // Text of multi-byte characters is cut on a character boundary.
+        let mut b = alert(1, &"é".repeat(200_000));
+        b.runbook = "ü".repeat(10);
+        let json = shortened(&b, 100_000).expect("JSON");
+        let s: Alert = serde_json::from_str(&json).expect("an alert");
+        assert!(json.len() <= 100_000 && s.title.ends_with(CLIPPED));
     }
 
     #[test]

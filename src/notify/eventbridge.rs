@@ -9,8 +9,9 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 /// The bus of every account, and the one the stack grants.
 pub const DEFAULT_EVENT_BUS: &str = "default";
 
-/// What EventBridge adds for the event's time when it sizes an entry.
-const TIME_BYTES: usize = 14;
+/// EventBridge's limit for one entry, and for a PutEvents call's entries together: "less than
+/// 256KB", read as decimal kilobytes to be safe.
+pub const MAX_ENTRY_BYTES: usize = 256_000 - 1;
 
 pub struct EventBridgeNotifier {
     client: aws_sdk_eventbridge::Client,
@@ -99,9 +100,14 @@ impl BatchCall for EventBridgeNotifier {
         Ok(refusals(entries, &output))
     }
 
-    /// EventBridge's own count: time, source, detail type and detail.
-    fn size(&self, entry: &Entry<'_>) -> usize {
-        TIME_BYTES + EVENT_SOURCE.len() + DETAIL_TYPE.len() + entry.json.len()
+    /// EventBridge's own count: source, detail type and detail (UTF-8 bytes); time and
+    /// resources count only when given, and entries here give neither.
+    fn overhead(&self, _alert: &Alert) -> usize {
+        EVENT_SOURCE.len() + DETAIL_TYPE.len()
+    }
+
+    fn max_bytes(&self) -> usize {
+        MAX_ENTRY_BYTES
     }
 
     fn target(&self) -> String {
@@ -177,5 +183,42 @@ mod tests {
         assert_eq!(refusals(&sent, &output).len(), 2);
         let fine = PutEventsOutput::builder().failed_entry_count(0).build();
         assert!(refusals(&sent, &fine).is_empty());
+    }
+
+    /// A 1 MB title and runbook and 100 matched ids of 10 KB each: every entry and every
+    /// PutEvents call is under 256 KB as EventBridge counts a built entry.
+    #[test]
+    fn a_huge_alert_fits_one_entry_and_one_call() {
+        let conf = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+            .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+            .build();
+        let bus = EventBridgeNotifier::new(aws_sdk_eventbridge::Client::from_conf(conf), "default");
+        let mut huge = alert();
+        huge.title = "t".repeat(1_000_000);
+        huge.runbook = "r".repeat(1_000_000);
+        huge.matched_event_ids = (0..100)
+            .map(|i| format!("{i}{}", "e".repeat(10_000)))
+            .collect();
+        let alerts = vec![huge.clone(), alert(), huge];
+        let entries = batch::entries(&bus, &alerts).expect("shortened, not refused");
+        for group in batch::groups(&bus, &entries) {
+            // EventBridge's count: source, detail type, detail (no time, no resources given).
+            let counted: Vec<usize> = group
+                .iter()
+                .map(|e| bus.request_entry(e))
+                .map(|r| {
+                    assert!(r.time().is_none() && r.resources().is_empty());
+                    r.source().unwrap_or("").len()
+                        + r.detail_type().unwrap_or("").len()
+                        + r.detail().unwrap_or("").len()
+                })
+                .collect();
+            let total: usize = counted.iter().sum();
+            assert!(total < 256_000, "a call of {total} bytes");
+            for (entry, n) in group.iter().zip(&counted) {
+                assert_eq!(bus.size(entry), *n);
+            }
+        }
     }
 }

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 
 /// SNS's longest subject.
 pub const MAX_SUBJECT_CHARS: usize = 100;
+/// SNS's largest message (body and attributes), and largest PublishBatch (all its messages).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 pub struct SnsNotifier {
     client: aws_sdk_sns::Client,
@@ -120,9 +122,9 @@ impl BatchCall for SnsNotifier {
             .collect())
     }
 
-    /// Body, subject and attributes count against SNS's 256 KB.
-    fn size(&self, entry: &Entry<'_>) -> usize {
-        let alert = entry.alert;
+    /// Attributes (name, type and value) count against SNS's limits with the body; the subject
+    /// is counted too, to be safe.
+    fn overhead(&self, alert: &Alert) -> usize {
         let attributes = "severity".len()
             + alert.severity.name().len()
             + "rule_id".len()
@@ -130,7 +132,12 @@ impl BatchCall for SnsNotifier {
             + "alert_id".len()
             + alert.id.len()
             + 3 * "String".len();
-        entry.json.len() + subject(alert).len() + attributes
+        subject(alert).len() + attributes
+    }
+
+    /// One message, and a PublishBatch call's messages together: 256 KiB.
+    fn max_bytes(&self) -> usize {
+        MAX_MESSAGE_BYTES
     }
 
     fn target(&self) -> String {
@@ -173,5 +180,63 @@ mod tests {
         let long = subject(&titled(&"é".repeat(300), Severity::Low));
         assert_eq!(long.chars().count(), MAX_SUBJECT_CHARS);
         assert!(long.chars().all(|c| c == ' ' || c.is_ascii_graphic()));
+    }
+
+    fn notifier() -> SnsNotifier {
+        let conf = aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .region(aws_sdk_sns::config::Region::new("us-east-1"))
+            .build();
+        SnsNotifier::new(
+            aws_sdk_sns::Client::from_conf(conf),
+            "arn:aws:sns:us-east-1:123456789012:alerts",
+        )
+    }
+
+    /// What SNS counts of a built request entry: the body and each attribute's name, type and
+    /// value (and here the subject, counted to be safe).
+    fn counted(entry: &PublishBatchRequestEntry) -> usize {
+        let attributes: usize = entry
+            .message_attributes()
+            .into_iter()
+            .flatten()
+            .map(|(name, v)| {
+                name.len() + v.data_type().len() + v.string_value().unwrap_or("").len()
+            })
+            .sum();
+        entry.message().len() + entry.subject().unwrap_or("").len() + attributes
+    }
+
+    /// A 1 MB title and runbook and 100 matched ids of 10 KB each: every message and every
+    /// PublishBatch fits 256 KiB as SNS counts it, the alert shortened and marked so.
+    #[test]
+    fn a_huge_alert_fits_one_message_and_one_call() {
+        let sns = notifier();
+        let mut alerts: Vec<Alert> = (0..3)
+            .map(|_| titled(&"t".repeat(1_000_000), Severity::High))
+            .collect();
+        for (n, a) in alerts.iter_mut().enumerate() {
+            a.id = format!("{n:032x}");
+            a.runbook = "r".repeat(1_000_000);
+            a.matched_event_ids = (0..100)
+                .map(|i| format!("{i}{}", "e".repeat(10_000)))
+                .collect();
+        }
+        alerts.push(titled("small", Severity::Low));
+        let entries = batch::entries(&sns, &alerts).expect("shortened, not refused");
+        for group in batch::groups(&sns, &entries) {
+            let built: Vec<PublishBatchRequestEntry> = group
+                .iter()
+                .map(|e| sns.request_entry(e).expect("an entry"))
+                .collect();
+            let total: usize = built.iter().map(counted).sum();
+            assert!(total <= MAX_MESSAGE_BYTES, "a call of {total} bytes");
+            for (entry, request) in group.iter().zip(&built) {
+                assert_eq!(sns.size(entry), counted(request));
+                let message: serde_json::Value =
+                    serde_json::from_str(request.message()).expect("JSON");
+                assert_eq!(message["truncated"] == true, entry.alert.title.len() > 5);
+            }
+        }
     }
 }

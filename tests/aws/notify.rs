@@ -389,3 +389,68 @@ async fn the_api_key_appears_in_no_notification() {
         }
     }
 }
+
+/// An alert with a 1 MB title and runbook and 100 matched ids of 10 KB each is announced on
+/// both channels, shortened to fit and marked so, beside small alerts sent whole; every call
+/// is accepted (moto checks one message's size, not a call's total).
+#[tokio::test]
+async fn an_alert_too_large_for_one_message_is_announced_shortened() {
+    require_moto();
+    let aws = Aws::default();
+    let sqs = sqs(&aws).await;
+    let (topic, topic_queue) = subscribed_topic(&aws, &sqs).await;
+    let bus = new_bus(&aws).await;
+    let bus_queue = routed_bus(&aws, &sqs, &bus, json!({"source": [EVENT_SOURCE]})).await;
+    let mut alerts: Vec<Alert> = (0..4)
+        .map(|n| alert(n, "org_admin_added", Severity::High, "Admin added"))
+        .collect();
+    for huge in &mut alerts[1..3] {
+        huge.title = "t".repeat(1_000_000);
+        huge.runbook = "r".repeat(1_000_000);
+        huge.matched_event_ids = (0..100)
+            .map(|i| format!("{i}-{}", "e".repeat(10_000)))
+            .collect();
+    }
+    SnsNotifier::new(aws.sns().await, &topic)
+        .publish(&alerts)
+        .await
+        .expect("published, not refused for its size");
+    EventBridgeNotifier::new(aws.eventbridge().await, &bus)
+        .publish(&alerts)
+        .await
+        .expect("put, not refused for its size");
+
+    let sns: Vec<Value> = receive(&sqs, &topic_queue, alerts.len())
+        .await
+        .iter()
+        .map(|body| parse(parse(body)["Message"].as_str().expect("a Message")))
+        .collect();
+    let events: Vec<Value> = receive(&sqs, &bus_queue, alerts.len())
+        .await
+        .iter()
+        .map(|body| parse(body)["detail"].clone())
+        .collect();
+    // Limits: an SNS message 256 KiB, an EventBridge entry under 256 KB (both less overhead).
+    let limited = sns
+        .iter()
+        .map(|m| (m, 256 * 1024))
+        .chain(events.iter().map(|m| (m, 256_000)));
+    for (message, limit) in limited {
+        let published: Alert = serde_json::from_value(message.clone()).expect("an alert");
+        let original = alerts
+            .iter()
+            .find(|a| a.id == published.id)
+            .expect("one of the alerts");
+        if original.title.len() < 100 {
+            assert_eq!(&published, original);
+            assert!(message.get("truncated").is_none());
+        } else {
+            assert_eq!(message["truncated"], true);
+            assert!(message.to_string().len() < limit);
+            assert!(published.runbook.ends_with("…[truncated]"));
+            assert!(original
+                .matched_event_ids
+                .starts_with(&published.matched_event_ids));
+        }
+    }
+}

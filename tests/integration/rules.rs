@@ -104,6 +104,60 @@ async fn a_rule_file_over_one_mib_is_refused() {
     );
 }
 
+/// Anchors and aliases are refused before anything is expanded, naming the file: the classic
+/// "billion laughs" (nine levels of nine aliases) and one alias list of a long anchored list
+/// (under 1 MiB, ten billion nodes once expanded, past yaml_serde's own repetition limit).
+#[tokio::test]
+async fn a_rule_file_with_anchors_or_aliases_is_refused_before_expansion() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut laughs = format!("{USER_RULES}lol: &l0 lol\n");
+    for level in 1..=9 {
+        let aliases = vec![format!("*l{}", level - 1); 9].join(", ");
+        laughs.push_str(&format!("l{level}: &l{level} [{aliases}]\n"));
+    }
+    let wide = format!(
+        "{USER_RULES}a: &a [{}]\nb: [{}]\n",
+        vec!["x"; 100_000].join(","),
+        vec!["*a"; 100_000].join(",")
+    );
+    assert!(wide.len() < MAX_RULE_FILE_BYTES);
+    let mut env = local_env().await;
+    for (name, text) in [("laughs.yaml", laughs), ("wide.yaml", wide)] {
+        let path = write(dir.path(), name, &text);
+        let err = backends_with_rules(&mut env, &path)
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.starts_with(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("anchors and aliases (`&name`, `*name`) are not allowed in rule files"),
+            "{err}"
+        );
+    }
+}
+
+/// `&` and `*` as text (quoted, plain, in a block scalar, in a comment) are no anchors.
+#[tokio::test]
+async fn ampersands_and_stars_in_a_rule_files_text_are_read() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let text = USER_RULES
+        .replace(
+            "description: Many groups created by one admin.",
+            "description: Many groups (R&D, *ops*) created & more # &a *b",
+        )
+        .replace(
+            "runbook: \"Confirm",
+            "runbook: |\n      *Never* remove them & ask first.\n      - *x &y\n    title_note: \"Confirm",
+        );
+    assert!(text.contains("*Never*"), "the fixture changed");
+    // The block scalar takes the runbook; the rest of the old line is a field the rule has not.
+    let text = text.replace("    title_note: ", "    # ");
+    let path = write(dir.path(), "text.yaml", &text);
+    let mut env = local_env().await;
+    let backends = backends_with_rules(&mut env, &path).await.expect("read");
+    assert_user_rules_applied(&backends.detection.pack);
+}
+
 /// `check` names the pack in force, and a bad file is its one finding; `run --rules` with a bad
 /// file fails before any request; `rules list FILE` shows the pack with the file applied.
 #[tokio::test]

@@ -283,3 +283,98 @@ fn templates_that_could_render_past_their_caps_are_refused() {
     ))
     .is_ok());
 }
+
+/// The classic "billion laughs": nine levels of nine aliases, about a billion nodes.
+fn billion_laughs() -> String {
+    let mut text = String::from("rules:\n  - id: my_rule\n    description: &l0 lol\n");
+    for level in 1..=9 {
+        let aliases = vec![format!("*l{}", level - 1); 9].join(", ");
+        text.push_str(&format!("    x{level}: &l{level} [{aliases}]\n"));
+    }
+    text
+}
+
+/// Anchors and aliases anywhere (a value, a key, a list item, flow or block, a lone alias
+/// with no anchor) are refused before anything is expanded, naming the file and the rule.
+#[test]
+fn anchors_and_aliases_are_refused_naming_the_file() {
+    let cases = [
+        billion_laughs(),
+        rule_yaml(&[("runbook: r", "runbook: &r r")], ""),
+        rule_yaml(&[("description: d", "description: &d d\n    x: *d")], ""),
+        rule_yaml(&[("    runbook: r\n", "")], "    runbook: *nowhere\n"),
+        rule_yaml(&[("[thing_done]", "[&a thing_done]")], ""),
+        rule_yaml(&[("  - id: my_rule", "  - &rule\n    id: my_rule")], ""),
+        rule_yaml(
+            &[("{action: thing_done}", "{action: &t thing_done, b: *t}")],
+            "",
+        ),
+        format!("{}disable: &d []\n", rule_yaml(&[], "")),
+        // A merge key needs an alias too.
+        rule_yaml(
+            &[("    runbook: r\n", "    runbook: r\n    <<: *base\n")],
+            "",
+        ),
+    ];
+    for text in cases {
+        let started = std::time::Instant::now();
+        let err = load(&text).expect_err("refused").to_string();
+        assert!(err.starts_with("my-rules.yaml: "), "{err}");
+        assert!(
+            err.contains("anchors and aliases (`&name`, `*name`) are not allowed in rule files"),
+            "{err}\n{text}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+}
+
+/// `&` and `*` as text are not anchors: quoted, in a block scalar, in plain text, in a
+/// comment, in a title template.
+#[test]
+fn ampersands_and_stars_in_text_still_load() {
+    let cases = [
+        rule_yaml(
+            &[("runbook: r", "runbook: \"use * and & here; *x &y\"")],
+            "",
+        ),
+        rule_yaml(&[("runbook: r", "runbook: '*x and &y'")], ""),
+        rule_yaml(&[("runbook: r", "runbook: use * and & R&D *bold* a*b")], ""),
+        rule_yaml(
+            &[(
+                "runbook: r",
+                "runbook: |\n      *Never* remove an admin\n      &then ask\n      - *x",
+            )],
+            "",
+        ),
+        rule_yaml(&[("runbook: r", "runbook: >-\n      &a *b\n      c")], ""),
+        rule_yaml(
+            &[("runbook: r", "runbook: first line\n      *continued* &here")],
+            "",
+        ),
+        rule_yaml(&[("description: d", "description: d # &a *b")], ""),
+        rule_yaml(
+            &[(
+                "\"{attributes.actor.name} did it\"",
+                "\"*{attributes.actor.name}* & co\"",
+            )],
+            "",
+        ),
+        rule_yaml(
+            &[("{action: other}", "{action: other, note: \"&x\", n: '*y'}")],
+            "",
+        ),
+    ];
+    for text in cases {
+        let pack = load(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(pack.rules().len(), 1);
+    }
+    let pack = load(&rule_yaml(
+        &[("runbook: r", "runbook: \"use * and &\"")],
+        "",
+    ))
+    .unwrap();
+    assert_eq!(
+        pack.rules()[0].runbook.render(&serde_json::json!({})),
+        "use * and &"
+    );
+}

@@ -10,6 +10,10 @@ use reqwest::StatusCode;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Server text searched for the key, at most (then the rest of it is left out): more than the
+/// longest quote kept of it (an error detail: 300 characters).
+const MAX_QUOTED_CHARS: usize = 1_000;
 use tokio::time::Instant;
 use url::Url;
 
@@ -146,13 +150,14 @@ impl AtlassianClient {
             Err(problem) => return Ok(Attempt::Transient(problem)),
         };
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let summary = || ErrorSummary::from_body(&body);
-        let scrub = |s: &str| creds.api_key.scrub(s);
+        let scrub = |s: &str| creds.api_key.scrub_start(s, MAX_QUOTED_CHARS);
+        let summary = || ErrorSummary::from_body(&body, scrub);
 
         match status {
             s if s.is_success() => match parse_page_at_most(
                 &body,
                 (request.limit as usize).saturating_mul(MAX_EVENTS_PER_LIMIT),
+                &scrub,
             ) {
                 Ok(page) => Ok(Attempt::Done(page)),
                 Err(problem) => Ok(Attempt::Transient(scrub(&format!(
@@ -168,12 +173,12 @@ impl AtlassianClient {
             StatusCode::UNAUTHORIZED => Ok(Attempt::KeyRejected),
             StatusCode::FORBIDDEN => Err(SourceError::Forbidden {
                 org_id: creds.org_id.clone(),
-                answer: summary().answer(scrub),
+                answer: summary().answer(),
             }),
             StatusCode::NOT_FOUND => Err(SourceError::NotFound {
                 org_id: creds.org_id.clone(),
                 key_location: self.credentials.describe(),
-                answer: summary().answer(scrub),
+                answer: summary().answer(),
             }),
             StatusCode::BAD_REQUEST if summary().code.as_deref() == Some("ADMIN-400-1") => {
                 Err(SourceError::InvalidCursor)
@@ -187,7 +192,7 @@ impl AtlassianClient {
                     .collect(),
             }),
             s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
-                let answer = summary().answer(scrub);
+                let answer = summary().answer();
                 let mut problem = format!("HTTP {}", s.as_u16());
                 if let Some(code) = &answer.code {
                     problem.push_str(&format!(" {code}"));
@@ -199,7 +204,7 @@ impl AtlassianClient {
             }
             s => Err(SourceError::Rejected {
                 status: s.as_u16(),
-                answer: summary().answer(scrub),
+                answer: summary().answer(),
             }),
         }
     }

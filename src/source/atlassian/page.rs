@@ -48,15 +48,22 @@ pub enum PageError {
 ///
 /// Never panics and never recurses deeper than serde_json's limit: events and unknown members
 /// are only scanned (iteratively), and `meta.next` is read as a value only when it is short.
-/// Takes any number of events; the client reads with [`parse_page_at_most`].
+/// Takes any number of events and knows no key to scrub; the client reads with
+/// [`parse_page_at_most`].
 pub fn parse_page(body: &[u8]) -> Result<Page, PageError> {
-    parse_page_at_most(body, usize::MAX)
+    parse_page_at_most(body, usize::MAX, &|s| s.to_string())
 }
 
 /// [`parse_page`], refusing a page whose `data` holds more than `max_events` events as soon
 /// as the one past it is met, before the rest of `data` is read into memory: a page of a
-/// million tiny events costs far more than its bytes once each is held.
-pub fn parse_page_at_most(body: &[u8], max_events: usize) -> Result<Page, PageError> {
+/// million tiny events costs far more than its bytes once each is held. Parser messages quote
+/// the body, so they pass through `scrub` (of the key) before they are cut to length.
+pub fn parse_page_at_most(
+    body: &[u8],
+    max_events: usize,
+    scrub: &dyn Fn(&str) -> String,
+) -> Result<Page, PageError> {
+    let clip = |s: &str| clip(&scrub(s));
     #[derive(Deserialize)]
     struct Meta {
         next: Option<Box<RawValue>>,
@@ -277,6 +284,31 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ApiKey;
+
+    fn same(s: &str) -> String {
+        s.to_string()
+    }
+
+    /// A parser message quoting the key where the cut falls inside it keeps none of it.
+    #[test]
+    fn parser_messages_are_scrubbed_before_they_are_cut() {
+        let raw = "ATATT3xFfGF0/abc+def\"0123456789ABCDEF";
+        let key = ApiKey::new(raw);
+        // `data` not a list: the message quotes the string (Rust-escaped), the key at the cut.
+        let text = format!("{}Bearer {raw}", "x".repeat(160));
+        let body = serde_json::json!({ "data": text }).to_string();
+        let said = parse_page_at_most(body.as_bytes(), 10, &|t| key.scrub(t))
+            .unwrap_err()
+            .to_string();
+        assert!(said.contains("Bearer [redacted]"), "{said}");
+        assert!(!said.contains(&raw[..8]), "{said}");
+        let unscrubbed = parse_page(body.as_bytes()).unwrap_err().to_string();
+        assert!(
+            unscrubbed.contains(&raw[..8]),
+            "the key is at the cut: {unscrubbed}"
+        );
+    }
 
     #[test]
     fn the_real_captured_page_parses() {
@@ -414,24 +446,26 @@ mod tests {
             format!(r#"{{"data":[{zeros}],"meta":{{"next":"c"}}}}"#)
         };
         assert_eq!(
-            parse_page_at_most(body(10).as_bytes(), 10)
+            parse_page_at_most(body(10).as_bytes(), 10, &same)
                 .unwrap()
                 .events
                 .len(),
             10
         );
         assert_eq!(
-            parse_page_at_most(body(11).as_bytes(), 10).unwrap_err(),
+            parse_page_at_most(body(11).as_bytes(), 10, &same).unwrap_err(),
             PageError::TooManyEvents { max: 10 }
         );
         // Refused even when the rest of the page is broken: nothing past the cap is read.
         let cut = format!(r#"{{"data":[{}"#, ["{}"; 12].join(","));
         assert_eq!(
-            parse_page_at_most(cut.as_bytes(), 10).unwrap_err(),
+            parse_page_at_most(cut.as_bytes(), 10, &same).unwrap_err(),
             PageError::TooManyEvents { max: 10 }
         );
-        assert!(parse_page_at_most(body(0).as_bytes(), 0).is_ok());
-        assert!(parse_page_at_most(br#"{"data":null}"#, 0).unwrap_err() == PageError::NoData);
+        assert!(parse_page_at_most(body(0).as_bytes(), 0, &same).is_ok());
+        assert!(
+            parse_page_at_most(br#"{"data":null}"#, 0, &same).unwrap_err() == PageError::NoData
+        );
         let err = PageError::TooManyEvents { max: 1000 }.to_string();
         assert!(
             err.contains("1000") && err.contains("twice the limit"),

@@ -10,6 +10,7 @@
 //! key is sent ([`hosts`]), and the configuration ([`config`]).
 mod config;
 mod detect;
+mod echoed_key;
 mod events;
 mod hosts;
 mod pages;
