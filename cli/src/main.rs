@@ -17,7 +17,9 @@ use atlassian_audit::setup::{Aws, Backends};
 use clap::{Args, Parser, Subcommand};
 use demo::{run_demo, DemoOptions};
 use progress::{AboveTheLine, ProgressLine};
-use simulated_org::{serve_demo_org, DemoScenario, SimulatedOrgConfig, TimeField};
+use simulated_org::{
+    serve_demo_scenario, DemoScenario, DemoTraffic, SimulatedOrgConfig, TimeField,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -182,6 +184,10 @@ struct SimulateArgs {
     /// The key the organization accepts (default: a fixed demo key, not a secret).
     #[arg(long, default_value = simulated_org::DEFAULT_API_KEY, hide_default_value = true)]
     api_key: String,
+    /// Of every 1,000 events, about this many are processed 1–20 days late: their `time` lies
+    /// that far before their processedAt (default 0; benches/e2e.sh serves 10, 1 %).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    days_late_per_mille: u32,
 }
 
 fn init_logging(default_level: &str, writer: AboveTheLine) {
@@ -364,7 +370,15 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode> {
         latency: std::time::Duration::from_millis(args.latency_ms),
         ..SimulatedOrgConfig::default()
     };
-    let org = serve_demo_org(config, args.port, args.seed, args.events, args.invalid)
+    let scenario = DemoScenario {
+        seed: args.seed,
+        backlog: args.events,
+        invalid: args.invalid,
+        traffic: DemoTraffic::Generated,
+        days_late_per_mille: args.days_late_per_mille,
+        ..DemoScenario::default()
+    };
+    let org = serve_demo_scenario(config, args.port, &scenario)
         .await
         .with_context(|| format!("could not listen on 127.0.0.1:{}", args.port))?;
     println!(

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::benign::generate_benign_events_for_org;
 use super::clock;
-use super::generator::{generate_events_for_org, generate_invalid_events_in};
+use super::generator::{generate_events_for_org, generate_invalid_events_in, process_days_late};
 use super::incidents::incident_events;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -33,6 +33,9 @@ pub struct DemoScenario {
     /// Events that happen between the first and the second run, some late.
     pub live: usize,
     pub traffic: DemoTraffic,
+    /// Of every 1,000 backlog events, about this many are processed 1–20 days late
+    /// ([`process_days_late`]; 0 by default).
+    pub days_late_per_mille: u32,
 }
 
 impl Default for DemoScenario {
@@ -44,6 +47,7 @@ impl Default for DemoScenario {
             invalid: 4,
             live: 37,
             traffic: DemoTraffic::Incidents,
+            days_late_per_mille: 0,
         }
     }
 }
@@ -56,6 +60,9 @@ impl DemoScenario {
         let mut events = self.traffic_events(org_id, self.seed, self.backlog, range);
         if self.traffic == DemoTraffic::Incidents {
             events = merge_by_time(events, incident_events(org_id, self.seed, now_ms));
+        }
+        if self.days_late_per_mille > 0 {
+            process_days_late(&mut events, self.seed, self.days_late_per_mille);
         }
         let bad = generate_invalid_events_in(self.seed, self.invalid, range);
         // Spread the invalid ones evenly through the backlog.

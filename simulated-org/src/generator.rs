@@ -226,6 +226,30 @@ pub fn generate_events_for_org(
         .collect()
 }
 
+/// Makes about `per_mille` in 1,000 of `events` (never the first) processed 1–20 days late:
+/// their `time` moves that far back while their place in the stream, and so their processedAt
+/// (stamped on append, never decreasing), stays. A batch of such a stream touches a few hundred
+/// old event-hours, as an organization's late-arriving events do (benches/e2e.sh). An event
+/// without a readable `time` is left alone. Deterministic for `seed`.
+pub fn process_days_late(events: &mut [Value], seed: u64, per_mille: u32) {
+    const DAY_MS: i64 = 24 * HOUR_MS;
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x6c61_7465_5f64_6179);
+    for e in events.iter_mut().skip(1) {
+        if rng.u32(..1000) >= per_mille {
+            continue;
+        }
+        let back = rng.i64(DAY_MS..=20 * DAY_MS);
+        let Some(t) = e
+            .pointer("/attributes/time")
+            .and_then(Value::as_str)
+            .and_then(clock::parse_rfc3339_ms)
+        else {
+            continue;
+        };
+        e["attributes"]["time"] = Value::String(format_time(&mut rng, t - back));
+    }
+}
+
 /// A few invalid events (for quarantine), cycling through: no `type` nor `links` (like the
 /// Panther fixture), an unparseable `attributes.time`, no `links`. Deterministic for `seed`.
 pub fn generate_invalid_events(seed: u64, count: usize) -> Vec<Value> {
@@ -561,6 +585,33 @@ mod tests {
             generate_events(10, 300, RANGE)
         );
         assert_eq!(generate_invalid_events(3, 6), generate_invalid_events(3, 6));
+    }
+
+    #[test]
+    fn about_one_in_a_hundred_is_processed_days_late() {
+        const DAY_MS: i64 = 24 * HOUR_MS;
+        let time = |e: &Value| clock::parse_rfc3339_ms(e["attributes"]["time"].as_str().unwrap());
+        let before = generate_events(4, 20_000, RANGE);
+        let mut after = before.clone();
+        process_days_late(&mut after, 4, 10);
+        assert_eq!(after[0], before[0], "the first event stays");
+        let mut moved = 0;
+        for (a, b) in after.iter().zip(&before) {
+            let (ta, tb) = (time(a).unwrap(), time(b).unwrap());
+            assert_eq!(a["id"], b["id"], "the order stays");
+            if ta != tb {
+                moved += 1;
+                // Within the 1–20 days, give or take the second a layout may drop.
+                assert!(
+                    (DAY_MS - 1_000..=20 * DAY_MS + 1_000).contains(&(tb - ta)),
+                    "{ta} {tb}"
+                );
+            }
+        }
+        assert!((120..=280).contains(&moved), "moved: {moved}");
+        let mut none = before.clone();
+        process_days_late(&mut none, 4, 0);
+        assert_eq!(none, before);
     }
 
     #[test]

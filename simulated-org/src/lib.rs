@@ -49,6 +49,7 @@ pub use demo::{DemoScenario, DemoTraffic};
 pub use faults::{CannedResponse, Fault, ResetHeader};
 pub use generator::{
     generate_events, generate_events_for_org, generate_invalid_events, generate_invalid_events_in,
+    process_days_late,
 };
 pub use incidents::incident_events;
 pub use scenarios::{security_scenario, Question, SecurityScenario, Who};
