@@ -196,7 +196,7 @@ impl<'de> Visitor<'de> for Along<'_> {
                 }
             }
             Along::Node(node) => {
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                     match node.keys.get(key.as_ref()) {
                         Some(child) => {
                             if let Some(v) = map.next_value_seed(Seed::Node(child))? {
@@ -211,6 +211,34 @@ impl<'de> Visitor<'de> for Along<'_> {
             }
         }
         Ok(Some(Value::Object(out)))
+    }
+}
+
+/// A key of an object read along the paths: borrowed from the line when it holds no escape,
+/// so the keys no rule reads are compared and skipped without a copy (serde's own `Cow<str>`
+/// always copies).
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        de.deserialize_str(KeyVisitor)
     }
 }
 
@@ -267,6 +295,15 @@ mod tests {
         let blob = got["attributes"]["blob"].as_array().unwrap();
         assert!(blob.len() <= MAX_ELEMENTS);
         assert_eq!(blob.iter().filter(|v| !v.is_null()).count(), MAX_LEAF_NODES);
+    }
+
+    #[test]
+    fn keys_written_with_escapes_are_read_as_their_text() {
+        let p = projection(&["attributes.actor.name"]);
+        let line = r#"{"\u0069d":"e1","attr\u0069butes":{"actor":{"na\u006de":"Ann","id":"a1"}}}"#;
+        let want: Value =
+            serde_json::from_str(r#"{"id":"e1","attributes":{"actor":{"name":"Ann"}}}"#).unwrap();
+        assert_eq!(p.project(line), Some(want));
     }
 
     #[test]

@@ -11,55 +11,56 @@ use super::compact_json::push_json_string;
 use super::json_view::{ActorView, AttributesView, ContextItemView, Field, LocationView};
 use super::url_host::{url_host, UrlHost};
 
-/// Indicator values, each de-duplicated and in first-seen order.
+/// Indicator values, each de-duplicated and in first-seen order. Values are borrowed from the
+/// event's text where it holds them as they are (no escape to undo): an event's indicators are
+/// rendered into its line once, so copying each value first only cost allocations.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Indicators {
-    pub ip_addresses: UniqueList,
-    pub domain_names: UniqueList,
-    pub emails: UniqueList,
-    pub usernames: UniqueList,
-    pub actor_ids: UniqueList,
+pub struct Indicators<'a> {
+    pub ip_addresses: UniqueList<'a>,
+    pub domain_names: UniqueList<'a>,
+    pub emails: UniqueList<'a>,
+    pub usernames: UniqueList<'a>,
+    pub actor_ids: UniqueList<'a>,
 }
 
 /// Distinct values in first-seen order. A few are compared one by one; beyond that they are
 /// hashed: one event may carry a context array of many thousands of links, and a linear scan
 /// per value made that quadratic.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct UniqueList {
-    values: Vec<String>,
+pub struct UniqueList<'a> {
+    values: Vec<Cow<'a, str>>,
     /// Every value, once there are more than [`UniqueList::SCANNED`].
-    seen: HashSet<String>,
+    seen: HashSet<Cow<'a, str>>,
 }
 
-impl UniqueList {
+impl<'a> UniqueList<'a> {
     const SCANNED: usize = 8;
 
-    fn push(&mut self, value: Cow<'_, str>) {
+    fn push(&mut self, value: Cow<'a, str>) {
         if self.values.len() < Self::SCANNED {
-            if !self.values.iter().any(|v| *v == value) {
-                self.values.push(value.into_owned());
+            if !self.values.contains(&value) {
+                self.values.push(value);
             }
         } else {
             if self.seen.is_empty() {
                 self.seen.extend(self.values.iter().cloned());
             }
             if !self.seen.contains(value.as_ref()) {
-                let value = value.into_owned();
                 self.seen.insert(value.clone());
                 self.values.push(value);
             }
         }
     }
 
-    pub fn values(&self) -> &[String] {
+    pub fn values(&self) -> &[Cow<'a, str>] {
         &self.values
     }
 }
 
-impl Indicators {
+impl<'a> Indicators<'a> {
     /// Collects the indicators of an event's `attributes`. Fields of unexpected JSON
     /// types contribute nothing.
-    pub(super) fn from_attributes(attrs: &AttributesView<'_>) -> Self {
+    pub(super) fn from_attributes(attrs: &AttributesView<'a>) -> Self {
         let mut ind = Indicators::default();
         if let Some(actor) = attrs.actor.as_object::<ActorView>() {
             ind.add_actor(&actor);
@@ -83,14 +84,14 @@ impl Indicators {
             };
             for link in item.links.object_values().unwrap_or_default() {
                 if let Some(url) = link.as_str() {
-                    ind.add_url_host(&url);
+                    ind.add_url_host(url);
                 }
             }
         }
         ind
     }
 
-    fn add_actor(&mut self, actor: &ActorView<'_>) {
+    fn add_actor(&mut self, actor: &ActorView<'a>) {
         if let Some(name) = non_blank(actor.name) {
             self.usernames.push(name);
         }
@@ -103,8 +104,12 @@ impl Indicators {
     }
 
     /// A URL indicator: its host goes to the IPs or to the domain names.
-    fn add_url_host(&mut self, url: &str) {
-        match url_host(url) {
+    fn add_url_host(&mut self, url: Cow<'a, str>) {
+        let host = match url {
+            Cow::Borrowed(url) => url_host(url),
+            Cow::Owned(url) => url_host(&url).map(UrlHost::into_owned),
+        };
+        match host {
             Some(UrlHost::Ip(ip)) => self.ip_addresses.push(ip),
             Some(UrlHost::Domain(d)) => self.domain_names.push(d),
             None => {}

@@ -111,7 +111,8 @@ struct Checked {
     id: String,
     event_time: DateTime<Utc>,
     processed_at: Option<DateTime<Utc>>,
-    indicators: Indicators,
+    /// The `,"p_any_…":[…]` members, rendered while the event's text is at hand.
+    indicator_members: String,
 }
 
 struct Rejected {
@@ -221,7 +222,7 @@ impl Normalizer {
         line.push_str(&parse_time.panther);
         line.push('"');
         line.push_str(&self.source_members);
-        ok.indicators.write_json_members(&mut line);
+        line.push_str(&ok.indicator_members);
         line.push('}');
         NormalizedEvent {
             dedupe_key: ok.id,
@@ -397,7 +398,11 @@ fn check<'a>(raw: &'a RawValue, compact: Option<scan::Doc<'a>>) -> Result<Checke
                 id,
                 event_time,
                 processed_at,
-                indicators: Indicators::from_attributes(&attrs),
+                indicator_members: {
+                    let mut members = String::new();
+                    Indicators::from_attributes(&attrs).write_json_members(&mut members);
+                    members
+                },
             })
         }
         (id, _, _) => {

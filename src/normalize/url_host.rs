@@ -13,6 +13,16 @@ pub enum UrlHost<'a> {
     Domain(Cow<'a, str>),
 }
 
+impl UrlHost<'_> {
+    /// The same host, owning its text.
+    pub fn into_owned(self) -> UrlHost<'static> {
+        match self {
+            UrlHost::Ip(ip) => UrlHost::Ip(Cow::Owned(ip.into_owned())),
+            UrlHost::Domain(d) => UrlHost::Domain(Cow::Owned(d.into_owned())),
+        }
+    }
+}
+
 /// The host of `url` as [`parsed`] gives it.
 pub fn url_host(url: &str) -> Option<UrlHost<'_>> {
     match simple(url) {
