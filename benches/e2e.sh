@@ -20,6 +20,8 @@
 #   E2E_BARE=/tmp/a/bare_walk benches/e2e.sh 100000   # prebuilt collectors, side by side in one run
 #                                                       # (the first one also serves the pages,
 #                                                       #  unless E2E_SIM names another binary)
+#   E2E_REPS=3 E2E_BINS=… benches/e2e.sh 100000   # each collector 3 times, interleaved (a row each;
+#                                                 # CPU per event varies ±10 % run to run under load)
 #   DAYS_LATE_PER_MILLE=0 benches/e2e.sh 100000   # the data shape before issue 29: no event
 #                                                 # days late (only some hours late)
 #
@@ -109,17 +111,19 @@ for n in "${sizes[@]}"; do
 
   read -r b1_wall b1_user b1_sys b1_rss < <(bare_walk bare1)
   runs=()
+  for rep in $(seq 1 "${E2E_REPS:-1}"); do
   for b in "${bins[@]}"; do
     label="${b%%=*}"
-    suffix="$n-$label-$$-$(date +%s)"
+    suffix="$n-$label-$rep-$$-$(date +%s)"
     python "$root/scripts/aws_fixture.py" create --template template.yaml \
       --bucket "bench-$suffix" --table "bench-$suffix" --secret "bench/$suffix"
     read -r c_wall c_user c_sys c_rss < <(
       ATLASSIAN_API_BASE_URL="$base" ATLASSIAN_ORG_ID="$org" ATLASSIAN_API_KEY="$key" \
       OUTPUT_BUCKET="bench-$suffix" CHECKPOINT_TABLE="bench-$suffix" PAGE_LIMIT=500 \
       INITIAL_LOOKBACK=2d RUN_BUDGET_SECONDS=7200 RUST_LOG=warn \
-      timed "$out/run-$label.json" "${b#*=}" run)
-    runs+=("$label $suffix $c_wall $c_user $c_sys $c_rss")
+      timed "$out/run-$label-$rep.json" "${b#*=}" run)
+    runs+=("$label-$rep $suffix $c_wall $c_user $c_sys $c_rss")
+  done
   done
   read -r b2_wall _ _ _ < <(bare_walk bare2)
   kill "$sim" 2>/dev/null || true
@@ -132,10 +136,11 @@ import json, os, sys
 import boto3
 n, out = int(sys.argv[1]), sys.argv[2]
 b1, b2, b_rss = map(float, sys.argv[3:6])
-label, suffix = sys.argv[6], sys.argv[7]
+run_label, suffix = sys.argv[6], sys.argv[7]
+label, rep_no = run_label.rsplit("-", 1)
 wall, user, sys_cpu, rss = map(float, sys.argv[8:12])
 bare_cpu = float(sys.argv[12]) + float(sys.argv[13])
-run = json.load(open(f"{out}/run-{label}.json"))
+run = json.load(open(f"{out}/run-{run_label}.json"))
 bare = json.load(open(f"{out}/bare1.json"))
 writes = json.load(open(f"{out}/writes.json"))
 s3 = writes.get(f"s3:bench-{suffix}", {})
@@ -155,7 +160,7 @@ per_hour = len(keys) / len(hours) if hours else 0.0
 floor = (b1 + b2) / 2
 cpu = user + sys_cpu
 row = {
-    "binary": label, "api_latency_ms": int(os.environ["LATENCY_MS"]),
+    "binary": label, "rep": int(rep_no), "api_latency_ms": int(os.environ["LATENCY_MS"]),
     "events": n, "pages": bare["pages"], "bare_walk_seconds": [b1, b2], "collector_seconds": wall,
     "ratio_to_bare_walk": round(wall / floor, 3), "collector_cpu_seconds": round(cpu, 2),
     "cpu_us_per_event": round(cpu / n * 1e6, 2), "collector_peak_rss_mb": round(rss / 1024, 1),
@@ -168,7 +173,7 @@ row = {
 }
 with open(f"{out}/e2e.jsonl", "a") as f:
     f.write(json.dumps(row) + "\n")
-print(f"{n:<9} {label:<8} {b1:9.2f} {b2:9.2f} {wall:9.2f} {wall / floor:7.3f} {cpu:9.2f} {cpu / n * 1e6:11.2f} {rss / 1024:8.1f} {b_rss / 1024:8.1f} {s3.get('PUT', 0):8} {sum(ddb.values()):8} {per_hour:7.3f}")
+print(f"{n:<9} {run_label:<8} {b1:9.2f} {b2:9.2f} {wall:9.2f} {wall / floor:7.3f} {cpu:9.2f} {cpu / n * 1e6:11.2f} {rss / 1024:8.1f} {b_rss / 1024:8.1f} {s3.get('PUT', 0):8} {sum(ddb.values()):8} {per_hour:7.3f}")
 if problems:
     sys.exit("e2e: " + "; ".join(problems))
 PY
