@@ -273,7 +273,7 @@ impl<'r> Pass<'r> {
         self.checkpoint
             .pending
             .as_ref()
-            .is_some_and(|p| reading.builder.events_read() >= p.event_count)
+            .is_some_and(|p| reading.builder.events_read() >= p.redo_count())
     }
 
     fn full(&self, reading: &Reading) -> bool {

@@ -603,3 +603,49 @@ async fn a_crash_around_recording_a_failed_announcement_loses_nothing() {
         }
     }
 }
+
+/// Progress under faults: the writes of the newest hour's object fail on every attempt (an S3
+/// incident on one prefix). The first attempt and the first redo read the whole batch and fail;
+/// the next redo reads half of it, which leaves that hour out, and commits; once the fault is
+/// gone the rest follows, every event once. (Before, every redo read the whole batch again and
+/// nothing was ever committed while the fault lasted.)
+#[tokio::test]
+async fn a_batch_whose_writes_keep_failing_shrinks_until_it_commits() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    crate::support::fill_backlog(&env.org, 77, 400, 0, 8);
+    let newest_hour = chrono::DateTime::from_timestamp_millis(simulated_org::now_ms() - 60_000)
+        .expect("a time")
+        .format("%Y%m%dT%H0000Z")
+        .to_string();
+    let faults = Faults::new().when(
+        move |c: &Call| c.op == Op::Put && c.key.contains(&newest_hour),
+        StorageFault::Fail,
+    );
+    let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
+    let mut committed = Vec::new();
+    for _ in 0..4 {
+        let r = collector.run(Duration::from_secs(20)).await;
+        let stored = env.checkpoint().await.expect("a checkpoint").checkpoint;
+        committed.push((r.error.is_none(), stored.events_written));
+    }
+    assert_eq!(
+        committed[..2],
+        [(false, 0), (false, 0)],
+        "the whole batch, then its first redo, fail"
+    );
+    assert!(
+        committed[2].1 > 0 && committed[2].1 < 400,
+        "the next redo commits a prefix: {committed:?}"
+    );
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(
+        env.checkpoint()
+            .await
+            .expect("a checkpoint")
+            .checkpoint
+            .events_written,
+        400
+    );
+    env.assert_exactly_once().await;
+}
