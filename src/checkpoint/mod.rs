@@ -17,7 +17,7 @@ pub use high_water::{
 };
 pub use memory::MemoryCheckpointStore;
 pub use monotonic::MonotonicCheckpoints;
-pub use progress::{BatchObjects, BatchWritten};
+pub use progress::{redo_limit, BatchObjects, BatchWritten};
 pub use recent::{key_hash, RecentEvents, MAX_RECENT_EVENTS};
 
 use crate::detect::DetectState;

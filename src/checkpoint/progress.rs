@@ -28,6 +28,15 @@ pub struct BatchWritten<'a> {
     pub last_page_events: usize,
 }
 
+/// Events to ask for once a batch holds `read`: a page's worth, or, in a redo that reads
+/// `redo_target` events again, no more than it still has to read ([`Checkpoint::limit`]).
+pub fn redo_limit(redo_target: Option<u32>, page_limit: u32, read: u32) -> u32 {
+    match redo_target {
+        Some(target) if target > read => (target - read).min(page_limit),
+        _ => page_limit,
+    }
+}
+
 impl Checkpoint {
     /// Where the next batch starts: the cursor, else where a pending batch started by time,
     /// else the window start (everything before it was written), else `initial_from_ms` (a
@@ -52,10 +61,11 @@ impl Checkpoint {
     /// overwrites the same keys with them and deletes the keys it no longer needs; the rest
     /// come in the next batch.
     pub fn limit(&self, page_limit: u32, read: u32) -> u32 {
-        match &self.pending {
-            Some(p) if p.redo_count() > read => (p.redo_count() - read).min(page_limit),
-            _ => page_limit,
-        }
+        redo_limit(
+            self.pending.as_ref().map(PendingBatch::redo_count),
+            page_limit,
+            read,
+        )
     }
 
     /// Write-ahead: records the batch about to be written (read from `start`, cut at
