@@ -327,15 +327,32 @@ impl Writer<'_> {
                 .into_iter()
                 .map(|hour| alerts_key(hour, generation, sequence)),
         );
-        for key in keys {
-            self.fence
-                .within(
-                    "deleting what an earlier attempt left",
-                    self.parts.sink.delete(&key),
-                )
-                .await??;
+        // A few at a time, as the objects are written: on a bad day (stalls, throttling) a
+        // redo's deletions one after another could outlast its lease on their own.
+        let mut keys = keys.into_iter();
+        let mut deletes = tokio::task::JoinSet::new();
+        loop {
+            while deletes.len() < MAX_CONCURRENT_PUTS {
+                let Some(key) = keys.next() else {
+                    break;
+                };
+                let sink = self.parts.sink.clone();
+                deletes.spawn(async move { sink.delete(&key).await }.in_current_span());
+            }
+            // Returning drops the set, which aborts the deletions still in flight.
+            let Some(joined) = self
+                .fence
+                .within("deleting what an earlier attempt left", deletes.join_next())
+                .await?
+            else {
+                return Ok(());
+            };
+            match joined {
+                Ok(deleted) => deleted?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => return Err(self.cancelled_write(e).into()),
+            }
         }
-        Ok(())
     }
 
     /// Every object of the batch is durable: moves the checkpoint past it and stores that.
