@@ -712,3 +712,59 @@ async fn the_next_batch_is_read_while_one_is_written() {
         recover_and_check(&env).await;
     }
 }
+
+/// The step a shrunk redo adds: once it has deleted what earlier attempts left, it records
+/// that in the pending batch (a checkpoint save) before writing its own objects. Two attempts
+/// die after their first object, so the third reads half the batch and has earlier objects to
+/// delete; it dies before or after recording their deletion; then every event is once.
+#[tokio::test]
+async fn a_crash_around_forgetting_what_earlier_attempts_left_loses_nothing() {
+    for when in [When::Before, When::After] {
+        let env = scenario(43).await;
+        for _ in 0..2 {
+            let crashed = run_crashing(
+                &env,
+                CrashPoint::Step(FIRST_OBJECT_OF_THE_FIRST_BATCH, When::After),
+            )
+            .await;
+            assert!(crashed);
+            wait_for_abandoned_lease(&env).await;
+        }
+        let pending = env
+            .checkpoint()
+            .await
+            .expect("a checkpoint")
+            .checkpoint
+            .pending;
+        let pending = pending.expect("the batch is pending");
+        assert_eq!((pending.redos, pending.redo_count()), (1, 40), "{when:?}");
+        let left = pending.hours.len();
+        // The third attempt: its write-ahead is its first save, the record of the deletions
+        // its second.
+        let crash = match when {
+            When::Before => StorageFault::CrashBefore,
+            When::After => StorageFault::CrashAfter,
+        };
+        let faults = Faults::new().when(|c: &Call| c.op == Op::Save && c.nth == 2, crash);
+        let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
+        tokio::select! {
+            report = collector.run(CRASHED_BUDGET) => panic!("the run ended: {:?}", report.error),
+            _ = faults.crashed() => {}
+        }
+        let pending = env
+            .checkpoint()
+            .await
+            .expect("a checkpoint")
+            .checkpoint
+            .pending;
+        let pending = pending.expect("still pending");
+        match when {
+            When::Before => assert!(pending.hours.len() >= left, "{pending:?}"),
+            When::After => assert!(
+                pending.hours.len() < left || !pending.quarantine,
+                "{pending:?}"
+            ),
+        }
+        recover_and_check(&env).await;
+    }
+}

@@ -120,13 +120,22 @@ impl Writer<'_> {
             events_read,
         } = prepared;
         let previous = self.checkpoint.pending.take();
-        if !batch.is_empty() {
+        if batch.is_empty() {
+            if let Some(p) = &previous {
+                self.delete_left_over(p, &batch).await?;
+            }
+        } else {
             self.write_ahead(&batch, events_read, &start, previous.as_ref())
                 .await?;
+            // A redo first deletes what earlier attempts left and records that they are gone,
+            // so a redo that fails later does not leave them all to delete again: a batch that
+            // shrank after failed attempts costs a shrunk redo.
+            if let Some(p) = &previous {
+                if self.delete_left_over(p, &batch).await? > 0 {
+                    self.forget_left_over(&batch).await?;
+                }
+            }
             self.write_objects(&batch).await?;
-        }
-        if let Some(p) = &previous {
-            self.delete_left_over(p, &batch).await?;
         }
         let (announced, undelivered) = self.announce(&alerts).await?;
         self.checkpoint.detect = detect_state;
@@ -305,12 +314,25 @@ impl Writer<'_> {
         }
     }
 
-    /// Deletes keys a previous attempt of this batch wrote that this attempt does not need.
+    /// The pending record lists only this attempt's objects, now that those of earlier attempts
+    /// are deleted.
+    async fn forget_left_over(&mut self, batch: &Batch) -> Result<(), RunError> {
+        if let Some(pending) = self.checkpoint.pending.as_mut() {
+            let objects = batch.objects();
+            pending.hours = objects.hours;
+            pending.quarantine = objects.quarantine;
+            pending.alert_hours = objects.alert_hours;
+        }
+        self.save().await
+    }
+
+    /// Deletes keys a previous attempt of this batch wrote that this attempt does not need;
+    /// how many.
     async fn delete_left_over(
         &self,
         previous: &PendingBatch,
         batch: &Batch,
-    ) -> Result<(), RunError> {
+    ) -> Result<usize, RunError> {
         let left_over = previous.left_over(&batch.objects());
         let (generation, sequence) = (&self.checkpoint.generation, self.checkpoint.sequence);
         let mut keys: Vec<String> = left_over
@@ -329,6 +351,7 @@ impl Writer<'_> {
         );
         // A few at a time, as the objects are written: on a bad day (stalls, throttling) a
         // redo's deletions one after another could outlast its lease on their own.
+        let count = keys.len();
         let mut keys = keys.into_iter();
         let mut deletes = tokio::task::JoinSet::new();
         loop {
@@ -345,7 +368,7 @@ impl Writer<'_> {
                 .within("deleting what an earlier attempt left", deletes.join_next())
                 .await?
             else {
-                return Ok(());
+                return Ok(count);
             };
             match joined {
                 Ok(deleted) => deleted?,
