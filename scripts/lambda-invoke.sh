@@ -185,7 +185,7 @@ fixture verify --bucket "$bucket" --table "$table" --prefix audit/ --source-id "
 # What CloudWatch makes of the function's EMF lines is what the alarms and the dashboard read.
 fixture metrics --template template.yaml --log "$work/watch.log" --stack-name "$stack" \
   --function-name atlassian-audit-lambda --topic-arn "arn:aws:sns:${AWS_REGION:-us-east-1}:123456789012:alarms" \
-  --parameter OutputPrefix=audit/ --not-triggered AlertsUndelivered --not-triggered DetectionsSkipped
+  --parameter OutputPrefix=audit/ --not-triggered AlertsUndelivered --not-triggered DetectionsSkipped --not-triggered DetectStateRejected
 
 # The key went to the simulated org and nowhere else: not in the function's logs or its answers.
 if grep -qF "$api_key" "$work/watch.log" "$work"/*.json "$work"/*.err; then

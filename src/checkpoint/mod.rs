@@ -17,7 +17,7 @@ pub use high_water::{
 };
 pub use memory::MemoryCheckpointStore;
 pub use monotonic::MonotonicCheckpoints;
-pub use progress::{BatchObjects, BatchWritten};
+pub use progress::{redo_limit, BatchObjects, BatchWritten};
 pub use recent::{key_hash, RecentEvents, MAX_RECENT_EVENTS};
 
 use crate::detect::DetectState;
@@ -96,6 +96,11 @@ pub struct PendingBatch {
     /// counted as undelivered, so a channel that keeps refusing cannot stop the archive.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub announce_failures: u32,
+    /// Times this batch has been redone: after a redo that did not commit either, the next
+    /// reads half as many events ([`PendingBatch::redo_count`]), so a batch whose writes keep
+    /// failing shrinks until some attempt gets through.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redos: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -233,6 +238,7 @@ mod tests {
                 quarantine: false,
                 alert_hours: vec![],
                 announce_failures: 0,
+                redos: 0,
             }
         );
     }

@@ -28,6 +28,15 @@ pub struct BatchWritten<'a> {
     pub last_page_events: usize,
 }
 
+/// Events to ask for once a batch holds `read`: a page's worth, or, in a redo that reads
+/// `redo_target` events again, no more than it still has to read ([`Checkpoint::limit`]).
+pub fn redo_limit(redo_target: Option<u32>, page_limit: u32, read: u32) -> u32 {
+    match redo_target {
+        Some(target) if target > read => (target - read).min(page_limit),
+        _ => page_limit,
+    }
+}
+
 impl Checkpoint {
     /// Where the next batch starts: the cursor, else where a pending batch started by time,
     /// else the window start (everything before it was written), else `initial_from_ms` (a
@@ -45,15 +54,18 @@ impl Checkpoint {
     }
 
     /// How many events to ask for once the batch being read holds `read`. A pending batch is
-    /// redone with the count it was cut at: its pages ask for no more than the events still to
-    /// read again, so a redo reads the same events however the API cuts its pages now. A redo
-    /// that reads fewer (the stream ends, the deadline) overwrites the same keys with them;
-    /// the rest come in the next batch.
+    /// redone with the count it was cut at (half of it once a redo failed too,
+    /// [`PendingBatch::redo_count`]): its pages ask for no more than the events still to read
+    /// again, so a redo reads the same events, or a prefix of them, however the API cuts its
+    /// pages now. A redo that reads fewer (the stream ends, the deadline, the halving)
+    /// overwrites the same keys with them and deletes the keys it no longer needs; the rest
+    /// come in the next batch.
     pub fn limit(&self, page_limit: u32, read: u32) -> u32 {
-        match &self.pending {
-            Some(p) if p.event_count > read => (p.event_count - read).min(page_limit),
-            _ => page_limit,
-        }
+        redo_limit(
+            self.pending.as_ref().map(PendingBatch::redo_count),
+            page_limit,
+            read,
+        )
     }
 
     /// Write-ahead: records the batch about to be written (read from `start`, cut at
@@ -83,6 +95,7 @@ impl Checkpoint {
             quarantine: objects.quarantine || previous.is_some_and(|p| p.quarantine),
             alert_hours: alert_hours.into_iter().collect(),
             announce_failures: previous.map_or(0, |p| p.announce_failures),
+            redos: previous.map_or(0, |p| p.redos.saturating_add(1)),
         });
     }
 
@@ -151,6 +164,17 @@ impl Checkpoint {
 }
 
 impl PendingBatch {
+    /// Events a redo of this batch reads: all it was cut at the first time it is redone (the
+    /// attempt may only have crashed), half as many after a redo that did not commit either
+    /// (its writes keep failing: a smaller batch gets through sooner), at least one.
+    pub fn redo_count(&self) -> u32 {
+        if self.redos == 0 {
+            self.event_count
+        } else {
+            (self.event_count / 2).max(1)
+        }
+    }
+
     /// Objects an earlier attempt of this batch may have written that the redo, writing
     /// `redo`, does not: they are deleted before the batch is committed.
     pub fn left_over(&self, redo: &BatchObjects) -> BatchObjects {
@@ -190,6 +214,7 @@ mod tests {
             quarantine,
             alert_hours: Vec::new(),
             announce_failures: 0,
+            redos: 0,
         }
     }
 
@@ -329,7 +354,37 @@ mod tests {
         for (batch, previous, start, want, what) in cases {
             let mut c = checkpoint();
             c.record_pending(9, &start, &batch, previous.as_ref());
+            // Each redo counts one more (a redo after a redo reads half).
+            let want = PendingBatch {
+                redos: u32::from(previous.is_some()),
+                ..want
+            };
             assert_eq!(c.pending, Some(want), "{what}");
+        }
+    }
+
+    /// What a redo reads: the whole batch the first time, half of what the last attempt read
+    /// once a redo failed too, never nothing.
+    #[test]
+    fn a_batch_redone_more_than_once_shrinks() {
+        let cases = [
+            (400, 0, 400, "the first redo: maybe only a crash"),
+            (400, 1, 200, "after a failed redo: half"),
+            (200, 2, 100, "and half again"),
+            (1, 5, 1, "at least one event"),
+        ];
+        for (event_count, redos, want, what) in cases {
+            let p = PendingBatch {
+                redos,
+                ..pending(event_count, &[H], false)
+            };
+            assert_eq!(p.redo_count(), want, "{what}");
+            let c = Checkpoint {
+                pending: Some(p),
+                ..checkpoint()
+            };
+            assert_eq!(c.limit(500, 0), want, "{what}: the first page asks for it");
+            assert_eq!(c.limit(50, 0), 50.min(want), "{what}");
         }
     }
 

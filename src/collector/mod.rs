@@ -19,9 +19,12 @@
 //! - ids written recently are kept in the checkpoint, so events the API serves twice (overlap
 //!   after a lost cursor, repeats across pages) are dropped.
 //!
-//! While a page is normalized (and while a batch is written and checkpointed), the next page is
-//! already being fetched (a read changes nothing, so a crash only discards it): the run's wall
-//! time stays close to the time it takes to download the pages.
+//! While a page is normalized, the next page is already being fetched; while a batch is written
+//! and checkpointed, the next batch is read (fetched, normalized and compressed in memory) and
+//! recorded as pending only once the batch before it is committed ([`pass`]). A read changes
+//! nothing, so a crash only discards it: the run's wall time stays close to the time it takes to
+//! download the pages. A batch redone more than once reads half of what its last attempt read,
+//! so a batch whose writes keep failing shrinks until one attempt gets through.
 mod batch;
 mod detection;
 mod next_read;

@@ -252,6 +252,10 @@ struct Outcome {
     /// (a batch whose announcement failed too often, committed without it).
     announcements_refused: usize,
     alerts_undelivered: u64,
+    /// Events in the checkpoint when the faulted passes ended (before the fault-free catch-up),
+    /// and the most passes the checkpoint stood still during them (sampled every 20 passes).
+    events_committed_under_faults: u64,
+    longest_stall_passes: usize,
     aws_requests: u64,
     api_requests: usize,
     log_bytes: usize,
@@ -261,6 +265,12 @@ struct Outcome {
 impl Outcome {
     fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
+        if self.longest_stall_passes >= MAX_STALL_PASSES {
+            p.push(format!(
+                "the checkpoint stood still for {} passes under faults (a batch whose writes keep failing must shrink until one gets through)",
+                self.longest_stall_passes
+            ));
+        }
         if let Some(e) = &self.setup_error {
             p.push(format!("setup: {e}"));
         }
@@ -363,9 +373,15 @@ impl Outcome {
         report["hostile_events_among_them"] = json!(self.hostile_events);
         report["announcements_refused"] = json!(self.announcements_refused);
         report["alerts_undelivered"] = json!(self.alerts_undelivered);
+        report["events_committed_under_faults"] = json!(self.events_committed_under_faults);
+        report["longest_stall_passes"] = json!(self.longest_stall_passes);
         report
     }
 }
+
+/// Passes the checkpoint may stand still under the campaign's faults (events keep arriving, so
+/// standing still means no batch gets through).
+const MAX_STALL_PASSES: usize = 300;
 
 struct Campaign<'a> {
     env: TestEnv,
@@ -472,6 +488,8 @@ impl Campaign<'_> {
             .set_random_faults(args.api_fault_rate, seed ^ 0x5a5a, api_faults());
         self.proxy.set_rate(args.aws_fault_rate);
 
+        // (events in the checkpoint, the pass they were first seen at)
+        let mut progress = (0, 0);
         for pass in 0..args.passes {
             self.new_activity();
             self.draw_paging();
@@ -513,14 +531,21 @@ impl Campaign<'_> {
                 self.proxy.set_rate(args.aws_fault_rate);
             }
             if (pass + 1) % 20 == 0 {
+                let committed = self.events_in_checkpoint().await;
+                if committed != progress.0 {
+                    progress = (committed, pass + 1);
+                }
+                self.out.longest_stall_passes =
+                    self.out.longest_stall_passes.max(pass + 1 - progress.1);
                 println!(
                     "  pass {:>5}: {} events in the checkpoint, {} faults so far",
                     pass + 1,
-                    self.events_in_checkpoint().await,
+                    committed,
                     self.fault_total()
                 );
             }
         }
+        self.out.events_committed_under_faults = self.events_in_checkpoint().await;
         self.catch_up().await;
         self.audit().await;
     }

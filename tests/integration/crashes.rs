@@ -44,9 +44,11 @@ fn crash_at(point: CrashPoint) -> Faults {
     }
 }
 
-/// Long enough for a crashed run to reach any step even on a loaded machine; recovery waits
+/// Long enough for a crashed run to reach any step even on a loaded machine (6 s was not, with
+/// the suite, a campaign and builds sharing 2 cores: a run stopped at its fetch deadline before
+/// the step it was to crash at); recovery waits
 /// for its lease to expire, so the cases run in parallel.
-const CRASHED_BUDGET: Duration = Duration::from_secs(6);
+const CRASHED_BUDGET: Duration = Duration::from_secs(10);
 
 /// Runs once with a crash at `point` (no lease grace); returns whether the crash happened.
 async fn run_crashing(env: &TestEnv, point: CrashPoint) -> bool {
@@ -601,5 +603,168 @@ async fn a_crash_around_recording_a_failed_announcement_loses_nothing() {
                 alert.rule_id
             );
         }
+    }
+}
+
+/// Progress under faults: the writes of the newest hour's object fail on every attempt (an S3
+/// incident on one prefix). The first attempt and the first redo read the whole batch and fail;
+/// the next redo reads half of it, which leaves that hour out, and commits; once the fault is
+/// gone the rest follows, every event once. (Before, every redo read the whole batch again and
+/// nothing was ever committed while the fault lasted.)
+#[tokio::test]
+async fn a_batch_whose_writes_keep_failing_shrinks_until_it_commits() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    crate::support::fill_backlog(&env.org, 77, 400, 0, 8);
+    let newest_hour = chrono::DateTime::from_timestamp_millis(simulated_org::now_ms() - 60_000)
+        .expect("a time")
+        .format("%Y%m%dT%H0000Z")
+        .to_string();
+    let faults = Faults::new().when(
+        move |c: &Call| c.op == Op::Put && c.key.contains(&newest_hour),
+        StorageFault::Fail,
+    );
+    let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
+    let mut committed = Vec::new();
+    for _ in 0..4 {
+        let r = collector.run(Duration::from_secs(20)).await;
+        let stored = env.checkpoint().await.expect("a checkpoint").checkpoint;
+        committed.push((r.error.is_none(), stored.events_written));
+    }
+    assert_eq!(
+        committed[..2],
+        [(false, 0), (false, 0)],
+        "the whole batch, then its first redo, fail"
+    );
+    assert!(
+        committed[2].1 > 0 && committed[2].1 < 400,
+        "the next redo commits a prefix: {committed:?}"
+    );
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(
+        env.checkpoint()
+            .await
+            .expect("a checkpoint")
+            .checkpoint
+            .events_written,
+        400
+    );
+    env.assert_exactly_once().await;
+}
+
+/// The overlapped steps: while the first batch's objects are written (each write held 300 ms),
+/// the second batch's pages are fetched, before the first batch commits; a crash while both
+/// are under way (after the first batch's first object, with the second batch's page in
+/// flight) loses and duplicates nothing.
+#[tokio::test]
+async fn the_next_batch_is_read_while_one_is_written() {
+    let slow_puts = || {
+        Faults::new().when(
+            |c: &Call| c.op == Op::Put,
+            StorageFault::Delay(Duration::from_millis(300)),
+        )
+    };
+    let env = scenario(42).await;
+    let faults = slow_puts();
+    let r = env
+        .collector_with_faults(&faults, Duration::ZERO)
+        .await
+        .run(Duration::from_secs(30))
+        .await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let done = faults.done();
+    // Batch 1 is pages 1 and 2 (page 3 was always read ahead); page 4 belongs to batch 2 and
+    // is fetched while batch 1 is written: before its commit, the second checkpoint save.
+    let fourth_fetch = done
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.op == Op::Fetch)
+        .nth(3)
+        .map(|(at, _)| at);
+    let first_commit = done
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.op == Op::Save)
+        .nth(1)
+        .map(|(at, _)| at);
+    assert!(
+        fourth_fetch.is_some() && fourth_fetch < first_commit,
+        "page 4 at {fourth_fetch:?}, batch 1's commit at {first_commit:?}"
+    );
+    env.assert_exactly_once().await;
+
+    for when in [When::Before, When::After] {
+        let env = scenario(42).await;
+        let crash = match when {
+            When::Before => StorageFault::CrashBefore,
+            When::After => StorageFault::CrashAfter,
+        };
+        let faults = slow_puts().at_step(FIRST_OBJECT_OF_THE_FIRST_BATCH + 1, crash);
+        let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
+        tokio::select! {
+            report = collector.run(CRASHED_BUDGET) => panic!("the run ended: {:?}", report.error),
+            _ = faults.crashed() => {}
+        }
+        assert!(
+            faults.calls(Op::Fetch) >= 4,
+            "{when:?}: batch 2 was being read"
+        );
+        recover_and_check(&env).await;
+    }
+}
+
+/// The step a shrunk redo adds: once it has deleted what earlier attempts left, it records
+/// that in the pending batch (a checkpoint save) before writing its own objects. Two attempts
+/// die after their first object, so the third reads half the batch and has earlier objects to
+/// delete; it dies before or after recording their deletion; then every event is once.
+#[tokio::test]
+async fn a_crash_around_forgetting_what_earlier_attempts_left_loses_nothing() {
+    for when in [When::Before, When::After] {
+        let env = scenario(43).await;
+        for _ in 0..2 {
+            let crashed = run_crashing(
+                &env,
+                CrashPoint::Step(FIRST_OBJECT_OF_THE_FIRST_BATCH, When::After),
+            )
+            .await;
+            assert!(crashed);
+            wait_for_abandoned_lease(&env).await;
+        }
+        let pending = env
+            .checkpoint()
+            .await
+            .expect("a checkpoint")
+            .checkpoint
+            .pending;
+        let pending = pending.expect("the batch is pending");
+        assert_eq!((pending.redos, pending.redo_count()), (1, 40), "{when:?}");
+        let left = pending.hours.len();
+        // The third attempt: its write-ahead is its first save, the record of the deletions
+        // its second.
+        let crash = match when {
+            When::Before => StorageFault::CrashBefore,
+            When::After => StorageFault::CrashAfter,
+        };
+        let faults = Faults::new().when(|c: &Call| c.op == Op::Save && c.nth == 2, crash);
+        let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
+        tokio::select! {
+            report = collector.run(CRASHED_BUDGET) => panic!("the run ended: {:?}", report.error),
+            _ = faults.crashed() => {}
+        }
+        let pending = env
+            .checkpoint()
+            .await
+            .expect("a checkpoint")
+            .checkpoint
+            .pending;
+        let pending = pending.expect("still pending");
+        match when {
+            When::Before => assert!(pending.hours.len() >= left, "{pending:?}"),
+            When::After => assert!(
+                pending.hours.len() < left || !pending.quarantine,
+                "{pending:?}"
+            ),
+        }
+        recover_and_check(&env).await;
     }
 }

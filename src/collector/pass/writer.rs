@@ -1,95 +1,52 @@
-//! One run over one source, as a value: its lease owner, checkpoint, deadline, counters and the
-//! page read ahead, with a method per step of the exactly-once protocol (module docs of
-//! `collector`).
-use super::batch::{Batch, BatchBuilder};
-use super::detection::{alert_objects, BatchDetection, DetectCounts, MAX_ANNOUNCE_ATTEMPTS};
-use super::next_read::next_read;
-use super::read_ahead::ReadAhead;
-use super::{now_ms, Collector, RunError, RunSummary, StopReason, READ_BACK_ATTEMPTS};
+//! The writing half of a run: a batch read becomes its objects, its pending record, its
+//! announcements and its commit, each step of the exactly-once protocol (module docs of
+//! `collector`) a method, every side effect inside the fence.
+use super::super::batch::Batch;
+use super::super::detection::{alert_objects, DetectCounts, MAX_ANNOUNCE_ATTEMPTS};
+use super::super::{now_ms, Collector, RunError, RunSummary, StopReason, READ_BACK_ATTEMPTS};
+use super::reader::Reading;
 use crate::checkpoint::{Checkpoint, Fence, PendingBatch};
 use crate::detect::{Alert, DetectState, SealKey};
 use crate::sink::{alerts_key, logs_key, quarantine_key, EncodedObject, SinkError};
-use crate::source::{Page, PageRequest, SourceError, StreamPosition, WireCounters};
-use std::sync::Arc;
+use crate::source::{SourceError, StreamPosition};
 use std::time::Duration;
-use tokio::time::Instant;
 use tracing::Instrument;
 
 /// Objects of one batch written at once.
 const MAX_CONCURRENT_PUTS: usize = 8;
 
-pub(super) struct Pass<'r> {
-    parts: &'r Collector,
-    owner: String,
-    checkpoint: Checkpoint,
-    /// No page is asked for after this; the time left is for writing the last batch.
-    fetch_deadline: Instant,
+pub(super) struct Writer<'r> {
+    pub parts: &'r Collector,
+    pub owner: String,
+    pub checkpoint: Checkpoint,
     /// No side effect after this: the lease may have ended.
-    fence: Fence,
-    /// Where a first run (no checkpoint position yet) starts reading.
-    initial_from_ms: i64,
-    summary: &'r mut RunSummary,
-    wire: Arc<WireCounters>,
-    read_ahead: Option<ReadAhead>,
+    pub fence: Fence,
+    pub summary: &'r mut RunSummary,
     /// The key the detection state is checked and sealed with this run, if any.
-    seal: Option<SealKey>,
+    pub seal: Option<SealKey>,
 }
 
-/// A batch being read: where it began, where its next page starts, and its pages so far.
-struct Reading {
-    start: StreamPosition,
-    next: StreamPosition,
-    /// The cursor the checkpoint keeps once the batch is committed (`NextRead::cursor` of its
-    /// last page).
-    cursor: Option<String>,
-    /// The batch's objects, and the detect stage over its events so far.
-    builder: BatchBuilder,
-}
-
-/// Why a batch stopped growing.
-enum BatchEnd {
-    /// A bound was reached, or a redo read as many events as recorded: the next batch goes on.
-    Full,
-    /// The API ended the stream.
-    CaughtUp,
-    /// The fetch deadline passed.
-    Deadline,
-    /// Fetching the next page failed: handled once the pages read are committed.
-    FetchFailed(SourceError),
+/// A batch read and encoded, ready to be written: its objects, its alerts and the detection
+/// state after it.
+pub(super) struct Prepared {
+    pub batch: Batch,
+    pub alerts: Vec<Alert>,
+    pub counts: DetectCounts,
+    pub detect_state: DetectState,
+    pub start: StreamPosition,
+    pub cursor: Option<String>,
+    pub pages: u32,
+    pub events_read: u32,
 }
 
 /// What a fetch error means for the run.
-enum AfterError {
+pub(super) enum AfterError {
     /// The stored cursor was refused and dropped: read again, by time.
     ReadAgain,
     Stop(StopReason),
 }
 
-impl<'r> Pass<'r> {
-    pub fn new(
-        parts: &'r Collector,
-        owner: String,
-        checkpoint: Checkpoint,
-        fetch_deadline: Instant,
-        fence: Fence,
-        summary: &'r mut RunSummary,
-        wire: Arc<WireCounters>,
-    ) -> Self {
-        let initial_from_ms = now_ms() - parts.settings.initial_lookback.as_millis() as i64;
-        Pass {
-            parts,
-            owner,
-            checkpoint,
-            fetch_deadline,
-            fence,
-            initial_from_ms,
-            summary,
-            wire,
-            read_ahead: None,
-            seal: None,
-        }
-    }
-
+impl Writer<'_> {
     /// Takes the run's seal key, and discards a detection state that it did not seal: whoever
     /// rewrote it (a writer of the table) must not be able to keep an alert from opening.
     pub async fn check_detect_state(&mut self) {
@@ -111,181 +68,16 @@ impl<'r> Pass<'r> {
         self.seal = Some(key);
     }
 
-    fn seal_context(&self) -> String {
+    pub fn seal_context(&self) -> String {
         format!(
             "{}\0{}",
             self.parts.settings.source_id, self.checkpoint.generation
         )
     }
 
-    /// Reads, writes and commits batch after batch until the stream ends or the time is up;
-    /// the checkpoint as it stands when it stops.
-    pub async fn work(mut self) -> (Result<StopReason, RunError>, Checkpoint) {
-        let outcome = self.batches().await;
-        // A page read ahead that the run no longer needs: stop it before the counters are read.
-        if let Some(unused) = self.read_ahead.take() {
-            unused.cancel().await;
-        }
-        (outcome, self.checkpoint)
-    }
-
-    async fn batches(&mut self) -> Result<StopReason, RunError> {
-        loop {
-            if Instant::now() >= self.fetch_deadline {
-                return Ok(StopReason::Budget);
-            }
-            if let Some(stop) = self.batch().await? {
-                return Ok(stop);
-            }
-        }
-    }
-
-    /// One batch through every step; `Some` when the run stops after it.
-    async fn batch(&mut self) -> Result<Option<StopReason>, RunError> {
-        let start = self.checkpoint.position(self.initial_from_ms);
-        let detection = BatchDetection::new(&self.parts.detection, &self.checkpoint.detect);
-        let mut reading = Reading {
-            next: start.clone(),
-            builder: BatchBuilder::new(self.written_before(&start)).detecting(detection),
-            start,
-            cursor: None,
-        };
-        let end = self.read_pages(&mut reading).await?;
-        if reading.builder.pages() > 0 {
-            self.write(reading).await?;
-        }
-        match end {
-            BatchEnd::Full => Ok(None),
-            BatchEnd::CaughtUp => Ok(Some(StopReason::CaughtUp)),
-            BatchEnd::Deadline => Ok(Some(StopReason::Budget)),
-            BatchEnd::FetchFailed(e) => match self.after_fetch_error(e)? {
-                AfterError::ReadAgain => Ok(None),
-                AfterError::Stop(reason) => Ok(Some(reason)),
-            },
-        }
-    }
-
-    /// Pages into the batch until it ends; the next page is fetched while one is normalized.
-    async fn read_pages(&mut self, reading: &mut Reading) -> Result<BatchEnd, RunError> {
-        loop {
-            let request = self.request(reading);
-            let page = match self.fetch(&request).await {
-                Ok(page) => page,
-                Err(e) => return Ok(BatchEnd::FetchFailed(e)),
-            };
-            // Never cut a page: the cursor points past all of it, so a cut would skip events.
-            let next = next_read(
-                &request.position,
-                page.events.len(),
-                page.next_cursor.as_deref(),
-            );
-            reading.cursor = next.cursor.clone();
-            if let (false, Some(cursor)) = (next.stream_ended, &next.cursor) {
-                reading.next = StreamPosition::Cursor(cursor.clone());
-                self.read_ahead(reading, page.events.len());
-            }
-            self.add(reading, page)?;
-            if next.stream_ended {
-                return Ok(BatchEnd::CaughtUp);
-            }
-            if self.redo_done(reading) || self.full(reading) {
-                return Ok(BatchEnd::Full);
-            }
-            if Instant::now() >= self.fetch_deadline {
-                return Ok(BatchEnd::Deadline);
-            }
-        }
-    }
-
-    /// The next page of the batch being read: where it starts, and as many events as a page
-    /// holds (a redo: no more than the events it still has to read again).
-    fn request(&self, reading: &Reading) -> PageRequest {
-        PageRequest {
-            position: reading.next.clone(),
-            limit: self.checkpoint.limit(
-                self.parts.settings.page_limit,
-                reading.builder.events_read(),
-            ),
-        }
-    }
-
-    /// Everything processed before this was written already: the `from` of a read by time.
-    /// A read by cursor drops repeats by id only (an event older than the ids kept is written:
-    /// a repeat then costs a duplicate line, never a lost event).
-    fn written_before(&self, start: &StreamPosition) -> Option<i64> {
-        match start {
-            StreamPosition::From { from_ms } => Some(*from_ms),
-            StreamPosition::Cursor(_) => None,
-        }
-    }
-
-    /// The page read ahead while the previous one was handled, if it is the one wanted.
-    async fn fetch(&mut self, request: &PageRequest) -> Result<Page, SourceError> {
-        match self.read_ahead.take() {
-            Some(ahead) if ahead.request() == request => ahead.finish().await,
-            _ => {
-                self.parts
-                    .source
-                    .fetch_page(request, self.fetch_deadline, &self.wire)
-                    .await
-            }
-        }
-    }
-
-    /// Starts the request that follows a page of `page_len` events: the batch's next page, or,
-    /// should the batch end here, the first page of the next batch (the same request unless a
-    /// redo ends here).
-    fn read_ahead(&mut self, reading: &Reading, page_len: usize) {
-        let read = reading.builder.events_read() as usize + page_len;
-        let limit = self.checkpoint.limit(
-            self.parts.settings.page_limit,
-            u32::try_from(read).unwrap_or(u32::MAX),
-        );
-        self.read_ahead = Some(ReadAhead::start(
-            self.parts.source.clone(),
-            PageRequest {
-                position: reading.next.clone(),
-                limit,
-            },
-            self.fetch_deadline,
-            self.wire.clone(),
-        ));
-    }
-
-    fn add(&self, reading: &mut Reading, page: Page) -> Result<(), RunError> {
-        let events = page.events.len();
-        reading.builder.add_page(
-            &self.parts.normalizer,
-            &page.events,
-            &self.checkpoint.recent,
-            chrono::Utc::now(),
-        )?;
-        tracing::debug!(
-            events,
-            pages = reading.builder.pages(),
-            "page read into the batch"
-        );
-        Ok(())
-    }
-
-    /// A redo has read as many events as the batch it redoes was recorded with.
-    fn redo_done(&self, reading: &Reading) -> bool {
-        self.checkpoint
-            .pending
-            .as_ref()
-            .is_some_and(|p| reading.builder.events_read() >= p.event_count)
-    }
-
-    fn full(&self, reading: &Reading) -> bool {
-        reading.builder.is_full(
-            &self.parts.settings.batch_bounds,
-            self.parts.settings.page_limit,
-        )
-    }
-
-    /// Writes the batch read (its events and its alerts), announces its new alerts, and moves
-    /// the checkpoint past it.
-    async fn write(&mut self, reading: Reading) -> Result<(), RunError> {
+    /// The batch `reading` holds, encoded: its objects, its alerts, the detection state after
+    /// it (sealed). Changes nothing.
+    pub fn prepare(&self, reading: Reading) -> Result<Prepared, RunError> {
         let mut builder = reading.builder;
         let (pages, events_read) = (builder.pages(), builder.events_read());
         let detection = builder.take_detection();
@@ -302,18 +94,52 @@ impl<'r> Pass<'r> {
             detect_state.seal(key, &self.seal_context());
         }
         batch.alerts = alert_objects(&alerts)?;
+        Ok(Prepared {
+            batch,
+            alerts,
+            counts,
+            detect_state,
+            start: reading.start,
+            cursor: reading.cursor,
+            pages,
+            events_read,
+        })
+    }
+
+    /// Writes the batch read (its events and its alerts), announces its new alerts, and moves
+    /// the checkpoint past it.
+    pub async fn write(&mut self, prepared: Prepared) -> Result<(), RunError> {
+        let Prepared {
+            batch,
+            alerts,
+            counts,
+            detect_state,
+            start,
+            cursor,
+            pages,
+            events_read,
+        } = prepared;
         let previous = self.checkpoint.pending.take();
-        if !batch.is_empty() {
-            self.write_ahead(&batch, events_read, &reading.start, previous.as_ref())
+        if batch.is_empty() {
+            if let Some(p) = &previous {
+                self.delete_left_over(p, &batch).await?;
+            }
+        } else {
+            self.write_ahead(&batch, events_read, &start, previous.as_ref())
                 .await?;
+            // A redo first deletes what earlier attempts left and records that they are gone,
+            // so a redo that fails later does not leave them all to delete again: a batch that
+            // shrank after failed attempts costs a shrunk redo.
+            if let Some(p) = &previous {
+                if self.delete_left_over(p, &batch).await? > 0 {
+                    self.forget_left_over(&batch).await?;
+                }
+            }
             self.write_objects(&batch).await?;
-        }
-        if let Some(p) = &previous {
-            self.delete_left_over(p, &batch).await?;
         }
         let (announced, undelivered) = self.announce(&alerts).await?;
         self.checkpoint.detect = detect_state;
-        self.commit(&batch, reading.cursor, &reading.start, previous.is_some())
+        self.commit(&batch, cursor, &start, previous.is_some())
             .await?;
         self.summary.raised(&alerts, announced);
         self.summary.alerts_undelivered += undelivered as u64;
@@ -335,7 +161,7 @@ impl<'r> Pass<'r> {
         Ok(())
     }
 
-    fn after_fetch_error(&mut self, error: SourceError) -> Result<AfterError, RunError> {
+    pub fn after_fetch_error(&mut self, error: SourceError) -> Result<AfterError, RunError> {
         match error {
             // Refusing a cursor we did not send: retrying would only repeat it.
             SourceError::InvalidCursor if self.checkpoint.cursor.is_none() => {
@@ -488,12 +314,25 @@ impl<'r> Pass<'r> {
         }
     }
 
-    /// Deletes keys a previous attempt of this batch wrote that this attempt does not need.
+    /// The pending record lists only this attempt's objects, now that those of earlier attempts
+    /// are deleted.
+    async fn forget_left_over(&mut self, batch: &Batch) -> Result<(), RunError> {
+        if let Some(pending) = self.checkpoint.pending.as_mut() {
+            let objects = batch.objects();
+            pending.hours = objects.hours;
+            pending.quarantine = objects.quarantine;
+            pending.alert_hours = objects.alert_hours;
+        }
+        self.save().await
+    }
+
+    /// Deletes keys a previous attempt of this batch wrote that this attempt does not need;
+    /// how many.
     async fn delete_left_over(
         &self,
         previous: &PendingBatch,
         batch: &Batch,
-    ) -> Result<(), RunError> {
+    ) -> Result<usize, RunError> {
         let left_over = previous.left_over(&batch.objects());
         let (generation, sequence) = (&self.checkpoint.generation, self.checkpoint.sequence);
         let mut keys: Vec<String> = left_over
@@ -510,15 +349,33 @@ impl<'r> Pass<'r> {
                 .into_iter()
                 .map(|hour| alerts_key(hour, generation, sequence)),
         );
-        for key in keys {
-            self.fence
-                .within(
-                    "deleting what an earlier attempt left",
-                    self.parts.sink.delete(&key),
-                )
-                .await??;
+        // A few at a time, as the objects are written: on a bad day (stalls, throttling) a
+        // redo's deletions one after another could outlast its lease on their own.
+        let count = keys.len();
+        let mut keys = keys.into_iter();
+        let mut deletes = tokio::task::JoinSet::new();
+        loop {
+            while deletes.len() < MAX_CONCURRENT_PUTS {
+                let Some(key) = keys.next() else {
+                    break;
+                };
+                let sink = self.parts.sink.clone();
+                deletes.spawn(async move { sink.delete(&key).await }.in_current_span());
+            }
+            // Returning drops the set, which aborts the deletions still in flight.
+            let Some(joined) = self
+                .fence
+                .within("deleting what an earlier attempt left", deletes.join_next())
+                .await?
+            else {
+                return Ok(count);
+            };
+            match joined {
+                Ok(deleted) => deleted?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => return Err(self.cancelled_write(e).into()),
+            }
         }
-        Ok(())
     }
 
     /// Every object of the batch is durable: moves the checkpoint past it and stores that.
