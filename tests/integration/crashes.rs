@@ -31,11 +31,26 @@ enum CrashPoint {
     Fetch(usize, When),
 }
 
-fn crash_at(point: CrashPoint) -> Faults {
-    let fault = |when| match when {
+/// The fault that stops a run before or after the effect it lands on.
+fn crash_fault(when: When) -> StorageFault {
+    match when {
         When::Before => StorageFault::CrashBefore,
         When::After => StorageFault::CrashAfter,
-    };
+    }
+}
+
+/// Runs once through `faults` (no lease grace) until one of its crashes fires; a run that ends
+/// first fails the test.
+async fn run_until_crash(env: &TestEnv, faults: &Faults) {
+    let collector = env.collector_with_faults(faults, Duration::ZERO).await;
+    tokio::select! {
+        report = collector.run(CRASHED_BUDGET) => panic!("the run ended: {:?}", report.error),
+        _ = faults.crashed() => {}
+    }
+}
+
+fn crash_at(point: CrashPoint) -> Faults {
+    let fault = crash_fault;
     match point {
         CrashPoint::Step(n, when) => Faults::new().at_step(n, fault(when)),
         CrashPoint::Fetch(n, when) => {
@@ -557,10 +572,7 @@ async fn a_crash_around_recording_a_failed_announcement_loses_nothing() {
         let env = scenario(40).await;
         let refused = Arc::new(AtomicBool::new(false));
         let seen = refused.clone();
-        let crash = match when {
-            When::Before => StorageFault::CrashBefore,
-            When::After => StorageFault::CrashAfter,
-        };
+        let crash = crash_fault(when);
         let faults = Faults::new()
             .when(
                 move |c: &Call| {
@@ -578,12 +590,7 @@ async fn a_crash_around_recording_a_failed_announcement_loses_nothing() {
                 },
                 crash,
             );
-        let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
-        let crashed = tokio::select! {
-            report = collector.run(CRASHED_BUDGET) => panic!("the run ended: {:?}", report.error),
-            _ = faults.crashed() => true,
-        };
-        assert!(crashed);
+        run_until_crash(&env, &faults).await;
         let stored = env.checkpoint().await.expect("a checkpoint").checkpoint;
         let pending = stored.pending.expect("the batch is pending");
         let wanted = match when {
@@ -695,16 +702,9 @@ async fn the_next_batch_is_read_while_one_is_written() {
 
     for when in [When::Before, When::After] {
         let env = scenario(42).await;
-        let crash = match when {
-            When::Before => StorageFault::CrashBefore,
-            When::After => StorageFault::CrashAfter,
-        };
+        let crash = crash_fault(when);
         let faults = slow_puts().at_step(FIRST_OBJECT_OF_THE_FIRST_BATCH + 1, crash);
-        let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
-        tokio::select! {
-            report = collector.run(CRASHED_BUDGET) => panic!("the run ended: {:?}", report.error),
-            _ = faults.crashed() => {}
-        }
+        run_until_crash(&env, &faults).await;
         assert!(
             faults.calls(Op::Fetch) >= 4,
             "{when:?}: batch 2 was being read"
@@ -741,16 +741,9 @@ async fn a_crash_around_forgetting_what_earlier_attempts_left_loses_nothing() {
         let left = pending.hours.len();
         // The third attempt: its write-ahead is its first save, the record of the deletions
         // its second.
-        let crash = match when {
-            When::Before => StorageFault::CrashBefore,
-            When::After => StorageFault::CrashAfter,
-        };
+        let crash = crash_fault(when);
         let faults = Faults::new().when(|c: &Call| c.op == Op::Save && c.nth == 2, crash);
-        let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
-        tokio::select! {
-            report = collector.run(CRASHED_BUDGET) => panic!("the run ended: {:?}", report.error),
-            _ = faults.crashed() => {}
-        }
+        run_until_crash(&env, &faults).await;
         let pending = env
             .checkpoint()
             .await
