@@ -29,7 +29,7 @@ pub struct BatchWritten<'a> {
 }
 
 /// Events to ask for once a batch holds `read`: a page's worth, or, in a redo that reads
-/// `redo_target` events again, no more than it still has to read ([`Checkpoint::limit`]).
+/// `redo_target` events again, no more than it still has to read.
 pub fn redo_limit(redo_target: Option<u32>, page_limit: u32, read: u32) -> u32 {
     match redo_target {
         Some(target) if target > read => (target - read).min(page_limit),
@@ -60,6 +60,9 @@ impl Checkpoint {
     /// pages now. A redo that reads fewer (the stream ends, the deadline, the halving)
     /// overwrites the same keys with them and deletes the keys it no longer needs; the rest
     /// come in the next batch.
+    // The run asks through `redo_limit` with the target it took from the pending batch;
+    // this form, from the checkpoint itself, is what the tables below read.
+    #[cfg(test)]
     pub fn limit(&self, page_limit: u32, read: u32) -> u32 {
         redo_limit(
             self.pending.as_ref().map(PendingBatch::redo_count),
