@@ -621,11 +621,25 @@ async fn a_crash_around_recording_a_failed_announcement_loses_nothing() {
 #[tokio::test]
 async fn a_batch_whose_writes_keep_failing_shrinks_until_it_commits() {
     let env = TestEnv::local(SimulatedOrgConfig::default()).await;
-    crate::support::fill_backlog(&env.org, 77, 400, 0, 8);
-    let newest_hour = chrono::DateTime::from_timestamp_millis(simulated_org::now_ms() - 60_000)
-        .expect("a time")
+    let now = now_ms();
+    let events = generate_events_for_org(
+        env.org.org_id(),
+        77,
+        400,
+        (now - 8 * 3_600_000, now - 60_000),
+    );
+    // The hour of the newest event, read from the events themselves: the clock's hour may
+    // have none yet (a minute past the hour), and then no write would ever fail.
+    let newest_hour = events
+        .iter()
+        .filter_map(|e| e.pointer("/attributes/time").and_then(Value::as_str))
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .max()
+        .expect("events with a time")
+        .with_timezone(&chrono::Utc)
         .format("%Y%m%dT%H0000Z")
         .to_string();
+    env.org.append_backlog(events);
     let faults = Faults::new().when(
         move |c: &Call| c.op == Op::Put && c.key.contains(&newest_hour),
         StorageFault::Fail,
