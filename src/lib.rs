@@ -21,9 +21,12 @@ pub mod credentials;
 pub mod aws_error;
 pub mod durable_file;
 
-// Wiring: configuration resolved once, the composition root, the setup check, metrics, the CLI's
+// Wiring: configuration resolved once, the sources registry, the composition root, the setup check, metrics, the CLI's
 // live progress, and the process's allocator settings.
 pub mod config;
+// The organizations one deployment collects, and the runs over all of them.
+pub mod registry;
+pub mod fleet;
 pub mod setup;
 pub mod check;
 pub mod metrics;

@@ -80,6 +80,7 @@ async fn every_log_line_of_a_run_is_in_its_span() {
             overlap: DEFAULT_OVERLAP,
             batch_bounds: Default::default(),
             lease_grace: LEASE_GRACE,
+            window: atlassian_audit::collector::ProcessedWindow::ALL,
         },
     );
     let report = collector.run(Duration::from_secs(30)).await;

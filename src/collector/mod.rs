@@ -33,6 +33,7 @@ mod read_ahead;
 mod summary;
 #[cfg(test)]
 mod tests;
+mod window;
 
 pub use crate::checkpoint::LeaseEnding;
 pub use batch::{
@@ -41,6 +42,7 @@ pub use batch::{
 pub use detection::{DetectCounts, Detection, SealKeys, MAX_ANNOUNCE_ATTEMPTS};
 use pass::Pass;
 pub use summary::{RunSummary, StopReason};
+pub use window::ProcessedWindow;
 
 use crate::checkpoint::{CheckpointError, CheckpointStore, Fence, Lease, LONGEST_LEASE};
 use crate::config::MAX_RUN_BUDGET;
@@ -72,6 +74,9 @@ pub struct CollectorSettings {
     /// How long after its budget a run's lease stays valid (a killed run's lease frees itself
     /// then).
     pub lease_grace: Duration,
+    /// The events this task keeps, and where its first read starts when it has a start (a
+    /// source collected beside its backfill); [`ProcessedWindow::ALL`] otherwise.
+    pub window: ProcessedWindow,
 }
 
 #[derive(Debug, Error)]
@@ -229,6 +234,7 @@ impl Collector {
         let (outcome, checkpoint) = pass.work().await;
         summary.checkpoint_sequence = checkpoint.sequence;
         summary.resumes_with_cursor = checkpoint.cursor.is_some();
+        summary.newest_processed_at_ms = checkpoint.newest_processed_at_ms;
         if let Some(newest) = checkpoint.newest_processed_at_ms {
             summary.ingest_lag_seconds = Some(((now_ms() - newest) as f64 / 1000.0).max(0.0));
         }

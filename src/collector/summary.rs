@@ -47,6 +47,11 @@ pub struct RunSummary {
     /// Events of a read by time processed before its `from` (written by earlier runs), apart
     /// from the repeats dropped by id.
     pub dropped_before_window: u64,
+    /// Events processed outside this task's window: the source's other task (live collection
+    /// or backfill) writes them.
+    pub dropped_outside_window: u64,
+    /// The newest processedAt the checkpoint holds after the run, when one is known.
+    pub newest_processed_at_ms: Option<i64>,
     /// Alerts the run's committed batches opened (an alert growing in a later batch is not
     /// raised again).
     pub alerts_raised: u64,
@@ -86,6 +91,11 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Whether the run read to the end of the stream and committed everything it read.
+    pub fn caught_up(&self) -> bool {
+        self.run_succeeded && self.error.is_none() && self.stop_reason == StopReason::CaughtUp
+    }
+
     pub fn new(source_id: impl Into<String>) -> Self {
         RunSummary {
             source_id: source_id.into(),
@@ -96,6 +106,8 @@ impl RunSummary {
             quarantined_events: 0,
             duplicates_dropped: 0,
             dropped_before_window: 0,
+            dropped_outside_window: 0,
+            newest_processed_at_ms: None,
             alerts_undelivered: 0,
             detections_skipped: 0,
             future_dated_events: 0,

@@ -94,6 +94,7 @@ fn collector(
             overlap: DEFAULT_OVERLAP,
             batch_bounds: Default::default(),
             lease_grace: LEASE_GRACE,
+            window: crate::collector::ProcessedWindow::ALL,
         },
     )
 }

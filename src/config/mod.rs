@@ -7,6 +7,7 @@ pub use rules::{rule_source_from, RuleSource};
 
 use crate::collector::BatchBounds;
 use crate::detect::Severity;
+use crate::registry::{RegisteredSource, Task};
 use crate::source::atlassian::{DEFAULT_API_REQUEST_TIMEOUT, MAX_PAGE_LIMIT};
 
 use std::path::PathBuf;
@@ -60,6 +61,8 @@ pub mod env {
     pub const ALERTS_MIN_SEVERITY: &str = "ALERTS_MIN_SEVERITY";
     /// The user's rule file (config/rules.rs).
     pub const DETECTION_RULES: &str = "DETECTION_RULES";
+    /// The sources registry's DynamoDB table (registry mode; may be the checkpoint table).
+    pub const SOURCES_TABLE: &str = "SOURCES_TABLE";
 }
 
 #[derive(Debug, Error)]
@@ -166,6 +169,12 @@ pub struct Config {
     pub alerts: AlertDelivery,
     /// The user's rule file (DETECTION_RULES); `None`: the built-in pack alone.
     pub detection_rules: Option<RuleSource>,
+    /// The sources registry's table (SOURCES_TABLE): set, the deployment collects every
+    /// registered source; unset, the one source the credentials name.
+    pub sources_table: Option<String>,
+    /// Which of its source's tasks a run is (live collection, unless the registry says
+    /// otherwise).
+    pub task: Task,
 }
 
 impl Config {
@@ -278,7 +287,23 @@ impl Config {
             aws_attempt_timeout,
             alerts: AlertDelivery::from_settings(&get)?,
             detection_rules: rules::rule_source(&get, given)?,
+            sources_table: get(env::SOURCES_TABLE),
+            task: Task::default(),
         })
+    }
+
+    /// The configuration of one task of a registered source: its secret, id and label, the
+    /// rest (storage, rules, alerts, limits) shared by every source.
+    pub fn for_source(&self, source: &RegisteredSource, task: Task) -> Config {
+        Config {
+            credentials: Some(CredentialSource::SecretsManager {
+                secret_id: source.secret_id.clone(),
+            }),
+            source_id: Some(source.source_id.clone()),
+            source_label: source.label.clone(),
+            task,
+            ..self.clone()
+        }
     }
 
     /// What the Lambda demands on top of a valid configuration: the key goes to

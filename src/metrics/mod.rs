@@ -236,6 +236,46 @@ impl<'a> RunMetrics<'a> {
     }
 }
 
+/// The `Task` dimension's value of a backfill's metrics.
+pub const BACKFILL_TASK: &str = "backfill";
+/// A backfill's progress, 0 to 100.
+pub const BACKFILL_PROGRESS_PERCENT: &str = "BackfillProgressPercent";
+
+/// The EMF line of a backfill's run: its events and progress under (`SourceId`, `Task`), apart
+/// from the live metrics the alarms read (a backfill's newest event is days old by design, and
+/// it stops running once done).
+pub fn backfill_emf(
+    source_id: &str,
+    summary: &RunSummary,
+    percent: f64,
+    namespace: &str,
+    timestamp_ms: i64,
+) -> String {
+    json!({
+        DIMENSION: source_id,
+        "Task": BACKFILL_TASK,
+        "CheckpointId": summary.source_id,
+        name::EVENTS_PROCESSED: summary.events_processed,
+        BACKFILL_PROGRESS_PERCENT: percent,
+        "RunSucceeded": if summary.run_succeeded && summary.error.is_none() { 1 } else { 0 },
+        "StopReason": summary.stop_reason,
+        "DroppedOutsideWindow": summary.dropped_outside_window,
+        "DurationMs": summary.duration_ms,
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [[DIMENSION, "Task"]],
+                "Metrics": [
+                    {"Name": name::EVENTS_PROCESSED, "Unit": "Count"},
+                    {"Name": BACKFILL_PROGRESS_PERCENT, "Unit": "Percent"},
+                ],
+            }],
+        },
+    })
+    .to_string()
+}
+
 impl RunSummary {
     /// The EMF line of a run whose key expiry is not known.
     pub fn to_emf(&self, namespace: &str, timestamp_ms: i64) -> String {

@@ -247,6 +247,8 @@ impl Backends {
             source_id: source_id.clone(),
             source_label: config.source_label.clone(),
         });
+        // A backfill keeps its own checkpoint record; its events carry the source's id.
+        let source_id = config.task.checkpoint_id(&source_id);
         Ok(Collector::new(
             source,
             self.checkpoints.clone(),
@@ -259,6 +261,7 @@ impl Backends {
                 overlap: DEFAULT_OVERLAP,
                 batch_bounds: config.batch_bounds,
                 lease_grace: LEASE_GRACE,
+                window: config.task.window(),
             },
         )
         .with_detection(self.detection.clone()))

@@ -402,6 +402,7 @@ impl TestEnv {
                 overlap: DEFAULT_OVERLAP,
                 batch_bounds: config.batch_bounds,
                 lease_grace,
+                window: config.task.window(),
             },
         )
         .with_detection(detection)

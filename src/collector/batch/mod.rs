@@ -8,6 +8,7 @@ mod gzip_stream;
 pub use bounds::{BatchBounds, MAX_BATCH_HOURS, MAX_COMPRESSED_BYTES};
 
 use super::detection::BatchDetection;
+use super::window::ProcessedWindow;
 use crate::checkpoint::{key_hash, BatchObjects, BatchWritten, RecentEvents};
 use crate::normalize::{Normalizer, Outcome, ParseTime};
 use crate::sink::EncodedObject;
@@ -31,6 +32,9 @@ pub struct Batch {
     pub duplicates: u64,
     /// Events of a read by time processed before its `from`: written by the runs before.
     pub before_window: u64,
+    /// Events processed outside the task's [`ProcessedWindow`]: the other task of the source
+    /// (its live collection, or its backfill) writes them.
+    pub outside_window: u64,
     pub newest_processed_at_ms: Option<i64>,
     /// Events of the batch's last page, repeats included.
     pub last_page_events: usize,
@@ -142,6 +146,7 @@ pub fn build_batch_after(
 /// A batch as it is built, page by page.
 pub struct BatchBuilder {
     written_before_ms: Option<i64>,
+    window: ProcessedWindow,
     newest_believable_ms: i64,
     /// Dedupe-key hashes of the events of this batch (the same 64-bit hash `recent` keeps).
     seen: HashSet<u64>,
@@ -172,6 +177,7 @@ impl BatchBuilder {
     pub fn new(written_before_ms: Option<i64>) -> Self {
         BatchBuilder {
             written_before_ms,
+            window: ProcessedWindow::ALL,
             newest_believable_ms: i64::MAX,
             seen: HashSet::new(),
             hours: BTreeMap::new(),
@@ -193,10 +199,17 @@ impl BatchBuilder {
                 quarantined: 0,
                 duplicates: 0,
                 before_window: 0,
+                outside_window: 0,
                 newest_processed_at_ms: None,
                 last_page_events: 0,
             },
         }
+    }
+
+    /// Keeps only the events processed inside `window`; the others are counted, not written.
+    pub fn within(mut self, window: ProcessedWindow) -> Self {
+        self.window = window;
+        self
     }
 
     /// Feeds every valid event written (in stream order, repeats dropped before) to the
@@ -266,6 +279,10 @@ impl BatchBuilder {
         let hash = key_hash(key);
         if self.is_before_window(processed_ms) {
             self.batch.before_window += 1;
+            return Ok(());
+        }
+        if !self.window.keeps(processed_ms) {
+            self.batch.outside_window += 1;
             return Ok(());
         }
         if recent.contains_hash(hash) || !self.seen.insert(hash) {

@@ -34,7 +34,11 @@ impl<'r> Pass<'r> {
         summary: &'r mut RunSummary,
         wire: Arc<WireCounters>,
     ) -> Self {
-        let initial_from_ms = now_ms() - parts.settings.initial_lookback.as_millis() as i64;
+        let initial_from_ms = parts
+            .settings
+            .window
+            .start_ms
+            .unwrap_or_else(|| now_ms() - parts.settings.initial_lookback.as_millis() as i64);
         Pass {
             reader: Reader {
                 parts,
@@ -129,7 +133,9 @@ impl<'r> Pass<'r> {
             next: start.clone(),
             start,
             cursor: None,
-            builder: BatchBuilder::new(written_before).detecting(detection),
+            builder: BatchBuilder::new(written_before)
+                .within(self.reader.parts.settings.window)
+                .detecting(detection),
             recent: checkpoint.recent.clone(),
             redo_target: checkpoint.pending.as_ref().map(|p| p.redo_count()),
         }
@@ -149,7 +155,9 @@ impl<'r> Pass<'r> {
             next: start.clone(),
             start,
             cursor: None,
-            builder: BatchBuilder::new(None).detecting(detection),
+            builder: BatchBuilder::new(None)
+                .within(self.reader.parts.settings.window)
+                .detecting(detection),
             recent,
             redo_target: None,
         })

@@ -83,6 +83,7 @@ impl Reader<'_> {
         PageRequest {
             position: reading.next.clone(),
             limit: redo_limit(reading.redo_target, self.parts.settings.page_limit, read),
+            to_ms: self.parts.settings.window.end_ms,
         }
     }
 

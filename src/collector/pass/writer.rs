@@ -146,6 +146,7 @@ impl Writer<'_> {
         self.summary.detected(counts);
         self.summary.duplicates_dropped += batch.duplicates;
         self.summary.dropped_before_window += batch.before_window;
+        self.summary.dropped_outside_window += batch.outside_window;
         tracing::info!(
             pages,
             events = events_read,

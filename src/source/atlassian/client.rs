@@ -109,6 +109,9 @@ impl AtlassianClient {
                     q.append_pair("from", &from_ms.to_string());
                 }
             }
+            if let Some(to_ms) = request.to_ms {
+                q.append_pair("to", &to_ms.to_string());
+            }
         }
         url
     }
@@ -377,6 +380,7 @@ mod tests {
             &PageRequest {
                 position: StreamPosition::Cursor("a+b/c=".into()),
                 limit: 500,
+                to_ms: None,
             },
         );
         assert_eq!(
@@ -390,6 +394,7 @@ mod tests {
                     from_ms: 1_700_000_000_000,
                 },
                 limit: 10,
+                to_ms: None,
             },
         );
         assert_eq!(
