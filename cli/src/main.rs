@@ -5,6 +5,7 @@
 mod demo;
 mod detections;
 mod progress;
+mod sources;
 mod written_alerts;
 
 use anyhow::{Context, Result};
@@ -50,6 +51,8 @@ enum Command {
     Rules(RulesArgs),
     /// Runs the detection rules over collected output and prints the alerts, one line each.
     Detect(DetectArgs),
+    /// The sources registry (SOURCES_TABLE): the organizations `run --all-sources` collects.
+    Sources(sources::SourcesArgs),
 }
 
 #[derive(Args)]
@@ -128,6 +131,16 @@ struct RunArgs {
     /// No progress line on stderr (it is shown only when stderr is a terminal).
     #[arg(long, short)]
     quiet: bool,
+    /// Collects every enabled source of the registry (SOURCES_TABLE) once, each as its own run.
+    #[arg(long, conflicts_with = "source_id")]
+    all_sources: bool,
+    /// With --all-sources: how many sources' runs go at once (1 to 64).
+    #[arg(long, requires = "all_sources", default_value_t = atlassian_audit::fleet::DEFAULT_CONCURRENCY as u16,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    /// With --all-sources: the registry's DynamoDB table (default: SOURCES_TABLE).
+    #[arg(long, requires = "all_sources")]
+    sources_table: Option<String>,
 }
 
 #[derive(Args)]
@@ -249,6 +262,10 @@ async fn async_main() -> ExitCode {
         Command::Detect(args) => {
             detections::detect(args.rules.as_deref(), &args.paths, args.json).await
         }
+        Command::Sources(args) => {
+            init_logging("warn", AboveTheLine::default());
+            sources::sources(args).await
+        }
     };
     match result {
         Ok(code) => code,
@@ -282,6 +299,16 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
         ..Given::default()
     };
     let config = config(&args.storage, given)?;
+    if args.all_sources {
+        drop(line);
+        return sources::run_all_sources(
+            config,
+            args.sources_table,
+            usize::from(args.concurrency),
+            args.emf,
+        )
+        .await;
+    }
     let backends = Backends::from_config(&config, &Aws::for_config(&config)).await?;
     let collector = match &line {
         Some((counters, _)) => {

@@ -133,6 +133,46 @@ pub enum ObjectLocation {
     Directory(PathBuf),
 }
 
+/// What the `sources` commands need: the registry's table, the checkpoint table (to show where
+/// each source stands; by default the registry's), and the lookback a source added without a
+/// backfill starts at.
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    pub sources_table: String,
+    pub checkpoint_table: String,
+    pub initial_lookback: Duration,
+}
+
+impl RegistrySettings {
+    /// From `lookup` (the environment), `sources_table` (a flag) winning over SOURCES_TABLE.
+    pub fn resolve(
+        lookup: impl Fn(&str) -> Option<String>,
+        sources_table: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let sources_table = sources_table
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| get(env::SOURCES_TABLE))
+            .ok_or(ConfigError::Missing {
+                name: env::SOURCES_TABLE,
+                hint: "name the DynamoDB table of the sources registry (partition key `source_id`, type S; it may be CHECKPOINT_TABLE itself), or pass --sources-table",
+            })?;
+        let initial_lookback = match get(env::INITIAL_LOOKBACK) {
+            None => DEFAULT_INITIAL_LOOKBACK,
+            Some(v) => parse_lookback(&v)?,
+        };
+        Ok(RegistrySettings {
+            checkpoint_table: get(env::CHECKPOINT_TABLE).unwrap_or_else(|| sources_table.clone()),
+            sources_table,
+            initial_lookback,
+        })
+    }
+}
+
 /// Settings given as typed values (the CLI's flags) instead of environment variables; each
 /// one given wins over its variable, and is checked the same way.
 #[derive(Debug, Clone, Default)]

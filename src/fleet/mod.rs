@@ -2,8 +2,10 @@
 //! live collection, and its backfill while one runs), each run exactly as a single-source run
 //! (its own credentials, lease, checkpoint, high-water mark, budget and metrics), several at
 //! once. A task that fails or hangs costs only its own run: the others neither stop nor wait.
+mod admin;
 mod outcome;
 
+pub use admin::{add_source, status_of, AdminError, CheckpointStatus, SourceStatus};
 pub use outcome::TaskOutcome;
 
 use crate::collector::{RunSummary, StopReason};

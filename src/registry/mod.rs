@@ -9,7 +9,8 @@ mod task;
 pub use dynamodb::DynamoDbRegistry;
 pub use memory::MemoryRegistry;
 pub use source::{
-    validate_source_id, Backfill, LastRun, RegisteredSource, MAX_BACKFILL_DAYS, MAX_SOURCE_ID_LEN,
+    rfc3339, validate_source_id, Backfill, LastRun, RegisteredSource, MAX_BACKFILL_DAYS,
+    MAX_SOURCE_ID_LEN,
 };
 pub use task::{Task, TaskKind};
 

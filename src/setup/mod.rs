@@ -15,6 +15,7 @@ use crate::credentials::{
 use crate::detect::RuleError;
 use crate::normalize::{Normalizer, SourceInfo};
 use crate::progress::{ObservedSink, ObservedSource, Progress};
+use crate::registry::{DynamoDbRegistry, SourceRegistry};
 use crate::sink::{LocalDirSink, ObjectSink, S3Sink};
 use crate::source::atlassian::AtlassianClient;
 use crate::source::{EventSource, SourceError};
@@ -147,6 +148,28 @@ pub async fn checkpoint_table(config: &Config, aws: &Aws) -> Arc<dyn CheckpointS
             Arc::new(DynamoDbCheckpointStore::new(aws.dynamodb().await, table))
         }
     }
+}
+
+/// The sources registry (SOURCES_TABLE), for registry mode and the `sources` commands.
+pub async fn source_registry(
+    config: &Config,
+    aws: &Aws,
+) -> Result<Arc<dyn SourceRegistry>, ConfigError> {
+    match &config.sources_table {
+        Some(table) => Ok(Arc::new(DynamoDbRegistry::new(aws.dynamodb().await, table))),
+        None => Err(ConfigError::Missing {
+            name: crate::config::env::SOURCES_TABLE,
+            hint: "name the DynamoDB table of the sources registry (partition key `source_id`, type S; it may be CHECKPOINT_TABLE itself)",
+        }),
+    }
+}
+
+/// The credentials in one source's secret.
+pub async fn secret_credentials(secret_id: &str, aws: &Aws) -> Arc<dyn CredentialProvider> {
+    Arc::new(SecretsManagerCredentials::new(
+        aws.secrets_manager().await,
+        secret_id.to_string(),
+    ))
 }
 
 /// The high-water marks, beside the objects: in the bucket, or the output directory.
