@@ -3,7 +3,9 @@
 use anyhow::{Context, Result};
 use atlassian_audit::checkpoint::DynamoDbCheckpointStore;
 use atlassian_audit::config::{Config, RegistrySettings};
-use atlassian_audit::fleet::{add_source, run_all, status_of, SourceStatus, TaskOutcome};
+use atlassian_audit::fleet::{
+    add_source, run_all, status_of, SecretsManagerSecrets, SourceStatus, TaskOutcome,
+};
 use atlassian_audit::registry::{
     rfc3339, DynamoDbRegistry, RegisteredSource, SourceRegistry, MAX_BACKFILL_DAYS,
 };
@@ -271,6 +273,7 @@ pub async fn run_all_sources(
         Arc::new(config.clone()),
         aws,
         registry,
+        Arc::new(SecretsManagerSecrets),
         sources,
         concurrency,
         budget,

@@ -335,10 +335,21 @@ impl Config {
     /// The configuration of one task of a registered source: its secret, id and label, the
     /// rest (storage, rules, alerts, limits) shared by every source.
     pub fn for_source(&self, source: &RegisteredSource, task: Task) -> Config {
+        let secret = CredentialSource::SecretsManager {
+            secret_id: source.secret_id.clone(),
+        };
+        self.for_source_with(source, task, secret)
+    }
+
+    /// [`Config::for_source`], with the source's credentials given.
+    pub fn for_source_with(
+        &self,
+        source: &RegisteredSource,
+        task: Task,
+        credentials: CredentialSource,
+    ) -> Config {
         Config {
-            credentials: Some(CredentialSource::SecretsManager {
-                secret_id: source.secret_id.clone(),
-            }),
+            credentials: Some(credentials),
             source_id: Some(source.source_id.clone()),
             source_label: source.label.clone(),
             task,

@@ -4,9 +4,11 @@
 //! once. A task that fails or hangs costs only its own run: the others neither stop nor wait.
 mod admin;
 mod outcome;
+mod secrets;
 
 pub use admin::{add_source, status_of, AdminError, CheckpointStatus, SourceStatus};
 pub use outcome::TaskOutcome;
+pub use secrets::{SecretsManagerSecrets, SourceSecrets, StaticSecrets};
 
 use crate::collector::{RunSummary, StopReason};
 use crate::config::Config;
@@ -39,8 +41,9 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Runs one task of `source` within `budget`, then tells the registry how it went (the live
-/// run's end; the backfill's end once it has read everything it covers).
+/// Runs one task of `source` within `budget`, its credentials from the secret the registry
+/// names, then tells the registry how it went (the live run's end; the backfill's end once it
+/// has read everything it covers).
 pub async fn run_task(
     base: &Config,
     aws: &Aws,
@@ -49,11 +52,38 @@ pub async fn run_task(
     task: Task,
     budget: Duration,
 ) -> TaskOutcome {
-    let config = base.for_source(source, task.clone());
+    run_task_with(
+        base,
+        aws,
+        registry,
+        &SecretsManagerSecrets,
+        source,
+        task,
+        budget,
+    )
+    .await
+}
+
+/// [`run_task`], the source's credentials from `secrets`.
+pub async fn run_task_with(
+    base: &Config,
+    aws: &Aws,
+    registry: &dyn SourceRegistry,
+    secrets: &dyn SourceSecrets,
+    source: &RegisteredSource,
+    task: Task,
+    budget: Duration,
+) -> TaskOutcome {
     let span = tracing::info_span!("source", source_id = %source.source_id, task = ?task.kind());
-    let outcome = run_configured(&config, aws, source, &task, budget)
-        .instrument(span)
-        .await;
+    let outcome = match secrets.credentials_of(source) {
+        Ok(credentials) => {
+            let config = base.for_source_with(source, task.clone(), credentials);
+            run_configured(&config, aws, source, &task, budget)
+                .instrument(span)
+                .await
+        }
+        Err(e) => failed(source, &task, e),
+    };
     record(registry, source, &task, &outcome).await;
     outcome
 }
@@ -65,22 +95,24 @@ async fn run_configured(
     task: &Task,
     budget: Duration,
 ) -> TaskOutcome {
-    let failed = |e: String| {
-        let mut summary = RunSummary::new(task.checkpoint_id(&source.source_id));
-        summary.error = Some(e);
-        TaskOutcome::new(source, task.clone(), summary, None)
-    };
     let backends = match Backends::from_config(config, aws).await {
         Ok(b) => b,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(source, task, e.to_string()),
     };
     let collector = match backends.collector(config).await {
         Ok(c) => c,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(source, task, e.to_string()),
     };
     let report = collector.run(budget).await;
     let days_left = key_days_left(backends.credentials.as_ref(), chrono::Utc::now()).await;
     TaskOutcome::new(source, task.clone(), report.summary, days_left)
+}
+
+/// A task that could not start: its setup's error, as a failed run.
+fn failed(source: &RegisteredSource, task: &Task, error: String) -> TaskOutcome {
+    let mut summary = RunSummary::new(task.checkpoint_id(&source.source_id));
+    summary.error = Some(error);
+    TaskOutcome::new(source, task.clone(), summary, None)
 }
 
 /// Best effort: the registry's note of a run is for `sources list`, never a reason to fail it.
@@ -120,6 +152,7 @@ pub async fn run_all(
     base: Arc<Config>,
     aws: Arc<Aws>,
     registry: Arc<dyn SourceRegistry>,
+    secrets: Arc<dyn SourceSecrets>,
     sources: Vec<RegisteredSource>,
     concurrency: usize,
     budget: Duration,
@@ -130,11 +163,20 @@ pub async fn run_all(
     for source in sources {
         for task in tasks_of(&source) {
             let (base, aws, registry) = (base.clone(), aws.clone(), registry.clone());
-            let (source, permits) = (source.clone(), permits.clone());
+            let (source, permits, secrets) = (source.clone(), permits.clone(), secrets.clone());
             runs.spawn(async move {
                 // The semaphore is never closed, so a permit always comes.
                 let _permit = permits.acquire_owned().await.ok();
-                let outcome = run_task(&base, &aws, registry.as_ref(), &source, task, budget).await;
+                let outcome = run_task_with(
+                    &base,
+                    &aws,
+                    registry.as_ref(),
+                    secrets.as_ref(),
+                    &source,
+                    task,
+                    budget,
+                )
+                .await;
                 (order, outcome)
             });
             order += 1;
