@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand};
 use demo::{run_demo, DemoOptions};
 use progress::{AboveTheLine, ProgressLine};
 use simulated_org::{
-    serve_demo_scenario, DemoScenario, DemoTraffic, SimulatedOrgConfig, TimeField,
+    serve_demo_scenarios, DemoScenario, DemoTraffic, SimulatedOrgConfig, TimeField,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -191,6 +191,11 @@ struct SimulateArgs {
     /// The organization's id.
     #[arg(long, default_value = simulated_org::DEFAULT_ORG_ID)]
     org_id: String,
+    /// Organizations served behind the one address (1 to 20), as the real API serves every
+    /// organization from one host: the first is ORG_ID with API_KEY, the n-th ORG_ID-n with
+    /// API_KEY-n, each with its own events.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
+    orgs: u16,
     /// Milliseconds every answer takes, like the real API across the internet (default 0).
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -385,7 +390,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
 
 async fn simulate(args: SimulateArgs) -> Result<ExitCode> {
     init_logging("info", AboveTheLine::default());
-    let config = SimulatedOrgConfig {
+    let first = SimulatedOrgConfig {
         cursor_on_last_page: !args.no_cursor_on_last_page,
         page_cap: args.page_cap,
         bounds_on: match args.from_filters_on {
@@ -405,26 +410,40 @@ async fn simulate(args: SimulateArgs) -> Result<ExitCode> {
         days_late_per_mille: args.days_late_per_mille,
         ..DemoScenario::default()
     };
-    let org = serve_demo_scenario(config, args.port, &scenario)
+    let configs: Vec<SimulatedOrgConfig> = (1..=args.orgs)
+        .map(|n| match n {
+            1 => first.clone(),
+            n => SimulatedOrgConfig {
+                org_id: format!("{}-{n}", first.org_id),
+                api_key: format!("{}-{n}", first.api_key),
+                ..first.clone()
+            },
+        })
+        .collect();
+    let orgs = serve_demo_scenarios(configs, args.port, &scenario)
         .await
         .with_context(|| format!("could not listen on 127.0.0.1:{}", args.port))?;
-    println!(
-        "simulated Atlassian organization listening on {}",
-        org.base_url()
-    );
-    println!("  {}={}", env::API_BASE_URL, org.base_url());
-    println!("  {}={}", env::ORG_ID, org.org_id());
-    println!(
-        "  {}=<the simulated org's demo key: {}>",
-        env::API_KEY,
-        org.api_key()
-    );
+    for org in &orgs {
+        println!(
+            "simulated Atlassian organization listening on {}",
+            org.base_url()
+        );
+        println!("  {}={}", env::API_BASE_URL, org.base_url());
+        println!("  {}={}", env::ORG_ID, org.org_id());
+        println!(
+            "  {}=<the simulated org's demo key: {}>",
+            env::API_KEY,
+            org.api_key()
+        );
+    }
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
         _ = terminate.recv() => {}
     }
-    org.shutdown_and_wait().await;
+    for org in &orgs {
+        org.shutdown_and_wait().await;
+    }
     Ok(ExitCode::SUCCESS)
 }

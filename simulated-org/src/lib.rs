@@ -185,8 +185,47 @@ pub struct SimulatedOrg {
 
 struct Inner {
     shared: Arc<Shared>,
+    server: Arc<Server>,
+}
+
+/// The listening task, shared by the organizations it serves.
+struct Server {
     shutdown: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Server {
+    /// Serves `app` on `listener` in a tokio task until shut down.
+    fn spawn(listener: tokio::net::TcpListener, app: axum::Router) -> Arc<Server> {
+        let (tx, mut rx) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let signal = async move {
+                // Only an explicit shutdown stops the server, not dropped handles.
+                if rx.wait_for(|stop| *stop).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(signal)
+                .await
+            {
+                tracing::warn!(error = %e, "simulated org server stopped with an error");
+            }
+        });
+        Arc::new(Server {
+            shutdown: tx,
+            task: Mutex::new(Some(task)),
+        })
+    }
+}
+
+/// The organization a request's path names (`/admin/v1/orgs/{org}/…`).
+fn org_in_path(path: &str) -> Option<&str> {
+    let mut segments = path.trim_start_matches('/').split('/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some("admin"), Some("v1"), Some("orgs")) => segments.next(),
+        _ => None,
+    }
 }
 
 impl fmt::Debug for SimulatedOrg {
@@ -208,29 +247,51 @@ impl SimulatedOrg {
         let app = axum::Router::new()
             .fallback(server::handle)
             .with_state(Arc::clone(&shared));
-        let (tx, mut rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let signal = async move {
-                // Only an explicit shutdown stops the server, not dropped handles.
-                if rx.wait_for(|stop| *stop).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(signal)
-                .await
-            {
-                tracing::warn!(error = %e, "simulated org server stopped with an error");
-            }
-        });
+        let server = Server::spawn(listener, app);
         tracing::debug!(%addr, "simulated Atlassian org listening");
         Ok(SimulatedOrg {
-            inner: Arc::new(Inner {
-                shared,
-                shutdown: tx,
-                task: Mutex::new(Some(task)),
-            }),
+            inner: Arc::new(Inner { shared, server }),
         })
+    }
+
+    /// Several organizations behind one address, as the real API serves every organization
+    /// from one host: a request goes to the organization its path names, which checks the key
+    /// against its own (a path naming none of them goes to the first, which answers 404).
+    /// Shutting any of them down stops the server of all.
+    pub async fn start_many(
+        configs: Vec<SimulatedOrgConfig>,
+        port: u16,
+    ) -> std::io::Result<Vec<SimulatedOrg>> {
+        if configs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let base_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let orgs: Vec<Arc<Shared>> = configs
+            .into_iter()
+            .map(|c| Arc::new(Shared::new(c, base_url.clone())))
+            .collect();
+        let routes = Arc::new(orgs.clone());
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let routes = Arc::clone(&routes);
+            async move {
+                let org = org_in_path(req.uri().path()).map(str::to_owned);
+                let shared = org
+                    .and_then(|o| routes.iter().find(|s| s.config.org_id == o).cloned())
+                    .unwrap_or_else(|| Arc::clone(&routes[0]));
+                server::handle(axum::extract::State(shared), req).await
+            }
+        });
+        let server = Server::spawn(listener, app);
+        Ok(orgs
+            .into_iter()
+            .map(|shared| SimulatedOrg {
+                inner: Arc::new(Inner {
+                    shared,
+                    server: Arc::clone(&server),
+                }),
+            })
+            .collect())
     }
 
     fn shared(&self) -> &Shared {
@@ -356,7 +417,7 @@ impl SimulatedOrg {
 
     /// Stops accepting connections; requests in flight are answered first. Idempotent.
     pub fn shutdown(&self) {
-        self.inner.shutdown.send_replace(true);
+        self.inner.server.shutdown.send_replace(true);
     }
 
     /// [`shutdown`](Self::shutdown), then waits until the server task has ended.
@@ -364,6 +425,7 @@ impl SimulatedOrg {
         self.shutdown();
         let task = self
             .inner
+            .server
             .task
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -405,4 +467,22 @@ pub async fn serve_demo_scenario(
     let org = SimulatedOrg::start(config, port).await?;
     org.append_backlog(events);
     Ok(org)
+}
+
+/// Several organizations behind one address ([`SimulatedOrg::start_many`]), each with the
+/// scenario's backlog for its own id, seeded apart (the seed plus the organization's place).
+pub async fn serve_demo_scenarios(
+    configs: Vec<SimulatedOrgConfig>,
+    port: u16,
+    scenario: &DemoScenario,
+) -> std::io::Result<Vec<SimulatedOrg>> {
+    let orgs = SimulatedOrg::start_many(configs, port).await?;
+    for (i, org) in orgs.iter().enumerate() {
+        let seeded = DemoScenario {
+            seed: scenario.seed.wrapping_add(i as u64),
+            ..scenario.clone()
+        };
+        org.append_backlog(seeded.backlog_events(org.org_id(), now_ms()));
+    }
+    Ok(orgs)
 }
