@@ -81,6 +81,7 @@ async fn every_log_line_of_a_run_is_in_its_span() {
             batch_bounds: Default::default(),
             lease_grace: LEASE_GRACE,
             window: atlassian_audit::collector::ProcessedWindow::ALL,
+            first_from_ms: None,
         },
     );
     let report = collector.run(Duration::from_secs(30)).await;

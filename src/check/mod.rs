@@ -164,7 +164,6 @@ pub async fn run_checks(config: &Config, backends: &Backends) -> CheckReport {
         let probe = PageRequest {
             position: StreamPosition::From { from_ms },
             limit: 1,
-            to_ms: None,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         match backends.source.fetch_page(&probe, deadline, &wire).await {

@@ -74,9 +74,11 @@ pub struct CollectorSettings {
     /// How long after its budget a run's lease stays valid (a killed run's lease frees itself
     /// then).
     pub lease_grace: Duration,
-    /// The events this task keeps, and where its first read starts when it has a start (a
-    /// source collected beside its backfill); [`ProcessedWindow::ALL`] otherwise.
+    /// The events this task keeps ([`ProcessedWindow::ALL`] but for a registered source).
     pub window: ProcessedWindow,
+    /// Where the first read (no checkpoint position yet) starts; `None`: `initial_lookback`
+    /// before now.
+    pub first_from_ms: Option<i64>,
 }
 
 #[derive(Debug, Error)]

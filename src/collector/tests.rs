@@ -95,6 +95,7 @@ fn collector(
             batch_bounds: Default::default(),
             lease_grace: LEASE_GRACE,
             window: crate::collector::ProcessedWindow::ALL,
+            first_from_ms: None,
         },
     )
 }

@@ -1,8 +1,9 @@
-//! Which events a task keeps, by processing time. A source with a backfill is collected by two
+//! Which events a task keeps, by processing time. A registered source is collected by up to two
 //! tasks: its live collection keeps what was processed from the moment it began, its backfill
 //! what was processed before that moment. The windows meet without overlap and neither task
 //! needs the other's state, so each event is written by exactly one of them, whichever of the
-//! two the API served it to (and whatever its `from` and `to` filter on).
+//! two the API served it to. A backfill ends at the first event processed past its window (the
+//! stream is in processing order), so it sends no `to`, whose meaning is undocumented.
 
 /// Events processed at `start_ms` or later and before `end_ms` (epoch ms); an open end keeps
 /// everything on that side.
@@ -27,6 +28,13 @@ impl ProcessedWindow {
             return true;
         };
         self.start_ms.is_none_or(|start| ms >= start) && self.end_ms.is_none_or(|end| ms < end)
+    }
+}
+
+impl ProcessedWindow {
+    /// Whether an event processed at `processed_ms` lies at or after the window's end.
+    pub fn is_past_end(&self, processed_ms: Option<i64>) -> bool {
+        matches!((processed_ms, self.end_ms), (Some(ms), Some(end)) if ms >= end)
     }
 }
 
@@ -59,6 +67,8 @@ mod tests {
             assert_eq!(live.keeps(at), by_live, "live, processed at {at:?}");
             assert_eq!(backfill.keeps(at), by_backfill, "backfill, at {at:?}");
             assert!(ProcessedWindow::ALL.keeps(at));
+            assert_eq!(backfill.is_past_end(at), at.is_some_and(|ms| ms >= split));
+            assert!(!live.is_past_end(at));
         }
     }
 }

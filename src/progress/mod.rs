@@ -278,7 +278,6 @@ mod tests {
         let request = PageRequest {
             position: crate::source::StreamPosition::From { from_ms: 0 },
             limit: 10,
-            to_ms: None,
         };
         let wire = WireCounters::default();
         let deadline = tokio::time::Instant::now();

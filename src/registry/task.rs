@@ -2,6 +2,9 @@
 use super::{Backfill, RegisteredSource};
 use crate::collector::ProcessedWindow;
 
+/// How far before its window live collection's first read starts ([`Task::first_from_ms`]).
+pub const LIVE_REREAD_MS: i64 = 86_400_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskKind {
@@ -62,6 +65,17 @@ impl Task {
         }
     }
 
+    /// Where the task's first read starts. A backfill: its start. Live collection: a day before
+    /// its window, so that should `from` filter on event time rather than processing time,
+    /// events dated before the window but processed inside it (processed late) are read too;
+    /// what that day holds of earlier processing is read once and dropped by the window.
+    pub fn first_from_ms(&self) -> Option<i64> {
+        match *self {
+            Task::Live { start_ms } => start_ms.map(|s| s - LIVE_REREAD_MS),
+            Task::Backfill { from_ms, .. } => Some(from_ms),
+        }
+    }
+
     /// The key of the task's checkpoint record: the source id for live collection (so a
     /// single-org deployment's checkpoint is its live checkpoint), the id and the backfill's
     /// start for a backfill (each backfill starts afresh).
@@ -90,5 +104,8 @@ mod tests {
         assert_eq!(backfill.checkpoint_id("prod"), "prod#backfill-100");
         assert_eq!(live.window().start_ms, backfill.window().end_ms);
         assert_eq!(Task::default().window(), ProcessedWindow::ALL);
+        assert_eq!(backfill.first_from_ms(), Some(100));
+        assert_eq!(live.first_from_ms(), Some(500 - LIVE_REREAD_MS));
+        assert_eq!(Task::default().first_from_ms(), None);
     }
 }

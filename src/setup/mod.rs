@@ -285,6 +285,7 @@ impl Backends {
                 batch_bounds: config.batch_bounds,
                 lease_grace: LEASE_GRACE,
                 window: config.task.window(),
+                first_from_ms: config.task.first_from_ms(),
             },
         )
         .with_detection(self.detection.clone()))

@@ -19,9 +19,6 @@ pub enum StreamPosition {
 pub struct PageRequest {
     pub position: StreamPosition,
     pub limit: u32,
-    /// The API's `to` (epoch ms), sent with a cursor too: a backfill asks for nothing processed
-    /// after the moment its source's live collection began. `None` for live reads.
-    pub to_ms: Option<i64>,
 }
 
 /// One page of events, each exactly as received.

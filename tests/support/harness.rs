@@ -403,6 +403,7 @@ impl TestEnv {
                 batch_bounds: config.batch_bounds,
                 lease_grace,
                 window: config.task.window(),
+                first_from_ms: config.task.first_from_ms(),
             },
         )
         .with_detection(detection)

@@ -147,6 +147,8 @@ pub fn build_batch_after(
 pub struct BatchBuilder {
     written_before_ms: Option<i64>,
     window: ProcessedWindow,
+    /// An event processed at or after the window's end was read.
+    passed_window_end: bool,
     newest_believable_ms: i64,
     /// Dedupe-key hashes of the events of this batch (the same 64-bit hash `recent` keeps).
     seen: HashSet<u64>,
@@ -178,6 +180,7 @@ impl BatchBuilder {
         BatchBuilder {
             written_before_ms,
             window: ProcessedWindow::ALL,
+            passed_window_end: false,
             newest_believable_ms: i64::MAX,
             seen: HashSet::new(),
             hours: BTreeMap::new(),
@@ -251,6 +254,12 @@ impl BatchBuilder {
         Ok(())
     }
 
+    /// Whether an event processed at or after the window's end was read: nothing after it in
+    /// the stream is this task's.
+    pub fn passed_window_end(&self) -> bool {
+        self.passed_window_end
+    }
+
     /// Events of the pages added so far, repeats included.
     pub fn events_read(&self) -> u32 {
         self.events_read
@@ -283,6 +292,7 @@ impl BatchBuilder {
         }
         if !self.window.keeps(processed_ms) {
             self.batch.outside_window += 1;
+            self.passed_window_end |= self.window.is_past_end(processed_ms);
             return Ok(());
         }
         if recent.contains_hash(hash) || !self.seen.insert(hash) {

@@ -36,8 +36,7 @@ impl<'r> Pass<'r> {
     ) -> Self {
         let initial_from_ms = parts
             .settings
-            .window
-            .start_ms
+            .first_from_ms
             .unwrap_or_else(|| now_ms() - parts.settings.initial_lookback.as_millis() as i64);
         Pass {
             reader: Reader {

@@ -65,7 +65,9 @@ impl Reader<'_> {
                 self.read_ahead(reading, page.events.len());
             }
             self.add(reading, page)?;
-            if next.stream_ended {
+            // Past its window's end (an event processed after it), a backfill has read all it
+            // covers: the stream is in processing order.
+            if next.stream_ended || reading.builder.passed_window_end() {
                 return Ok(BatchEnd::CaughtUp);
             }
             if self.redo_done(reading) || self.full(reading) {
@@ -83,7 +85,6 @@ impl Reader<'_> {
         PageRequest {
             position: reading.next.clone(),
             limit: redo_limit(reading.redo_target, self.parts.settings.page_limit, read),
-            to_ms: self.parts.settings.window.end_ms,
         }
     }
 

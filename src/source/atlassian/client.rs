@@ -109,9 +109,6 @@ impl AtlassianClient {
                     q.append_pair("from", &from_ms.to_string());
                 }
             }
-            if let Some(to_ms) = request.to_ms {
-                q.append_pair("to", &to_ms.to_string());
-            }
         }
         url
     }
@@ -380,7 +377,6 @@ mod tests {
             &PageRequest {
                 position: StreamPosition::Cursor("a+b/c=".into()),
                 limit: 500,
-                to_ms: None,
             },
         );
         assert_eq!(
@@ -394,7 +390,6 @@ mod tests {
                     from_ms: 1_700_000_000_000,
                 },
                 limit: 10,
-                to_ms: None,
             },
         );
         assert_eq!(
