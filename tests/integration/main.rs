@@ -13,6 +13,7 @@ mod aws_faults;
 mod contract;
 mod crashes;
 mod expected_owner;
+mod fleet;
 mod hostile;
 mod key_safety;
 mod paging;

@@ -960,7 +960,7 @@ fn gunzip(key: &str, bytes: &[u8]) -> String {
 
 /// Every object under `dir`. The temporary files LocalDirSink renames into place are not
 /// objects (a killed run may leave one behind).
-fn local_objects(dir: &Path) -> Vec<StoredObject> {
+pub fn local_objects(dir: &Path) -> Vec<StoredObject> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -5,6 +5,7 @@
 //! - [`contract`]: the cases every checkpoint store and every object sink must pass;
 //! - [`rules`]: the user rule files of the detection tests, and what they must raise.
 pub mod contract;
+pub mod fleet;
 pub mod faults;
 pub mod harness;
 pub mod rules;
