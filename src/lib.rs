@@ -27,7 +27,10 @@ pub mod config;
 // The organizations one deployment collects, and the runs over all of them.
 pub mod registry;
 pub mod fleet;
+pub mod dispatch;
 pub mod setup;
+// The Lambda functions' handlers (the binaries in src/bin/ only start the runtime).
+pub mod lambda;
 pub mod check;
 pub mod metrics;
 pub mod progress;

@@ -63,6 +63,8 @@ pub mod env {
     pub const DETECTION_RULES: &str = "DETECTION_RULES";
     /// The sources registry's DynamoDB table (registry mode; may be the checkpoint table).
     pub const SOURCES_TABLE: &str = "SOURCES_TABLE";
+    /// The SQS queue the dispatcher sends task messages to (registry mode on AWS).
+    pub const DISPATCH_QUEUE_URL: &str = "DISPATCH_QUEUE_URL";
 }
 
 #[derive(Debug, Error)]
@@ -169,6 +171,51 @@ impl RegistrySettings {
             checkpoint_table: get(env::CHECKPOINT_TABLE).unwrap_or_else(|| sources_table.clone()),
             sources_table,
             initial_lookback,
+        })
+    }
+}
+
+/// What the dispatcher needs (registry mode on AWS): the registry's table and the queue the
+/// task messages go to. Nothing of the collector's storage, credentials or API.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    pub sources_table: String,
+    pub queue_url: String,
+    pub aws_attempt_timeout: Duration,
+}
+
+impl DispatchSettings {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let sources_table = get(env::SOURCES_TABLE).ok_or(ConfigError::Missing {
+            name: env::SOURCES_TABLE,
+            hint: "name the DynamoDB table of the sources registry (the stack sets it to its checkpoint table)",
+        })?;
+        let queue_url = get(env::DISPATCH_QUEUE_URL).ok_or(ConfigError::Missing {
+            name: env::DISPATCH_QUEUE_URL,
+            hint: "give the URL of the SQS queue the collector function consumes (the stack's TaskQueue)",
+        })?;
+        if !queue_url.starts_with("https://") && !queue_url.starts_with("http://") {
+            return Err(ConfigError::Invalid {
+                name: env::DISPATCH_QUEUE_URL,
+                value: queue_url,
+                reason:
+                    "an SQS queue URL starts with https:// (QueueUrl, not the queue's ARN or name)"
+                        .into(),
+            });
+        }
+        let aws_attempt_timeout = match get(env::AWS_ATTEMPT_TIMEOUT) {
+            None => DEFAULT_AWS_ATTEMPT_TIMEOUT,
+            Some(v) => parse_timeout(env::AWS_ATTEMPT_TIMEOUT, &v)?,
+        };
+        Ok(DispatchSettings {
+            sources_table,
+            queue_url,
+            aws_attempt_timeout,
         })
     }
 }
@@ -843,6 +890,39 @@ mod tests {
             ObjectLocation::S3 { prefix, .. } => prefix,
             ObjectLocation::Directory(_) => panic!("not S3"),
         }
+    }
+
+    #[test]
+    fn the_dispatcher_needs_the_registry_and_a_queue_url_only() {
+        let of = |pairs: &[(&str, &str)]| {
+            let map: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            DispatchSettings::from_lookup(|name| map.get(name).cloned())
+        };
+        let url = "https://sqs.us-east-1.amazonaws.com/123456789012/tasks";
+        let ok = of(&[(env::SOURCES_TABLE, "t"), (env::DISPATCH_QUEUE_URL, url)]).unwrap();
+        assert_eq!(
+            (ok.sources_table.as_str(), ok.queue_url.as_str()),
+            ("t", url)
+        );
+        let missing = of(&[(env::SOURCES_TABLE, "t")]).unwrap_err().to_string();
+        assert!(missing.contains(env::DISPATCH_QUEUE_URL), "{missing}");
+        let missing = of(&[(env::DISPATCH_QUEUE_URL, url)])
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains(env::SOURCES_TABLE), "{missing}");
+        let arn = of(&[
+            (env::SOURCES_TABLE, "t"),
+            (
+                env::DISPATCH_QUEUE_URL,
+                "arn:aws:sqs:us-east-1:123456789012:tasks",
+            ),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(arn.contains("QueueUrl"), "{arn}");
     }
 
     #[test]

@@ -109,6 +109,10 @@ impl Aws {
         aws_sdk_sns::Client::new(self.config().await)
     }
 
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(self.config().await)
+    }
+
     pub async fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
         aws_sdk_eventbridge::Client::new(self.config().await)
     }
