@@ -11,6 +11,7 @@ use crate::support::harness::{TestEnv, SOURCE_ID};
 use atlassian_audit::checkpoint::{Fence, Lease};
 use atlassian_audit::collector::{RunError, StopReason};
 use atlassian_audit::config::env;
+use atlassian_audit::registry::Task;
 use serde_json::{json, Value};
 use simulated_org::{
     generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrgConfig,
@@ -773,5 +774,97 @@ async fn a_crash_around_forgetting_what_earlier_attempts_left_loses_nothing() {
             ),
         }
         recover_and_check(&env).await;
+    }
+}
+
+/// The scenario read by a backfill whose window ends just after the 70th event (the events
+/// after it are live collection's): it ends by itself at the first of them.
+async fn backfill_scenario() -> (TestEnv, i64) {
+    let mut env = scenario(41).await;
+    let processed_at = |e: &Value| {
+        let at = e["attributes"]["processedAt"]
+            .as_str()
+            .expect("processedAt");
+        chrono::DateTime::parse_from_rfc3339(at)
+            .expect("RFC 3339")
+            .timestamp_millis()
+    };
+    let times: Vec<i64> = env.org.events().iter().map(processed_at).collect();
+    // The first processing time after the 70th event's: events may share one.
+    let to_ms = *times[70..]
+        .iter()
+        .find(|t| **t > times[69])
+        .expect("events processed after the 70th");
+    env.task = Task::Backfill {
+        from_ms: now_ms() - 30 * 86_400_000,
+        to_ms,
+    };
+    (env, to_ms)
+}
+
+/// Every valid event processed before `to_ms` is under logs/ once, nothing else is.
+async fn assert_backfill_exactly_once(env: &TestEnv, to_ms: i64) {
+    let (logs, _) = env.written().await;
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    for line in &logs {
+        *counts
+            .entry(line["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let valid = env.org.valid_event_ids();
+    let expected: std::collections::HashSet<String> = env
+        .org
+        .events()
+        .iter()
+        .filter(|e| {
+            let at = e["attributes"]["processedAt"].as_str().unwrap_or("");
+            chrono::DateTime::parse_from_rfc3339(at).is_ok_and(|t| t.timestamp_millis() < to_ms)
+        })
+        .filter_map(|e| e["id"].as_str().map(str::to_owned))
+        .filter(|id| valid.contains(id))
+        .collect();
+    assert!(
+        expected.len() >= 60,
+        "the window holds {} events",
+        expected.len()
+    );
+    assert!(counts.values().all(|n| *n == 1), "an event written twice");
+    let written: std::collections::HashSet<String> = counts.into_keys().collect();
+    assert_eq!(written, expected, "the backfill wrote exactly its window");
+}
+
+/// The crash matrix on a backfill: every side effect and fetch, before and after; the next
+/// runs end the backfill with its window written exactly once, at the same event.
+#[tokio::test]
+async fn a_crash_at_any_step_of_a_backfill_loses_nothing_and_ends_at_its_window() {
+    let (reference, to_ms) = backfill_scenario().await;
+    let (steps, fetches, batches) = count_steps(&reference).await;
+    assert!(
+        steps >= 7 && batches >= 1,
+        "{steps} steps, {batches} batches"
+    );
+    assert_backfill_exactly_once(&reference, to_ms).await;
+    eprintln!("backfill crash matrix: {steps} side effects and {fetches} fetches, each crashed before and after");
+    let mut cases = Vec::new();
+    for when in [When::Before, When::After] {
+        cases.extend((1..=steps).map(|n| CrashPoint::Step(n, when)));
+        cases.extend((1..=fetches).map(|n| CrashPoint::Fetch(n, when)));
+    }
+    for chunk in cases.chunks(20) {
+        let runs = chunk.iter().map(|&point| async move {
+            let (env, to_ms) = backfill_scenario().await;
+            assert!(
+                run_crashing(&env, point).await,
+                "{point:?} was never reached"
+            );
+            env.assert_mark_follows_checkpoint(false).await;
+            wait_for_abandoned_lease(&env).await;
+            let r = env.run().await;
+            assert!(r.error.is_none(), "{point:?}: {:?}", r.error);
+            assert_eq!(r.summary.stop_reason, StopReason::CaughtUp, "{point:?}");
+            assert_backfill_exactly_once(&env, to_ms).await;
+            env.assert_mark_follows_checkpoint(true).await;
+        });
+        futures::future::join_all(runs).await;
     }
 }

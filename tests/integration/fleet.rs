@@ -6,6 +6,7 @@ use crate::support::{all_file_contents, append_live, assert_absent};
 use atlassian_audit::collector::StopReason;
 use atlassian_audit::registry::{SourceRegistry, TaskKind};
 use simulated_org::{generate_events_for_org, now_ms, Fault, SimulatedOrgConfig, TimeField};
+use std::time::Duration;
 
 const WEEK_MS: i64 = 7 * DAY_MS;
 
@@ -181,4 +182,36 @@ async fn a_backfill_collects_its_days_exactly_once_beside_live_collection() {
         env.assert_exactly_once("with-backfill", "org-1", from);
         env.assert_exactly_once("without", "org-2", without.live_start_ms);
     }
+}
+
+/// `run --all-sources` killed at some instant (its tasks dropped wherever they were: fetching,
+/// writing, committing), then run again once the leases it left have expired: every source
+/// exactly once.
+#[tokio::test]
+async fn a_run_of_every_source_killed_midway_loses_and_duplicates_nothing() {
+    let budget = Duration::from_secs(3);
+    let cases = [30u64, 120, 400].map(|kill_after_ms| async move {
+        let env = three_orgs().await;
+        env.org("org-2")
+            .push_faults(std::iter::repeat_n(Fault::Stall { millis: 100 }, 3));
+        let killed = tokio::time::timeout(
+            Duration::from_millis(kill_after_ms),
+            env.run_all_within(3, budget),
+        )
+        .await;
+        assert!(
+            killed.is_err(),
+            "the run was killed after {kill_after_ms} ms"
+        );
+        // The leases a killed run leaves expire after its budget and the lease grace.
+        tokio::time::sleep(budget + atlassian_audit::collector::LEASE_GRACE).await;
+        let outcomes = env.run_all(3).await;
+        assert!(outcomes
+            .iter()
+            .all(|o| o.succeeded() && !o.summary.lease_held));
+        for n in 1..=3 {
+            env.assert_exactly_once(&format!("src-{n}"), &format!("org-{n}"), 0);
+        }
+    });
+    futures::future::join_all(cases).await;
 }

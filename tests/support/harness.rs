@@ -16,6 +16,7 @@ use atlassian_audit::config::{env, Config};
 use atlassian_audit::detect::{detect, Alert, DetectState, RulePack};
 use atlassian_audit::normalize::{Normalizer, SourceInfo};
 use atlassian_audit::notify::{AlertNotifier, MemoryNotifier};
+use atlassian_audit::registry::Task;
 use atlassian_audit::setup::{self, Aws, Backends};
 use atlassian_audit::sink::ObjectSink;
 use atlassian_audit::source::EventSource;
@@ -146,6 +147,9 @@ pub struct TestEnv {
     pub settings: HashMap<&'static str, String>,
     /// Every alert any collector of this environment announced, repeats included.
     pub notified: Arc<MemoryNotifier>,
+    /// Which task of the source the collectors run (live collection of everything, unless a
+    /// test makes it a backfill).
+    pub task: Task,
     backing: Backing,
 }
 
@@ -172,6 +176,7 @@ impl TestEnv {
             aws: Aws::default(),
             settings,
             notified: Arc::default(),
+            task: Task::default(),
             backing: Backing::Local(dir),
         }
     }
@@ -209,6 +214,7 @@ impl TestEnv {
             aws,
             settings,
             notified: Arc::default(),
+            task: Task::default(),
             backing: Backing::Moto(Moto {
                 bucket,
                 table,
@@ -303,7 +309,17 @@ impl TestEnv {
 
     pub fn config(&self) -> Config {
         let settings = self.settings.clone();
-        Config::from_lookup(move |name| settings.get(name).cloned()).expect("valid test config")
+        let config = Config::from_lookup(move |name| settings.get(name).cloned())
+            .expect("valid test config");
+        Config {
+            task: self.task.clone(),
+            ..config
+        }
+    }
+
+    /// The key of the checkpoint record (and high-water mark) of the task the collectors run.
+    pub fn checkpoint_id(&self) -> String {
+        self.task.checkpoint_id(SOURCE_ID)
     }
 
     pub async fn backends(&self) -> Backends {
@@ -396,7 +412,7 @@ impl TestEnv {
                 source_label: config.source_label.clone(),
             }),
             CollectorSettings {
-                source_id: SOURCE_ID.into(),
+                source_id: self.checkpoint_id(),
                 page_limit: config.page_limit,
                 initial_lookback: config.initial_lookback,
                 overlap: DEFAULT_OVERLAP,
@@ -452,7 +468,7 @@ impl TestEnv {
     pub async fn mark(&self) -> Option<Mark> {
         setup::high_water_marks(&self.config(), &self.aws)
             .await
-            .read(SOURCE_ID)
+            .read(&self.checkpoint_id())
             .await
             .expect("read the high-water mark")
             .map(|stored| stored.mark)
@@ -541,7 +557,7 @@ impl TestEnv {
     pub async fn checkpoint(&self) -> Option<StoredCheckpoint> {
         self.store()
             .await
-            .load(SOURCE_ID)
+            .load(&self.checkpoint_id())
             .await
             .expect("load checkpoint")
     }
