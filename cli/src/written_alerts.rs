@@ -163,6 +163,8 @@ mod tests {
             last_event_id: "e2".into(),
             matched_event_ids: vec!["e1".into()],
             is_update: count > 1,
+            source_id: String::new(),
+            source_label: String::new(),
         }
     }
 

@@ -29,6 +29,12 @@ pub struct Alert {
     pub matched_event_ids: Vec<String>,
     /// The alert was raised by an earlier batch (same id); this is its new count.
     pub is_update: bool,
+    /// The source whose events raised it (`p_source_id`, `p_source_label`): a deployment may
+    /// collect many organizations.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source_label: String,
 }
 
 impl Alert {
@@ -52,6 +58,8 @@ impl Alert {
             last_event_id: open.last_event.clone(),
             matched_event_ids: matched,
             is_update,
+            source_id: String::new(),
+            source_label: String::new(),
         }
     }
 
@@ -65,8 +73,12 @@ impl Alert {
                 self.count, self.first_event_time, self.last_event_time
             )
         };
+        let source = match self.source_id.as_str() {
+            "" => String::new(),
+            id => format!("  [{id}]"),
+        };
         format!(
-            "{:<8} {}  {}  ({span})  id {}",
+            "{:<8} {}  {}  ({span})  id {}{source}",
             self.severity.name(),
             self.rule_id,
             self.title,

@@ -308,6 +308,8 @@ impl OverCap {
             last_event_id: last,
             matched_event_ids: self.ids.clone(),
             is_update: false,
+            source_id: String::new(),
+            source_label: String::new(),
         })
     }
 }

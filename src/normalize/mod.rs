@@ -53,6 +53,7 @@ pub struct Normalizer {
     row_id_hasher: Sha256,
     /// `,"p_source_id":…,"p_source_label":…,"p_schema_version":0`, rendered once.
     source_members: String,
+    source: SourceInfo,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +137,13 @@ impl Normalizer {
         Normalizer {
             row_id_hasher,
             source_members,
+            source,
         }
+    }
+
+    /// The source whose events this normalizer stamps.
+    pub fn source(&self) -> &SourceInfo {
+        &self.source
     }
 
     /// `p_row_id`: lowercase hex of the first 16 bytes of

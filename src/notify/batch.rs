@@ -270,6 +270,8 @@ mod tests {
             last_event_id: "e1".into(),
             matched_event_ids: vec!["e1".into()],
             is_update: false,
+            source_id: String::new(),
+            source_label: String::new(),
         }
     }
 

@@ -27,6 +27,8 @@ fn alert(n: usize, rule_id: &str, severity: Severity, title: &str) -> Alert {
         last_event_id: format!("event-{n}"),
         matched_event_ids: vec![format!("event-{n}")],
         is_update: false,
+        source_id: String::new(),
+        source_label: String::new(),
     }
 }
 

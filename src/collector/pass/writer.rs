@@ -82,7 +82,7 @@ impl Writer<'_> {
         let (pages, events_read) = (builder.pages(), builder.events_read());
         let detection = builder.take_detection();
         let mut batch = builder.finish()?;
-        let (mut detect_state, alerts, counts) = match detection {
+        let (mut detect_state, mut alerts, counts) = match detection {
             Some(d) => d.finish(),
             None => (
                 self.checkpoint.detect.clone(),
@@ -92,6 +92,11 @@ impl Writer<'_> {
         };
         if let Some(key) = &self.seal {
             detect_state.seal(key, &self.seal_context());
+        }
+        let source = self.parts.normalizer.source();
+        for alert in &mut alerts {
+            alert.source_id.clone_from(&source.source_id);
+            alert.source_label.clone_from(&source.source_label);
         }
         batch.alerts = alert_objects(&alerts)?;
         Ok(Prepared {
