@@ -5,9 +5,10 @@
 CARGO ?= cargo
 VENV := .venv/bin
 
-## demo: the collector against the built-in simulated organization, into ./demo-output
+## demo: the collector against three built-in simulated organizations (one registered source each, the last
+## with a 30-day backfill), `run --all-sources` into ./demo-output (`atlassian-audit demo` alone: one org)
 demo:
-	$(CARGO) run --locked --quiet --bin atlassian-audit -- demo --out-dir demo-output
+	$(CARGO) run --locked --quiet --bin atlassian-audit -- demo --orgs 3 --out-dir demo-output
 
 ## query: the saved queries and the flat view of sql/ over the demo's output, in DuckDB (no AWS); QUERY_ARGS
 ## go to scripts/query.py (e.g. QUERY_ARGS="--query 08_mass_removals --rows 20")

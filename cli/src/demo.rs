@@ -219,7 +219,7 @@ async fn collector(
     }
 }
 
-fn prepare_dir(dir: &Path) -> Result<(), DemoError> {
+pub(crate) fn prepare_dir(dir: &Path) -> Result<(), DemoError> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir).map_err(io(dir))?.next().is_none();
         if !empty && !dir.join(MARKER).exists() {
@@ -236,7 +236,7 @@ fn prepare_dir(dir: &Path) -> Result<(), DemoError> {
     Ok(())
 }
 
-fn walk(dir: &Path) -> Result<Vec<PathBuf>, DemoError> {
+pub(crate) fn walk(dir: &Path) -> Result<Vec<PathBuf>, DemoError> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -256,7 +256,7 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>, DemoError> {
     Ok(files)
 }
 
-fn read_gz(path: &Path) -> Result<String, DemoError> {
+pub(crate) fn read_gz(path: &Path) -> Result<String, DemoError> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let mut text = String::new();
     GzDecoder::new(bytes.as_slice())

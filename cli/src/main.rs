@@ -4,6 +4,7 @@
 //! output (`detect`).
 mod demo;
 mod detections;
+mod fleet_demo;
 mod progress;
 mod sources;
 mod written_alerts;
@@ -158,6 +159,10 @@ struct DemoArgs {
     /// No progress line on stderr (it is shown only when stderr is a terminal).
     #[arg(long, short)]
     quiet: bool,
+    /// Organizations (1 to 5): with more than one, each is a registered source (the last with
+    /// a 30-day backfill) and both runs are `run --all-sources` into one output.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    orgs: u8,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -364,6 +369,22 @@ async fn check(args: StorageArgs) -> Result<ExitCode> {
 }
 
 async fn demo(args: DemoArgs) -> Result<ExitCode> {
+    if args.orgs > 1 {
+        init_logging("error", AboveTheLine::default());
+        let scenario = DemoScenario {
+            seed: args.seed,
+            backlog: args.events,
+            ..DemoScenario::default()
+        };
+        let report =
+            fleet_demo::run_fleet_demo(&args.out_dir, usize::from(args.orgs), &scenario).await?;
+        print!("{}", report.render());
+        return Ok(if report.all_exact() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let line = progress_line(args.quiet);
     init_logging("error", log_writer(&line));
     let options = DemoOptions {
