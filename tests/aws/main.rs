@@ -11,8 +11,10 @@
 mod support;
 
 mod contract;
+mod dispatch;
 mod key_safety;
 mod notify;
 mod pipeline;
 mod rules;
 mod secrets;
+mod sources;

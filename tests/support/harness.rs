@@ -1021,7 +1021,7 @@ pub fn local_objects(dir: &Path) -> Vec<StoredObject> {
     out
 }
 
-async fn s3_objects(moto: &Moto) -> Vec<StoredObject> {
+pub async fn s3_objects(moto: &Moto) -> Vec<StoredObject> {
     let mut out = Vec::new();
     let mut token = None;
     loop {
