@@ -262,6 +262,9 @@ pub struct Config {
     /// Which of its source's tasks a run is (live collection, unless the registry says
     /// otherwise).
     pub task: Task,
+    /// How long a run's lease outlives its budget (a killed run's lease frees itself then);
+    /// not a setting: tests that kill runs by the hundred shorten it.
+    pub lease_grace: Duration,
 }
 
 impl Config {
@@ -376,6 +379,7 @@ impl Config {
             detection_rules: rules::rule_source(&get, given)?,
             sources_table: get(env::SOURCES_TABLE),
             task: Task::default(),
+            lease_grace: crate::collector::LEASE_GRACE,
         })
     }
 

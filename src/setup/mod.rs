@@ -4,7 +4,7 @@ use crate::checkpoint::{
     CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, HighWaterMarks,
     LocalDirHighWaterMarks, MonotonicCheckpoints, S3HighWaterMarks,
 };
-use crate::collector::{Collector, CollectorSettings, Detection, DEFAULT_OVERLAP, LEASE_GRACE};
+use crate::collector::{Collector, CollectorSettings, Detection, DEFAULT_OVERLAP};
 use crate::config::{
     CheckpointLocation, Config, ConfigError, CredentialSource, ObjectLocation,
     DEFAULT_AWS_ATTEMPT_TIMEOUT,
@@ -287,7 +287,7 @@ impl Backends {
                 initial_lookback: config.initial_lookback,
                 overlap: DEFAULT_OVERLAP,
                 batch_bounds: config.batch_bounds,
-                lease_grace: LEASE_GRACE,
+                lease_grace: config.lease_grace,
                 window: config.task.window(),
                 first_from_ms: config.task.first_from_ms(),
             },
