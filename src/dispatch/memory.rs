@@ -17,6 +17,7 @@ struct State {
     bodies: Vec<String>,
     calls: usize,
     faults: VecDeque<Option<Fault>>,
+    refused: Vec<String>,
     down: bool,
 }
 
@@ -51,6 +52,11 @@ impl MemoryQueue {
         self.state().faults.extend(faults);
     }
 
+    /// Every entry with this body is refused, however often it is sent.
+    pub fn refuse_always(&self, body: &str) {
+        self.state().refused.push(body.to_string());
+    }
+
     /// While down, every call fails as a whole.
     pub fn set_down(&self, down: bool) {
         self.state().down = down;
@@ -75,7 +81,7 @@ impl TaskQueue for MemoryQueue {
         };
         let mut rejected = Vec::new();
         for (pos, entry) in entries.iter().enumerate() {
-            if refused.contains(&pos) {
+            if refused.contains(&pos) || state.refused.contains(&entry.body) {
                 rejected.push(RejectedEntry {
                     id: entry.id.clone(),
                     reason: "InternalError: refused".into(),

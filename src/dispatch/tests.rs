@@ -99,8 +99,7 @@ async fn refused_entries_and_failed_calls_are_sent_again() {
 async fn an_entry_refused_every_time_is_reported_the_rest_still_go() {
     let registry = registry(12).await;
     let queue = MemoryQueue::new();
-    let always = (0..SEND_ATTEMPTS).map(|_| Some(Fault::Entries(vec![0])));
-    queue.script(always);
+    queue.refuse_always(r#"{"source_id":"org-0001","task":"live"}"#);
     let report = dispatch_with_pause(&registry, &queue, Duration::ZERO)
         .await
         .unwrap();

@@ -19,7 +19,7 @@
 mod check;
 mod sqs;
 
-pub use sqs::{SqsBatchResponse, SqsRecord};
+pub use sqs::{SqsBatchResponse, SqsRecord, TASK_FAILED};
 
 use crate::collector::RunSummary;
 use crate::config::{env, CheckpointLocation, Config, ConfigError, ObjectLocation};

@@ -5,6 +5,10 @@ use crate::registry::{RegisteredSource, Task, TaskKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The log line of a task that failed (the dashboard's failed-tasks widget reads it, with its
+/// `message_id` and `error` fields).
+pub const TASK_FAILED: &str = "task failed; SQS delivers it again";
+
 /// The fields of an SQS record the handler reads.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -61,14 +65,15 @@ pub(super) async fn handle_records(
                 continue;
             }
         };
-        let handled = handle_record(app, &record, deadline_ms).await;
+        let (source_id, handled) = handle_record(app, &record, deadline_ms).await;
+        let source_id = source_id.unwrap_or_default();
         match &handled {
             Handled::Done => {}
             Handled::Skipped(why) => {
-                tracing::info!(message_id = %record.message_id, reason = why, "task skipped")
+                tracing::info!(message_id = %record.message_id, %source_id, reason = why, "task skipped")
             }
             Handled::Failed(e) => {
-                tracing::error!(message_id = %record.message_id, error = %e, "task failed; SQS delivers it again");
+                tracing::error!(message_id = %record.message_id, %source_id, error = %e, "{TASK_FAILED}");
                 response.batch_item_failures.push(ItemFailure {
                     item_identifier: record.message_id.clone(),
                 });
@@ -78,7 +83,19 @@ pub(super) async fn handle_records(
     response
 }
 
-pub(super) async fn handle_record(app: &App, record: &SqsRecord, deadline_ms: u64) -> Handled {
+/// What became of the record, and the source it named (when it named one).
+pub(super) async fn handle_record(
+    app: &App,
+    record: &SqsRecord,
+    deadline_ms: u64,
+) -> (Option<String>, Handled) {
+    let source_id = TaskMessage::from_body(&record.body)
+        .ok()
+        .map(|m| m.source_id);
+    (source_id, run_record(app, record, deadline_ms).await)
+}
+
+async fn run_record(app: &App, record: &SqsRecord, deadline_ms: u64) -> Handled {
     let Mode::Registry { registry, runner } = &app.mode else {
         return Handled::Failed(format!(
             "a task message reached the function in single-org mode ({} is not set): nothing here reads the task queue's registry",
@@ -123,8 +140,8 @@ pub(super) async fn handle_record(app: &App, record: &SqsRecord, deadline_ms: u6
     );
     match (&outcome.summary.error, outcome.succeeded()) {
         (_, true) => Handled::Done,
-        (Some(e), false) => Handled::Failed(format!("source {:?}: {e}", source.source_id)),
-        (None, false) => Handled::Failed(format!("source {:?}: the run failed", source.source_id)),
+        (Some(e), false) => Handled::Failed(e.clone()),
+        (None, false) => Handled::Failed("the run failed".into()),
     }
 }
 
