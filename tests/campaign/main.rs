@@ -17,6 +17,7 @@
 mod support;
 
 mod aws_proxy;
+mod fleet;
 
 use atlassian_audit::checkpoint::{CheckpointStore, DynamoDbCheckpointStore, Mark};
 use atlassian_audit::collector::RunReport;
@@ -71,6 +72,10 @@ struct Args {
     #[arg(long)]
     check_each_pass: bool,
     /// Where the JSON report is written.
+    /// Many organizations in one deployment: three sources (one with a 30-day backfill), every
+    /// pass `run --all-sources` (tests/campaign/fleet.rs); `--backlog` is per organization.
+    #[arg(long)]
+    fleet: bool,
     #[arg(long, default_value = "target/campaign/report.json")]
     report: PathBuf,
     /// Test-name filters from `cargo test <filter>`: the campaign runs only when one matches.
@@ -106,6 +111,17 @@ fn main() -> ExitCode {
         .build()
         .expect("a tokio runtime");
     let started = Instant::now();
+    if args.fleet {
+        let outcome = runtime.block_on(fleet::fleet_campaign(&args, seed, moto, listener, &logs));
+        let report = outcome.report(seed, &args, started.elapsed());
+        return conclude(
+            &args,
+            seed,
+            report,
+            outcome.problems(),
+            "the fleet's sources each exactly once",
+        );
+    }
     let outcome = runtime.block_on(campaign(&args, seed, moto, listener, &logs));
     let report = outcome.report(seed, &args, started.elapsed());
     if let Some(dir) = args.report.parent() {
@@ -139,9 +155,41 @@ fn main() -> ExitCode {
 
 fn replay(seed: u64, args: &Args) -> String {
     format!(
-        "cargo test --test campaign -- --seed {seed} --passes {} --backlog {} --api-fault-rate {} --aws-fault-rate {}",
-        args.passes, args.backlog, args.api_fault_rate, args.aws_fault_rate
+        "cargo test --test campaign -- --seed {seed} --passes {} --backlog {} --api-fault-rate {} --aws-fault-rate {}{}",
+        args.passes,
+        args.backlog,
+        args.api_fault_rate,
+        args.aws_fault_rate,
+        if args.fleet { " --fleet" } else { "" }
     )
+}
+
+/// Writes the report, prints the verdict and the test harness's line.
+fn conclude(
+    args: &Args,
+    seed: u64,
+    report: Value,
+    problems: Vec<String>,
+    passed: &str,
+) -> ExitCode {
+    if let Some(dir) = args.report.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+    let _ = std::fs::write(&args.report, &text);
+    println!("{text}");
+    if problems.is_empty() {
+        println!("campaign passed: {passed}, 0 lost, 0 duplicated, 0 panics, 0 leaks");
+        println!("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            eprintln!("campaign FAILED: {p}");
+        }
+        eprintln!("replay: {}", replay(seed, args));
+        println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+        ExitCode::FAILURE
+    }
 }
 
 /// Everything the collector logs in this process, searched for the key at the end.
