@@ -98,14 +98,11 @@ impl DynamoDbRegistry {
                 finished_ms: n(BACKFILL_FINISHED_MS)?,
             }),
         };
-        let last_run = match n(LAST_RUN_ENDED_MS)? {
-            None => None,
-            Some(ended_ms) => Some(LastRun {
-                ended_ms,
-                succeeded: b(LAST_RUN_SUCCEEDED).unwrap_or(false),
-                error: s(LAST_RUN_ERROR),
-            }),
-        };
+        let last_run = n(LAST_RUN_ENDED_MS)?.map(|ended_ms| LastRun {
+            ended_ms,
+            succeeded: b(LAST_RUN_SUCCEEDED).unwrap_or(false),
+            error: s(LAST_RUN_ERROR),
+        });
         Ok(Some(RegisteredSource {
             secret_id,
             label: s(LABEL).unwrap_or_else(|| source_id.clone()),

@@ -47,7 +47,8 @@ fn live_collection_begins_now_with_a_backfill_and_a_lookback_ago_without() {
 fn a_later_backfill_reaches_back_to_where_collection_already_is() {
     let source = RegisteredSource::new("p", "s", "P", None, 7 * DAY, NOW).unwrap();
     // (days asked, days after NOW it is asked) → Ok((from, to)) or refused
-    let cases: [(u32, i64, Option<(i64, i64)>); 4] = [
+    type Span = Option<(i64, i64)>;
+    let cases: [(u32, i64, Span); 4] = [
         (30, 0, Some((NOW - 30 * DAY, NOW - 7 * DAY))),
         (7, 0, None),
         (3, 0, None),
