@@ -165,7 +165,9 @@ def metrics(args):
     # What the alarms and the dashboard read.
     read = {}
     for name, r in template["Resources"].items():
-        if r["Type"] == "AWS::CloudWatch::Alarm" and r.get("Condition", "") in ("", "NoEventsAlarmOn"):
+        # Single-org mode's alarms (registry mode's read the same metrics through Metrics Insights
+        # queries, which moto does not evaluate: tests/stack_registry.rs ties them to the code).
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r.get("Condition", "") in ("", "NoEventsAlarmOn", "SingleOrgMode"):
             p = resolve(r["Properties"])
             kwargs = {k: p[k] for k in ("AlarmName", "Namespace", "MetricName", "Statistic", "Period",
                                         "EvaluationPeriods", "ComparisonOperator", "TreatMissingData")}
@@ -293,8 +295,10 @@ def lambda_env(args):
     params = {name: p.get("Default", "") for name, p in template["Parameters"].items()}
     params.update(dict(kv.split("=", 1) for kv in args.parameter))
     resources = {"CheckpointTable": args.table, "OutputBucket": args.bucket, "ApiSecret": args.secret,
-                 "AlertsTopic": args.alerts_topic_arn}
-    conditions = {"CreateBucket": True, "CreateSecret": True, "HasSourceId": bool(params.get("SourceId")),
+                 "AlertsTopic": args.alerts_topic_arn, "TaskQueue": args.queue_url}
+    registry = params.get("SourcesRegistry") == "Enabled"
+    conditions = {"CreateBucket": True, "CreateSecret": not registry, "HasSourceId": bool(params.get("SourceId")),
+                  "RegistryMode": registry, "HasExistingSecret": bool(params.get("ExistingSecretArn")),
                   "HasDetectionRules": bool(params.get("DetectionRulesBucket") and params.get("DetectionRulesKey")),
                   "AlertsOnStackBus": params.get("AlertsEventBus") == "stack"}
 
@@ -311,6 +315,8 @@ def lambda_env(args):
                 return args.stack_name
             if fn == "Ref" and arg == "AWS::AccountId":
                 return args.account_id
+            if fn == "Ref" and arg == "AWS::NoValue":
+                return None
             if fn == "Fn::If" and arg[0] in conditions:
                 return resolve(name, arg[1] if conditions[arg[0]] else arg[2])
             if fn == "Fn::Sub" and isinstance(arg, str):
@@ -319,9 +325,89 @@ def lambda_env(args):
 
     # The stack's alerts bus: its name as the template gives it (create-bus makes it in moto).
     resources["AlertsBus"] = resolve("AlertsBus", template["Resources"]["AlertsBus"]["Properties"]["Name"])
-    variables = template["Resources"]["CollectorFunction"]["Properties"]["Environment"]["Variables"]
+    variables = template["Resources"][args.function]["Properties"]["Environment"]["Variables"]
     for name, value in variables.items():
-        print(f"{name}={resolve(name, value)}")
+        value = resolve(name, value)
+        if value is not None:
+            print(f"{name}={value}")
+
+
+def create_queue(args):
+    """Registry mode's task queue and its dead-letter queue, as the template makes them; prints the
+    task queue's URL."""
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName=args.name + "-dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = load_template(args.template)["Resources"]["TaskQueue"]["Properties"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue["RedrivePolicy"]["maxReceiveCount"])}
+    url = sqs.create_queue(QueueName=args.name, Attributes={
+        "VisibilityTimeout": str(queue["VisibilityTimeout"]),
+        "MessageRetentionPeriod": str(queue["MessageRetentionPeriod"]),
+        "RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
+    print(url)
+
+
+def create_secret(args):
+    """A source's secret, as an operator creates it before `sources add`."""
+    boto3.client("secretsmanager").create_secret(
+        Name=args.secret, SecretString=json.dumps({"org_id": args.org_id, "api_key": args.api_key}))
+
+
+def sqs_events(args):
+    """What the event source mapping does: takes the queue's messages and hands each to the function
+    as an SQS event of one record (BatchSize 1), written to OUT_DIR/sqs-N.json; prints the files.
+    The messages stay in flight (their visibility timeout), as while a real invocation runs."""
+    sqs = boto3.client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=args.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    n = 0
+    while True:
+        got = sqs.receive_message(QueueUrl=args.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        messages = got.get("Messages", [])
+        if not messages:
+            break
+        for m in messages:
+            n += 1
+            record = {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                      "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                      "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": os.environ.get("AWS_REGION", "us-east-1")}
+            path = os.path.join(args.out_dir, f"sqs-{n}.json")
+            with open(path, "w") as f:
+                json.dump({"Records": [record]}, f)
+            print(path)
+
+
+def delete_messages(args):
+    """What the event source mapping does after an invocation: deletes the records the function did
+    not name in batchItemFailures."""
+    sqs = boto3.client("sqs")
+    event = json.load(open(args.event))
+    failed = {f["itemIdentifier"] for f in json.load(open(args.response)).get("batchItemFailures", [])}
+    for r in event["Records"]:
+        if r["messageId"] not in failed:
+            sqs.delete_message(QueueUrl=args.queue_url, ReceiptHandle=r["receiptHandle"])
+
+
+def verify_sources(args):
+    """Each source's events under logs/, each exactly once, carrying that source's p_source_id."""
+    s3 = boto3.client("s3")
+    by_source = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=args.bucket, Prefix=args.prefix + "logs/atlassian_audit/"):
+        for obj in page.get("Contents", []):
+            body = gzip.decompress(s3.get_object(Bucket=args.bucket, Key=obj["Key"])["Body"].read()).decode()
+            for line in body.splitlines():
+                event = json.loads(line)
+                by_source.setdefault(event["p_source_id"], []).append(event["id"])
+    problems = []
+    if sorted(by_source) != sorted(args.source_id):
+        problems.append(f"events carry p_source_id {sorted(by_source)}, expected {sorted(args.source_id)}")
+    for source, ids in sorted(by_source.items()):
+        if len(ids) != args.expect_events or len(set(ids)) != len(ids):
+            problems.append(f"{source}: {len(ids)} events ({len(set(ids))} distinct), expected {args.expect_events}")
+    if problems:
+        print("registry invoke check FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
+        sys.exit(1)
+    print("registry invoke check: " + ", ".join(f"{s}: {len(i)} events" for s, i in sorted(by_source.items()))
+          + ", each once under its own p_source_id: OK")
 
 
 def main():
@@ -355,6 +441,25 @@ def main():
         e.add_argument(a, required=True)
     e.add_argument("--parameter", action="append", default=[], help="Name=Value, overriding a default")
     e.add_argument("--account-id", default="123456789012", help="AWS::AccountId (moto's default account)")
+    e.add_argument("--function", default="CollectorFunction", help="the function whose environment to print")
+    e.add_argument("--queue-url", default="", help="registry mode: the task queue (TaskQueue)")
+    cq = sub.add_parser("create-queue")
+    for a in ("--template", "--name"):
+        cq.add_argument(a, required=True)
+    cs = sub.add_parser("create-secret")
+    for a in ("--secret", "--org-id", "--api-key"):
+        cs.add_argument(a, required=True)
+    se = sub.add_parser("sqs-events")
+    for a in ("--queue-url", "--out-dir"):
+        se.add_argument(a, required=True)
+    dm = sub.add_parser("delete-messages")
+    for a in ("--queue-url", "--event", "--response"):
+        dm.add_argument(a, required=True)
+    vs = sub.add_parser("verify-sources")
+    for a in ("--bucket", "--prefix"):
+        vs.add_argument(a, required=True)
+    vs.add_argument("--source-id", action="append", required=True)
+    vs.add_argument("--expect-events", type=int, required=True)
     v = sub.add_parser("verify")
     for a in ("--bucket", "--table", "--prefix", "--source-id", "--response"):
         v.add_argument(a, required=True)
@@ -362,7 +467,9 @@ def main():
     v.add_argument("--expect-quarantined", type=int, required=True)
     args = p.parse_args()
     {"create": create, "create-bus": create_bus, "put-secret": put_secret, "verify": verify, "lambda-env": lambda_env,
-     "hold-lease": hold_lease, "set-sequence": set_sequence, "metrics": metrics}[args.cmd](args)
+     "hold-lease": hold_lease, "set-sequence": set_sequence, "metrics": metrics, "create-queue": create_queue,
+     "create-secret": create_secret, "sqs-events": sqs_events, "delete-messages": delete_messages,
+     "verify-sources": verify_sources}[args.cmd](args)
 
 
 if __name__ == "__main__":

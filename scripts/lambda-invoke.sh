@@ -15,7 +15,12 @@
 #      names the placeholder, then says "Everything looks good" and that the key expires soon;
 #   8. turns the EMF lines the function printed into metrics in moto's CloudWatch, creates the
 #      template's alarms and dashboard there, and checks that every metric they read (namespace,
-#      name, dimension) is one the function emitted.
+#      name, dimension) is one the function emitted;
+#   9. registry mode (SourcesRegistry=Enabled): two simulated organizations, their secrets under the
+#      stack's prefix, `sources add` for both; invokes the dispatcher, hands each message of the task
+#      queue (moto's SQS) to the collector as the event source mapping would, and checks that each
+#      organization's events landed once under its own p_source_id; dispatches again (duplicates are
+#      harmless), and checks every source with {"action": "check"}.
 # Needs AWS_ENDPOINT_URL pointing at moto (scripts/test.sh and `make invoke` set it up).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,7 +35,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-cargo build --locked --quiet --bin atlassian-audit --bin atlassian-audit-lambda
+cargo build --locked --quiet --bin atlassian-audit --bin atlassian-audit-lambda --bin atlassian-audit-dispatcher
 suffix="$(date +%s)-$$"
 api_key="local-invoke-key-$suffix"
 org_id=sim-org-0001
@@ -71,6 +76,7 @@ invoke_port="$(free_port)"
 cargo lambda watch --quiet --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
   --env-file "$work/lambda.env" >"$work/watch.log" 2>&1 &
 pids+=($!)
+watch_pid=$!
 for _ in $(seq 1 300); do
   if python -c "import socket; socket.create_connection(('127.0.0.1', $invoke_port), 1)" 2>/dev/null; then break; fi
   sleep 0.2
@@ -192,3 +198,164 @@ if grep -qF "$api_key" "$work/watch.log" "$work"/*.json "$work"/*.err; then
   echo "the API key appears in the Lambda's output" >&2
   exit 1
 fi
+
+# ---- Registry mode: the dispatcher and the SQS-fed collector, for two organizations ----
+echo "==> registry mode (SourcesRegistry=Enabled): two organizations, the dispatcher, the task queue"
+kill "$watch_pid" 2>/dev/null || true
+wait "$watch_pid" 2>/dev/null || true
+# Two organizations behind one address, as the real API serves every organization from one host
+# (the base URL is one setting for all sources): sim-org-reg with its key, sim-org-reg-2 with KEY-2.
+rkey="registry-key-$suffix"
+rkeys=("$rkey" "$rkey-2")
+rorgs=(sim-org-reg sim-org-reg-2)
+rsources=(alpha beta)
+rport_sim="$(free_port)"
+"$root/target/debug/atlassian-audit" simulate --port "$rport_sim" --events 300 --invalid 0 --orgs 2 \
+  --org-id sim-org-reg --api-key "$rkey" >"$work/simulate-registry.log" 2>&1 &
+pids+=($!)
+rbucket="lambda-invoke-registry-$suffix"
+rtable="lambda-invoke-registry-$suffix"
+# `create` also makes a placeholder secret; registry mode never reads it (it is outside the prefix).
+fixture create --template template.yaml --bucket "$rbucket" --table "$rtable" --secret "lambda-invoke-unused/$suffix"
+queue_url="$(fixture create-queue --template template.yaml --name "lambda-invoke-tasks-$suffix")"
+for i in 0 1; do
+  fixture create-secret --secret "atlassian-audit/$stack/${rsources[$i]}" --org-id "${rorgs[$i]}" --api-key "${rkeys[$i]}"
+done
+{
+  fixture lambda-env --template template.yaml --bucket "$rbucket" --table "$rtable" --secret unused \
+    --alerts-topic-arn "$topic_arn" --stack-name "$stack" --parameter OutputPrefix=audit/ \
+    --parameter SourcesRegistry=Enabled --queue-url "$queue_url" \
+    --parameter "ApiBaseUrl=http://127.0.0.1:$rport_sim" --parameter ApiAllowedHosts=127.0.0.1
+  # The dispatcher's own variables (SOURCES_TABLE, DISPATCH_QUEUE_URL): the same values.
+  fixture lambda-env --template template.yaml --bucket "$rbucket" --table "$rtable" --secret unused \
+    --alerts-topic-arn "$topic_arn" --stack-name "$stack" --parameter SourcesRegistry=Enabled \
+    --queue-url "$queue_url" --function DispatcherFunction | grep -v '^RUST_LOG='
+  sed -n '/^S3_FORCE_PATH_STYLE=/,$p' "$work/lambda.env"
+} >"$work/registry.env"
+if grep -q '^ATLASSIAN_SECRET_ID=' "$work/registry.env"; then
+  echo "registry mode's function has a secret of its own" >&2; exit 1
+fi
+for source in "${rsources[@]}"; do
+  SOURCES_TABLE="$rtable" "$root/target/debug/atlassian-audit" sources add "$source" \
+    --secret-id "atlassian-audit/$stack/$source" --label "Org $source" >"$work/sources-add-$source.log" 2>&1 \
+    || { echo "sources add $source failed:" >&2; cat "$work/sources-add-$source.log" >&2; exit 1; }
+done
+echo "    registered alpha and beta (secrets atlassian-audit/$stack/alpha and .../beta)"
+
+rport="$(free_port)"
+cargo lambda watch --quiet --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$rport" \
+  --env-file "$work/registry.env" >"$work/watch-registry.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 300); do
+  if python -c "import socket; socket.create_connection(('127.0.0.1', $rport), 1)" 2>/dev/null; then break; fi
+  sleep 0.2
+done
+invoke_fn() { # invoke_fn FUNCTION EVENT_PATH OUT_NAME
+  echo "==> cargo lambda invoke $1 --data-file ${2#"$root"/}"
+  timeout 300 cargo lambda invoke "$1" --invoke-address 127.0.0.1 --invoke-port "$rport" \
+    --data-file "$2" >"$work/$3.json" 2>"$work/$3.err"
+}
+# One pass: the dispatcher queues the tasks; each message goes to the collector as an SQS event of
+# one record (BatchSize 1); the records it does not name as failed are deleted, as the mapping does.
+registry_pass() { # registry_pass NAME
+  local name="$1" n=0
+  if ! invoke_fn atlassian-audit-dispatcher "$root/events/scheduled-event.json" "dispatch-$name"; then
+    echo "the dispatcher failed:" >&2; cat "$work/dispatch-$name.err" >&2; exit 1
+  fi
+  python - "$work/dispatch-$name.json" <<'PY'
+import json, sys
+answer = json.load(open(sys.argv[1]))
+print(f"    dispatched: {answer}")
+sys.exit(0 if answer["sent"] == 2 and answer["sources"] == 2 and not answer["unsent"] else 1)
+PY
+  mkdir -p "$work/events-$name"
+  mapfile -t events < <(fixture sqs-events --queue-url "$queue_url" --out-dir "$work/events-$name")
+  if [ "${#events[@]}" -ne 2 ]; then echo "the queue held ${#events[@]} messages, expected 2" >&2; exit 1; fi
+  for e in "${events[@]}"; do
+    n=$((n + 1))
+    if ! invoke_fn atlassian-audit-lambda "$e" "collect-$name-$n"; then
+      echo "the collector failed on $e:" >&2; cat "$work/collect-$name-$n.err" >&2; exit 1
+    fi
+    if ! python -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['batchItemFailures'] == [] else 1)" "$work/collect-$name-$n.json"; then
+      echo "the collector reported the record as failed:" >&2; cat "$work/collect-$name-$n.json" "$work/collect-$name-$n.err" >&2; exit 1
+    fi
+    fixture delete-messages --queue-url "$queue_url" --event "$e" --response "$work/collect-$name-$n.json"
+  done
+}
+registry_pass first
+fixture verify-sources --bucket "$rbucket" --prefix audit/ --source-id alpha --source-id beta --expect-events 300
+# The next schedule queues both tasks again while nothing is new: each runs and finds its work done.
+registry_pass second
+fixture verify-sources --bucket "$rbucket" --prefix audit/ --source-id alpha --source-id beta --expect-events 300
+
+# A record that is not a task message is answered as failed (it goes to the dead-letter queue after
+# maxReceiveCount deliveries); a scheduled event reaching the collector does nothing (the schedule
+# targets the dispatcher); the check names each source.
+python - "$work/junk-event.json" <<'PY'
+import json, sys
+json.dump({"Records": [{"messageId": "junk-1", "receiptHandle": "h", "body": "not a task", "attributes": {},
+                        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:tasks"}]},
+          open(sys.argv[1], "w"))
+PY
+invoke_fn atlassian-audit-lambda "$work/junk-event.json" registry-junk
+python -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['batchItemFailures'] == [{'itemIdentifier': 'junk-1'}] else 1)" "$work/registry-junk.json" \
+  || { echo "a malformed record was not answered as failed:" >&2; cat "$work/registry-junk.json" >&2; exit 1; }
+invoke_fn atlassian-audit-lambda "$root/events/scheduled-event.json" registry-scheduled
+python -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['collected'] is False else 1)" "$work/registry-scheduled.json" \
+  || { echo "a scheduled event collected in registry mode:" >&2; cat "$work/registry-scheduled.json" >&2; exit 1; }
+invoke_fn atlassian-audit-lambda "$root/events/check.json" registry-check
+if ! python - "$work/registry-check.json" <<'PY'
+import json, sys
+answer = json.load(open(sys.argv[1]))
+print("\n".join("    " + line for line in answer["report"]))
+sys.exit(0 if answer["everything_looks_good"] and {s["source_id"] for s in answer["sources"]} == {"alpha", "beta"} else 1)
+PY
+then
+  echo "the registry check failed:" >&2; cat "$work/registry-check.json" >&2; exit 1
+fi
+# beta's key is revoked: the check names beta's problem, and beta's alone; beta's task fails and is
+# answered as failed (SQS delivers it again), alpha's goes on.
+fixture put-secret --secret "atlassian-audit/$stack/beta" --org-id sim-org-reg-2 --api-key "wrong-${rkeys[1]}"
+invoke_fn atlassian-audit-lambda "$root/events/check.json" registry-check-revoked
+if ! python - "$work/registry-check-revoked.json" <<'PY'
+import json, sys
+answer = json.load(open(sys.argv[1]))
+print("\n".join("    " + line for line in answer["report"] if "✗" in line or "problem" in line))
+named = {p["source_id"] for p in answer["problems"]}
+sys.exit(0 if not answer["everything_looks_good"] and named == {"beta"} else 1)
+PY
+then
+  echo "the registry check did not name beta's problem alone:" >&2; cat "$work/registry-check-revoked.json" >&2; exit 1
+fi
+invoke_fn atlassian-audit-dispatcher "$root/events/scheduled-event.json" dispatch-revoked
+mkdir -p "$work/events-revoked"
+mapfile -t events < <(fixture sqs-events --queue-url "$queue_url" --out-dir "$work/events-revoked")
+failed=0
+for e in "${events[@]}"; do
+  failed=$((failed + 1))
+  invoke_fn atlassian-audit-lambda "$e" "collect-revoked-$failed"
+done
+python - "$work" "${events[@]}" <<'PY'
+import json, sys
+work, events = sys.argv[1], sys.argv[2:]
+failed = []
+for n, path in enumerate(events, 1):
+    record = json.load(open(path))["Records"][0]
+    answer = json.load(open(f"{work}/collect-revoked-{n}.json"))
+    if answer["batchItemFailures"]:
+        failed.append(json.loads(record["body"])["source_id"])
+print(f"    revoked key: failed records {failed}")
+sys.exit(0 if failed == ["beta"] else 1)
+PY
+# Each task's EMF line, under its source's id.
+for source in "${rsources[@]}"; do
+  grep -q "\"SourceId\":\"$source\"" "$work/watch-registry.log" \
+    || { echo "no EMF line for $source" >&2; exit 1; }
+done
+for key in "${rkeys[@]}"; do
+  if grep -qF "$key" "$work/watch-registry.log" "$work"/*.json "$work"/*.err; then
+    echo "a source's API key appears in the Lambda's output" >&2
+    exit 1
+  fi
+done
+echo "registry mode: OK"

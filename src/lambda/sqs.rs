@@ -55,7 +55,7 @@ pub(super) async fn handle_records(
     deadline_ms: u64,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
-    for raw in records {
+    for (position, raw) in records.into_iter().enumerate() {
         let record: SqsRecord = match serde_json::from_value(raw) {
             Ok(r) => r,
             Err(e) => {
@@ -65,7 +65,22 @@ pub(super) async fn handle_records(
                 continue;
             }
         };
-        let (source_id, handled) = handle_record(app, &record, deadline_ms).await;
+        // A batch of several records (BatchSize above 1) may leave a later one too little time:
+        // delivered again, it starts afresh. (The first always runs, with at least MIN_BUDGET, as
+        // a single-org run does.)
+        let left_ms = deadline_ms.saturating_sub(now_ms().max(0) as u64);
+        let (source_id, handled) =
+            if position > 0 && u128::from(left_ms) < (MIN_BUDGET + DEADLINE_MARGIN).as_millis() {
+                let source_id = TaskMessage::from_body(&record.body)
+                    .ok()
+                    .map(|m| m.source_id);
+                let late = format!(
+                    "too little time left before the deadline to start the task ({left_ms} ms)"
+                );
+                (source_id, Handled::Failed(late))
+            } else {
+                handle_record(app, &record, deadline_ms).await
+            };
         let source_id = source_id.unwrap_or_default();
         match &handled {
             Handled::Done => {}
@@ -124,14 +139,6 @@ async fn run_record(app: &App, record: &SqsRecord, deadline_ms: u64) -> Handled 
             "the source is disabled"
         });
     };
-    // A batch of several records (BatchSize above 1) may leave a late one too little time:
-    // delivered again, it starts afresh.
-    let left_ms = deadline_ms.saturating_sub(now_ms().max(0) as u64);
-    if u128::from(left_ms) < (MIN_BUDGET + DEADLINE_MARGIN).as_millis() {
-        return Handled::Failed(
-            "too little time left before the deadline to start the task".into(),
-        );
-    }
     let budget = budget_until(deadline_ms);
     let outcome = runner.run(&source, task, budget).await;
     println!(
