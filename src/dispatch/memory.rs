@@ -10,6 +10,8 @@ pub enum Fault {
     Call,
     /// The entries at these positions of the batch are refused; the others are taken.
     Entries(Vec<usize>),
+    /// The call never returns (the process is killed while it waits).
+    Hang,
 }
 
 #[derive(Debug, Default)]
@@ -66,9 +68,15 @@ impl MemoryQueue {
 #[async_trait]
 impl TaskQueue for MemoryQueue {
     async fn send_batch(&self, entries: &[QueueEntry]) -> Result<Vec<RejectedEntry>, QueueError> {
+        let fault = {
+            let mut state = self.state();
+            state.calls += 1;
+            state.faults.pop_front().flatten()
+        };
+        if fault == Some(Fault::Hang) {
+            std::future::pending::<()>().await;
+        }
         let mut state = self.state();
-        state.calls += 1;
-        let fault = state.faults.pop_front().flatten();
         if state.down || fault == Some(Fault::Call) {
             return Err(QueueError::Backend {
                 queue: self.describe(),

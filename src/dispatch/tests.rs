@@ -141,6 +141,36 @@ async fn a_dispatch_cut_short_midway_is_made_whole_by_the_next() {
     assert_eq!(union, want);
 }
 
+/// The dispatcher killed midway (its Lambda timing out while SQS hangs): whatever it sent stays
+/// sent, and the next dispatch sends every task again.
+#[tokio::test]
+async fn a_dispatch_killed_midway_is_made_whole_by_the_next() {
+    let registry = registry(40).await;
+    let want = expected(&registry).await;
+    for sent_before_the_kill in [0, 1, 2] {
+        let queue = MemoryQueue::new();
+        let mut script: Vec<Option<Fault>> = vec![None; sent_before_the_kill];
+        script.extend((0..100).map(|_| Some(Fault::Hang)));
+        queue.script(script);
+        let killed = tokio::time::timeout(
+            Duration::from_millis(50),
+            dispatch_with_pause(&registry, &queue, Duration::ZERO),
+        )
+        .await;
+        assert!(killed.is_err(), "the dispatch was cut short");
+        assert_eq!(queue.bodies().len(), sent_before_the_kill * MAX_BATCH);
+
+        let again = MemoryQueue::new();
+        let whole = dispatch(&registry, &again).await.unwrap();
+        assert!(whole.unsent.is_empty());
+        assert_eq!(
+            sorted(again.bodies()),
+            want,
+            "killed after {sent_before_the_kill}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_queue_that_is_down_sends_nothing_and_says_so() {
     let registry = registry(3).await;
