@@ -479,6 +479,15 @@ fn the_secrets_the_collector_reads_are_named_under_the_stack_prefix() {
         format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{prefix}*"),
         arn
     );
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/many-organizations.md"
+    ))
+    .expect("docs/many-organizations.md");
+    assert!(
+        doc.contains("`atlassian-audit/<stack name>/`"),
+        "the operator's page names the prefix"
+    );
 }
 
 #[test]
