@@ -29,7 +29,8 @@ enum SourcesCommand {
     /// Registers an organization: its secret is read and checked (the key is never shown).
     Add {
         source_id: String,
-        /// The Secrets Manager secret holding {"org_id", "api_key", "expires_at"}.
+        /// The Secrets Manager secret holding {"org_id", "api_key", "expires_at"}. The stack's
+        /// functions read only secrets named atlassian-audit/<stack name>/…
         #[arg(long)]
         secret_id: String,
         /// The label its events carry as p_source_label (default: the source id).
@@ -57,6 +58,17 @@ enum SourcesCommand {
         #[arg(long, value_name = "N")]
         days: u32,
     },
+}
+
+/// Where the stack's role may read secrets (template.yaml): `atlassian-audit/<stack name>/`.
+const SECRET_PREFIX: &str = "atlassian-audit/";
+
+/// A secret's name, from a name or an ARN (`arn:aws:secretsmanager:…:secret:<name>-<6 chars>`).
+fn secret_name(secret_id: &str) -> &str {
+    match secret_id.split_once(":secret:") {
+        Some((_, name)) => name,
+        None => secret_id,
+    }
 }
 
 fn now_ms() -> i64 {
@@ -130,6 +142,9 @@ async fn add(
     )?;
     let secret = secret_credentials(secret_id, &r.aws).await;
     let org_id = add_source(&r.registry, &r.checkpoints, secret.as_ref(), &source).await?;
+    if !secret_name(secret_id).starts_with(SECRET_PREFIX) {
+        eprintln!("warning: secret {secret_id} is not named {SECRET_PREFIX}<stack name>/…: the stack's collector may read only secrets under that prefix, so its runs of {source_id} would fail until the secret is moved there");
+    }
     println!(
         "source {source_id} added: organization {org_id}, label {label:?}, secret {secret_id}"
     );

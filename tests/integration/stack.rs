@@ -78,6 +78,8 @@ fn resolve(t: &Value, v: &Value) -> Value {
             return parameter_default(t, name);
         }
         return match name {
+            // A property or variable set to it is absent.
+            "AWS::NoValue" => Value::Null,
             "AWS::StackName" => json!("atlassian-audit"),
             "AWS::Region" => json!("us-east-1"),
             "AWS::AccountId" => json!("123456789012"),
@@ -127,6 +129,7 @@ fn function_env(t: &Value) -> BTreeMap<String, Value> {
         .as_object()
         .expect("the function has environment variables")
         .iter()
+        .filter(|(_, v)| !resolve(t, v).is_null())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -229,6 +232,7 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
         config::env::ALERTS_EVENT_BUS,
         config::env::ALERTS_MIN_SEVERITY,
         config::env::DETECTION_RULES,
+        config::env::SOURCES_TABLE,
         "RUST_LOG",
     ];
     for name in env.keys() {
@@ -459,7 +463,11 @@ fn one_run_at_a_time_and_no_overlapping_retries() {
     let t = template();
     let f = resource(&t, "CollectorFunction");
     let p = &f["Properties"];
-    assert_eq!(as_f64(&p["ReservedConcurrentExecutions"]), 1.0);
+    // Single-org mode (the default): one run at a time. Registry mode's bound is the mapping's.
+    assert_eq!(
+        as_f64(&resolve(&t, &p["ReservedConcurrentExecutions"])),
+        1.0
+    );
     assert_eq!(as_f64(&p["EventInvokeConfig"]["MaximumRetryAttempts"]), 0.0);
     assert_eq!(p["Runtime"], "provided.al2023");
     assert_eq!(p["Architectures"], json!(["arm64"]));
