@@ -234,8 +234,8 @@ impl Fleet<'_> {
             *self.out.passes.entry(kind).or_default() += 1;
             match kind {
                 "in_process" => {
-                    let budget = Duration::from_millis(self.rng.u64(300..1_500));
-                    let concurrency = self.rng.usize(1..=3);
+                    let budget = Duration::from_millis(self.rng.u64(300..1_000));
+                    let concurrency = self.rng.usize(2..=4);
                     if let Some(outcomes) = self.run_all(budget, concurrency).await {
                         self.count(&outcomes);
                     }
@@ -243,7 +243,7 @@ impl Fleet<'_> {
                 "killed_mid_run" => {
                     let budget = Duration::from_millis(self.rng.u64(500..1_500));
                     let kill = Duration::from_millis(self.rng.u64(10..400));
-                    let concurrency = self.rng.usize(1..=3);
+                    let concurrency = self.rng.usize(2..=4);
                     if tokio::time::timeout(kill, self.run_all(budget, concurrency))
                         .await
                         .is_err()
@@ -255,7 +255,7 @@ impl Fleet<'_> {
                 _ => {
                     let budget = Duration::from_millis(self.rng.u64(500..2_000));
                     self.fault("run_all_twice_at_once");
-                    let (c1, c2) = (self.rng.usize(1..=3), self.rng.usize(1..=3));
+                    let (c1, c2) = (self.rng.usize(2..=4), self.rng.usize(2..=4));
                     let (a, b) = tokio::join!(self.run_all(budget, c1), self.run_all(budget, c2));
                     for outcomes in [a, b].into_iter().flatten() {
                         self.count(&outcomes);
