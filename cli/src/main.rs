@@ -43,7 +43,7 @@ enum Command {
     /// One collection pass, as the Lambda does (settings from the environment, flags override).
     Run(RunArgs),
     /// Checks the configuration, the secret, the API key and org, and the storage.
-    Check(StorageArgs),
+    Check(CheckArgs),
     /// Runs the collector against the built-in simulated organization into a local directory.
     Demo(DemoArgs),
     /// Serves the simulated organization on loopback until interrupted (for local invokes).
@@ -114,6 +114,19 @@ struct StorageArgs {
     /// A user rule file, a path or s3://bucket/key (default: the built-in pack alone).
     #[arg(long, env = env::DETECTION_RULES)]
     rules: Option<String>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Checks every registered source (SOURCES_TABLE) instead: each one's secret and key, and
+    /// the storage they share.
+    #[arg(long)]
+    all_sources: bool,
+    /// With --all-sources: the registry's DynamoDB table (default: SOURCES_TABLE).
+    #[arg(long, requires = "all_sources")]
+    sources_table: Option<String>,
 }
 
 #[derive(Args)]
@@ -352,9 +365,12 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
     }
 }
 
-async fn check(args: StorageArgs) -> Result<ExitCode> {
+async fn check(args: CheckArgs) -> Result<ExitCode> {
     init_logging("warn", AboveTheLine::default());
-    let config = config(&args, Given::default())?;
+    let config = config(&args.storage, Given::default())?;
+    if args.all_sources {
+        return sources::check_all_sources(config, args.sources_table).await;
+    }
     let report = match Backends::from_config(&config, &Aws::for_config(&config)).await {
         Ok(backends) => run_checks(&config, &backends).await,
         // A bad rule file (or any setup error) is the check's one finding.

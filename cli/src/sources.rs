@@ -1,6 +1,7 @@
 //! `sources`: the registry of organizations one deployment collects (add, list, enable,
 //! disable, remove, backfill), and `run --all-sources`, every enabled source once.
 use anyhow::{Context, Result};
+use atlassian_audit::check::check_sources;
 use atlassian_audit::checkpoint::DynamoDbCheckpointStore;
 use atlassian_audit::config::{Config, RegistrySettings};
 use atlassian_audit::fleet::{
@@ -314,6 +315,26 @@ pub async fn run_all_sources(
         );
     }
     Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `check --all-sources`: every registered source's check, each problem named with its source;
+/// exit 0 only when everything looks good.
+pub async fn check_all_sources(config: Config, sources_table: Option<String>) -> Result<ExitCode> {
+    let config = Config {
+        sources_table: sources_table.or(config.sources_table.clone()),
+        ..config
+    };
+    let aws = Arc::new(Aws::for_config(&config));
+    let registry = source_registry(&config, &aws).await?;
+    let check = check_sources(Arc::new(config), aws, registry.as_ref()).await;
+    for line in check.lines() {
+        println!("{line}");
+    }
+    Ok(if check.all_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

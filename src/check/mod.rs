@@ -1,5 +1,9 @@
 //! `check`: a setup screen. Verifies the configuration, the secret, the API key and org, and
 //! the storage, and says exactly what is wrong, or "Everything looks good".
+mod sources;
+
+pub use sources::{check_sources, SourcesCheck};
+
 use crate::config::Config;
 use crate::config::RuleSource;
 use crate::credentials::{Credentials, KEY_EXPIRY_WARNING_DAYS};

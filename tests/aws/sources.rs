@@ -256,6 +256,15 @@ async fn sources_are_added_checked_listed_run_disabled_and_removed_from_the_cli(
         text(&table.stdout)
     );
 
+    let checked = d.cli(&["check", "--all-sources"]).await;
+    let out = text(&checked.stdout);
+    assert!(checked.status.success(), "{out}{}", text(&checked.stderr));
+    assert!(
+        out.contains("source prod:") && out.contains("source sandbox:"),
+        "{out}"
+    );
+    assert!(out.contains("Everything looks good."), "{out}");
+
     // Disabled: its organization receives no request.
     assert!(d
         .cli(&["sources", "disable", "sandbox"])
@@ -288,6 +297,10 @@ async fn sources_are_added_checked_listed_run_disabled_and_removed_from_the_cli(
         "{stderr}"
     );
     assert!(!stderr.contains("source sandbox"), "{stderr}");
+    let checked = d.cli(&["check", "--all-sources"]).await;
+    let out = text(&checked.stdout);
+    assert!(!checked.status.success());
+    assert!(out.contains("to fix, in prod."), "{out}");
 
     let removed = d.cli(&["sources", "remove", "prod"]).await;
     assert!(removed.status.success());
