@@ -447,7 +447,9 @@ fn checkpoint_location(
         .state_file
         .clone()
         .or_else(|| get(env::STATE_FILE).map(PathBuf::from));
-    match (file, get(env::CHECKPOINT_TABLE)) {
+    // In registry mode the registry's table keeps the checkpoints too, unless told otherwise.
+    let table = get(env::CHECKPOINT_TABLE).or_else(|| get(env::SOURCES_TABLE));
+    match (file, table) {
         (Some(path), _) => Ok(CheckpointLocation::File(path)),
         (None, Some(table)) => Ok(CheckpointLocation::DynamoDb { table }),
         (None, None) => Err(ConfigError::Missing {
@@ -873,6 +875,45 @@ fn parse_severity(value: &str) -> Result<Severity, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_registry_s_table_keeps_the_checkpoints_unless_told_otherwise() {
+        let with = |pairs: &'static [(&'static str, &'static str)]| {
+            Config::from_lookup(|n| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let base = [(env::OUTPUT_DIR, "/tmp/out")];
+        let cases: [(&[(&str, &str)], Option<&str>); 3] = [
+            (&[(env::SOURCES_TABLE, "reg")], Some("reg")),
+            (
+                &[(env::SOURCES_TABLE, "reg"), (env::CHECKPOINT_TABLE, "cp")],
+                Some("cp"),
+            ),
+            (&[], None),
+        ];
+        for (pairs, want) in cases {
+            let all: &'static [(&'static str, &'static str)] =
+                Box::leak([pairs, &base].concat().into_boxed_slice());
+            match (with(all), want) {
+                (Ok(c), Some(table)) => {
+                    assert_eq!(
+                        c.checkpoint,
+                        CheckpointLocation::DynamoDb {
+                            table: table.into()
+                        }
+                    )
+                }
+                (Err(ConfigError::Missing { name, .. }), None) => {
+                    assert_eq!(name, env::CHECKPOINT_TABLE)
+                }
+                (other, _) => panic!("{pairs:?}: {:?}", other.map(|c| c.checkpoint)),
+            }
+        }
+    }
     use super::*;
     use std::collections::HashMap;
 
