@@ -878,63 +878,27 @@ mod tests {
 
     #[test]
     fn the_registry_s_table_keeps_the_checkpoints_unless_told_otherwise() {
-        let with = |pairs: &'static [(&'static str, &'static str)]| {
-            Config::from_lookup(|n| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == n)
-                    .map(|(_, v)| v.to_string())
+        let resolve = |sources: Option<&str>, checkpoints: Option<&str>| {
+            Config::from_lookup(|n| match n {
+                env::OUTPUT_DIR => Some("/tmp/out".to_string()),
+                env::SOURCES_TABLE => sources.map(str::to_string),
+                env::CHECKPOINT_TABLE => checkpoints.map(str::to_string),
+                _ => None,
             })
         };
-        let base = [(env::OUTPUT_DIR, "/tmp/out")];
-        let cases: [(&[(&str, &str)], Option<&str>); 3] = [
-            (&[(env::SOURCES_TABLE, "reg")], Some("reg")),
-            (
-                &[(env::SOURCES_TABLE, "reg"), (env::CHECKPOINT_TABLE, "cp")],
-                Some("cp"),
-            ),
-            (&[], None),
-        ];
-        for (pairs, want) in cases {
-            let all: &'static [(&'static str, &'static str)] =
-                Box::leak([pairs, &base].concat().into_boxed_slice());
-            match (with(all), want) {
-                (Ok(c), Some(table)) => {
-                    assert_eq!(
-                        c.checkpoint,
-                        CheckpointLocation::DynamoDb {
-                            table: table.into()
-                        }
-                    )
-                }
-                (Err(ConfigError::Missing { name, .. }), None) => {
-                    assert_eq!(name, env::CHECKPOINT_TABLE)
-                }
-                (other, _) => panic!("{pairs:?}: {:?}", other.map(|c| c.checkpoint)),
-            }
-        }
-    }
-    use super::*;
-    use std::collections::HashMap;
-
-    /// The settings in `pairs`, over a table and a bucket (storage must be chosen).
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut map: HashMap<String, String> = [
-            (env::CHECKPOINT_TABLE, "checkpoints"),
-            (env::OUTPUT_BUCKET, "audit-bucket"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        map.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Config::from_lookup(|name| map.get(name).cloned())
-    }
-
-    fn prefix_of(c: &Config) -> &str {
-        match &c.objects {
-            ObjectLocation::S3 { prefix, .. } => prefix,
-            ObjectLocation::Directory(_) => panic!("not S3"),
-        }
+        let table = |t: &str| CheckpointLocation::DynamoDb { table: t.into() };
+        assert_eq!(resolve(Some("reg"), None).unwrap().checkpoint, table("reg"));
+        assert_eq!(
+            resolve(Some("reg"), Some("cp")).unwrap().checkpoint,
+            table("cp")
+        );
+        assert!(matches!(
+            resolve(None, None),
+            Err(ConfigError::Missing {
+                name: env::CHECKPOINT_TABLE,
+                ..
+            })
+        ));
     }
 
     #[test]
