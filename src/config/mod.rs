@@ -878,6 +878,7 @@ mod tests {
 
     #[test]
     fn the_registry_s_table_keeps_the_checkpoints_unless_told_otherwise() {
+        use super::*;
         let resolve = |sources: Option<&str>, checkpoints: Option<&str>| {
             Config::from_lookup(|n| match n {
                 env::OUTPUT_DIR => Some("/tmp/out".to_string()),
