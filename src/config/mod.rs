@@ -875,10 +875,31 @@ fn parse_severity(value: &str) -> Result<Severity, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// The settings in `pairs`, over a table and a bucket (storage must be chosen).
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut map: HashMap<String, String> = [
+            (env::CHECKPOINT_TABLE, "checkpoints"),
+            (env::OUTPUT_BUCKET, "audit-bucket"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        map.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    fn prefix_of(c: &Config) -> &str {
+        match &c.objects {
+            ObjectLocation::S3 { prefix, .. } => prefix,
+            ObjectLocation::Directory(_) => panic!("not S3"),
+        }
+    }
 
     #[test]
     fn the_registry_s_table_keeps_the_checkpoints_unless_told_otherwise() {
-        use super::*;
         let resolve = |sources: Option<&str>, checkpoints: Option<&str>| {
             Config::from_lookup(|n| match n {
                 env::OUTPUT_DIR => Some("/tmp/out".to_string()),
