@@ -1,6 +1,6 @@
 # atlassian-audit-collector: every target installs the pinned tools it needs the first time
 # (Python tools into .venv and .venv-checkov from tools/*.txt).
-.PHONY: demo query query-template test build build-host lint template-check invoke deploy tools clean
+.PHONY: demo query query-template check test build build-host lint template-check invoke deploy tools clean help
 
 CARGO ?= cargo
 VENV := .venv/bin
@@ -21,6 +21,16 @@ query:
 query-template:
 	@scripts/tools.sh query
 	.venv-query/bin/python scripts/query.py template --write
+
+## check: the fast loop: formatting, clippy and plain `cargo test` (no Python, no emulator; minutes from a warm build)
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) test --locked --workspace
+
+## help: the targets and what they do
+help:
+	@grep -E '^## ' Makefile | sed 's/^## /  /'
 
 ## test: the whole suite (pinned tools, moto, fmt, clippy, template checks, tests, cargo-lambda invoke)
 test:
