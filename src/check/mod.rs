@@ -17,7 +17,7 @@ use tokio::time::Instant;
 /// scopes of the key it was called with (no header, no field of the events-stream answer, no
 /// endpoint for it: see the shared API notes), so the check cannot verify them; it says so and
 /// says what the key should be.
-pub const KEY_SCOPE_NOTE: &str = "key scope: the API does not report it, so it is not checked here; the key needs read:events:admin and nothing more (README, onboarding step 1)";
+pub const KEY_SCOPE_NOTE: &str = "key scope: the API does not report it, so it is not checked here; the key needs read:events:admin and nothing more (docs/deploy.md, onboarding step 1)";
 
 /// One line of the report.
 #[derive(Debug, Clone)]
@@ -126,7 +126,7 @@ pub fn key_expiry_line(
         (
             true,
             format!(
-                "the API key expires on {date} ({left}): rotate it now (README, \"Rotating the key without a gap\")"
+                "the API key expires on {date} ({left}): rotate it now (docs/operations.md, \"Rotating the key without a gap\")"
             ),
         )
     } else {

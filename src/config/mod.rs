@@ -32,7 +32,7 @@ pub const DEFAULT_SOURCE_LABEL: &str = "atlassian-audit";
 /// retries it: a stalled call must not hold the run (and its lease) until the Lambda deadline.
 pub const DEFAULT_AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Names of the environment variables, shared with `template.yaml` and the README.
+/// Names of the environment variables, shared with `template.yaml` and docs/configuration.md.
 pub mod env {
     pub const API_BASE_URL: &str = "ATLASSIAN_API_BASE_URL";
     pub const API_ALLOWED_HOSTS: &str = "ATLASSIAN_API_ALLOWED_HOSTS";

@@ -31,7 +31,7 @@ pub enum CredentialError {
     Unreadable { secret_id: String, reason: String },
     #[error("secret {secret_id} is not usable: {reason}. Its SecretString must be JSON: {{\"org_id\": \"<org id>\", \"api_key\": \"<API key>\"}}")]
     Malformed { secret_id: String, reason: String },
-    #[error("secret {secret_id} still holds the placeholder written at deploy time: put your org id and API key in it (admin.atlassian.com → Settings → API keys), see the README's onboarding")]
+    #[error("secret {secret_id} still holds the placeholder written at deploy time: put your org id and API key in it (admin.atlassian.com → Settings → API keys), see docs/deploy.md (onboarding)")]
     Placeholder { secret_id: String },
 }
 
