@@ -24,16 +24,7 @@ fn main() -> Result<(), Error> {
 }
 
 async fn async_main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .init();
+    atlassian_audit::lambda::init_json_logging();
 
     let settings = DispatchSettings::from_lookup(|name| std::env::var(name).ok())?;
     let aws = Aws::with_attempt_timeout(settings.aws_attempt_timeout);

@@ -18,16 +18,7 @@ fn main() -> Result<(), Error> {
 }
 
 async fn async_main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .init();
+    atlassian_audit::lambda::init_json_logging();
 
     // Bad configuration fails the init, before any request, with the setting named.
     let config = Config::from_env()?;

@@ -157,6 +157,21 @@ fn require_lambda_storage(config: &Config) -> Result<(), LambdaError> {
     Ok(())
 }
 
+/// JSON log lines for CloudWatch Logs (Lambda stamps the time), `RUST_LOG` or `info`; one per
+/// process, for the collector and the dispatcher alike.
+pub fn init_json_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
 /// The run's budget: the time left before `deadline_ms` (epoch ms), less a margin.
 pub fn budget_until(deadline_ms: u64) -> Duration {
     let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms() as u64));
