@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod faults;
 pub mod harness;
 pub mod rules;
+pub mod template;
 
 use simulated_org::{generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrg};
 use std::path::Path;
