@@ -66,6 +66,17 @@ fn crash_at(point: CrashPoint) -> Faults {
 /// for its lease to expire, so the cases run in parallel.
 const CRASHED_BUDGET: Duration = Duration::from_secs(10);
 
+/// Every crash point of a run of `steps` side effects and `fetches` page fetches, before and
+/// after each.
+fn crash_points(steps: usize, fetches: usize) -> Vec<CrashPoint> {
+    let mut cases = Vec::new();
+    for when in [When::Before, When::After] {
+        cases.extend((1..=steps).map(|n| CrashPoint::Step(n, when)));
+        cases.extend((1..=fetches).map(|n| CrashPoint::Fetch(n, when)));
+    }
+    cases
+}
+
 /// Runs once with a crash at `point` (no lease grace); returns whether the crash happened.
 async fn run_crashing(env: &TestEnv, point: CrashPoint) -> bool {
     let faults = crash_at(point);
@@ -222,12 +233,7 @@ async fn crash_matrix(cap: Option<u32>) {
         "crash matrix (cap {cap:?}): {steps} side effects and {fetches} fetches over {batches} batches, each crashed before and after"
     );
     // Every crash point, before and after, each in its own environment, in parallel.
-    let mut cases = Vec::new();
-    for when in [When::Before, When::After] {
-        cases.extend((1..=steps).map(|n| CrashPoint::Step(n, when)));
-        cases.extend((1..=fetches).map(|n| CrashPoint::Fetch(n, when)));
-    }
-    for chunk in cases.chunks(20) {
+    for chunk in crash_points(steps, fetches).chunks(20) {
         let runs = chunk.iter().map(|&point| async move {
             let env = scenario_capped(40, cap).await;
             let crashed = run_crashing(&env, point).await;
@@ -845,12 +851,7 @@ async fn a_crash_at_any_step_of_a_backfill_loses_nothing_and_ends_at_its_window(
     );
     assert_backfill_exactly_once(&reference, to_ms).await;
     eprintln!("backfill crash matrix: {steps} side effects and {fetches} fetches, each crashed before and after");
-    let mut cases = Vec::new();
-    for when in [When::Before, When::After] {
-        cases.extend((1..=steps).map(|n| CrashPoint::Step(n, when)));
-        cases.extend((1..=fetches).map(|n| CrashPoint::Fetch(n, when)));
-    }
-    for chunk in cases.chunks(20) {
+    for chunk in crash_points(steps, fetches).chunks(20) {
         let runs = chunk.iter().map(|&point| async move {
             let (env, to_ms) = backfill_scenario().await;
             assert!(
