@@ -1,6 +1,7 @@
 //! The `sources` commands and `run --all-sources` as an operator runs them: the CLI as a child
 //! process against the registry, secrets, table and bucket in moto, two organizations behind
 //! one simulated API.
+use crate::support::fleet::start_orgs;
 use crate::support::harness::{
     cli_binary, create_bucket, create_table, require_moto, s3_objects, unique, Moto, PREFIX,
 };
@@ -19,17 +20,7 @@ struct Deployment {
 impl Deployment {
     async fn new() -> Deployment {
         require_moto();
-        let configs = (1..=2)
-            .map(|n| SimulatedOrgConfig {
-                org_id: format!("org-{n}"),
-                api_key: format!(
-                    "ATATT3-sources-test-key-{n}-{}",
-                    uuid::Uuid::new_v4().simple()
-                ),
-                ..SimulatedOrgConfig::default()
-            })
-            .collect();
-        let orgs = SimulatedOrg::start_many(configs, 0).await.expect("listen");
+        let orgs = start_orgs("org", 2, SimulatedOrgConfig::default()).await;
         let aws = Aws::default();
         let (s3, ddb, secrets) = (
             aws.s3(true).await,

@@ -9,7 +9,7 @@ use super::aws_proxy::AwsProxy;
 use super::{
     api_faults, read_pipe, Args, LogCapture, CLIENT_TIMEOUT, LEASE_GRACE, STALL_PAST_TIMEOUT,
 };
-use crate::support::fleet::processed_since;
+use crate::support::fleet::{processed_since, start_orgs};
 use crate::support::harness::{
     cli_binary, create_bucket, create_table, s3_objects, unique, Moto, PREFIX,
 };
@@ -134,17 +134,7 @@ pub async fn fleet_campaign(
     create_bucket(&s3, &bucket).await;
     create_table(&ddb, &table).await;
 
-    let configs = (1..=SOURCES.len())
-        .map(|n| SimulatedOrgConfig {
-            org_id: format!("fleet-org-{n}"),
-            api_key: format!(
-                "fleet-key-{n}-{seed:016x}-{}",
-                uuid::Uuid::new_v4().simple()
-            ),
-            ..SimulatedOrgConfig::default()
-        })
-        .collect();
-    let orgs = SimulatedOrg::start_many(configs, 0).await.expect("listen");
+    let orgs = start_orgs("fleet-org", SOURCES.len(), SimulatedOrgConfig::default()).await;
     let direct_registry = DynamoDbRegistry::new(ddb.clone(), &table);
     for (org, (id, backfill)) in orgs.iter().zip(SOURCES) {
         let now = now_ms();

@@ -25,14 +25,7 @@ pub struct FleetEnv {
 impl FleetEnv {
     /// `count` organizations (org-1 … org-N, each with its own key), no events yet.
     pub async fn start(count: usize, template: SimulatedOrgConfig) -> FleetEnv {
-        let configs = (1..=count)
-            .map(|n| SimulatedOrgConfig {
-                org_id: format!("org-{n}"),
-                api_key: format!("ATATT3-key-of-org-{n}-{}", uuid::Uuid::new_v4().simple()),
-                ..template.clone()
-            })
-            .collect();
-        let orgs = SimulatedOrg::start_many(configs, 0).await.expect("listen");
+        let orgs = start_orgs("org", count, template).await;
         let mut secrets = StaticSecrets::new();
         for org in &orgs {
             secrets = secrets.with(
@@ -167,6 +160,26 @@ impl FleetEnv {
             written.len()
         );
     }
+}
+
+/// `count` organizations behind one address, `<prefix>-1` … `<prefix>-N`, each with a key of
+/// its own that no test data contains by chance.
+pub async fn start_orgs(
+    prefix: &str,
+    count: usize,
+    template: SimulatedOrgConfig,
+) -> Vec<SimulatedOrg> {
+    let configs = (1..=count)
+        .map(|n| SimulatedOrgConfig {
+            org_id: format!("{prefix}-{n}"),
+            api_key: format!(
+                "ATATT3-key-of-{prefix}-{n}-{}",
+                uuid::Uuid::new_v4().simple()
+            ),
+            ..template.clone()
+        })
+        .collect();
+    SimulatedOrg::start_many(configs, 0).await.expect("listen")
 }
 
 /// The secret id the fleet's source of `org_id` names.
