@@ -78,8 +78,8 @@ run_row() { # label table sources concurrency
     /usr/bin/time -v "$bin" run --all-sources --concurrency "$c" >"$out" 2>"$t" || true
   local wall events
   wall="$(grep 'Elapsed (wall clock)' "$t" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')"
-  events="$($py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(s["summary"]["events_processed"] for s in d["sources"]))' "$out")"
-  echo "$label $n $c $wall $events"
+  read -r events slowest < <($py -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["sources"]; print(sum(x["summary"]["events_processed"] for x in s), max(x["summary"]["duration_ms"] for x in s) / 1000)' "$out")
+  echo "$label $n $c $wall $events $slowest"
 }
 
 echo "date: $(date -u +%FT%TZ)  commit: $(git rev-parse --short HEAD)  nproc: $(nproc)  loadavg: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -90,11 +90,11 @@ for c in $concurrency; do
 done
 one_wall="$(echo "${rows[0]}" | awk '{print $4}')"
 mkdir -p target/bench
-printf "%-8s %8s %12s %10s %10s %14s\n" run sources concurrency "wall s" events "× one source"
+printf "%-8s %8s %12s %10s %10s %14s %16s\n" run sources concurrency "wall s" events "× one source" "slowest run s"
 for r in "${rows[@]}"; do
-  read -r label n c wall ev <<<"$r"
+  read -r label n c wall ev slowest <<<"$r"
   ratio="$(awk -v a="$wall" -v b="$one_wall" 'BEGIN { printf "%.2f", a / b }')"
-  printf "%-8s %8s %12s %10s %10s %14s\n" "$label" "$n" "$c" "$wall" "$ev" "$ratio"
-  printf '{"date":"%s","commit":"%s","run":"%s","sources":%s,"concurrency":%s,"wall_s":%s,"events":%s,"ratio":%s,"latency_ms":%s}\n' \
-    "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD)" "$label" "$n" "$c" "$wall" "$ev" "$ratio" "$latency" >>target/bench/fleet.jsonl
+  printf "%-8s %8s %12s %10s %10s %14s %16s\n" "$label" "$n" "$c" "$wall" "$ev" "$ratio" "$slowest"
+  printf '{"date":"%s","commit":"%s","run":"%s","sources":%s,"concurrency":%s,"wall_s":%s,"events":%s,"ratio":%s,"slowest_run_s":%s,"latency_ms":%s}\n' \
+    "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD)" "$label" "$n" "$c" "$wall" "$ev" "$ratio" "$slowest" "$latency" >>target/bench/fleet.jsonl
 done
