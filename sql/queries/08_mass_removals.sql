@@ -18,6 +18,7 @@ WITH removals AS (
     ) AS removals_in_hour
   FROM atlassian_audit_flat
   WHERE concat(year, '-', month, '-', day) >= date_format(current_timestamp - INTERVAL '7' DAY, '%Y-%m-%d')
+    AND year BETWEEN date_format(current_timestamp - INTERVAL '7' DAY, '%Y') AND date_format(current_timestamp, '%Y')
     AND event_time >= current_timestamp - INTERVAL '7' DAY
     AND action IN (
       'user_removed_from_org', 'user_removed_from_site', 'user_removed_from_group',

@@ -8,6 +8,7 @@ WITH recent_logins AS (
   SELECT event_time, org_id, country, region, city, source_ip, actor_id, actor_name, actor_email, event_id
   FROM atlassian_audit_flat
   WHERE concat(year, '-', month, '-', day) >= date_format(current_timestamp - INTERVAL '1' DAY, '%Y-%m-%d')
+    AND year BETWEEN date_format(current_timestamp - INTERVAL '1' DAY, '%Y') AND date_format(current_timestamp, '%Y')
     AND event_time >= current_timestamp - INTERVAL '1' DAY
     AND action = 'user_login'
     AND country IS NOT NULL
@@ -16,6 +17,7 @@ seen_before AS (
   SELECT DISTINCT org_id, country
   FROM atlassian_audit_flat
   WHERE concat(year, '-', month, '-', day) >= date_format(current_timestamp - INTERVAL '31' DAY, '%Y-%m-%d')
+    AND year BETWEEN date_format(current_timestamp - INTERVAL '31' DAY, '%Y') AND date_format(current_timestamp, '%Y')
     AND event_time >= current_timestamp - INTERVAL '31' DAY
     AND event_time < current_timestamp - INTERVAL '1' DAY
     AND country IS NOT NULL
