@@ -219,6 +219,8 @@ pub struct AttributesView<'a> {
     #[serde(borrow, default)]
     pub context: Field<'a>,
     #[serde(borrow, default)]
+    pub container: Field<'a>,
+    #[serde(borrow, default)]
     pub location: Field<'a>,
 }
 
@@ -260,16 +262,24 @@ impl<'a> View<'a> for EventView<'a> {
 
 impl<'a> View<'a> for AttributesView<'a> {
     fn scan(text: &'a str, doc: Option<Doc<'a>>) -> Result<Self, Unusual> {
-        let [time, processed_at, actor, context, location] = pick(
+        let [time, processed_at, actor, context, container, location] = pick(
             text,
             doc,
-            ["time", "processedAt", "actor", "context", "location"],
+            [
+                "time",
+                "processedAt",
+                "actor",
+                "context",
+                "container",
+                "location",
+            ],
         )?;
         Ok(AttributesView {
             time,
             processed_at,
             actor,
             context,
+            container,
             location,
         })
     }
