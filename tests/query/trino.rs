@@ -80,6 +80,33 @@ impl TrinoServer {
     }
 }
 
+impl TrinoServer {
+    /// `scripts/trino_query.py sql` over `bucket`: the rows as JSON objects.
+    fn sql(&self, bucket: &Path, statement: &str) -> Vec<Value> {
+        let out = Command::new("python3")
+            .arg(root().join("scripts/trino_query.py"))
+            .arg("sql")
+            .arg("--bucket")
+            .arg(bucket)
+            .arg("--server")
+            .arg(&self.url)
+            .arg("--state")
+            .arg(&self.state)
+            .arg(statement)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "scripts/trino_query.py sql failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON row"))
+            .collect()
+    }
+}
+
 impl Drop for TrinoServer {
     fn drop(&mut self) {
         if self.owned {
@@ -244,6 +271,46 @@ async fn every_saved_query_runs_on_trino_and_returns_exactly_the_rows_its_questi
         result["view"]["declared"], result["view"]["trino"],
         "the view's columns as declared (sql/atlassian_audit_flat.sql) and as Trino reads them"
     );
+
+    // The hostile events, read back on Trino: unicode whole, every attribute's value as a string
+    // (a nested one through Trino's JSON functions), and the event itself as received.
+    let years: BTreeSet<String> = lines
+        .iter()
+        .filter_map(|l| l["p_event_time"].as_str().map(|t| format!("'{}'", &t[..4])))
+        .collect();
+    let years = years.into_iter().collect::<Vec<_>>().join(", ");
+    let hostile = simulated_org::HOSTILE_ACTOR;
+    let rows = trino.sql(
+        &bucket,
+        &format!(
+            "SELECT f.actor_name, f.target_name, f.product, \
+               json_extract_scalar(element_at(element_at(e.p_context, 1).attributes, 'nested'), '$.c.d') AS nested_d, \
+               element_at(element_at(e.p_context, 1).attributes, 'flag') AS flag, \
+               element_at(element_at(e.p_context, 1).attributes, 'nothing') AS nothing, \
+               element_at(element_at(e.p_container, 2).attributes, 'list') AS list, \
+               cardinality(e.attributes.context) AS context_entries \
+             FROM atlassian_audit e JOIN atlassian_audit_flat f ON f.event_id = e.id \
+             WHERE e.year IN ({years}) AND f.year IN ({years}) AND e.attributes.actor.id = '{}'",
+            hostile.id
+        ),
+    );
+    assert!(rows.len() >= 10, "the hostile events on Trino: {rows:?}");
+    for row in &rows {
+        assert_eq!(
+            row,
+            &json!({
+                "actor_name": hostile.name,
+                "target_name": "Équipe «sécurité» 安全 🛡️",
+                "product": "Équipe «sécurité» 安全 🛡️",
+                "nested_d": "e",
+                "flag": "false",
+                "nothing": null,
+                "list": r#"["x",2,true]"#,
+                "context_entries": 1,
+            }),
+            "a hostile event as Trino reads it"
+        );
+    }
 
     // The demo's output, written by the CLI: every query runs on Trino, with DuckDB's answers.
     let demo = dir.path().join("demo");
