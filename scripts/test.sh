@@ -51,8 +51,8 @@ aws_tests_status=${PIPESTATUS[0]}
 
 # The saved queries on events the pipeline wrote (sql/, tests/query/): through DuckDB
 # (.venv-query), and on Trino, the engine of Athena's engine 3 (scripts/trino.sh: the pinned
-# server, downloaded once per machine: 450 MB). On 2 cores Trino adds about 70 s to the suite: the
-# server starts in 9-17 s, and its test takes about 60 s, where the DuckDB one takes 2 s.
+# server, downloaded once per machine: 450 MB). On 2 cores Trino adds about 50 s to the suite: the
+# server starts in 10-17 s, and its test takes about 35 s, where the DuckDB one takes 2 s.
 echo "==> cargo test --test query (DuckDB, and Trino)"
 query_started=$SECONDS
 if trino_env="$("$root/scripts/trino.sh" start)"; then

@@ -117,7 +117,8 @@ EOF
     >"$state/server.log" 2>&1 </dev/null &
   echo $! >"$state/pid"
   for _ in $(seq 1 240); do
-    if curl -fsS "http://127.0.0.1:$port/v1/info" 2>/dev/null | grep -q '"starting":false'; then
+    if curl -fsS "http://127.0.0.1:$port/v1/info" 2>/dev/null | grep -q '"starting":false' &&
+      python3 "$root/scripts/trino_query.py" ready "http://127.0.0.1:$port" >/dev/null 2>&1; then
       echo "==> Trino $version at http://127.0.0.1:$port (started in $((SECONDS - started)) s; log $state/server.log)" >&2
       echo "export TRINO_URL=http://127.0.0.1:$port"
       echo "export TRINO_STATE=$state"

@@ -74,6 +74,17 @@ class Trino:
                 raise
 
     def execute(self, sql: str) -> tuple[list[dict], list[list]]:
+        # Just after start the coordinator may not have announced itself as a worker yet.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return self._execute(sql)
+            except TrinoError as e:
+                if e.error.get("errorName") != "NO_NODES_AVAILABLE" or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def _execute(self, sql: str) -> tuple[list[dict], list[list]]:
         headers = {"X-Trino-User": "atlassian-audit-test", "X-Trino-Catalog": CATALOG,
                    "X-Trino-Time-Zone": "UTC", "Content-Type": "text/plain; charset=utf-8",
                    # timestamp(3), not timestamp: the types as the view declares them
@@ -199,6 +210,9 @@ def server_args(p: argparse.ArgumentParser):
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["ready"]:  # scripts/trino.sh start: the server runs queries
+        Trino(argv[1]).execute("SELECT 1")
+        return 0
     if argv[:1] in (["check"], ["sql"]):
         p = argparse.ArgumentParser(prog=f"trino_query.py {argv[0]}")
         p.add_argument("--bucket", type=Path, required=True)
