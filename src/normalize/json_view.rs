@@ -25,7 +25,7 @@ use super::scan::{self, Doc, Skip};
 pub struct Field<'a> {
     pub raw: Option<&'a str>,
     /// The compacted event the text is a piece of, when it was read from one.
-    doc: Option<Doc<'a>>,
+    pub(super) doc: Option<Doc<'a>>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {

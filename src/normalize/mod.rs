@@ -410,11 +410,7 @@ fn check<'a>(raw: &'a RawValue, compact: Option<scan::Doc<'a>>) -> Result<Checke
                 indicator_members: {
                     let mut members = String::new();
                     Indicators::from_attributes(&attrs).write_json_members(&mut members);
-                    string_attributes::write_members(
-                        attrs.context.raw,
-                        attrs.container.raw,
-                        &mut members,
-                    );
+                    string_attributes::write_members(attrs.context, attrs.container, &mut members);
                     members
                 },
             })

@@ -23,6 +23,8 @@ use serde_json::value::RawValue;
 use std::fmt;
 
 use super::compact_json::{compact_json_into, push_json_string};
+use super::json_view::{Field, Kind};
+use super::scan::{self, Skip};
 
 /// The members of a JSON object, in order, repeats included.
 struct Members<'a>(Vec<(String, &'a RawValue)>);
@@ -47,28 +49,115 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
     }
 }
 
-/// Appends `,"p_context":[…]` and `,"p_container":[…]` for the raw `attributes.context` and
-/// `attributes.container` (absent: no member).
-pub fn write_members(context: Option<&str>, container: Option<&str>, out: &mut String) {
-    for (name, raw) in [("p_context", context), ("p_container", container)] {
-        let Some(raw) = raw else { continue };
-        let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw) else {
+/// Appends `,"p_context":[…]` and `,"p_container":[…]` for `attributes.context` and
+/// `attributes.container` (absent, or not an array: no member).
+///
+/// Read with the normalizer's scanner (over the compacted event, stepping over nested values with
+/// its closers); an object with an escaped member name goes through serde instead, which compares
+/// names unescaped (two spellings of one key are one map key).
+pub fn write_members(context: Field<'_>, container: Field<'_>, out: &mut String) {
+    for (name, list) in [("p_context", context), ("p_container", container)] {
+        let Some(items) = list.as_array() else {
             continue;
         };
         out.push_str(",\"");
         out.push_str(name);
         out.push_str("\":[");
-        for (i, item) in items.iter().enumerate() {
+        for (i, item) in items.into_iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            write_entry(item.get(), out);
+            write_entry(item, out);
         }
         out.push(']');
     }
 }
 
-fn write_entry(raw: &str, out: &mut String) {
+fn write_entry(item: Field<'_>, out: &mut String) {
+    let Some(raw) = item.raw else { return };
+    if Kind::of(raw) != Kind::Object {
+        compact_json_into(raw, out);
+        return;
+    }
+    let members: Vec<scan::Member> = scan::members(raw, Skip::new(item.doc, raw)).collect();
+    if members.iter().any(|m| m.name_escaped) {
+        return write_entry_by_serde(raw, out);
+    }
+    out.push('{');
+    for (i, m) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(m.name);
+        out.push_str("\":");
+        if m.name == "attributes" {
+            write_string_map(
+                Field {
+                    raw: Some(m.value),
+                    doc: item.doc,
+                },
+                out,
+            );
+        } else {
+            compact_json_into(m.value, out);
+        }
+    }
+    out.push('}');
+}
+
+fn write_string_map(attributes: Field<'_>, out: &mut String) {
+    let Some(raw) = attributes.raw.filter(|r| Kind::of(r) == Kind::Object) else {
+        out.push_str("null");
+        return;
+    };
+    let members: Vec<scan::Member> = scan::members(raw, Skip::new(attributes.doc, raw)).collect();
+    if members.iter().any(|m| m.name_escaped) {
+        return write_string_map_by_serde(raw, out);
+    }
+    let repeated = |i: usize| members[i + 1..].iter().any(|m| m.name == members[i].name);
+    // The usual case: strings and nulls only, no repeats, already compact: the text as it is.
+    if attributes.doc.is_some()
+        && members
+            .iter()
+            .enumerate()
+            .all(|(i, m)| matches!(m.value.as_bytes()[0], b'"' | b'n') && !repeated(i))
+    {
+        out.push_str(raw);
+        return;
+    }
+    out.push('{');
+    let mut first = true;
+    for (i, m) in members.iter().enumerate() {
+        if repeated(i) {
+            continue; // a later value of the same key wins
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push('"');
+        out.push_str(m.name);
+        out.push_str("\":");
+        push_as_string(m.value, out);
+    }
+    out.push('}');
+}
+
+/// A value as a map<string, string> holds it: a string as it is, null, else its JSON text.
+fn push_as_string(value: &str, out: &mut String) {
+    match value.as_bytes().first() {
+        Some(b'"') => out.push_str(value),
+        Some(b'n') => out.push_str("null"),
+        _ => {
+            let mut compact = String::with_capacity(value.len());
+            compact_json_into(value, &mut compact);
+            push_json_string(out, &compact);
+        }
+    }
+}
+
+fn write_entry_by_serde(raw: &str, out: &mut String) {
     let Ok(Members(members)) = serde_json::from_str::<Members>(raw) else {
         compact_json_into(raw, out);
         return;
@@ -81,7 +170,11 @@ fn write_entry(raw: &str, out: &mut String) {
         push_json_string(out, key);
         out.push(':');
         if key == "attributes" {
-            write_string_map(value.get(), out);
+            if Kind::of(value.get()) == Kind::Object {
+                write_string_map_by_serde(value.get(), out);
+            } else {
+                out.push_str("null");
+            }
         } else {
             compact_json_into(value.get(), out);
         }
@@ -89,7 +182,7 @@ fn write_entry(raw: &str, out: &mut String) {
     out.push('}');
 }
 
-fn write_string_map(raw: &str, out: &mut String) {
+fn write_string_map_by_serde(raw: &str, out: &mut String) {
     let Ok(Members(members)) = serde_json::from_str::<Members>(raw) else {
         out.push_str("null");
         return;
@@ -106,16 +199,7 @@ fn write_string_map(raw: &str, out: &mut String) {
         first = false;
         push_json_string(out, key);
         out.push(':');
-        let text = value.get();
-        match text.as_bytes().first() {
-            Some(b'"') => out.push_str(text),
-            Some(b'n') => out.push_str("null"),
-            _ => {
-                let mut compact = String::with_capacity(text.len());
-                compact_json_into(text, &mut compact);
-                push_json_string(out, &compact);
-            }
-        }
+        push_as_string(value.get(), out);
     }
     out.push('}');
 }
@@ -124,9 +208,35 @@ fn write_string_map(raw: &str, out: &mut String) {
 mod tests {
     use super::*;
 
+    fn field(raw: &str) -> Field<'_> {
+        Field {
+            raw: Some(raw),
+            doc: None,
+        }
+    }
+
+    /// Through the scanner without a document (as for an event serde read), and over the
+    /// compacted text with its closers (as the normalizer reads most events): the same output.
     fn members(context: &str) -> String {
         let mut out = String::new();
-        write_members(Some(context), None, &mut out);
+        write_members(field(context), Field::default(), &mut out);
+        let mut compact = String::new();
+        let mut closers = scan::Closers::default();
+        scan::compact_with_depth(context, &mut compact, &mut closers);
+        let doc = scan::Doc {
+            text: &compact,
+            closers: &closers,
+        };
+        let mut scanned = String::new();
+        write_members(
+            Field {
+                raw: Some(&compact),
+                doc: Some(doc),
+            },
+            Field::default(),
+            &mut scanned,
+        );
+        assert_eq!(out, scanned, "with and without the document");
         out
     }
 
@@ -157,7 +267,18 @@ mod tests {
         assert_eq!(members(r#"{"not":"an array"}"#), "");
         assert_eq!(members("[]"), r#","p_context":[]"#);
         let mut out = String::new();
-        write_members(None, Some(r#"[{"attributes":{}}]"#), &mut out);
+        write_members(Field::default(), field(r#"[{"attributes":{}}]"#), &mut out);
         assert_eq!(out, r#","p_container":[{"attributes":{}}]"#);
+    }
+
+    #[test]
+    fn strings_only_are_copied_as_they_are_and_escaped_names_read_unescaped() {
+        let plain = r#"[{"id":"1","attributes":{"email":"a@b.c","x":null},"links":{"alt":null}}]"#;
+        assert_eq!(members(plain), format!(",\"p_context\":{plain}"));
+        // "\u0061" is "a": one key, the later value.
+        assert_eq!(
+            members(r#"[{"attributes":{"a":1,"\u0061":{"b":2}}}]"#),
+            r#","p_context":[{"attributes":{"a":"{\"b\":2}"}}]"#
+        );
     }
 }
