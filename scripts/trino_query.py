@@ -37,6 +37,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no scripts/__pycache__ from importing query.py
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import query  # noqa: E402  (scripts/query.py: the parsers of sql/ and the template's generator)
 
