@@ -1,6 +1,6 @@
 # atlassian-audit-collector: every target installs the pinned tools it needs the first time
 # (Python tools into .venv and .venv-checkov from tools/*.txt).
-.PHONY: demo query query-template check test build build-host lint template-check invoke deploy tools clean help
+.PHONY: demo query query-trino query-template check test build build-host lint template-check invoke deploy tools clean help
 
 CARGO ?= cargo
 VENV := .venv/bin
@@ -16,6 +16,15 @@ query:
 	@scripts/tools.sh query
 	@[ -d demo-output/bucket/logs ] || $(MAKE) --no-print-directory demo
 	.venv-query/bin/python scripts/query.py --bucket demo-output/bucket $(QUERY_ARGS)
+
+## query-trino: the tables, the view and every saved query of sql/ on Trino, the engine of Athena's engine 3
+## (scripts/trino.sh: the pinned server, downloaded from Maven Central once per machine, on loopback): the
+## security scenario's rows exactly, and DuckDB's answers over the demo (tests/query/trino.rs;
+## docs/querying-on-trino.md)
+query-trino:
+	@scripts/tools.sh query
+	@set -e; eval "$$(scripts/trino.sh start)"; trap 'scripts/trino.sh stop' EXIT; \
+	  $(CARGO) test --locked --test query trino -- --nocapture
 
 ## query-template: rewrite template.yaml's tables, view and saved queries from sql/ (after editing sql/)
 query-template:

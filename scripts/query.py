@@ -424,10 +424,17 @@ def hive_of_trino(t: str) -> str:
     return {"varchar": "string", "timestamp(3)": "timestamp", "bigint": "bigint", "integer": "int"}[t]
 
 
-def view_resource(view: View) -> str:
+def view_definition(view: View) -> str:
+    """The view as Glue stores it for Athena: the JSON inside `/* Presto View: <base64> */`, with
+    ${Sql} (the JSON string of the view's SELECT) and ${QueryDatabase} for CloudFormation's Fn::Sub.
+    scripts/trino_query.py substitutes them the same way and hands the result to Trino."""
     columns = ",".join(json.dumps({"name": n, "type": t}) for n, t, _ in view.columns)
-    definition = ('{"originalSql":${Sql},"catalog":"awsdatacatalog","schema":"${QueryDatabase}",'
-                  f'"columns":[{columns}],"runAsInvoker":false}}')
+    return ('{"originalSql":${Sql},"catalog":"awsdatacatalog","schema":"${QueryDatabase}",'
+            f'"columns":[{columns}],"runAsInvoker":false}}')
+
+
+def view_resource(view: View) -> str:
+    definition = view_definition(view)
     lines = [
         "  AtlassianAuditFlatView:",
         "    Type: AWS::Glue::Table",

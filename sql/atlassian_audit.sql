@@ -9,9 +9,14 @@
 -- SerDe: the Hive JSON SerDe, which Athena's guidance recommends over the OpenX SerDe (whose results
 -- "can be non-deterministic"). It matches JSON keys to columns without regard to case, skips keys
 -- without a column, and needs each value to have its column's shape (a string column takes a JSON
--- scalar, a struct column an object). The polymorphic `attributes` of context[] and container[]
--- (their keys depend on the entity's type; every value seen is a string) are maps: every key is
--- reachable, e.g. element_at(attributes.context[1].attributes, 'email').
+-- scalar, a struct column an object, a map<string, string> only scalars: one nested value in it
+-- fails every query over its partition). The polymorphic `attributes` of context[] and container[]
+-- (their keys depend on the entity's type; any value may come, objects included) are therefore not
+-- columns of attributes.context / attributes.container, which keep the event as received: the
+-- collector appends p_context and p_container, the same entries with every attributes value a
+-- string (a number, boolean, object or array as its JSON text; src/normalize/string_attributes.rs),
+-- read as maps: every key is reachable, e.g. element_at(element_at(p_context, 1).attributes, 'email'),
+-- and json_extract(element_at(element_at(p_context, 1).attributes, 'twoSvDetails'), '$.x').
 --
 -- Partitions: projected (no crawler, no MSCK REPAIR). The integer projections with their digits
 -- give exactly the zero-padded keys the sink writes (src/sink/layout.rs): year=2026/month=03/day=09/hour=00.
@@ -28,18 +33,8 @@ CREATE EXTERNAL TABLE atlassian_audit (
       onBehalfOf: struct<id: string, name: string, email: string>,
       links: struct<alt: string, self: string>
     >,
-    container: array<struct<
-      id: string,
-      type: string,
-      attributes: map<string, string>,
-      links: struct<alt: string, self: string>
-    >>,
-    context: array<struct<
-      id: string,
-      type: string,
-      attributes: map<string, string>,
-      links: struct<alt: string, self: string>
-    >>,
+    container: array<struct<id: string, type: string, links: struct<alt: string, self: string>>>,
+    context: array<struct<id: string, type: string, links: struct<alt: string, self: string>>>,
     location: struct<ip: string, countryName: string, regionName: string, city: string>,
     `time`: string,
     processedAt: string
@@ -57,7 +52,19 @@ CREATE EXTERNAL TABLE atlassian_audit (
   p_any_domain_names array<string>,
   p_any_emails array<string>,
   p_any_usernames array<string>,
-  p_any_actor_ids array<string>
+  p_any_actor_ids array<string>,
+  p_context array<struct<
+    id: string,
+    type: string,
+    attributes: map<string, string>,
+    links: struct<alt: string, self: string>
+  >>,
+  p_container array<struct<
+    id: string,
+    type: string,
+    attributes: map<string, string>,
+    links: struct<alt: string, self: string>
+  >>
 )
 PARTITIONED BY (year string, month string, day string, hour string)
 ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'

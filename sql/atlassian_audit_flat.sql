@@ -6,7 +6,9 @@
 -- This file is the source of the view the stack creates (template.yaml, AtlassianAuditFlatView);
 -- tests/query_schema.rs proves the template carries this very text and these columns, and the
 -- README documents each column with the rows below. `make query` runs it over the demo's output in
--- DuckDB (transpiled from Trino).
+-- DuckDB (transpiled from Trino), `make query-trino` on Trino. The context and container columns
+-- are read from p_context and p_container, the collector's copies of attributes.context and
+-- attributes.container whose polymorphic attributes are all strings (sql/atlassian_audit.sql).
 --
 -- | column | type | what it is |
 -- |---|---|---|
@@ -57,25 +59,25 @@ SELECT
   attributes.location.countryName AS country,
   attributes.location.regionName AS region,
   attributes.location.city AS city,
-  element_at(filter(attributes.container, c -> c.type = 'orgs'), 1).id AS org_id,
+  element_at(filter(p_container, c -> c.type = 'orgs'), 1).id AS org_id,
   coalesce(
-    element_at(element_at(filter(attributes.container, c -> c.type <> 'orgs'), 1).attributes, 'siteName'),
-    element_at(element_at(filter(attributes.container, c -> c.type <> 'orgs'), 1).attributes, 'name'),
-    element_at(element_at(filter(attributes.container, c -> c.type <> 'orgs'), 1).attributes, 'siteHostName')
+    element_at(element_at(filter(p_container, c -> c.type <> 'orgs'), 1).attributes, 'siteName'),
+    element_at(element_at(filter(p_container, c -> c.type <> 'orgs'), 1).attributes, 'name'),
+    element_at(element_at(filter(p_container, c -> c.type <> 'orgs'), 1).attributes, 'siteHostName')
   ) AS product,
   coalesce(
-    element_at(element_at(filter(attributes.container, c -> c.type <> 'orgs'), 1).attributes, 'siteHostName'),
-    element_at(filter(attributes.container, c -> c.type <> 'orgs'), 1).links.alt
+    element_at(element_at(filter(p_container, c -> c.type <> 'orgs'), 1).attributes, 'siteHostName'),
+    element_at(filter(p_container, c -> c.type <> 'orgs'), 1).links.alt
   ) AS product_url,
-  element_at(attributes.context, 1).id AS target_id,
-  element_at(attributes.context, 1).type AS target_type,
+  element_at(p_context, 1).id AS target_id,
+  element_at(p_context, 1).type AS target_type,
   coalesce(
-    element_at(element_at(attributes.context, 1).attributes, 'name'),
-    element_at(element_at(attributes.context, 1).attributes, 'groupName'),
-    element_at(element_at(attributes.context, 1).attributes, 'siteName'),
-    element_at(element_at(attributes.context, 1).attributes, 'email')
+    element_at(element_at(p_context, 1).attributes, 'name'),
+    element_at(element_at(p_context, 1).attributes, 'groupName'),
+    element_at(element_at(p_context, 1).attributes, 'siteName'),
+    element_at(element_at(p_context, 1).attributes, 'email')
   ) AS target_name,
-  element_at(element_at(attributes.context, 1).attributes, 'email') AS target_email,
+  element_at(element_at(p_context, 1).attributes, 'email') AS target_email,
   message.content AS message,
   id AS event_id,
   p_row_id,

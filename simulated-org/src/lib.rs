@@ -52,7 +52,7 @@ pub use generator::{
     process_days_late,
 };
 pub use incidents::incident_events;
-pub use scenarios::{security_scenario, Question, SecurityScenario, Who};
+pub use scenarios::{security_scenario, Question, SecurityScenario, Who, HOSTILE_ACTOR};
 pub use server::CONTROL_THROTTLE_PATH;
 pub use store::TimeField;
 

@@ -76,6 +76,12 @@ pub const INTEGRATION: Who = who(
     "hr-sync",
     "7d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d@connect.atlassian.com",
 );
+/// An actor whose every string is unicode, for the hostile shapes.
+pub const HOSTILE_ACTOR: Who = who(
+    "712020:0f1e2d3c-4b5a-4697-8877-665544332211",
+    "Zoë Ñandú 李小龍 🚀 \u{202e}",
+    "zoë.ñandú@exämple.com",
+);
 /// Users that actions are about.
 const SUBJECTS: [Who; 4] = [
     who(
@@ -181,6 +187,35 @@ fn user_context(org_id: &str, u: Who) -> Value {
             "alt": format!("https://admin.atlassian.com/o/{org_id}/users/{}", u.id),
             "self": format!("https://api.atlassian.com/users/{}/manage/profile", u.id)
         }
+    })
+}
+
+/// The `i`-th of many distinct users (for the removal bursts).
+fn numbered_user_context(org_id: &str, i: i64) -> Value {
+    let id = format!("5a00000000000000000000{i:02}");
+    let email = format!("leaver{i:02}@example.com");
+    json!({
+        "id": id,
+        "type": "users",
+        "attributes": {"name": email, "email": email, "accountType": "atlassian"},
+        "links": {
+            "alt": format!("https://admin.atlassian.com/o/{org_id}/users/{id}"),
+            "self": format!("https://api.atlassian.com/users/{id}/manage/profile")
+        }
+    })
+}
+
+/// Polymorphic attributes of every JSON shape, for the hostile events.
+fn hostile_attributes() -> Value {
+    json!({
+        "name": "Équipe «sécurité» 安全 🛡️",
+        "nested": {"a": [1, {"b": null}], "c": {"d": "e"}},
+        "list": ["x", 2, true],
+        "number": 1.5e3,
+        "big": 12345678901234567890u64,
+        "flag": false,
+        "nothing": null,
+        "quote\"key": "back\\slash \u{0007}"
     })
 }
 
@@ -321,9 +356,20 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
     let late = b.push_event(
         2 * d,
         Ev::new("user_logged_in_as_user", IMPERSONATOR)
-            .about(json!({"type": "users", "attributes": {"accountType": "atlassian", "email": s[0].email, "name": s[0].email}}))
+            .about(json!({"type": "users", "attributes": {"accountType": "atlassian", "email": s[0].email, "name": s[0].email, "profile": {"locale": "fr-FR", "groups": ["a", "b"]}, "age": 41, "active": true, "manager": null}}))
             .saying(format!("Logged in as {}", s[0].email)),
     );
+    // Its site: attributes of every shape in a container entry too.
+    if let Some((_, last)) = b.events.last_mut() {
+        let mut site = hostile_attributes();
+        site["siteName"] = json!("example-sim");
+        if let Some(list) = last["attributes"]["container"].as_array_mut() {
+            list.push(
+                json!({"id": "0a1b2c3d-sites", "type": "sites", "attributes": site,
+                             "links": {"alt": "https://example-sim.atlassian.net"}}),
+            );
+        }
+    }
     let early = b.push_event(
         10 * d,
         Ev::new("user_logged_in_as_user", SECOND_ADMIN)
@@ -503,14 +549,34 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
         };
         b.push_event(
             start - i * 4 * MINUTE_MS,
-            Ev::new(action, MASS_REMOVER).about(user_context(&o, s[(i % 4) as usize])),
+            Ev::new(action, MASS_REMOVER).about(numbered_user_context(&o, i)),
         );
     }
     let mut negatives = Vec::new();
+    // 9 distinct users within 24 minutes: one short.
     for i in 0..9 {
         negatives.push(b.push_event(
             3 * d - i * 3 * MINUTE_MS,
-            Ev::new("user_removed_from_group", NINE_REMOVER).about(user_context(&o, s[0])),
+            Ev::new("user_removed_from_site", NINE_REMOVER).about(numbered_user_context(&o, i)),
+        ));
+    }
+    // 12 removals within 44 minutes, of one user (a script retrying): not 10 users.
+    for i in 0..12 {
+        negatives.push(b.push_event(
+            3 * d + 10 * h - i * 4 * MINUTE_MS,
+            Ev::new("user_removed_from_site", IMPERSONATOR).about(user_context(&o, s[0])),
+        ));
+    }
+    // 12 users within 44 minutes, removed from groups or products: not the rule's actions.
+    for i in 0..12 {
+        let action = if i % 2 == 0 {
+            "user_removed_from_group"
+        } else {
+            "user_revoked_product_access"
+        };
+        negatives.push(b.push_event(
+            6 * d - i * 4 * MINUTE_MS,
+            Ev::new(action, SECOND_ADMIN).about(numbered_user_context(&o, i)),
         ));
     }
     for i in 0..12 {
@@ -537,6 +603,7 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
         expected: vec![BTreeMap::from([
             ("actor_id", json!(MASS_REMOVER.id)),
             ("most_removed_in_one_hour", json!(12)),
+            ("users_removed_in_7_days", json!(12)),
             ("removals_in_7_days", json!(12)),
         ])],
         ordered: true,
@@ -556,10 +623,21 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
     let n3 = b.push_event(6 * h, Ev::new("group_created", s[1]).at_place(Some(KENYA)));
     let n4 = b.push_event(8 * h, Ev::new("user_login", s[0]).at_place(None));
     let n5 = b.push_event(9 * h, Ev::new("user_login", SECOND_ADMIN));
+    // A login whose only container is its site (as in the real Panther event): no org_id, from a
+    // country seen before.
+    let n6 = b.push_event(10 * h, Ev::new("user_login", s[3]).at_place(Some(GERMANY)));
+    if let Some((_, last)) = b.events.last_mut() {
+        last["attributes"]["container"] = json!([{
+            "id": "12345678-abcd-4012-8fgh-1234567890ab",
+            "type": "sites",
+            "attributes": {"siteHostName": "https://example-sim.atlassian.net", "siteName": "example-sim"},
+            "links": {"alt": "https://example-sim.atlassian.net"}
+        }]);
+    }
     let mut q = question(
         "09_logins_from_new_countries",
         vec![brazil, kenya],
-        vec![n1, n2, n3, n4, n5],
+        vec![n1, n2, n3, n4, n5, n6],
     );
     for (row, place) in q.expected.iter_mut().zip([BRAZIL, KENYA]) {
         row.insert("country", json!(place.1));
@@ -617,6 +695,71 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
         negatives: vec![n1, n2, n3],
     };
 
+    // Hostile shapes, read by every query that scans them (10 counts them): a unicode actor;
+    // attributes of every JSON shape in context and container entries; `time` with 0 to 9
+    // fractional digits; the last millisecond of a day and the first of the next (the edges of
+    // the day and hour partitions), and of the month when that lies in the window.
+    let hostile = |b: &mut Builder, ago: i64, fraction_digits: Option<usize>| {
+        let id = b.push_event(
+            ago,
+            Ev::new("group_created", HOSTILE_ACTOR)
+                .about(json!({"id": "hostile-group", "type": "groups", "attributes": hostile_attributes(),
+                              "links": {"alt": null, "self": null}}))
+                .saying("Créé «équipe» 👩‍💻 \\ \" \n\t"),
+        );
+        if let Some((_, last)) = b.events.last_mut() {
+            if let Some(list) = last["attributes"]["container"].as_array_mut() {
+                list.push(
+                    json!({"id": "site-1", "type": "sites", "attributes": hostile_attributes(),
+                                 "links": {"alt": "https://hostile.atlassian.net", "self": null}}),
+                );
+            }
+            if let Some(n) = fraction_digits {
+                let time = last["attributes"]["time"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let fraction = if n == 0 {
+                    String::new()
+                } else {
+                    format!(".{}", &"123456789"[..n])
+                };
+                last["attributes"]["time"] = json!(format!("{}{fraction}Z", &time[..19]));
+            }
+        }
+        id
+    };
+    let mut hostile_ids = Vec::new();
+    // Every precision, at whole seconds plus the fraction's milliseconds (time order kept).
+    for n in 0..=9usize {
+        let ms = match n {
+            0 => 0,
+            1 => 100,
+            2 => 120,
+            _ => 123,
+        };
+        let base = (now_ms - 20 * h - n as i64 * MINUTE_MS).div_euclid(1000) * 1000;
+        hostile_ids.push(hostile(&mut b, now_ms - (base + ms), Some(n)));
+    }
+    let far_from_edges = |ago: i64| {
+        WINDOW_EDGES_HOURS
+            .iter()
+            .all(|e| (ago as f64 / h as f64 - *e as f64).abs() >= 1.0)
+            && ago > 0
+    };
+    let midnight = (now_ms - 2 * d).div_euclid(d) * d;
+    let month_start = {
+        let today = clock::format_millis(now_ms);
+        clock::parse_rfc3339_ms(&format!("{}-01T00:00:00Z", &today[..7])).unwrap_or(midnight)
+    };
+    for edge in [midnight, month_start] {
+        for t in [edge - 1, edge] {
+            if far_from_edges(now_ms - t) {
+                hostile_ids.push(hostile(&mut b, now_ms - t, None));
+            }
+        }
+    }
+
     // 12: quarantined events: one without links, one with an unreadable time.
     let mut invalid = Vec::new();
     let no_links = b.push_event(
@@ -660,7 +803,8 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
         params: Vec::new(),
         expected: ids(&quarantined),
         ordered: false,
-        negatives: Vec::new(),
+        // Odd but valid: kept in logs/, not quarantined.
+        negatives: hostile_ids,
     });
     questions.sort_by_key(|q| q.query);
 
@@ -725,9 +869,7 @@ mod tests {
                     q.query
                 );
             }
-            if q.query != "12_quarantined_events" {
-                assert!(!q.negatives.is_empty(), "{}: no negative case", q.query);
-            }
+            assert!(!q.negatives.is_empty(), "{}: no negative case", q.query);
         }
         let times: Vec<i64> = sc
             .events

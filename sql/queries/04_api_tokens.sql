@@ -17,6 +17,7 @@ SELECT
   event_id
 FROM atlassian_audit_flat
 WHERE concat(year, '-', month, '-', day) >= date_format(current_timestamp - INTERVAL '30' DAY, '%Y-%m-%d')
+  AND year BETWEEN date_format(current_timestamp - INTERVAL '30' DAY, '%Y') AND date_format(current_timestamp, '%Y')
   AND event_time >= current_timestamp - INTERVAL '30' DAY
   AND action IN ('api_token_created', 'api_token_revoked')
 ORDER BY event_time DESC

@@ -15,6 +15,7 @@ SELECT
   max(event_time) AS last_event
 FROM atlassian_audit_flat
 WHERE concat(year, '-', month, '-', day) >= date_format(current_timestamp - INTERVAL '1' DAY, '%Y-%m-%d')
+  AND year BETWEEN date_format(current_timestamp - INTERVAL '1' DAY, '%Y') AND date_format(current_timestamp, '%Y')
   AND event_time >= current_timestamp - INTERVAL '1' DAY
 GROUP BY actor_id
 ORDER BY events DESC, actor_id

@@ -23,4 +23,5 @@ SELECT
 FROM atlassian_audit_flat
 WHERE ? IN (actor_id, actor_email, on_behalf_of_id, on_behalf_of_email)
   AND concat(year, '-', month, '-', day) BETWEEN ? AND ?
+  AND year BETWEEN '2020' AND date_format(current_timestamp, '%Y')
 ORDER BY event_time, event_id

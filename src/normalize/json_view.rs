@@ -25,7 +25,7 @@ use super::scan::{self, Doc, Skip};
 pub struct Field<'a> {
     pub raw: Option<&'a str>,
     /// The compacted event the text is a piece of, when it was read from one.
-    doc: Option<Doc<'a>>,
+    pub(super) doc: Option<Doc<'a>>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
@@ -219,6 +219,8 @@ pub struct AttributesView<'a> {
     #[serde(borrow, default)]
     pub context: Field<'a>,
     #[serde(borrow, default)]
+    pub container: Field<'a>,
+    #[serde(borrow, default)]
     pub location: Field<'a>,
 }
 
@@ -260,16 +262,24 @@ impl<'a> View<'a> for EventView<'a> {
 
 impl<'a> View<'a> for AttributesView<'a> {
     fn scan(text: &'a str, doc: Option<Doc<'a>>) -> Result<Self, Unusual> {
-        let [time, processed_at, actor, context, location] = pick(
+        let [time, processed_at, actor, context, container, location] = pick(
             text,
             doc,
-            ["time", "processedAt", "actor", "context", "location"],
+            [
+                "time",
+                "processedAt",
+                "actor",
+                "context",
+                "container",
+                "location",
+            ],
         )?;
         Ok(AttributesView {
             time,
             processed_at,
             actor,
             context,
+            container,
             location,
         })
     }

@@ -9,6 +9,7 @@ mod compact_json;
 mod indicators;
 mod json_view;
 mod scan;
+mod string_attributes;
 mod timestamp;
 mod url_host;
 
@@ -112,7 +113,8 @@ struct Checked {
     id: String,
     event_time: DateTime<Utc>,
     processed_at: Option<DateTime<Utc>>,
-    /// The `,"p_any_…":[…]` members, rendered while the event's text is at hand.
+    /// The `,"p_any_…":[…]` members and `p_context`/`p_container` (string_attributes.rs),
+    /// rendered while the event's text is at hand.
     indicator_members: String,
 }
 
@@ -408,6 +410,7 @@ fn check<'a>(raw: &'a RawValue, compact: Option<scan::Doc<'a>>) -> Result<Checke
                 indicator_members: {
                     let mut members = String::new();
                     Indicators::from_attributes(&attrs).write_json_members(&mut members);
+                    string_attributes::write_members(attrs.context, attrs.container, &mut members);
                     members
                 },
             })
