@@ -44,7 +44,8 @@ pub struct RunSummary {
     pub events_processed: u64,
     pub quarantined_events: u64,
     pub duplicates_dropped: u64,
-    /// Events of a read by time processed before its `from` (written by earlier runs), apart
+    /// Events processed before the read's floor (a read by time's `from`, a read by cursor's
+    /// window start: written by earlier runs), apart
     /// from the repeats dropped by id.
     pub dropped_before_window: u64,
     /// Events processed outside this task's window: the source's other task (live collection

@@ -384,3 +384,46 @@ async fn the_cli_refuses_a_rewound_state_file() {
         rewound
     );
 }
+
+/// A quiet organization (an event a minute): after a refused cursor, a run resumes by time from
+/// the window start, and the next run reads by the cursor that read left. An API repeating 20
+/// events before that cursor reaches back past the recent ids the checkpoint keeps (five
+/// minutes' worth): those repeats were written long ago and must be skipped by time, as a
+/// read by time skips them, not written again.
+#[tokio::test]
+async fn repeats_from_before_the_window_are_skipped_on_a_read_by_cursor_too() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    let now = simulated_org::now_ms();
+    for minute in (1..=30).rev() {
+        let at = now - minute * 60_000;
+        env.org.append_events_at(
+            simulated_org::generate_events_for_org(
+                env.org.org_id(),
+                minute as u64,
+                1,
+                (at - 1_000, at),
+            ),
+            at,
+        );
+    }
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.summary.events_processed, 30);
+    // Two more runs with a little activity each, so the recent ids shrink to the last minutes.
+    for round in 0..2 {
+        append_live(&env.org, 300 + round, 1);
+        assert!(env.run().await.error.is_none());
+    }
+    // The cursor refused: the run reads by time from the window start, and keeps the cursor
+    // of its last page.
+    append_live(&env.org, 400, 1);
+    env.org.push_faults([Fault::InvalidCursor]);
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    // The next read by that cursor starts with the 20 events before it.
+    append_live(&env.org, 401, 1);
+    env.org.push_faults([Fault::RepeatPrevious { count: 20 }]);
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    env.assert_exactly_once().await;
+}

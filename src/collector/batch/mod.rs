@@ -30,7 +30,8 @@ pub struct Batch {
     pub quarantined: u64,
     /// Events dropped as repeats: their id was written already.
     pub duplicates: u64,
-    /// Events of a read by time processed before its `from`: written by the runs before.
+    /// Events processed before the read's floor (a read by time's `from`, a read by cursor's
+    /// window start): written by the runs before.
     pub before_window: u64,
     /// Events processed outside the task's [`ProcessedWindow`]: the other task of the source
     /// (its live collection, or its backfill) writes them.
@@ -172,10 +173,11 @@ pub struct BatchBuilder {
 
 impl BatchBuilder {
     /// An empty batch. Events processed before `written_before_ms` are skipped: it is the
-    /// `from` of a read by time, before which every event was written already (the stream is
-    /// in processedAt order), so a page that reaches back past it (an API repeating events from
-    /// before the position it was asked for) writes nothing twice. Reads by cursor pass `None`:
-    /// they drop repeats by id only.
+    /// `from` of a read by time, or the checkpoint's window start for a read by cursor, before
+    /// which every event was written already (the stream is in processedAt order), so a page
+    /// that reaches back past it (an API repeating events from before the position it was
+    /// asked for) writes nothing twice; at and after it, repeats are dropped by id. `None`
+    /// (nothing written yet) skips nothing.
     pub fn new(written_before_ms: Option<i64>) -> Self {
         BatchBuilder {
             written_before_ms,

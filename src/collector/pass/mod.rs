@@ -121,11 +121,12 @@ impl<'r> Pass<'r> {
     fn reading_from_checkpoint(&self) -> Reading {
         let checkpoint = &self.writer.checkpoint;
         let start = checkpoint.position(self.initial_from_ms);
-        // A read by time skips what was processed before its `from` (written already); a read
-        // by cursor drops repeats by id only.
+        // A read by time skips what was processed before its `from`, a read by cursor what was
+        // processed before the window start: written already, and past the recent ids (a page
+        // repeating events from before its cursor can reach back that far).
         let written_before = match &start {
             StreamPosition::From { from_ms } => Some(*from_ms),
-            StreamPosition::Cursor(_) => None,
+            StreamPosition::Cursor(_) => checkpoint.window_start_ms,
         };
         let detection = BatchDetection::new(&self.reader.parts.detection, &checkpoint.detect);
         Reading {
@@ -150,11 +151,14 @@ impl<'r> Pass<'r> {
             recent.insert_hash(*hash, processed_ms.unwrap_or(i64::MAX));
         }
         let detection = BatchDetection::new(&self.reader.parts.detection, &prepared.detect_state);
+        // Every id at or after the checkpoint's window start is in `recent` (the checkpoint's, and
+        // the prepared batch's): what a repeat brings from before it was written already.
+        let written_before = self.writer.checkpoint.window_start_ms;
         Some(Reading {
             next: start.clone(),
             start,
             cursor: None,
-            builder: BatchBuilder::new(None)
+            builder: BatchBuilder::new(written_before)
                 .within(self.reader.parts.settings.window)
                 .detecting(detection),
             recent,
