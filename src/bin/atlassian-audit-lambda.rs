@@ -21,8 +21,9 @@ async fn async_main() -> Result<(), Error> {
     atlassian_audit::lambda::init_json_logging();
 
     // Bad configuration fails the init, before any request, with the setting named.
-    let config = Config::from_env()?;
-    let app = Arc::new(App::from_config(config).await?);
+    // The errors' messages, not their debug form: the init log is what an operator reads.
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let app = Arc::new(App::from_config(config).await.map_err(|e| e.to_string())?);
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();

@@ -49,14 +49,23 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
     }
 }
 
+/// A `context` or `container` longer than this gets no copy: real ones are a few KB, and a
+/// hostile one of megabytes (a rule-named event at the body cap) copied whole would double the
+/// largest line a run holds, past the memory the archive-first bound allows. The event itself
+/// stays whole in the line; the view's context or container columns are empty for it.
+pub const MAX_COPIED_BYTES: usize = 1024 * 1024;
+
 /// Appends `,"p_context":[…]` and `,"p_container":[…]` for `attributes.context` and
-/// `attributes.container` (absent, or not an array: no member).
+/// `attributes.container` (absent, not an array, or over [`MAX_COPIED_BYTES`]: no member).
 ///
 /// Read with the normalizer's scanner (over the compacted event, stepping over nested values with
 /// its closers); an object with an escaped member name goes through serde instead, which compares
 /// names unescaped (two spellings of one key are one map key).
 pub fn write_members(context: Field<'_>, container: Field<'_>, out: &mut String) {
     for (name, list) in [("p_context", context), ("p_container", container)] {
+        if list.raw.is_some_and(|raw| raw.len() > MAX_COPIED_BYTES) {
+            continue;
+        }
         let Some(items) = list.as_array() else {
             continue;
         };
@@ -280,5 +289,22 @@ mod tests {
             members(r#"[{"attributes":{"a":1,"\u0061":{"b":2}}}]"#),
             r#","p_context":[{"attributes":{"a":"{\"b\":2}"}}]"#
         );
+    }
+
+    #[test]
+    fn a_context_of_megabytes_is_not_copied() {
+        let big = format!(
+            "[{}]",
+            vec![r#"{"id":"u","type":"users","attributes":{"email":"a@b.c"}}"#; 20_000].join(",")
+        );
+        assert!(big.len() > MAX_COPIED_BYTES);
+        let field = |raw: &'static str| Field {
+            raw: Some(raw),
+            doc: None,
+        };
+        let big: &'static str = Box::leak(big.into_boxed_str());
+        let mut out = String::new();
+        write_members(field(big), field("[]"), &mut out);
+        assert_eq!(out, r#","p_container":[]"#);
     }
 }
