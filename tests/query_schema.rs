@@ -655,40 +655,9 @@ fn the_partition_projection_yields_exactly_the_sinks_keys() {
 
 // ---- template.yaml ------------------------------------------------------------------------------
 
-/// The template as JSON, short-form tags in their long form (`!Ref X` → `{"Ref": "X"}`).
-fn template() -> Value {
-    fn to_json(v: &serde_yaml_ng::Value) -> Value {
-        use serde_yaml_ng::Value as Y;
-        match v {
-            Y::Null => Value::Null,
-            Y::Bool(b) => json!(b),
-            Y::Number(n) => serde_json::to_value(n).expect("a number"),
-            Y::String(s) => json!(s),
-            Y::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
-            Y::Mapping(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.as_str().expect("string keys").to_string(), to_json(v)))
-                    .collect(),
-            ),
-            Y::Tagged(t) => {
-                let tag = t.tag.to_string();
-                let name = tag.trim_start_matches('!').to_string();
-                let inner = to_json(&t.value);
-                match name.as_str() {
-                    "Ref" | "Condition" => json!({ name: inner }),
-                    "GetAtt" => {
-                        let parts: Vec<&str> =
-                            inner.as_str().expect("A.B").splitn(2, '.').collect();
-                        json!({ "Fn::GetAtt": parts })
-                    }
-                    _ => json!({ format!("Fn::{name}"): inner }),
-                }
-            }
-        }
-    }
-    let text = read("template.yaml");
-    to_json(&serde_yaml_ng::from_str(&text).expect("template.yaml is YAML"))
-}
+#[path = "support/template.rs"]
+mod template_file;
+use template_file::template;
 
 fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
     let r = &t["Resources"][name];
