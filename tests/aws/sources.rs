@@ -1,7 +1,7 @@
 //! The `sources` commands and `run --all-sources` as an operator runs them: the CLI as a child
 //! process against the registry, secrets, table and bucket in moto, two organizations behind
 //! one simulated API.
-use crate::support::fleet::start_orgs;
+use crate::support::fleet::{start_orgs, without_single_org_settings};
 use crate::support::harness::{
     cli_binary, create_bucket, create_table, require_moto, s3_objects, unique, Moto, PREFIX,
 };
@@ -78,16 +78,7 @@ impl Deployment {
         ] {
             cmd.env(name, value);
         }
-        for name in [
-            env::SECRET_ID,
-            env::ORG_ID,
-            env::API_KEY,
-            env::SOURCE_ID,
-            env::STATE_FILE,
-            env::OUTPUT_DIR,
-        ] {
-            cmd.env_remove(name);
-        }
+        without_single_org_settings(&mut cmd);
         cmd.env(env::API_BASE_URL, self.orgs[0].base_url());
         let out = cmd.args(args).output().await.expect("the CLI runs");
         for org in &self.orgs {

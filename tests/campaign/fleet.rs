@@ -9,7 +9,7 @@ use super::aws_proxy::AwsProxy;
 use super::{
     api_faults, read_pipe, Args, LogCapture, CLIENT_TIMEOUT, LEASE_GRACE, STALL_PAST_TIMEOUT,
 };
-use crate::support::fleet::{processed_since, start_orgs};
+use crate::support::fleet::{processed_since, start_orgs, without_single_org_settings};
 use crate::support::harness::{
     cli_binary, create_bucket, create_table, s3_objects, unique, Moto, PREFIX,
 };
@@ -349,16 +349,7 @@ impl Fleet<'_> {
     /// `atlassian-audit run --all-sources` as a child process, killed with SIGKILL half the time.
     async fn child_process(&mut self) {
         let mut cmd = tokio::process::Command::new(cli_binary());
-        for name in [
-            env::SECRET_ID,
-            env::ORG_ID,
-            env::API_KEY,
-            env::SOURCE_ID,
-            env::STATE_FILE,
-            env::OUTPUT_DIR,
-        ] {
-            cmd.env_remove(name);
-        }
+        without_single_org_settings(&mut cmd);
         for (name, value) in &self.settings {
             cmd.env(name, value);
         }

@@ -182,6 +182,21 @@ pub async fn start_orgs(
     SimulatedOrg::start_many(configs, 0).await.expect("listen")
 }
 
+/// Clears the single-organization settings a developer's shell may hold from a CLI child run in
+/// registry mode (its sources' secrets name their organizations).
+pub fn without_single_org_settings(cmd: &mut tokio::process::Command) {
+    for name in [
+        env::SECRET_ID,
+        env::ORG_ID,
+        env::API_KEY,
+        env::SOURCE_ID,
+        env::STATE_FILE,
+        env::OUTPUT_DIR,
+    ] {
+        cmd.env_remove(name);
+    }
+}
+
 /// The secret id the fleet's source of `org_id` names.
 pub fn secret_of(org_id: &str) -> String {
     format!("atlassian-audit/{org_id}")
