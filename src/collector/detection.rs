@@ -5,6 +5,7 @@
 //! rule) is skipped and counted, not retried; announcing is retried by the next runs for at
 //! most [`MAX_ANNOUNCE_ATTEMPTS`] attempts of a batch, then the batch is committed with the
 //! alerts it could not announce counted (they are in `alerts/` either way).
+use crate::credentials::CredentialError;
 use crate::detect::{ActionFilter, Alert, DetectRun, DetectState, RulePack, SealKey};
 use crate::notify::Notifiers;
 use crate::sink::{hour_start, EncodedObject};
@@ -25,9 +26,9 @@ pub const MAX_ANNOUNCE_ATTEMPTS: u32 = 5;
 /// writers do not hold.
 #[async_trait]
 pub trait SealKeys: Send + Sync {
-    /// The key for this run; `None` when the secret cannot be read now (the run then neither
-    /// checks nor seals: it will fail on the API anyway).
-    async fn seal_key(&self) -> Option<SealKey>;
+    /// The key for this run. A run that cannot read it writes nothing: a state committed
+    /// unsealed would be discarded by the next run, and its open alerts opened again.
+    async fn seal_key(&self) -> Result<SealKey, CredentialError>;
 }
 
 #[derive(Clone)]

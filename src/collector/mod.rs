@@ -93,6 +93,8 @@ pub enum RunError {
     Encode(#[from] std::io::Error),
     #[error(transparent)]
     LeaseEnding(#[from] LeaseEnding),
+    #[error("could not read the key that seals the detection state ({0}); nothing was written, the next run tries again")]
+    SealKey(crate::credentials::CredentialError),
     #[error(
         "{0}; the batch stays pending and the next run announces its alerts again (same alert ids)"
     )]
@@ -232,14 +234,20 @@ impl Collector {
             summary,
             wire,
         );
-        pass.check_detect_state().await;
-        let (outcome, checkpoint) = pass.work().await;
-        summary.checkpoint_sequence = checkpoint.sequence;
-        summary.resumes_with_cursor = checkpoint.cursor.is_some();
-        summary.newest_processed_at_ms = checkpoint.newest_processed_at_ms;
-        if let Some(newest) = checkpoint.newest_processed_at_ms {
-            summary.ingest_lag_seconds = Some(((now_ms() - newest) as f64 / 1000.0).max(0.0));
-        }
+        let outcome = match pass.check_detect_state().await {
+            Ok(()) => {
+                let (outcome, checkpoint) = pass.work().await;
+                summary.checkpoint_sequence = checkpoint.sequence;
+                summary.resumes_with_cursor = checkpoint.cursor.is_some();
+                summary.newest_processed_at_ms = checkpoint.newest_processed_at_ms;
+                if let Some(newest) = checkpoint.newest_processed_at_ms {
+                    summary.ingest_lag_seconds =
+                        Some(((now_ms() - newest) as f64 / 1000.0).max(0.0));
+                }
+                outcome
+            }
+            Err(e) => Err(e),
+        };
         // Give the lease back even after an error, so the next run need not wait for it to expire.
         if let Err(e) = self.checkpoints.release(source_id, &owner).await {
             tracing::warn!(error = %e, "could not release the lease; it expires by itself");

@@ -52,9 +52,9 @@ pub struct ApiKeySeal(pub std::sync::Arc<dyn CredentialProvider>);
 
 #[async_trait]
 impl crate::collector::SealKeys for ApiKeySeal {
-    async fn seal_key(&self) -> Option<crate::detect::SealKey> {
-        let credentials = self.0.get().await.ok()?;
-        Some(crate::detect::SealKey::derive(
+    async fn seal_key(&self) -> Result<crate::detect::SealKey, CredentialError> {
+        let credentials = self.0.get().await?;
+        Ok(crate::detect::SealKey::derive(
             credentials.api_key.expose().as_bytes(),
         ))
     }

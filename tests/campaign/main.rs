@@ -300,6 +300,10 @@ struct Outcome {
     /// (a batch whose announcement failed too often, committed without it).
     announcements_refused: usize,
     alerts_undelivered: u64,
+    /// Runs (of those whose summary the campaign reads) that discarded the detection state as
+    /// not sealed by the collector's key: nobody rewrites the table here, so any is a state
+    /// committed unsealed (its alerts would open twice).
+    detect_states_rejected: usize,
     /// Events in the checkpoint when the faulted passes ended (before the fault-free catch-up),
     /// and the most passes the checkpoint stood still during them (sampled every 20 passes).
     events_committed_under_faults: u64,
@@ -357,6 +361,12 @@ impl Outcome {
                 .map(|e| format!("checkpoint: {e}")),
         );
         p.extend(self.alert_problems.iter().map(|e| format!("alerts: {e}")));
+        if self.detect_states_rejected > 0 {
+            p.push(format!(
+                "{} runs found the detection state unsealed (a run committed it without the seal key)",
+                self.detect_states_rejected
+            ));
+        }
         if self.announcements_foreign > 0 {
             p.push(format!(
                 "{} announcements of alerts the archive did not open (or not worth announcing)",
@@ -421,6 +431,7 @@ impl Outcome {
         report["hostile_events_among_them"] = json!(self.hostile_events);
         report["announcements_refused"] = json!(self.announcements_refused);
         report["alerts_undelivered"] = json!(self.alerts_undelivered);
+        report["detect_states_rejected"] = json!(self.detect_states_rejected);
         report["events_committed_under_faults"] = json!(self.events_committed_under_faults);
         report["longest_stall_passes"] = json!(self.longest_stall_passes);
         report
@@ -754,6 +765,7 @@ impl Campaign<'_> {
         }
         let s = &report.summary;
         self.out.alerts_undelivered += s.alerts_undelivered;
+        self.out.detect_states_rejected += usize::from(s.detect_state_rejected);
         RunEnd::Completed {
             written: s.events_processed + s.quarantined_events,
             summary: serde_json::to_value(s).unwrap_or(Value::Null),

@@ -58,8 +58,8 @@ impl<'r> Pass<'r> {
     }
 
     /// See [`Writer::check_detect_state`].
-    pub async fn check_detect_state(&mut self) {
-        self.writer.check_detect_state().await;
+    pub async fn check_detect_state(&mut self) -> Result<(), RunError> {
+        self.writer.check_detect_state().await
     }
 
     /// Reads, writes and commits batch after batch until the stream ends or the time is up;

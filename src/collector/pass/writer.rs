@@ -49,13 +49,11 @@ pub(super) enum AfterError {
 impl Writer<'_> {
     /// Takes the run's seal key, and discards a detection state that it did not seal: whoever
     /// rewrote it (a writer of the table) must not be able to keep an alert from opening.
-    pub async fn check_detect_state(&mut self) {
+    pub async fn check_detect_state(&mut self) -> Result<(), RunError> {
         let Some(keys) = &self.parts.detection.seal else {
-            return;
+            return Ok(());
         };
-        let Some(key) = keys.seal_key().await else {
-            return;
-        };
+        let key = keys.seal_key().await.map_err(RunError::SealKey)?;
         let context = self.seal_context();
         let state = &mut self.checkpoint.detect;
         if !state.is_empty() && !state.is_sealed_by(&key, &context) {
@@ -66,6 +64,7 @@ impl Writer<'_> {
             self.summary.detect_state_rejected = true;
         }
         self.seal = Some(key);
+        Ok(())
     }
 
     pub fn seal_context(&self) -> String {

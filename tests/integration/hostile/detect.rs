@@ -3,13 +3,17 @@
 //! alerts still fire.
 use crate::support::harness::TestEnv;
 use async_trait::async_trait;
-use atlassian_audit::collector::MAX_ANNOUNCE_ATTEMPTS;
-use atlassian_audit::detect::{Alert, MAX_NEW_ALERTS_PER_BATCH, MAX_TITLE_CHARS, OVER_CAP_RULE};
+use atlassian_audit::collector::{SealKeys, MAX_ANNOUNCE_ATTEMPTS};
+use atlassian_audit::credentials::CredentialError;
+use atlassian_audit::detect::{
+    Alert, SealKey, MAX_NEW_ALERTS_PER_BATCH, MAX_TITLE_CHARS, OVER_CAP_RULE,
+};
 use atlassian_audit::notify::{AlertNotifier, NotifyError};
 use serde_json::{json, Value};
 use simulated_org::SimulatedOrgConfig;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 fn event(id: &str, action: &str, actor: &str, time: &str) -> Value {
     json!({
@@ -237,4 +241,66 @@ async fn a_rewritten_detection_state_cannot_silence_an_alert() {
     assert!(r.summary.detect_state_rejected);
     assert_eq!(r.summary.alerts_raised, 1, "a new alert, not an update");
     assert_eq!(env.notified.published().len(), 2, "and it is announced");
+}
+
+/// A seal key whose secret cannot be read at the run's start the first time (a throttled or
+/// failing Secrets Manager call), readable afterwards.
+struct SealUnreadableOnce {
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl SealKeys for SealUnreadableOnce {
+    async fn seal_key(&self) -> Result<SealKey, CredentialError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(CredentialError::Unreadable {
+                secret_id: "atlassian-audit/test".into(),
+                reason: "throttled".into(),
+            });
+        }
+        Ok(SealKey::derive(b"the API key"))
+    }
+}
+
+/// A run that cannot read its seal key must not commit an unsealed detection state: the next
+/// run would discard it and open the same alerts again (found by the fault campaign, seed
+/// 1717171: 31 alerts opened twice). It ends before writing, and the next run collects.
+#[tokio::test]
+async fn a_run_that_cannot_read_its_seal_key_commits_nothing() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    env.org.append_events(vec![event(
+        "tok-1",
+        "api_token_created",
+        "admin-1",
+        &now_text(),
+    )]);
+    let seal = Arc::new(SealUnreadableOnce {
+        calls: AtomicUsize::new(0),
+    });
+    let sealed = || async {
+        let detection = env.backends().await.detection.sealed_by(seal.clone());
+        env.collector().await.with_detection(detection)
+    };
+    let r = sealed().await.run(Duration::from_secs(60)).await;
+    let error = r
+        .error
+        .expect("the run ends without its seal key")
+        .to_string();
+    assert!(error.contains("seal"), "{error}");
+    assert!(env.objects().await.is_empty(), "nothing written");
+
+    env.org.append_events(vec![event(
+        "tok-2",
+        "api_token_created",
+        "admin-1",
+        &now_text(),
+    )]);
+    for _ in 0..2 {
+        let r = sealed().await.run(Duration::from_secs(60)).await;
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert!(!r.summary.detect_state_rejected);
+    }
+    let audit = env.alert_audit().await;
+    assert!(audit.problems.is_empty(), "{:?}", audit.problems);
+    assert_eq!(audit.opened.len(), 1, "one alert, opened once");
 }
