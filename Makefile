@@ -67,12 +67,16 @@ build:
 build-host:
 	$(CARGO) build --locked --release
 
-## lint: formatting, clippy (the moto-backed test targets too), and the template's checks (cfn-lint, sam validate --lint, checkov)
+## lint: formatting, clippy (the moto-backed test targets too), the dependency policy (cargo-deny) and the
+## template's checks (cfn-lint, sam validate --lint, checkov, cfn-guard); `make test` runs it first
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
-	$(CARGO) clippy --locked --test aws --test campaign --test query -- -D warnings
-	scripts/tools.sh cargo
+# `--all-targets` leaves out the `test = false` targets (the moto-backed ones): linted on their own
+	$(CARGO) clippy --locked --all-targets --quiet -- -D warnings
+	$(CARGO) clippy --locked --test aws --test campaign --test query --quiet -- -D warnings
+# licences, banned crates and sources (deny.toml); advisories need the RustSec database from
+# GitHub, which these machines cannot reach: not run
+	@scripts/tools.sh cargo
 	.tools/bin/cargo-deny --locked check licenses bans sources
 	scripts/template-check.sh
 

@@ -12,25 +12,12 @@ cd "$root"
 "$root/scripts/tools.sh" cargo
 export PATH="$root/.venv/bin:$PATH"
 
-echo "==> cargo fmt --check"
-cargo fmt --all -- --check
-
-# `--all-targets` leaves out the `test = false` targets (the ones that need moto), even when
-# they are also named with `--test`: they are linted on their own.
-echo "==> cargo clippy --all-targets -- -D warnings; cargo clippy --test aws --test campaign --test query -- -D warnings"
-cargo clippy --locked --all-targets --quiet -- -D warnings
-cargo clippy --locked --test aws --test campaign --test query --quiet -- -D warnings
-
-# Licenses, banned crates and sources of the dependency graph (deny.toml). The advisories check
-# needs the RustSec database from GitHub, which these machines cannot reach: it is not run here.
-echo "==> cargo deny --locked check licenses bans sources (advisories: not reachable offline, not run)"
-if ! "$root/.tools/bin/cargo-deny" --locked check licenses bans sources 2>"$root/target/cargo-deny.log"; then
-  cat "$root/target/cargo-deny.log" >&2
-  exit 1
-fi
-grep -E '(ok|FAILED)$' "$root/target/cargo-deny.log" || true
-
-"$root/scripts/template-check.sh"
+# Formatting, clippy, the dependency policy and the template checks: `make lint`, the one
+# definition of them. A failure stops the suite here.
+echo "==> make lint"
+make --no-print-directory lint
+checks_passed=("lint")
+checks_failed=()
 
 eval "$("$root/scripts/moto.sh" start)"
 trap '"$root/scripts/moto.sh" stop' EXIT
@@ -83,15 +70,16 @@ python "$root/benches/startup.py" --smoke >/dev/null || bench_status=1
 benches/grove/run.sh --smoke || bench_status=1
 set -e
 
-# cargo's test counts, plus the template checks and the dependency policy (each one; they stop
-# the suite before this when they fail),
-# the rules' own tests, the Lambda invoke check and the benchmark smoke runs.
+# cargo's test counts, plus one for each check above that is not a cargo test: lint (it stops
+# the suite when it fails), the rules' own tests, the Lambda invoke and the benchmark smoke runs.
+for check in rules:$rules_status invoke:$invoke_status benchmarks:$bench_status; do
+  if [ "${check#*:}" -eq 0 ]; then checks_passed+=("${check%%:*}"); else checks_failed+=("${check%%:*}"); fi
+done
 passed=$(grep -oE 'test result: [a-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
-passed=$((passed + 2))
-if [ "$rules_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-if [ "$invoke_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-if [ "$bench_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+passed=$((passed + ${#checks_passed[@]}))
+failed=$((failed + ${#checks_failed[@]}))
+if [ "${#checks_failed[@]}" -gt 0 ]; then echo "failed checks: ${checks_failed[*]}"; fi
 for status in "$tests_status" "$aws_tests_status" "$query_tests_status"; do
   if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
     failed=1 # cargo failed without a test failing (a build error)

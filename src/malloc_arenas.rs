@@ -6,6 +6,7 @@
 const ARENAS: i32 = 2;
 
 /// Call first thing in `main`, before the runtime starts any thread.
+#[allow(unsafe_code)] // the one call into libc: mallopt
 pub fn limit() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread

@@ -16,14 +16,6 @@ impl BatchBounds {
     /// its events (a key hash and a time) until it is committed.
     pub const LARGEST_MAX_EVENTS: u32 = 200_000;
     pub const LARGEST_MAX_MIB: u64 = 1024;
-
-    /// One page per batch: what the collector did before batches spanned pages.
-    pub fn one_page() -> Self {
-        BatchBounds {
-            max_events: 1,
-            max_bytes: 1,
-        }
-    }
 }
 
 impl Default for BatchBounds {
