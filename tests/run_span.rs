@@ -3,7 +3,7 @@
 //! test binary, so the process-wide subscriber it installs sees no other test's lines.
 use atlassian_audit::checkpoint::MemoryCheckpointStore;
 use atlassian_audit::collector::{Collector, CollectorSettings, DEFAULT_OVERLAP, LEASE_GRACE};
-use atlassian_audit::config::ApiKey;
+use atlassian_audit::credentials::ApiKey;
 use atlassian_audit::credentials::StaticCredentials;
 use atlassian_audit::normalize::{Normalizer, SourceInfo};
 use atlassian_audit::sink::MemorySink;

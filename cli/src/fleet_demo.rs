@@ -3,7 +3,8 @@
 //! source's events checked exactly once under its own id.
 use crate::demo::{prepare_dir, read_gz, walk, DemoError};
 use crate::written_alerts::read_written_alerts;
-use atlassian_audit::config::{ApiKey, Config, Given};
+use atlassian_audit::config::{Config, Given};
+use atlassian_audit::credentials::ApiKey;
 use atlassian_audit::fleet::{run_all, StaticSecrets, TaskOutcome};
 use atlassian_audit::registry::{MemoryRegistry, RegisteredSource, SourceRegistry, TaskKind};
 use atlassian_audit::setup::Aws;

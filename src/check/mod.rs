@@ -227,8 +227,8 @@ pub async fn run_checks(config: &Config, backends: &Backends) -> CheckReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ApiKey;
     use crate::credentials::parse_expires_at;
+    use crate::credentials::ApiKey;
 
     fn creds(expires_at: Option<&str>) -> Credentials {
         Credentials {

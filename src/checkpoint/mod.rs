@@ -3,6 +3,7 @@ mod dynamodb;
 mod fence;
 mod file;
 pub mod high_water;
+mod lease;
 mod memory;
 mod monotonic;
 mod progress;
@@ -15,6 +16,7 @@ pub use high_water::{
     HighWaterError, HighWaterMarks, LocalDirHighWaterMarks, Mark, MemoryHighWaterMarks, Raised,
     Replaced, S3HighWaterMarks, StoredMark,
 };
+pub use lease::{Lease, LEASE_GRACE, LONGEST_LEASE, MAX_RUN_BUDGET};
 pub use memory::MemoryCheckpointStore;
 pub use monotonic::MonotonicCheckpoints;
 pub use progress::{redo_limit, BatchObjects, BatchWritten};
@@ -23,15 +25,7 @@ pub use recent::{key_hash, RecentEvents, MAX_RECENT_EVENTS};
 use crate::detect::DetectState;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 use thiserror::Error;
-
-/// No run holds a lease longer than the longest budget plus the grace a killed run's lease
-/// outlives it by. A lease expiring further ahead than this from now was forged, or written by
-/// a clock gone wrong: it counts as expired, so it cannot stop collection for good.
-pub const LONGEST_LEASE: Duration = Duration::from_secs(
-    crate::config::MAX_RUN_BUDGET.as_secs() + crate::collector::LEASE_GRACE.as_secs(),
-);
 
 /// The state of one source between batches.
 ///
@@ -105,32 +99,6 @@ pub struct PendingBatch {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub owner: String,
-    pub until_ms: i64,
-}
-
-impl Lease {
-    /// The latest expiry a lease taken at `now_ms` can honestly have.
-    pub fn latest_valid_until_ms(now_ms: i64) -> i64 {
-        now_ms.saturating_add(LONGEST_LEASE.as_millis() as i64)
-    }
-
-    /// Whether `owner` may take the lease at `now_ms` over `held`: none is held, it is ours,
-    /// it expired, or it expires later than any run may hold one.
-    pub fn may_take(held: Option<&Lease>, owner: &str, now_ms: i64) -> bool {
-        match held {
-            None => true,
-            Some(l) => {
-                l.owner == owner
-                    || l.until_ms < now_ms
-                    || l.until_ms > Lease::latest_valid_until_ms(now_ms)
-            }
-        }
-    }
 }
 
 /// A checkpoint as stored, with the lease on it, for status displays and tests.
@@ -241,36 +209,5 @@ mod tests {
                 redos: 0,
             }
         );
-    }
-
-    #[test]
-    fn who_may_take_a_lease() {
-        let now = 1_000_000;
-        let longest = LONGEST_LEASE.as_millis() as i64;
-        let held = |owner: &str, until_ms: i64| Lease {
-            owner: owner.into(),
-            until_ms,
-        };
-        let cases = [
-            (None, true, "no lease"),
-            (Some(held("me", now + 5_000)), true, "our own"),
-            (Some(held("other", now - 1)), true, "expired"),
-            (Some(held("other", now)), false, "expires this millisecond"),
-            (Some(held("other", now + 5_000)), false, "held"),
-            (
-                Some(held("other", now + longest)),
-                false,
-                "the longest budget",
-            ),
-            (
-                Some(held("other", now + longest + 1)),
-                true,
-                "longer than any run",
-            ),
-            (Some(held("other", i64::MAX)), true, "forged"),
-        ];
-        for (lease, free, what) in cases {
-            assert_eq!(Lease::may_take(lease.as_ref(), "me", now), free, "{what}");
-        }
     }
 }

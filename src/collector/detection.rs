@@ -5,7 +5,7 @@
 //! rule) is skipped and counted, not retried; announcing is retried by the next runs for at
 //! most [`MAX_ANNOUNCE_ATTEMPTS`] attempts of a batch, then the batch is committed with the
 //! alerts it could not announce counted (they are in `alerts/` either way).
-use crate::credentials::CredentialError;
+use crate::credentials::{CredentialError, CredentialProvider};
 use crate::detect::{ActionFilter, Alert, DetectRun, DetectState, RulePack, SealKey};
 use crate::notify::Notifiers;
 use crate::sink::{hour_start, EncodedObject};
@@ -29,6 +29,21 @@ pub trait SealKeys: Send + Sync {
     /// The key for this run. A run that cannot read it writes nothing: a state committed
     /// unsealed would be discarded by the next run, and its open alerts opened again.
     async fn seal_key(&self) -> Result<SealKey, CredentialError>;
+}
+
+/// The detection state's seal key, derived from the API key: whoever can write the checkpoint
+/// table but not read the secret cannot forge a state the collector accepts. A replaced key
+/// makes the state found in the table unsealed once (it is discarded and starts afresh).
+pub struct ApiKeySeal(pub Arc<dyn CredentialProvider>);
+
+#[async_trait]
+impl SealKeys for ApiKeySeal {
+    async fn seal_key(&self) -> Result<crate::detect::SealKey, CredentialError> {
+        let credentials = self.0.get().await?;
+        Ok(crate::detect::SealKey::derive(
+            credentials.api_key.expose().as_bytes(),
+        ))
+    }
 }
 
 #[derive(Clone)]

@@ -33,19 +33,19 @@ mod read_ahead;
 mod summary;
 #[cfg(test)]
 mod tests;
-mod window;
 
 pub use crate::checkpoint::LeaseEnding;
+pub use crate::registry::ProcessedWindow;
 pub use batch::{
     build_batch, build_batch_after, Batch, BatchBounds, BatchBuilder, MAX_COMPRESSED_BYTES,
 };
-pub use detection::{DetectCounts, Detection, SealKeys, MAX_ANNOUNCE_ATTEMPTS};
+pub use detection::{ApiKeySeal, DetectCounts, Detection, SealKeys, MAX_ANNOUNCE_ATTEMPTS};
 use pass::Pass;
 pub use summary::{RunSummary, StopReason};
-pub use window::ProcessedWindow;
 
-use crate::checkpoint::{CheckpointError, CheckpointStore, Fence, Lease, LONGEST_LEASE};
-use crate::config::MAX_RUN_BUDGET;
+use crate::checkpoint::{
+    CheckpointError, CheckpointStore, Fence, Lease, LONGEST_LEASE, MAX_RUN_BUDGET,
+};
 use crate::normalize::Normalizer;
 use crate::notify::NotifyError;
 use crate::sink::{ObjectSink, SinkError};
@@ -60,8 +60,8 @@ use tracing::Instrument;
 pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(5 * 60);
 /// Reads of the checkpoint after a commit whose answer was lost.
 const READ_BACK_ATTEMPTS: u32 = 3;
-/// A killed run's lease frees itself this long after the run's budget ends.
-pub const LEASE_GRACE: Duration = Duration::from_secs(30);
+/// A killed run's lease frees itself this long after the run's budget ends (the lease's own).
+pub use crate::checkpoint::LEASE_GRACE;
 
 #[derive(Debug, Clone)]
 pub struct CollectorSettings {

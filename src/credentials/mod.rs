@@ -2,13 +2,14 @@
 //! container for at most 15 minutes, and re-read at once on a 401, so a replaced key is picked
 //! up) or values given directly. The secret may also say when the key expires (`expires_at`),
 //! so the operator is warned ahead.
+mod api_key;
 mod expiry;
 mod secrets_manager;
 
+pub use api_key::ApiKey;
 pub use expiry::{parse_expires_at, KeyExpiry, EXPIRES_AT_FORMATS, KEY_EXPIRY_WARNING_DAYS};
 pub use secrets_manager::{SecretsManagerCredentials, SECRET_MAX_AGE};
 
-use crate::config::ApiKey;
 use async_trait::async_trait;
 use serde::Deserialize;
 use thiserror::Error;
@@ -43,21 +44,6 @@ pub trait CredentialProvider: Send + Sync {
     async fn refresh(&self) -> Result<Credentials, CredentialError>;
     /// Where the key lives, for error messages: "secret <id>" or "ATLASSIAN_API_KEY".
     fn describe(&self) -> String;
-}
-
-/// The detection state's seal key, derived from the API key: whoever can write the checkpoint
-/// table but not read the secret cannot forge a state the collector accepts. A replaced key
-/// makes the state found in the table unsealed once (it is discarded and starts afresh).
-pub struct ApiKeySeal(pub std::sync::Arc<dyn CredentialProvider>);
-
-#[async_trait]
-impl crate::collector::SealKeys for ApiKeySeal {
-    async fn seal_key(&self) -> Result<crate::detect::SealKey, CredentialError> {
-        let credentials = self.0.get().await?;
-        Ok(crate::detect::SealKey::derive(
-            credentials.api_key.expose().as_bytes(),
-        ))
-    }
 }
 
 /// Days the current key has left (negative once expired), when the secret says when it expires.
@@ -130,9 +116,9 @@ pub fn parse_secret(secret_id: &str, text: &str) -> Result<Credentials, Credenti
             secret_id: secret_id.to_string(),
         });
     }
-    crate::config::validate_org_id(&org_id, "org_id").map_err(|_| {
-        malformed("its \"org_id\" is not an org id (letters, digits and dashes, as in admin.atlassian.com/o/<org id>)")
-    })?;
+    if !is_org_id(&org_id) {
+        return Err(malformed("its \"org_id\" is not an org id (letters, digits and dashes, as in admin.atlassian.com/o/<org id>)"));
+    }
     let expires_at = match parsed.expires_at {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(text)) => {
@@ -153,6 +139,16 @@ pub fn parse_secret(secret_id: &str, text: &str) -> Result<Credentials, Credenti
         api_key: ApiKey::new(api_key),
         expires_at,
     })
+}
+
+/// Whether `org_id` can be an Atlassian org id (admin.atlassian.com/o/<org id>): 1–128 letters,
+/// digits, dashes and underscores. Anything else never reaches a URL.
+pub fn is_org_id(org_id: &str) -> bool {
+    !org_id.is_empty()
+        && org_id.len() <= 128
+        && org_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 #[cfg(test)]

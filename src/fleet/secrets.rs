@@ -1,6 +1,7 @@
 //! Where each registered source's credentials come from: its Secrets Manager secret (every
 //! deployment), or keys given in the process (the demo's simulated organizations, tests).
-use crate::config::{ApiKey, CredentialSource};
+use crate::config::CredentialSource;
+use crate::credentials::ApiKey;
 use crate::registry::RegisteredSource;
 use std::collections::HashMap;
 

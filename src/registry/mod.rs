@@ -5,6 +5,7 @@ mod dynamodb;
 mod memory;
 mod source;
 mod task;
+mod window;
 
 pub use dynamodb::DynamoDbRegistry;
 pub use memory::MemoryRegistry;
@@ -13,6 +14,7 @@ pub use source::{
     MAX_SOURCE_ID_LEN,
 };
 pub use task::{Task, TaskKind};
+pub use window::ProcessedWindow;
 
 use async_trait::async_trait;
 use thiserror::Error;

@@ -1,6 +1,6 @@
 //! What one run of a registered source collects: its live stream, or its backfill.
+use super::ProcessedWindow;
 use super::{Backfill, RegisteredSource};
-use crate::collector::ProcessedWindow;
 
 /// How far before its window live collection's first read starts ([`Task::first_from_ms`]).
 pub const LIVE_REREAD_MS: i64 = 86_400_000;

@@ -4,14 +4,12 @@ use crate::checkpoint::{
     CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, HighWaterMarks,
     LocalDirHighWaterMarks, MonotonicCheckpoints, S3HighWaterMarks,
 };
-use crate::collector::{Collector, CollectorSettings, Detection, DEFAULT_OVERLAP};
+use crate::collector::{ApiKeySeal, Collector, CollectorSettings, Detection, DEFAULT_OVERLAP};
 use crate::config::{
     CheckpointLocation, Config, ConfigError, CredentialSource, ObjectLocation,
     DEFAULT_AWS_ATTEMPT_TIMEOUT,
 };
-use crate::credentials::{
-    ApiKeySeal, CredentialProvider, SecretsManagerCredentials, StaticCredentials,
-};
+use crate::credentials::{CredentialProvider, SecretsManagerCredentials, StaticCredentials};
 use crate::detect::RuleError;
 use crate::normalize::{Normalizer, SourceInfo};
 use crate::progress::{ObservedSink, ObservedSource, Progress};

@@ -2,7 +2,8 @@
 //! what `run --all-sources` does, driven from the library, with each organization's events
 //! checked against what its source archived.
 use super::harness::local_objects;
-use atlassian_audit::config::{env, ApiKey, Config};
+use atlassian_audit::config::{env, Config};
+use atlassian_audit::credentials::ApiKey;
 use atlassian_audit::fleet::{run_all, StaticSecrets, TaskOutcome};
 use atlassian_audit::registry::{MemoryRegistry, RegisteredSource, SourceRegistry};
 use atlassian_audit::setup::Aws;

@@ -8,9 +8,9 @@ mod gzip_stream;
 pub use bounds::{BatchBounds, MAX_BATCH_HOURS, MAX_COMPRESSED_BYTES};
 
 use super::detection::BatchDetection;
-use super::window::ProcessedWindow;
 use crate::checkpoint::{key_hash, BatchObjects, BatchWritten, RecentEvents};
 use crate::normalize::{Normalizer, Outcome, ParseTime};
+use crate::registry::ProcessedWindow;
 use crate::sink::EncodedObject;
 use chrono::{DateTime, TimeDelta, Utc};
 use gzip_stream::{Deflater, GzipStream};

@@ -55,7 +55,7 @@ impl AtlassianClient {
             .user_agent(USER_AGENT)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT);
-        if crate::config::is_loopback_url(&base_url) {
+        if super::is_loopback_url(&base_url) {
             // A loopback API (the simulated org, a test) is reached directly: HTTP_PROXY,
             // HTTPS_PROXY and ALL_PROXY would otherwise carry its plain-http requests, key
             // included, to the proxy.
@@ -362,7 +362,7 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ApiKey;
+    use crate::credentials::ApiKey;
     use crate::credentials::StaticCredentials;
 
     #[test]

@@ -64,7 +64,7 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ApiKey;
+    use crate::credentials::ApiKey;
 
     fn same(s: &str) -> String {
         s.to_string()

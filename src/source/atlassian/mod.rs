@@ -2,6 +2,7 @@
 mod backoff;
 mod client;
 mod error_body;
+mod loopback;
 mod page;
 mod rate_limit;
 
@@ -22,5 +23,6 @@ pub const MAX_EVENTS_PER_LIMIT: usize = 2;
 pub use backoff::RetryDelays;
 pub use client::{AtlassianClient, USER_AGENT};
 pub use error_body::ErrorSummary;
+pub use loopback::{is_loopback, is_loopback_url};
 pub use page::{parse_page, parse_page_at_most, PageError, MAX_CURSOR_BYTES};
 pub use rate_limit::{parse_rate_limit_reset, rate_limit_wait};

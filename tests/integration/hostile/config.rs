@@ -1,8 +1,9 @@
 //! A careless configuration: plain http to another host is refused at start, and nothing that
 //! holds the key shows it in `Debug`.
 use crate::support::distinctive_key;
-use atlassian_audit::config::{env, ApiKey, Config, CredentialSource};
+use atlassian_audit::config::{env, Config, CredentialSource};
 use atlassian_audit::credentials::parse_secret;
+use atlassian_audit::credentials::ApiKey;
 use serde_json::json;
 use simulated_org::{SimulatedOrg, SimulatedOrgConfig};
 
