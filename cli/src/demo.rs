@@ -6,12 +6,11 @@ use atlassian_audit::collector::RunSummary;
 use atlassian_audit::config::{env, Config, ConfigError, Given};
 use atlassian_audit::progress::Progress;
 use atlassian_audit::setup::{Aws, Backends, SetupError};
-use flate2::read::GzDecoder;
+use atlassian_audit::sink::{objects_under, LocalArchiveError, LocalObject};
 use simulated_org::{
     now_ms, serve_demo_scenario, DemoScenario, Fault, ResetHeader, SimulatedOrg, SimulatedOrgConfig,
 };
 use std::collections::{BTreeMap, HashSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +57,15 @@ pub enum DemoError {
     Alerts(#[from] WrittenAlertsError),
     #[error("demo run {run} failed: {message}")]
     Run { run: u8, message: String },
+}
+
+impl From<LocalArchiveError> for DemoError {
+    fn from(e: LocalArchiveError) -> Self {
+        DemoError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
@@ -172,16 +180,12 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
         out_dir: options.out_dir.clone(),
     };
     let mut ids = HashSet::new();
-    for path in walk(&bucket_dir)? {
-        let key = path
-            .strip_prefix(&bucket_dir)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .replace('\\', "/");
+    for object in gzip_objects(&bucket_dir)? {
+        let key = object.key.clone();
         if key.starts_with("alerts/") {
             continue; // read as alerts, not events
         }
-        let text = read_gz(&path)?;
+        let text = object.text()?;
         let lines: Vec<&str> = text.lines().collect();
         report.objects.insert(key.clone(), lines.len());
         if key.starts_with("logs/") {
@@ -236,33 +240,11 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<(), DemoError> {
     Ok(())
 }
 
-pub(crate) fn walk(dir: &Path) -> Result<Vec<PathBuf>, DemoError> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        if !d.exists() {
-            continue;
-        }
-        for entry in std::fs::read_dir(&d).map_err(io(&d))? {
-            let path = entry.map_err(io(&d))?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "gz") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-pub(crate) fn read_gz(path: &Path) -> Result<String, DemoError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    let mut text = String::new();
-    GzDecoder::new(bytes.as_slice())
-        .read_to_string(&mut text)
-        .map_err(io(path))?;
-    Ok(text)
+/// The gzip objects under `dir`, by key.
+pub(crate) fn gzip_objects(dir: &Path) -> Result<Vec<LocalObject>, DemoError> {
+    let mut objects = objects_under(dir)?;
+    objects.retain(|o| o.key.ends_with(".gz"));
+    Ok(objects)
 }
 
 impl DemoReport {

@@ -1,7 +1,7 @@
 //! `demo --orgs N`: N simulated organizations behind one address, registered as sources (the
 //! last with a 30-day backfill), collected by `run --all-sources` twice into one output, each
 //! source's events checked exactly once under its own id.
-use crate::demo::{prepare_dir, read_gz, walk, DemoError};
+use crate::demo::{gzip_objects, prepare_dir, DemoError};
 use crate::written_alerts::read_written_alerts;
 use atlassian_audit::config::{Config, Given};
 use atlassian_audit::credentials::ApiKey;
@@ -215,8 +215,8 @@ fn check_sources(
     owners: &[(RegisteredSource, &SimulatedOrg)],
 ) -> Result<Vec<SourceCheck>, DemoError> {
     let mut by_source: HashMap<String, (usize, HashSet<String>)> = HashMap::new();
-    for path in walk(&bucket.join("logs"))? {
-        for line in read_gz(&path)?.lines() {
+    for object in gzip_objects(&bucket.join("logs"))? {
+        for line in object.text()?.lines() {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
                 continue;
             };

@@ -2,12 +2,11 @@
 //! `alerts/atlassian_audit/` (the layout of `logs/`), one `Alert` JSON a line.
 
 use std::cmp::Ordering;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use atlassian_audit::detect::Alert;
+use atlassian_audit::sink::{objects_under, read_text, LocalArchiveError};
 use chrono::DateTime;
-use flate2::read::GzDecoder;
 use thiserror::Error;
 
 /// Where the pipeline writes alerts, relative to the output directory.
@@ -37,10 +36,12 @@ pub enum WrittenAlerts {
     Found(Vec<Alert>),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WrittenAlertsError + '_ {
-    move |source| WrittenAlertsError::Io {
-        path: path.to_path_buf(),
-        source,
+impl From<LocalArchiveError> for WrittenAlertsError {
+    fn from(e: LocalArchiveError) -> Self {
+        WrittenAlertsError::Io {
+            path: e.path,
+            source: e.source,
+        }
     }
 }
 
@@ -50,13 +51,11 @@ pub fn read_written_alerts(out_dir: &Path) -> Result<WrittenAlerts, WrittenAlert
     if !dir.is_dir() {
         return Ok(WrittenAlerts::NoneWritten);
     }
-    let mut files = Vec::new();
-    walk(&dir, &mut files)?;
     // Key order is batch order within an hour: a later line of one alert is a later count.
-    files.sort();
+    let objects = objects_under(&dir)?;
     let mut alerts: Vec<Alert> = Vec::new();
-    for file in &files {
-        for alert in read_file(file)? {
+    for object in objects.iter().filter(|o| o.key.ends_with(".json.gz")) {
+        for alert in read_file(&object.path)? {
             match alerts.iter_mut().find(|a| a.id == alert.id) {
                 Some(earlier) if earlier.count <= alert.count => *earlier = alert,
                 Some(_) => {}
@@ -68,25 +67,9 @@ pub fn read_written_alerts(out_dir: &Path) -> Result<WrittenAlerts, WrittenAlert
     Ok(WrittenAlerts::Found(alerts))
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), WrittenAlertsError> {
-    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-        let path = entry.map_err(io(dir))?.path();
-        if path.is_dir() {
-            walk(&path, files)?;
-        } else if path.to_string_lossy().ends_with(".json.gz") {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// One object's alerts, in line order; blank lines are skipped.
 fn read_file(path: &Path) -> Result<Vec<Alert>, WrittenAlertsError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    let mut text = String::new();
-    GzDecoder::new(bytes.as_slice())
-        .read_to_string(&mut text)
-        .map_err(io(path))?;
+    let text = read_text(path)?;
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())

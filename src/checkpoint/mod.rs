@@ -6,7 +6,7 @@ pub mod high_water;
 mod lease;
 mod memory;
 mod monotonic;
-mod progress;
+mod transitions;
 mod recent;
 
 pub use dynamodb::DynamoDbCheckpointStore;
@@ -19,8 +19,8 @@ pub use high_water::{
 pub use lease::{Lease, LEASE_GRACE, LONGEST_LEASE, MAX_RUN_BUDGET};
 pub use memory::MemoryCheckpointStore;
 pub use monotonic::MonotonicCheckpoints;
-pub use progress::{redo_limit, BatchObjects, BatchWritten};
 pub use recent::{key_hash, RecentEvents, MAX_RECENT_EVENTS};
+pub use transitions::{redo_limit, BatchObjects, BatchWritten};
 
 use crate::detect::DetectState;
 use async_trait::async_trait;

@@ -47,7 +47,7 @@ impl SealKeys for ApiKeySeal {
 }
 
 #[derive(Clone)]
-pub struct Detection {
+pub struct DetectStage {
     pub pack: Arc<RulePack>,
     pub notifiers: Notifiers,
     /// The actions the pack's rules name: only events with one are read for detection.
@@ -57,10 +57,10 @@ pub struct Detection {
     pub seal: Option<Arc<dyn SealKeys>>,
 }
 
-impl Detection {
+impl DetectStage {
     pub fn new(pack: Arc<RulePack>, notifiers: Notifiers) -> Self {
         let filter = ActionFilter::of(&pack);
-        Detection {
+        DetectStage {
             pack,
             notifiers,
             filter,
@@ -79,7 +79,7 @@ impl Detection {
         // Compiled in and parsed by the tests (detect::tests::builtin): a failure is a bug.
         let pack = crate::detect::RulePack::builtin()
             .expect("the built-in rule pack parses (tested in detect::tests::builtin)");
-        Detection::new(Arc::new(pack), Notifiers::none())
+        DetectStage::new(Arc::new(pack), Notifiers::none())
     }
 }
 
@@ -100,7 +100,7 @@ pub(super) struct BatchDetection {
 }
 
 impl BatchDetection {
-    pub fn new(detection: &Detection, before: &DetectState) -> Self {
+    pub fn new(detection: &DetectStage, before: &DetectState) -> Self {
         BatchDetection {
             filter: detection.filter.clone(),
             pack: detection.pack.clone(),

@@ -39,7 +39,7 @@ pub use crate::registry::ProcessedWindow;
 pub use batch::{
     build_batch, build_batch_after, Batch, BatchBounds, BatchBuilder, MAX_COMPRESSED_BYTES,
 };
-pub use detection::{ApiKeySeal, DetectCounts, Detection, SealKeys, MAX_ANNOUNCE_ATTEMPTS};
+pub use detection::{ApiKeySeal, DetectCounts, DetectStage, SealKeys, MAX_ANNOUNCE_ATTEMPTS};
 use pass::Pass;
 pub use summary::{RunSummary, StopReason};
 
@@ -115,7 +115,7 @@ pub struct Collector {
     sink: Arc<dyn ObjectSink>,
     normalizer: Normalizer,
     settings: CollectorSettings,
-    detection: Detection,
+    detection: DetectStage,
 }
 
 fn now_ms() -> i64 {
@@ -141,12 +141,12 @@ impl Collector {
             sink,
             normalizer,
             settings,
-            detection: Detection::builtin(),
+            detection: DetectStage::builtin(),
         }
     }
 
     /// The rules this collector applies to each batch, and where it announces their alerts.
-    pub fn with_detection(mut self, detection: Detection) -> Self {
+    pub fn with_detection(mut self, detection: DetectStage) -> Self {
         self.detection = detection;
         self
     }

@@ -1,8 +1,9 @@
 //! Reading what the collector wrote to a local directory (`make demo`'s
 //! `demo-output/bucket/logs/…`): gzip NDJSON objects, one normalized event a line.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use crate::sink::{objects_under, read_text, LocalArchiveError};
 
 use serde_json::Value;
 
@@ -49,32 +50,29 @@ pub fn collected_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CollectedError
     Ok(files)
 }
 
+/// The `.json.gz` objects under `dir` but those of its `quarantine/` and `alerts/` folders.
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), CollectedError> {
-    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
-        let path = entry.map_err(|e| io_error(dir, e))?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if path.is_dir() {
-            if !NOT_EVENTS.contains(&name) {
-                walk(&path, files)?;
-            }
-        } else if name.ends_with(".json.gz") {
-            files.push(path);
-        }
-    }
+    let objects = objects_under(dir).map_err(archive_error)?;
+    files.extend(
+        objects
+            .into_iter()
+            .filter(|o| o.key.ends_with(".json.gz"))
+            .filter(|o| !o.key.split('/').any(|folder| NOT_EVENTS.contains(&folder)))
+            .map(|o| o.path),
+    );
     Ok(())
+}
+
+fn archive_error(e: LocalArchiveError) -> CollectedError {
+    CollectedError::Io {
+        path: e.path.display().to_string(),
+        reason: e.source.to_string(),
+    }
 }
 
 /// The events of one object: gunzipped (when named `.gz`), one JSON object a line.
 pub fn read_events(path: &Path) -> Result<Vec<Value>, CollectedError> {
-    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
-    let mut text = String::new();
-    let gzip = path.extension().is_some_and(|e| e == "gz");
-    let read = if gzip {
-        flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text)
-    } else {
-        (&bytes[..]).read_to_string(&mut text)
-    };
-    read.map_err(|e| io_error(path, e))?;
+    let text = read_text(path).map_err(archive_error)?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

@@ -4,7 +4,7 @@ use crate::checkpoint::{
     CheckpointStore, DynamoDbCheckpointStore, FileCheckpointStore, HighWaterMarks,
     LocalDirHighWaterMarks, MonotonicCheckpoints, S3HighWaterMarks,
 };
-use crate::collector::{ApiKeySeal, Collector, CollectorSettings, Detection, DEFAULT_OVERLAP};
+use crate::collector::{ApiKeySeal, Collector, CollectorSettings, DetectStage, DEFAULT_OVERLAP};
 use crate::config::{
     CheckpointLocation, Config, ConfigError, CredentialSource, ObjectLocation,
     DEFAULT_AWS_ATTEMPT_TIMEOUT,
@@ -215,7 +215,7 @@ pub struct Backends {
     pub checkpoints: Arc<dyn CheckpointStore>,
     pub sink: Arc<dyn ObjectSink>,
     /// The rules in force and where their alerts are announced.
-    pub detection: Detection,
+    pub detection: DetectStage,
 }
 
 impl Backends {
@@ -224,7 +224,7 @@ impl Backends {
         let credentials = credential_provider(config, aws).await?;
         let checkpoints = checkpoint_store(config, aws).await;
         let sink = object_sink(config, aws).await;
-        let detection = Detection::new(
+        let detection = DetectStage::new(
             Arc::new(rule_pack(config, aws).await?),
             notifiers(config, aws).await?,
         )

@@ -1,11 +1,13 @@
 //! Where batches of normalized events go: S3 in production, a directory locally. Keys are
 //! relative (`logs/atlassian_audit/year=…/…json.gz`); each sink places them under its own root.
 mod layout;
+mod local_archive;
 mod local_dir;
 mod memory;
 mod s3;
 
 pub use layout::{alerts_key, hour_start, logs_key, quarantine_key, TABLE};
+pub use local_archive::{files_under, objects_under, read_text, LocalArchiveError, LocalObject};
 pub use local_dir::LocalDirSink;
 pub use memory::MemorySink;
 pub use s3::S3Sink;

@@ -9,14 +9,12 @@
 //! `cargo test --test query` (`make test` does).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use atlassian_audit::config::{env, Config, Given};
 use atlassian_audit::setup::{Aws, Backends};
-use flate2::read::GzDecoder;
 use serde_json::Value;
 use simulated_org::{now_ms, security_scenario, Question, SimulatedOrg, SimulatedOrgConfig};
 
@@ -26,29 +24,16 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every line of every object under `dir`.
+/// Every line of every gzip object under `dir`.
 fn lines_under(dir: &Path) -> Vec<Value> {
+    let objects = atlassian_audit::sink::objects_under(dir).expect("a readable folder");
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.expect("a directory entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "gz") {
-                let mut text = String::new();
-                GzDecoder::new(std::fs::File::open(&path).expect("readable"))
-                    .read_to_string(&mut text)
-                    .expect("gzip text");
-                out.extend(
-                    text.lines()
-                        .map(|l| serde_json::from_str::<Value>(l).expect("JSON")),
-                );
-            }
-        }
+    for object in objects.iter().filter(|o| o.key.ends_with(".gz")) {
+        let text = object.text().expect("gzip text");
+        out.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("JSON")),
+        );
     }
     out
 }

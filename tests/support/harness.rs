@@ -10,7 +10,7 @@ use atlassian_audit::checkpoint::{
     MonotonicCheckpoints, StoredCheckpoint,
 };
 use atlassian_audit::collector::{
-    Collector, CollectorSettings, Detection, RunReport, DEFAULT_OVERLAP,
+    Collector, CollectorSettings, DetectStage, RunReport, DEFAULT_OVERLAP,
 };
 use atlassian_audit::config::{env, Config};
 use atlassian_audit::detect::{detect, Alert, DetectState, RulePack};
@@ -344,7 +344,7 @@ impl TestEnv {
     }
 
     /// The configured rules and targets, plus `notifier`.
-    fn detection(&self, b: &Backends, notifier: Arc<dyn AlertNotifier>) -> Detection {
+    fn detection(&self, b: &Backends, notifier: Arc<dyn AlertNotifier>) -> DetectStage {
         let mut detection = b.detection.clone();
         detection.notifiers = detection.notifiers.also_to(notifier);
         detection
@@ -977,48 +977,23 @@ fn gunzip(key: &str, bytes: &[u8]) -> String {
 /// Every object under `dir`. The temporary files LocalDirSink renames into place are not
 /// objects (a killed run may leave one behind).
 pub fn local_objects(dir: &Path) -> Vec<StoredObject> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.expect("a directory entry").path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let temporary = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| e.starts_with("tmp-"));
-            if temporary {
-                continue;
-            }
-            let key = path
-                .strip_prefix(dir)
-                .expect("under dir")
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/");
-            if key.starts_with(MARKS) {
-                continue;
-            }
-            let bytes = std::fs::read(&path).expect("read an object");
-            out.push(StoredObject {
-                text: gunzip(&key, &bytes),
-                stored_key: key.clone(),
-                key,
+    let objects = atlassian_audit::sink::objects_under(dir).expect("a readable folder");
+    objects
+        .into_iter()
+        .filter(|o| !o.key.starts_with(MARKS))
+        .map(|o| {
+            let bytes = std::fs::read(&o.path).expect("read an object");
+            StoredObject {
+                text: gunzip(&o.key, &bytes),
+                stored_key: o.key.clone(),
+                key: o.key,
                 size: bytes.len() as u64,
                 event_count: None,
                 encoding: None,
                 content_type: None,
-            });
-        }
-    }
-    out
+            }
+        })
+        .collect()
 }
 
 pub async fn s3_objects(moto: &Moto) -> Vec<StoredObject> {

@@ -44,33 +44,27 @@ pub fn distinctive_key() -> String {
     format!("ATATT3xFfGF0-{}-KEYMATERIAL", uuid::Uuid::new_v4().simple())
 }
 
-/// Every file under `dir`, as bytes (gzip objects decompressed).
+/// Every file under `dir`, temporary ones included, as bytes (gzip objects decompressed).
 pub fn all_file_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let bytes = std::fs::read(&p).unwrap();
-            let bytes = if p.extension().is_some_and(|e| e == "gz") {
+    atlassian_audit::sink::files_under(dir)
+        .expect("a readable folder")
+        .into_iter()
+        .map(|file| {
+            let bytes = std::fs::read(&file.path).expect("a readable file");
+            let bytes = if file.key.ends_with(".gz") {
                 let mut text = Vec::new();
                 std::io::Read::read_to_end(
                     &mut flate2::read::GzDecoder::new(&bytes[..]),
                     &mut text,
                 )
-                .unwrap();
+                .expect("a gzip object");
                 text
             } else {
                 bytes
             };
-            out.push((p.display().to_string(), bytes));
-        }
-    }
-    out
+            (file.path.display().to_string(), bytes)
+        })
+        .collect()
 }
 
 pub fn assert_absent(key: &str, what: &str, haystack: &[u8]) {
