@@ -106,6 +106,7 @@ impl DynamoDbCheckpointStore {
                 pending,
                 events_written: n("events_written")?.unwrap_or(0).max(0) as u64,
                 detect,
+                batch_cap: n("batch_cap")?.and_then(|cap| u32::try_from(cap).ok()),
             },
             lease,
         })
@@ -267,6 +268,13 @@ impl CheckpointStore for DynamoDbCheckpointStore {
                 request = request.expression_attribute_values(":newest", num(v));
             }
             None => remove.push("newest_processed_at_ms"),
+        }
+        match checkpoint.batch_cap {
+            Some(cap) => {
+                set.push("batch_cap = :cap");
+                request = request.expression_attribute_values(":cap", num(cap));
+            }
+            None => remove.push("batch_cap"),
         }
         match &checkpoint.pending {
             Some(p) => {

@@ -20,7 +20,7 @@ pub use lease::{Lease, LEASE_GRACE, LONGEST_LEASE, MAX_RUN_BUDGET};
 pub use memory::MemoryCheckpointStore;
 pub use monotonic::MonotonicCheckpoints;
 pub use recent::{key_hash, RecentEvents, MAX_RECENT_EVENTS};
-pub use transitions::{redo_limit, BatchObjects, BatchWritten};
+pub use transitions::{next_batch_cap, redo_limit, BatchObjects, BatchWritten};
 
 use crate::detect::DetectState;
 use async_trait::async_trait;
@@ -52,6 +52,12 @@ pub struct Checkpoint {
     /// still open to dedup), committed with the batch whose events it has seen.
     #[serde(default, skip_serializing_if = "DetectState::is_empty")]
     pub detect: DetectState,
+    /// Events the next fresh batch may read, after a batch got through only once shrunk (its
+    /// writes kept failing): each batch committed since doubles it, and it is dropped once back
+    /// at the configured bound ([`next_batch_cap`]). On a bad day small batches keep getting
+    /// through instead of each fresh batch failing at full size and shrinking again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_cap: Option<u32>,
 }
 
 impl Checkpoint {
@@ -66,6 +72,7 @@ impl Checkpoint {
             pending: None,
             events_written: 0,
             detect: DetectState::default(),
+            batch_cap: None,
         }
     }
 }

@@ -37,6 +37,22 @@ pub fn redo_limit(redo_target: Option<u32>, page_limit: u32, read: u32) -> u32 {
     }
 }
 
+/// The cap on fresh batches once a batch of `events_read` events commits: set to twice what got
+/// through when the batch had shrunk (its pending record shows a failed redo before it:
+/// `redos` of 2 or more), doubled after any other batch that read events, dropped once it
+/// reaches `bound` (the configured BATCH_MAX_EVENTS).
+pub fn next_batch_cap(cap: Option<u32>, redos: u32, events_read: u32, bound: u32) -> Option<u32> {
+    let doubled = if redos >= 2 {
+        events_read.max(1).saturating_mul(2)
+    } else {
+        match cap {
+            Some(cap) if events_read > 0 => cap.saturating_mul(2),
+            other => return other,
+        }
+    };
+    (doubled < bound).then_some(doubled)
+}
+
 impl Checkpoint {
     /// Where the next batch starts: the cursor, else where a pending batch started by time,
     /// else the window start (everything before it was written), else `initial_from_ms` (a
@@ -388,6 +404,52 @@ mod tests {
             };
             assert_eq!(c.limit(500, 0), want, "{what}: the first page asks for it");
             assert_eq!(c.limit(50, 0), 50.min(want), "{what}");
+        }
+    }
+
+    /// After a batch that got through only once shrunk, fresh batches start small and double
+    /// with each commit until they are back at the bound; good days never set a cap.
+    #[test]
+    fn fresh_batches_start_small_after_a_shrunk_one_and_grow_back() {
+        const BOUND: u32 = 50_000;
+        // (cap before, redos of the committed attempt, events it read, cap after)
+        let cases = [
+            (None, 0, 40_000, None, "a good day: no cap"),
+            (
+                None,
+                1,
+                40_000,
+                None,
+                "a redo of the whole batch (a crash): no cap",
+            ),
+            (
+                None,
+                2,
+                100,
+                Some(200),
+                "shrunk to 100: fresh batches of 200",
+            ),
+            (None, 7, 0, Some(2), "shrunk to nothing read: at least 2"),
+            (
+                Some(200),
+                0,
+                200,
+                Some(400),
+                "a capped batch got through: double",
+            ),
+            (Some(200), 0, 0, Some(200), "nothing read: as it was"),
+            (Some(30_000), 0, 30_000, None, "back past the bound: no cap"),
+            (
+                Some(400),
+                3,
+                50,
+                Some(100),
+                "shrunk again: start over from what got through",
+            ),
+            (Some(u32::MAX), 0, 10, None, "never overflows"),
+        ];
+        for (cap, redos, read, want, what) in cases {
+            assert_eq!(next_batch_cap(cap, redos, read, BOUND), want, "{what}");
         }
     }
 

@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 use simulated_org::{
     generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrgConfig,
 };
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug)]
@@ -677,6 +679,78 @@ async fn a_batch_whose_writes_keep_failing_shrinks_until_it_commits() {
             .events_written,
         400
     );
+    env.assert_exactly_once().await;
+}
+
+/// A bad day that lets only a few writes of each run through (at most 3 objects a run):
+/// whole batches keep failing and shrink until one commits. The fresh batch after it (read while
+/// the shrunk one is written, or by the next run from the checkpoint's `batch_cap`) reads at most
+/// twice what got through, not the whole backlog, which would fail and shrink all over again
+/// (969 events without the cap); once the writes work, every event is written once.
+#[tokio::test]
+async fn after_a_shrunk_batch_fresh_batches_start_small() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    let now = now_ms();
+    let events = generate_events_for_org(
+        env.org.org_id(),
+        78,
+        1_000,
+        (now - 20 * 3_600_000, now - 60_000),
+    );
+    env.org.append_backlog(events);
+    let puts = Arc::new(AtomicUsize::new(0));
+    let bad_day = Arc::new(AtomicBool::new(true));
+    let (counted, failing) = (puts.clone(), bad_day.clone());
+    let faults = Faults::new().when(
+        move |c: &Call| {
+            c.op == Op::Put
+                && failing.load(Ordering::SeqCst)
+                && counted.fetch_add(1, Ordering::SeqCst) >= 3
+        },
+        StorageFault::Fail,
+    );
+    let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
+    let run = || async {
+        puts.store(0, Ordering::SeqCst);
+        collector.run(Duration::from_secs(20)).await;
+        env.checkpoint().await.expect("a checkpoint").checkpoint
+    };
+    let mut stored = run().await;
+    for _ in 0..12 {
+        if stored.events_written > 0 {
+            break;
+        }
+        stored = run().await;
+    }
+    let written = stored.events_written;
+    assert!(
+        written > 0 && written < 1_000,
+        "a shrunk batch got through: {written}"
+    );
+    let cap = stored
+        .batch_cap
+        .expect("fresh batches capped after a shrunk one");
+    assert!(u64::from(cap) <= 2 * written, "cap {cap} after {written}");
+
+    let next = run().await;
+    let read = match &next.pending {
+        Some(pending) => u64::from(pending.event_count),
+        None => next.events_written - written,
+    };
+    assert!(
+        read <= u64::from(cap) && read < 1_000 - written,
+        "the fresh batch read {read}, the cap is {cap}, {} were left",
+        1_000 - written
+    );
+
+    bad_day.store(false, Ordering::SeqCst);
+    for _ in 0..20 {
+        if run().await.events_written == 1_000 {
+            break;
+        }
+    }
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
     env.assert_exactly_once().await;
 }
 

@@ -446,6 +446,7 @@ pub mod store {
             }),
             events_written: 123_456,
             detect: detect_state_with_an_open_alert(),
+            batch_cap: Some(200),
         };
         assert!(!full.detect.is_empty());
         store.save(&id, "a", &full).await.expect("save");

@@ -137,7 +137,10 @@ impl<'r> Pass<'r> {
                 .within(self.reader.parts.settings.window)
                 .detecting(detection),
             recent: checkpoint.recent.clone(),
-            redo_target: checkpoint.pending.as_ref().map(|p| p.redo_count()),
+            redo_target: match &checkpoint.pending {
+                Some(pending) => Some(pending.redo_count()),
+                None => checkpoint.batch_cap,
+            },
         }
     }
 
@@ -162,7 +165,7 @@ impl<'r> Pass<'r> {
                 .within(self.reader.parts.settings.window)
                 .detecting(detection),
             recent,
-            redo_target: None,
+            redo_target: prepared.batch_cap,
         })
     }
 

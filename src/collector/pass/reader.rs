@@ -28,7 +28,8 @@ pub(super) struct Reading {
     pub builder: BatchBuilder,
     /// Ids written already: the checkpoint's, and those of a batch being written meanwhile.
     pub recent: RecentEvents,
-    /// A redo: the events it reads again (`PendingBatch::redo_count`).
+    /// The events the batch reads at most: a redo's (`PendingBatch::redo_count`, exactly
+    /// that many), or a fresh batch's under the checkpoint's `batch_cap`.
     pub redo_target: Option<u32>,
 }
 

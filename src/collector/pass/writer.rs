@@ -5,7 +5,7 @@ use super::super::batch::Batch;
 use super::super::detection::{alert_objects, DetectCounts, MAX_ANNOUNCE_ATTEMPTS};
 use super::super::{now_ms, Collector, RunError, RunSummary, StopReason, READ_BACK_ATTEMPTS};
 use super::reader::Reading;
-use crate::checkpoint::{Checkpoint, Fence, PendingBatch};
+use crate::checkpoint::{next_batch_cap, Checkpoint, Fence, PendingBatch};
 use crate::detect::{Alert, DetectState, SealKey};
 use crate::sink::{alerts_key, logs_key, quarantine_key, EncodedObject, SinkError};
 use crate::source::{SourceError, StreamPosition};
@@ -37,6 +37,8 @@ pub(super) struct Prepared {
     pub cursor: Option<String>,
     pub pages: u32,
     pub events_read: u32,
+    /// The checkpoint's `batch_cap` once this batch commits.
+    pub batch_cap: Option<u32>,
 }
 
 /// What a fetch error means for the run.
@@ -98,6 +100,14 @@ impl Writer<'_> {
             alert.source_label.clone_from(&source.source_label);
         }
         batch.alerts = alert_objects(&alerts)?;
+        // This attempt's pending record counts one redo more than the one it redoes.
+        let redos = self.checkpoint.pending.as_ref().map_or(0, |p| p.redos + 1);
+        let batch_cap = next_batch_cap(
+            self.checkpoint.batch_cap,
+            redos,
+            events_read,
+            self.parts.settings.batch_bounds.max_events,
+        );
         Ok(Prepared {
             batch,
             alerts,
@@ -107,6 +117,7 @@ impl Writer<'_> {
             cursor: reading.cursor,
             pages,
             events_read,
+            batch_cap,
         })
     }
 
@@ -122,6 +133,7 @@ impl Writer<'_> {
             cursor,
             pages,
             events_read,
+            batch_cap,
         } = prepared;
         let previous = self.checkpoint.pending.take();
         if batch.is_empty() {
@@ -143,7 +155,9 @@ impl Writer<'_> {
         }
         let (announced, undelivered) = self.announce(&alerts).await?;
         self.checkpoint.detect = detect_state;
-        self.commit(&batch, cursor, &start, previous.is_some())
+        let capped = self.checkpoint.batch_cap != batch_cap;
+        self.checkpoint.batch_cap = batch_cap;
+        self.commit(&batch, cursor, &start, previous.is_some() || capped)
             .await?;
         self.summary.raised(&alerts, announced);
         self.summary.alerts_undelivered += undelivered as u64;
@@ -389,13 +403,13 @@ impl Writer<'_> {
         batch: &Batch,
         next_cursor: Option<String>,
         start: &StreamPosition,
-        was_pending: bool,
+        must_save: bool,
     ) -> Result<(), RunError> {
         let overlap_ms = self.parts.settings.overlap.as_millis() as i64;
         let moved =
             self.checkpoint
                 .advance(&batch.written(), next_cursor, start, overlap_ms, now_ms());
-        if moved || was_pending {
+        if moved || must_save {
             if let Err(e) = self.save().await {
                 // The write may have taken effect though its answer was lost. If it did, this
                 // run wrote the batch and no other run will count it: count it here.
