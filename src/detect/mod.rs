@@ -59,7 +59,6 @@
 
 mod alert;
 mod collected;
-mod condition;
 mod engine;
 mod error;
 mod event;
@@ -70,7 +69,7 @@ mod projection;
 mod rule;
 mod rule_tests;
 mod severity;
-mod spec;
+mod sigma;
 mod template;
 pub mod state;
 #[cfg(test)]
@@ -85,7 +84,7 @@ pub use engine::{
 };
 pub use error::RuleError;
 pub use event::EventRef;
-pub use pack::RulePack;
+pub use pack::{is_rule_file, BuiltinFile, RulePack, BUILTIN};
 pub use prefilter::ActionFilter;
 pub use projection::{Projection, MAX_LEAF_NODES};
 pub use rule::{
@@ -93,4 +92,5 @@ pub use rule::{
 };
 pub use rule_tests::{run_rule_tests, CaseResult, Expect};
 pub use severity::Severity;
+pub use sigma::{sidecar_path, PackSettings};
 pub use state::{DetectState, SealKey};

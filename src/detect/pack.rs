@@ -1,74 +1,84 @@
-//! The rules in force: the built-in pack (compiled in), less the ones a user file disables,
-//! plus the ones it adds.
+//! The rules in force: the built-in pack (Sigma files compiled in), less the ones a user's
+//! rules make obsolete, plus the user's.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::error::RuleError;
-use super::field_path::FieldPath;
 use super::projection::Projection;
 use super::rule::Rule;
-use super::spec::{parse_rule_file, valid_id, RuleFile};
+use super::sigma::{parse_sigma_file, sidecar_path, PackSettings, SigmaFile};
 use super::state::LATE_MARGIN_MS;
 
-/// The built-in pack: (name shown in errors and `rules list`, YAML).
-const BUILTIN: [(&str, &str); 9] = [
-    (
-        "builtin:rules/impersonation.yaml",
-        include_str!("rules/impersonation.yaml"),
-    ),
-    (
-        "builtin:rules/two_step.yaml",
-        include_str!("rules/two_step.yaml"),
-    ),
-    ("builtin:rules/admin.yaml", include_str!("rules/admin.yaml")),
-    (
-        "builtin:rules/api_tokens.yaml",
-        include_str!("rules/api_tokens.yaml"),
-    ),
-    (
-        "builtin:rules/policies.yaml",
-        include_str!("rules/policies.yaml"),
-    ),
-    (
-        "builtin:rules/domains.yaml",
-        include_str!("rules/domains.yaml"),
-    ),
-    (
-        "builtin:rules/exports.yaml",
-        include_str!("rules/exports.yaml"),
-    ),
-    (
-        "builtin:rules/accounts.yaml",
-        include_str!("rules/accounts.yaml"),
-    ),
-    (
-        "builtin:rules/thresholds.yaml",
-        include_str!("rules/thresholds.yaml"),
-    ),
+/// One file of the built-in pack: its name (in errors, `rules list` and `rules export`), its
+/// Sigma text, its sidecar of test events.
+pub struct BuiltinFile {
+    pub name: &'static str,
+    pub sigma: &'static str,
+    pub tests: &'static str,
+}
+
+macro_rules! builtin {
+    ($($stem:literal),* $(,)?) => {
+        [$(BuiltinFile {
+            name: concat!($stem, ".yml"),
+            sigma: include_str!(concat!("rules/", $stem, ".yml")),
+            tests: include_str!(concat!("rules/", $stem, ".tests.yaml")),
+        }),*]
+    };
+}
+
+/// The built-in pack, file by file (`src/detect/rules/`).
+pub const BUILTIN: [BuiltinFile; 10] = builtin![
+    "atlassian_impersonation",
+    "atlassian_two_step",
+    "atlassian_admin",
+    "atlassian_api_tokens",
+    "atlassian_policies",
+    "atlassian_domains",
+    "atlassian_exports",
+    "atlassian_accounts",
+    "atlassian_sites",
+    "atlassian_thresholds",
 ];
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RulePack {
     rules: Vec<Rule>,
+    settings: PackSettings,
     /// What of an event the rules read (kept in step with `rules`).
     projection: Projection,
+    /// Rule positions by the action every match has; `any_action`: rules that name none.
+    by_action: HashMap<String, Vec<usize>>,
+    any_action: Vec<usize>,
 }
 
 impl RulePack {
-    /// The built-in pack. Its files are tested to parse, so an error here is a bug in them.
+    /// The built-in pack with the default settings.
     pub fn builtin() -> Result<RulePack, RuleError> {
-        let mut pack = RulePack::default();
-        for (file, text) in BUILTIN {
-            let parsed = parse_rule_file(file, text)?;
-            if let Some(id) = parsed.disable.first() {
-                return Err(RuleError::invalid(
-                    file,
-                    id,
-                    "disable",
-                    "the built-in pack disables nothing",
-                ));
+        RulePack::builtin_with(PackSettings::default())
+    }
+
+    /// The built-in pack, its placeholders filled from `settings`. Its files are tested to
+    /// parse, so an error here is a bug in them (or a setting no rule can take).
+    pub fn builtin_with(settings: PackSettings) -> Result<RulePack, RuleError> {
+        let mut pack = RulePack {
+            settings,
+            ..RulePack::default()
+        };
+        for file in &BUILTIN {
+            let name = format!("builtin:rules/{}", file.name);
+            let tests_name = format!("builtin:rules/{}", sidecar_path(file.name));
+            let parsed = parse_sigma_file(
+                &name,
+                file.sigma,
+                Some((&tests_name, file.tests)),
+                &pack.settings,
+            )?;
+            if let Some(id) = parsed.obsoletes.first() {
+                return Err(RuleError::invalid(&name, id, "related", "the built-in pack makes no rule obsolete"));
             }
-            pack.add(file, parsed.rules)?;
+            pack.add(&name, parsed.rules)?;
         }
         Ok(pack)
     }
@@ -77,21 +87,27 @@ impl RulePack {
     pub fn of(rules: Vec<Rule>) -> RulePack {
         let mut pack = RulePack {
             rules,
-            projection: Projection::default(),
+            ..RulePack::default()
         };
-        pack.project();
+        pack.index();
         pack
     }
 
-    /// Recomputes the projection from the rules.
-    fn project(&mut self) {
-        let fields: Vec<&FieldPath> = self
-            .rules
-            .iter()
-            .flat_map(|r| r.fields())
-            .flat_map(|f| f.paths())
-            .collect();
-        self.projection = Projection::of(fields);
+    /// Recomputes the projection and the action index from the rules.
+    fn index(&mut self) {
+        self.projection = Projection::of(self.rules.iter().flat_map(|r| r.paths()));
+        self.by_action.clear();
+        self.any_action.clear();
+        for (at, rule) in self.rules.iter().enumerate() {
+            match &rule.actions {
+                Some(actions) => {
+                    for action in actions {
+                        self.by_action.entry(action.clone()).or_default().push(at);
+                    }
+                }
+                None => self.any_action.push(at),
+            }
+        }
     }
 
     /// The fields of an event the rules read: what the engine is given of each event.
@@ -99,35 +115,67 @@ impl RulePack {
         &self.projection
     }
 
-    /// With a user's rule file read from `path`.
-    pub fn with_user_file(self, path: &Path) -> Result<RulePack, RuleError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| RuleError::Read {
-            file: file.clone(),
-            reason: e.to_string(),
-        })?;
-        self.with_user_rules(&file, &text)
+    /// The rules an event with `action` may match, in pack order.
+    pub fn candidates(&self, action: Option<&str>) -> Vec<&Rule> {
+        let named = action
+            .map(str::to_lowercase)
+            .and_then(|a| self.by_action.get(&a))
+            .map_or(&[][..], Vec::as_slice);
+        let mut at: Vec<usize> = named.iter().chain(&self.any_action).copied().collect();
+        at.sort_unstable();
+        at.into_iter().filter_map(|i| self.rules.get(i)).collect()
     }
 
-    /// With a user's rule file: its `disable:` ids turned off, then its `rules:` added.
-    pub fn with_user_rules(mut self, file: &str, text: &str) -> Result<RulePack, RuleError> {
-        let RuleFile { rules, disable } = parse_rule_file(file, text)?;
-        for (i, id) in disable.iter().enumerate() {
-            // (the projection is recomputed by `add` below)
+    /// The actions the rules name, lower case; `None` when some rule may match any action.
+    pub fn actions(&self) -> Option<Vec<String>> {
+        self.any_action
+            .is_empty()
+            .then(|| self.by_action.keys().cloned().collect())
+    }
+
+    /// With a user's rules from `path`: one Sigma file (and its sidecar `<stem>.tests.yaml`
+    /// if there is one), or a folder of them (every `*.yml` and `*.yaml` but the sidecars, in
+    /// name order).
+    pub fn with_user_path(self, path: &Path) -> Result<RulePack, RuleError> {
+        if path.is_dir() {
+            let mut pack = self;
+            for file in rule_files_in(path)? {
+                pack = pack.with_user_file(&file)?;
+            }
+            return Ok(pack);
+        }
+        self.with_user_file(path)
+    }
+
+    fn with_user_file(self, path: &Path) -> Result<RulePack, RuleError> {
+        let file = path.display().to_string();
+        let text = read(&file, path)?;
+        let tests_file = sidecar_path(&file);
+        let tests = match Path::new(&tests_file).exists() {
+            true => Some(read(&tests_file, Path::new(&tests_file))?),
+            false => None,
+        };
+        self.with_user_rules(&file, &text, tests.as_deref().map(|t| (tests_file.as_str(), t)))
+    }
+
+    /// With a user's Sigma file: the rules its `related: obsolete` entries name taken out, then
+    /// its rules added.
+    pub fn with_user_rules(
+        mut self,
+        file: &str,
+        text: &str,
+        tests: Option<(&str, &str)>,
+    ) -> Result<RulePack, RuleError> {
+        let SigmaFile { rules, obsoletes } = parse_sigma_file(file, text, tests, &self.settings)?;
+        for id in &obsoletes {
             let before = self.rules.len();
-            self.rules.retain(|r| &r.id != id);
+            self.rules.retain(|r| &r.sigma_id != id && &r.id != id);
             if self.rules.len() == before {
-                // An id that is no id is not echoed: it may be anything pasted there.
-                let shown = if valid_id(id) {
-                    id.clone()
-                } else {
-                    format!("#{} (not a valid id)", i + 1)
-                };
                 return Err(RuleError::invalid(
                     file,
-                    &shown,
-                    &format!("disable[{i}]"),
-                    "no rule in force has this id (`atlassian-audit rules list` shows them)",
+                    "-",
+                    "related",
+                    "an `obsolete` entry names no rule in force (`atlassian-audit rules list` shows their ids)",
                 ));
             }
         }
@@ -137,12 +185,12 @@ impl RulePack {
 
     fn add(&mut self, file: &str, rules: Vec<Rule>) -> Result<(), RuleError> {
         for rule in rules {
-            if self.rules.iter().any(|r| r.id == rule.id) {
-                return Err(RuleError::invalid(file, &rule.id, "id", "another rule already has this id; ids are unique (to replace a built-in rule, disable it and give yours another id)"));
+            if self.rules.iter().any(|r| r.id == rule.id || r.sigma_id == rule.sigma_id) {
+                return Err(RuleError::invalid(file, &rule.id, "name", "another rule already has this name or id; both are unique (to replace a built-in rule, list its id under `related:` with `type: obsolete`)"));
             }
             self.rules.push(rule);
         }
-        self.project();
+        self.index();
         Ok(())
     }
 
@@ -164,4 +212,31 @@ impl RulePack {
             .unwrap_or(0);
         longest + LATE_MARGIN_MS
     }
+}
+
+fn read(file: &str, path: &Path) -> Result<String, RuleError> {
+    std::fs::read_to_string(path).map_err(|e| RuleError::Read {
+        file: file.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// The Sigma files of a folder (not its sidecars), in name order.
+fn rule_files_in(dir: &Path) -> Result<Vec<std::path::PathBuf>, RuleError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| RuleError::Read {
+        file: dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| is_rule_file(&p.to_string_lossy()))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// `x.yml` or `x.yaml`, but not a sidecar `x.tests.yaml`.
+pub fn is_rule_file(name: &str) -> bool {
+    (name.ends_with(".yml") || name.ends_with(".yaml")) && !name.ends_with(".tests.yaml")
 }

@@ -11,26 +11,35 @@ const ACTION_KEY: &str = "\"action\":\"";
 #[derive(Debug, Clone, Default)]
 pub struct ActionFilter {
     actions: HashSet<String>,
+    /// Some rule names no action (its detection does not pin `attributes.action`): every
+    /// line is let through.
+    any: bool,
 }
 
 impl ActionFilter {
     pub fn of(pack: &RulePack) -> ActionFilter {
-        ActionFilter {
-            actions: pack
-                .rules()
-                .iter()
-                .flat_map(|r| r.actions.iter().cloned())
-                .collect(),
+        match pack.actions() {
+            Some(actions) => ActionFilter {
+                actions: actions.into_iter().collect(),
+                any: false,
+            },
+            None => ActionFilter {
+                actions: HashSet::new(),
+                any: true,
+            },
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
+        self.actions.is_empty() && !self.any
     }
 
     /// Whether some `"action":"…"` in the compact JSON `line` is one a rule names. An action
     /// written with escapes is let through: only a full parse can read it.
     pub fn may_match(&self, line: &str) -> bool {
+        if self.any {
+            return true;
+        }
         let mut rest = line;
         while let Some(at) = rest.find(ACTION_KEY) {
             rest = &rest[at + ACTION_KEY.len()..];
@@ -38,7 +47,8 @@ impl ActionFilter {
                 return false;
             };
             let value = &rest[..end];
-            if value.contains('\\') || self.actions.contains(value) {
+            // Sigma compares case-insensitively: so does the filter.
+            if value.contains('\\') || self.actions.contains(&value.to_ascii_lowercase()) {
                 return true;
             }
             rest = &rest[end..];

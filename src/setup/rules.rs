@@ -30,10 +30,18 @@ pub async fn rule_pack_from(
     let Some(source) = source else {
         return Ok(builtin);
     };
+    if let RuleSource::Path(path) = source {
+        if path.is_dir() {
+            // A folder of Sigma files (the CLI): each read with its sidecar of tests.
+            return Ok(builtin.with_user_path(path)?);
+        }
+    }
     let file = source.describe();
     let bytes = read_source(source, &file, aws).await?;
     let text = String::from_utf8(bytes).map_err(|_| read_error(&file, "it is not UTF-8 text"))?;
-    Ok(builtin.with_user_rules(&file, &text)?)
+    // The sidecar of tests is for `rules test`, not needed to run the rules (and the
+    // function's role may read only the rule file's object).
+    Ok(builtin.with_user_rules(&file, &text, None)?)
 }
 
 async fn read_source(source: &RuleSource, file: &str, aws: &Aws) -> Result<Vec<u8>, RuleError> {

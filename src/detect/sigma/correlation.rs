@@ -1,0 +1,140 @@
+//! Sigma correlation rules as thresholds: `event_count` (that many matches) and `value_count`
+//! (that many distinct values of a field) with `gte` or `gt`, over a sliding `timespan`, per
+//! `group-by`. The matches are counted in our state (`state.rs`), not in rsigma's correlation
+//! engine: ours remembers each match by event id, so an event fed twice (a redone batch, the
+//! overlap re-read) counts once, and it is bounded rule by rule and sealed in the checkpoint.
+
+use std::collections::BTreeSet;
+
+use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, WindowMode};
+
+use super::attributes::{alert_attributes, MAX_SPAN_MS};
+use super::{identity, Label};
+use crate::detect::error::RuleError;
+use crate::detect::field_path::FieldRef;
+use crate::detect::rule::{Matcher, Rule, RuleTests, Threshold};
+
+/// The rule a correlation is, and the names of the detection rules it counts.
+pub fn correlation_rule(
+    label: &Label<'_>,
+    corr: &CorrelationRule,
+    detections: &[Rule],
+) -> Result<(Rule, Vec<String>), RuleError> {
+    let (id, sigma_id, severity) =
+        identity(label, corr.name.as_deref(), corr.id.as_deref(), corr.level)?;
+    let bases = referenced(label, corr, detections)?;
+    let threshold = threshold(label, corr)?;
+    let alert = alert_attributes(
+        label,
+        &corr.custom_attributes,
+        &corr.title,
+        corr.description.as_deref(),
+    )?;
+    let actions: Option<Vec<String>> = bases
+        .iter()
+        .map(|b| b.actions.clone())
+        .collect::<Option<Vec<_>>>()
+        .map(|lists| lists.into_iter().flatten().collect::<BTreeSet<_>>().into_iter().collect());
+    let rule = Rule {
+        id,
+        severity,
+        description: corr.description.clone().unwrap_or_default(),
+        origin: label.file.to_owned(),
+        sigma_id,
+        title: alert.title,
+        runbook: alert.runbook,
+        matcher: Matcher {
+            detections: bases
+                .iter()
+                .flat_map(|b| b.matcher.detections.iter().cloned())
+                .collect(),
+        },
+        actions,
+        detection_fields: bases
+            .iter()
+            .flat_map(|b| b.detection_fields.iter().cloned())
+            .collect(),
+        threshold: Some(threshold),
+        dedup_key: alert.dedup_key,
+        dedup_period_ms: alert.dedup_period_ms,
+        tests: RuleTests::default(),
+    };
+    Ok((rule, bases.iter().map(|b| b.id.clone()).collect()))
+}
+
+/// The detection rules of the same file the correlation names (by `name` or `id`).
+fn referenced<'a>(
+    label: &Label<'_>,
+    corr: &CorrelationRule,
+    detections: &'a [Rule],
+) -> Result<Vec<&'a Rule>, RuleError> {
+    if corr.rules.is_empty() {
+        return Err(label.error("correlation.rules", "names no rule"));
+    }
+    corr.rules
+        .iter()
+        .map(|r| {
+            detections
+                .iter()
+                .find(|d| &d.id == r || &d.sigma_id == r)
+                .ok_or_else(|| {
+                    label.error(
+                        "correlation.rules",
+                        "names a rule that is not in the same file (give the detection rule's name or id, in this file)",
+                    )
+                })
+        })
+        .collect()
+}
+
+fn threshold(label: &Label<'_>, corr: &CorrelationRule) -> Result<Threshold, RuleError> {
+    if !corr.aliases.is_empty() {
+        return Err(label.error("correlation.aliases", "field aliases are not supported: the rules of one correlation read the same normalized event, so name the field itself"));
+    }
+    if corr.window != WindowMode::Sliding {
+        return Err(label.error("correlation.window", "only the sliding window (the default) is supported"));
+    }
+    let window_ms = i64::try_from(corr.timespan.seconds.saturating_mul(1_000))
+        .ok()
+        .filter(|ms| (1_000..=MAX_SPAN_MS).contains(ms))
+        .ok_or_else(|| label.error("correlation.timespan", "must be from 1s to 24h"))?;
+    let CorrelationCondition::Threshold {
+        predicates, field, ..
+    } = &corr.condition
+    else {
+        return Err(label.error("correlation.condition", "write a threshold (`gte: 10`)"));
+    };
+    let count = match predicates.as_slice() {
+        [(ConditionOperator::Gte, n)] => *n,
+        [(ConditionOperator::Gt, n)] => n.saturating_add(1),
+        _ => return Err(label.error("correlation.condition", "only one `gte` or `gt` bound is supported (an alert opens when the count reaches it)")),
+    };
+    let count = u32::try_from(count)
+        .ok()
+        .filter(|c| (1..=10_000).contains(c))
+        .ok_or_else(|| label.error("correlation.condition", "the bound must be from 1 to 10000"))?;
+    let distinct = match (corr.correlation_type, field.as_deref()) {
+        (CorrelationType::EventCount, _) => None,
+        (CorrelationType::ValueCount, Some([one])) => Some(sigma_field(label, "correlation.condition.field", one)?),
+        (CorrelationType::ValueCount, _) => return Err(label.error("correlation.condition.field", "a value_count names exactly one field")),
+        _ => return Err(label.error("correlation.type", "only event_count and value_count are supported")),
+    };
+    if corr.group_by.is_empty() {
+        return Err(label.error("correlation.group-by", "name at least one field (the actor, the address): a threshold over all events is refused, one flood would set it off"));
+    }
+    let group_by = corr
+        .group_by
+        .iter()
+        .map(|g| sigma_field(label, "correlation.group-by", g))
+        .collect::<Result<_, _>>()?;
+    Ok(Threshold {
+        count,
+        window_ms,
+        group_by,
+        distinct,
+    })
+}
+
+fn sigma_field(label: &Label<'_>, name: &str, text: &str) -> Result<FieldRef, RuleError> {
+    FieldRef::sigma(text).map_err(|e| label.error(name, e))
+}
