@@ -3,7 +3,7 @@ mod api_key;
 mod rules;
 
 pub use api_key::ApiKey;
-pub use rules::{rule_source_from, RuleSource};
+pub use rules::{pack_settings_from, rule_source_from, RuleSource};
 
 use crate::collector::BatchBounds;
 use crate::detect::Severity;
@@ -61,6 +61,9 @@ pub mod env {
     pub const ALERTS_MIN_SEVERITY: &str = "ALERTS_MIN_SEVERITY";
     /// The user's rule file (config/rules.rs).
     pub const DETECTION_RULES: &str = "DETECTION_RULES";
+    /// The rule pack's lists (config/rules.rs): admin groups, system actors, comma-separated.
+    pub const DETECTION_ADMIN_GROUPS: &str = "DETECTION_ADMIN_GROUPS";
+    pub const DETECTION_SYSTEM_ACTORS: &str = "DETECTION_SYSTEM_ACTORS";
     /// The sources registry's DynamoDB table (registry mode; may be the checkpoint table).
     pub const SOURCES_TABLE: &str = "SOURCES_TABLE";
     /// The SQS queue the dispatcher sends task messages to (registry mode on AWS).
@@ -256,6 +259,8 @@ pub struct Config {
     pub alerts: AlertDelivery,
     /// The user's rule file (DETECTION_RULES); `None`: the built-in pack alone.
     pub detection_rules: Option<RuleSource>,
+    /// The rule pack's placeholders (DETECTION_ADMIN_GROUPS, DETECTION_SYSTEM_ACTORS).
+    pub detection_settings: crate::detect::PackSettings,
     /// The sources registry's table (SOURCES_TABLE): set, the deployment collects every
     /// registered source; unset, the one source the credentials name.
     pub sources_table: Option<String>,
@@ -377,6 +382,7 @@ impl Config {
             aws_attempt_timeout,
             alerts: AlertDelivery::from_settings(&get)?,
             detection_rules: rules::rule_source(&get, given)?,
+            detection_settings: rules::pack_settings(&get),
             sources_table: get(env::SOURCES_TABLE),
             task: Task::default(),
             lease_grace: crate::collector::LEASE_GRACE,

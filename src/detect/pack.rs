@@ -2,7 +2,6 @@
 //! rules make obsolete, plus the user's.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use super::error::RuleError;
 use super::projection::Projection;
@@ -76,7 +75,12 @@ impl RulePack {
                 &pack.settings,
             )?;
             if let Some(id) = parsed.obsoletes.first() {
-                return Err(RuleError::invalid(&name, id, "related", "the built-in pack makes no rule obsolete"));
+                return Err(RuleError::invalid(
+                    &name,
+                    id,
+                    "related",
+                    "the built-in pack makes no rule obsolete",
+                ));
             }
             pack.add(&name, parsed.rules)?;
         }
@@ -133,31 +137,6 @@ impl RulePack {
             .then(|| self.by_action.keys().cloned().collect())
     }
 
-    /// With a user's rules from `path`: one Sigma file (and its sidecar `<stem>.tests.yaml`
-    /// if there is one), or a folder of them (every `*.yml` and `*.yaml` but the sidecars, in
-    /// name order).
-    pub fn with_user_path(self, path: &Path) -> Result<RulePack, RuleError> {
-        if path.is_dir() {
-            let mut pack = self;
-            for file in rule_files_in(path)? {
-                pack = pack.with_user_file(&file)?;
-            }
-            return Ok(pack);
-        }
-        self.with_user_file(path)
-    }
-
-    fn with_user_file(self, path: &Path) -> Result<RulePack, RuleError> {
-        let file = path.display().to_string();
-        let text = read(&file, path)?;
-        let tests_file = sidecar_path(&file);
-        let tests = match Path::new(&tests_file).exists() {
-            true => Some(read(&tests_file, Path::new(&tests_file))?),
-            false => None,
-        };
-        self.with_user_rules(&file, &text, tests.as_deref().map(|t| (tests_file.as_str(), t)))
-    }
-
     /// With a user's Sigma file: the rules its `related: obsolete` entries name taken out, then
     /// its rules added.
     pub fn with_user_rules(
@@ -185,7 +164,11 @@ impl RulePack {
 
     fn add(&mut self, file: &str, rules: Vec<Rule>) -> Result<(), RuleError> {
         for rule in rules {
-            if self.rules.iter().any(|r| r.id == rule.id || r.sigma_id == rule.sigma_id) {
+            if self
+                .rules
+                .iter()
+                .any(|r| r.id == rule.id || r.sigma_id == rule.sigma_id)
+            {
                 return Err(RuleError::invalid(file, &rule.id, "name", "another rule already has this name or id; both are unique (to replace a built-in rule, list its id under `related:` with `type: obsolete`)"));
             }
             self.rules.push(rule);
@@ -212,28 +195,6 @@ impl RulePack {
             .unwrap_or(0);
         longest + LATE_MARGIN_MS
     }
-}
-
-fn read(file: &str, path: &Path) -> Result<String, RuleError> {
-    std::fs::read_to_string(path).map_err(|e| RuleError::Read {
-        file: file.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-/// The Sigma files of a folder (not its sidecars), in name order.
-fn rule_files_in(dir: &Path) -> Result<Vec<std::path::PathBuf>, RuleError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| RuleError::Read {
-        file: dir.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    let mut files: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| is_rule_file(&p.to_string_lossy()))
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 /// `x.yml` or `x.yaml`, but not a sidecar `x.tests.yaml`.

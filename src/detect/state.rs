@@ -247,7 +247,13 @@ impl DetectState {
 
     /// How many distinct counted values the rule's matches in `group` with time in
     /// `(from, to]` have (a value_count threshold).
-    pub(super) fn distinct_in_window(&mut self, rule: &str, group: &str, from: i64, to: i64) -> usize {
+    pub(super) fn distinct_in_window(
+        &mut self,
+        rule: &str,
+        group: &str,
+        from: i64,
+        to: i64,
+    ) -> usize {
         let window = self.window(rule, group, from, to);
         let values = &self.index().values;
         window

@@ -42,7 +42,12 @@ pub fn alert_attributes(
     };
     let runbook = match text("alert_runbook")? {
         Some(t) => template(label, "alert_runbook", t, Some(MAX_RUNBOOK_CHARS))?,
-        None => literal(label, "description", description.unwrap_or(""), MAX_RUNBOOK_CHARS)?,
+        None => literal(
+            label,
+            "description",
+            description.unwrap_or(""),
+            MAX_RUNBOOK_CHARS,
+        )?,
     };
     let dedup_key = text("alert_dedup_key")?
         .map(|t| template(label, "alert_dedup_key", t, None))

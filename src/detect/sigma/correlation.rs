@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, WindowMode};
+use rsigma_parser::{
+    ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, WindowMode,
+};
 
 use super::attributes::{alert_attributes, MAX_SPAN_MS};
 use super::{identity, Label};
@@ -34,7 +36,14 @@ pub fn correlation_rule(
         .iter()
         .map(|b| b.actions.clone())
         .collect::<Option<Vec<_>>>()
-        .map(|lists| lists.into_iter().flatten().collect::<BTreeSet<_>>().into_iter().collect());
+        .map(|lists| {
+            lists
+                .into_iter()
+                .flatten()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        });
     let rule = Rule {
         id,
         severity,
@@ -92,7 +101,10 @@ fn threshold(label: &Label<'_>, corr: &CorrelationRule) -> Result<Threshold, Rul
         return Err(label.error("correlation.aliases", "field aliases are not supported: the rules of one correlation read the same normalized event, so name the field itself"));
     }
     if corr.window != WindowMode::Sliding {
-        return Err(label.error("correlation.window", "only the sliding window (the default) is supported"));
+        return Err(label.error(
+            "correlation.window",
+            "only the sliding window (the default) is supported",
+        ));
     }
     let window_ms = i64::try_from(corr.timespan.seconds.saturating_mul(1_000))
         .ok()
@@ -107,7 +119,10 @@ fn threshold(label: &Label<'_>, corr: &CorrelationRule) -> Result<Threshold, Rul
     let count = match predicates.as_slice() {
         [(ConditionOperator::Gte, n)] => *n,
         [(ConditionOperator::Gt, n)] => n.saturating_add(1),
-        _ => return Err(label.error("correlation.condition", "only one `gte` or `gt` bound is supported (an alert opens when the count reaches it)")),
+        _ => return Err(label.error(
+            "correlation.condition",
+            "only one `gte` or `gt` bound is supported (an alert opens when the count reaches it)",
+        )),
     };
     let count = u32::try_from(count)
         .ok()
@@ -115,9 +130,21 @@ fn threshold(label: &Label<'_>, corr: &CorrelationRule) -> Result<Threshold, Rul
         .ok_or_else(|| label.error("correlation.condition", "the bound must be from 1 to 10000"))?;
     let distinct = match (corr.correlation_type, field.as_deref()) {
         (CorrelationType::EventCount, _) => None,
-        (CorrelationType::ValueCount, Some([one])) => Some(sigma_field(label, "correlation.condition.field", one)?),
-        (CorrelationType::ValueCount, _) => return Err(label.error("correlation.condition.field", "a value_count names exactly one field")),
-        _ => return Err(label.error("correlation.type", "only event_count and value_count are supported")),
+        (CorrelationType::ValueCount, Some([one])) => {
+            Some(sigma_field(label, "correlation.condition.field", one)?)
+        }
+        (CorrelationType::ValueCount, _) => {
+            return Err(label.error(
+                "correlation.condition.field",
+                "a value_count names exactly one field",
+            ))
+        }
+        _ => {
+            return Err(label.error(
+                "correlation.type",
+                "only event_count and value_count are supported",
+            ))
+        }
     };
     if corr.group_by.is_empty() {
         return Err(label.error("correlation.group-by", "name at least one field (the actor, the address): a threshold over all events is refused, one flood would set it off"));

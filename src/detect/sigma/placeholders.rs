@@ -36,14 +36,20 @@ impl PackSettings {
 
     /// The pipeline that puts the lists in place of the placeholders.
     pub fn pipeline(&self) -> Result<Pipeline, String> {
+        rsigma_eval::parse_pipeline(&self.pipeline_yaml()).map_err(|e| e.to_string())
+    }
+
+    /// That pipeline as text (pySigma's processing-pipeline format, which rsigma reads too):
+    /// `rules export` writes it beside the rules for `sigma convert -p`.
+    pub fn pipeline_yaml(&self) -> String {
         // JSON is YAML: the lists are quoted whatever they hold.
-        let text = json!({
-            "name": "atlassian-audit-collector settings",
+        json!({
+            "name": "atlassian-audit-collector placeholders",
+            "priority": 10,
             "vars": {"admin_groups": self.admin_groups, "system_actors": self.system_actors},
-            "transformations": [{"type": "value_placeholders"}],
+            "transformations": [{"id": "placeholders", "type": "value_placeholders"}],
         })
-        .to_string();
-        rsigma_eval::parse_pipeline(&text).map_err(|e| e.to_string())
+        .to_string()
     }
 }
 

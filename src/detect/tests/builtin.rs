@@ -68,8 +68,15 @@ fn the_pack_holds_its_rules() {
             "{id}"
         );
     }
-    let removal = pack.rules().iter().find(|r| r.id == "mass_user_removal").unwrap();
-    assert!(removal.threshold.as_ref().unwrap().distinct.is_some(), "counts distinct users");
+    let removal = pack
+        .rules()
+        .iter()
+        .find(|r| r.id == "mass_user_removal")
+        .unwrap();
+    assert!(
+        removal.threshold.as_ref().unwrap().distinct.is_some(),
+        "counts distinct users"
+    );
 }
 
 /// Every document of the pack is plain Sigma with what the issue asks: a stable UUID, a name,
@@ -83,19 +90,45 @@ fn every_document_has_the_metadata_the_pack_promises() {
             let doc = <yaml_serde::Value as serde::Deserialize>::deserialize(doc).unwrap();
             let name = doc["name"].as_str().unwrap().to_owned();
             let id = doc["id"].as_str().unwrap();
-            assert!(uuid::Uuid::parse_str(id).is_ok() && uuids.insert(id.to_owned()), "{name}");
-            assert!(doc["level"].as_str().is_some() && doc["description"].as_str().is_some(), "{name}");
+            assert!(
+                uuid::Uuid::parse_str(id).is_ok() && uuids.insert(id.to_owned()),
+                "{name}"
+            );
+            assert!(
+                doc["level"].as_str().is_some() && doc["description"].as_str().is_some(),
+                "{name}"
+            );
             let base = name.ends_with("_event");
             if doc.get("correlation").is_none() {
-                assert_eq!(doc["logsource"]["product"].as_str(), Some("atlassian"), "{name}");
-                assert_eq!(doc["logsource"]["service"].as_str(), Some("audit"), "{name}");
+                assert_eq!(
+                    doc["logsource"]["product"].as_str(),
+                    Some("atlassian"),
+                    "{name}"
+                );
+                assert_eq!(
+                    doc["logsource"]["service"].as_str(),
+                    Some("audit"),
+                    "{name}"
+                );
             }
             if !base {
-                assert!(doc["alert_title"].as_str().is_some() && doc["alert_runbook"].as_str().is_some(), "{name}");
+                assert!(
+                    doc["alert_title"].as_str().is_some()
+                        && doc["alert_runbook"].as_str().is_some(),
+                    "{name}"
+                );
             }
-            let tags: Vec<&str> = doc["tags"].as_sequence().into_iter().flatten().filter_map(|t| t.as_str()).collect();
+            let tags: Vec<&str> = doc["tags"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str())
+                .collect();
             if !base && name != "api_token_revoked" {
-                assert!(tags.iter().any(|t| t.starts_with("attack.t")), "{name}: {tags:?}");
+                assert!(
+                    tags.iter().any(|t| t.starts_with("attack.t")),
+                    "{name}: {tags:?}"
+                );
             }
         }
     }
@@ -163,7 +196,10 @@ fn rule_actions_are_the_real_catalogues_or_marked_guesses() {
     let real = catalogue();
     let mut fire_on_real_data = 0;
     for rule in builtin().rules() {
-        let actions = rule.actions.as_ref().expect("every built-in rule pins its actions");
+        let actions = rule
+            .actions
+            .as_ref()
+            .expect("every built-in rule pins its actions");
         for action in actions {
             assert!(
                 real.contains(action) || GUESSED_ACTIONS.contains(&action.as_str()),
@@ -196,7 +232,10 @@ const RISKY: [(&str, &str); 23] = [
     ("gsync_sso_enabled", "identity_sync_changed"),
     ("scim_sync_disabled", "identity_sync_changed"),
     ("scim_troubleshooting_log_cleared", "scim_log_cleared"),
-    ("user_access_settings_domain_added", "self_signup_domain_added"),
+    (
+        "user_access_settings_domain_added",
+        "self_signup_domain_added",
+    ),
     ("removed_org_admin", "admin_removed"),
     ("group_revoked_admin_access", "admin_removed"),
     ("policy_updated", "data_security_policy_changed"),
@@ -229,7 +268,11 @@ fn every_risky_action_of_the_catalogue_raises_its_alert() {
     let real = catalogue();
     for (action, rule) in RISKY {
         assert!(real.contains(action), "{action} is in the catalogue");
-        let d = detect(&builtin(), &DetectState::default(), &[shaped_like_the_real_ones(action)]);
+        let d = detect(
+            &builtin(),
+            &DetectState::default(),
+            &[shaped_like_the_real_ones(action)],
+        );
         let rules: Vec<&str> = d.alerts.iter().map(|a| a.rule_id.as_str()).collect();
         assert_eq!(rules, [rule], "{action}");
     }
@@ -240,7 +283,10 @@ fn a_user_added_to_an_admin_group_is_a_high_alert() {
     let page = real_page();
     let grant = page
         .iter()
-        .find(|e| e["attributes"]["action"] == "user_added_to_group" && e["attributes"]["context"][0]["attributes"]["name"] == "jira-administrators")
+        .find(|e| {
+            e["attributes"]["action"] == "user_added_to_group"
+                && e["attributes"]["context"][0]["attributes"]["name"] == "jira-administrators"
+        })
         .unwrap()
         .clone();
     let with_group = |name: &str| {
@@ -262,8 +308,16 @@ fn a_user_added_to_an_admin_group_is_a_high_alert() {
     for (group, configured, want) in cases {
         let pack = RulePack::builtin_with(PackSettings::with_extra(configured, None)).unwrap();
         let d = detect(&pack, &DetectState::default(), &[with_group(group)]);
-        let got: Vec<(&str, Severity)> = d.alerts.iter().map(|a| (a.rule_id.as_str(), a.severity)).collect();
-        let expected: Vec<(&str, Severity)> = if want { vec![("admin_group_member_added", Severity::High)] } else { vec![] };
+        let got: Vec<(&str, Severity)> = d
+            .alerts
+            .iter()
+            .map(|a| (a.rule_id.as_str(), a.severity))
+            .collect();
+        let expected: Vec<(&str, Severity)> = if want {
+            vec![("admin_group_member_added", Severity::High)]
+        } else {
+            vec![]
+        };
         assert_eq!(got, expected, "{group}");
     }
 }
@@ -356,7 +410,11 @@ const ADMIN_WORK: usize = 200;
 fn benign_corpus() -> Vec<Value> {
     let mut raw = simulated_org::generate_benign_events(2026, 10_000 - ADMIN_WORK, WEEK);
     raw.extend(simulated_org::generate_admin_work(2026, ADMIN_WORK, WEEK));
-    raw.sort_by(|a, b| a["attributes"]["time"].as_str().cmp(&b["attributes"]["time"].as_str()));
+    raw.sort_by(|a, b| {
+        a["attributes"]["time"]
+            .as_str()
+            .cmp(&b["attributes"]["time"].as_str())
+    });
     normalized(&raw)
 }
 
@@ -393,7 +451,9 @@ fn the_benign_corpus_raises_few_false_alerts() {
         .filter(|(rule, _)| rule.as_str() != "api_token_revoked")
         .map(|(_, n)| n)
         .sum();
-    eprintln!("false alerts per 10,000 benign events: {total} ({announced} at Low or above): {by_rule:?}");
+    eprintln!(
+        "false alerts per 10,000 benign events: {total} ({announced} at Low or above): {by_rule:?}"
+    );
     let allowed: BTreeSet<&str> = [
         "auth_policy_changed",
         "api_token_created",
@@ -401,8 +461,14 @@ fn the_benign_corpus_raises_few_false_alerts() {
         "data_security_policy_changed",
     ]
     .into();
-    assert!(by_rule.keys().all(|r| allowed.contains(r.as_str())), "{by_rule:?}");
-    assert!(total <= ADMIN_WORK * 4 / 6, "{total}: at most one an admin-work event that can alert");
+    assert!(
+        by_rule.keys().all(|r| allowed.contains(r.as_str())),
+        "{by_rule:?}"
+    );
+    assert!(
+        total <= ADMIN_WORK * 4 / 6,
+        "{total}: at most one an admin-work event that can alert"
+    );
     let routine = normalized(&simulated_org::generate_benign_events(2026, 10_000, WEEK));
     assert_eq!(alerts_by_rule(&routine), BTreeMap::new());
 }

@@ -1,8 +1,8 @@
 use serde_json::json;
 
 use crate::detect::field_path::FieldRef;
-use crate::detect::{detect, DetectState, PackSettings, RuleError, RulePack};
 use crate::detect::template::Template;
+use crate::detect::{detect, DetectState, PackSettings, RuleError, RulePack};
 
 fn sample() -> serde_json::Value {
     json!({
@@ -98,7 +98,9 @@ fn fires(detection: &str) -> bool {
     let pack = pack_of(detection).unwrap_or_else(|e| panic!("{e}"));
     let mut e = sample();
     e["attributes"]["time"] = json!("2026-01-01T00:00:00Z");
-    !detect(&pack, &DetectState::default(), &[e]).alerts.is_empty()
+    !detect(&pack, &DetectState::default(), &[e])
+        .alerts
+        .is_empty()
 }
 
 #[test]
@@ -149,11 +151,18 @@ fn sigma_field_names_reach_through_arrays() {
     let cases: [(&str, Option<&str>); 4] = [
         ("attributes.actor.name", Some("Jordan Ellis")),
         ("attributes.context.type", Some("groups, users")),
-        ("attributes.context.attributes.email", Some("finley.ng@example.com")),
+        (
+            "attributes.context.attributes.email",
+            Some("finley.ng@example.com"),
+        ),
         ("attributes.context.missing", None),
     ];
     for (path, want) in cases {
-        assert_eq!(FieldRef::sigma(path).unwrap().render(&e).as_deref(), want, "{path}");
+        assert_eq!(
+            FieldRef::sigma(path).unwrap().render(&e).as_deref(),
+            want,
+            "{path}"
+        );
     }
     for bad in ["a[0].b", "a..b", "a.b.c.d.e.f.g.h.i"] {
         assert!(FieldRef::sigma(bad).is_err(), "{bad}");

@@ -19,12 +19,6 @@ alert_title: \"{attributes.actor.name} did it\"
 alert_runbook: r
 ";
 
-/// Its test events.
-const TESTS: &str = "my_rule:
-  positive: [{name: p, events: [{attributes: {action: thing_done}}]}]
-  negative: [{name: n, events: [{attributes: {action: other}}]}]
-";
-
 /// A correlation over `my_rule` (appended to [`RULE`]).
 const CORRELATION: &str = "---
 title: Many
@@ -60,7 +54,10 @@ fn a_valid_rule_loads() {
     let rule = &pack.rules()[0];
     assert_eq!(rule.origin, "my-rules.yml");
     assert_eq!(rule.sigma_id, "11111111-2222-4333-8444-555555555555");
-    assert_eq!(rule.actions.as_deref(), Some(&["thing_done".to_owned()][..]));
+    assert_eq!(
+        rule.actions.as_deref(),
+        Some(&["thing_done".to_owned()][..])
+    );
 }
 
 /// A correlation with `generate: false` (the default) hides the rule it counts: only the
@@ -72,7 +69,10 @@ fn a_correlation_counts_its_rule_and_hides_it() {
     assert_eq!(ids, ["many_done"]);
     let threshold = pack.rules()[0].threshold.as_ref().unwrap();
     assert_eq!((threshold.count, threshold.window_ms), (3, 3_600_000));
-    let shown = rule_yaml(&[], &CORRELATION.replace("level: medium", "level: medium\ngenerate: true"));
+    let shown = rule_yaml(
+        &[],
+        &CORRELATION.replace("level: medium", "level: medium\ngenerate: true"),
+    );
     assert_eq!(load(&shown).unwrap().rules().len(), 2);
 }
 
@@ -80,22 +80,81 @@ fn a_correlation_counts_its_rule_and_hides_it() {
 fn a_bad_rule_names_file_rule_and_field() {
     let correlated = |from: &str, to: &str| rule_yaml(&[], &CORRELATION.replace(from, to));
     let cases: Vec<(String, &str, &str, &str)> = vec![
-        (rule_yaml(&[("level: high\n", "")], ""), "my_rule", "level", "missing"),
-        (rule_yaml(&[("name: my_rule", "name: My Rule")], ""), "#1 (no valid name)", "name", "a-z"),
-        (rule_yaml(&[("id: 11111111-2222-4333-8444-555555555555\n", "")], ""), "my_rule", "id", "UUID"),
-        (rule_yaml(&[("product: atlassian", "product: windows")], ""), "my_rule", "logsource", "product: atlassian"),
-        (rule_yaml(&[("did it\"", "did it}\"")], ""), "my_rule", "alert_title", "'}'"),
-        (rule_yaml(&[], "alert_dedup_period: 48h\n"), "my_rule", "alert_dedup_period", "24h"),
         (
-            rule_yaml(&[("  selection:\n    attributes.action: thing_done\n", "  keywords: [thing_done]\n"), ("condition: selection", "condition: keywords")], ""),
+            rule_yaml(&[("level: high\n", "")], ""),
+            "my_rule",
+            "level",
+            "missing",
+        ),
+        (
+            rule_yaml(&[("name: my_rule", "name: My Rule")], ""),
+            "#1 (no valid name)",
+            "name",
+            "a-z",
+        ),
+        (
+            rule_yaml(&[("id: 11111111-2222-4333-8444-555555555555\n", "")], ""),
+            "my_rule",
+            "id",
+            "UUID",
+        ),
+        (
+            rule_yaml(&[("product: atlassian", "product: windows")], ""),
+            "my_rule",
+            "logsource",
+            "product: atlassian",
+        ),
+        (
+            rule_yaml(&[("did it\"", "did it}\"")], ""),
+            "my_rule",
+            "alert_title",
+            "'}'",
+        ),
+        (
+            rule_yaml(&[], "alert_dedup_period: 48h\n"),
+            "my_rule",
+            "alert_dedup_period",
+            "24h",
+        ),
+        (
+            rule_yaml(
+                &[
+                    (
+                        "  selection:\n    attributes.action: thing_done\n",
+                        "  keywords: [thing_done]\n",
+                    ),
+                    ("condition: selection", "condition: keywords"),
+                ],
+                "",
+            ),
             "my_rule",
             "detection",
             "keyword detections",
         ),
-        (correlated("timespan: 1h", "timespan: 2d"), "many_done", "correlation.timespan", "24h"),
-        (correlated("group-by: [attributes.actor.id]", "group-by: []"), "many_done", "correlation.group-by", "at least one"),
-        (correlated("condition: {gte: 3}", "condition: {lte: 3}"), "many_done", "correlation.condition", "gte"),
-        (correlated("rules: [my_rule]", "rules: [other_rule]"), "many_done", "correlation.rules", "same file"),
+        (
+            correlated("timespan: 1h", "timespan: 2d"),
+            "many_done",
+            "correlation.timespan",
+            "24h",
+        ),
+        (
+            correlated("group-by: [attributes.actor.id]", "group-by: []"),
+            "many_done",
+            "correlation.group-by",
+            "at least one",
+        ),
+        (
+            correlated("condition: {gte: 3}", "condition: {lte: 3}"),
+            "many_done",
+            "correlation.condition",
+            "gte",
+        ),
+        (
+            correlated("rules: [my_rule]", "rules: [other_rule]"),
+            "many_done",
+            "correlation.rules",
+            "same file",
+        ),
         (
             correlated("type: event_count", "type: value_count"),
             "many_done",
@@ -127,8 +186,19 @@ fn a_bad_rule_names_file_rule_and_field() {
 #[test]
 fn a_bad_file_is_a_syntax_error_naming_it() {
     let no_detection = rule_yaml(&[("  condition: selection\n", "")], "");
-    let unknown_modifier = rule_yaml(&[("attributes.action: thing_done", "attributes.action|sometimes: thing_done")], "");
-    for yaml in ["title: [", "- just a list", no_detection.as_str(), unknown_modifier.as_str()] {
+    let unknown_modifier = rule_yaml(
+        &[(
+            "attributes.action: thing_done",
+            "attributes.action|sometimes: thing_done",
+        )],
+        "",
+    );
+    for yaml in [
+        "title: [",
+        "- just a list",
+        no_detection.as_str(),
+        unknown_modifier.as_str(),
+    ] {
         let err = load(yaml).unwrap_err();
         assert!(
             matches!(&err, RuleError::Syntax { file, .. } if file == "my-rules.yml")
@@ -144,16 +214,37 @@ fn a_bad_file_is_a_syntax_error_naming_it() {
 fn a_user_rule_replaces_a_builtin_rule_it_makes_obsolete() {
     let builtin = RulePack::builtin().unwrap();
     let n = builtin.rules().len();
-    let revoked = builtin.rules().iter().find(|r| r.id == "api_token_revoked").unwrap().sigma_id.clone();
-    let text = rule_yaml(&[], &format!("related:\n  - id: {revoked}\n    type: obsolete\n"));
-    let pack = builtin.clone().with_user_rules("u.yml", &text, None).unwrap();
+    let revoked = builtin
+        .rules()
+        .iter()
+        .find(|r| r.id == "api_token_revoked")
+        .unwrap()
+        .sigma_id
+        .clone();
+    let text = rule_yaml(
+        &[],
+        &format!("related:\n  - id: {revoked}\n    type: obsolete\n"),
+    );
+    let pack = builtin
+        .clone()
+        .with_user_rules("u.yml", &text, None)
+        .unwrap();
     let ids: Vec<&str> = pack.rules().iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids.len(), n);
     assert!(ids.contains(&"my_rule") && !ids.contains(&"api_token_revoked"));
 
-    let unknown = rule_yaml(&[], "related:\n  - id: 99999999-2222-4333-8444-555555555555\n    type: obsolete\n");
-    let unknown = builtin.clone().with_user_rules("u.yml", &unknown, None).unwrap_err();
-    assert!(matches!(&unknown, RuleError::Invalid { field, .. } if field == "related"), "{unknown}");
+    let unknown = rule_yaml(
+        &[],
+        "related:\n  - id: 99999999-2222-4333-8444-555555555555\n    type: obsolete\n",
+    );
+    let unknown = builtin
+        .clone()
+        .with_user_rules("u.yml", &unknown, None)
+        .unwrap_err();
+    assert!(
+        matches!(&unknown, RuleError::Invalid { field, .. } if field == "related"),
+        "{unknown}"
+    );
     let dup = rule_yaml(&[("name: my_rule", "name: org_admin_added")], "");
     let dup = builtin.with_user_rules("u.yml", &dup, None).unwrap_err();
     assert!(
@@ -162,42 +253,40 @@ fn a_user_rule_replaces_a_builtin_rule_it_makes_obsolete() {
     );
 }
 
-/// A folder of Sigma files: each with its sidecar of tests; a sidecar naming no rule is an
-/// error naming it.
-#[test]
-fn user_rules_are_read_from_a_file_or_a_folder_with_their_tests() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mine.yml");
-    std::fs::write(&path, rule_yaml(&[], "")).unwrap();
-    std::fs::write(dir.path().join("mine.tests.yaml"), TESTS).unwrap();
-    for given in [path.clone(), dir.path().to_path_buf()] {
-        let pack = RulePack::default().with_user_path(&given).unwrap();
-        assert_eq!(pack.rules().len(), 1);
-        assert_eq!(pack.rules()[0].origin, path.display().to_string());
-        assert_eq!(pack.rules()[0].tests.positive.len(), 1);
-    }
-    std::fs::write(dir.path().join("mine.tests.yaml"), TESTS.replace("my_rule:", "my_rul:")).unwrap();
-    let typo = RulePack::default().with_user_path(&path).unwrap_err();
-    assert!(matches!(&typo, RuleError::Invalid { rule, file, .. } if rule == "my_rul" && file.ends_with("mine.tests.yaml")), "{typo}");
-    let missing = RulePack::default()
-        .with_user_path(&dir.path().join("nope.yml"))
-        .unwrap_err();
-    assert!(matches!(missing, RuleError::Read { .. }));
-}
-
 #[test]
 fn the_key_appears_in_no_rule_error() {
     let cases = [
         rule_yaml(&[("level: high", &format!("level: {KEY}"))], ""),
         rule_yaml(&[("name: my_rule", &format!("name: {KEY}"))], ""),
-        rule_yaml(&[("id: 11111111-2222-4333-8444-555555555555", &format!("id: {KEY}!"))], ""),
+        rule_yaml(
+            &[(
+                "id: 11111111-2222-4333-8444-555555555555",
+                &format!("id: {KEY}!"),
+            )],
+            "",
+        ),
         rule_yaml(&[("product: atlassian", &format!("product: {KEY}"))], ""),
-        rule_yaml(&[("condition: selection", &format!("condition: {KEY}"))], ""),
-        rule_yaml(&[("attributes.action: thing_done", &format!("attributes.action|{KEY}: x"))], ""),
+        rule_yaml(
+            &[("condition: selection", &format!("condition: {KEY}"))],
+            "",
+        ),
+        rule_yaml(
+            &[(
+                "attributes.action: thing_done",
+                &format!("attributes.action|{KEY}: x"),
+            )],
+            "",
+        ),
         rule_yaml(&[], &format!("alert_dedup_period: {KEY}\n")),
         rule_yaml(&[("did it\"", &format!("{{{KEY}\""))], ""),
-        rule_yaml(&[], &CORRELATION.replace("timespan: 1h", &format!("timespan: {KEY}"))),
-        rule_yaml(&[], &CORRELATION.replace("rules: [my_rule]", &format!("rules: [{KEY}]"))),
+        rule_yaml(
+            &[],
+            &CORRELATION.replace("timespan: 1h", &format!("timespan: {KEY}")),
+        ),
+        rule_yaml(
+            &[],
+            &CORRELATION.replace("rules: [my_rule]", &format!("rules: [{KEY}]")),
+        ),
         format!("title: \"{KEY}\n"),
         format!("{KEY}: []\n"),
     ];
@@ -219,11 +308,23 @@ fn templates_that_could_render_past_their_caps_are_refused() {
     let long_runbook = "x".repeat(8_001);
     let cases = [
         (
-            rule_yaml(&[("\"{attributes.actor.name} did it\"", &format!("\"{placeholders}\""))], ""),
+            rule_yaml(
+                &[(
+                    "\"{attributes.actor.name} did it\"",
+                    &format!("\"{placeholders}\""),
+                )],
+                "",
+            ),
             "alert_title",
         ),
         (
-            rule_yaml(&[("alert_runbook: r", &format!("alert_runbook: {long_runbook}"))], ""),
+            rule_yaml(
+                &[(
+                    "alert_runbook: r",
+                    &format!("alert_runbook: {long_runbook}"),
+                )],
+                "",
+            ),
             "alert_runbook",
         ),
     ];
@@ -233,7 +334,11 @@ fn templates_that_could_render_past_their_caps_are_refused() {
         assert!(e.contains("characters"), "{e}");
     }
     let four = "{attributes.actor.name} ".repeat(4);
-    assert!(load(&rule_yaml(&[("\"{attributes.actor.name} did it\"", &format!("\"{four}\""))], "")).is_ok());
+    assert!(load(&rule_yaml(
+        &[("\"{attributes.actor.name} did it\"", &format!("\"{four}\""))],
+        ""
+    ))
+    .is_ok());
 }
 
 /// The classic "billion laughs": nine levels of nine aliases, about a billion nodes.
@@ -256,8 +361,14 @@ fn anchors_and_aliases_are_refused_naming_the_file() {
         rule_yaml(&[("description: d", "description: &d d\nx: *d")], ""),
         rule_yaml(&[("alert_runbook: r\n", "")], "alert_runbook: *nowhere\n"),
         rule_yaml(&[("thing_done", "[&a thing_done]")], ""),
-        rule_yaml(&[], &CORRELATION.replace("rules: [my_rule]", "rules: [&r my_rule]")),
-        rule_yaml(&[("alert_runbook: r\n", "alert_runbook: r\n<<: *base\n")], ""),
+        rule_yaml(
+            &[],
+            &CORRELATION.replace("rules: [my_rule]", "rules: [&r my_rule]"),
+        ),
+        rule_yaml(
+            &[("alert_runbook: r\n", "alert_runbook: r\n<<: *base\n")],
+            "",
+        ),
     ];
     for text in cases {
         let started = std::time::Instant::now();
@@ -276,17 +387,48 @@ fn anchors_and_aliases_are_refused_naming_the_file() {
 #[test]
 fn ampersands_and_stars_in_text_still_load() {
     let cases = [
-        rule_yaml(&[("alert_runbook: r", "alert_runbook: \"use * and & here; *x &y\"")], ""),
+        rule_yaml(
+            &[(
+                "alert_runbook: r",
+                "alert_runbook: \"use * and & here; *x &y\"",
+            )],
+            "",
+        ),
         rule_yaml(&[("alert_runbook: r", "alert_runbook: '*x and &y'")], ""),
-        rule_yaml(&[("alert_runbook: r", "alert_runbook: use * and & R&D *bold* a*b")], ""),
-        rule_yaml(&[("alert_runbook: r", "alert_runbook: |\n  *Never* remove an admin\n  &then ask\n  - *x")], ""),
+        rule_yaml(
+            &[(
+                "alert_runbook: r",
+                "alert_runbook: use * and & R&D *bold* a*b",
+            )],
+            "",
+        ),
+        rule_yaml(
+            &[(
+                "alert_runbook: r",
+                "alert_runbook: |\n  *Never* remove an admin\n  &then ask\n  - *x",
+            )],
+            "",
+        ),
         rule_yaml(&[("description: d", "description: d # &a *b")], ""),
-        rule_yaml(&[("\"{attributes.actor.name} did it\"", "\"*{attributes.actor.name}* & co\"")], ""),
+        rule_yaml(
+            &[(
+                "\"{attributes.actor.name} did it\"",
+                "\"*{attributes.actor.name}* & co\"",
+            )],
+            "",
+        ),
     ];
     for text in cases {
         let pack = load(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(pack.rules().len(), 1);
     }
-    let pack = load(&rule_yaml(&[("alert_runbook: r", "alert_runbook: \"use * and &\"")], "")).unwrap();
-    assert_eq!(pack.rules()[0].runbook.render(&serde_json::json!({})), "use * and &");
+    let pack = load(&rule_yaml(
+        &[("alert_runbook: r", "alert_runbook: \"use * and &\"")],
+        "",
+    ))
+    .unwrap();
+    assert_eq!(
+        pack.rules()[0].runbook.render(&serde_json::json!({})),
+        "use * and &"
+    );
 }
