@@ -74,10 +74,10 @@ impl RulePack {
                 Some((&tests_name, file.tests)),
                 &pack.settings,
             )?;
-            if let Some(id) = parsed.obsoletes.first() {
+            if let Some((rule, _)) = parsed.obsoletes.first() {
                 return Err(RuleError::invalid(
                     &name,
-                    id,
+                    rule,
                     "related",
                     "the built-in pack makes no rule obsolete",
                 ));
@@ -146,13 +146,13 @@ impl RulePack {
         tests: Option<(&str, &str)>,
     ) -> Result<RulePack, RuleError> {
         let SigmaFile { rules, obsoletes } = parse_sigma_file(file, text, tests, &self.settings)?;
-        for id in &obsoletes {
+        for (rule, id) in &obsoletes {
             let before = self.rules.len();
             self.rules.retain(|r| &r.sigma_id != id && &r.id != id);
             if self.rules.len() == before {
                 return Err(RuleError::invalid(
                     file,
-                    "-",
+                    rule,
                     "related",
                     "an `obsolete` entry names no rule in force (`atlassian-audit rules list` shows their ids)",
                 ));

@@ -28,11 +28,11 @@ pub const PRODUCT: &str = "atlassian";
 pub const SERVICE: &str = "audit";
 
 /// What one file holds: its alerting rules, and the ids of rules its `related: obsolete`
-/// entries replace.
+/// entries replace (with the name of the rule that says so).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SigmaFile {
     pub rules: Vec<Rule>,
-    pub obsoletes: Vec<String>,
+    pub obsoletes: Vec<(String, String)>,
 }
 
 /// A rule as errors name it.
@@ -63,7 +63,7 @@ pub fn parse_sigma_file(
     let collection =
         rsigma_parser::parse_sigma_yaml(text).map_err(|e| syntax(scrub(&e.to_string())))?;
     if let Some(error) = collection.errors.first() {
-        return Err(syntax(scrub(error)));
+        return Err(document_error(file, text).unwrap_or_else(|| syntax(scrub(error))));
     }
     if !collection.filters.is_empty() {
         return Err(syntax("Sigma filter documents are not supported: write the exclusion into the rule (`condition: selection and not filter`), or replace a built-in rule with your own (`related: [{id: <its id>, type: obsolete}]`)".into()));
@@ -72,16 +72,16 @@ pub fn parse_sigma_file(
     let mut obsoletes = Vec::new();
     let mut detections = Vec::new();
     for (i, rule) in collection.rules.iter().enumerate() {
+        let label = label_of(file, rule.name.as_deref(), i);
         obsoletes.extend(
             rule.related
                 .iter()
                 .filter(|r| r.relation_type == RelationType::Obsolete)
-                .map(|r| r.id.clone()),
+                .map(|r| (label.rule.clone(), r.id.clone())),
         );
         if rule.status == Some(Status::Unsupported) {
             continue;
         }
-        let label = label_of(file, rule.name.as_deref(), i);
         detections.push(detection_rule(&label, rule, &pipeline)?);
     }
     let mut hidden = HashSet::new();
@@ -106,6 +106,32 @@ pub fn parse_sigma_file(
         rules: all,
         obsoletes,
     })
+}
+
+/// The parse error of the first document that fails on its own, naming its rule (its `name`)
+/// and, when the parser says which, the field.
+fn document_error(file: &str, text: &str) -> Option<RuleError> {
+    use serde::Deserialize;
+    for (i, document) in yaml_serde::Deserializer::from_str(text).enumerate() {
+        let value = yaml_serde::Value::deserialize(document).ok()?;
+        let alone = yaml_serde::to_string(&value).ok()?;
+        let parsed = rsigma_parser::parse_sigma_yaml(&alone);
+        let error = match parsed {
+            Err(e) => e.to_string(),
+            Ok(c) => match c.errors.into_iter().next() {
+                Some(e) => e,
+                None => continue,
+            },
+        };
+        let label = label_of(file, value.get("name").and_then(|n| n.as_str()), i);
+        let field = error
+            .strip_prefix("invalid ")
+            .and_then(|rest| rest.split(':').next())
+            .filter(|f| valid_id(f))
+            .unwrap_or("-");
+        return Some(label.error(field, scrub(&error)));
+    }
+    None
 }
 
 fn label_of<'a>(file: &'a str, name: Option<&str>, index: usize) -> Label<'a> {
