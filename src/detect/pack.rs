@@ -47,7 +47,8 @@ pub struct RulePack {
     settings: PackSettings,
     /// What of an event the rules read (kept in step with `rules`).
     projection: Projection,
-    /// Rule positions by the action every match has; `any_action`: rules that name none.
+    /// The positions of the rules an event with this action may match (those naming it and
+    /// those naming none), in pack order; `any_action`: those naming none.
     by_action: HashMap<String, Vec<usize>>,
     any_action: Vec<usize>,
 }
@@ -112,6 +113,10 @@ impl RulePack {
                 None => self.any_action.push(at),
             }
         }
+        for positions in self.by_action.values_mut() {
+            positions.extend(&self.any_action);
+            positions.sort_unstable();
+        }
     }
 
     /// The fields of an event the rules read: what the engine is given of each event.
@@ -119,22 +124,41 @@ impl RulePack {
         &self.projection
     }
 
-    /// The rules an event with `action` may match, in pack order.
-    pub fn candidates(&self, action: Option<&str>) -> Vec<&Rule> {
-        let named = action
-            .map(str::to_lowercase)
-            .and_then(|a| self.by_action.get(&a))
-            .map_or(&[][..], Vec::as_slice);
-        let mut at: Vec<usize> = named.iter().chain(&self.any_action).copied().collect();
-        at.sort_unstable();
-        at.into_iter().filter_map(|i| self.rules.get(i)).collect()
+    /// The rules an event with `action` may match, in pack order (Sigma compares without case).
+    pub fn candidates(&self, action: Option<&str>) -> impl Iterator<Item = &Rule> {
+        let positions = match action {
+            Some(a) if a.bytes().any(|b| b.is_ascii_uppercase()) => {
+                self.by_action.get(&a.to_ascii_lowercase())
+            }
+            Some(a) => self.by_action.get(a),
+            None => None,
+        };
+        positions
+            .unwrap_or(&self.any_action)
+            .iter()
+            .filter_map(|&at| self.rules.get(at))
     }
 
-    /// The actions the rules name, lower case; `None` when some rule may match any action.
-    pub fn actions(&self) -> Option<Vec<String>> {
-        self.any_action
-            .is_empty()
-            .then(|| self.by_action.keys().cloned().collect())
+    /// Each action the rules name (lower case) with the texts one of which a line of that
+    /// action must hold for some rule to match it (`None`: any line of it may match); `None`
+    /// when some rule may match any action.
+    pub fn action_needles(&self) -> Option<Vec<(String, Option<Vec<String>>)>> {
+        if !self.any_action.is_empty() {
+            return None;
+        }
+        let needles = |positions: &[usize]| -> Option<Vec<String>> {
+            let lists: Option<Vec<&Vec<String>>> = positions
+                .iter()
+                .map(|&at| self.rules.get(at).and_then(|r| r.needles.as_ref()))
+                .collect();
+            Some(lists?.into_iter().flatten().cloned().collect())
+        };
+        Some(
+            self.by_action
+                .iter()
+                .map(|(action, positions)| (action.clone(), needles(positions)))
+                .collect(),
+        )
     }
 
     /// With a user's Sigma file: the rules its `related: obsolete` entries name taken out, then

@@ -64,11 +64,17 @@ pub struct Matcher {
 }
 
 impl Matcher {
+    /// Whether a condition of one of the detections holds: rsigma's evaluation, without the
+    /// match report it would build.
     pub fn matches(&self, event: &Value) -> bool {
         let event = JsonEvent::borrow(event);
-        self.detections
-            .iter()
-            .any(|d| rsigma_eval::evaluate_rule(d, &event).is_some())
+        let mut selections = Vec::new();
+        self.detections.iter().any(|d| {
+            d.conditions.iter().any(|c| {
+                selections.clear();
+                rsigma_eval::compiler::eval_condition(c, &d.detections, &event, &mut selections)
+            })
+        })
     }
 }
 
@@ -119,6 +125,9 @@ pub struct Rule {
     /// The `attributes.action` values every match has (lower case), when the detection says so;
     /// `None`: any action may match (the prefilter lets every event through).
     pub actions: Option<Vec<String>>,
+    /// Texts one of which every matching event's line holds (ignoring ASCII case), beside its
+    /// action; `None`: the action alone decides what the prefilter lets through.
+    pub needles: Option<Vec<String>>,
     /// Fields the detections read (Sigma names), for the projection.
     pub detection_fields: Vec<FieldPath>,
     pub threshold: Option<Threshold>,

@@ -44,6 +44,18 @@ pub fn correlation_rule(
                 .into_iter()
                 .collect()
         });
+    let needles: Option<Vec<String>> = bases
+        .iter()
+        .map(|b| b.needles.clone())
+        .collect::<Option<Vec<_>>>()
+        .map(|lists| {
+            lists
+                .into_iter()
+                .flatten()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        });
     let rule = Rule {
         id,
         severity,
@@ -59,6 +71,7 @@ pub fn correlation_rule(
                 .collect(),
         },
         actions,
+        needles,
         detection_fields: bases
             .iter()
             .flat_map(|b| b.detection_fields.iter().cloned())
@@ -164,4 +177,52 @@ fn threshold(label: &Label<'_>, corr: &CorrelationRule) -> Result<Threshold, Rul
 
 fn sigma_field(label: &Label<'_>, name: &str, text: &str) -> Result<FieldRef, RuleError> {
     FieldRef::sigma(text).map_err(|e| label.error(name, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use rsigma_eval::event::JsonEvent;
+    use rsigma_eval::{CorrelationConfig, CorrelationEngine};
+    use serde_json::json;
+
+    use crate::detect::{detect, DetectState, RulePack};
+
+    const RULES: &str = "title: Login failed\nid: 11111111-2222-4333-8444-555555555555\nname: failed_event\nlogsource: {product: atlassian, service: audit}\ndetection: {selection: {attributes.action: user_login_failed}, condition: selection}\nlevel: low\n---\ntitle: Failures\nid: 11111111-2222-4333-8444-666666666666\nname: failures\ncorrelation: {type: event_count, rules: [failed_event], group-by: [attributes.actor.id], timespan: 1h, condition: {gte: 3}}\nlevel: low\n";
+
+    fn event(id: &str, second: i64) -> serde_json::Value {
+        let time = chrono::DateTime::from_timestamp(1_767_225_600 + second, 0).unwrap();
+        json!({"id": id, "attributes": {"action": "user_login_failed", "actor": {"id": "u1"}, "time": time.to_rfc3339()}})
+    }
+
+    /// Why the thresholds are counted in our state and not in rsigma's correlation engine: fed
+    /// the same two events twice (the overlap re-read, a redone batch), rsigma's engine counts
+    /// four and fires; ours remembers each event by id, counts two, and does not.
+    #[test]
+    fn a_refed_event_counts_once_here_and_twice_in_rsigmas_correlation_engine() {
+        let events = [event("e1", 0), event("e2", 10)];
+        let refed: Vec<_> = events.iter().chain(&events).cloned().collect();
+
+        let collection = rsigma_parser::parse_sigma_yaml(RULES).unwrap();
+        let mut engine = CorrelationEngine::new(CorrelationConfig::default());
+        engine.add_collection(&collection).unwrap();
+        let fired = refed
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| {
+                engine.process_event_at(&JsonEvent::borrow(e), 1_767_225_600 + i as i64)
+            })
+            .filter(|r| r.is_correlation())
+            .count();
+        assert!(
+            fired > 0,
+            "rsigma counts the repeated events: it fires at the third"
+        );
+
+        let pack = RulePack::default()
+            .with_user_rules("t.yml", RULES, None)
+            .unwrap();
+        let first = detect(&pack, &DetectState::default(), &events);
+        let again = detect(&pack, &first.state, &events);
+        assert!(first.alerts.is_empty() && again.alerts.is_empty());
+    }
 }

@@ -113,3 +113,95 @@ fn union(sets: Vec<BTreeSet<String>>) -> Option<BTreeSet<String>> {
         a
     })
 }
+
+/// Shortest text worth looking for in a line: shorter ones are in most lines anyway.
+const MIN_NEEDLE_CHARS: usize = 4;
+
+/// Texts one of which the JSON line of every event the detections match contains (ignoring
+/// ASCII case), beside its action: the prefilter reads only such lines. `None` when the
+/// detections give none (the action alone decides).
+pub fn needles_of(detections: &Detections) -> Option<BTreeSet<String>> {
+    let per_condition: Option<Vec<_>> = detections
+        .conditions
+        .iter()
+        .map(|c| condition_needles(c, &detections.named))
+        .collect();
+    union(per_condition?)
+}
+
+fn condition_needles(
+    expr: &ConditionExpr,
+    named: &HashMap<String, Detection>,
+) -> Option<BTreeSet<String>> {
+    match expr {
+        ConditionExpr::Identifier(name) => detection_needles(named.get(name)?),
+        // Any conjunct's needles will do: the first that has some.
+        ConditionExpr::And(parts) => parts.iter().find_map(|p| condition_needles(p, named)),
+        ConditionExpr::Or(parts) => union(
+            parts
+                .iter()
+                .map(|p| condition_needles(p, named))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        ConditionExpr::Not(_) | ConditionExpr::Selector { .. } => None,
+    }
+}
+
+fn detection_needles(detection: &Detection) -> Option<BTreeSet<String>> {
+    match detection {
+        Detection::AllOf(items) => items
+            .iter()
+            .filter(|i| i.field.name.as_deref() != Some(ACTION_FIELD))
+            .find_map(item_needles),
+        Detection::AnyOf(subs) => union(
+            subs.iter()
+                .map(detection_needles)
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        Detection::And(subs) => subs.iter().find_map(detection_needles),
+        _ => None,
+    }
+}
+
+/// The item's values as texts a matching line holds: only for the plain comparisons (equal,
+/// contains, starts or ends with; `expand` once its placeholders are filled), and of a wildcard
+/// value its longest plain part.
+fn item_needles(item: &rsigma_parser::DetectionItem) -> Option<BTreeSet<String>> {
+    let plain = item.field.modifiers.iter().all(|m| {
+        matches!(
+            m,
+            Modifier::Contains
+                | Modifier::StartsWith
+                | Modifier::EndsWith
+                | Modifier::Cased
+                | Modifier::Expand
+        )
+    });
+    if !plain || item.values.is_empty() {
+        return None;
+    }
+    item.values
+        .iter()
+        .map(|v| match v {
+            SigmaValue::String(s) => longest_plain_part(s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn longest_plain_part(s: &rsigma_parser::SigmaString) -> Option<String> {
+    let part = s
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            rsigma_parser::StringPart::Plain(text) => Some(text),
+            rsigma_parser::StringPart::Special(_) => None,
+        })
+        .max_by_key(|t| t.len())?;
+    // JSON writes these escaped, and other scripts change case in ways ASCII folding misses.
+    let findable = part.chars().count() >= MIN_NEEDLE_CHARS
+        && part
+            .chars()
+            .all(|c| c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' && c != '%');
+    findable.then(|| part.to_owned())
+}

@@ -242,6 +242,7 @@ fn detection_rule(
             detections: vec![Arc::new(compiled)],
         },
         actions: detection::actions_of(&filled.detection).map(|a| a.into_iter().collect()),
+        needles: detection::needles_of(&filled.detection).map(|n| n.into_iter().collect()),
         detection_fields,
         threshold: None,
         dedup_key: alert.dedup_key,

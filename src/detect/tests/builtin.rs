@@ -4,7 +4,8 @@ use serde_json::{json, Value};
 
 use super::normalized;
 use crate::detect::{
-    detect, run_rule_tests, DetectState, Expect, PackSettings, RulePack, Severity, BUILTIN,
+    detect, run_rule_tests, ActionFilter, DetectState, Expect, PackSettings, RulePack, Severity,
+    BUILTIN,
 };
 
 /// Action names of the built-in pack that are not in the real 2021 catalogue: guesses, each
@@ -488,4 +489,31 @@ fn the_simulated_orgs_full_traffic_does_raise_its_alerts() {
     ] {
         assert!(rules.contains(id), "{id}: {rules:?}");
     }
+}
+
+/// The prefilter lets through every line a rule matches (and not many more): over the
+/// simulated organization's whole traffic and the real page, each line is judged by the
+/// prefilter and by the rules themselves.
+#[test]
+fn the_prefilter_lets_through_every_line_a_rule_matches() {
+    let pack = builtin();
+    let filter = ActionFilter::of(&pack);
+    let mut events = normalized(&simulated_org::generate_events(7, 5_000, WEEK));
+    events.extend(real_page());
+    let (mut matched, mut passed) = (0, 0);
+    for event in &events {
+        let line = serde_json::to_string(event).unwrap();
+        let projected = pack.projection().project(&line).unwrap();
+        let action = projected["attributes"]["action"].as_str();
+        let matches = pack.candidates(action).any(|r| r.matches(&projected));
+        let through = filter.may_match(&line);
+        assert!(through || !matches, "{line}");
+        matched += usize::from(matches);
+        passed += usize::from(through);
+    }
+    assert!(matched > 500, "{matched}");
+    assert!(
+        passed < matched * 11 / 10,
+        "{passed} let through for {matched} matched"
+    );
 }
