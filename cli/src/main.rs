@@ -79,6 +79,12 @@ enum RulesCommand {
         #[arg(long, conflicts_with = "file")]
         rules: Option<String>,
     },
+    /// Writes the built-in pack as plain Sigma files into DIR (with the pipeline that fills
+    /// its placeholders), for a SIEM's converter (`sigma convert`).
+    Export {
+        /// The folder to write into (created if missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -282,6 +288,9 @@ async fn async_main() -> ExitCode {
         Command::Rules(RulesArgs {
             command: RulesCommand::List { file, rules },
         }) => detections::rules_list(file.or(rules).as_deref()).await,
+        Command::Rules(RulesArgs {
+            command: RulesCommand::Export { dir },
+        }) => detections::rules_export(&dir),
         Command::Detect(args) => {
             detections::detect(args.rules.as_deref(), &args.paths, args.json).await
         }

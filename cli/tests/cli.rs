@@ -183,8 +183,11 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
     (out.status.success(), stdout, stderr)
 }
 
-/// A user rule file: one rule whose title reads a field named like the key's variable.
-const USER_RULES: &str = "disable: [api_token_revoked]\nrules:\n  - id: group_churn\n    description: d\n    severity: Low\n    actions: [group_created]\n    title: \"group {attributes.context[].attributes.name} by {ATLASSIAN_API_KEY}\"\n    runbook: r\n    dedup: {key: \"{attributes.context[].attributes.name}\"}\n    tests:\n      positive: [{name: p, events: [{attributes: {action: group_created}}]}]\n      negative: [{name: n, events: [{attributes: {action: group_deleted}}]}]\n";
+/// A user's Sigma rule: replaces api_token_revoked; its title reads a field named like the
+/// key's variable.
+const USER_RULES: &str = "title: Group churn\nid: 11111111-2222-4333-8444-555555555555\nname: group_churn\nlogsource: {product: atlassian, service: audit}\ndetection: {selection: {attributes.action: group_created}, condition: selection}\nlevel: low\nrelated: [{id: c3e8dadf-5b00-5017-977f-94ccca4c1be9, type: obsolete}]\nalert_title: \"group {attributes.context[].attributes.name} by {ATLASSIAN_API_KEY}\"\nalert_runbook: r\nalert_dedup_key: \"{attributes.context[].attributes.name}\"\n";
+/// Its test events: the sidecar `rules.tests.yaml`.
+const USER_TESTS: &str = "group_churn:\n  positive: [{name: p, events: [{attributes: {action: group_created}}]}]\n  negative: [{name: n, events: [{attributes: {action: group_deleted}}]}]\n";
 
 #[test]
 fn rules_test_runs_every_case_and_fails_on_a_failing_one() {
@@ -201,9 +204,10 @@ fn rules_test_runs_every_case_and_fails_on_a_failing_one() {
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rules.yaml");
+    std::fs::write(&file, USER_RULES).unwrap();
     std::fs::write(
-        &file,
-        USER_RULES.replace("action: group_deleted", "action: group_created"),
+        dir.path().join("rules.tests.yaml"),
+        USER_TESTS.replace("action: group_deleted", "action: group_created"),
     )
     .unwrap();
     let (ok, stdout, _) = run(cli().args(["rules", "test"]).arg(&file));
@@ -221,7 +225,7 @@ fn a_bad_rule_file_names_file_rule_and_field_and_not_the_key() {
     let file = dir.path().join("rules.yaml");
     std::fs::write(
         &file,
-        USER_RULES.replace("severity: Low", &format!("severity: {KEY}")),
+        USER_RULES.replace("level: low", &format!("level: {KEY}")),
     )
     .unwrap();
     for args in [
@@ -237,7 +241,7 @@ fn a_bad_rule_file_names_file_rule_and_field_and_not_the_key() {
         let (ok, _, stderr) = run(&mut cmd);
         assert!(!ok);
         let want = format!(
-            "{}: rule group_churn: field severity: must be one of",
+            "{}: rule group_churn: field level: invalid level",
             file.display()
         );
         assert!(stderr.contains(&want), "{stderr}");
@@ -279,10 +283,10 @@ fn detect_prints_one_line_an_alert_or_ndjson() {
     let (ok, stdout, stderr) = run(cli().arg("detect").arg(dir.path()));
     assert!(ok, "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines.len(), 4, "{stdout}");
     assert!(lines.iter().any(|l| l.starts_with("High     org_admin_added  Atlassian Internal System made ctreminiom079@gmail.com an organization admin")), "{stdout}");
     assert!(
-        stderr.contains("3 alert(s) from 38 event(s) in 1 file(s)"),
+        stderr.contains("4 alert(s) from 38 event(s) in 1 file(s)"),
         "{stderr}"
     );
 

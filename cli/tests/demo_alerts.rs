@@ -15,7 +15,11 @@ use simulated_org::{incident_events, now_ms, DemoScenario, DEFAULT_ORG_ID};
 const NOWS: [i64; 2] = [1_796_318_600_000, 1_796_407_220_000];
 
 /// Events each rule's incident holds: one for each rule but the threshold ones.
-const EXPECTED: [(&str, u64); 20] = [
+const EXPECTED: [(&str, u64); 32] = [
+    ("account_reenabled", 1),
+    ("account_unmanaged", 1),
+    ("admin_group_member_added", 1),
+    ("admin_removed", 1),
     ("admin_role_granted", 1),
     ("api_token_created", 1),
     ("api_token_revoked", 1),
@@ -24,15 +28,23 @@ const EXPECTED: [(&str, u64); 20] = [
     ("brute_force_by_ip", 24),
     ("brute_force_by_user", 22),
     ("bulk_export", 1),
+    ("data_security_policy_changed", 1),
     ("data_security_policy_removed", 1),
     ("domain_claimed", 1),
     ("domain_removed", 1),
+    ("google_sso_disabled", 1),
     ("group_granted_admin_access", 1),
+    ("group_made_default", 1),
+    ("identity_sync_changed", 1),
+    ("managed_email_changed", 1),
     ("managed_passwords_reset_all", 1),
     ("mass_user_removal", 12),
     ("org_admin_added", 1),
     ("scim_directory_deleted", 1),
     ("scim_directory_token_rotated", 1),
+    ("scim_log_cleared", 1),
+    ("self_signup_domain_added", 1),
+    ("site_transferred", 1),
     ("twosv_disabled_for_user", 1),
     ("twosv_unenforced", 1),
     ("user_logged_in_as_user", 1),

@@ -6,8 +6,9 @@ use super::generator::generate_events_for_org;
 use super::DEFAULT_ORG_ID;
 
 /// The generator's actions that are everyday administration (group changes, invitations,
-/// product access, logins, the odd removal), none of them alert-worthy on its own.
-pub const ROUTINE_ACTIONS: [&str; 14] = [
+/// product access, logins, the odd removal), none of them alert-worthy on its own (a user added
+/// to an admin group is left out: [`is_admin_grant`]).
+pub const ROUTINE_ACTIONS: [&str; 13] = [
     "user_added_to_group",
     "user_removed_from_group",
     "group_created",
@@ -19,7 +20,6 @@ pub const ROUTINE_ACTIONS: [&str; 14] = [
     "domain_added",
     "domain_verification_completed",
     "twosv_enabled_for_user",
-    "removed_org_admin",
     "user_removed_from_site",
     "managed_account_deactivated",
 ];
@@ -45,6 +45,7 @@ pub fn generate_benign_events_for_org(
                 e["attributes"]["action"]
                     .as_str()
                     .is_some_and(|a| ROUTINE_ACTIONS.contains(&a))
+                    && !is_admin_grant(e)
             })
             .collect();
         if events.len() >= count {
@@ -53,6 +54,18 @@ pub fn generate_benign_events_for_org(
         }
         asked *= 2;
     }
+}
+
+/// A user added to a group whose name makes its members admins (`*-administrators`,
+/// `site-admins`, `org-admins`): a grant of admin rights, not routine.
+pub fn is_admin_grant(event: &Value) -> bool {
+    event["attributes"]["action"] == "user_added_to_group"
+        && event["attributes"]["context"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["attributes"]["name"].as_str())
+            .any(|g| g.ends_with("-administrators") || g == "site-admins" || g == "org-admins")
 }
 
 #[cfg(test)]
@@ -73,5 +86,6 @@ mod tests {
         }
         assert_eq!(actions.len(), ROUTINE_ACTIONS.len(), "{actions:?}");
         assert_eq!(events, generate_benign_events(4, 3000, WEEK));
+        assert!(!events.iter().any(is_admin_grant));
     }
 }

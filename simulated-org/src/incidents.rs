@@ -247,6 +247,36 @@ impl Incidents<'_> {
             ev("domain_verification_removed", ROGUE, ROGUE_PLACE)
                 .about(self.domain("example.org"))
                 .saying("Removed verification of example.org domain"),
+            ev("user_added_to_group", ROGUE, ROGUE_PLACE)
+                .about(group("jira-administrators", "3e5a7c9e-1f2a-4b4c-9d6e-8f0a2b4c6d8e", self.org_id))
+                .saying(format!("Added {} to jira-administrators group", victim.2)),
+            ev("group_added_as_product_default", ROGUE, ROGUE_PLACE)
+                .about(group("contractors", "9d0e1f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a", self.org_id))
+                .saying("Made contractors a default group of Jira"),
+            ev("email_change", ROGUE, ROGUE_PLACE)
+                .about(self.user(victim))
+                .saying(format!("Changed the email address of {}", victim.2)),
+            ev("removed_org_admin", ROGUE, ROGUE_PLACE)
+                .about(self.user(RESPONDER))
+                .saying(format!("Removed {} as an organization admin", RESPONDER.2)),
+            ev("scim_user_unlinked_from_aa", ROGUE, ROGUE_PLACE)
+                .about(self.user(STAFF[2]))
+                .saying(format!("Unlinked {} from its Atlassian account", STAFF[2].2)),
+            ev("scim_sync_disabled", ROGUE, ROGUE_PLACE)
+                .about(directory())
+                .saying("Disabled sync of SCIM directory Okta"),
+            ev("gsync_sso_disabled", ROGUE, ROGUE_PLACE).saying("Disabled Google Workspace SSO"),
+            ev("scim_troubleshooting_log_cleared", ROGUE, ROGUE_PLACE)
+                .about(directory())
+                .saying("Cleared the troubleshooting log of SCIM directory Okta"),
+            ev("policy_updated", ROGUE, ROGUE_PLACE)
+                .about(org_policy(self.uuid(), "data-security"))
+                .saying("Updated data security policy"),
+            ev("user_access_settings_domain_added", ROGUE, ROGUE_PLACE)
+                .saying("Approved rogue.example.net for self sign-up"),
+            ev("site_transferred", ROGUE, ROGUE_PLACE)
+                .about(json!({"type": "sites", "attributes": {"siteName": "example-sim", "siteHostName": "example-sim.atlassian.net"}}))
+                .saying("Transferred site example-sim"),
         ];
         steps.extend(self.removals());
         for (i, step) in steps.into_iter().enumerate() {
@@ -282,6 +312,9 @@ impl Incidents<'_> {
                 .saying("Rotated the token of SCIM directory Okta"),
             ev("reset_all_managed_account_passwords", RESPONDER, OFFICE)
                 .saying("Reset passwords of all managed accounts"),
+            ev("managed_account_reactivated", RESPONDER, OFFICE)
+                .about(self.user(STAFF[0]))
+                .saying(format!("Reactivated account {}", STAFF[0].2)),
         ];
         for (i, step) in steps.into_iter().enumerate() {
             self.push(ago - i as i64 * 6 * MINUTE_MS, step);

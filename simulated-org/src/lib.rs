@@ -20,6 +20,7 @@
 //! - The server runs until [`SimulatedOrg::shutdown`] or the end of the tokio runtime; dropping
 //!   the handles does not stop it.
 
+mod admin_work;
 mod benign;
 mod clock;
 mod cursor;
@@ -43,7 +44,10 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use benign::{generate_benign_events, generate_benign_events_for_org, ROUTINE_ACTIONS};
+pub use admin_work::{generate_admin_work, ADMIN_WORK_ACTIONS};
+pub use benign::{
+    generate_benign_events, generate_benign_events_for_org, is_admin_grant, ROUTINE_ACTIONS,
+};
 pub use clock::{format_millis as format_processed_at, now_ms};
 pub use demo::{DemoScenario, DemoTraffic};
 pub use faults::{CannedResponse, Fault, ResetHeader};

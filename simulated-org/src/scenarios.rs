@@ -64,6 +64,12 @@ pub const BUSY_ADMIN: Who = who(
     "Taylor Brooks",
     "taylor.brooks@example.com",
 );
+/// Atlassian's own system, as real events name it (the real page's `added_org_admin`).
+pub const ATLASSIAN_SYSTEM: Who = who(
+    "atlassian-internal-system",
+    "Atlassian Internal System",
+    "Atlassian Internal System",
+);
 /// The user of the "what one user did" question.
 pub const WATCHED_USER: Who = who(
     "712020:5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
@@ -442,10 +448,27 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
         4 * d,
         Ev::new("user_granted_product_access", SECOND_ADMIN).about(user_context(&o, s[0])),
     );
+    // A user added to an admin group (the rule admin_group_member_added); to another group, not.
+    let p3 = b.push_event(
+        6 * d,
+        Ev::new("user_added_to_group", SECOND_ADMIN).about(group_context(
+            &o,
+            "jira-administrators",
+            "3e5a7c9e-1f2a-4b4c-9d6e-8f0a2b4c6d8e",
+        )),
+    );
+    let n4 = b.push_event(
+        6 * d + h,
+        Ev::new("user_added_to_group", SECOND_ADMIN).about(group_context(
+            &o,
+            "jira-administrators-system",
+            "be9ba0ab-ecdc-445b-9ce6-b95202026c1a",
+        )),
+    );
     questions.push(question(
         "03_new_org_admins",
-        vec![p1, p2],
-        vec![n1, n2, n3],
+        vec![p1, p2, p3],
+        vec![n1, n2, n3, n4],
     ));
 
     // 04: tokens created and revoked; a login through a token, or a token created long ago, are not.
@@ -495,7 +518,8 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
         vec![n1, n2],
     ));
 
-    // 06: domains; a site renamed or an access-settings domain are not.
+    // 06: domains, and a domain approved for self sign-up (the rule self_signup_domain_added); a
+    // site renamed is not.
     let p1 = b.push_event(
         2 * d + 8 * h,
         Ev::new("domain_removed", SECOND_ADMIN).about(domain_context(&o, "old.example.net")),
@@ -510,15 +534,15 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
         Ev::new("domain_claimed", IMPERSONATOR).about(domain_context(&o, "example.com")),
     );
     let n1 = b.push_event(5 * d, Ev::new("site_rename_event", SECOND_ADMIN));
-    let n2 = b.push_event(
+    let p4 = b.push_event(
         6 * d + 2 * h,
         Ev::new("user_access_settings_domain_added", SECOND_ADMIN)
             .about(domain_context(&o, "partner.example.org")),
     );
     questions.push(question(
         "06_domain_changes",
-        vec![p1, p2, p3],
-        vec![n1, n2],
+        vec![p1, p4, p2, p3],
+        vec![n1],
     ));
 
     // 07: exports; a migration, or an export long ago, are not.
@@ -590,6 +614,17 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
             5 * d - i * MINUTE_MS,
             Ev::new("user_added_to_group", SECOND_ADMIN).about(user_context(&o, s[2])),
         ));
+    }
+    // 12 users deactivated within 44 minutes by Atlassian's own system (deprovisioning): left
+    // out, as the rule leaves out its system actors.
+    for i in 0..12 {
+        negatives.push(
+            b.push_event(
+                2 * d + 5 * h - i * 4 * MINUTE_MS,
+                Ev::new("managed_account_deactivated", ATLASSIAN_SYSTEM)
+                    .about(numbered_user_context(&o, i)),
+            ),
+        );
     }
     for i in 0..12 {
         negatives.push(b.push_event(

@@ -2,7 +2,9 @@
 -- Finds: actors who removed, deactivated, deleted or cut off the org or site access of 10 or more
 -- distinct users within any 60 minutes (a sliding hour, not the clock hour), with the actions of
 -- the built-in detection rule mass_user_removal, the most users they removed in one hour and when
--- they first reached 10. Ten removals of the same few users (a script retrying) are not a hit.
+-- they first reached 10. Ten removals of the same few users (a script retrying) are not a hit,
+-- nor Atlassian's own system deprovisioning (actor atlassian-internal-system), which the rule leaves
+-- out too (actors added by DETECTION_SYSTEM_ACTORS: add them to the NOT IN list).
 -- On a hit: a burst of removals is either a planned clean-up or sabotage (a departing admin, a
 -- compromised account, a runaway script). Ask the actor; if unplanned, suspend the account and
 -- restore the users from the events listed by "What one user did".
@@ -21,6 +23,7 @@ WITH removals AS (
       'user_removed_from_org', 'user_removed_from_site', 'managed_account_deactivated',
       'managed_account_deleted', 'user_disabled_org_access', 'user_disabled_site_access'
     )
+    AND actor_id NOT IN ('atlassian-internal-system')
 ),
 hours AS (
   -- For each removal, the distinct users the same actor removed in the hour up to it.

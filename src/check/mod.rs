@@ -265,7 +265,7 @@ mod tests {
         );
         let file = "s3://rules-bkt/team/rules.yaml";
         let text = include_str!("../../tests/fixtures/rules/user-rules.yaml");
-        let pack = builtin.with_user_rules(file, text).unwrap();
+        let pack = builtin.with_user_rules(file, text, None).unwrap();
         let line = rule_pack_line(&config_with_rules(Some(file)), &pack);
         assert_eq!(
             line,

@@ -26,6 +26,9 @@ pub const ALERTS_EVENT_BUS: &str = "ALERTS_EVENT_BUS";
 pub const ALERTS_MIN_SEVERITY: &str = "ALERTS_MIN_SEVERITY";
 /// The user's rule file (config/rules.rs).
 pub const DETECTION_RULES: &str = "DETECTION_RULES";
+/// The rule pack's lists (config/rules.rs): admin groups, system actors, comma-separated.
+pub const DETECTION_ADMIN_GROUPS: &str = "DETECTION_ADMIN_GROUPS";
+pub const DETECTION_SYSTEM_ACTORS: &str = "DETECTION_SYSTEM_ACTORS";
 /// The sources registry's DynamoDB table (registry mode; may be the checkpoint table).
 pub const SOURCES_TABLE: &str = "SOURCES_TABLE";
 /// The SQS queue the dispatcher sends task messages to (registry mode on AWS).

@@ -7,7 +7,7 @@ mod values;
 
 pub use alerts::{AlertDelivery, DEFAULT_ALERTS_MIN_SEVERITY};
 pub use api_url::parse_base_url;
-pub use rules::{rule_source_from, RuleSource};
+pub use rules::{pack_settings_from, rule_source_from, RuleSource};
 pub use storage::{CheckpointLocation, ObjectLocation};
 
 use api_url::parse_allowed_hosts;
@@ -210,6 +210,8 @@ pub struct Config {
     pub alerts: AlertDelivery,
     /// The user's rule file (DETECTION_RULES); `None`: the built-in pack alone.
     pub detection_rules: Option<RuleSource>,
+    /// The rule pack's placeholders (DETECTION_ADMIN_GROUPS, DETECTION_SYSTEM_ACTORS).
+    pub detection_settings: crate::detect::PackSettings,
     /// The sources registry's table (SOURCES_TABLE): set, the deployment collects every
     /// registered source; unset, the one source the credentials name.
     pub sources_table: Option<String>,
@@ -331,6 +333,7 @@ impl Config {
             aws_attempt_timeout,
             alerts: AlertDelivery::from_settings(&get)?,
             detection_rules: rules::rule_source(&get, given)?,
+            detection_settings: rules::pack_settings(&get),
             sources_table: get(env::SOURCES_TABLE),
             task: Task::default(),
             lease_grace: crate::checkpoint::LEASE_GRACE,

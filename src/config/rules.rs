@@ -1,6 +1,7 @@
 //! DETECTION_RULES: where the user's rule file comes from, if anywhere. Unset, the built-in
 //! pack runs alone; a local path (the CLI only) or `s3://bucket/key` (the CLI and the Lambda).
 use super::{env, parse_bool, Config, ConfigError, Given};
+use crate::detect::PackSettings;
 use std::path::PathBuf;
 
 /// Longest S3 object key (S3's own limit, in bytes).
@@ -44,6 +45,21 @@ impl Config {
             _ => Ok(()),
         }
     }
+}
+
+/// The rule pack's lists: the defaults extended by DETECTION_ADMIN_GROUPS and
+/// DETECTION_SYSTEM_ACTORS (comma-separated).
+pub(super) fn pack_settings(get: &impl Fn(&str) -> Option<String>) -> PackSettings {
+    PackSettings::with_extra(
+        get(env::DETECTION_ADMIN_GROUPS).as_deref(),
+        get(env::DETECTION_SYSTEM_ACTORS).as_deref(),
+    )
+}
+
+/// [`pack_settings`] read through `lookup`, without the rest of the configuration (the CLI's
+/// `rules` and `detect`).
+pub fn pack_settings_from(lookup: impl Fn(&str) -> Option<String>) -> PackSettings {
+    pack_settings(&|name: &str| lookup(name))
 }
 
 /// The rule file `given` (a path or `s3://bucket/key`), else the one DETECTION_RULES names,

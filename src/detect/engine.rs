@@ -131,7 +131,15 @@ impl DetectRun {
             self.future_dated += 1;
         }
         let pack = self.pack.clone();
-        for rule in pack.rules().iter().filter(|r| r.matches(value)) {
+        let action = value
+            .get("attributes")
+            .and_then(|a| a.get("action"))
+            .and_then(Value::as_str);
+        for rule in pack
+            .candidates(action)
+            .into_iter()
+            .filter(|r| r.matches(value))
+        {
             if future {
                 self.observe_future(rule, &event, value);
             } else {
@@ -147,12 +155,13 @@ impl DetectRun {
         if state.has_seen(&rule.id, event.id) {
             return;
         }
-        let group = match &rule.threshold {
-            Some(t) => match t.group(value) {
-                Some(g) => Some(g),
-                None => return,
+        // An event lacking a group-by field (or the value a value_count counts) counts nowhere.
+        let (group, counted) = match &rule.threshold {
+            Some(t) => match (t.group(value), t.counted_value(value)) {
+                (Some(g), Some(v)) => (Some(g), v),
+                _ => return,
             },
-            None => None,
+            None => (None, String::new()),
         };
         let group_hash = group.as_deref().map_or(String::new(), |g| short_hash(&[g]));
         state.record(MatchRecord {
@@ -160,6 +169,7 @@ impl DetectRun {
             group: group_hash.clone(),
             event: event.id.to_owned(),
             time_ms: event.time_ms,
+            value: (!counted.is_empty()).then_some(counted),
         });
         let key = rule.dedup_key_of(value, group.as_deref());
         if let Some(open) = state.open_alert(&rule.id, &key, event.time_ms, rule.dedup_period_ms) {
@@ -171,9 +181,11 @@ impl DetectRun {
         let seeds = match &rule.threshold {
             Some(t) => {
                 let from = event.time_ms - t.window_ms;
-                if state.count_in_window(&rule.id, &group_hash, from, event.time_ms)
-                    < t.count as usize
-                {
+                let count = match t.distinct {
+                    Some(_) => state.distinct_in_window(&rule.id, &group_hash, from, event.time_ms),
+                    None => state.count_in_window(&rule.id, &group_hash, from, event.time_ms),
+                };
+                if count < t.count as usize {
                     return;
                 }
                 state.window(&rule.id, &group_hash, from, event.time_ms)

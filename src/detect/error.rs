@@ -35,9 +35,30 @@ impl RuleError {
 /// A parser's message with every quoted token that is not field-name-like replaced by `…`
 /// (serde quotes offending values in `` `…` `` and `"…"`).
 pub fn scrub(message: &str) -> String {
+    scrub_quotes(message, &['`', '"'])
+}
+
+/// [`scrub`] for the Sigma parser's messages, which quote values in single quotes too (an
+/// apostrophe may hide a little more text than needed: never less).
+/// Unquoted words longer than a name may be (a pasted key) are hidden as well.
+pub fn scrub_sigma(message: &str) -> String {
+    scrub_quotes(message, &['`', '"', '\''])
+        .split(' ')
+        .map(|word| {
+            if word.chars().count() > MAX_QUOTED_CHARS {
+                "…"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn scrub_quotes(message: &str, quotes: &[char]) -> String {
     let mut out = String::new();
     let mut rest = message;
-    while let Some(start) = rest.find(['`', '"']) {
+    while let Some(start) = rest.find(quotes) {
         let quote = rest[start..].chars().next().unwrap_or('"');
         out.push_str(&rest[..=start]);
         let after = &rest[start + 1..];

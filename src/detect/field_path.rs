@@ -13,12 +13,18 @@ pub const MAX_VALUE_CHARS: usize = 200;
 pub const MAX_ELEMENTS: usize = 1_000;
 /// Characters of one string value rules compare and render: the start of a longer one.
 pub const MAX_TEXT_CHARS: usize = 4_096;
+/// Most dot-separated parts of a Sigma field name (each may be an array: the projection keeps
+/// both readings, 2^n of them).
+pub const MAX_SIGMA_SEGMENTS: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Step {
     Key(String),
     Each,
     Index(usize),
+    /// A Sigma path's step past a key: through an array's elements if the value is one, else
+    /// the value itself (Sigma's `a.b.c` reaches into arrays implicitly).
+    Flatten,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +42,30 @@ impl FieldPath {
         let mut steps = Vec::new();
         for segment in text.split('.') {
             parse_segment(segment, &mut steps)?;
+        }
+        Ok(FieldPath {
+            text: text.to_owned(),
+            steps,
+        })
+    }
+
+    /// A Sigma field name (`attributes.context.type`): dot-separated keys, each of which may
+    /// hold an array (its elements are looked into). At most [`MAX_SIGMA_SEGMENTS`] keys, so the
+    /// projection's tree stays small.
+    pub fn sigma(text: &str) -> Result<FieldPath, String> {
+        let segments: Vec<&str> = text.split('.').collect();
+        if segments.len() > MAX_SIGMA_SEGMENTS {
+            return Err(format!(
+                "a field name has more than {MAX_SIGMA_SEGMENTS} dot-separated parts"
+            ));
+        }
+        let mut steps = Vec::new();
+        for segment in segments {
+            if segment.contains('[') {
+                return Err("a Sigma field name reaches into arrays without [ ] (write attributes.context.type)".into());
+            }
+            parse_segment(segment, &mut steps)?;
+            steps.push(Step::Flatten);
         }
         Ok(FieldPath {
             text: text.to_owned(),
@@ -74,6 +104,10 @@ fn step_into<'a>(step: &Step, v: &'a Value) -> Vec<&'a Value> {
             .as_array()
             .map(|a| a.iter().take(MAX_ELEMENTS).collect())
             .unwrap_or_default(),
+        Step::Flatten => match v.as_array() {
+            Some(a) => a.iter().take(MAX_ELEMENTS).collect(),
+            None => vec![v],
+        },
     }
 }
 
@@ -114,6 +148,13 @@ pub struct FieldRef {
 }
 
 impl FieldRef {
+    /// One Sigma field name (no alternatives).
+    pub fn sigma(text: &str) -> Result<FieldRef, String> {
+        Ok(FieldRef {
+            alternatives: vec![FieldPath::sigma(text)?],
+        })
+    }
+
     pub fn parse(text: &str) -> Result<FieldRef, String> {
         let alternatives = text
             .split('|')

@@ -1,65 +1,21 @@
-//! Detections: rules over normalized events (the JSON lines the collector writes), raising
-//! alerts. The pipeline runs it on every batch (`collector`); the CLI's `rules` and `detect` run it
-//! on their own.
+//! Detections: Sigma rules over normalized events (the JSON lines the collector writes),
+//! raising alerts. The pipeline runs it on every batch (`collector`); the CLI's `rules` and
+//! `detect` run it on their own.
 //!
-//! # The rule format (YAML)
-//!
-//! A file is a mapping with `rules:` (a list) and, in a user's file, `disable:` (built-in rule
-//! ids to turn off). Unknown fields are refused everywhere. A rule:
-//!
-//! ```yaml
-//! rules:
-//!   - id: user_logged_in_as_user          # a-z 0-9 _ . -, unique
-//!     description: An admin logged in as another user.
-//!     severity: High                      # Info, Low, Medium, High, Critical
-//!     actions: [user_logged_in_as_user]   # attributes.action, lower case, any of
-//!     conditions:                         # optional; all must hold
-//!       - field: attributes.actor.id
-//!         not_one_of: [atlassian-internal-system]
-//!     title: "{attributes.actor.name} logged in as {attributes.context[].attributes.email}"
-//!     runbook: "What it means, what to check, what to do."
-//!     threshold:                          # optional: alert from the count-th match
-//!       count: 20
-//!       window: 1h                        # 1s to 24h
-//!       group_by: [attributes.location.ip]
-//!     dedup:                              # optional
-//!       key: "{attributes.actor.id}"      # default: the group (threshold), else the title
-//!       period: 1h                        # default 1h
-//!     tests:                              # at least one of each
-//!       positive:
-//!         - name: an admin impersonates a user
-//!           events: [{attributes: {action: user_logged_in_as_user}}]
-//!           repeat: 1                     # optional: fed this many times, new ids, +1 s each
-//!       negative:
-//!         - name: a plain login
-//!           events: [{attributes: {action: user_login}}]
-//! ```
-//!
-//! - **Field paths** reach into the normalized event: `attributes.actor.name`,
-//!   `attributes.context[].type` (`[]`: any element), `attributes.context[0].type`;
-//!   `a|b` uses the first that has a value.
-//! - **Conditions**: `field` and one of `equals`, `one_of`, `not_one_of`, `contains`
-//!   (ignores case) or `exists: true|false`. Values compare as text; through `[]` a condition
-//!   holds if any value satisfies it (`not_one_of`: if none is listed).
-//! - **Templates** (`title`, `runbook`, `dedup.key`): `{path}` is the field's value (several
-//!   `, `-joined; control characters become spaces; at most 200 characters each); an absent
-//!   field renders `(no path)`. `{{` and `}}` are literal braces. Templates read only the
-//!   event: nothing else (no environment, no configuration) can reach an alert.
-//! - **Thresholds**: a match counts in its group (the `group_by` values; an event lacking one
-//!   does not count); when a group holds `count` matches within `window`, an alert opens over
-//!   them, and later matches join it while it is open.
-//! - **Dedup**: matches of one rule with the same key within `period` of the alert's opening
-//!   are one alert with a count, as Panther groups them. Its id is a hash of the rule id, the key
-//!   and the first event's id: the same events give the same alert id.
-//! - **Test events** need only the fields the rule reads: a missing `id` or `attributes.time`
-//!   is filled in.
+//! - **The rules are Sigma** (`sigma`): parsed by `rsigma-parser`; each detection compiled and
+//!   evaluated by `rsigma-eval`; correlation rules (`event_count`, `value_count`) become
+//!   thresholds counted here, in the state the checkpoint carries. The built-in pack is
+//!   `rules/*.yml`, its test events the sidecars `rules/*.tests.yaml` (docs/detections.md).
+//! - **Ours around it**: the prefilter (`prefilter`: only lines whose action a rule pins are read
+//!   again), the projection (`projection`: only the fields the rules read, bounded), the engine
+//!   (`engine`: dedup, thresholds, the batch's alert cap, future-dated events), the alerts and
+//!   their templates (`alert`, `template`: our custom attributes `alert_title`,
+//!   `alert_runbook`, `alert_dedup_key`), and the bounded, idempotent, sealed state (`state`).
 //!
 //! A bad rule is a [`RuleError`] naming the file, the rule and the field, with what to fix.
-//! The state between batches ([`DetectState`]) is bounded and idempotent (see [`state`]).
 
 mod alert;
 mod collected;
-mod condition;
 mod engine;
 mod error;
 mod event;
@@ -70,7 +26,7 @@ mod projection;
 mod rule;
 mod rule_tests;
 mod severity;
-mod spec;
+mod sigma;
 mod template;
 pub mod state;
 #[cfg(test)]
@@ -85,7 +41,7 @@ pub use engine::{
 };
 pub use error::RuleError;
 pub use event::EventRef;
-pub use pack::RulePack;
+pub use pack::{is_rule_file, BuiltinFile, RulePack, BUILTIN};
 pub use prefilter::ActionFilter;
 pub use projection::{Projection, MAX_LEAF_NODES};
 pub use rule::{
@@ -93,4 +49,5 @@ pub use rule::{
 };
 pub use rule_tests::{run_rule_tests, CaseResult, Expect};
 pub use severity::Severity;
+pub use sigma::{sidecar_path, PackSettings};
 pub use state::{DetectState, SealKey};

@@ -1,8 +1,11 @@
-//! Which normalized lines are worth parsing for detection: those whose `action` a rule names.
-//! Rules match on `attributes.action` first, and few events are admin actions, so the page path
-//! parses only those lines a second time instead of all of them.
+//! Which normalized lines are worth parsing for detection: those whose `action` a rule names
+//! and, when each of those rules needs a text in the event (a group name, a policy type), that
+//! holds one of them. Rules match on `attributes.action` first, and few events are admin
+//! actions, so the page path parses only those lines a second time instead of all of them.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+
+use aho_corasick::AhoCorasick;
 
 use super::pack::RulePack;
 
@@ -10,27 +13,51 @@ const ACTION_KEY: &str = "\"action\":\"";
 
 #[derive(Debug, Clone, Default)]
 pub struct ActionFilter {
-    actions: HashSet<String>,
+    /// Each action a rule names, with the texts a line of it must hold (`None`: any line).
+    actions: HashMap<String, Option<AhoCorasick>>,
+    /// Some rule names no action (its detection does not pin `attributes.action`): every
+    /// line is let through.
+    any: bool,
 }
 
 impl ActionFilter {
     pub fn of(pack: &RulePack) -> ActionFilter {
+        let Some(actions) = pack.action_needles() else {
+            return ActionFilter {
+                actions: HashMap::new(),
+                any: true,
+            };
+        };
+        let actions = actions
+            .into_iter()
+            .map(|(action, needles)| {
+                let finder = needles.and_then(|n| {
+                    AhoCorasick::builder()
+                        .ascii_case_insensitive(true)
+                        .build(n)
+                        .ok()
+                });
+                (action, finder)
+            })
+            .collect();
         ActionFilter {
-            actions: pack
-                .rules()
-                .iter()
-                .flat_map(|r| r.actions.iter().cloned())
-                .collect(),
+            actions,
+            any: false,
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
+        self.actions.is_empty() && !self.any
     }
 
-    /// Whether some `"action":"…"` in the compact JSON `line` is one a rule names. An action
-    /// written with escapes is let through: only a full parse can read it.
+    /// Whether some `"action":"…"` in the compact JSON `line` is one a rule names, and the
+    /// line holds a text one of its rules needs. An action written with escapes, or a line with
+    /// any escape (a needed text might be written escaped), is let through: only a full parse
+    /// can read it.
     pub fn may_match(&self, line: &str) -> bool {
+        if self.any {
+            return true;
+        }
         let mut rest = line;
         while let Some(at) = rest.find(ACTION_KEY) {
             rest = &rest[at + ACTION_KEY.len()..];
@@ -38,8 +65,23 @@ impl ActionFilter {
                 return false;
             };
             let value = &rest[..end];
-            if value.contains('\\') || self.actions.contains(value) {
+            if value.contains('\\') {
                 return true;
+            }
+            // Sigma compares case-insensitively: so does the filter.
+            let found = match self.actions.get(value) {
+                Some(found) => Some(found),
+                None if value.bytes().any(|b| b.is_ascii_uppercase()) => {
+                    self.actions.get(&value.to_ascii_lowercase())
+                }
+                None => None,
+            };
+            match found {
+                Some(None) => return true,
+                Some(Some(needles)) if line.contains('\\') || needles.is_match(line) => {
+                    return true
+                }
+                _ => {}
             }
             rest = &rest[end..];
         }
@@ -70,6 +112,24 @@ mod tests {
                 true,
             ),
             (r#"{"attributes":{"actions":"api_token_created"}}"#, false),
+            (r#"{"attributes":{"action":"API_TOKEN_CREATED"}}"#, true),
+            // A group add is read only when the line names an admin group.
+            (
+                r#"{"attributes":{"action":"user_added_to_group","context":[{"attributes":{"name":"jira-users"}}]}}"#,
+                false,
+            ),
+            (
+                r#"{"attributes":{"action":"user_added_to_group","context":[{"attributes":{"name":"Jira-Administrators"}}]}}"#,
+                true,
+            ),
+            (
+                r#"{"attributes":{"action":"user_added_to_group","context":[{"attributes":{"name":"site-admins"}}]}}"#,
+                true,
+            ),
+            (
+                r#"{"attributes":{"action":"user_added_to_group","context":[{"attributes":{"name":"x\u002dadministrators"}}]}}"#,
+                true,
+            ),
             (r#"{"attributes":{"action":"api_token_created"#, false),
             ("", false),
         ];

@@ -79,6 +79,11 @@ impl Node {
         let child = match first {
             Step::Key(k) => self.keys.entry(k.clone()).or_default(),
             Step::Each | Step::Index(_) => self.elements.get_or_insert_with(Default::default),
+            Step::Flatten => {
+                // The value itself, or each element if it is an array.
+                self.add(rest);
+                self.elements.get_or_insert_with(Default::default)
+            }
         };
         child.add(rest);
     }

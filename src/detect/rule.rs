@@ -1,11 +1,14 @@
-//! A rule, compiled: what it matches, how it is titled, grouped and thresholded, and its own
-//! test events.
+//! A rule, compiled: what it matches (Sigma detections, evaluated by rsigma), how it is titled,
+//! grouped and thresholded, and its own test events.
 
+use std::sync::Arc;
+
+use rsigma_eval::event::JsonEvent;
+use rsigma_eval::CompiledRule;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::condition::Condition;
-use super::field_path::FieldRef;
+use super::field_path::{FieldPath, FieldRef};
 use super::severity::Severity;
 use super::template::Template;
 
@@ -26,6 +29,9 @@ pub struct Threshold {
     pub count: u32,
     pub window_ms: i64,
     pub group_by: Vec<FieldRef>,
+    /// Sigma's `value_count`: the count is of the distinct values of this field among the
+    /// group's matches (an event without it does not count); `None`: of the matches.
+    pub distinct: Option<FieldRef>,
 }
 
 impl Threshold {
@@ -39,6 +45,55 @@ impl Threshold {
             .collect::<Option<Vec<_>>>()?;
         Some(parts.join(" / "))
     }
+
+    /// The value a `value_count` threshold counts, hashed; `Some("")` for an event count.
+    /// `None`: the event lacks the field, and does not count.
+    pub fn counted_value(&self, event: &Value) -> Option<String> {
+        match &self.distinct {
+            None => Some(String::new()),
+            Some(field) => field.render(event).map(|v| short_hash(&[&v])),
+        }
+    }
+}
+
+/// The Sigma detections an event must satisfy (any of them, for a correlation over several
+/// rules), compiled by rsigma.
+#[derive(Clone)]
+pub struct Matcher {
+    pub detections: Vec<Arc<CompiledRule>>,
+}
+
+impl Matcher {
+    /// Whether a condition of one of the detections holds: rsigma's evaluation, without the
+    /// match report it would build.
+    pub fn matches(&self, event: &Value) -> bool {
+        let event = JsonEvent::borrow(event);
+        let mut selections = Vec::new();
+        self.detections.iter().any(|d| {
+            d.conditions.iter().any(|c| {
+                selections.clear();
+                rsigma_eval::compiler::eval_condition(c, &d.detections, &event, &mut selections)
+            })
+        })
+    }
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<_> = self.detections.iter().map(|d| &d.id).collect();
+        write!(f, "Matcher({ids:?})")
+    }
+}
+
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        self.detections.len() == other.detections.len()
+            && self
+                .detections
+                .iter()
+                .zip(&other.detections)
+                .all(|(a, b)| a.id == b.id && a.title == b.title)
+    }
 }
 
 /// One test case: the events are fed to the rule alone, on a fresh state, `repeat` times.
@@ -49,7 +104,7 @@ pub struct TestCase {
     pub repeat: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RuleTests {
     pub positive: Vec<TestCase>,
     pub negative: Vec<TestCase>,
@@ -62,10 +117,19 @@ pub struct Rule {
     pub description: String,
     /// The file the rule came from (`builtin:rules/…` for the compiled-in pack).
     pub origin: String,
+    /// The Sigma rule's id (a UUID), for `rules list` and `related:` references.
+    pub sigma_id: String,
     pub title: Template,
     pub runbook: Template,
-    pub actions: Vec<String>,
-    pub conditions: Vec<Condition>,
+    pub matcher: Matcher,
+    /// The `attributes.action` values every match has (lower case), when the detection says so;
+    /// `None`: any action may match (the prefilter lets every event through).
+    pub actions: Option<Vec<String>>,
+    /// Texts one of which every matching event's line holds (ignoring ASCII case), beside its
+    /// action; `None`: the action alone decides what the prefilter lets through.
+    pub needles: Option<Vec<String>>,
+    /// Fields the detections read (Sigma names), for the projection.
+    pub detection_fields: Vec<FieldPath>,
     pub threshold: Option<Threshold>,
     /// `None`: the group (threshold rules) or the title.
     pub dedup_key: Option<Template>,
@@ -75,12 +139,7 @@ pub struct Rule {
 
 impl Rule {
     pub fn matches(&self, event: &Value) -> bool {
-        let action = event
-            .get("attributes")
-            .and_then(|a| a.get("action"))
-            .and_then(Value::as_str);
-        action.is_some_and(|a| self.actions.iter().any(|x| x == a))
-            && self.conditions.iter().all(|c| c.holds(event))
+        self.matcher.matches(event)
     }
 
     pub fn dedup_key_of(&self, event: &Value, group: Option<&str>) -> String {
@@ -104,13 +163,20 @@ impl Rule {
         self.runbook.render_capped(event, MAX_RUNBOOK_CHARS)
     }
 
-    /// Every field the rule reads (actions aside): conditions, templates, threshold groups.
-    pub fn fields(&self) -> Vec<&FieldRef> {
-        let mut fields: Vec<&FieldRef> = self.conditions.iter().map(Condition::field).collect();
-        fields.extend(self.title.fields());
+    /// Every field path the rule reads: detections, templates, threshold groups and values.
+    pub fn paths(&self) -> Vec<&FieldPath> {
+        let mut paths: Vec<&FieldPath> = self.detection_fields.iter().collect();
+        paths.extend(self.fields().into_iter().flat_map(|f| f.paths()));
+        paths
+    }
+
+    /// The templates' and the threshold's fields.
+    fn fields(&self) -> Vec<&FieldRef> {
+        let mut fields: Vec<&FieldRef> = self.title.fields().collect();
         fields.extend(self.runbook.fields());
         fields.extend(self.dedup_key.iter().flat_map(|t| t.fields()));
         fields.extend(self.threshold.iter().flat_map(|t| t.group_by.iter()));
+        fields.extend(self.threshold.iter().flat_map(|t| t.distinct.iter()));
         fields
     }
 }

@@ -26,11 +26,13 @@ pub struct CaseResult {
     pub case: String,
     pub expect: Expect,
     pub alerts: usize,
+    /// The rule has no case of this kind: a failure (every rule is tested both ways).
+    pub missing: bool,
 }
 
 impl CaseResult {
     pub fn passed(&self) -> bool {
-        (self.alerts > 0) == (self.expect == Expect::Alert)
+        !self.missing && (self.alerts > 0) == (self.expect == Expect::Alert)
     }
 
     /// `ok    rule  positive "name"` or `FAIL  rule  negative "name": 2 alerts, expected none`.
@@ -39,6 +41,9 @@ impl CaseResult {
             Expect::Alert => "positive",
             Expect::NoAlert => "negative",
         };
+        if self.missing {
+            return format!("FAIL  {}  {kind}: no test case (add one to the rule file's sidecar, <name>.tests.yaml)", self.rule_id);
+        }
         let verdict = if self.passed() { "ok  " } else { "FAIL" };
         let detail = match (self.passed(), self.expect) {
             (true, _) => String::new(),
@@ -67,9 +72,27 @@ pub fn run_rule_tests(pack: &RulePack) -> Vec<CaseResult> {
                 .negative
                 .iter()
                 .map(|c| run_case(rule, c, Expect::NoAlert));
-            positive.chain(negative).collect::<Vec<_>>()
+            let missing = [
+                (Expect::Alert, rule.tests.positive.is_empty()),
+                (Expect::NoAlert, rule.tests.negative.is_empty()),
+            ]
+            .into_iter()
+            .filter(|(_, none)| *none)
+            .map(|(expect, _)| missing_case(rule, expect));
+            positive.chain(negative).chain(missing).collect::<Vec<_>>()
         })
         .collect()
+}
+
+fn missing_case(rule: &Rule, expect: Expect) -> CaseResult {
+    CaseResult {
+        rule_id: rule.id.clone(),
+        origin: rule.origin.clone(),
+        case: String::new(),
+        expect,
+        alerts: 0,
+        missing: true,
+    }
 }
 
 fn run_case(rule: &Rule, case: &TestCase, expect: Expect) -> CaseResult {
@@ -82,6 +105,7 @@ fn run_case(rule: &Rule, case: &TestCase, expect: Expect) -> CaseResult {
         case: case.name.clone(),
         expect,
         alerts: detection.alerts.len(),
+        missing: false,
     }
 }
 

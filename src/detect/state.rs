@@ -67,6 +67,8 @@ struct Index {
     /// Positions in `open` per `rule \0 key`.
     open: HashMap<String, Vec<usize>>,
     by_id: HashMap<String, usize>,
+    /// The counted value of each `rule \0 event` that has one (value_count thresholds).
+    values: HashMap<String, String>,
 }
 
 fn pair(a: &str, b: &str) -> String {
@@ -81,6 +83,9 @@ pub(super) struct MatchRecord {
     pub group: String,
     pub event: String,
     pub time_ms: i64,
+    /// A hash of the value a `value_count` threshold counts (absent for the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// An alert still within its dedup period: events of its rule and key join it.
@@ -167,6 +172,9 @@ impl DetectState {
             let mut index = Index::default();
             for m in matches {
                 index.seen.insert(pair(&m.rule, &m.event));
+                if let Some(v) = &m.value {
+                    index.values.insert(pair(&m.rule, &m.event), v.clone());
+                }
                 index
                     .groups
                     .entry(pair(&m.rule, &m.group))
@@ -195,6 +203,11 @@ impl DetectState {
     pub(super) fn record(&mut self, record: MatchRecord) {
         let index = self.index();
         index.seen.insert(pair(&record.rule, &record.event));
+        if let Some(v) = &record.value {
+            index
+                .values
+                .insert(pair(&record.rule, &record.event), v.clone());
+        }
         let times = index
             .groups
             .entry(pair(&record.rule, &record.group))
@@ -230,6 +243,24 @@ impl DetectState {
         times
             .partition_point(|(t, _)| *t <= to)
             .saturating_sub(start)
+    }
+
+    /// How many distinct counted values the rule's matches in `group` with time in
+    /// `(from, to]` have (a value_count threshold).
+    pub(super) fn distinct_in_window(
+        &mut self,
+        rule: &str,
+        group: &str,
+        from: i64,
+        to: i64,
+    ) -> usize {
+        let window = self.window(rule, group, from, to);
+        let values = &self.index().values;
+        window
+            .iter()
+            .filter_map(|(_, event)| values.get(&pair(rule, event)))
+            .collect::<HashSet<_>>()
+            .len()
     }
 
     /// The open alert of `rule` and `key` that an event at `time_ms` joins: one opened less

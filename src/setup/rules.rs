@@ -4,9 +4,10 @@
 //! stops the process there, naming the file, the rule and the field.
 use super::{Aws, SetupError};
 use crate::config::{Config, RuleSource};
-use crate::detect::{RuleError, RulePack};
+use crate::detect::{is_rule_file, sidecar_path, PackSettings, RuleError, RulePack};
 use aws_sdk_s3::operation::get_object::builders::GetObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
+use std::path::Path;
 use tokio::io::AsyncReadExt;
 
 /// The largest rule file read (1 MiB): the built-in pack is about 27 KB, and a file read at
@@ -18,22 +19,79 @@ const S3_HINT: &str = "upload the rule file to exactly this key, or fix DETECTIO
 
 /// The rule pack in force.
 pub async fn rule_pack(config: &Config, aws: &Aws) -> Result<RulePack, SetupError> {
-    rule_pack_from(config.detection_rules.as_ref(), aws).await
+    rule_pack_from(
+        config.detection_rules.as_ref(),
+        config.detection_settings.clone(),
+        aws,
+    )
+    .await
 }
 
-/// The built-in pack, with the user's rule file at `source` applied when there is one.
+/// The built-in pack (its placeholders filled from `settings`), with the user's rules at
+/// `source` applied when there are some.
 pub async fn rule_pack_from(
     source: Option<&RuleSource>,
+    settings: PackSettings,
     aws: &Aws,
 ) -> Result<RulePack, SetupError> {
-    let builtin = RulePack::builtin()?;
+    let builtin = RulePack::builtin_with(settings)?;
     let Some(source) = source else {
         return Ok(builtin);
     };
-    let file = source.describe();
-    let bytes = read_source(source, &file, aws).await?;
-    let text = String::from_utf8(bytes).map_err(|_| read_error(&file, "it is not UTF-8 text"))?;
-    Ok(builtin.with_user_rules(&file, &text)?)
+    match source {
+        RuleSource::Path(path) if path.is_dir() => Ok(with_local_folder(builtin, path).await?),
+        RuleSource::Path(path) => Ok(with_local_file(builtin, path).await?),
+        RuleSource::S3 { .. } => {
+            let file = source.describe();
+            let text = text_of(read_source(source, &file, aws).await?, &file)?;
+            // The sidecar of tests is for `rules test`, not needed to run the rules (and the
+            // function's role may read only the rule file's object).
+            Ok(builtin.with_user_rules(&file, &text, None)?)
+        }
+    }
+}
+
+/// Every Sigma file of a folder (not the sidecars), in name order, each with its sidecar.
+async fn with_local_folder(mut pack: RulePack, dir: &Path) -> Result<RulePack, RuleError> {
+    let mut entries = tokio::fs::read_dir(dir)
+        .await
+        .map_err(|e| read_error(&dir.display().to_string(), e.to_string()))?;
+    let mut files = Vec::new();
+    while let Some(entry) = entries
+        .next_entry()
+        .await
+        .map_err(|e| read_error(&dir.display().to_string(), e.to_string()))?
+    {
+        if is_rule_file(&entry.file_name().to_string_lossy()) {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    for file in files {
+        pack = with_local_file(pack, &file).await?;
+    }
+    Ok(pack)
+}
+
+/// A local Sigma file and, if there is one, its sidecar of tests (`<stem>.tests.yaml`).
+async fn with_local_file(pack: RulePack, path: &Path) -> Result<RulePack, RuleError> {
+    let file = path.display().to_string();
+    let text = text_of(read_local(path, &file).await?, &file)?;
+    let tests_file = sidecar_path(&file);
+    let tests_path = Path::new(&tests_file);
+    let tests = match tests_path.is_file() {
+        true => Some(text_of(
+            read_local(tests_path, &tests_file).await?,
+            &tests_file,
+        )?),
+        false => None,
+    };
+    let tests = tests.as_deref().map(|t| (tests_file.as_str(), t));
+    pack.with_user_rules(&file, &text, tests)
+}
+
+fn text_of(bytes: Vec<u8>, file: &str) -> Result<String, RuleError> {
+    String::from_utf8(bytes).map_err(|_| read_error(file, "it is not UTF-8 text"))
 }
 
 async fn read_source(source: &RuleSource, file: &str, aws: &Aws) -> Result<Vec<u8>, RuleError> {
@@ -116,4 +174,49 @@ async fn read_capped(mut body: ByteStream, file: &str) -> Result<Vec<u8>, RuleEr
         }
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str = "title: My rule\nid: 11111111-2222-4333-8444-555555555555\nname: my_rule\nlogsource: {product: atlassian, service: audit}\ndetection: {selection: {attributes.action: thing_done}, condition: selection}\nlevel: high\n";
+    const TESTS: &str = "my_rule:\n  positive: [{name: p, events: [{attributes: {action: thing_done}}]}]\n  negative: [{name: n, events: [{attributes: {action: other}}]}]\n";
+
+    async fn load_path(path: &Path) -> Result<RulePack, SetupError> {
+        let source = RuleSource::Path(path.to_path_buf());
+        rule_pack_from(Some(&source), PackSettings::default(), &Aws::default()).await
+    }
+
+    /// A folder of Sigma files: each with its sidecar of tests; a sidecar naming no rule is an
+    /// error naming it.
+    #[tokio::test]
+    async fn user_rules_are_read_from_a_file_or_a_folder_with_their_tests() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.yml");
+        std::fs::write(&path, RULE).unwrap();
+        std::fs::write(dir.path().join("mine.tests.yaml"), TESTS).unwrap();
+        for given in [path.clone(), dir.path().to_path_buf()] {
+            let pack = load_path(&given).await.unwrap();
+            let mine: Vec<_> = pack.rules().iter().filter(|r| r.id == "my_rule").collect();
+            assert_eq!(mine.len(), 1);
+            assert_eq!(mine[0].origin, path.display().to_string());
+            assert_eq!(mine[0].tests.positive.len(), 1);
+        }
+        std::fs::write(
+            dir.path().join("mine.tests.yaml"),
+            TESTS.replace("my_rule:", "my_rul:"),
+        )
+        .unwrap();
+        let typo = load_path(&path).await.unwrap_err();
+        assert!(
+            matches!(&typo, SetupError::Rules(RuleError::Invalid { rule, file, .. }) if rule == "my_rul" && file.ends_with("mine.tests.yaml")),
+            "{typo}"
+        );
+        let missing = load_path(&dir.path().join("nope.yml")).await.unwrap_err();
+        assert!(
+            matches!(missing, SetupError::Rules(RuleError::Read { .. })),
+            "{missing}"
+        );
+    }
 }

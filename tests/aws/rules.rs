@@ -93,7 +93,7 @@ async fn a_missing_object_or_a_bad_rule_fails_before_any_request() {
         .expect("refused");
     assert_eq!(
         err,
-        format!("{bad}: rule group_churn: field severity: must be one of Info, Low, Medium, High, Critical")
+        format!("{bad}: rule group_churn: field level: invalid level: 'urgent'")
     );
     let oversized = format!("{USER_RULES}#{}\n", "x".repeat(1024 * 1024));
     let big = upload(&env, "detections/big.yaml", &oversized).await;
@@ -146,7 +146,7 @@ async fn a_rule_error_never_shows_the_api_key() {
         ..SimulatedOrgConfig::default()
     })
     .await;
-    let pasted = BAD_SEVERITY.replace("severity: Urgent", &format!("severity: {key}"));
+    let pasted = BAD_SEVERITY.replace("level: urgent", &format!("level: {key}"));
     assert_ne!(pasted, BAD_SEVERITY);
     for (name, text) in [("bad.yaml", BAD_SEVERITY), ("pasted.yaml", pasted.as_str())] {
         let uri = upload(&env, &format!("detections/{name}"), text).await;
@@ -164,7 +164,7 @@ async fn a_rule_error_never_shows_the_api_key() {
             .unwrap_or("");
         assert!(!out.status.success(), "{stderr}");
         assert!(
-            error.contains(&uri) && error.contains("field severity"),
+            error.contains(&uri) && error.contains("field level"),
             "{error}"
         );
         assert_absent(&key, "the rule error", error.as_bytes());

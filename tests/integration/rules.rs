@@ -42,16 +42,23 @@ async fn a_local_rule_file_is_applied_to_the_pack_the_collector_carries() {
 #[tokio::test]
 async fn bad_files_are_refused_naming_the_file_the_rule_and_the_field() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let unknown = write(dir.path(), "unknown.yaml", "disable: [no_such_rule]\n");
+    let unknown = write(
+        dir.path(),
+        "unknown.yaml",
+        &USER_RULES.replace(
+            "c3e8dadf-5b00-5017-977f-94ccca4c1be9",
+            "00000000-5b00-5017-977f-94ccca4c1be9",
+        ),
+    );
     let missing = dir.path().join("missing.yaml");
     let cases = [
         (
             fixture("bad-severity.yaml"),
-            vec!["rule group_churn", "field severity", "one of Info"],
+            vec!["rule group_churn", "field level", "invalid level"],
         ),
         (
             unknown,
-            vec!["rule no_such_rule", "field disable[0]", "rules list"],
+            vec!["rule group_churn_event", "field related", "rules list"],
         ),
         (
             missing,
@@ -146,12 +153,12 @@ async fn ampersands_and_stars_in_a_rule_files_text_are_read() {
             "description: Many groups (R&D, *ops*) created & more # &a *b",
         )
         .replace(
-            "runbook: \"Confirm",
-            "runbook: |\n      *Never* remove them & ask first.\n      - *x &y\n    title_note: \"Confirm",
+            "alert_runbook: \"Confirm",
+            "alert_runbook: |\n  *Never* remove them & ask first.\n  - *x &y\ntitle_note: \"Confirm",
         );
     assert!(text.contains("*Never*"), "the fixture changed");
-    // The block scalar takes the runbook; the rest of the old line is a field the rule has not.
-    let text = text.replace("    title_note: ", "    # ");
+    // The block scalar takes the runbook; the rest of the old line is commented out.
+    let text = text.replace("title_note: ", "# ");
     let path = write(dir.path(), "text.yaml", &text);
     let mut env = local_env().await;
     let backends = backends_with_rules(&mut env, &path).await.expect("read");
@@ -172,7 +179,7 @@ async fn the_cli_reports_the_pack_and_stops_on_a_bad_file_before_any_request() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = format!(
-        "rule pack: 20 rules, 1 of them from {}; built-in rules disabled: {DISABLED}",
+        "rule pack: 32 rules, 1 of them from {}; built-in rules disabled: {DISABLED}",
         good.display()
     );
     assert!(out.status.success() && stdout.contains(&line), "{stdout}");
@@ -186,7 +193,7 @@ async fn the_cli_reports_the_pack_and_stops_on_a_bad_file_before_any_request() {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let finding = format!("✗ {}: rule group_churn: field severity", bad.display());
+    let finding = format!("✗ {}: rule group_churn: field level", bad.display());
     assert!(
         !out.status.success() && stdout.contains(&finding),
         "{stdout}"
@@ -201,7 +208,7 @@ async fn the_cli_reports_the_pack_and_stops_on_a_bad_file_before_any_request() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && stderr.contains("field severity"),
+        !out.status.success() && stderr.contains("field level"),
         "{stderr}"
     );
     assert_eq!(

@@ -4,9 +4,10 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-/// Disables `api_token_revoked`, adds the threshold rule `group_churn` (3 groups an hour).
+/// Replaces `api_token_revoked` (makes it obsolete), adds the threshold rule `group_churn` (3
+/// groups an hour).
 pub const USER_RULES: &str = include_str!("../fixtures/rules/user-rules.yaml");
-/// One mistake: rule `group_churn`'s `severity` is `Urgent`.
+/// One mistake: rule `group_churn`'s `level` is `urgent`.
 pub const BAD_SEVERITY: &str = include_str!("../fixtures/rules/bad-severity.yaml");
 pub const ADDED: &str = "group_churn";
 pub const DISABLED: &str = "api_token_revoked";

@@ -8,32 +8,45 @@ use crate::detect::{detect, DetectState, RulePack};
 /// One plain rule (`deleted`, dedup by actor within 1h) and one threshold rule (`failed`, 3
 /// within 10 minutes per actor).
 const PACK: &str = r#"
-rules:
-  - id: deleted
-    description: d
-    severity: High
-    actions: [thing_deleted]
-    title: "{attributes.actor.name} deleted a thing"
-    runbook: r
-    dedup: {key: "{attributes.actor.id}", period: 1h}
-    tests:
-      positive: [{name: p, events: [{attributes: {action: thing_deleted}}]}]
-      negative: [{name: n, events: [{attributes: {action: other}}]}]
-  - id: failed
-    description: f
-    severity: Low
-    actions: [login_failed]
-    threshold: {count: 3, window: 10m, group_by: [attributes.actor.id]}
-    title: "failures for {attributes.actor.id}"
-    runbook: r
-    tests:
-      positive: [{name: p, repeat: 3, events: [{attributes: {action: login_failed, actor: {id: u}}}]}]
-      negative: [{name: n, events: [{attributes: {action: login_failed, actor: {id: u}}}]}]
+title: Deleted
+id: 00000000-0000-4000-8000-000000000001
+name: deleted
+logsource: {product: atlassian, service: audit}
+detection:
+  selection: {attributes.action: thing_deleted}
+  condition: selection
+level: high
+alert_title: "{attributes.actor.name} deleted a thing"
+alert_runbook: r
+alert_dedup_key: "{attributes.actor.id}"
+alert_dedup_period: 1h
+---
+title: Failed login
+id: 00000000-0000-4000-8000-000000000002
+name: failed_event
+logsource: {product: atlassian, service: audit}
+detection:
+  selection: {attributes.action: login_failed}
+  condition: selection
+level: low
+---
+title: Failures
+id: 00000000-0000-4000-8000-000000000003
+name: failed
+correlation:
+  type: event_count
+  rules: [failed_event]
+  group-by: [attributes.actor.id]
+  timespan: 10m
+  condition: {gte: 3}
+level: low
+alert_title: "failures for {attributes.actor.id}"
+alert_runbook: r
 "#;
 
 fn pack() -> RulePack {
     RulePack::default()
-        .with_user_rules("test.yaml", PACK)
+        .with_user_rules("test.yml", PACK, None)
         .unwrap()
 }
 

@@ -1,8 +1,8 @@
 use serde_json::json;
 
-use crate::detect::condition::{Condition, ConditionSpec};
 use crate::detect::field_path::FieldRef;
 use crate::detect::template::Template;
+use crate::detect::{detect, DetectState, PackSettings, RuleError, RulePack};
 
 fn sample() -> serde_json::Value {
     json!({
@@ -85,53 +85,86 @@ fn templates_fill_placeholders_and_fall_back() {
     }
 }
 
-fn condition(yaml: &str) -> Result<Condition, String> {
-    let spec: ConditionSpec = yaml_serde::from_str(yaml).map_err(|e| e.to_string())?;
-    Condition::compile(spec)
+/// A one-rule pack whose detection is `detection` (YAML lines under `detection:`).
+fn pack_of(detection: &str) -> Result<RulePack, RuleError> {
+    let text = format!(
+        "title: t\nid: 11111111-2222-4333-8444-555555555555\nname: r\nlogsource: {{product: atlassian, service: audit}}\nlevel: low\ndetection:\n{detection}"
+    );
+    RulePack::default().with_user_rules("r.yml", &text, None)
+}
+
+/// Whether the sample event (as the engine sees it: projected) raises the rule's alert.
+fn fires(detection: &str) -> bool {
+    let pack = pack_of(detection).unwrap_or_else(|e| panic!("{e}"));
+    let mut e = sample();
+    e["attributes"]["time"] = json!("2026-01-01T00:00:00Z");
+    !detect(&pack, &DetectState::default(), &[e])
+        .alerts
+        .is_empty()
 }
 
 #[test]
-fn conditions_hold_as_documented() {
-    let e = sample();
+fn sigma_detections_match_as_documented() {
     let cases = [
-        ("{field: attributes.actor.id, equals: a1}", true),
-        ("{field: attributes.actor.id, equals: a2}", false),
-        ("{field: attributes.actor.count, equals: 3}", true),
-        ("{field: attributes.actor.admin, equals: true}", true),
-        ("{field: 'attributes.context[].type', equals: users}", true),
-        (
-            "{field: 'attributes.context[].type', one_of: [sites, groups]}",
-            true,
-        ),
-        (
-            "{field: 'attributes.context[].type', not_one_of: [sites]}",
-            true,
-        ),
-        (
-            "{field: 'attributes.context[].type', not_one_of: [users]}",
-            false,
-        ),
-        ("{field: attributes.missing, not_one_of: [x]}", true),
-        ("{field: attributes.actor.name, contains: ELLIS}", true),
-        ("{field: attributes.actor.name, contains: quinn}", false),
-        ("{field: attributes.missing, exists: false}", true),
-        ("{field: attributes.nothing, exists: true}", false),
-        ("{field: attributes.actor, exists: true}", true),
+        ("  s: {attributes.actor.id: a1}\n  condition: s", true),
+        ("  s: {attributes.actor.id: A1}\n  condition: s", true),
+        ("  s: {attributes.actor.id: a2}\n  condition: s", false),
+        ("  s: {attributes.actor.count: 3}\n  condition: s", true),
+        // Dotted names look into every element of an array.
+        ("  s: {attributes.context.type: users}\n  condition: s", true),
+        ("  s: {attributes.context.attributes.name|endswith: -users}\n  condition: s", true),
+        ("  s: {attributes.context.type: [sites, orgs]}\n  condition: s", false),
+        ("  s: {attributes.actor.name|contains: ELLIS}\n  condition: s", true),
+        ("  s: {attributes.actor.name: Jordan*}\n  condition: s", true),
+        ("  s: {attributes.actor.id: a1}\n  f: {attributes.actor.name: Jordan Ellis}\n  condition: s and not f", false),
+        ("  s: {attributes.missing|exists: false}\n  condition: s", true),
+        // A placeholder takes the pack's settings (here the defaults).
+        ("  s: {attributes.context.attributes.name|expand: '%admin_groups%'}\n  condition: s", false),
+        ("  s: {attributes.actor.id|expand: '%system_actors%'}\n  condition: not s", true),
+        // fieldref compares with another field of the same event.
+        ("  s: {attributes.actor.id|fieldref: attributes.actor.id}\n  condition: s", true),
+        ("  s: {attributes.actor.id|fieldref: attributes.actor.name}\n  condition: s", false),
     ];
-    for (yaml, want) in cases {
-        assert_eq!(condition(yaml).unwrap().holds(&e), want, "{yaml}");
+    for (detection, want) in cases {
+        assert_eq!(fires(detection), want, "{detection}");
     }
 }
 
 #[test]
-fn conditions_need_exactly_one_operator() {
-    for yaml in [
-        "{field: a}",
-        "{field: a, equals: x, contains: y}",
-        "{field: a, one_of: []}",
-        "{field: a, equals: [x]}",
-        "{field: a, equal: x}",
-    ] {
-        assert!(condition(yaml).is_err(), "{yaml}");
+fn admin_groups_come_from_the_settings() {
+    let text = "title: t\nid: 11111111-2222-4333-8444-555555555555\nname: r\nlogsource: {product: atlassian, service: audit}\nlevel: low\ndetection:\n  s: {attributes.context.attributes.name|expand: '%admin_groups%'}\n  condition: s\n";
+    let mut e = sample();
+    e["attributes"]["time"] = json!("2026-01-01T00:00:00Z");
+    for (extra, want) in [(None, false), (Some("jira-users, other"), true)] {
+        let pack = RulePack::builtin_with(PackSettings::with_extra(extra, None))
+            .unwrap()
+            .with_user_rules("r.yml", text, None)
+            .unwrap();
+        let alerts = detect(&pack, &DetectState::default(), &[e.clone()]).alerts;
+        assert_eq!(alerts.iter().any(|a| a.rule_id == "r"), want, "{extra:?}");
+    }
+}
+
+#[test]
+fn sigma_field_names_reach_through_arrays() {
+    let e = sample();
+    let cases: [(&str, Option<&str>); 4] = [
+        ("attributes.actor.name", Some("Jordan Ellis")),
+        ("attributes.context.type", Some("groups, users")),
+        (
+            "attributes.context.attributes.email",
+            Some("finley.ng@example.com"),
+        ),
+        ("attributes.context.missing", None),
+    ];
+    for (path, want) in cases {
+        assert_eq!(
+            FieldRef::sigma(path).unwrap().render(&e).as_deref(),
+            want,
+            "{path}"
+        );
+    }
+    for bad in ["a[0].b", "a..b", "a.b.c.d.e.f.g.h.i"] {
+        assert!(FieldRef::sigma(bad).is_err(), "{bad}");
     }
 }
