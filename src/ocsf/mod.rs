@@ -1,0 +1,8 @@
+//! The OCSF copy of the archive, for Amazon Security Lake: every archived event mapped to one
+//! OCSF 1.3 class ([`mapping`]), written as Parquet, one class per object ([`parquet`]), under
+//! Security Lake's custom-source layout ([`layout`]), derived from what `logs/` holds after each
+//! batch is committed ([`derive`]): it never blocks or changes the archive.
+pub mod class;
+pub mod mapping;
+
+pub use class::{OcsfClass, OCSF_VERSION};
