@@ -4,5 +4,6 @@
 //! batch is committed ([`derive`]): it never blocks or changes the archive.
 pub mod class;
 pub mod mapping;
+pub mod parquet;
 
 pub use class::{OcsfClass, OCSF_VERSION};
