@@ -7,3 +7,9 @@ pub mod mapping;
 pub mod parquet;
 
 pub use class::{OcsfClass, OCSF_VERSION};
+pub mod derive;
+pub mod layout;
+pub mod store;
+
+pub use derive::{Derivation, DeriveError, DeriveReport};
+pub use layout::Partition;

@@ -77,6 +77,31 @@ impl ClassWriter {
     }
 }
 
+/// The event ids (`metadata.uid`) of an object, in its row order: what the suite counts.
+pub fn event_uids(object: bytes::Bytes) -> Result<Vec<String>, ParquetError> {
+    use arrow_array::cast::AsArray;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let unreadable = |e: &dyn std::fmt::Display| ParquetError {
+        class: "OCSF",
+        reason: format!("reading it back: {e}"),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(object)
+        .and_then(|b| b.build())
+        .map_err(|e| unreadable(&e))?;
+    let mut uids = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| unreadable(&e))?;
+        let metadata = batch
+            .column_by_name("metadata")
+            .and_then(|c| c.as_struct_opt())
+            .and_then(|m| m.column_by_name("uid"))
+            .and_then(|u| u.as_string_opt::<i32>())
+            .ok_or_else(|| unreadable(&"no metadata.uid column"))?;
+        uids.extend(metadata.iter().map(|u| u.unwrap_or_default().to_string()));
+    }
+    Ok(uids)
+}
+
 fn error(class: OcsfClass, e: impl std::fmt::Display) -> ParquetError {
     ParquetError {
         class: class.name(),
