@@ -1,8 +1,10 @@
 //! Configuration read from the environment, validated before any request is made.
 mod api_key;
+mod ocsf;
 mod rules;
 
 pub use api_key::ApiKey;
+pub use ocsf::{names as ocsf_env, LakeLocation, OcsfSettings};
 pub use rules::{rule_source_from, RuleSource};
 
 use crate::collector::BatchBounds;
@@ -259,6 +261,8 @@ pub struct Config {
     /// The sources registry's table (SOURCES_TABLE): set, the deployment collects every
     /// registered source; unset, the one source the credentials name.
     pub sources_table: Option<String>,
+    /// The OCSF copy for Security Lake (config/ocsf.rs); `None`: off.
+    pub ocsf: Option<OcsfSettings>,
     /// Which of its source's tasks a run is (live collection, unless the registry says
     /// otherwise).
     pub task: Task,
@@ -378,6 +382,7 @@ impl Config {
             alerts: AlertDelivery::from_settings(&get)?,
             detection_rules: rules::rule_source(&get, given)?,
             sources_table: get(env::SOURCES_TABLE),
+            ocsf: ocsf::settings(&get)?,
             task: Task::default(),
             lease_grace: crate::collector::LEASE_GRACE,
         })

@@ -88,7 +88,7 @@ async fn lake_ids(lake: &dyn BlobStore) -> Vec<String> {
     let mut ids = Vec::new();
     for key in lake.list("ext/").await.unwrap() {
         let bytes = lake.get(&key).await.unwrap().unwrap();
-        ids.extend(event_uids(bytes).unwrap());
+        ids.extend(event_uids(bytes).unwrap().into_iter().map(|(_, id)| id));
     }
     ids.sort();
     ids

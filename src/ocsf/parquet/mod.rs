@@ -77,8 +77,9 @@ impl ClassWriter {
     }
 }
 
-/// The event ids (`metadata.uid`) of an object, in its row order: what the suite counts.
-pub fn event_uids(object: bytes::Bytes) -> Result<Vec<String>, ParquetError> {
+/// Each row's organization and event id (`metadata.tenant_uid`, `metadata.uid`), in row order:
+/// what the suite counts (an id is unique within its organization).
+pub fn event_uids(object: bytes::Bytes) -> Result<Vec<(String, String)>, ParquetError> {
     use arrow_array::cast::AsArray;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let unreadable = |e: &dyn std::fmt::Display| ParquetError {
@@ -94,10 +95,20 @@ pub fn event_uids(object: bytes::Bytes) -> Result<Vec<String>, ParquetError> {
         let metadata = batch
             .column_by_name("metadata")
             .and_then(|c| c.as_struct_opt())
-            .and_then(|m| m.column_by_name("uid"))
-            .and_then(|u| u.as_string_opt::<i32>())
-            .ok_or_else(|| unreadable(&"no metadata.uid column"))?;
-        uids.extend(metadata.iter().map(|u| u.unwrap_or_default().to_string()));
+            .ok_or_else(|| unreadable(&"no metadata column"))?;
+        let column = |name: &str| {
+            metadata
+                .column_by_name(name)
+                .and_then(|u| u.as_string_opt::<i32>())
+                .ok_or_else(|| unreadable(&format!("no metadata.{name} column")))
+        };
+        let (tenants, ids) = (column("tenant_uid")?, column("uid")?);
+        uids.extend(tenants.iter().zip(ids.iter()).map(|(t, u)| {
+            (
+                t.unwrap_or_default().to_string(),
+                u.unwrap_or_default().to_string(),
+            )
+        }));
     }
     Ok(uids)
 }
