@@ -185,8 +185,16 @@ fn class_fields(how: &ActionMapping, attributes: &Value) -> Result<Value, Mappin
         class: how.class.name(),
     };
     let fields = match how.class {
-        // Who logged on: the actor, or the user an admin logged in as.
-        OcsfClass::Authentication | OcsfClass::AccountChange => {
+        // Who logged on: the actor, or the user an admin logged in as; into Atlassian's
+        // cloud (OCSF asks for the service or the destination).
+        OcsfClass::Authentication => {
+            let user = first_user.or(actor).ok_or(no_user)?;
+            objects::object(&[
+                ("user", Some(user)),
+                ("service", Some(json!({"name": objects::VENDOR}))),
+            ])
+        }
+        OcsfClass::AccountChange => {
             let user = first_user.or(actor).ok_or(no_user)?;
             objects::object(&[("user", Some(user))])
         }
@@ -203,6 +211,12 @@ fn class_fields(how: &ActionMapping, attributes: &Value) -> Result<Value, Mappin
                 .into_iter()
                 .next()
                 .ok_or(MappingError::NoGroup)?;
+            // OCSF 1.3 wants a member or privileges: a group created, deleted or renamed
+            // names neither, so it carries an empty list of privileges.
+            let privileges = match (&first_user, privileges) {
+                (None, None) => Some(json!([])),
+                (_, p) => p,
+            };
             objects::object(&[
                 ("group", Some(group)),
                 ("user", first_user),

@@ -174,7 +174,8 @@ pub fn metadata(parts: MetadataParts) -> Value {
             "log_provider",
             Some(json!("Atlassian Admin API events stream")),
         ),
-        ("profiles", Some(json!(["cloud"]))),
+        // `cloud`: the organization as the tenant; `host`: brings `actor` to every IAM class.
+        ("profiles", Some(json!(["cloud", "host"]))),
         ("labels", (!labels.is_empty()).then(|| Value::Array(labels))),
     ])
     .unwrap_or_default()
