@@ -12,7 +12,8 @@ it holds (Parquet has no "absent": null fields are dropped), and checks it again
   beside each enumerated id (class_name, category_name, activity_name, severity, status) are the
   schema's.
 
-Prints one JSON document: objects, rows, rows per class and per organization (metadata.tenant_uid),
+Prints one JSON document: objects, rows, rows per class, per organization (metadata.tenant_uid), per
+source (the `source_id=` label) and per action (metadata.event_code),
 (org, event id) pairs seen more than once, and the invalid rows (the first 20, with the errors).
 Installed with `scripts/tools.sh ocsf` (.venv-ocsf); run by tests/query/ocsf.rs.
 """
@@ -102,7 +103,7 @@ def main():
     parser.add_argument("--bucket", required=True, help="the local bucket directory (ext/ under it)")
     args = parser.parse_args()
     checker = Checker()
-    by_class, by_tenant, seen = Counter(), Counter(), Counter()
+    by_class, by_tenant, by_source, codes, seen = Counter(), Counter(), Counter(), Counter(), Counter()
     invalid, invalid_count, objects, total = [], 0, 0, 0
     for path in sorted(glob.glob(os.path.join(args.bucket, "ext", "**", "*.parquet"), recursive=True)):
         objects += 1
@@ -112,6 +113,10 @@ def main():
             by_class[str(event.get("class_uid"))] += 1
             tenant = event.get("metadata", {}).get("tenant_uid", "")
             by_tenant[tenant] += 1
+            labels = event.get("metadata", {}).get("labels", [])
+            source = next((l.split("=", 1)[1] for l in labels if l.startswith("source_id=")), "")
+            by_source[source] += 1
+            codes[event.get("metadata", {}).get("event_code", "")] += 1
             seen[(tenant, event.get("metadata", {}).get("uid"))] += 1
             errors = checker.check(event)
             if errors:
@@ -125,6 +130,8 @@ def main():
             "rows": total,
             "by_class": dict(by_class),
             "by_tenant": dict(by_tenant),
+            "by_source": dict(by_source),
+            "event_codes": dict(codes),
             "repeated": [list(k) for k, c in seen.items() if c > 1][:20],
             "invalid_count": invalid_count,
             "invalid": invalid,

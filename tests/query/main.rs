@@ -20,6 +20,7 @@ use flate2::read::GzDecoder;
 use serde_json::Value;
 use simulated_org::{now_ms, security_scenario, Question, SimulatedOrg, SimulatedOrgConfig};
 
+mod ocsf;
 mod trino;
 
 fn root() -> PathBuf {

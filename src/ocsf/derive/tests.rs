@@ -173,7 +173,9 @@ async fn an_unmappable_line_is_quarantined_with_its_reason() {
     let (sink, _) = archive(0).await;
     let lines = vec![
         event("good", HOUR, "user_login"),
-        event("nogroup", HOUR, "group_created").replace("groups", "teams"),
+        // A group change naming no group, in no organization: nothing to name.
+        json!({"id": "noentity", "attributes": {"time": "2026-03-01T10:01:00Z", "action": "group_created"}})
+            .to_string(),
         "{\"id\": 1}".to_string(),
     ];
     BlobStore::put(
@@ -202,7 +204,7 @@ async fn an_unmappable_line_is_quarantined_with_its_reason() {
         .collect();
     assert_eq!(
         reasons[0]["error"],
-        "Group Management needs a group, and the event's context has none"
+        "Entity Management needs the entity changed, and the event has no context or container"
     );
     assert_eq!(reasons[1]["error"], "the event has no id");
     assert!(reasons[1]["line"].as_str().unwrap().contains("\"id\": 1"));

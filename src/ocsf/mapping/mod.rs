@@ -59,9 +59,22 @@ pub fn map_event(event: &Value) -> Result<Mapped, MappingError> {
     let time_ms = event_time_ms(event).ok_or(MappingError::NoTime)?;
     let attributes = &event["attributes"];
     let action = attributes["action"].as_str().unwrap_or_default();
-    let how = action_mapping(action);
+    let (how, specific) = match class_fields(&action_mapping(action), attributes) {
+        Ok(fields) => (action_mapping(action), fields),
+        // The class's subject is not named (a group change with no group): the event stays in
+        // the OCSF copy as what it can be, an Entity Management "Other" of what it names.
+        Err(MappingError::NoUser { .. } | MappingError::NoGroup) => {
+            let fallback = ActionMapping {
+                class: OcsfClass::EntityManagement,
+                activity_id: 99,
+                privilege: None,
+                ..action_mapping(action)
+            };
+            (fallback, class_fields(&fallback, attributes)?)
+        }
+        Err(e) => return Err(e),
+    };
     let mut record = common_fields(event, id, action, time_ms, &how);
-    let specific = class_fields(&how, attributes)?;
     if let (Value::Object(record), Value::Object(specific)) = (&mut record, specific) {
         record.extend(specific);
     }

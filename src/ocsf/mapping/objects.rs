@@ -22,12 +22,30 @@ pub fn text(value: &Value) -> Option<Value> {
         .map(|s| Value::String(s.to_string()))
 }
 
-/// `email_addr` only for what is an e-mail address (the system actor's "email" is its name).
+/// `email_addr` only for what OCSF's `email_t` accepts: the system actor's "email" is its
+/// name, and an internationalized address (`zoë@exämple.com`) is not one (it stays in
+/// `raw_data`, and in the user's name where that is all there is).
 fn email(value: &Value) -> Option<Value> {
-    text(value).filter(|v| {
-        v.as_str()
-            .is_some_and(|s| s.contains('@') && !s.contains(' '))
-    })
+    text(value).filter(|v| v.as_str().is_some_and(is_ocsf_email))
+}
+
+/// OCSF 1.3's `email_t`: `^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$`.
+fn is_ocsf_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let local_ok = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+,-./=?^_`{|}~".contains(c);
+    let Some((first, rest)) = domain.split_once('.') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.chars().all(local_ok)
+        && !first.is_empty()
+        && first.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
 }
 
 /// The acting user: `attributes.actor`.
@@ -123,11 +141,11 @@ pub fn cloud(container: &Value) -> Value {
     let org = entries_of(container, "orgs").next();
     let uid = org.and_then(|o| text(&o["id"]));
     let name = org.and_then(|o| text(&o["attributes"]["name"]));
-    let account = object(&[
-        ("uid", uid.clone()),
-        ("name", name.clone()),
-        ("type", Some(json!("Atlassian Organization"))),
-    ]);
+    // An account is named or has an id (OCSF's at-least-one), or is left out.
+    let account = object(&[("uid", uid.clone()), ("name", name.clone())]).map(|mut a| {
+        a["type"] = json!("Atlassian Organization");
+        a
+    });
     let org = object(&[("uid", uid), ("name", name)]);
     object(&[
         ("provider", Some(json!(VENDOR))),
@@ -201,6 +219,27 @@ mod tests {
     }
 
     #[test]
+    fn only_what_ocsf_calls_an_email_is_one() {
+        for ok in [
+            "a@example.com",
+            "first.last+tag@sub.example.org",
+            "x@a-b.co",
+        ] {
+            assert!(is_ocsf_email(ok), "{ok}");
+        }
+        for not in [
+            "zoë.ñandú@exämple.com",
+            "Atlassian Internal System",
+            "a@localhost",
+            "@x.com",
+            "a@.com",
+            "a b@x.com",
+        ] {
+            assert!(!is_ocsf_email(not), "{not}");
+        }
+    }
+
+    #[test]
     fn context_entries_become_users_groups_and_entities() {
         let context = json!([
             {"id": "g1", "type": "groups", "attributes": {"groupName": "admins"}},
@@ -245,6 +284,6 @@ mod tests {
             cloud(&orgs),
             json!({"provider": "Atlassian", "account": {"uid": "o1", "name": "acme", "type": "Atlassian Organization"}, "org": {"uid": "o1", "name": "acme"}})
         );
-        assert_eq!(cloud(&Value::Null)["provider"], "Atlassian");
+        assert_eq!(cloud(&Value::Null), json!({"provider": "Atlassian"}));
     }
 }

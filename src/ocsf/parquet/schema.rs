@@ -90,10 +90,7 @@ fn base() -> Vec<Field> {
 fn specific(class: OcsfClass) -> Vec<Field> {
     let typed = |name: &str| object(name, vec![text("uid"), text("name"), text("type")]);
     match class {
-        OcsfClass::Authentication => vec![
-            user("user"),
-            object("service", vec![text("name")]),
-        ],
+        OcsfClass::Authentication => vec![user("user"), object("service", vec![text("name")])],
         OcsfClass::AccountChange => vec![user("user")],
         OcsfClass::UserAccessManagement => {
             vec![user("user"), texts("privileges"), typed("resource")]
