@@ -37,6 +37,17 @@ impl OcsfClass {
         }
     }
 
+    /// Security Lake's name of the class (a custom source's `EventClasses`).
+    pub fn security_lake_class(self) -> &'static str {
+        match self {
+            OcsfClass::AccountChange => "ACCOUNT_CHANGE",
+            OcsfClass::Authentication => "AUTHENTICATION",
+            OcsfClass::EntityManagement => "ENTITY_MANAGEMENT",
+            OcsfClass::UserAccessManagement => "USER_ACCESS",
+            OcsfClass::GroupManagement => "GROUP_MANAGEMENT",
+        }
+    }
+
     /// The class's caption in the OCSF schema (`class_name`).
     pub fn name(self) -> &'static str {
         match self {
@@ -48,14 +59,15 @@ impl OcsfClass {
         }
     }
 
-    /// The custom source name: the folder under `ext/`, the Glue table's suffix.
+    /// The custom source name: the folder under `ext/`, the Glue table's name (at most 20
+    /// characters, as Security Lake asks of a custom source's name).
     pub fn source_name(self) -> &'static str {
         match self {
-            OcsfClass::AccountChange => "atlassian_audit_account_change",
-            OcsfClass::Authentication => "atlassian_audit_authentication",
-            OcsfClass::EntityManagement => "atlassian_audit_entity_management",
-            OcsfClass::UserAccessManagement => "atlassian_audit_user_access",
-            OcsfClass::GroupManagement => "atlassian_audit_group_management",
+            OcsfClass::AccountChange => "atlassian_account",
+            OcsfClass::Authentication => "atlassian_auth",
+            OcsfClass::EntityManagement => "atlassian_entity",
+            OcsfClass::UserAccessManagement => "atlassian_access",
+            OcsfClass::GroupManagement => "atlassian_group",
         }
     }
 
@@ -115,8 +127,9 @@ mod tests {
             OcsfClass::ALL.iter().map(|c| c.source_name()).collect();
         assert_eq!(names.len(), OcsfClass::ALL.len());
         for name in names {
-            // CreateCustomLogSource: 1 to 64 of [\w\-_:.].
-            assert!(name.len() <= 64, "{name}");
+            // CreateCustomLogSource: [\w\-_:.], and at most 20 characters, so that the provider
+            // role it creates (AmazonSecurityLake-Provider-<name>-<region>) fits IAM's 64.
+            assert!(name.len() <= 20, "{name}");
             assert!(name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-:.".contains(c)));

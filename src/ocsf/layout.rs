@@ -102,7 +102,7 @@ mod tests {
     fn lake_keys_follow_security_lakes_layout() {
         assert_eq!(
             lake_key(OcsfClass::Authentication, &partition(), "20260301", "3f2a9c1b-77aa-4d00", 7),
-            "ext/atlassian_audit_authentication/region=eu-west-1/accountId=123456789012/eventDay=20260301/3f2a9c1b77aa-0000000007.zstd.parquet"
+            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260301/3f2a9c1b77aa-0000000007.zstd.parquet"
         );
         assert_eq!(event_day(1_772_359_200_500), "20260301");
         assert_eq!(event_day(-1), "19691231");

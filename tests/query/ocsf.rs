@@ -257,7 +257,7 @@ fn the_validator_refuses_what_ocsf_refuses() {
     let records = [good, bad_activity, bad_caption, no_user];
     let mut writer = ClassWriter::new(OcsfClass::Authentication).expect("a writer");
     writer.append(&records).expect("written");
-    let key = "ext/atlassian_audit_authentication/region=local/accountId=external/eventDay=20260301/x.zstd.parquet";
+    let key = "ext/atlassian_auth/region=local/accountId=external/eventDay=20260301/x.zstd.parquet";
     let path = dir.path().join(key);
     std::fs::create_dir_all(path.parent().expect("a parent")).expect("a directory");
     std::fs::write(&path, writer.finish().expect("bytes")).expect("written");

@@ -107,17 +107,14 @@ async fn committed_batches_become_one_object_per_class_and_day() {
     ids.retain(|id| !id.starts_with("b2-"));
     ids.sort();
     assert_eq!(lake_ids(sink.as_ref()).await, ids);
-    let keys = sink
-        .list("ext/atlassian_audit_authentication/")
-        .await
-        .unwrap();
+    let keys = sink.list("ext/atlassian_auth/").await.unwrap();
     assert_eq!(
         keys,
         vec![
-            "ext/atlassian_audit_authentication/region=eu-west-1/accountId=123456789012/eventDay=20260301/0f1e2d3c4b5a-0000000000.zstd.parquet",
-            "ext/atlassian_audit_authentication/region=eu-west-1/accountId=123456789012/eventDay=20260301/0f1e2d3c4b5a-0000000001.zstd.parquet",
-            "ext/atlassian_audit_authentication/region=eu-west-1/accountId=123456789012/eventDay=20260302/0f1e2d3c4b5a-0000000000.zstd.parquet",
-            "ext/atlassian_audit_authentication/region=eu-west-1/accountId=123456789012/eventDay=20260302/0f1e2d3c4b5a-0000000001.zstd.parquet",
+            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260301/0f1e2d3c4b5a-0000000000.zstd.parquet",
+            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260301/0f1e2d3c4b5a-0000000001.zstd.parquet",
+            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260302/0f1e2d3c4b5a-0000000000.zstd.parquet",
+            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260302/0f1e2d3c4b5a-0000000001.zstd.parquet",
         ]
     );
     // Nothing more until the next commit; then only the new batch.

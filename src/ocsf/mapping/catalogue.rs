@@ -425,6 +425,44 @@ mod tests {
         }
     }
 
+    /// docs/security-lake.md's table row of one action.
+    fn doc_row(action: &str, m: &ActionMapping) -> String {
+        let mut notes = Vec::new();
+        if m.severity_id == MEDIUM {
+            notes.push("Medium".to_string());
+        }
+        if m.failed {
+            notes.push("Failure".to_string());
+        }
+        if let Some(p) = m.privilege {
+            notes.push(format!("`{p}`"));
+        }
+        format!(
+            "| `{action}` | {} ({}) | {} ({}) | {} |",
+            m.class.name(),
+            m.class.uid(),
+            m.class.activity_name(m.activity_id),
+            m.activity_id,
+            notes.join(", ")
+        )
+    }
+
+    #[test]
+    fn the_doc_lists_every_action_as_the_table_maps_it() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/security-lake.md");
+        let doc = std::fs::read_to_string(path).expect("docs/security-lake.md");
+        let missing: Vec<String> = CATALOGUE
+            .iter()
+            .map(|(a, m)| doc_row(a, m))
+            .filter(|row| !doc.lines().any(|l| l == row))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/security-lake.md lacks these rows (or has them otherwise):\n{}",
+            missing.join("\n")
+        );
+    }
+
     #[test]
     fn failures_and_risky_actions_are_marked() {
         assert!(action_mapping("user_auth_policy_failed").failed);

@@ -3,7 +3,7 @@
 //! the records alone (no clock, no random id), so a derivation done twice writes the same object.
 mod schema;
 
-pub use schema::class_schema;
+pub use schema::{class_schema, glue_columns};
 
 use crate::ocsf::class::OcsfClass;
 use arrow_json::ReaderBuilder;

@@ -110,3 +110,48 @@ pub fn class_schema(class: OcsfClass) -> Arc<Schema> {
     fields.extend(specific(class));
     Arc::new(Schema::new(fields))
 }
+
+/// The Glue (Hive) type of an Arrow type of these schemas, as a Glue table's column declares it.
+fn hive_type(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Utf8 => "string".into(),
+        DataType::Int32 => "int".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::List(item) => format!("array<{}>", hive_type(item.data_type())),
+        DataType::Struct(fields) => {
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}:{}", f.name(), hive_type(f.data_type())))
+                .collect();
+            format!("struct<{}>", inner.join(","))
+        }
+        other => format!("unsupported<{other}>"),
+    }
+}
+
+/// The columns (name, Glue type) of `class`'s table: what the stack's Glue tables declare
+/// over `ext/` (a test holds template.yaml to it).
+pub fn glue_columns(class: OcsfClass) -> Vec<(String, String)> {
+    class_schema(class)
+        .fields()
+        .iter()
+        .map(|f| (f.name().to_string(), hive_type(f.data_type())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glue_types_of_every_column_are_known() {
+        for class in OcsfClass::ALL {
+            for (name, hive) in glue_columns(class) {
+                assert!(!hive.contains("unsupported"), "{class:?}.{name}: {hive}");
+            }
+        }
+        let auth = glue_columns(OcsfClass::Authentication);
+        assert!(auth.contains(&("time".into(), "bigint".into())));
+        assert!(auth.contains(&("service".into(), "struct<name:string>".into())));
+    }
+}
