@@ -2,7 +2,6 @@
 //! columns the Parquet writer writes, class by class, and read the layout the derivation writes.
 use atlassian_audit::ocsf::parquet::glue_columns;
 use atlassian_audit::ocsf::OcsfClass;
-use serde_json::Value;
 
 #[path = "support/template.rs"]
 mod template_file;
