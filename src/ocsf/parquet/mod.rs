@@ -1,12 +1,12 @@
 //! Parquet objects of one OCSF class each, as Security Lake asks of custom sources: zstd, data
 //! pages of at most 1 MB, row groups far under 256 MB, rows in time order. The bytes depend on
 //! the records alone (no clock, no random id), so a derivation done twice writes the same object.
+mod columns;
 mod schema;
 
 pub use schema::{class_schema, glue_columns};
 
 use crate::ocsf::class::OcsfClass;
-use arrow_json::ReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -16,7 +16,7 @@ use thiserror::Error;
 /// Rows per row group: at a few hundred bytes a row, tens of MB at most.
 const ROW_GROUP_ROWS: usize = 100_000;
 const DATA_PAGE_BYTES: usize = 1024 * 1024;
-/// Records decoded into Arrow at a time.
+/// Records turned into Arrow columns at a time.
 const DECODE_ROWS: usize = 8_192;
 
 #[derive(Debug, Error)]
@@ -53,14 +53,9 @@ impl ClassWriter {
     pub fn append(&mut self, records: &[Value]) -> Result<(), ParquetError> {
         let class = self.class;
         for chunk in records.chunks(DECODE_ROWS) {
-            let mut decoder = ReaderBuilder::new(class_schema(class))
-                .with_batch_size(DECODE_ROWS)
-                .build_decoder()
-                .map_err(|e| error(class, e))?;
-            decoder.serialize(chunk).map_err(|e| error(class, e))?;
-            if let Some(batch) = decoder.flush().map_err(|e| error(class, e))? {
-                self.writer.write(&batch).map_err(|e| error(class, e))?;
-            }
+            let batch =
+                columns::record_batch(class_schema(class), chunk).map_err(|e| error(class, e))?;
+            self.writer.write(&batch).map_err(|e| error(class, e))?;
             self.rows += chunk.len();
         }
         Ok(())
