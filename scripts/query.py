@@ -26,6 +26,8 @@ TABLE_FILE = SQL_DIR / "atlassian_audit.sql"
 QUARANTINE_FILE = SQL_DIR / "atlassian_audit_quarantine.sql"
 VIEW_FILE = SQL_DIR / "atlassian_audit_flat.sql"
 QUERIES_DIR = SQL_DIR / "queries"
+# Twins of saved queries over the OCSF copy's Parquet tables (docs/security-lake.md): same stem, same events.
+OCSF_QUERIES_DIR = SQL_DIR / "ocsf"
 TEMPLATE = ROOT / "template.yaml"
 BEGIN_MARK = "  # BEGIN resources generated from sql/ by `scripts/query.py template --write`: edit sql/, not this block"
 END_MARK = "  # END resources generated from sql/"
@@ -353,6 +355,43 @@ def check(bucket: Path, params: dict[str, list[str]]) -> dict:
     return result
 
 
+def connect_ocsf(con, bucket: Path) -> list[str]:
+    """The OCSF copy's tables (one per custom source under ext/), as the stack's Glue tables read them:
+    Parquet, partitions region, accountId and eventDay as strings. Returns their names."""
+    names = []
+    for source in sorted(p for p in (bucket / "ext").glob("*") if p.is_dir()):
+        files = sorted(source.glob("region=*/accountId=*/eventDay=*/*.parquet"))
+        if not files:
+            continue
+        partitions = {"region": "VARCHAR", "accountId": "VARCHAR", "eventDay": "VARCHAR"}
+        con.execute(f"CREATE VIEW {source.name} AS SELECT * FROM read_parquet({sql_list(files)}, "
+                    f"hive_partitioning = true, hive_types = {sql_map(partitions)})")
+        names.append(source.name)
+    return names
+
+
+def twins(bucket: Path) -> dict:
+    """Each OCSF twin (sql/ocsf/) and its saved query, both parsed as Trino and run: the event ids each
+    returns."""
+    con = connect(bucket)
+    tables = connect_ocsf(con, bucket)
+    saved = {q.stem: q for q in saved_queries()}
+    result = {"tables": tables, "twins": {}}
+    for path in sorted(OCSF_QUERIES_DIR.glob("*.sql")):
+        if path.stem not in saved:
+            raise SqlFileError(f"{path}: no saved query {path.stem} in sql/queries/ to be the twin of")
+        text = path.read_text(encoding="utf-8")
+        parse_trino(text)
+        pair = {}
+        for side, sql in (("archive", saved[path.stem].text), ("ocsf", text)):
+            cursor = con.execute(transpile(sql))
+            names = [d[0] for d in cursor.description]
+            at = names.index("event_id")
+            pair[side] = [row[at] for row in cursor.fetchall()]
+        result["twins"][path.stem] = pair
+    return result
+
+
 def print_rows(names, rows, limit):
     widths = [min(40, max([len(n)] + [len(str(r[i])) for r in rows[:limit]])) for i, n in enumerate(names)]
     cut = lambda s, w: s if len(s) <= w else s[:w - 1] + "…"  # noqa: E731
@@ -516,6 +555,11 @@ def main(argv: list[str]) -> int:
         p = argparse.ArgumentParser(prog="query.py template")
         p.add_argument("--write", action="store_true", help="rewrite the generated block of template.yaml")
         return write_template(p.parse_args(argv[1:]).write)
+    if argv[:1] == ["twins"]:
+        p = argparse.ArgumentParser(prog="query.py twins")
+        p.add_argument("--bucket", type=Path, required=True)
+        print(json.dumps(twins(p.parse_args(argv[1:]).bucket), ensure_ascii=False))
+        return 0
     if argv[:1] == ["check"]:
         p = argparse.ArgumentParser(prog="query.py check")
         p.add_argument("--bucket", type=Path, required=True)

@@ -5,6 +5,7 @@
 #   scripts/tools.sh checkov   tools/checkov-requirements.txt -> .venv-checkov
 #   scripts/tools.sh query     tools/query-requirements.txt   -> .venv-query (duckdb, sqlglot)
 #   scripts/tools.sh sigma     tools/sigma-requirements.txt   -> .venv-sigma (sigma-cli: `sigma check` of the rule pack)
+#   scripts/tools.sh ocsf      tools/ocsf-requirements.txt    -> .venv-ocsf (ocsf-lib, ocsf-json-schema, jsonschema, duckdb)
 #   scripts/tools.sh cargo     tools/cargo-tools.txt          -> .tools/bin (cfn-guard, cargo-deny)
 # Python tools come from fully locked requirement files (every package pinned, with its hashes:
 # pip --require-hashes); Rust tools are built with `cargo install --locked`.
@@ -32,7 +33,8 @@ case "${1:-main}" in
   checkov) requirements="$root/tools/checkov-requirements.txt"; venv="$root/.venv-checkov" ;;
   query) requirements="$root/tools/query-requirements.txt"; venv="$root/.venv-query" ;;
   sigma) requirements="$root/tools/sigma-requirements.txt"; venv="$root/.venv-sigma" ;;
-  *) echo "usage: $0 [main|checkov|query|sigma|cargo]" >&2; exit 2 ;;
+  ocsf) requirements="$root/tools/ocsf-requirements.txt"; venv="$root/.venv-ocsf" ;;
+  *) echo "usage: $0 [main|checkov|query|sigma|ocsf|cargo]" >&2; exit 2 ;;
 esac
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$requirements" | cut -d' ' -f1)"

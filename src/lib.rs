@@ -10,6 +10,8 @@ pub mod source;
 pub mod normalize;
 pub mod collector;
 pub mod sink;
+// The OCSF copy of the archive (Security Lake): mapping, Parquet, derivation.
+pub mod ocsf;
 pub mod checkpoint;
 // Detections over normalized events: the pipeline's detect stage, and the CLI's `rules` and `detect`.
 pub mod detect;

@@ -990,14 +990,24 @@ fn one_parameter_turns_the_query_layer_off_and_the_collector_gains_nothing() {
     for (name, r) in t["Resources"].as_object().unwrap() {
         let typ = r["Type"].as_str().unwrap();
         if query_types.iter().any(|p| typ.starts_with(p)) || name.starts_with("Query") {
+            // The OCSF copy's tables need the query layer too (OcsfTablesOn: StackBucket and it).
+            let condition = if name.starts_with("Ocsf") {
+                "OcsfTablesOn"
+            } else {
+                "QueryLayerOn"
+            };
             assert_eq!(
-                r["Condition"], "QueryLayerOn",
+                r["Condition"], condition,
                 "{name} stays when the query layer is off"
             );
             query_resources.insert(name.clone());
         }
     }
     assert!(query_resources.len() >= 18, "{query_resources:?}");
+    assert_eq!(
+        t["Conditions"]["OcsfTablesOn"],
+        json!({"Fn::And": [{"Condition": "OcsfToStackBucket"}, {"Condition": "QueryLayerOn"}]})
+    );
     for (name, o) in t["Outputs"].as_object().unwrap() {
         if name.starts_with("Query") {
             assert_eq!(o["Condition"], "QueryLayerOn", "output {name}");
@@ -1093,7 +1103,12 @@ fn the_query_policy_reads_only_the_audit_prefixes_and_writes_only_results() {
         }
         if actions == ["s3:GetObject"] {
             let resources = st["Resource"].as_array().unwrap();
-            assert_eq!(resources.len(), 3);
+            // The three audit prefixes, and the OCSF copy's tables when they exist.
+            assert_eq!(resources.len(), 4);
+            assert_eq!(resources[3]["Fn::If"][0], "OcsfTablesOn");
+            assert!(resources[3]
+                .to_string()
+                .contains("${OutputPrefix}ext/atlassian_*/*"));
             assert!(resources[0]
                 .to_string()
                 .contains("${OutputPrefix}logs/atlassian_audit/*"));

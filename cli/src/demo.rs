@@ -1,9 +1,10 @@
 //! `demo`: the whole pipeline against the built-in simulated organization, into a local
 //! directory. No AWS account and no Atlassian key needed; nothing in it is faked but the org.
+use crate::ocsf_copy::OcsfCopy;
 use atlassian_audit::checkpoint::StoredCheckpoint;
 use atlassian_audit::collector::Collector;
 use atlassian_audit::collector::RunSummary;
-use atlassian_audit::config::{env, Config, ConfigError, Given};
+use atlassian_audit::config::{env, ocsf_env, Config, ConfigError, Given};
 use atlassian_audit::progress::Progress;
 use atlassian_audit::setup::{Aws, Backends, SetupError};
 use atlassian_audit::sink::{objects_under, LocalArchiveError, LocalObject};
@@ -90,6 +91,8 @@ pub struct DemoReport {
     pub checkpoint: Option<StoredCheckpoint>,
     /// What the runs wrote under `alerts/`.
     pub alerts: WrittenAlerts,
+    /// The OCSF copy beside `logs/`.
+    pub ocsf: OcsfCopy,
     pub out_dir: PathBuf,
 }
 
@@ -118,6 +121,7 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
         (env::ORG_ID, org.org_id().to_string()),
         (env::API_KEY, org.api_key().to_string()),
         (env::SOURCE_LABEL, "demo".to_string()),
+        (ocsf_env::OCSF_ENABLED, "true".to_string()),
     ];
     let bucket_dir = options.out_dir.join("bucket");
     let local = Given {
@@ -177,13 +181,14 @@ async fn collect_twice(org: &SimulatedOrg, options: &DemoOptions) -> Result<Demo
             .ok()
             .flatten(),
         alerts: read_written_alerts(&bucket_dir)?,
+        ocsf: OcsfCopy::read(&bucket_dir),
         out_dir: options.out_dir.clone(),
     };
     let mut ids = HashSet::new();
     for object in gzip_objects(&bucket_dir)? {
         let key = object.key.clone();
-        if key.starts_with("alerts/") {
-            continue; // read as alerts, not events
+        if key.starts_with("alerts/") || key.starts_with("ocsf-") {
+            continue; // read as alerts, or the OCSF copy's own
         }
         let text = object.text()?;
         let lines: Vec<&str> = text.lines().collect();
@@ -284,6 +289,7 @@ impl DemoReport {
             "Quarantined: {} events under quarantine/ (each line: {{\"error\", \"raw\"}})\n",
             self.lines_in_quarantine
         ));
+        out.push_str(&self.ocsf.render(self.lines_in_logs));
         let mut partitions: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         for (key, lines) in &self.objects {
             let dir = key

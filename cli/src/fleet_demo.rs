@@ -2,8 +2,9 @@
 //! last with a 30-day backfill), collected by `run --all-sources` twice into one output, each
 //! source's events checked exactly once under its own id.
 use crate::demo::{gzip_objects, prepare_dir, DemoError};
+use crate::ocsf_copy::OcsfCopy;
 use crate::written_alerts::read_written_alerts;
-use atlassian_audit::config::{Config, Given};
+use atlassian_audit::config::{ocsf_env, Config, Given};
 use atlassian_audit::credentials::ApiKey;
 use atlassian_audit::fleet::{run_all, StaticSecrets, TaskOutcome};
 use atlassian_audit::registry::{MemoryRegistry, RegisteredSource, SourceRegistry, TaskKind};
@@ -41,6 +42,7 @@ pub struct FleetDemoReport {
     pub runs: [Vec<TaskOutcome>; 2],
     pub checks: Vec<SourceCheck>,
     pub alerts: String,
+    pub ocsf: OcsfCopy,
     pub out_dir: PathBuf,
 }
 
@@ -48,6 +50,12 @@ impl FleetDemoReport {
     pub fn all_exact(&self) -> bool {
         self.checks.iter().all(SourceCheck::exact)
             && self.runs.iter().flatten().all(TaskOutcome::succeeded)
+            && self.ocsf.exact(self.lines_in_logs())
+    }
+
+    /// Every line under `logs/`, all sources together.
+    pub fn lines_in_logs(&self) -> usize {
+        self.checks.iter().map(|c| c.lines).sum()
     }
 
     pub fn render(&self) -> String {
@@ -91,6 +99,7 @@ impl FleetDemoReport {
                 if c.exact() { "✓" } else { "✗ MISMATCH" }
             ));
         }
+        out.push_str(&self.ocsf.render(self.lines_in_logs()));
         out.push('\n');
         out.push_str(&self.alerts);
         out.push_str(&format!(
@@ -139,7 +148,11 @@ async fn collect(
         api_base_url: Some(orgs[0].base_url()),
         ..Given::default()
     };
-    let config = Arc::new(Config::resolve(|_| None, &given)?);
+    // The OCSF copy for Security Lake beside the archive, as a deployment with it on writes it.
+    let config = Arc::new(Config::resolve(
+        |name| (name == ocsf_env::OCSF_ENABLED).then(|| "true".to_string()),
+        &given,
+    )?);
     let registry = Arc::new(MemoryRegistry::new());
     let mut secrets = StaticSecrets::new();
     let lookback = config.initial_lookback.as_millis() as i64;
@@ -199,6 +212,7 @@ async fn collect(
         runs: [first, second],
         checks,
         alerts,
+        ocsf: OcsfCopy::read(&bucket),
         out_dir: out_dir.to_path_buf(),
     })
 }

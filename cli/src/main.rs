@@ -5,6 +5,7 @@
 mod demo;
 mod detections;
 mod fleet_demo;
+mod ocsf_copy;
 mod progress;
 mod sources;
 mod written_alerts;

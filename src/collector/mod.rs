@@ -41,13 +41,14 @@ pub use batch::{
 };
 pub use detection::{ApiKeySeal, DetectCounts, DetectStage, SealKeys, MAX_ANNOUNCE_ATTEMPTS};
 use pass::Pass;
-pub use summary::{RunSummary, StopReason};
+pub use summary::{OcsfOutcome, RunSummary, StopReason};
 
 use crate::checkpoint::{
     CheckpointError, CheckpointStore, Fence, Lease, LONGEST_LEASE, MAX_RUN_BUDGET,
 };
 use crate::normalize::Normalizer;
 use crate::notify::NotifyError;
+use crate::ocsf::Derivation;
 use crate::sink::{ObjectSink, SinkError};
 use crate::source::{EventSource, SourceError, WireCounters};
 use std::sync::Arc;
@@ -116,6 +117,35 @@ pub struct Collector {
     normalizer: Normalizer,
     settings: CollectorSettings,
     detection: DetectStage,
+    /// The OCSF copy, derived after the run's commits (off: `None`).
+    ocsf: Option<Derivation>,
+}
+
+/// The OCSF copy of every batch committed so far (the checkpoint's `sequence` is the next
+/// one's), starting none past the run's budget: the archive is done, and a failure here is
+/// logged, counted and taken up by the next run.
+async fn derive_ocsf(
+    derivation: &Derivation,
+    generation: &str,
+    committed: u64,
+    deadline: Instant,
+) -> OcsfOutcome {
+    match derivation
+        .derive_committed(generation, committed, Some(deadline))
+        .await
+    {
+        Ok(derived) => OcsfOutcome {
+            derived,
+            error: None,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "the OCSF copy is behind; the next run goes on with it");
+            OcsfOutcome {
+                derived: Default::default(),
+                error: Some(e.to_string()),
+            }
+        }
+    }
 }
 
 fn now_ms() -> i64 {
@@ -142,7 +172,14 @@ impl Collector {
             normalizer,
             settings,
             detection: DetectStage::builtin(),
+            ocsf: None,
         }
+    }
+
+    /// Derives the OCSF copy of each committed batch after the run ([`crate::ocsf`]).
+    pub fn with_ocsf(mut self, derivation: Derivation) -> Self {
+        self.ocsf = Some(derivation);
+        self
     }
 
     /// The rules this collector applies to each batch, and where it announces their alerts.
@@ -167,9 +204,21 @@ impl Collector {
         let started = Instant::now();
         let mut summary = RunSummary::new(&self.settings.source_id);
         let wire = Arc::new(WireCounters::default());
+        let mut committed = None;
         let result = self
-            .run_leased(owner, started, budget, &mut summary, wire.clone())
+            .run_leased(
+                owner,
+                started,
+                budget,
+                &mut summary,
+                wire.clone(),
+                &mut committed,
+            )
             .await;
+        if let (Some(derivation), Some((generation, sequence))) = (&self.ocsf, committed) {
+            summary.ocsf =
+                Some(derive_ocsf(derivation, &generation, sequence, started + budget).await);
+        }
         let on_wire = wire.read();
         summary.api_throttled = on_wire.throttled;
         summary.auth_failures = on_wire.auth_failures;
@@ -210,6 +259,7 @@ impl Collector {
         budget: Duration,
         summary: &mut RunSummary,
         wire: Arc<WireCounters>,
+        committed: &mut Option<(String, u64)>,
     ) -> Result<StopReason, RunError> {
         let source_id = self.settings.source_id.as_str();
         let lease_span = (budget + self.settings.lease_grace).min(LONGEST_LEASE);
@@ -237,6 +287,7 @@ impl Collector {
         let outcome = match pass.check_detect_state().await {
             Ok(()) => {
                 let (outcome, checkpoint) = pass.work().await;
+                *committed = Some((checkpoint.generation.clone(), checkpoint.sequence));
                 summary.checkpoint_sequence = checkpoint.sequence;
                 summary.resumes_with_cursor = checkpoint.cursor.is_some();
                 summary.newest_processed_at_ms = checkpoint.newest_processed_at_ms;

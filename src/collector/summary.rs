@@ -89,6 +89,17 @@ pub struct RunSummary {
     /// generation), so the run refused it and wrote nothing.
     pub checkpoint_went_backwards: bool,
     pub duration_ms: u64,
+    /// The OCSF copy derived after the run's commits, when it is on (src/ocsf/).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocsf: Option<OcsfOutcome>,
+}
+
+/// What the OCSF derivation did after a run: never a reason for the run to fail.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OcsfOutcome {
+    #[serde(flatten)]
+    pub derived: crate::ocsf::DeriveReport,
+    pub error: Option<String>,
 }
 
 impl RunSummary {
@@ -128,6 +139,7 @@ impl RunSummary {
             lease_held: false,
             checkpoint_went_backwards: false,
             duration_ms: 0,
+            ocsf: None,
         }
     }
 

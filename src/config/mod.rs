@@ -1,6 +1,7 @@
 //! Configuration read from the environment, validated before any request is made.
 mod alerts;
 mod api_url;
+mod ocsf;
 mod rules;
 mod storage;
 mod values;
@@ -15,6 +16,7 @@ use storage::{checkpoint_location, object_location};
 use values::{
     batch_bounds, parse_bool, parse_budget, parse_lookback, parse_page_limit, parse_timeout,
 };
+pub use ocsf::{names as ocsf_env, LakeLocation, OcsfSettings};
 
 use crate::collector::BatchBounds;
 use crate::credentials::ApiKey;
@@ -215,6 +217,8 @@ pub struct Config {
     /// The sources registry's table (SOURCES_TABLE): set, the deployment collects every
     /// registered source; unset, the one source the credentials name.
     pub sources_table: Option<String>,
+    /// The OCSF copy for Security Lake (config/ocsf.rs); `None`: off.
+    pub ocsf: Option<OcsfSettings>,
     /// Which of its source's tasks a run is (live collection, unless the registry says
     /// otherwise).
     pub task: Task,
@@ -335,6 +339,7 @@ impl Config {
             detection_rules: rules::rule_source(&get, given)?,
             detection_settings: rules::pack_settings(&get),
             sources_table: get(env::SOURCES_TABLE),
+            ocsf: ocsf::settings(&get)?,
             task: Task::default(),
             lease_grace: crate::checkpoint::LEASE_GRACE,
         })

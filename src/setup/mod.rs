@@ -6,12 +6,14 @@ use crate::checkpoint::{
 };
 use crate::collector::{ApiKeySeal, Collector, CollectorSettings, DetectStage, DEFAULT_OVERLAP};
 use crate::config::{
-    CheckpointLocation, Config, ConfigError, CredentialSource, ObjectLocation,
+    CheckpointLocation, Config, ConfigError, CredentialSource, LakeLocation, ObjectLocation,
     DEFAULT_AWS_ATTEMPT_TIMEOUT,
 };
 use crate::credentials::{CredentialProvider, SecretsManagerCredentials, StaticCredentials};
 use crate::detect::RuleError;
 use crate::normalize::{Normalizer, SourceInfo};
+use crate::ocsf::store::{BlobStore, LocalDirStore, S3Store};
+use crate::ocsf::Derivation;
 use crate::progress::{ObservedSink, ObservedSource, Progress};
 use crate::registry::{DynamoDbRegistry, SourceRegistry};
 use crate::sink::{LocalDirSink, ObjectSink, S3Sink};
@@ -208,6 +210,47 @@ pub async fn object_sink(config: &Config, aws: &Aws) -> Arc<dyn ObjectSink> {
     }
 }
 
+/// The OCSF derivation the configuration asks for (OCSF_ENABLED), over the archive's storage.
+pub async fn ocsf_derivation(config: &Config, aws: &Aws) -> Option<Derivation> {
+    let settings = config.ocsf.as_ref()?;
+    let (archive, lake): (Arc<dyn BlobStore>, Arc<dyn BlobStore>) = match &config.objects {
+        ObjectLocation::Directory(dir) => {
+            let store: Arc<dyn BlobStore> = Arc::new(LocalDirStore::new(dir.clone()));
+            (store.clone(), store)
+        }
+        ObjectLocation::S3 {
+            bucket,
+            prefix,
+            force_path_style,
+            expected_owner,
+        } => {
+            let s3 = aws.s3(*force_path_style).await;
+            let archive: Arc<dyn BlobStore> = Arc::new(S3Store::new(
+                s3.clone(),
+                bucket,
+                prefix.clone(),
+                expected_owner.clone(),
+            ));
+            let lake: Arc<dyn BlobStore> = match &settings.lake {
+                LakeLocation::WithArchive => archive.clone(),
+                LakeLocation::Bucket { bucket, prefix } => Arc::new(S3Store::new(
+                    s3,
+                    bucket,
+                    prefix.clone(),
+                    expected_owner.clone(),
+                )),
+            };
+            (archive, lake)
+        }
+    };
+    Some(Derivation {
+        archive: archive.clone(),
+        lake,
+        state: archive,
+        partition: settings.partition.clone(),
+    })
+}
+
 /// Everything a run needs besides the collector itself, built once per process.
 pub struct Backends {
     pub source: Arc<AtlassianClient>,
@@ -216,6 +259,8 @@ pub struct Backends {
     pub sink: Arc<dyn ObjectSink>,
     /// The rules in force and where their alerts are announced.
     pub detection: DetectStage,
+    /// The OCSF copy, when OCSF_ENABLED.
+    pub ocsf: Option<Derivation>,
 }
 
 impl Backends {
@@ -239,6 +284,7 @@ impl Backends {
             checkpoints,
             sink,
             detection,
+            ocsf: ocsf_derivation(config, aws).await,
         })
     }
 
@@ -274,7 +320,7 @@ impl Backends {
         });
         // A backfill keeps its own checkpoint record; its events carry the source's id.
         let source_id = config.task.checkpoint_id(&source_id);
-        Ok(Collector::new(
+        let collector = Collector::new(
             source,
             self.checkpoints.clone(),
             sink,
@@ -290,7 +336,11 @@ impl Backends {
                 first_from_ms: config.task.first_from_ms(),
             },
         )
-        .with_detection(self.detection.clone()))
+        .with_detection(self.detection.clone());
+        Ok(match &self.ocsf {
+            Some(derivation) => collector.with_ocsf(derivation.clone()),
+            None => collector,
+        })
     }
 
     /// The source id a run would use, without building a collector.

@@ -12,7 +12,7 @@ pub fn logs_key(hour_start_unix: i64, generation: &str, sequence: u64) -> String
     let (y, mo, d, h) = (t.year(), t.month(), t.day(), t.hour());
     format!(
         "logs/{TABLE}/year={y:04}/month={mo:02}/day={d:02}/hour={h:02}/{y:04}{mo:02}{d:02}T{h:02}0000Z-{}-{sequence:010}.json.gz",
-        short(generation)
+        generation_tag(generation)
     )
 }
 
@@ -27,11 +27,12 @@ pub fn alerts_key(hour_start_unix: i64, generation: &str, sequence: u64) -> Stri
 pub fn quarantine_key(generation: &str, sequence: u64) -> String {
     format!(
         "quarantine/{TABLE}/{}-{sequence:010}.json.gz",
-        short(generation)
+        generation_tag(generation)
     )
 }
 
-fn short(generation: &str) -> String {
+/// The part of a generation the keys carry: its first 12 letters and digits.
+pub fn generation_tag(generation: &str) -> String {
     generation
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())

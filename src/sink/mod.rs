@@ -6,7 +6,7 @@ mod local_dir;
 mod memory;
 mod s3;
 
-pub use layout::{alerts_key, hour_start, logs_key, quarantine_key, TABLE};
+pub use layout::{alerts_key, generation_tag, hour_start, logs_key, quarantine_key, TABLE};
 pub use local_archive::{files_under, objects_under, read_text, LocalArchiveError, LocalObject};
 pub use local_dir::LocalDirSink;
 pub use memory::MemorySink;

@@ -16,6 +16,7 @@ mod expected_owner;
 mod fleet;
 mod hostile;
 mod key_safety;
+mod ocsf;
 mod paging;
 mod pipeline;
 mod progress;

@@ -193,6 +193,8 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
         config::env::ALERTS_MIN_SEVERITY,
         config::env::DETECTION_RULES,
         config::env::SOURCES_TABLE,
+        config::ocsf_env::OCSF_ENABLED,
+        config::ocsf_env::OCSF_BUCKET,
         "RUST_LOG",
     ];
     for name in env.keys() {
@@ -524,12 +526,24 @@ fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
     assert_eq!(statements_with(role, "events:PutEvents").len(), 1);
     // Objects may be written only under the three prefixes the collector writes, and the
     // high-water mark.
-    assert_eq!(object_resources.len(), 4);
+    // With the OCSF copy (OcsfCopy), its ledger and quarantine beside the archive, and the five
+    // custom sources' folders (in Security Lake's bucket, or the stack's).
+    assert_eq!(object_resources.len(), 7);
     assert!(object_resources[0].contains(&format!("${{OutputPrefix}}logs/{TABLE}/*")));
     assert!(object_resources[1].contains(&format!("${{OutputPrefix}}quarantine/{TABLE}/*")));
     assert!(object_resources[2].contains(&format!("${{OutputPrefix}}alerts/{TABLE}/*")));
     let mark = format!("${{OutputPrefix}}high-water/{TABLE}/*");
     assert!(object_resources[3].contains(&mark));
+    assert!(object_resources[4].contains(&format!("${{OutputPrefix}}ocsf-state/{TABLE}/*")));
+    assert!(object_resources[5].contains(&format!("${{OutputPrefix}}ocsf-quarantine/{TABLE}/*")));
+    for class in atlassian_audit::ocsf::OcsfClass::ALL {
+        let folder = format!("ext/{}/*", class.source_name());
+        assert_eq!(
+            object_resources[6].matches(&folder).count(),
+            2,
+            "{folder}: in Security Lake's bucket and in the stack's"
+        );
+    }
     // The mark can be read and raised, never deleted: a role that could delete it could
     // rewind the table and the mark together.
     let deletable = statements_with(role, "s3:DeleteObject");
@@ -1415,11 +1429,20 @@ fn the_rule_file_is_one_named_object_the_role_may_only_read() {
             }
         }
     }
-    // Besides the rule file, only the high-water marks (checked with the archive's grants).
+    // Besides the rule file, only the high-water marks (checked with the archive's grants), and
+    // with the OCSF copy the archive's events and its own ledger and quarantine.
     let (marks, grants): (Vec<_>, Vec<_>) = grants
         .into_iter()
         .partition(|(_, st)| st["Sid"] == "KeepTheHighWaterMark");
     assert_eq!(marks.len(), 1, "{marks:?}");
+    let (ocsf, grants): (Vec<_>, Vec<_>) = grants.into_iter().partition(|(c, _)| c == "OcsfOn");
+    let ocsf_reads: Vec<String> = ocsf
+        .iter()
+        .map(|(_, st)| st["Resource"].to_string())
+        .collect();
+    assert_eq!(ocsf_reads.len(), 2, "{ocsf_reads:?}");
+    assert!(ocsf_reads[0].contains("${OutputPrefix}logs/atlassian_audit/*"));
+    assert!(ocsf_reads[1].contains("${OutputPrefix}ocsf-state/atlassian_audit/*"));
     assert_eq!(
         grants.len(),
         1,

@@ -18,6 +18,7 @@ use atlassian_audit::setup::{Aws, Backends};
 use serde_json::Value;
 use simulated_org::{now_ms, security_scenario, Question, SimulatedOrg, SimulatedOrgConfig};
 
+mod ocsf;
 mod trino;
 
 fn root() -> PathBuf {

@@ -1,0 +1,135 @@
+//! Where the OCSF copy goes, and how it reads the archive's keys. Every key is derived from the
+//! archive batch it comes from (generation, sequence) and the record's class and event day,
+//! never from the clock: deriving a batch again writes the very same keys.
+use crate::ocsf::class::OcsfClass;
+use crate::sink::{generation_tag, TABLE};
+use chrono::DateTime;
+
+/// Where the archive's event objects are, relative to the archive's root.
+pub fn logs_prefix() -> String {
+    format!("logs/{TABLE}/")
+}
+
+/// Security Lake's partition values: the AWS Region the objects are uploaded to and the account
+/// they pertain to (`external` outside AWS, as its guidance has it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub region: String,
+    pub account_id: String,
+}
+
+/// `ext/<source name>/region=<r>/accountId=<a>/eventDay=<YYYYMMDD>/<gen>-<seq>.zstd.parquet`:
+/// one class's records of one event day, from archive batch (`generation`, `sequence`).
+pub fn lake_key(
+    class: OcsfClass,
+    partition: &Partition,
+    event_day: &str,
+    generation: &str,
+    sequence: u64,
+) -> String {
+    format!(
+        "ext/{}/region={}/accountId={}/eventDay={event_day}/{}-{sequence:010}.zstd.parquet",
+        class.source_name(),
+        partition.region,
+        partition.account_id,
+        generation_tag(generation)
+    )
+}
+
+/// The event day (`YYYYMMDD`, UTC) of a record's time.
+pub fn event_day(time_ms: i64) -> String {
+    DateTime::from_timestamp_millis(time_ms)
+        .unwrap_or(DateTime::UNIX_EPOCH)
+        .format("%Y%m%d")
+        .to_string()
+}
+
+/// `ocsf-quarantine/atlassian_audit/<gen>-<seq>.json.gz`: the lines of one archive batch that
+/// could not be mapped, with the reason.
+pub fn quarantine_key(generation: &str, sequence: u64) -> String {
+    format!(
+        "ocsf-quarantine/{TABLE}/{}-{sequence:010}.json.gz",
+        generation_tag(generation)
+    )
+}
+
+/// `ocsf-state/atlassian_audit/<gen>.json`: how far the batches of one generation are derived.
+pub fn ledger_key(generation: &str) -> String {
+    format!("ocsf-state/{TABLE}/{}.json", generation_tag(generation))
+}
+
+/// An archive object's place: its batch and event hour, read back from its key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ArchiveObject {
+    /// `YYYYMMDDTHH`: sorts as time does.
+    pub hour: String,
+    pub generation_tag: String,
+    pub sequence: u64,
+    pub key: String,
+}
+
+/// Reads `logs/atlassian_audit/…/YYYYMMDDTHH0000Z-<gen>-<seq>.json.gz`; `None` for anything else.
+pub fn parse_logs_key(key: &str) -> Option<ArchiveObject> {
+    let name = key.strip_prefix(&logs_prefix())?.rsplit('/').next()?;
+    let stem = name.strip_suffix(".json.gz")?;
+    let mut parts = stem.splitn(3, '-');
+    let (stamp, generation, sequence) = (parts.next()?, parts.next()?, parts.next()?);
+    let hour = stamp.strip_suffix("0000Z")?;
+    if hour.len() != 11 || sequence.len() != 10 {
+        return None;
+    }
+    Some(ArchiveObject {
+        hour: hour.to_string(),
+        generation_tag: generation.to_string(),
+        sequence: sequence.parse().ok()?,
+        key: key.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::logs_key;
+
+    fn partition() -> Partition {
+        Partition {
+            region: "eu-west-1".into(),
+            account_id: "123456789012".into(),
+        }
+    }
+
+    #[test]
+    fn lake_keys_follow_security_lakes_layout() {
+        assert_eq!(
+            lake_key(OcsfClass::Authentication, &partition(), "20260301", "3f2a9c1b-77aa-4d00", 7),
+            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260301/3f2a9c1b77aa-0000000007.zstd.parquet"
+        );
+        assert_eq!(event_day(1_772_359_200_500), "20260301");
+        assert_eq!(event_day(-1), "19691231");
+    }
+
+    #[test]
+    fn archive_keys_read_back() {
+        let key = logs_key(1_617_429_600, "3f2a9c1b-77aa-4d00-9e11", 42);
+        let parsed = parse_logs_key(&key).expect("an archive key");
+        assert_eq!(parsed.hour, "20210403T06");
+        assert_eq!(parsed.generation_tag, "3f2a9c1b77aa");
+        assert_eq!(parsed.sequence, 42);
+        for other in [
+            "alerts/atlassian_audit/year=2021/month=04/day=03/hour=06/20210403T060000Z-g-0000000042.json.gz",
+            "logs/atlassian_audit/year=2021/month=04/day=03/hour=06/notes.txt",
+            "logs/atlassian_audit/year=2021/month=04/day=03/hour=06/20210403T060000Z-g-42.json.gz",
+        ] {
+            assert_eq!(parse_logs_key(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn state_keys_carry_the_generation_tag() {
+        assert_eq!(ledger_key("ab-cd"), "ocsf-state/atlassian_audit/abcd.json");
+        assert_eq!(
+            quarantine_key("ab-cd", 3),
+            "ocsf-quarantine/atlassian_audit/abcd-0000000003.json.gz"
+        );
+    }
+}

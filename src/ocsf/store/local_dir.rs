@@ -1,0 +1,145 @@
+//! Objects as files under a directory, keys as relative paths: the CLI's and the demo's bucket.
+//! Writes are durable and atomic (`durable_file`: a temporary file, synced, renamed).
+use super::{BlobStore, StoreError};
+use crate::durable_file;
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::path::{Path, PathBuf};
+
+pub struct LocalDirStore {
+    root: PathBuf,
+}
+
+impl LocalDirStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalDirStore { root: root.into() }
+    }
+
+    fn path_for(&self, key: &str) -> Result<PathBuf, StoreError> {
+        if key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        {
+            return Err(self.error("use", key, "the key is not a plain relative path".into()));
+        }
+        Ok(self.root.join(key))
+    }
+
+    fn error(&self, action: &'static str, key: &str, reason: String) -> StoreError {
+        StoreError {
+            store: self.describe(),
+            action,
+            key: key.to_string(),
+            reason,
+        }
+    }
+}
+
+/// Every file under `dir`, as keys relative to `root`.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(root, &path, out)?;
+        } else if let Ok(relative) = path.strip_prefix(root) {
+            let key = relative.to_string_lossy().replace('\\', "/");
+            // A file being written under a temporary name is not an object yet.
+            if !key.rsplit('/').next().is_some_and(|n| n.contains(".tmp-")) {
+                out.push(key);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl BlobStore for LocalDirStore {
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let root = self.root.clone();
+        // Walk only the deepest directory the prefix names.
+        let start = match prefix.rfind('/') {
+            Some(i) => root.join(&prefix[..i]),
+            None => root.clone(),
+        };
+        let prefix_owned = prefix.to_string();
+        let keys = tokio::task::spawn_blocking(move || {
+            let mut keys = Vec::new();
+            walk(&root, &start, &mut keys).map(|()| keys)
+        })
+        .await
+        .map_err(|e| self.error("list", prefix, e.to_string()))?
+        .map_err(|e| self.error("list", prefix, e.to_string()))?;
+        let mut keys: Vec<String> = keys
+            .into_iter()
+            .filter(|k| k.starts_with(&prefix_owned))
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let path = self.path_for(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error("read", key, e.to_string())),
+        }
+    }
+
+    async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
+        let path = self.path_for(key)?;
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent() {
+                durable_file::create_dir_all(dir)?;
+            }
+            durable_file::replace(&path, &body)
+        })
+        .await
+        .map_err(|e| self.error("write", key, e.to_string()))?
+        .map_err(|e| self.error("write", key, e.to_string()))
+    }
+
+    fn describe(&self) -> String {
+        format!("directory {}", self.root.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_get_and_list_under_a_prefix() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let store = LocalDirStore::new(dir.path());
+        store
+            .put("a/b/one.txt", Bytes::from("1"), "text/plain")
+            .await
+            .unwrap();
+        store
+            .put("a/c/two.txt", Bytes::from("2"), "text/plain")
+            .await
+            .unwrap();
+        store
+            .put("z.txt", Bytes::from("3"), "text/plain")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.list("a/").await.unwrap(),
+            vec!["a/b/one.txt", "a/c/two.txt"]
+        );
+        assert_eq!(store.list("a/b").await.unwrap(), vec!["a/b/one.txt"]);
+        assert_eq!(store.list("nothing/").await.unwrap(), Vec::<String>::new());
+        assert_eq!(
+            store.get("a/c/two.txt").await.unwrap(),
+            Some(Bytes::from("2"))
+        );
+        assert_eq!(store.get("a/none").await.unwrap(), None);
+        assert!(store.get("../x").await.is_err());
+    }
+}
