@@ -135,11 +135,7 @@ impl DetectRun {
             .get("attributes")
             .and_then(|a| a.get("action"))
             .and_then(Value::as_str);
-        for rule in pack
-            .candidates(action)
-            .into_iter()
-            .filter(|r| r.matches(value))
-        {
+        for rule in pack.matching(action, value) {
             if future {
                 self.observe_future(rule, &event, value);
             } else {

@@ -124,6 +124,17 @@ impl RulePack {
         &self.projection
     }
 
+    /// The rules an event with `action` matches, in pack order: those whose detection is that
+    /// action alone, and those of the candidates that match the event.
+    pub fn matching<'a>(
+        &'a self,
+        action: Option<&str>,
+        event: &'a serde_json::Value,
+    ) -> impl Iterator<Item = &'a Rule> {
+        self.candidates(action)
+            .filter(move |r| r.action_only || r.matches(event))
+    }
+
     /// The rules an event with `action` may match, in pack order (Sigma compares without case).
     pub fn candidates(&self, action: Option<&str>) -> impl Iterator<Item = &Rule> {
         let positions = match action {

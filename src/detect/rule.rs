@@ -128,6 +128,9 @@ pub struct Rule {
     /// Texts one of which every matching event's line holds (ignoring ASCII case), beside its
     /// action; `None`: the action alone decides what the prefilter lets through.
     pub needles: Option<Vec<String>>,
+    /// The detection is the action alone: an event the pack's action index offers matches
+    /// (`RulePack::candidates`), without evaluating it again.
+    pub action_only: bool,
     /// Fields the detections read (Sigma names), for the projection.
     pub detection_fields: Vec<FieldPath>,
     pub threshold: Option<Threshold>,

@@ -70,6 +70,7 @@ pub fn correlation_rule(
                 .flat_map(|b| b.matcher.detections.iter().cloned())
                 .collect(),
         },
+        action_only: bases.iter().all(|b| b.action_only),
         actions,
         needles,
         detection_fields: bases

@@ -205,3 +205,21 @@ fn longest_plain_part(s: &rsigma_parser::SigmaString) -> Option<String> {
             .all(|c| c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' && c != '%');
     findable.then(|| part.to_owned())
 }
+
+/// Whether the detections are the action alone (`selection: {attributes.action: [...]}`,
+/// `condition: selection`, plain ASCII values): then an event the action index offers is a
+/// match, and evaluating it again would only repeat the index's lookup.
+pub fn is_action_only(detections: &Detections) -> bool {
+    let [ConditionExpr::Identifier(name)] = detections.conditions.as_slice() else {
+        return false;
+    };
+    let Some(Detection::AllOf(items)) = detections.named.get(name) else {
+        return false;
+    };
+    let [item] = items.as_slice() else {
+        return false;
+    };
+    item.field.name.as_deref() == Some(ACTION_FIELD)
+        && item.field.modifiers.is_empty()
+        && plain_values(&item.values).is_some_and(|v| v.iter().all(|a| a.is_ascii()))
+}

@@ -243,6 +243,7 @@ fn detection_rule(
         },
         actions: detection::actions_of(&filled.detection).map(|a| a.into_iter().collect()),
         needles: detection::needles_of(&filled.detection).map(|n| n.into_iter().collect()),
+        action_only: detection::is_action_only(&filled.detection),
         detection_fields,
         threshold: None,
         dedup_key: alert.dedup_key,

@@ -491,9 +491,9 @@ fn the_simulated_orgs_full_traffic_does_raise_its_alerts() {
     }
 }
 
-/// The prefilter lets through every line a rule matches (and not many more): over the
-/// simulated organization's whole traffic and the real page, each line is judged by the
-/// prefilter and by the rules themselves.
+/// The prefilter lets through every line a rule matches (and not many more), and the action
+/// index decides as rsigma would: over the simulated organization's whole traffic and the real
+/// page, each line is judged by the prefilter, by the index and by evaluating every candidate.
 #[test]
 fn the_prefilter_lets_through_every_line_a_rule_matches() {
     let pack = builtin();
@@ -505,7 +505,18 @@ fn the_prefilter_lets_through_every_line_a_rule_matches() {
         let line = serde_json::to_string(event).unwrap();
         let projected = pack.projection().project(&line).unwrap();
         let action = projected["attributes"]["action"].as_str();
-        let matches = pack.candidates(action).any(|r| r.matches(&projected));
+        let evaluated: Vec<&str> = pack
+            .candidates(action)
+            .filter(|r| r.matches(&projected))
+            .map(|r| r.id.as_str())
+            .collect();
+        // The rules of the action alone are taken from the index: the same as evaluating them.
+        let indexed: Vec<&str> = pack
+            .matching(action, &projected)
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(indexed, evaluated, "{line}");
+        let matches = !evaluated.is_empty();
         let through = filter.may_match(&line);
         assert!(through || !matches, "{line}");
         matched += usize::from(matches);
