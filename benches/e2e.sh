@@ -102,10 +102,15 @@ for n in "${sizes[@]}"; do
     --latency-ms "${LATENCY_MS:-0}" "${late_args[@]}" >"$out/simulate.log" 2>&1 &
   sim=$!
   pids+=("$sim")
-  for _ in $(seq 1 600); do
-    grep -q "listening on" "$out/simulate.log" && break
+  # Generating a large backlog takes minutes on a loaded machine: wait for it (20 minutes at
+  # most), and stop if the simulator died, rather than walk an address nobody listens on.
+  ready=false
+  for _ in $(seq 1 6000); do
+    if grep -q "listening on" "$out/simulate.log"; then ready=true; break; fi
+    kill -0 "$sim" 2>/dev/null || break
     sleep 0.2
   done
+  $ready || { echo "e2e: the simulated organization did not start; see $out/simulate.log" >&2; exit 1; }
   base="http://127.0.0.1:$port"
   bare_walk() { timed "$out/$1.json" "$bare" --base-url "$base" --org-id "$org" --api-key "$key" --limit 500; }
 
