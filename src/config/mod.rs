@@ -12,11 +12,11 @@ pub use rules::{pack_settings_from, rule_source_from, RuleSource};
 pub use storage::{CheckpointLocation, ObjectLocation};
 
 use api_url::parse_allowed_hosts;
+pub use ocsf::{names as ocsf_env, LakeLocation, OcsfSettings};
 use storage::{checkpoint_location, object_location};
 use values::{
     batch_bounds, parse_bool, parse_budget, parse_lookback, parse_page_limit, parse_timeout,
 };
-pub use ocsf::{names as ocsf_env, LakeLocation, OcsfSettings};
 
 use crate::collector::BatchBounds;
 use crate::credentials::ApiKey;

@@ -165,10 +165,12 @@ fn make_alert_worthy(events: &mut [Value]) {
         attributes["actor"] = admin.clone();
         attributes["context"] = impersonated.clone();
     }
-    for event in &mut events[72..82] {
+    // Ten distinct users: the rule counts users removed, not removals.
+    for (n, event) in events[72..82].iter_mut().enumerate() {
         let attributes = &mut event["attributes"];
         attributes["action"] = json!("user_removed_from_site");
         attributes["actor"] = admin.clone();
+        attributes["context"] = json!([{"type": "users", "id": format!("removed-{n}")}]);
     }
 }
 
