@@ -13,8 +13,10 @@ use parquet::file::properties::WriterProperties;
 use serde_json::Value;
 use thiserror::Error;
 
-/// Rows per row group: at a few hundred bytes a row, tens of MB at most.
-const ROW_GROUP_ROWS: usize = 100_000;
+/// Rows per row group: the writer holds one row group per class uncompressed (with `raw_data`,
+/// about 1.5 KB a row) before it compresses it, so this bounds the derivation's memory; at
+/// 100,000 rows a 100k-event archive peaked at 145 MB (BENCHMARKS.md, 13).
+const ROW_GROUP_ROWS: usize = 16_384;
 const DATA_PAGE_BYTES: usize = 1024 * 1024;
 /// Records turned into Arrow columns at a time.
 const DECODE_ROWS: usize = 8_192;
