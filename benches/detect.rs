@@ -76,8 +76,14 @@ fn main() {
     let pack = Arc::new(RulePack::builtin().expect("the built-in pack"));
     let filter = ActionFilter::of(&pack);
     let sets = [
-        ("whole traffic", simulated_org::generate_events(2026, EVENTS, WEEK)),
-        ("routine traffic", simulated_org::generate_benign_events(2026, EVENTS, WEEK)),
+        (
+            "whole traffic",
+            simulated_org::generate_events(2026, EVENTS, WEEK),
+        ),
+        (
+            "routine traffic",
+            simulated_org::generate_benign_events(2026, EVENTS, WEEK),
+        ),
     ];
     for (name, events) in sets {
         let lines = lines(events);
