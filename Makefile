@@ -45,12 +45,13 @@ help:
 test:
 	scripts/test.sh
 
-## tools: the pinned Python tools (moto, cargo-lambda, SAM CLI, cfn-lint; checkov and duckdb+sqlglot in their own venvs)
+## tools: the pinned Python tools (moto, cargo-lambda, SAM CLI, cfn-lint; checkov, duckdb+sqlglot and the OCSF validators in their own venvs)
 ## and the pinned Rust tools (cfn-guard, cargo-deny; cargo install --locked, cached per machine)
 tools:
 	scripts/tools.sh
 	scripts/tools.sh checkov
 	scripts/tools.sh query
+	scripts/tools.sh ocsf
 	scripts/tools.sh cargo
 
 ## build: release build of the Lambda with cargo-lambda (arm64 when that target is installed, else this host)

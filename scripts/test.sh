@@ -10,6 +10,8 @@ cd "$root"
 "$root/scripts/tools.sh"
 "$root/scripts/tools.sh" query
 "$root/scripts/tools.sh" sigma
+# The OCSF validation of the Parquet copy (tests/query/ocsf.rs): ocsf-lib, ocsf-json-schema, jsonschema.
+"$root/scripts/tools.sh" ocsf
 "$root/scripts/tools.sh" cargo
 export PATH="$root/.venv/bin:$PATH"
 
@@ -41,7 +43,7 @@ aws_tests_status=${PIPESTATUS[0]}
 # (.venv-query), and on Trino, the engine of Athena's engine 3 (scripts/trino.sh: the pinned
 # server, downloaded once per machine: 450 MB). On 2 cores Trino adds about 50 s to the suite: the
 # server starts in 10-17 s, and its test takes about 35 s, where the DuckDB one takes 2 s.
-echo "==> cargo test --test query (DuckDB, and Trino)"
+echo "==> cargo test --test query (DuckDB, the OCSF copy validated against OCSF 1.3.0, and Trino)"
 query_started=$SECONDS
 if trino_env="$("$root/scripts/trino.sh" start)"; then
   eval "$trino_env"

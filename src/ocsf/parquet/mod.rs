@@ -10,13 +10,24 @@ use crate::ocsf::class::OcsfClass;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde_json::Value;
 use thiserror::Error;
 
-/// Rows per row group: the writer holds one row group per class uncompressed (with `raw_data`,
-/// about 1.5 KB a row) before it compresses it, so this bounds the derivation's memory; at
-/// 100,000 rows a 100k-event archive peaked at 145 MB (BENCHMARKS.md, 13).
+/// Columns whose values are (nearly) all distinct: no dictionary encoding.
+const UNIQUE_PER_EVENT: [&[&str]; 5] = [
+    &["raw_data"],
+    &["metadata", "uid"],
+    &["metadata", "original_time"],
+    &["metadata", "logged_time"],
+    &["time"],
+];
+/// Rows per row group, at most.
 const ROW_GROUP_ROWS: usize = 16_384;
+/// Bytes of a row group held before it is written out: a writer keeps its open row group
+/// uncompressed (with `raw_data`, about 1.5 KB a row), so this bounds the derivation's memory per
+/// class and day (without it a batch of 50,000 events peaked at 145 MB: BENCHMARKS.md, 13).
+const ROW_GROUP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 const DATA_PAGE_BYTES: usize = 1024 * 1024;
 /// Records turned into Arrow columns at a time.
 const DECODE_ROWS: usize = 8_192;
@@ -37,11 +48,17 @@ pub struct ClassWriter {
 
 impl ClassWriter {
     pub fn new(class: OcsfClass) -> Result<Self, ParquetError> {
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_data_page_size_limit(DATA_PAGE_BYTES)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .build();
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        // A value per event: a dictionary of them only costs memory (up to its limit, per
+        // column and open writer) before the writer gives up on it.
+        for path in UNIQUE_PER_EVENT {
+            let path = ColumnPath::new(path.iter().map(|p| p.to_string()).collect());
+            props = props.set_column_dictionary_enabled(path, false);
+        }
+        let props = props.build();
         let writer = ArrowWriter::try_new(Vec::new(), class_schema(class), Some(props))
             .map_err(|e| error(class, e))?;
         Ok(ClassWriter {
@@ -59,6 +76,9 @@ impl ClassWriter {
                 columns::record_batch(class_schema(class), chunk).map_err(|e| error(class, e))?;
             self.writer.write(&batch).map_err(|e| error(class, e))?;
             self.rows += chunk.len();
+            if self.writer.in_progress_size() > ROW_GROUP_BUFFER_BYTES {
+                self.writer.flush().map_err(|e| error(class, e))?;
+            }
         }
         Ok(())
     }

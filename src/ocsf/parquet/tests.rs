@@ -92,3 +92,38 @@ fn objects_are_zstd_compressed() {
     let column = reader.metadata().row_group(0).column(0);
     assert!(matches!(column.compression(), Compression::ZSTD(_)));
 }
+
+#[test]
+fn a_large_class_is_written_out_in_row_groups_not_held_whole() {
+    // 250 records of 100 KB of noise each: 25 MB, about 12 MB compressed, more than one row
+    // group's buffer.
+    let mut record = map_event(&event(0, "user_login")).expect("maps").record;
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let records: Vec<Value> = (0..250)
+        .map(|_| {
+            let noise: String = (0..100_000)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    char::from(b'a' + ((seed >> 33) % 26) as u8)
+                })
+                .collect();
+            record["raw_data"] = json!(noise);
+            record.clone()
+        })
+        .collect();
+    let mut w = ClassWriter::new(OcsfClass::Authentication).expect("a writer");
+    for chunk in records.chunks(10) {
+        w.append(chunk).expect("appended");
+    }
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(w.finish().unwrap()))
+        .expect("a Parquet file");
+    let groups = reader.metadata().num_row_groups();
+    assert!(groups >= 2, "{groups} row group(s)");
+    let rows: i64 = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .sum();
+    assert_eq!(rows, 250);
+}
