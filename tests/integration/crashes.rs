@@ -152,8 +152,8 @@ async fn scenario_capped(seed: u64, cap: Option<u32>) -> TestEnv {
 
 /// Turns some of the scenario's events into admin actions the built-in rules alert on: an
 /// impersonation in the first batch repeated in the second (one alert, grown by the second
-/// batch), and ten removals by one actor across the two batches (a threshold crossed in the
-/// second batch by the count the first one left in the state).
+/// batch), and ten users removed by one actor across the two batches (a threshold crossed in
+/// the second batch by the count the first one left in the state).
 fn make_alert_worthy(events: &mut [Value]) {
     let admin = json!({"id": "crash-admin", "name": "Jordan Ellis"});
     let impersonated = json!([{"type": "users", "attributes": {"email": "finley.ng@example.com"}}]);
@@ -163,10 +163,12 @@ fn make_alert_worthy(events: &mut [Value]) {
         attributes["actor"] = admin.clone();
         attributes["context"] = impersonated.clone();
     }
-    for event in &mut events[72..82] {
+    // Ten distinct users: the rule counts users, not events.
+    for (n, event) in events[72..82].iter_mut().enumerate() {
         let attributes = &mut event["attributes"];
         attributes["action"] = json!("user_removed_from_site");
         attributes["actor"] = admin.clone();
+        attributes["context"] = json!([{"id": format!("crash-user-{n}"), "type": "users"}]);
     }
 }
 
