@@ -154,8 +154,8 @@ async fn scenario_capped(seed: u64, cap: Option<u32>) -> TestEnv {
 
 /// Turns some of the scenario's events into admin actions the built-in rules alert on: an
 /// impersonation in the first batch repeated in the second (one alert, grown by the second
-/// batch), and ten removals by one actor across the two batches (a threshold crossed in the
-/// second batch by the count the first one left in the state).
+/// batch), and ten users removed by one actor across the two batches (a threshold crossed in
+/// the second batch by the count the first one left in the state).
 fn make_alert_worthy(events: &mut [Value]) {
     let admin = json!({"id": "crash-admin", "name": "Jordan Ellis"});
     let impersonated = json!([{"type": "users", "attributes": {"email": "finley.ng@example.com"}}]);
