@@ -1,7 +1,16 @@
 use super::{EncodedObject, ObjectSink, SinkError};
 use crate::durable_file;
 use async_trait::async_trait;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Where `key` lives under `root`; `None` for a key that is not a plain relative path. Keys are
+/// ours, but anything that could climb out of the root is refused all the same.
+pub fn key_path(root: &Path, key: &str) -> Option<PathBuf> {
+    let plain = !key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..");
+    plain.then(|| root.join(key))
+}
 
 /// Objects as files under a directory, same key layout as S3. Each file is written to a temporary
 /// name, synced and renamed, so a crash never leaves half an object under its real name. Files
@@ -16,14 +25,8 @@ impl LocalDirSink {
     }
 
     fn path_for(&self, key: &str) -> Result<PathBuf, SinkError> {
-        // Keys are ours, but refuse anything that could climb out of the root all the same.
-        if key
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-        {
-            return Err(self.error("write", key, "the key is not a plain relative path".into()));
-        }
-        Ok(self.root.join(key))
+        key_path(&self.root, key)
+            .ok_or_else(|| self.error("write", key, "the key is not a plain relative path".into()))
     }
 
     fn error(&self, action: &'static str, key: &str, reason: String) -> SinkError {

@@ -2,9 +2,10 @@
 //! Writes are durable and atomic (`durable_file`: a temporary file, synced, renamed).
 use super::{BlobStore, StoreError};
 use crate::durable_file;
+use crate::sink::{key_path, objects_under};
 use async_trait::async_trait;
 use bytes::Bytes;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub struct LocalDirStore {
     root: PathBuf,
@@ -16,13 +17,8 @@ impl LocalDirStore {
     }
 
     fn path_for(&self, key: &str) -> Result<PathBuf, StoreError> {
-        if key
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-        {
-            return Err(self.error("use", key, "the key is not a plain relative path".into()));
-        }
-        Ok(self.root.join(key))
+        key_path(&self.root, key)
+            .ok_or_else(|| self.error("use", key, "the key is not a plain relative path".into()))
     }
 
     fn error(&self, action: &'static str, key: &str, reason: String) -> StoreError {
@@ -35,49 +31,23 @@ impl LocalDirStore {
     }
 }
 
-/// Every file under `dir`, as keys relative to `root`.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(root, &path, out)?;
-        } else if let Ok(relative) = path.strip_prefix(root) {
-            let key = relative.to_string_lossy().replace('\\', "/");
-            // A file being written under a temporary name is not an object yet.
-            if !key.rsplit('/').next().is_some_and(|n| n.contains(".tmp-")) {
-                out.push(key);
-            }
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl BlobStore for LocalDirStore {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let root = self.root.clone();
-        // Walk only the deepest directory the prefix names.
-        let start = match prefix.rfind('/') {
-            Some(i) => root.join(&prefix[..i]),
-            None => root.clone(),
+        // Walk only the deepest directory the prefix names; files being written under a
+        // temporary name are not objects yet.
+        let (folder, start) = match prefix.rfind('/') {
+            Some(i) => (format!("{}/", &prefix[..i]), self.root.join(&prefix[..i])),
+            None => (String::new(), self.root.clone()),
         };
         let prefix_owned = prefix.to_string();
-        let keys = tokio::task::spawn_blocking(move || {
-            let mut keys = Vec::new();
-            walk(&root, &start, &mut keys).map(|()| keys)
-        })
-        .await
-        .map_err(|e| self.error("list", prefix, e.to_string()))?
-        .map_err(|e| self.error("list", prefix, e.to_string()))?;
-        let mut keys: Vec<String> = keys
+        let keys = tokio::task::spawn_blocking(move || objects_under(&start))
+            .await
+            .map_err(|e| self.error("list", prefix, e.to_string()))?
+            .map_err(|e| self.error("list", prefix, e.to_string()))?
             .into_iter()
-            .filter(|k| k.starts_with(&prefix_owned))
-            .collect();
+            .map(|object| format!("{folder}{}", object.key));
+        let mut keys: Vec<String> = keys.filter(|k| k.starts_with(&prefix_owned)).collect();
         keys.sort();
         Ok(keys)
     }
