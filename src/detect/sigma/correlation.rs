@@ -32,30 +32,8 @@ pub fn correlation_rule(
         &corr.title,
         corr.description.as_deref(),
     )?;
-    let actions: Option<Vec<String>> = bases
-        .iter()
-        .map(|b| b.actions.clone())
-        .collect::<Option<Vec<_>>>()
-        .map(|lists| {
-            lists
-                .into_iter()
-                .flatten()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect()
-        });
-    let needles: Option<Vec<String>> = bases
-        .iter()
-        .map(|b| b.needles.clone())
-        .collect::<Option<Vec<_>>>()
-        .map(|lists| {
-            lists
-                .into_iter()
-                .flatten()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect()
-        });
+    let actions = union_of(bases.iter().map(|b| b.actions.clone()));
+    let needles = union_of(bases.iter().map(|b| b.needles.clone()));
     let rule = Rule {
         id,
         severity,
@@ -178,6 +156,14 @@ fn threshold(label: &Label<'_>, corr: &CorrelationRule) -> Result<Threshold, Rul
 
 fn sigma_field(label: &Label<'_>, name: &str, text: &str) -> Result<FieldRef, RuleError> {
     FieldRef::sigma(text).map_err(|e| label.error(name, e))
+}
+
+/// The sorted union of the base rules' lists; `None` when any base has none (it reads every
+/// action, or needs no text).
+fn union_of(lists: impl Iterator<Item = Option<Vec<String>>>) -> Option<Vec<String>> {
+    let lists: Vec<Vec<String>> = lists.collect::<Option<_>>()?;
+    let union: BTreeSet<String> = lists.into_iter().flatten().collect();
+    Some(union.into_iter().collect())
 }
 
 #[cfg(test)]
