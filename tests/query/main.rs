@@ -39,6 +39,39 @@ fn lines_under(dir: &Path) -> Vec<Value> {
     out
 }
 
+/// One collector run with `settings`, writing into `bucket` with its checkpoint in `state`, as
+/// the CLI's `run` does locally.
+async fn run_locally(
+    settings: &[(&str, String)],
+    bucket: &Path,
+    state: &Path,
+) -> atlassian_audit::collector::RunReport {
+    let given = Given {
+        output_dir: Some(bucket.to_path_buf()),
+        state_file: Some(state.to_path_buf()),
+        ..Given::default()
+    };
+    let config = Config::resolve(
+        |name| {
+            settings
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        },
+        &given,
+    )
+    .expect("a valid configuration");
+    let backends = Backends::from_config(&config, &Aws::for_config(&config))
+        .await
+        .expect("local storage");
+    backends
+        .collector(&config)
+        .await
+        .expect("a collector")
+        .run(Duration::from_secs(120))
+        .await
+}
+
 /// The scenario, served by the simulated org and written by one collector run into `bucket`.
 async fn write_through_the_pipeline(
     bucket: &Path,
@@ -60,30 +93,7 @@ async fn write_through_the_pipeline(
         // The scenario reaches 40 days back (countries seen before).
         (env::INITIAL_LOOKBACK, "60d".to_string()),
     ];
-    let given = Given {
-        output_dir: Some(bucket.to_path_buf()),
-        state_file: Some(state.to_path_buf()),
-        ..Given::default()
-    };
-    let config = Config::resolve(
-        |name| {
-            settings
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        },
-        &given,
-    )
-    .expect("a valid configuration");
-    let backends = Backends::from_config(&config, &Aws::for_config(&config))
-        .await
-        .expect("local storage");
-    let report = backends
-        .collector(&config)
-        .await
-        .expect("a collector")
-        .run(Duration::from_secs(120))
-        .await;
+    let report = run_locally(&settings, bucket, state).await;
     org.shutdown();
     assert!(report.error.is_none(), "the run failed: {:?}", report.error);
     assert_eq!(

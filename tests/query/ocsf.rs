@@ -4,12 +4,11 @@
 //! the OCSF project's ocsf-lib and the OCSF 1.3.0 schema export of ocsf-json-schema, pinned) reads
 //! every Parquet object back and checks every event. Each source has as many OCSF rows as archive
 //! lines, no (org, id) twice, none invalid.
-use crate::{lines_under, root};
-use atlassian_audit::config::{env, ocsf_env, Config, Given};
+use crate::{lines_under, root, run_locally};
+use atlassian_audit::config::{env, ocsf_env};
 use atlassian_audit::ocsf::mapping::action_mapping;
 use atlassian_audit::ocsf::parquet::ClassWriter;
 use atlassian_audit::ocsf::OcsfClass;
-use atlassian_audit::setup::{Aws, Backends};
 use serde_json::{json, Value};
 use simulated_org::{
     generate_events_for_org, now_ms, security_scenario, SimulatedOrg, SimulatedOrgConfig,
@@ -17,7 +16,6 @@ use simulated_org::{
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 /// Every action id of the real catalogue, lower-cased as events carry them.
 fn catalogue_actions() -> Vec<String> {
@@ -97,30 +95,7 @@ async fn collect(bucket: &Path, state: &Path, source_id: &str, org_id: &str, eve
         (env::BATCH_MAX_EVENTS, "400".to_string()),
         (ocsf_env::OCSF_ENABLED, "true".to_string()),
     ];
-    let given = Given {
-        output_dir: Some(bucket.to_path_buf()),
-        state_file: Some(state.to_path_buf()),
-        ..Given::default()
-    };
-    let config = Config::resolve(
-        |name| {
-            settings
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        },
-        &given,
-    )
-    .expect("a valid configuration");
-    let backends = Backends::from_config(&config, &Aws::for_config(&config))
-        .await
-        .expect("local storage");
-    let report = backends
-        .collector(&config)
-        .await
-        .expect("a collector")
-        .run(Duration::from_secs(120))
-        .await;
+    let report = run_locally(&settings, bucket, state).await;
     org.shutdown();
     assert!(report.error.is_none(), "the run failed: {:?}", report.error);
     let ocsf = report.summary.ocsf.expect("the OCSF copy was derived");
