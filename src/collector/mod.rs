@@ -286,8 +286,8 @@ impl Collector {
         );
         let outcome = match pass.check_detect_state().await {
             Ok(()) => {
-                let (outcome, checkpoint) = pass.work().await;
-                *committed = Some((checkpoint.generation.clone(), checkpoint.sequence));
+                let (outcome, checkpoint, committed_sequence) = pass.work().await;
+                *committed = Some((checkpoint.generation.clone(), committed_sequence));
                 summary.checkpoint_sequence = checkpoint.sequence;
                 summary.resumes_with_cursor = checkpoint.cursor.is_some();
                 summary.newest_processed_at_ms = checkpoint.newest_processed_at_ms;

@@ -48,6 +48,7 @@ impl<'r> Pass<'r> {
             writer: Writer {
                 parts,
                 owner,
+                committed_sequence: checkpoint.sequence,
                 checkpoint,
                 fence,
                 summary,
@@ -64,11 +65,17 @@ impl<'r> Pass<'r> {
 
     /// Reads, writes and commits batch after batch until the stream ends or the time is up;
     /// the checkpoint as it stands when it stops.
-    pub async fn work(mut self) -> (Result<StopReason, RunError>, Checkpoint) {
+    /// The checkpoint as it stands when it stops, and the sequence below which its batches are
+    /// committed in the store.
+    pub async fn work(mut self) -> (Result<StopReason, RunError>, Checkpoint, u64) {
         let outcome = self.batches().await;
         // A page read ahead that the run no longer needs: stop it before the counters are read.
         self.reader.cancel_read_ahead().await;
-        (outcome, self.writer.checkpoint)
+        (
+            outcome,
+            self.writer.checkpoint,
+            self.writer.committed_sequence,
+        )
     }
 
     async fn batches(&mut self) -> Result<StopReason, RunError> {

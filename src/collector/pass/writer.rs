@@ -24,6 +24,10 @@ pub(super) struct Writer<'r> {
     pub summary: &'r mut RunSummary,
     /// The key the detection state is checked and sealed with this run, if any.
     pub seal: Option<SealKey>,
+    /// Batches below this sequence are committed in the store: the checkpoint's own sequence
+    /// runs ahead of it when a commit's write fails (what derives from committed batches, the
+    /// OCSF copy, must not take a batch still pending there).
+    pub committed_sequence: u64,
 }
 
 /// A batch read and encoded, ready to be written: its objects, its alerts and the detection
@@ -415,11 +419,13 @@ impl Writer<'_> {
                 // run wrote the batch and no other run will count it: count it here.
                 if self.committed().await {
                     self.count(batch);
+                    self.committed_sequence = self.checkpoint.sequence;
                 }
                 return Err(e);
             }
         }
         self.count(batch);
+        self.committed_sequence = self.checkpoint.sequence;
         Ok(())
     }
 
