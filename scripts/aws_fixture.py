@@ -300,7 +300,10 @@ def lambda_env(args):
     conditions = {"CreateBucket": True, "CreateSecret": not registry, "HasSourceId": bool(params.get("SourceId")),
                   "RegistryMode": registry, "HasExistingSecret": bool(params.get("ExistingSecretArn")),
                   "HasDetectionRules": bool(params.get("DetectionRulesBucket") and params.get("DetectionRulesKey")),
-                  "AlertsOnStackBus": params.get("AlertsEventBus") == "stack"}
+                  "AlertsOnStackBus": params.get("AlertsEventBus") == "stack",
+                  "OcsfOn": params.get("OcsfCopy", "Disabled") != "Disabled",
+                  "OcsfToSecurityLake": params.get("OcsfCopy") == "SecurityLake",
+                  "OcsfToStackBucket": params.get("OcsfCopy") == "StackBucket"}
 
     def resolve(name, value):
         if isinstance(value, str):
