@@ -9,7 +9,7 @@ use atlassian_audit::config::{pack_settings_from, rule_source_from};
 use atlassian_audit::detect::{detect_collected, run_rule_tests, RulePack, BUILTIN};
 use atlassian_audit::setup::{rule_pack_from, Aws};
 
-/// The built-in pack, with the user's file (a path or s3://bucket/key) when one is given, else
+/// The built-in pack, with the user's file (a path, s3://bucket/key or s3://bucket/prefix/) when one is given, else
 /// the one DETECTION_RULES names: read as `run` reads it (the same size cap, S3 included).
 async fn pack(user_file: Option<&str>) -> Result<RulePack> {
     let source = rule_source_from(

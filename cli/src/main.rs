@@ -68,13 +68,13 @@ enum RulesCommand {
     /// Runs every rule's positive and negative test events (the built-in pack's, and FILE's);
     /// exits non-zero when any fails.
     Test {
-        /// A user rule file (YAML), a path or s3://bucket/key: rules added, built-in rules
+        /// A user rule file (YAML), a path, s3://bucket/key or s3://bucket/prefix/: rules added, built-in rules
         /// disabled (default: DETECTION_RULES, if set).
         file: Option<String>,
     },
     /// Lists the rules in force: severity, id, what it means, where it comes from.
     List {
-        /// A user rule file (YAML), a path or s3://bucket/key (default: DETECTION_RULES, if set).
+        /// A user rule file (YAML), a path, s3://bucket/key or s3://bucket/prefix/ (default: DETECTION_RULES, if set).
         file: Option<String>,
         /// The same, as a flag (as `detect --rules`).
         #[arg(long, conflicts_with = "file")]
@@ -90,7 +90,7 @@ enum RulesCommand {
 
 #[derive(Args)]
 struct DetectArgs {
-    /// A user rule file (YAML), a path or s3://bucket/key: rules added, built-in rules disabled
+    /// A user rule file (YAML), a path, s3://bucket/key or s3://bucket/prefix/: rules added, built-in rules disabled
     /// (default: DETECTION_RULES, if set).
     #[arg(long)]
     rules: Option<String>,
@@ -118,7 +118,7 @@ struct StorageArgs {
     /// The source's id (default: the org id).
     #[arg(long, env = env::SOURCE_ID)]
     source_id: Option<String>,
-    /// A user rule file, a path or s3://bucket/key (default: the built-in pack alone).
+    /// A user rule file, a path, s3://bucket/key or s3://bucket/prefix/ (default: the built-in pack alone).
     #[arg(long, env = env::DETECTION_RULES)]
     rules: Option<String>,
 }

@@ -1,5 +1,6 @@
 //! DETECTION_RULES: where the user's rule file comes from, if anywhere. Unset, the built-in
-//! pack runs alone; a local path (the CLI only) or `s3://bucket/key` (the CLI and the Lambda).
+//! pack runs alone; a local path (the CLI only) or `s3://bucket/key` (the CLI and the Lambda),
+//! where a key ending in `/` is a prefix: every rule file directly under it.
 use super::{env, parse_bool, Config, ConfigError, Given};
 use crate::detect::PackSettings;
 use std::path::PathBuf;
@@ -12,8 +13,9 @@ const MAX_KEY_BYTES: usize = 1024;
 pub enum RuleSource {
     /// A file on this machine (the CLI's `--rules`; refused by the Lambda).
     Path(PathBuf),
-    /// An S3 object. The request names `expected_owner` (EXPECTED_BUCKET_OWNER) when set, so
-    /// rules are never read from a bucket of another account; path-style as S3_FORCE_PATH_STYLE.
+    /// An S3 object, or every rule file directly under a prefix when `key` ends with `/`. The
+    /// requests name `expected_owner` (EXPECTED_BUCKET_OWNER) when set, so rules are never read
+    /// from a bucket of another account; path-style as S3_FORCE_PATH_STYLE.
     S3 {
         bucket: String,
         key: String,
@@ -28,6 +30,14 @@ impl RuleSource {
         match self {
             RuleSource::Path(path) => path.display().to_string(),
             RuleSource::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+        }
+    }
+
+    /// The prefix whose rule files are read, when this names a prefix rather than one object.
+    pub fn s3_prefix(&self) -> Option<&str> {
+        match self {
+            RuleSource::S3 { key, .. } if key.ends_with('/') => Some(key),
+            _ => None,
         }
     }
 }
@@ -150,7 +160,7 @@ fn check_bucket(bucket: &str) -> Result<(), &'static str> {
 
 fn check_key(key: &str) -> Result<(), &'static str> {
     if key.is_empty() {
-        return Err("names no object key: use s3://bucket/key, the key of the uploaded rule file");
+        return Err("names no object key: use s3://bucket/key, the key of the uploaded rule file (or s3://bucket/prefix/ for every rule file under the prefix)");
     }
     if key.len() > MAX_KEY_BYTES {
         return Err("the key is longer than S3's 1024 bytes");
@@ -158,11 +168,13 @@ fn check_key(key: &str) -> Result<(), &'static str> {
     if key.chars().any(char::is_control) {
         return Err("the key holds a control character");
     }
-    if key
+    // One trailing '/' makes a prefix; what is before it is checked as a key.
+    let named = key.strip_suffix('/').unwrap_or(key);
+    if named
         .split('/')
         .any(|s| s.is_empty() || s == "." || s == "..")
     {
-        return Err("the key has an empty, '.' or '..' segment (a leading, doubled or trailing '/'?): name the object itself");
+        return Err("the key has an empty, '.' or '..' segment (a leading or doubled '/'?): name the object, or the prefix ending in one '/'");
     }
     Ok(())
 }
@@ -227,6 +239,7 @@ mod tests {
                 s3("a.b-c", "team/x/rules.yaml"),
             ),
             (" s3://abc/k ", s3("abc", "k")),
+            ("s3://rules-bkt/detections/", s3("rules-bkt", "detections/")),
         ];
         for (value, want) in ok {
             assert_eq!(rules(value).unwrap(), want, "{value}");
@@ -245,7 +258,8 @@ mod tests {
             ("s3://-bkt/k", "bucket name"),
             ("s3://bkt_x/k", "bucket name"),
             ("s3://bkt//k", "segment"),
-            ("s3://bkt/dir/", "segment"),
+            ("s3://bkt/dir//", "segment"),
+            ("s3://bkt//", "segment"),
             ("s3://bkt/a/../k", "segment"),
             ("s3://bkt/a\u{7}b", "control character"),
             (long_key.as_str(), "1024"),
@@ -313,9 +327,16 @@ mod tests {
             .unwrap()
             .require_rules_from_s3()
             .is_ok());
-        assert_eq!(
-            rules("s3://bkt/a/b.yaml").unwrap().unwrap().describe(),
-            "s3://bkt/a/b.yaml"
+        let object = rules("s3://bkt/a/b.yaml").unwrap().unwrap();
+        assert_eq!(object.describe(), "s3://bkt/a/b.yaml");
+        assert_eq!(object.s3_prefix(), None);
+        let prefix = rules("s3://bkt/a/").unwrap().unwrap();
+        assert_eq!(prefix.s3_prefix(), Some("a/"));
+        assert!(
+            resolve(&[(env::DETECTION_RULES, "s3://bkt/a/")], &Given::default())
+                .unwrap()
+                .require_rules_from_s3()
+                .is_ok()
         );
     }
 }

@@ -1,5 +1,5 @@
 //! The rules a deployment runs: the built-in pack, changed by the user's rule file if the
-//! configuration names one (DETECTION_RULES: a local path, or an S3 object). Read once, at
+//! configuration names one (DETECTION_RULES: a local path, an S3 object or prefix). Read once, at
 //! start (a Lambda's cold start), before any request to the API: a missing object or a bad rule
 //! stops the process there, naming the file, the rule and the field.
 use super::{Aws, SetupError};
@@ -14,8 +14,14 @@ use tokio::io::AsyncReadExt;
 /// every cold start must not be able to hold the function's memory.
 pub const MAX_RULE_FILE_BYTES: usize = 1024 * 1024;
 
+/// The most rule files read under an S3 prefix: each is one request at every cold start.
+pub const MAX_RULE_FILES_UNDER_PREFIX: usize = 100;
+
 /// What to do when the S3 object cannot be read.
 const S3_HINT: &str = "upload the rule file to exactly this key, or fix DETECTION_RULES (the stack's DetectionRulesBucket and DetectionRulesKey); the reader needs s3:GetObject on this object (the stack's role has it on exactly this one), and the bucket must belong to EXPECTED_BUCKET_OWNER's account when that is set";
+
+/// What to do when the S3 prefix cannot be listed.
+const S3_PREFIX_HINT: &str = "fix DETECTION_RULES (the stack's DetectionRulesBucket and DetectionRulesKey ending in '/'); the reader needs s3:ListBucket on the bucket for this prefix and s3:GetObject under it (the stack's role has both), and the bucket must belong to EXPECTED_BUCKET_OWNER's account when that is set";
 
 /// The rule pack in force.
 pub async fn rule_pack(config: &Config, aws: &Aws) -> Result<RulePack, SetupError> {
@@ -41,6 +47,9 @@ pub async fn rule_pack_from(
     match source {
         RuleSource::Path(path) if path.is_dir() => Ok(with_local_folder(builtin, path).await?),
         RuleSource::Path(path) => Ok(with_local_file(builtin, path).await?),
+        RuleSource::S3 { .. } if source.s3_prefix().is_some() => {
+            Ok(with_s3_prefix(builtin, source, aws).await?)
+        }
         RuleSource::S3 { .. } => {
             let file = source.describe();
             let text = text_of(read_source(source, &file, aws).await?, &file)?;
@@ -49,6 +58,86 @@ pub async fn rule_pack_from(
             Ok(builtin.with_user_rules(&file, &text, None)?)
         }
     }
+}
+
+/// Every Sigma file directly under an S3 prefix (not the sidecars), in key order, read as one
+/// object is; together at most [`MAX_RULE_FILE_BYTES`], as a single file may hold.
+async fn with_s3_prefix(
+    mut pack: RulePack,
+    source: &RuleSource,
+    aws: &Aws,
+) -> Result<RulePack, RuleError> {
+    let RuleSource::S3 {
+        bucket,
+        key: prefix,
+        force_path_style,
+        expected_owner,
+    } = source
+    else {
+        return Ok(pack);
+    };
+    let client = aws.s3(*force_path_style).await;
+    let listed = source.describe();
+    let keys = rule_keys_under(&client, bucket, prefix, expected_owner, &listed).await?;
+    let mut total = 0;
+    for key in keys {
+        let file = format!("s3://{bucket}/{key}");
+        let request = client
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .set_expected_bucket_owner(expected_owner.clone());
+        let text = text_of(read_s3(request, &file).await?, &file)?;
+        total += text.len();
+        if total > MAX_RULE_FILE_BYTES {
+            return Err(read_error(&listed, format!("its rule files hold more than {MAX_RULE_FILE_BYTES} bytes (1 MiB) together, the most one pack may hold: remove what is not needed")));
+        }
+        pack = pack.with_user_rules(&file, &text, None)?;
+    }
+    Ok(pack)
+}
+
+/// The keys of the rule files directly under `prefix` (the delimiter keeps deeper "folders"
+/// out, as a local folder's sub-folders are), in key order; none is an error, since the
+/// operator named a prefix to read rules from.
+async fn rule_keys_under(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    expected_owner: &Option<String>,
+    listed: &str,
+) -> Result<Vec<String>, RuleError> {
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .set_expected_bucket_owner(expected_owner.clone())
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                let reason = crate::aws_error::describe(&e);
+                read_error(listed, format!("{reason}: {S3_PREFIX_HINT}"))
+            })?;
+        let names = page.contents().iter().filter_map(|o| o.key());
+        keys.extend(names.filter(|k| is_rule_file(k)).map(str::to_string));
+        if keys.len() > MAX_RULE_FILES_UNDER_PREFIX {
+            return Err(read_error(listed, format!("it holds more than {MAX_RULE_FILES_UNDER_PREFIX} rule files: put several rules in one file (YAML documents separated by '---')")));
+        }
+        match page.next_continuation_token() {
+            Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    if keys.is_empty() {
+        return Err(read_error(listed, "no rule file (*.yml or *.yaml but *.tests.yaml) is directly under this prefix: upload one, or fix DETECTION_RULES"));
+    }
+    keys.sort();
+    Ok(keys)
 }
 
 /// Every Sigma file of a folder (not the sidecars), in name order, each with its sidecar.

@@ -1,4 +1,5 @@
-//! The user's rule file as the Lambda reads it: an S3 object (DETECTION_RULES=s3://bucket/key),
+//! The user's rule file as the Lambda reads it: an S3 object (DETECTION_RULES=s3://bucket/key)
+//! or every rule file under a prefix (s3://bucket/prefix/),
 //! read once by `Backends::from_config` and applied; a missing object or a bad rule stops the
 //! process there, before any request to the API, naming the object, the rule and the field,
 //! and never showing the API key.
@@ -102,6 +103,60 @@ async fn a_missing_object_or_a_bad_rule_fails_before_any_request() {
         .err()
         .expect("refused");
     assert!(err.contains("larger than 1048576 bytes"), "{err}");
+    assert!(
+        env.org.requests().is_empty(),
+        "nothing was asked of the API"
+    );
+}
+
+/// A prefix (DETECTION_RULES=s3://bucket/prefix/): every rule file directly under it, in key
+/// order; sidecars and deeper keys are not read; an empty prefix or a bad file stops setup
+/// there, naming it.
+#[tokio::test]
+async fn every_rule_file_under_an_s3_prefix_is_read_and_applied() {
+    let mut env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
+    let extra = "title: Group deleted\nid: 0d9a8b7c-6e5f-4a3b-8c2d-1e0f9a8b7c6d\nname: group_deleted_seen\nlogsource: {product: atlassian, service: audit}\ndetection: {selection: {attributes.action: group_deleted}, condition: selection}\nlevel: low\n";
+    upload(&env, "team-rules/a.yml", USER_RULES).await;
+    let second = upload(&env, "team-rules/b.yaml", extra).await;
+    upload(&env, "team-rules/a.tests.yaml", "not: [read").await;
+    upload(&env, "team-rules/README.txt", "not a rule").await;
+    upload(&env, "team-rules/old/bad.yaml", BAD_SEVERITY).await;
+    let prefix = format!("s3://{}/team-rules/", env.moto().bucket);
+    let backends = backends_with_rules(&mut env, &prefix).await.expect("read");
+    let pack = &backends.detection.pack;
+    assert_user_rules_applied(pack);
+    let origin = |id: &str| {
+        pack.rules()
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.origin.clone())
+    };
+    assert_eq!(origin("group_deleted_seen"), Some(second));
+    assert_eq!(
+        origin("group_churn"),
+        Some(format!("s3://{}/team-rules/a.yml", env.moto().bucket))
+    );
+
+    let empty = format!("s3://{}/no-rules-here/", env.moto().bucket);
+    let err = backends_with_rules(&mut env, &empty)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.starts_with(&empty) && err.contains("no rule file"),
+        "{err}"
+    );
+
+    let bad = upload(&env, "bad-rules/x.yaml", BAD_SEVERITY).await;
+    let bad_prefix = format!("s3://{}/bad-rules/", env.moto().bucket);
+    let err = backends_with_rules(&mut env, &bad_prefix)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(
+        err,
+        format!("{bad}: rule group_churn: field level: invalid level: 'urgent'")
+    );
     assert!(
         env.org.requests().is_empty(),
         "nothing was asked of the API"

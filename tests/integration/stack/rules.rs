@@ -1,9 +1,11 @@
-//! The user's rule file: one named object the role may only read.
+//! The user's rules: one named object, or the files directly under one prefix, that the role
+//! may only read.
 use super::*;
 
 /// The user's rule file: two parameters, both or neither (a CloudFormation Rule), empty by
 /// default (the built-in pack); when set, the function is told `s3://bucket/key` and its role
-/// may `s3:GetObject` exactly that object, and nothing more.
+/// may `s3:GetObject` exactly that object, or, for a key ending in '/', list that prefix one
+/// level down and read under it, and nothing more.
 #[test]
 fn the_rule_file_is_one_named_object_the_role_may_only_read() {
     let t = template();
@@ -34,6 +36,7 @@ fn the_rule_file_is_one_named_object_the_role_may_only_read() {
         ("rules-bkt", "r.yaml", true),
         ("rules-bkt", "", false),
         ("", "r.yaml", false),
+        ("rules-bkt", "detections/", true),
     ];
     for (bucket, key, allowed) in cases {
         assert_eq!(
@@ -44,33 +47,57 @@ fn the_rule_file_is_one_named_object_the_role_may_only_read() {
     }
     let on = &t["Conditions"]["HasDetectionRules"];
     assert!(!holds(&t, on, &BTreeMap::new()), "off by default");
-    let given = set("rules-bkt", "team/rules.yaml");
-    assert!(holds(&t, on, &given));
+    let file = &t["Conditions"]["HasDetectionRulesFile"];
+    let prefix = &t["Conditions"]["HasDetectionRulesPrefix"];
+    assert!(!holds(&t, file, &BTreeMap::new()) && !holds(&t, prefix, &BTreeMap::new()));
+    let pattern = regex::Regex::new(
+        t["Parameters"]["DetectionRulesKey"]["AllowedPattern"]
+            .as_str()
+            .unwrap_or(""),
+    )
+    .expect("a pattern");
+    for (key, is_prefix) in [
+        ("team/rules.yaml", false),
+        ("r", false),
+        ("team/", true),
+        ("a/b.c/", true),
+    ] {
+        let given = set("rules-bkt", key);
+        assert!(pattern.is_match(key), "{key}");
+        assert!(holds(&t, on, &given), "{key}");
+        assert_eq!(holds(&t, prefix, &given), is_prefix, "{key}");
+        assert_eq!(holds(&t, file, &given), !is_prefix, "{key}");
 
-    // The variable, resolved with both set, is the object the code reads.
-    let var = &function_env(&t)[config::env::DETECTION_RULES]["Fn::If"];
-    assert_eq!(var[0], "HasDetectionRules");
-    assert_eq!(var[2], "", "unset (empty) otherwise");
-    let uri = var[1]["Fn::Sub"]
-        .as_str()
-        .expect("a Sub")
-        .replace("${DetectionRulesBucket}", given["DetectionRulesBucket"])
-        .replace("${DetectionRulesKey}", given["DetectionRulesKey"]);
-    let c = Config::from_lookup(|name| match name {
-        config::env::CHECKPOINT_TABLE => Some("t".into()),
-        config::env::OUTPUT_BUCKET => Some("audit-bucket".into()),
-        config::env::DETECTION_RULES => Some(uri.clone()),
-        _ => None,
-    })
-    .expect("the stack's DETECTION_RULES is a valid setting");
-    assert!(matches!(
-        c.detection_rules,
-        Some(config::RuleSource::S3 { ref bucket, ref key, .. })
-            if bucket == "rules-bkt" && key == "team/rules.yaml"
-    ));
-    c.require_rules_from_s3().expect("the Lambda accepts it");
+        // The variable, resolved, is what the code reads: the object, or the prefix.
+        let var = &function_env(&t)[config::env::DETECTION_RULES]["Fn::If"];
+        assert_eq!(var[0], "HasDetectionRules");
+        assert_eq!(var[2], "", "unset (empty) otherwise");
+        let uri = var[1]["Fn::Sub"]
+            .as_str()
+            .expect("a Sub")
+            .replace("${DetectionRulesBucket}", given["DetectionRulesBucket"])
+            .replace("${DetectionRulesKey}", given["DetectionRulesKey"]);
+        let c = Config::from_lookup(|name| match name {
+            config::env::CHECKPOINT_TABLE => Some("t".into()),
+            config::env::OUTPUT_BUCKET => Some("audit-bucket".into()),
+            config::env::DETECTION_RULES => Some(uri.clone()),
+            _ => None,
+        })
+        .expect("the stack's DETECTION_RULES is a valid setting");
+        let source = c.detection_rules.clone().expect("rules");
+        assert!(matches!(
+            source,
+            config::RuleSource::S3 { ref bucket, key: ref k, .. } if bucket == "rules-bkt" && k == key
+        ));
+        assert_eq!(source.s3_prefix().is_some(), is_prefix, "{key}");
+        c.require_rules_from_s3().expect("the Lambda accepts it");
+    }
+    for refused in ["team//", "/team/", "team/*", "a?/"] {
+        assert!(!pattern.is_match(refused), "{refused}");
+    }
 
-    // The grant: only under the condition, s3:GetObject alone, on exactly that object.
+    // The grants: only under the conditions, s3:GetObject alone on exactly that object, or
+    // s3:ListBucket of that prefix alone and s3:GetObject under it.
     let policies = resource(&t, "CollectorRole")["Properties"]["Policies"]
         .as_array()
         .expect("policies")
@@ -85,35 +112,54 @@ fn the_rule_file_is_one_named_object_the_role_may_only_read() {
             .as_array()
             .expect("statements")
         {
-            if st["Action"].to_string().contains("s3:GetObject") {
+            let action = st["Action"].to_string();
+            if action.contains("s3:GetObject") || action.contains("s3:ListBucket") {
                 grants.push((condition.to_string(), st.clone()));
             }
         }
     }
-    // Besides the rule file, only the high-water marks (checked with the archive's grants), and
-    // with the OCSF copy the archive's events and its own ledger and quarantine.
-    let (marks, grants): (Vec<_>, Vec<_>) = grants
+    let (rules, others): (Vec<_>, Vec<_>) = grants
         .into_iter()
-        .partition(|(_, st)| st["Sid"] == "KeepTheHighWaterMark");
-    assert_eq!(marks.len(), 1, "{marks:?}");
-    let (ocsf, grants): (Vec<_>, Vec<_>) = grants.into_iter().partition(|(c, _)| c == "OcsfOn");
-    let ocsf_reads: Vec<String> = ocsf
+        .partition(|(c, _)| c.starts_with("HasDetectionRules"));
+    // Besides the rules, the high-water marks (checked with the archive's grants), and with the
+    // OCSF copy the archive's events and its own ledger and quarantine: none under these
+    // conditions, none on the rules' bucket.
+    for (condition, st) in &others {
+        assert!(
+            !st["Resource"].to_string().contains("DetectionRules"),
+            "{condition}: {st}"
+        );
+    }
+    let sub = |s: &str| json!({ "Fn::Sub": s });
+    let want = [
+        (
+            "HasDetectionRulesFile",
+            json!("s3:GetObject"),
+            sub("arn:${AWS::Partition}:s3:::${DetectionRulesBucket}/${DetectionRulesKey}"),
+        ),
+        (
+            "HasDetectionRulesPrefix",
+            json!("s3:ListBucket"),
+            sub("arn:${AWS::Partition}:s3:::${DetectionRulesBucket}"),
+        ),
+        (
+            "HasDetectionRulesPrefix",
+            json!("s3:GetObject"),
+            sub("arn:${AWS::Partition}:s3:::${DetectionRulesBucket}/${DetectionRulesKey}*"),
+        ),
+    ];
+    let got: Vec<_> = rules
         .iter()
-        .map(|(_, st)| st["Resource"].to_string())
+        .map(|(c, st)| (c.as_str(), st["Action"].clone(), st["Resource"].clone()))
         .collect();
-    assert_eq!(ocsf_reads.len(), 2, "{ocsf_reads:?}");
-    assert!(ocsf_reads[0].contains("${OutputPrefix}logs/atlassian_audit/*"));
-    assert!(ocsf_reads[1].contains("${OutputPrefix}ocsf-state/atlassian_audit/*"));
-    assert_eq!(
-        grants.len(),
-        1,
-        "s3:GetObject is granted once more: {grants:?}"
-    );
-    let (condition, st) = &grants[0];
-    assert_eq!(condition, "HasDetectionRules");
-    assert_eq!(st["Action"], "s3:GetObject");
-    assert_eq!(
-        st["Resource"],
-        json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::${DetectionRulesBucket}/${DetectionRulesKey}"})
-    );
+    assert_eq!(got, want);
+    // The listing is of the prefix alone, one level down: what the code requests.
+    let listing = &rules[1].1["Condition"]["StringEquals"];
+    assert_eq!(listing["s3:prefix"], json!({"Ref": "DetectionRulesKey"}));
+    assert_eq!(listing["s3:delimiter"], "/");
+    for (c, st) in &rules {
+        if st["Action"] == "s3:GetObject" {
+            assert!(st.get("Condition").is_none(), "{c}: {st}");
+        }
+    }
 }
