@@ -68,6 +68,12 @@ echo "==> sigma check (pySigma) of the built-in pack"
 "$root/scripts/sigma-check.sh"
 sigma_status=$?
 
+# The Security Lake custom-source resource (functions/, template.yaml's OcsfSourcesFunction) against
+# botocore's model of the Security Lake API.
+echo "==> the Security Lake custom-source function (Python, botocore's model)"
+"$root/.venv/bin/python" -m unittest functions/test_security_lake_sources.py
+sources_status=$?
+
 echo "==> Lambda through cargo-lambda"
 "$root/scripts/lambda-invoke.sh"
 invoke_status=$?
@@ -82,9 +88,9 @@ benches/grove/run.sh --smoke || bench_status=1
 set -e
 
 # cargo's test counts, plus one for each check above that is not a cargo test: lint (it stops
-# the suite when it fails), the rules' own tests, `sigma check`, the Lambda invoke and the benchmark
+# the suite when it fails), the rules' own tests, `sigma check`, the custom-source function's tests, the Lambda invoke and the benchmark
 # smoke runs.
-for check in rules:$rules_status sigma:$sigma_status invoke:$invoke_status benchmarks:$bench_status; do
+for check in rules:$rules_status sigma:$sigma_status security-lake-sources:$sources_status invoke:$invoke_status benchmarks:$bench_status; do
   if [ "${check#*:}" -eq 0 ]; then checks_passed+=("${check%%:*}"); else checks_failed+=("${check%%:*}"); fi
 done
 passed=$(grep -oE 'test result: [a-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')

@@ -61,30 +61,60 @@ fn each_class_table_declares_the_writers_columns() {
     }
 }
 
-/// CloudFormation has no resource type for a custom source: docs/security-lake.md gives the
-/// five registrations, each with its class's source name and Security Lake event class.
+/// CloudFormation has no resource type for a custom source: the custom resource OcsfCustomSources
+/// registers each class as its own source, named as the folder the collector writes under `ext/`,
+/// with its class's Security Lake event class, and its function's code is
+/// functions/security_lake_sources.py byte for byte (the file its Python tests run).
 #[test]
-fn the_doc_registers_each_class_as_its_own_custom_source() {
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/security-lake.md"
-    ))
-    .expect("docs/security-lake.md");
-    for class in OcsfClass::ALL {
-        let line = format!(
-            "  --source-name {} --event-classes {} \\",
-            class.source_name(),
-            class.security_lake_class()
-        );
-        assert!(
-            doc.lines().any(|l| l == line),
-            "docs/security-lake.md lacks: {line}"
-        );
-    }
+fn the_stack_registers_each_class_as_its_own_custom_source() {
     let t = template_file::template();
+    let sources = &t["Resources"]["OcsfCustomSources"];
+    assert_eq!(sources["Condition"], "OcsfToSecurityLake");
+    assert_eq!(sources["Type"], "Custom::SecurityLakeCustomSources");
+    let props = &sources["Properties"];
+    let declared: Vec<(String, String)> = props["Sources"]
+        .as_array()
+        .expect("Sources")
+        .iter()
+        .map(|s| {
+            let field = |f: &str| s[f].as_str().unwrap_or_default().to_string();
+            (field("Name"), field("EventClass"))
+        })
+        .collect();
+    let mut want: Vec<(String, String)> = OcsfClass::ALL
+        .iter()
+        .map(|c| {
+            (
+                c.source_name().to_string(),
+                c.security_lake_class().to_string(),
+            )
+        })
+        .collect();
+    let mut got = declared.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
     assert_eq!(
-        t["Resources"]["OcsfCrawlerRole"]["Condition"],
-        "OcsfToSecurityLake"
+        props["CrawlerRoleArn"],
+        serde_json::json!({"Fn::GetAtt": ["OcsfCrawlerRole", "Arn"]})
     );
+    assert_eq!(props["ServiceToken"]["Fn::GetAtt"][0], "OcsfSourcesFunction");
+
+    let function = &t["Resources"]["OcsfSourcesFunction"];
+    assert_eq!(function["Condition"], "OcsfToSecurityLake");
+    let code = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/functions/security_lake_sources.py"
+    ))
+    .expect("functions/security_lake_sources.py");
+    assert!(
+        function["Properties"]["InlineCode"].as_str() == Some(code.as_str()),
+        "template.yaml's OcsfSourcesFunction InlineCode differs from functions/security_lake_sources.py: copy the file in (indented under InlineCode: |)"
+    );
+    assert_eq!(function["Properties"]["Handler"], "index.handler");
     assert!(t["Outputs"]["OcsfCrawlerRoleArn"].is_object());
+    assert_eq!(
+        t["Outputs"]["OcsfSourceLocations"]["Value"],
+        serde_json::json!({"Fn::GetAtt": ["OcsfCustomSources", "Locations"]})
+    );
 }
