@@ -98,7 +98,10 @@ fn the_stack_registers_each_class_as_its_own_custom_source() {
         props["CrawlerRoleArn"],
         serde_json::json!({"Fn::GetAtt": ["OcsfCrawlerRole", "Arn"]})
     );
-    assert_eq!(props["ServiceToken"]["Fn::GetAtt"][0], "OcsfSourcesFunction");
+    assert_eq!(
+        props["ServiceToken"]["Fn::GetAtt"][0],
+        "OcsfSourcesFunction"
+    );
 
     let function = &t["Resources"]["OcsfSourcesFunction"];
     assert_eq!(function["Condition"], "OcsfToSecurityLake");
