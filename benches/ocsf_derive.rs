@@ -69,6 +69,7 @@ async fn main() {
         archive,
         lake: out.clone(),
         state: out,
+        folders: Default::default(),
         partition: Partition {
             region: "local".into(),
             account_id: "external".into(),

@@ -4,7 +4,9 @@ CloudFormation has no resource type for a Security Lake custom source, so the st
 (OcsfCopy=SecurityLake) registers its five with this function: CreateCustomLogSource on Create,
 DeleteCustomLogSource on Delete (the objects already written stay in the bucket), both on an
 Update that changes a source (Security Lake has no update call). It answers with every source's
-provider location as Security Lake records it (Data "Locations": "name=s3://...;...").
+provider location as Security Lake records it (Data "Locations": "name=s3://...;..."), which the
+collector writes to (OCSF_SOURCE_LOCATIONS), after checking each is in the bucket the stack was
+given and under ext/<name>/, where the collector's role may write.
 
 The physical id names the sources this resource created, so that a rollback never deletes a source
 it did not create (one registered by hand before, whose name made Create fail).
@@ -62,7 +64,9 @@ def apply(client, event):
             owned.append(name)
         for name in [n for n in owned if n not in new]:
             remove(client, owned, name, old.get(name, {}).get("sourceVersion"))
-        return {"Locations": locations(client, new)}, owned
+        found = locations(client, new)
+        check_locations(found, event["ResourceProperties"].get("Bucket", ""))
+        return {"Locations": ";".join(f"{n}={loc}" for n, loc in found.items())}, owned
     except Exception as e:
         raise Partial(owned, e) from e
 
@@ -121,7 +125,7 @@ def remove(client, owned, name, version):
 
 
 def locations(client, new):
-    """"name=location;..." of the sources asked for, as Security Lake records them."""
+    """name -> location of the sources asked for, as Security Lake records them ("" if none)."""
     asked = [
         {"customLogSource": {"sourceName": n, "sourceVersion": s["sourceVersion"]}}
         for n, s in new.items()
@@ -137,7 +141,18 @@ def locations(client, new):
         token = page.get("nextToken")
         if not token:
             break
-    return ";".join(f"{n}={found.get(n, '')}" for n in new)
+    return {n: found.get(n, "") for n in new}
+
+
+def check_locations(found, bucket):
+    """Each location must be where the collector may write: s3://<bucket>/ext/<name>/..."""
+    for name, location in found.items():
+        if location and not location.startswith(f"s3://{bucket}/ext/{name}"):
+            raise RuntimeError(
+                f"Security Lake placed the custom source {name} at {location}, not under "
+                f"s3://{bucket}/ext/{name}/ where the collector writes: set SecurityLakeBucketName to "
+                f"Security Lake's bucket of this Region"
+            )
 
 
 def respond(event, status, physical, data=None, reason=""):

@@ -35,6 +35,7 @@ def props(external_id="stack", role=ROLE):
         "CrawlerRoleArn": role,
         "ExternalId": external_id,
         "Principal": "123456789012",
+        "Bucket": BUCKET,
         "Sources": [{"Name": n, "EventClass": c} for n, c in SOURCES],
     }
 
@@ -167,6 +168,17 @@ class CustomSources(unittest.TestCase):
         self.assertEqual(answer["PhysicalResourceId"], "security-lake-sources:" + ",".join(names))
         locations = dict(p.split("=", 1) for p in answer["Data"]["Locations"].split(";"))
         self.assertEqual(locations, {n: f"s3://{BUCKET}/ext/{n}/" for n in names})
+
+    def test_a_location_outside_the_given_bucket_fails_the_operation(self):
+        self.expect_creates(SOURCES)
+        names = [n for n, _ in SOURCES]
+        self.stub.add_response("list_log_sources", list_answer(names), list_request(names))
+        wrong = props()
+        wrong["Bucket"] = "aws-security-data-lake-eu-west-1-other"
+        answer = self.run_request("Create", wrong)
+        self.assertEqual(answer["Status"], "FAILED")
+        self.assertIn("set SecurityLakeBucketName", answer["Reason"])
+        self.assertEqual(answer["PhysicalResourceId"], "security-lake-sources:" + ",".join(names))
 
     def test_a_source_registered_by_hand_fails_create_and_the_rollback_spares_it(self):
         self.expect_creates(SOURCES[:2])

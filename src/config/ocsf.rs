@@ -3,7 +3,8 @@
 use super::storage::validate_bucket;
 use super::values::parse_bool;
 use super::ConfigError;
-use crate::ocsf::Partition;
+use crate::ocsf::layout::default_folder;
+use crate::ocsf::{OcsfClass, Partition, SourceFolders};
 
 pub mod names {
     pub const OCSF_ENABLED: &str = "OCSF_ENABLED";
@@ -16,6 +17,9 @@ pub mod names {
     pub const OCSF_REGION: &str = "OCSF_REGION";
     /// The `accountId=` partition (default EXPECTED_BUCKET_OWNER, else `external`).
     pub const OCSF_ACCOUNT_ID: &str = "OCSF_ACCOUNT_ID";
+    /// Where Security Lake placed each custom source (`name=s3://bucket/key/;...`, the stack's
+    /// custom resource's answer): each class is written there (default `ext/<name>/`).
+    pub const OCSF_SOURCE_LOCATIONS: &str = "OCSF_SOURCE_LOCATIONS";
 }
 
 /// Where the OCSF copy goes.
@@ -30,6 +34,7 @@ pub enum LakeLocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OcsfSettings {
     pub lake: LakeLocation,
+    pub folders: SourceFolders,
     pub partition: Partition,
 }
 
@@ -77,10 +82,69 @@ pub fn settings(
             });
         }
     }
+    let folders = match (&lake, get(names::OCSF_SOURCE_LOCATIONS)) {
+        (_, None) => SourceFolders::default(),
+        (LakeLocation::Bucket { bucket, prefix }, Some(text)) => {
+            source_folders(&text, bucket, prefix)?
+        }
+        (LakeLocation::WithArchive, Some(text)) => {
+            return Err(invalid_locations(&text, "it names Security Lake's locations, but OCSF_BUCKET (Security Lake's bucket) is not set"));
+        }
+    };
     Ok(Some(OcsfSettings {
         lake,
+        folders,
         partition: Partition { region, account_id },
     }))
+}
+
+fn invalid_locations(value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name: names::OCSF_SOURCE_LOCATIONS,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// `name=s3://bucket/<prefix>ext/<name>/…/;…`: each named source's folder, relative to the lake's
+/// prefix. A source with no location (`name=`) keeps the default. Each must be in OCSF_BUCKET,
+/// under the source's own `ext/<name>/` (where the role may write); a missing final `/` is added.
+fn source_folders(text: &str, bucket: &str, prefix: &str) -> Result<SourceFolders, ConfigError> {
+    let mut folders = SourceFolders::default();
+    for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = |reason: &str| invalid_locations(text, format!("{entry}: {reason}"));
+        let (name, location) = entry
+            .split_once('=')
+            .ok_or_else(|| bad("not name=s3://bucket/folder/"))?;
+        let class = OcsfClass::ALL
+            .into_iter()
+            .find(|c| c.source_name() == name)
+            .ok_or_else(|| bad("not one of the OCSF copy's custom sources"))?;
+        if location.is_empty() {
+            continue;
+        }
+        let key = location
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.strip_prefix(bucket))
+            .and_then(|rest| rest.strip_prefix('/'))
+            .ok_or_else(|| bad(&format!("not in OCSF_BUCKET ({bucket})")))?;
+        let folder = key.strip_prefix(prefix).map(|f| match f.ends_with('/') {
+            true => f.to_string(),
+            false => format!("{f}/"),
+        });
+        let folder = folder
+            .filter(|f| f.starts_with(&default_folder(class)))
+            .filter(|f| !f.split('/').any(|s| s == "." || s == ".."))
+            .filter(|f| !f.contains("//") && !f.chars().any(char::is_control))
+            .ok_or_else(|| {
+                bad(&format!(
+                    "not a folder under {prefix}{}",
+                    default_folder(class)
+                ))
+            })?;
+        folders = folders.with(class, folder);
+    }
+    Ok(folders)
 }
 
 #[cfg(test)]
@@ -152,5 +216,71 @@ mod tests {
         );
         assert!(from(&[("OCSF_ENABLED", "true"), ("OCSF_REGION", "eu/west")]).is_err());
         assert!(from(&[("OCSF_ENABLED", "true"), ("OCSF_BUCKET", "Not A Bucket")]).is_err());
+    }
+
+    /// The locations the stack's custom resource answered: each class goes where Security Lake
+    /// placed its source (a version folder included); anything outside the source's own folder
+    /// in Security Lake's bucket is refused, naming the entry.
+    #[test]
+    fn security_lakes_source_locations_place_each_class() {
+        const LAKE: &str = "aws-security-data-lake-eu-west-1-abc";
+        let with = |locations: &str| {
+            from(&[
+                ("OCSF_ENABLED", "true"),
+                ("OCSF_BUCKET", LAKE),
+                ("OCSF_SOURCE_LOCATIONS", locations),
+            ])
+        };
+        let s = with(&format!(
+            "atlassian_auth=s3://{LAKE}/ext/atlassian_auth/1.0/;atlassian_group=s3://{LAKE}/ext/atlassian_group;atlassian_entity="
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            s.folders.folder(OcsfClass::Authentication),
+            "ext/atlassian_auth/1.0/"
+        );
+        assert_eq!(
+            s.folders.folder(OcsfClass::GroupManagement),
+            "ext/atlassian_group/"
+        );
+        assert_eq!(
+            s.folders.folder(OcsfClass::EntityManagement),
+            "ext/atlassian_entity/"
+        );
+        let refused = [
+            (
+                "atlassian_auth=s3://other-bucket/ext/atlassian_auth/".to_string(),
+                "not in OCSF_BUCKET",
+            ),
+            (
+                format!("atlassian_auth=s3://{LAKE}/ext/atlassian_group/"),
+                "not a folder under ext/atlassian_auth/",
+            ),
+            (
+                format!("atlassian_auth=s3://{LAKE}/ext/atlassian_auth/../x/"),
+                "not a folder",
+            ),
+            (
+                format!("atlassian_nope=s3://{LAKE}/ext/atlassian_nope/"),
+                "not one of",
+            ),
+            ("atlassian_auth".to_string(), "not name=s3://"),
+        ];
+        for (value, reason) in refused {
+            let err = with(&value).unwrap_err().to_string();
+            assert!(
+                err.contains("OCSF_SOURCE_LOCATIONS") && err.contains(reason),
+                "{value}: {err}"
+            );
+        }
+        let beside_the_archive = from(&[
+            ("OCSF_ENABLED", "true"),
+            ("OCSF_SOURCE_LOCATIONS", "atlassian_auth="),
+        ]);
+        assert!(beside_the_archive
+            .unwrap_err()
+            .to_string()
+            .contains("OCSF_BUCKET"));
     }
 }

@@ -4,6 +4,7 @@
 use crate::ocsf::class::OcsfClass;
 use crate::sink::{generation_tag, TABLE};
 use chrono::DateTime;
+use std::collections::BTreeMap;
 
 /// Where the archive's event objects are, relative to the archive's root.
 pub fn logs_prefix() -> String {
@@ -18,18 +19,46 @@ pub struct Partition {
     pub account_id: String,
 }
 
-/// `ext/<source name>/region=<r>/accountId=<a>/eventDay=<YYYYMMDD>/<gen>-<seq>.zstd.parquet`:
-/// one class's records of one event day, from archive batch (`generation`, `sequence`).
+/// Each class's folder in the lake: `ext/<source name>/`, unless Security Lake placed its custom
+/// source elsewhere under that folder (a version folder, `ext/<source name>/1.0/`: the stack
+/// passes the locations it answered, OCSF_SOURCE_LOCATIONS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceFolders(BTreeMap<OcsfClass, String>);
+
+impl SourceFolders {
+    /// `folder` must start with `ext/<source name>/` and end with `/` (checked by the caller).
+    pub fn with(mut self, class: OcsfClass, folder: String) -> Self {
+        self.0.insert(class, folder);
+        self
+    }
+
+    pub fn folder(&self, class: OcsfClass) -> String {
+        self.0
+            .get(&class)
+            .cloned()
+            .unwrap_or_else(|| default_folder(class))
+    }
+}
+
+/// `ext/<source name>/`: Security Lake's documented custom-source prefix.
+pub fn default_folder(class: OcsfClass) -> String {
+    format!("ext/{}/", class.source_name())
+}
+
+/// `<folder>region=<r>/accountId=<a>/eventDay=<YYYYMMDD>/<gen>-<seq>.zstd.parquet` (the folder
+/// `ext/<source name>/` by default): one class's records of one event day, from archive batch
+/// (`generation`, `sequence`).
 pub fn lake_key(
     class: OcsfClass,
+    folders: &SourceFolders,
     partition: &Partition,
     event_day: &str,
     generation: &str,
     sequence: u64,
 ) -> String {
     format!(
-        "ext/{}/region={}/accountId={}/eventDay={event_day}/{}-{sequence:010}.zstd.parquet",
-        class.source_name(),
+        "{}region={}/accountId={}/eventDay={event_day}/{}-{sequence:010}.zstd.parquet",
+        folders.folder(class),
         partition.region,
         partition.account_id,
         generation_tag(generation)
@@ -100,9 +129,29 @@ mod tests {
 
     #[test]
     fn lake_keys_follow_security_lakes_layout() {
+        let default = SourceFolders::default();
+        let key = |folders: &SourceFolders, class| {
+            lake_key(
+                class,
+                folders,
+                &partition(),
+                "20260301",
+                "3f2a9c1b-77aa-4d00",
+                7,
+            )
+        };
         assert_eq!(
-            lake_key(OcsfClass::Authentication, &partition(), "20260301", "3f2a9c1b-77aa-4d00", 7),
+            key(&default, OcsfClass::Authentication),
             "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260301/3f2a9c1b77aa-0000000007.zstd.parquet"
+        );
+        // A version folder Security Lake gave one source; the others keep theirs.
+        let versioned = default.with(OcsfClass::Authentication, "ext/atlassian_auth/1.0/".into());
+        assert_eq!(
+            key(&versioned, OcsfClass::Authentication),
+            "ext/atlassian_auth/1.0/region=eu-west-1/accountId=123456789012/eventDay=20260301/3f2a9c1b77aa-0000000007.zstd.parquet"
+        );
+        assert!(
+            key(&versioned, OcsfClass::GroupManagement).starts_with("ext/atlassian_group/region=")
         );
         assert_eq!(event_day(1_772_359_200_500), "20260301");
         assert_eq!(event_day(-1), "19691231");

@@ -12,4 +12,4 @@ pub mod layout;
 pub mod store;
 
 pub use derive::{Derivation, DeriveError, DeriveReport};
-pub use layout::Partition;
+pub use layout::{Partition, SourceFolders};

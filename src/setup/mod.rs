@@ -247,6 +247,7 @@ pub async fn ocsf_derivation(config: &Config, aws: &Aws) -> Option<Derivation> {
         archive: archive.clone(),
         lake,
         state: archive,
+        folders: settings.folders.clone(),
         partition: settings.partition.clone(),
     })
 }

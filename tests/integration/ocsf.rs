@@ -54,6 +54,7 @@ fn derivation(env: &TestEnv, lake: Option<Arc<dyn BlobStore>>) -> Derivation {
         archive,
         lake: lake.clone().unwrap_or_else(|| own.clone()),
         state: lake.unwrap_or(own),
+        folders: Default::default(),
         partition: Partition {
             region: "local".into(),
             account_id: "external".into(),

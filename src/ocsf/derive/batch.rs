@@ -3,7 +3,9 @@
 //! could not be mapped into the batch's OCSF quarantine object.
 use super::{DeriveError, DeriveReport};
 use crate::ocsf::class::OcsfClass;
-use crate::ocsf::layout::{event_day, lake_key, quarantine_key, ArchiveObject, Partition};
+use crate::ocsf::layout::{
+    event_day, lake_key, quarantine_key, ArchiveObject, Partition, SourceFolders,
+};
 use crate::ocsf::mapping::map_line;
 use crate::ocsf::parquet::ClassWriter;
 use crate::ocsf::store::{BlobStore, NDJSON_GZIP, PARQUET};
@@ -34,6 +36,7 @@ pub async fn derive_batch(
     archive: &dyn BlobStore,
     lake: &dyn BlobStore,
     state: &dyn BlobStore,
+    folders: &SourceFolders,
     partition: &Partition,
     mut input: BatchInput<'_>,
 ) -> Result<DeriveReport, DeriveError> {
@@ -53,7 +56,14 @@ pub async fn derive_batch(
         ..DeriveReport::default()
     };
     for ((class, day), writer) in derived.writers {
-        let key = lake_key(class, partition, &day, input.generation, input.sequence);
+        let key = lake_key(
+            class,
+            folders,
+            partition,
+            &day,
+            input.generation,
+            input.sequence,
+        );
         let bytes = writer.finish()?;
         report.bytes += bytes.len() as u64;
         lake.put(&key, Bytes::from(bytes), PARQUET).await?;

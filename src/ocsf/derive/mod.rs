@@ -12,7 +12,7 @@ mod ledger;
 
 pub use ledger::Ledger;
 
-use crate::ocsf::layout::{logs_prefix, parse_logs_key, ArchiveObject, Partition};
+use crate::ocsf::layout::{logs_prefix, parse_logs_key, ArchiveObject, Partition, SourceFolders};
 use crate::ocsf::parquet::ParquetError;
 use crate::ocsf::store::{BlobStore, StoreError};
 use crate::sink::generation_tag;
@@ -67,6 +67,8 @@ pub struct Derivation {
     pub lake: Arc<dyn BlobStore>,
     /// The ledger and the OCSF quarantine: beside the archive.
     pub state: Arc<dyn BlobStore>,
+    /// Each class's folder under `lake` (`ext/<source name>/` by default).
+    pub folders: SourceFolders,
     pub partition: Partition,
 }
 
@@ -100,6 +102,7 @@ impl Derivation {
                 self.archive.as_ref(),
                 self.lake.as_ref(),
                 self.state.as_ref(),
+                &self.folders,
                 &self.partition,
                 input,
             )

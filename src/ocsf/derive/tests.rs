@@ -76,6 +76,7 @@ fn derivation(archive: Arc<MemorySink>, lake: Arc<dyn BlobStore>) -> Derivation 
         archive: archive.clone(),
         lake,
         state: archive,
+        folders: Default::default(),
         partition: Partition {
             region: "eu-west-1".into(),
             account_id: "123456789012".into(),
@@ -279,6 +280,7 @@ async fn a_crash_at_any_write_leaves_every_event_exactly_once_after_the_next_der
                 archive: sink.clone(),
                 lake: failing.clone(),
                 state: failing,
+                folders: Default::default(),
                 partition: derivation(sink.clone(), sink.clone()).partition,
             };
             assert!(

@@ -184,6 +184,7 @@ fn the_function_is_given_exactly_the_settings_the_code_reads() {
         config::env::SOURCES_TABLE,
         config::ocsf_env::OCSF_ENABLED,
         config::ocsf_env::OCSF_BUCKET,
+        config::ocsf_env::OCSF_SOURCE_LOCATIONS,
         "RUST_LOG",
     ];
     for name in env.keys() {
