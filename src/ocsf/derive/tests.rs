@@ -1,5 +1,6 @@
 use super::*;
 use crate::ocsf::parquet::event_uids;
+use crate::ocsf::OcsfClass;
 use crate::sink::{logs_key, MemorySink};
 use bytes::Bytes;
 use flate2::write::GzEncoder;
@@ -93,6 +94,36 @@ async fn lake_ids(lake: &dyn BlobStore) -> Vec<String> {
     }
     ids.sort();
     ids
+}
+
+/// A source Security Lake placed under a version folder gets its objects there; the others keep
+/// `ext/<source>/`, and every event is in the copy once.
+#[tokio::test]
+async fn each_class_goes_to_its_sources_folder() {
+    let (sink, mut ids) = archive(1).await;
+    let mut d = derivation(sink.clone(), sink.clone());
+    d.folders = SourceFolders::default().with(
+        OcsfClass::Authentication,
+        "ext/atlassian_auth/1.0/".to_string(),
+    );
+    d.derive_committed(GENERATION, 1, None).await.unwrap();
+    let auth = sink.list("ext/atlassian_auth/").await.unwrap();
+    assert!(!auth.is_empty());
+    assert!(
+        auth.iter()
+            .all(|k| k.starts_with("ext/atlassian_auth/1.0/region=eu-west-1/")),
+        "{auth:?}"
+    );
+    let group = sink.list("ext/atlassian_group/").await.unwrap();
+    assert!(!group.is_empty());
+    assert!(
+        group
+            .iter()
+            .all(|k| k.starts_with("ext/atlassian_group/region=")),
+        "{group:?}"
+    );
+    ids.sort();
+    assert_eq!(lake_ids(sink.as_ref()).await, ids);
 }
 
 #[tokio::test]
