@@ -19,7 +19,8 @@ query:
 
 ## query-trino: the tables, the view and every saved query of sql/ on Trino, the engine of Athena's engine 3
 ## (scripts/trino.sh: the pinned server, downloaded from Maven Central once per machine, on loopback): the
-## security scenario's rows exactly, and DuckDB's answers over the demo (tests/query/trino.rs;
+## security scenario's rows exactly, the OCSF twins' (sql/ocsf/) rows equal to their saved queries' over the
+## OCSF copy's Parquet tables, and DuckDB's answers over the demo (tests/query/trino.rs;
 ## docs/querying-on-trino.md)
 query-trino:
 	@scripts/tools.sh query

@@ -355,40 +355,127 @@ def check(bucket: Path, params: dict[str, list[str]]) -> dict:
     return result
 
 
+# --- the OCSF copy's Glue tables (template.yaml) -----------------------------------------------------
+
+# The values CloudFormation gives the pseudo parameters the OCSF tables name, for a local bucket: what the
+# CLI writes without OCSF_REGION and OCSF_ACCOUNT_ID (src/config/ocsf.rs), as the stack's function writes
+# its Region and account.
+LOCAL_PSEUDO_PARAMETERS = {"AWS::Region": "local", "AWS::AccountId": "external"}
+
+
+def _template_value(raw: str, where: str) -> str:
+    """One value of an OCSF table resource: a scalar, `!Ref <pseudo parameter>`, or the template's
+    `!Sub ["s3://${Bucket}/${OutputPrefix}...", {...}]` (as sql/'s `s3://{{bucket}}/{{prefix}}...`)."""
+    raw = raw.strip()
+    if raw.startswith("!Ref "):
+        name = raw[len("!Ref "):].strip()
+        if name not in LOCAL_PSEUDO_PARAMETERS:
+            raise SqlFileError(f"template.yaml {where}: !Ref {name} has no local value")
+        return LOCAL_PSEUDO_PARAMETERS[name]
+    if raw.startswith("!Sub ["):
+        m = re.match(r'!Sub \["(s3://\$\{Bucket\}/\$\{OutputPrefix\}[^"]*)", \{ Bucket: ', raw)
+        if not m:
+            raise SqlFileError(f"template.yaml {where}: an unexpected !Sub {raw[:60]!r}")
+        text = m.group(1).replace("${Bucket}", "{{bucket}}").replace("${OutputPrefix}", "{{prefix}}")
+        return re.sub(r"\$\{!(\w+)\}", r"${\1}", text)
+    if raw.startswith("!"):
+        raise SqlFileError(f"template.yaml {where}: an unexpected tag {raw[:40]!r}")
+    return json.loads(raw) if raw.startswith('"') else raw
+
+
+def ocsf_tables(template: Path = TEMPLATE) -> list[TableDdl]:
+    """The stack's Glue tables over the OCSF copy (the `Ocsf...Table` resources of template.yaml, whose
+    columns tests/ocsf_tables.rs holds to the Parquet writer's), read as they are written there: name,
+    columns and partition keys (Glue types), SerDe and formats, location and parameters (partition
+    projection included). A shape this reader does not know is an error, not a guess."""
+    lines = template.read_text(encoding="utf-8").splitlines()
+    starts = [i for i, line in enumerate(lines) if re.match(r"^  Ocsf\w+Table:$", line)]
+    if not starts:
+        raise SqlFileError("template.yaml: no Ocsf...Table resource")
+    out = []
+    for start in starts:
+        end = next((j for j in range(start + 1, len(lines)) if re.match(r"^  \S", lines[j])), len(lines))
+        block, where = lines[start + 1:end], lines[start].strip()
+        name, section, fields = None, None, {}
+        columns, partitions, props = [], [], {}
+        for line in block:
+            m = re.match(r"^( +)(\S[^:]*?): ?(.*)$", line)
+            item = re.match(r'^ +- \{ Name: (\w+), Type: ("[^"]+"|\w+) \}$', line)
+            if item:
+                typ = parse_hive_type(json.loads(item.group(2)) if item.group(2).startswith('"') else item.group(2))
+                if section not in ("Columns", "PartitionKeys"):
+                    raise SqlFileError(f"template.yaml {where}: a Name/Type item under {section}")
+                {"Columns": columns, "PartitionKeys": partitions}[section].append((item.group(1), typ))
+            elif m:
+                indent, key, value = len(m.group(1)), m.group(2), m.group(3)
+                if indent == 8:
+                    section = key
+                    if key == "Name":
+                        name = value.strip()
+                elif indent == 10 and section == "Parameters":
+                    props[key] = _template_value(value, f"{where} {key}")
+                elif indent >= 10 and section == "StorageDescriptor":
+                    section = "Columns" if key == "Columns" else section
+                    if value:
+                        fields[key] = value
+        if not (name and columns and partitions):
+            raise SqlFileError(f"template.yaml {where}: no Name, Columns or PartitionKeys under TableInput")
+        try:
+            out.append(TableDdl(name, columns, partitions, fields["SerializationLibrary"], fields["InputFormat"],
+                                fields["OutputFormat"], _template_value(fields["Location"], where), props))
+        except KeyError as e:
+            raise SqlFileError(f"template.yaml {where}: no {e.args[0]}") from None
+    return out
+
+
 def connect_ocsf(con, bucket: Path) -> list[str]:
-    """The OCSF copy's tables (one per custom source under ext/), as the stack's Glue tables read them:
-    Parquet, partitions region, accountId and eventDay as strings. Returns their names."""
+    """The OCSF copy's tables as the stack's Glue tables (template.yaml) read them: one per custom source,
+    its objects under the table's location, its partition keys as Glue's strings. Returns their names."""
     names = []
-    for source in sorted(p for p in (bucket / "ext").glob("*") if p.is_dir()):
-        files = sorted(source.glob("region=*/accountId=*/eventDay=*/*.parquet"))
+    for table in ocsf_tables():
+        folder = Path(local_path(table.location, bucket))
+        files = sorted(folder.glob("/".join(f"{n}=*" for n, _ in table.partitions) + "/*.parquet"))
         if not files:
             continue
-        partitions = {"region": "VARCHAR", "accountId": "VARCHAR", "eventDay": "VARCHAR"}
-        con.execute(f"CREATE VIEW {source.name} AS SELECT * FROM read_parquet({sql_list(files)}, "
+        partitions = {n: t.duckdb() for n, t in table.partitions}
+        con.execute(f"CREATE VIEW {table.name} AS SELECT * FROM read_parquet({sql_list(files)}, "
                     f"hive_partitioning = true, hive_types = {sql_map(partitions)})")
-        names.append(source.name)
+        names.append(table.name)
     return names
 
 
-def twins(bucket: Path) -> dict:
-    """Each OCSF twin (sql/ocsf/) and its saved query, both parsed as Trino and run: the event ids each
-    returns."""
-    con = connect(bucket)
-    tables = connect_ocsf(con, bucket)
+def local_path(location: str, bucket: Path) -> str:
+    """A location `s3://{{bucket}}/{{prefix}}<key>` as the path of <key> under the local bucket."""
+    if not location.startswith("s3://{{bucket}}/{{prefix}}"):
+        raise SqlFileError(f"location {location!r} does not start with s3://{{{{bucket}}}}/{{{{prefix}}}}")
+    return str(bucket.resolve()) + "/" + location[len("s3://{{bucket}}/{{prefix}}"):]
+
+
+def ocsf_twins() -> list[tuple[SavedQuery, Path, str]]:
+    """Each OCSF twin (sql/ocsf/): its saved query, its file and its text."""
     saved = {q.stem: q for q in saved_queries()}
-    result = {"tables": tables, "twins": {}}
+    out = []
     for path in sorted(OCSF_QUERIES_DIR.glob("*.sql")):
         if path.stem not in saved:
             raise SqlFileError(f"{path}: no saved query {path.stem} in sql/queries/ to be the twin of")
-        text = path.read_text(encoding="utf-8")
+        out.append((saved[path.stem], path, path.read_text(encoding="utf-8")))
+    return out
+
+
+def twins(bucket: Path) -> dict:
+    """Each OCSF twin (sql/ocsf/) and its saved query, both parsed as Trino and run in DuckDB: the
+    columns and rows each returns."""
+    con = connect(bucket)
+    tables = connect_ocsf(con, bucket)
+    result = {"tables": tables, "twins": {}}
+    for saved, _, text in ocsf_twins():
         parse_trino(text)
         pair = {}
-        for side, sql in (("archive", saved[path.stem].text), ("ocsf", text)):
+        for side, sql in (("archive", saved.text), ("ocsf", text)):
             cursor = con.execute(transpile(sql))
-            names = [d[0] for d in cursor.description]
-            at = names.index("event_id")
-            pair[side] = [row[at] for row in cursor.fetchall()]
-        result["twins"][path.stem] = pair
+            pair[side] = {"columns": [d[0] for d in cursor.description],
+                          "rows": [[jsonable(v) for v in row] for row in cursor.fetchall()]}
+        result["twins"][saved.stem] = pair
     return result
 
 

@@ -10,6 +10,8 @@ only: Trino's HTTP protocol (POST /v1/statement, then follow nextUri) is all it 
         for the tests: registers the tables and the view, runs every saved query, prints JSON
     scripts/trino_query.py sql --bucket DIR "SELECT ..."
         one statement over the bucket's tables, rows as JSON lines
+    scripts/trino_query.py twins --bucket DIR
+        for the tests: each OCSF twin (sql/ocsf/) and its saved query, columns and rows as JSON
 
 How the Glue catalog is reproduced (the one place where this differs from what Athena reads):
 the tables and the view are written into Trino's file metastore as Glue holds them, from the very
@@ -23,6 +25,11 @@ stores, with its `awsdatacatalog` catalog. Translated, because the file metastor
     SerDe with the text input format is `JSON`, LazySimpleSerDe with it is `TEXTFILE` (the same
     three classes, as Trino names them: nothing else is accepted here);
   - the database is a fresh schema per bucket (`audit_<n>`), the view's ${QueryDatabase}.
+The OCSF copy's five Parquet tables are registered too, read from template.yaml's Ocsf...Table
+resources (scripts/query.py ocsf_tables): the same translation, ParquetHiveSerDe with its formats
+being `PARQUET`, and the stack's Region and account (the projection's enum values) being what the
+CLI writes locally, `local` and `external`. Their partition projection is Trino's, from the same
+`projection.*` parameters, as for the events table.
 """
 from __future__ import annotations
 
@@ -47,6 +54,10 @@ STORAGE_FORMATS = {
      "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"): "JSON",
     ("org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe", "org.apache.hadoop.mapred.TextInputFormat",
      "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"): "TEXTFILE",
+    # The OCSF copy's tables (template.yaml's Ocsf...Table resources).
+    ("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+     "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+     "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"): "PARQUET",
 }
 
 
@@ -164,7 +175,8 @@ def view_metadata(view: query.View, schema: str) -> dict:
 
 
 def register(server: str, state: Path, bucket: Path) -> Trino:
-    """A fresh schema holding the events table, the quarantine table and the view over `bucket`."""
+    """A fresh schema holding the events table, the quarantine table, the view and the OCSF copy's
+    tables over `bucket`."""
     schema = "audit_" + uuid.uuid4().hex[:12]
     Trino(server).execute(f"CREATE SCHEMA {CATALOG}.{schema}")
     root = metastore_dir(state) / schema
@@ -174,7 +186,8 @@ def register(server: str, state: Path, bucket: Path) -> Trino:
     view = query.parse_view()
     for name, meta in [
         *[(d.name, table_metadata(d, bucket)) for d in
-          (query.parse_table_ddl(query.TABLE_FILE), query.parse_table_ddl(query.QUARANTINE_FILE))],
+          (query.parse_table_ddl(query.TABLE_FILE), query.parse_table_ddl(query.QUARANTINE_FILE),
+           *query.ocsf_tables())],
         (view.name, view_metadata(view, schema)),
     ]:
         (root / name).mkdir(parents=True)
@@ -203,6 +216,25 @@ def check(trino: Trino, params: dict[str, list[str]]) -> dict:
     return result
 
 
+def twins(trino: Trino) -> dict:
+    """Each OCSF twin (sql/ocsf/) and its saved query, both run on Trino as written: the columns and
+    rows each returns (scripts/query.py twins gives DuckDB's)."""
+    result = {"twins": {}}
+    for saved, _, text in query.ocsf_twins():
+        pair = {}
+        for side, sql in (("archive", saved.text), ("ocsf", text)):
+            started = time.monotonic()
+            try:
+                names, rows = trino.run(sql)
+                error = None
+            except TrinoError as e:
+                names, rows, error = [], [], f"{e.error.get('errorName')}: {e.error.get('message')}"
+            pair[side] = {"columns": names, "rows": rows, "error": error,
+                          "seconds": round(time.monotonic() - started, 2)}
+        result["twins"][saved.stem] = pair
+    return result
+
+
 def server_args(p: argparse.ArgumentParser):
     p.add_argument("--server", default=os.environ.get("TRINO_URL"),
                    help="the Trino server (default: $TRINO_URL, from `eval \"$(scripts/trino.sh start)\"`)")
@@ -214,13 +246,13 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["ready"]:  # scripts/trino.sh start: the server runs queries
         Trino(argv[1]).execute("SELECT 1")
         return 0
-    if argv[:1] in (["check"], ["sql"]):
+    if argv[:1] in (["check"], ["sql"], ["twins"]):
         p = argparse.ArgumentParser(prog=f"trino_query.py {argv[0]}")
         p.add_argument("--bucket", type=Path, required=True)
         server_args(p)
         if argv[0] == "check":
             p.add_argument("--param", action="append", default=[], help="QUERY=V1,V2,... (the query's ? in order)")
-        else:
+        elif argv[0] == "sql":
             p.add_argument("statement")
         a = p.parse_args(argv[1:])
         if not a.server:
@@ -230,6 +262,9 @@ def main(argv: list[str]) -> int:
             names, rows = trino.run(a.statement)
             for row in rows:
                 print(json.dumps(dict(zip(names, row)), ensure_ascii=False))
+            return 0
+        if argv[0] == "twins":
+            print(json.dumps(twins(trino), ensure_ascii=False))
             return 0
         params = {}
         for item in a.param:
