@@ -1,10 +1,11 @@
 //! Where the OCSF copy goes, and how it reads the archive's keys. Every key is derived from the
-//! archive batch it comes from (generation, sequence) and the record's class and event day,
-//! never from the clock: deriving a batch again writes the very same keys.
+//! archive batches it comes from (generation, a range of sequences) and the record's class and
+//! event day, never from the clock: deriving the same batches again writes the very same keys.
 use crate::ocsf::class::OcsfClass;
 use crate::sink::{generation_tag, TABLE};
 use chrono::DateTime;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// Where the archive's event objects are, relative to the archive's root.
 pub fn logs_prefix() -> String {
@@ -45,23 +46,52 @@ pub fn default_folder(class: OcsfClass) -> String {
     format!("ext/{}/", class.source_name())
 }
 
-/// `<folder>region=<r>/accountId=<a>/eventDay=<YYYYMMDD>/<gen>-<seq>.zstd.parquet` (the folder
-/// `ext/<source name>/` by default): one class's records of one event day, from archive batch
-/// (`generation`, `sequence`).
+/// The archive batches one derivation covers, as its objects' names end: `<gen>-<first>` for one
+/// batch (the names of the copy's first version, one object per batch), `<gen>-<first>-<last>`
+/// for several.
+pub fn group_stem(generation: &str, batches: &Range<u64>) -> String {
+    let tag = generation_tag(generation);
+    let first = batches.start;
+    match batches.end.saturating_sub(1) {
+        last if last <= first => format!("{tag}-{first:010}"),
+        last => format!("{tag}-{first:010}-{last:010}"),
+    }
+}
+
+/// A file name's generation tag and batches ([`group_stem`] read back); `None` for another name.
+pub fn parse_group_stem(name: &str) -> Option<(String, Range<u64>)> {
+    let stem = name.split('.').next()?;
+    let mut parts = stem.split('-');
+    let tag = parts.next()?;
+    let number = |s: Option<&str>| s.filter(|s| s.len() == 10)?.parse::<u64>().ok();
+    let first = number(parts.next())?;
+    let last = match parts.next() {
+        None => first,
+        some => number(some).filter(|last| *last > first)?,
+    };
+    if parts.next().is_some() || tag.is_empty() {
+        return None;
+    }
+    Some((tag.to_string(), first..last + 1))
+}
+
+/// `<folder>region=<r>/accountId=<a>/eventDay=<YYYYMMDD>/<group stem>.zstd.parquet` (the folder
+/// `ext/<source name>/` by default): one class's records of one event day, from the archive
+/// `batches` of `generation`.
 pub fn lake_key(
     class: OcsfClass,
     folders: &SourceFolders,
     partition: &Partition,
     event_day: &str,
     generation: &str,
-    sequence: u64,
+    batches: &Range<u64>,
 ) -> String {
     format!(
-        "{}region={}/accountId={}/eventDay={event_day}/{}-{sequence:010}.zstd.parquet",
+        "{}region={}/accountId={}/eventDay={event_day}/{}.zstd.parquet",
         folders.folder(class),
         partition.region,
         partition.account_id,
-        generation_tag(generation)
+        group_stem(generation, batches)
     )
 }
 
@@ -73,12 +103,18 @@ pub fn event_day(time_ms: i64) -> String {
         .to_string()
 }
 
-/// `ocsf-quarantine/atlassian_audit/<gen>-<seq>.json.gz`: the lines of one archive batch that
-/// could not be mapped, with the reason.
-pub fn quarantine_key(generation: &str, sequence: u64) -> String {
+/// `ocsf-quarantine/atlassian_audit/`: the lines that could not be mapped.
+pub fn quarantine_prefix() -> String {
+    format!("ocsf-quarantine/{TABLE}/")
+}
+
+/// `ocsf-quarantine/atlassian_audit/<group stem>.json.gz`: the lines of the archive `batches`
+/// that could not be mapped, with the reason.
+pub fn quarantine_key(generation: &str, batches: &Range<u64>) -> String {
     format!(
-        "ocsf-quarantine/{TABLE}/{}-{sequence:010}.json.gz",
-        generation_tag(generation)
+        "{}{}.json.gz",
+        quarantine_prefix(),
+        group_stem(generation, batches)
     )
 }
 
@@ -137,7 +173,7 @@ mod tests {
                 &partition(),
                 "20260301",
                 "3f2a9c1b-77aa-4d00",
-                7,
+                &(7..8),
             )
         };
         assert_eq!(
@@ -155,6 +191,41 @@ mod tests {
         );
         assert_eq!(event_day(1_772_359_200_500), "20260301");
         assert_eq!(event_day(-1), "19691231");
+    }
+
+    /// One batch keeps the copy's first names; several name their first and last; both read back,
+    /// and nothing else does.
+    #[test]
+    fn group_stems_name_their_batches_and_read_back() {
+        let generation = "3f2a9c1b-77aa-4d00";
+        assert_eq!(group_stem(generation, &(7..8)), "3f2a9c1b77aa-0000000007");
+        assert_eq!(
+            group_stem(generation, &(7..12)),
+            "3f2a9c1b77aa-0000000007-0000000011"
+        );
+        for batches in [7..8, 7..12, 0..1] {
+            let name = format!("{}.zstd.parquet", group_stem(generation, &batches));
+            assert_eq!(
+                parse_group_stem(&name),
+                Some(("3f2a9c1b77aa".to_string(), batches))
+            );
+        }
+        assert_eq!(
+            parse_group_stem(
+                &quarantine_key(generation, &(3..5)).replace(&quarantine_prefix(), "")
+            ),
+            Some(("3f2a9c1b77aa".to_string(), 3..5))
+        );
+        for other in [
+            "x.zstd.parquet",
+            "3f2a9c1b77aa-7.zstd.parquet",
+            "3f2a9c1b77aa-0000000007-0000000007.zstd.parquet",
+            "3f2a9c1b77aa-0000000009-0000000007.zstd.parquet",
+            "3f2a9c1b77aa-0000000007-0000000009-0000000010.zstd.parquet",
+            "-0000000007.zstd.parquet",
+        ] {
+            assert_eq!(parse_group_stem(other), None, "{other}");
+        }
     }
 
     #[test]
@@ -177,7 +248,7 @@ mod tests {
     fn state_keys_carry_the_generation_tag() {
         assert_eq!(ledger_key("ab-cd"), "ocsf-state/atlassian_audit/abcd.json");
         assert_eq!(
-            quarantine_key("ab-cd", 3),
+            quarantine_key("ab-cd", &(3..4)),
             "ocsf-quarantine/atlassian_audit/abcd-0000000003.json.gz"
         );
     }

@@ -1,10 +1,11 @@
 use super::*;
 use crate::ocsf::parquet::event_uids;
 use crate::ocsf::OcsfClass;
-use crate::sink::{logs_key, MemorySink};
+use crate::sink::{logs_key, MemorySink, ObjectSink};
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -126,6 +127,8 @@ async fn each_class_goes_to_its_sources_folder() {
     assert_eq!(lake_ids(sink.as_ref()).await, ids);
 }
 
+/// A run's committed batches become one group: one object per class and event day however many
+/// batches wrote to the day (here both batches wrote to the same two hours).
 #[tokio::test]
 async fn committed_batches_become_one_object_per_class_and_day() {
     let (sink, mut ids) = archive(3).await;
@@ -134,8 +137,8 @@ async fn committed_batches_become_one_object_per_class_and_day() {
     let report = d.derive_committed(GENERATION, 2, None).await.unwrap();
     assert_eq!(report.batches, 2);
     assert_eq!(report.events, 20);
-    // 5 classes × 2 event days × 2 batches.
-    assert_eq!(report.objects, 20);
+    // 5 classes × 2 event days, for both batches together.
+    assert_eq!(report.objects, 10);
     ids.retain(|id| !id.starts_with("b2-"));
     ids.sort();
     assert_eq!(lake_ids(sink.as_ref()).await, ids);
@@ -143,10 +146,8 @@ async fn committed_batches_become_one_object_per_class_and_day() {
     assert_eq!(
         keys,
         vec![
-            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260301/0f1e2d3c4b5a-0000000000.zstd.parquet",
-            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260301/0f1e2d3c4b5a-0000000001.zstd.parquet",
-            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260302/0f1e2d3c4b5a-0000000000.zstd.parquet",
-            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260302/0f1e2d3c4b5a-0000000001.zstd.parquet",
+            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260301/0f1e2d3c4b5a-0000000000-0000000001.zstd.parquet",
+            "ext/atlassian_auth/region=eu-west-1/accountId=123456789012/eventDay=20260302/0f1e2d3c4b5a-0000000000-0000000001.zstd.parquet",
         ]
     );
     // Nothing more until the next commit; then only the new batch.
@@ -178,8 +179,10 @@ async fn deriving_again_writes_the_same_bytes_under_the_same_keys() {
         .filter(|(k, _)| k.starts_with("ext/"))
         .map(|(k, o)| (k, o.body))
         .collect();
-    // The ledger lost: everything is derived again, to the same objects.
-    sink.put(
+    // The ledger unreadable: rebuilt from the objects' names, the last group (here the only
+    // one) is derived again, to the same objects.
+    BlobStore::put(
+        sink.as_ref(),
         "ocsf-state/atlassian_audit/0f1e2d3c4b5a.json",
         Bytes::from("{}"),
         "x",
@@ -247,7 +250,7 @@ async fn other_generations_are_left_to_their_own_task() {
         .derive_committed("another-generation", 5, None)
         .await
         .unwrap();
-    assert_eq!((report.batches, report.events), (5, 0));
+    assert_eq!((report.batches, report.events), (MAX_GROUP_BATCHES, 0));
     assert!(lake_ids(sink.as_ref()).await.is_empty());
 }
 
@@ -272,7 +275,7 @@ impl BlobStore for FailingWrite {
         if nth == self.n && !self.after {
             return Err(crash(key));
         }
-        self.inner.put(key, body, t).await?;
+        BlobStore::put(self.inner.as_ref(), key, body, t).await?;
         if nth == self.n {
             return Err(crash(key));
         }
@@ -292,15 +295,18 @@ fn crash(key: &str) -> StoreError {
     }
 }
 
+/// The crash matrix of one group: a crash before or after each of its writes (the ledger's
+/// record of the group, its 10 objects, the ledger's end), then, with the ledger kept or lost,
+/// more batches committed and derivations until all is derived: every event exactly once.
 #[tokio::test]
 async fn a_crash_at_any_write_leaves_every_event_exactly_once_after_the_next_derivation() {
-    let (_, mut expected) = archive(3).await;
+    let (_, mut expected) = archive(5).await;
     expected.sort();
-    // 3 batches × (10 objects + 1 ledger write).
-    let writes = 33;
+    // The group 0..3: its record in the ledger, 5 classes × 2 days, the ledger's end.
+    let writes = 12;
     for n in 0..writes {
-        for after in [false, true] {
-            let (sink, _) = archive(3).await;
+        for (after, ledger_lost) in [(false, false), (true, false), (false, true), (true, true)] {
+            let (sink, _) = archive(5).await;
             let failing = Arc::new(FailingWrite {
                 inner: sink.clone(),
                 n,
@@ -318,21 +324,52 @@ async fn a_crash_at_any_write_leaves_every_event_exactly_once_after_the_next_der
                 crashed.derive_committed(GENERATION, 3, None).await.is_err(),
                 "write {n} failed"
             );
-            derivation(sink.clone(), sink.clone())
-                .derive_committed(GENERATION, 3, None)
+            if ledger_lost {
+                ObjectSink::delete(
+                    sink.as_ref(),
+                    "ocsf-state/atlassian_audit/0f1e2d3c4b5a.json",
+                )
                 .await
                 .unwrap();
+            }
+            // Two more batches committed since: the group under way first, then the rest.
+            let d = derivation(sink.clone(), sink.clone());
+            while d
+                .derive_committed(GENERATION, 5, None)
+                .await
+                .unwrap()
+                .batches
+                > 0
+            {}
             assert_eq!(
                 lake_ids(sink.as_ref()).await,
                 expected,
-                "crash at write {n} (after: {after})"
+                "crash at write {n} (after: {after}, ledger lost: {ledger_lost})"
             );
         }
     }
 }
 
+/// A backlog is derived a group of at most MAX_GROUP_BATCHES a run.
 #[tokio::test]
-async fn a_deadline_stops_between_batches() {
+async fn a_run_derives_at_most_one_group() {
+    let (sink, ids) = archive(MAX_GROUP_BATCHES + 2).await;
+    let d = derivation(sink.clone(), sink.clone());
+    let first = d
+        .derive_committed(GENERATION, MAX_GROUP_BATCHES + 2, None)
+        .await
+        .unwrap();
+    assert_eq!((first.batches, first.objects), (MAX_GROUP_BATCHES, 10));
+    let second = d
+        .derive_committed(GENERATION, MAX_GROUP_BATCHES + 2, None)
+        .await
+        .unwrap();
+    assert_eq!((second.batches, second.objects), (2, 10));
+    assert_eq!(lake_ids(sink.as_ref()).await.len(), ids.len());
+}
+
+#[tokio::test]
+async fn a_deadline_stops_before_a_group() {
     let (sink, _) = archive(3).await;
     let d = derivation(sink.clone(), sink.clone());
     let report = d

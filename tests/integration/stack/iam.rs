@@ -17,6 +17,8 @@ fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
             .as_array()
             .expect("statements")
         {
+            // Optional statements too: `!If [cond, statement, AWS::NoValue]`.
+            let st = st.get("Fn::If").map_or(st, |args| &args[1]);
             assert_eq!(st["Effect"], "Allow");
             let stmt_actions: Vec<String> = match &st["Action"] {
                 Value::String(a) => vec![a.clone()],
@@ -104,6 +106,22 @@ fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
     let prefixes = listing["Condition"]["StringLike"]["s3:prefix"].to_string();
     assert!(prefixes.contains(&mark), "{prefixes}");
     assert!(prefixes.contains("${OutputPrefix}logs/*"), "{prefixes}");
+    // The OCSF copy lists its ledger, its quarantine and the copy's folders (a lost ledger is
+    // rebuilt from the names), nothing else.
+    let ocsf = role_statement(role, "ListTheOcsfLedgerAndQuarantine");
+    let prefixes = ocsf["Condition"]["StringLike"]["s3:prefix"].to_string();
+    for prefix in [
+        format!("${{OutputPrefix}}ocsf-state/{TABLE}/*"),
+        format!("${{OutputPrefix}}ocsf-quarantine/{TABLE}/*"),
+        "${OutputPrefix}ext/atlassian_*".to_string(),
+    ] {
+        assert!(prefixes.contains(&prefix), "{prefix}: {prefixes}");
+    }
+    let lake = role_statement(role, "ListTheOcsfCopyInSecurityLake");
+    assert_eq!(
+        lake["Condition"]["StringLike"]["s3:prefix"],
+        "ext/atlassian_*"
+    );
 }
 
 pub(super) fn role_statement<'a>(role: &'a Value, sid: &str) -> &'a Value {
@@ -111,8 +129,10 @@ pub(super) fn role_statement<'a>(role: &'a Value, sid: &str) -> &'a Value {
         .as_array()
         .into_iter()
         .flatten()
+        .map(|p| p.get("Fn::If").map_or(p, |args| &args[1]))
         .filter_map(|p| p["PolicyDocument"]["Statement"].as_array())
         .flatten()
+        .map(|s| s.get("Fn::If").map_or(s, |args| &args[1]))
         .find(|s| s["Sid"] == sid)
         .unwrap_or_else(|| panic!("statement {sid}"))
 }

@@ -1,6 +1,7 @@
-//! One committed archive batch to its OCSF objects: its hour objects read in time order, each
-//! line mapped, each class's records of each event day into one Parquet object, the lines that
-//! could not be mapped into the batch's OCSF quarantine object.
+//! A group of consecutive committed archive batches to their OCSF objects: their hour objects
+//! read in time order (an hour several batches wrote to, late events, read as one), each line
+//! mapped, each class's records of each event day into one Parquet object, the lines that could
+//! not be mapped into the group's OCSF quarantine object.
 use super::{DeriveError, DeriveReport};
 use crate::ocsf::class::OcsfClass;
 use crate::ocsf::layout::{
@@ -15,8 +16,9 @@ use flate2::write::GzEncoder;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::ops::Range;
 
-/// What one batch becomes before it is written.
+/// What one group becomes before it is written.
 #[derive(Default)]
 struct Derived {
     writers: BTreeMap<(OcsfClass, String), ClassWriter>,
@@ -24,33 +26,36 @@ struct Derived {
     events: u64,
 }
 
-pub struct BatchInput<'a> {
+pub struct GroupInput<'a> {
     pub generation: &'a str,
-    pub sequence: u64,
-    /// The batch's archive objects (one per event hour).
+    pub batches: Range<u64>,
+    /// The batches' archive objects (one per batch and event hour).
     pub objects: Vec<ArchiveObject>,
 }
 
-/// Derives one batch: reads, maps and writes. Returns what it wrote.
-pub async fn derive_batch(
+/// Derives one group: reads, maps and writes. Returns what it wrote.
+pub async fn derive_group(
     archive: &dyn BlobStore,
     lake: &dyn BlobStore,
     state: &dyn BlobStore,
     folders: &SourceFolders,
     partition: &Partition,
-    mut input: BatchInput<'_>,
+    mut input: GroupInput<'_>,
 ) -> Result<DeriveReport, DeriveError> {
     input.objects.sort();
     let mut derived = Derived::default();
-    for object in &input.objects {
-        let Some(body) = archive.get(&object.key).await? else {
-            return Err(DeriveError::ArchiveObjectMissing(object.key.clone()));
-        };
-        let text = gunzip(&object.key, &body)?;
-        add_hour(&mut derived, &object.key, &text)?;
+    for hour in input.objects.chunk_by(|a, b| a.hour == b.hour) {
+        let mut lines = Vec::with_capacity(hour.len());
+        for object in hour {
+            let Some(body) = archive.get(&object.key).await? else {
+                return Err(DeriveError::ArchiveObjectMissing(object.key.clone()));
+            };
+            lines.push((object.key.as_str(), gunzip(&object.key, &body)?));
+        }
+        add_hour(&mut derived, &lines)?;
     }
     let mut report = DeriveReport {
-        batches: 1,
+        batches: input.batches.end - input.batches.start,
         events: derived.events,
         quarantined: derived.quarantine.len() as u64,
         ..DeriveReport::default()
@@ -62,7 +67,7 @@ pub async fn derive_batch(
             partition,
             &day,
             input.generation,
-            input.sequence,
+            &input.batches,
         );
         let bytes = writer.finish()?;
         report.bytes += bytes.len() as u64;
@@ -70,7 +75,7 @@ pub async fn derive_batch(
         report.objects += 1;
     }
     if !derived.quarantine.is_empty() {
-        let key = quarantine_key(input.generation, input.sequence);
+        let key = quarantine_key(input.generation, &input.batches);
         state
             .put(&key, gzip_lines(&derived.quarantine)?, NDJSON_GZIP)
             .await?;
@@ -78,11 +83,15 @@ pub async fn derive_batch(
     Ok(report)
 }
 
-/// One hour object's lines: mapped, sorted by time within each class (the hour objects come in
-/// time order, so each class's object is in time order), appended to their writers.
-fn add_hour(derived: &mut Derived, key: &str, text: &str) -> Result<(), DeriveError> {
+/// One event hour's lines (of each object the group holds for it, with its key): mapped, sorted
+/// by time within each class (the hours come in time order, so each class's object is in time
+/// order), appended to their writers.
+fn add_hour(derived: &mut Derived, objects: &[(&str, String)]) -> Result<(), DeriveError> {
     let mut by_class: BTreeMap<(OcsfClass, String), Vec<(i64, Value)>> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    let lines = objects
+        .iter()
+        .flat_map(|(key, text)| text.lines().map(move |line| (*key, line)));
+    for (key, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
         derived.events += 1;
         match map_line(line) {
             Ok(m) => by_class
