@@ -4,7 +4,7 @@
 //!   temporary directory), credentials given as `ATLASSIAN_ORG_ID` + `ATLASSIAN_API_KEY`; or
 //! - [`Storage::Moto`]: in moto, a bucket, a checkpoint table and a secret holding the
 //!   credentials, as the Lambda is deployed.
-use super::faults::Faults;
+use crate::faults::Faults;
 use atlassian_audit::checkpoint::{
     CheckpointStore, DynamoDbCheckpointStore, Fence, FileCheckpointStore, Mark,
     MonotonicCheckpoints, StoredCheckpoint,
@@ -80,17 +80,11 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// The CLI's binary. It belongs to the workspace's `atlassian-audit-cli` package, so cargo sets
-/// no `CARGO_BIN_EXE_` for it here: it sits next to this package's binaries. Plain `cargo test`
-/// on the workspace and `make test` build it; `cargo test --test aws` alone does not.
+/// no `CARGO_BIN_EXE_` for it: it sits next to the root package's binaries
+/// ([`crate::workspace_binary`]). Plain `cargo test` on the workspace and `make test` build it;
+/// `cargo test --test aws` alone does not.
 pub fn cli_binary() -> PathBuf {
-    let lambda = Path::new(env!("CARGO_BIN_EXE_atlassian-audit-lambda"));
-    let cli = lambda.with_file_name(format!("atlassian-audit{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        cli.exists(),
-        "the CLI binary {} is missing: run `cargo build -p atlassian-audit-cli` first (plain `cargo test` on the whole workspace builds it)",
-        cli.display()
-    );
-    cli
+    crate::workspace_binary("atlassian-audit", "atlassian-audit-cli")
 }
 
 const NEEDS_MOTO: &str = "this test needs moto, the AWS emulator: run `make test`, or start it with `eval \"$(scripts/moto.sh start)\"` and run `cargo test --test aws`";
