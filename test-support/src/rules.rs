@@ -29,7 +29,7 @@ fn event(n: u32, action: &str) -> Value {
 
 /// The rule ids `pack` raises alerts for over three groups created, a token created and a
 /// token revoked.
-pub fn alerted_rules(pack: &RulePack) -> BTreeSet<String> {
+fn alerted_rules(pack: &RulePack) -> BTreeSet<String> {
     let mut events: Vec<Value> = (0..3).map(|n| event(n, "group_created")).collect();
     events.push(event(10, "api_token_created"));
     events.push(event(11, "api_token_revoked"));
