@@ -2,9 +2,7 @@
 //! columns the Parquet writer writes, class by class, and read the layout the derivation writes.
 use atlassian_audit::ocsf::parquet::glue_columns;
 use atlassian_audit::ocsf::OcsfClass;
-
-#[path = "support/template.rs"]
-mod template_file;
+use atlassian_audit_test_support::template::template;
 
 fn table_resource(class: OcsfClass) -> String {
     let mut name = String::from("Ocsf");
@@ -21,7 +19,7 @@ fn table_resource(class: OcsfClass) -> String {
 
 #[test]
 fn each_class_table_declares_the_writers_columns() {
-    let t = template_file::template();
+    let t = template();
     for class in OcsfClass::ALL {
         let name = table_resource(class);
         let table = &t["Resources"][name.as_str()];
@@ -67,7 +65,7 @@ fn each_class_table_declares_the_writers_columns() {
 /// functions/security_lake_sources.py byte for byte (the file its Python tests run).
 #[test]
 fn the_stack_registers_each_class_as_its_own_custom_source() {
-    let t = template_file::template();
+    let t = template();
     let sources = &t["Resources"]["OcsfCustomSources"];
     assert_eq!(sources["Condition"], "OcsfToSecurityLake");
     assert_eq!(sources["Type"], "Custom::SecurityLakeCustomSources");

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use atlassian_audit::normalize::{Normalizer, Outcome, SourceInfo};
 use atlassian_audit::sink::logs_key;
+use atlassian_audit_test_support::template::template;
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -654,10 +655,6 @@ fn the_partition_projection_yields_exactly_the_sinks_keys() {
 }
 
 // ---- template.yaml ------------------------------------------------------------------------------
-
-#[path = "support/template.rs"]
-mod template_file;
-use template_file::template;
 
 fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
     let r = &t["Resources"][name];

@@ -8,13 +8,10 @@ use atlassian_audit::dispatch::TaskMessage;
 use atlassian_audit::lambda::{SqsBatchResponse, TASK_FAILED};
 use atlassian_audit::metrics::{BACKFILL_PROGRESS_PERCENT, CLOUDWATCH_METRICS, DIMENSION};
 use atlassian_audit::registry::TaskKind;
+use atlassian_audit_test_support::template::template;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-
-#[path = "support/template.rs"]
-mod template_file;
-use template_file::template;
 
 /// The template with `SourcesRegistry=Enabled` and every other parameter at its default.
 struct Registry {

@@ -1,4 +1,4 @@
-//! The checkpoint store and object sink contracts (tests/support/contract.rs) on DynamoDB and
+//! The checkpoint store and object sink contracts (test-support/src/contract.rs) on DynamoDB and
 //! S3, in moto: one table or bucket a case.
 use crate::support::contract::{
     marks_contract, sink_contract, store_contract, SinkUnderTest, StoreUnderTest,

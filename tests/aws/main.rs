@@ -6,9 +6,7 @@
 //!
 //! Everything else (the pipeline's behaviour on local storage, the template, the contracts of
 //! the local stores and sinks) is in the `integration` target, which needs no AWS.
-#[allow(dead_code)]
-#[path = "../support/mod.rs"]
-mod support;
+use atlassian_audit_test_support as support;
 
 mod contract;
 mod dispatch;

@@ -12,9 +12,7 @@
 //! `cargo test --test campaign` runs the short form (CI); the long one:
 //! `cargo test --test campaign -- --passes 1200 --backlog 20000 --seed <seed>` (needs moto:
 //! `eval "$(scripts/moto.sh start)"`).
-#[allow(dead_code)]
-#[path = "../support/mod.rs"]
-mod support;
+use atlassian_audit_test_support as support;
 
 mod aws_proxy;
 mod fleet;

@@ -1,4 +1,4 @@
-//! The checkpoint store and object sink contracts (tests/support/contract.rs) on the stores and
+//! The checkpoint store and object sink contracts (test-support/src/contract.rs) on the stores and
 //! sinks that need no AWS: the state file and the directory the CLI uses, and the in-memory
 //! test doubles. (DynamoDB and S3: in the `aws` target.)
 use crate::support::contract::{

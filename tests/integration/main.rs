@@ -5,9 +5,7 @@
 //!
 //! What is about AWS itself (Secrets Manager, DynamoDB, S3 and its object metadata) is in the
 //! `aws` target, run against moto by `make test` (`cargo test --test aws`).
-#[allow(dead_code)]
-#[path = "../support/mod.rs"]
-mod support;
+use atlassian_audit_test_support as support;
 
 mod aws_faults;
 mod contract;

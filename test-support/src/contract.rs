@@ -43,12 +43,11 @@ impl SinkUnderTest {
     }
 }
 
-/// One test for each case of [`store`], on the store `$subject` makes. (The campaign includes
-/// this module and uses neither macro.)
-#[allow(unused_macros)]
+/// One test for each case of [`store`], on the store `$subject` makes.
+#[macro_export]
 macro_rules! store_contract {
     ($subject:expr) => {
-        $crate::support::contract::store_contract!(@cases $subject;
+        $crate::store_contract!(@cases $subject;
             the_first_acquire_creates_the_record_with_the_new_generation,
             a_second_owner_is_refused_while_the_lease_is_held,
             an_expired_lease_is_taken_over,
@@ -62,19 +61,18 @@ macro_rules! store_contract {
     (@cases $subject:expr; $($case:ident),* $(,)?) => {$(
         #[tokio::test]
         async fn $case() {
-            let subject: $crate::support::contract::StoreUnderTest = $subject;
-            $crate::support::contract::store::$case(subject.store.clone()).await;
+            let subject: $crate::contract::StoreUnderTest = $subject;
+            $crate::contract::store::$case(subject.store.clone()).await;
         }
     )*};
 }
-#[allow(unused_imports)]
-pub(crate) use store_contract;
+pub use crate::store_contract;
 
 /// One test for each case of [`sink`], on the sink `$subject` makes.
-#[allow(unused_macros)]
+#[macro_export]
 macro_rules! sink_contract {
     ($subject:expr) => {
-        $crate::support::contract::sink_contract!(@cases $subject;
+        $crate::sink_contract!(@cases $subject;
             a_put_object_reads_back_byte_for_byte,
             a_put_over_an_object_replaces_it,
             a_delete_removes_the_object_and_only_it,
@@ -86,20 +84,19 @@ macro_rules! sink_contract {
     (@cases $subject:expr; $($case:ident),* $(,)?) => {$(
         #[tokio::test]
         async fn $case() {
-            let subject: $crate::support::contract::SinkUnderTest = $subject;
-            $crate::support::contract::sink::$case(subject.sink.clone(), &subject.read).await;
+            let subject: $crate::contract::SinkUnderTest = $subject;
+            $crate::contract::sink::$case(subject.sink.clone(), &subject.read).await;
         }
     )*};
 }
-#[allow(unused_imports)]
-pub(crate) use sink_contract;
+pub use crate::sink_contract;
 
 /// One test for each case of [`marks`], on the high-water marks `$subject` makes (a
 /// `(Arc<dyn HighWaterMarks>, keep)` pair).
-#[allow(unused_macros)]
+#[macro_export]
 macro_rules! marks_contract {
     ($subject:expr) => {
-        $crate::support::contract::marks_contract!(@cases $subject;
+        $crate::marks_contract!(@cases $subject;
             an_absent_mark_reads_as_none,
             a_mark_reads_back_and_a_later_one_replaces_it,
             each_source_has_its_own_mark,
@@ -110,16 +107,14 @@ macro_rules! marks_contract {
         #[tokio::test]
         async fn $case() {
             let (marks, _keep) = $subject;
-            $crate::support::contract::marks::$case(marks).await;
+            $crate::contract::marks::$case(marks).await;
         }
     )*};
 }
-#[allow(unused_imports)]
-pub(crate) use marks_contract;
+pub use crate::marks_contract;
 
 /// The high-water marks' rules: what was written is what is read, one mark a source, and a write
 /// lands only on the version it names.
-#[allow(dead_code)]
 pub mod marks {
     use super::{Arc, HighWaterMarks};
     use atlassian_audit::checkpoint::high_water::raise;
@@ -212,7 +207,7 @@ pub mod marks {
 
 /// The checkpoint store's rules: the lease decides who may move a checkpoint.
 pub mod store {
-    use crate::support::harness::unique;
+    use crate::harness::unique;
     use atlassian_audit::checkpoint::{
         Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, PendingBatch, RecentEvents,
         LONGEST_LEASE,

@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 /// The reason given by an injected failure.
 pub const INJECTED: &str = "injected by the test";
 /// The reason given when an effect took place but its answer was "lost".
-pub const LOST: &str = "the answer was lost (injected by the test)";
+const LOST: &str = "the answer was lost (injected by the test)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -185,7 +185,7 @@ impl Faults {
     }
 
     /// `store`, through this plan.
-    pub fn store(&self, store: Arc<dyn CheckpointStore>) -> Arc<dyn CheckpointStore> {
+    pub(crate) fn store(&self, store: Arc<dyn CheckpointStore>) -> Arc<dyn CheckpointStore> {
         Arc::new(Faulty {
             inner: store,
             faults: self.clone(),
@@ -193,7 +193,7 @@ impl Faults {
     }
 
     /// `sink`, through this plan.
-    pub fn sink(&self, sink: Arc<dyn ObjectSink>) -> Arc<dyn ObjectSink> {
+    pub(crate) fn sink(&self, sink: Arc<dyn ObjectSink>) -> Arc<dyn ObjectSink> {
         Arc::new(Faulty {
             inner: sink,
             faults: self.clone(),
@@ -201,7 +201,7 @@ impl Faults {
     }
 
     /// `marks`, through this plan.
-    pub fn marks(&self, marks: Arc<dyn HighWaterMarks>) -> Arc<dyn HighWaterMarks> {
+    pub(crate) fn marks(&self, marks: Arc<dyn HighWaterMarks>) -> Arc<dyn HighWaterMarks> {
         Arc::new(Faulty {
             inner: marks,
             faults: self.clone(),
@@ -209,7 +209,7 @@ impl Faults {
     }
 
     /// `notifier`, through this plan.
-    pub fn notifier(&self, notifier: Arc<dyn AlertNotifier>) -> Arc<dyn AlertNotifier> {
+    pub(crate) fn notifier(&self, notifier: Arc<dyn AlertNotifier>) -> Arc<dyn AlertNotifier> {
         Arc::new(Faulty {
             inner: notifier,
             faults: self.clone(),
@@ -217,7 +217,7 @@ impl Faults {
     }
 
     /// `source`, through this plan.
-    pub fn source(&self, source: Arc<dyn EventSource>) -> Arc<dyn EventSource> {
+    pub(crate) fn source(&self, source: Arc<dyn EventSource>) -> Arc<dyn EventSource> {
         Arc::new(Faulty {
             inner: source,
             faults: self.clone(),

@@ -199,7 +199,7 @@ pub fn without_single_org_settings(cmd: &mut tokio::process::Command) {
 }
 
 /// The secret id the fleet's source of `org_id` names.
-pub fn secret_of(org_id: &str) -> String {
+fn secret_of(org_id: &str) -> String {
     format!("atlassian-audit/{org_id}")
 }
 

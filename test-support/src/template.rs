@@ -1,12 +1,12 @@
 //! `template.yaml` as JSON, read once by each test target that ties the stack to the code
-//! (`tests/integration/stack.rs`, `tests/stack_registry.rs`).
+//! (`tests/integration/stack/`, `tests/stack_registry.rs`, `tests/ocsf_tables.rs`,
+//! `tests/query_schema.rs`).
 use serde_json::{json, Value};
-use std::path::Path;
 
 /// The template as JSON, short-form tags turned into their long form (`!Ref X` → `{"Ref": "X"}`,
 /// `!GetAtt A.B` → `{"Fn::GetAtt": ["A", "B"]}`, `!If [...]` → `{"Fn::If": [...]}`).
 pub fn template() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
+    let path = crate::repo_root().join("template.yaml");
     let text = std::fs::read_to_string(&path).expect("template.yaml is readable");
     let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("template.yaml is YAML");
     to_json(&yaml)

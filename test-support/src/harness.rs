@@ -1,10 +1,10 @@
 //! A test environment: a simulated org on loopback, and storage of its own (tests run in
 //! parallel), either
-//! - [`Storage::Local`]: the product's own local storage (a state file and a directory, in a
+//! - [`TestEnv::local`]: the product's own local storage (a state file and a directory, in a
 //!   temporary directory), credentials given as `ATLASSIAN_ORG_ID` + `ATLASSIAN_API_KEY`; or
-//! - [`Storage::Moto`]: in moto, a bucket, a checkpoint table and a secret holding the
+//! - [`TestEnv::on_moto`]: in moto, a bucket, a checkpoint table and a secret holding the
 //!   credentials, as the Lambda is deployed.
-use super::faults::Faults;
+use crate::faults::Faults;
 use atlassian_audit::checkpoint::{
     CheckpointStore, DynamoDbCheckpointStore, Fence, FileCheckpointStore, Mark,
     MonotonicCheckpoints, StoredCheckpoint,
@@ -80,17 +80,11 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// The CLI's binary. It belongs to the workspace's `atlassian-audit-cli` package, so cargo sets
-/// no `CARGO_BIN_EXE_` for it here: it sits next to this package's binaries. Plain `cargo test`
-/// on the workspace and `make test` build it; `cargo test --test aws` alone does not.
+/// no `CARGO_BIN_EXE_` for it: it sits next to the root package's binaries
+/// ([`crate::workspace_binary`]). Plain `cargo test` on the workspace and `make test` build it;
+/// `cargo test --test aws` alone does not.
 pub fn cli_binary() -> PathBuf {
-    let lambda = Path::new(env!("CARGO_BIN_EXE_atlassian-audit-lambda"));
-    let cli = lambda.with_file_name(format!("atlassian-audit{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        cli.exists(),
-        "the CLI binary {} is missing: run `cargo build -p atlassian-audit-cli` first (plain `cargo test` on the whole workspace builds it)",
-        cli.display()
-    );
-    cli
+    crate::workspace_binary("atlassian-audit", "atlassian-audit-cli")
 }
 
 const NEEDS_MOTO: &str = "this test needs moto, the AWS emulator: run `make test`, or start it with `eval \"$(scripts/moto.sh start)\"` and run `cargo test --test aws`";
@@ -116,15 +110,6 @@ pub fn require_moto() -> String {
     endpoint
 }
 
-/// Where a [`TestEnv`] keeps its checkpoint and objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Storage {
-    /// A state file and a directory (the CLI's `--state-file` and `--out-dir`).
-    Local,
-    /// DynamoDB, S3 and Secrets Manager in moto.
-    Moto,
-}
-
 /// A test environment's resources in moto.
 pub struct Moto {
     pub bucket: String,
@@ -134,8 +119,12 @@ pub struct Moto {
     pub secrets: aws_sdk_secretsmanager::Client,
 }
 
+/// Where a [`TestEnv`] keeps its checkpoint and objects.
 enum Backing {
+    /// A state file and a directory (the CLI's `--state-file` and `--out-dir`), in this
+    /// temporary directory.
     Local(tempfile::TempDir),
+    /// DynamoDB, S3 and Secrets Manager in moto.
     Moto(Moto),
 }
 
@@ -154,13 +143,6 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
-    pub async fn new(storage: Storage, org_config: SimulatedOrgConfig) -> TestEnv {
-        match storage {
-            Storage::Local => TestEnv::local(org_config).await,
-            Storage::Moto => TestEnv::on_moto(org_config).await,
-        }
-    }
-
     /// A simulated org, and local storage in a temporary directory.
     pub async fn local(org_config: SimulatedOrgConfig) -> TestEnv {
         let org = start_org(org_config).await;
@@ -225,13 +207,6 @@ impl TestEnv {
         }
     }
 
-    pub fn storage(&self) -> Storage {
-        match self.backing {
-            Backing::Local(_) => Storage::Local,
-            Backing::Moto(_) => Storage::Moto,
-        }
-    }
-
     /// The bucket, table and secret; only on moto.
     pub fn moto(&self) -> &Moto {
         match &self.backing {
@@ -253,7 +228,7 @@ impl TestEnv {
     }
 
     /// Where a local environment's checkpoint goes (`--state-file`).
-    pub fn state_file(&self) -> PathBuf {
+    pub(crate) fn state_file(&self) -> PathBuf {
         self.local_dir().join("state.json")
     }
 
@@ -298,7 +273,7 @@ impl TestEnv {
         for (name, value) in &self.settings {
             cmd.env(name, value);
         }
-        if self.storage() == Storage::Local {
+        if let Backing::Local(_) = self.backing {
             cmd.arg("--out-dir")
                 .arg(self.out_dir())
                 .arg("--state-file")
@@ -374,7 +349,7 @@ impl TestEnv {
     }
 
     /// [`TestEnv::collector_with`], the source wrapped too.
-    pub async fn collector_wrapping(
+    async fn collector_wrapping(
         &self,
         wrap_source: impl FnOnce(Arc<dyn EventSource>) -> Arc<dyn EventSource>,
         wrap_sink: impl FnOnce(Arc<dyn ObjectSink>) -> Arc<dyn ObjectSink>,
@@ -475,7 +450,7 @@ impl TestEnv {
     }
 
     /// Someone with write access to the table deletes the source's record.
-    pub async fn delete_checkpoint(&self) {
+    pub(crate) async fn delete_checkpoint(&self) {
         match &self.backing {
             Backing::Local(_) => std::fs::remove_file(self.state_file()).expect("delete the state"),
             Backing::Moto(m) => {
@@ -516,7 +491,7 @@ impl TestEnv {
     }
 
     /// The operator deletes the high-water mark (to accept a table reset on purpose).
-    pub async fn delete_mark(&self) {
+    pub(crate) async fn delete_mark(&self) {
         let key = atlassian_audit::checkpoint::high_water::mark_key(SOURCE_ID);
         match &self.backing {
             Backing::Local(_) => {
@@ -578,7 +553,7 @@ impl TestEnv {
     }
 
     /// The lines under logs/, by the sequence of the batch that wrote them (the end of the key).
-    pub async fn logs_by_batch(&self) -> BTreeMap<u64, Vec<Value>> {
+    async fn logs_by_batch(&self) -> BTreeMap<u64, Vec<Value>> {
         let mut batches: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
         for o in self.objects().await {
             if !o.key.starts_with("logs/") {
@@ -976,7 +951,7 @@ fn gunzip(key: &str, bytes: &[u8]) -> String {
 
 /// Every object under `dir`. The temporary files LocalDirSink renames into place are not
 /// objects (a killed run may leave one behind).
-pub fn local_objects(dir: &Path) -> Vec<StoredObject> {
+pub(crate) fn local_objects(dir: &Path) -> Vec<StoredObject> {
     let objects = atlassian_audit::sink::objects_under(dir).expect("a readable folder");
     objects
         .into_iter()

@@ -1,9 +1,15 @@
-//! Test code shared by the `integration` (no AWS), `aws` (moto) and `campaign` (moto) targets,
-//! included by each with `#[path = "../support/mod.rs"] mod support;`:
+//! Test code shared by the root package's test targets: `integration` (no AWS), `aws` (moto) and
+//! `campaign` (moto) use all of it, each with `use atlassian_audit_test_support as support;` at
+//! its root; `ocsf_tables`, `query_schema` and `stack_registry` use [`template`]:
 //! - [`harness`]: a test environment (a simulated org, and local or moto storage);
 //! - [`faults`]: one fault wrapper for any checkpoint store and object sink;
 //! - [`contract`]: the cases every checkpoint store and every object sink must pass;
-//! - [`rules`]: the user rule files of the detection tests, and what they must raise.
+//! - [`fleet`]: many simulated organizations collected as one registry;
+//! - [`rules`]: the user rule files of the detection tests, and what they must raise;
+//! - [`template`]: `template.yaml` as JSON.
+//!
+//! A crate of its own, not a module each target includes under `allow(dead_code)`: what only
+//! this crate uses is private to it, and a warning once unused.
 pub mod contract;
 pub mod fleet;
 pub mod faults;
@@ -12,7 +18,37 @@ pub mod rules;
 pub mod template;
 
 use simulated_org::{generate_events_for_org, generate_invalid_events_in, now_ms, SimulatedOrg};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The repository's root (the workspace's, where `template.yaml` and `tests/` are): this
+/// crate's folder is `test-support/` in it.
+pub(crate) fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("test-support/ is a folder of the repository")
+}
+
+/// A binary of another package of the workspace (`package` builds it). Cargo sets
+/// `CARGO_BIN_EXE_<name>` only for the binaries of the package under test, and only when it
+/// compiles that package's tests, so this crate finds it where cargo puts every binary: in
+/// `target/<profile>/`, the folder above the running test's executable
+/// (`target/<profile>/deps/<test>-<hash>`).
+pub(crate) fn workspace_binary(name: &str, package: &str) -> PathBuf {
+    let test = std::env::current_exe().expect("the running test's executable");
+    let deps = test.parent().expect("the test executable's folder");
+    let profile_dir = if deps.file_name().is_some_and(|n| n == "deps") {
+        deps.parent().expect("target/<profile>/")
+    } else {
+        deps
+    };
+    let binary = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "the binary {name} ({}) is missing: run `cargo build -p {package}` first (plain `cargo test` on the whole workspace builds it)",
+        binary.display()
+    );
+    binary
+}
 
 /// Appends a backlog of `valid` realistic events (and `invalid` ones spread through it) whose
 /// event times span the last `hours` hours.

@@ -6,16 +6,14 @@ use std::path::PathBuf;
 
 /// Replaces `api_token_revoked` (makes it obsolete), adds the threshold rule `group_churn` (3
 /// groups an hour).
-pub const USER_RULES: &str = include_str!("../fixtures/rules/user-rules.yaml");
+pub const USER_RULES: &str = include_str!("../../tests/fixtures/rules/user-rules.yaml");
 /// One mistake: rule `group_churn`'s `level` is `urgent`.
-pub const BAD_SEVERITY: &str = include_str!("../fixtures/rules/bad-severity.yaml");
+pub const BAD_SEVERITY: &str = include_str!("../../tests/fixtures/rules/bad-severity.yaml");
 pub const ADDED: &str = "group_churn";
 pub const DISABLED: &str = "api_token_revoked";
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/rules")
-        .join(name)
+    crate::repo_root().join("tests/fixtures/rules").join(name)
 }
 
 fn event(n: u32, action: &str) -> Value {
@@ -31,7 +29,7 @@ fn event(n: u32, action: &str) -> Value {
 
 /// The rule ids `pack` raises alerts for over three groups created, a token created and a
 /// token revoked.
-pub fn alerted_rules(pack: &RulePack) -> BTreeSet<String> {
+fn alerted_rules(pack: &RulePack) -> BTreeSet<String> {
     let mut events: Vec<Value> = (0..3).map(|n| event(n, "group_created")).collect();
     events.push(event(10, "api_token_created"));
     events.push(event(11, "api_token_revoked"));
