@@ -10,7 +10,9 @@
 //!   parsed) is matched by single-event rules, each match its own alert, but is not remembered:
 //!   it counts toward no threshold and never becomes the newest match the state is pruned by.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use hashbrown::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -171,10 +173,12 @@ impl DetectRun {
         if let Some(open) = state.open_alert(&rule.id, &key, event.time_ms, rule.dedup_period_ms) {
             open.add(event.time_ms, event.id);
             let id = open.id.clone();
-            self.note(id, vec![event.id.to_owned()], true);
+            self.note(id, [event.id], true);
             return;
         }
-        let seeds = match &rule.threshold {
+        // A threshold's window, read before the cap is asked (a count short of it opens
+        // nothing and is not over the cap).
+        let window = match &rule.threshold {
             Some(t) => {
                 let from = event.time_ms - t.window_ms;
                 let count = match t.distinct {
@@ -184,17 +188,18 @@ impl DetectRun {
                 if count < t.count as usize {
                     return;
                 }
-                state.window(&rule.id, &group_hash, from, event.time_ms)
+                Some(state.window(&rule.id, &group_hash, from, event.time_ms))
             }
-            None => vec![(event.time_ms, event.id.to_owned())],
+            None => None,
         };
         if !self.take_slot(rule, event) {
             return;
         }
+        let seeds = window.unwrap_or_else(|| vec![(event.time_ms, event.id.to_owned())]);
         let alert = open_alert(rule, &key, value, event.time_ms, &seeds);
         let id = alert.id.clone();
         self.state.open_new(alert);
-        self.note(id, seeds.into_iter().map(|(_, e)| e).collect(), false);
+        self.note(id, seeds.iter().map(|(_, e)| e.as_str()), false);
     }
 
     /// A match of a future-dated event: single-event rules raise an alert of its own; it counts
@@ -225,14 +230,17 @@ impl DetectRun {
         }
         let over = &mut self.over_cap;
         over.count += 1;
-        over.rules.insert(rule.id.clone());
-        over.severity = over.severity.max(Some(rule.severity));
-        let at = (event.time_ms, event.id.to_owned());
-        if over.first.as_ref().is_none_or(|f| at < *f) {
-            over.first = Some(at.clone());
+        // Past the cap every match comes here: strings are copied only when kept.
+        if !over.rules.contains(&rule.id) {
+            over.rules.insert(rule.id.clone());
         }
-        if over.last.as_ref().is_none_or(|l| at >= *l) {
-            over.last = Some(at);
+        over.severity = over.severity.max(Some(rule.severity));
+        let at = (event.time_ms, event.id);
+        if borrowed(&over.first).is_none_or(|f| at < f) {
+            over.first = Some((at.0, at.1.to_owned()));
+        }
+        if borrowed(&over.last).is_none_or(|l| at >= l) {
+            over.last = Some((at.0, at.1.to_owned()));
         }
         if over.ids.len() < MAX_MATCHED_IDS {
             over.ids.push(event.id.to_owned());
@@ -240,7 +248,13 @@ impl DetectRun {
         false
     }
 
-    fn note(&mut self, alert: String, added: Vec<String>, was_open: bool) {
+    /// Counts `added` into the alert's touched entry; an id is copied only when kept.
+    fn note<'e>(
+        &mut self,
+        alert: String,
+        added: impl IntoIterator<Item = &'e str>,
+        was_open: bool,
+    ) {
         let at = match self.touched_at.get(&alert) {
             Some(at) => *at,
             None => {
@@ -255,8 +269,8 @@ impl DetectRun {
         };
         let entry = &mut self.touched[at];
         for id in added {
-            if entry.matched.len() < MAX_MATCHED_IDS && !entry.matched.contains(&id) {
-                entry.matched.push(id);
+            if entry.matched.len() < MAX_MATCHED_IDS && !entry.matched.iter().any(|m| m == id) {
+                entry.matched.push(id.to_owned());
             }
         }
     }
@@ -320,6 +334,11 @@ impl OverCap {
             source_label: String::new(),
         })
     }
+}
+
+/// A (time, event id) held, borrowed: compared with a match's without copying it.
+fn borrowed(held: &Option<(i64, String)>) -> Option<(i64, &str)> {
+    held.as_ref().map(|(t, e)| (*t, e.as_str()))
 }
 
 /// A new alert over `seeds` (oldest first, never empty): its id comes from the oldest.

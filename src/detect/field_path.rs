@@ -81,32 +81,47 @@ impl FieldPath {
         &self.steps
     }
 
-    /// Every non-null value the path reaches (several through `[]`, none when absent).
+    /// Every non-null value the path reaches (several through `[]`, none when absent), in
+    /// the order of the arrays.
     pub fn values<'a>(&self, event: &'a Value) -> Vec<&'a Value> {
-        let mut current = vec![event];
-        for step in &self.steps {
-            current = current
-                .into_iter()
-                .flat_map(|v| step_into(step, v))
-                .collect();
-        }
-        current.retain(|v| !v.is_null());
-        current
+        let mut out = Vec::new();
+        walk(event, &self.steps, &mut out);
+        out
     }
 }
 
-fn step_into<'a>(step: &Step, v: &'a Value) -> Vec<&'a Value> {
+/// The values `steps` reach from `v`, depth first (the order step-by-step would give), into
+/// `out`: one vector however many steps (a title renders a few paths for every match).
+fn walk<'a>(v: &'a Value, steps: &[Step], out: &mut Vec<&'a Value>) {
+    let Some((step, rest)) = steps.split_first() else {
+        if !v.is_null() {
+            out.push(v);
+        }
+        return;
+    };
     match step {
-        Step::Key(k) => v.get(k).into_iter().collect(),
-        Step::Index(i) if *i < MAX_ELEMENTS => v.get(*i).into_iter().collect(),
-        Step::Index(_) => Vec::new(),
-        Step::Each => v
-            .as_array()
-            .map(|a| a.iter().take(MAX_ELEMENTS).collect())
-            .unwrap_or_default(),
+        Step::Key(k) => {
+            if let Some(child) = v.get(k) {
+                walk(child, rest, out);
+            }
+        }
+        Step::Index(i) if *i < MAX_ELEMENTS => {
+            if let Some(child) = v.get(*i) {
+                walk(child, rest, out);
+            }
+        }
+        Step::Index(_) => {}
+        Step::Each => {
+            for child in v.as_array().into_iter().flatten().take(MAX_ELEMENTS) {
+                walk(child, rest, out);
+            }
+        }
         Step::Flatten => match v.as_array() {
-            Some(a) => a.iter().take(MAX_ELEMENTS).collect(),
-            None => vec![v],
+            Some(a) => a
+                .iter()
+                .take(MAX_ELEMENTS)
+                .for_each(|child| walk(child, rest, out)),
+            None => walk(v, rest, out),
         },
     }
 }
@@ -185,25 +200,48 @@ impl FieldRef {
     /// The values rendered as one line (`, `-joined, repeats dropped, at most
     /// [`MAX_VALUE_CHARS`] and an ellipsis in all), or `None` when absent.
     pub fn render(&self, event: &Value) -> Option<String> {
-        let mut seen: Vec<String> = Vec::new();
-        let mut chars = 0;
-        for v in self.values(event) {
-            let text = display_value(v);
-            if !seen.contains(&text) {
-                chars += text.chars().count() + 2;
-                seen.push(text);
+        let mut out = String::new();
+        self.render_into(event, &mut out).then_some(out)
+    }
+
+    /// [`FieldRef::render`] appended to `out`; `false` (nothing appended) when absent. One
+    /// value, the usual case, is written straight into `out`.
+    pub fn render_into(&self, event: &Value, out: &mut String) -> bool {
+        match self.values(event).as_slice() {
+            [] => false,
+            // At most MAX_VALUE_CHARS and an ellipsis: the join's clip would change nothing.
+            [one] => {
+                push_display(one, out);
+                true
             }
-            if chars > MAX_VALUE_CHARS {
-                break;
+            many => {
+                out.push_str(&render_many(many));
+                true
             }
         }
-        (!seen.is_empty()).then(|| clip(&seen.join(", "), MAX_VALUE_CHARS + 1))
     }
 
     /// The most characters [`FieldRef::render`] or its `(no …)` fallback can give.
     pub fn max_rendered_chars(&self) -> usize {
         (MAX_VALUE_CHARS + 1).max(self.describe().chars().count() + 4)
     }
+}
+
+/// Several values as [`FieldRef::render`] gives them.
+fn render_many(values: &[&Value]) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut chars = 0;
+    for v in values {
+        let text = display_value(v);
+        if !seen.contains(&text) {
+            chars += text.chars().count() + 2;
+            seen.push(text);
+        }
+        if chars > MAX_VALUE_CHARS {
+            break;
+        }
+    }
+    clip(&seen.join(", "), MAX_VALUE_CHARS + 1)
 }
 
 /// `text` cut to at most `max` characters, `…` standing for what was cut.
@@ -228,6 +266,23 @@ pub fn scalar_text(v: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+/// [`display_value`] appended to `out`; a string without a copy of its own.
+fn push_display(v: &Value, out: &mut String) {
+    let Value::String(s) = v else {
+        out.push_str(&display_value(v));
+        return;
+    };
+    // As display_value: the first MAX_VALUE_CHARS characters (its cut to MAX_TEXT_CHARS
+    // first changes nothing), an ellipsis if there were more.
+    let mut chars = s.chars();
+    for c in chars.by_ref().take(MAX_VALUE_CHARS) {
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    if chars.next().is_some() {
+        out.push('…');
     }
 }
 

@@ -3,17 +3,38 @@
 //! holds one of them. Rules match on `attributes.action` first, and few events are admin
 //! actions, so the page path parses only those lines a second time instead of all of them.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
-use memchr::memmem::Finder;
+use memchr::arch::all::packedpair::HeuristicFrequencyRank;
+use memchr::memmem::{Finder, FinderBuilder};
 
 use super::pack::RulePack;
 
 const ACTION_KEY: &str = "\"action\":\"";
 /// [`ACTION_KEY`]'s searcher (SIMD): the search over every line is most of the filter's cost.
-static ACTION_KEY_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(ACTION_KEY));
+/// It looks first for two of the key's bytes at their distance; memchr's own choice, made for
+/// prose, took `"` and `:`, which a JSON line holds at every key (0.6 µs a line in `perf`).
+static ACTION_KEY_FINDER: LazyLock<Finder<'static>> =
+    LazyLock::new(|| FinderBuilder::new().build_forward_with_ranker(JsonRank, ACTION_KEY));
+
+/// How common a byte of [`ACTION_KEY`] is in the collector's lines: JSON's punctuation at
+/// every key; ids and words hold `a`, `t`, `i`, `n` more than `c` and `o`, and `c…o` three
+/// apart is rare outside `action` (a memchr heuristic, so a wrong guess costs speed, never a
+/// match).
+struct JsonRank;
+
+impl HeuristicFrequencyRank for JsonRank {
+    fn rank(&self, byte: u8) -> u8 {
+        match byte {
+            b'c' => 100,
+            b'o' => 110,
+            b'"' | b':' | b',' | b'{' | b'}' | b'[' | b']' => 255,
+            _ => 200,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct ActionFilter {
@@ -82,7 +103,7 @@ impl ActionFilter {
             };
             match found {
                 Some(None) => return true,
-                Some(Some(needles)) if line.contains('\\') || needles.is_match(line) => {
+                Some(Some(needles)) if needles.is_match(line) || line.contains('\\') => {
                     return true
                 }
                 _ => {}

@@ -22,8 +22,8 @@
 //! - **Indexed.** Lookups (seen, window, open alert, by id) go through maps rebuilt from the
 //!   lists when needed, so a batch of n matches costs about n lookups, not n².
 
+use hashbrown::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
 
 pub const MAX_MATCHES: usize = 1_000;
 pub const MAX_OPEN_ALERTS: usize = 100;
@@ -57,22 +57,32 @@ impl PartialEq for DetectState {
 
 impl Eq for DetectState {}
 
-/// Maps over the lists, for lookups in constant time.
+/// Maps over the lists, for lookups in constant time. Keyed by rule, then by event, group or
+/// key: a lookup borrows both strings (a key built per lookup was most of the engine's
+/// allocations), and only an entry inserted copies them.
 #[derive(Debug, Clone, Default)]
 struct Index {
-    /// `rule \0 event` of every match.
-    seen: HashSet<String>,
-    /// (time, event id) of each rule's matches per group (`rule \0 group`), sorted.
-    groups: HashMap<String, Vec<(i64, String)>>,
-    /// Positions in `open` per `rule \0 key`.
-    open: HashMap<String, Vec<usize>>,
+    /// The events each rule matched.
+    seen: Nested<()>,
+    /// (time, event id) of each rule's matches per group, sorted.
+    groups: Nested<Vec<(i64, String)>>,
+    /// Positions in `open` per rule and key.
+    open: Nested<Vec<usize>>,
     by_id: HashMap<String, usize>,
-    /// The counted value of each `rule \0 event` that has one (value_count thresholds).
-    values: HashMap<String, String>,
+    /// The counted value of each rule's event that has one (value_count thresholds).
+    values: Nested<String>,
 }
 
-fn pair(a: &str, b: &str) -> String {
-    format!("{a}\0{b}")
+/// A map keyed by two strings (rule, then event, group or key).
+type Nested<V> = HashMap<String, HashMap<String, V>>;
+
+fn get2<'m, V>(map: &'m Nested<V>, a: &str, b: &str) -> Option<&'m V> {
+    map.get(a)?.get(b)
+}
+
+/// The entry of (`a`, `b`), inserted empty if missing; the strings are copied only then.
+fn slot2<'m, V: Default>(map: &'m mut Nested<V>, a: &str, b: &str) -> &'m mut V {
+    map.entry_ref(a).or_default().entry_ref(b).or_default()
 }
 
 /// One event one rule matched. `group`: a hash of the threshold group ("" without threshold).
@@ -108,11 +118,16 @@ pub(super) struct OpenAlert {
 impl OpenAlert {
     pub fn add(&mut self, time_ms: i64, event: &str) {
         self.count += 1;
+        // Copied into the strings held (most matches move `last`: no new allocation each).
         if time_ms < self.first_ms {
-            (self.first_ms, self.first_event) = (time_ms, event.to_owned());
+            self.first_ms = time_ms;
+            self.first_event.clear();
+            self.first_event.push_str(event);
         }
         if time_ms >= self.last_ms {
-            (self.last_ms, self.last_event) = (time_ms, event.to_owned());
+            self.last_ms = time_ms;
+            self.last_event.clear();
+            self.last_event.push_str(event);
         }
     }
 }
@@ -171,25 +186,17 @@ impl DetectState {
         self.index.get_or_insert_with(|| {
             let mut index = Index::default();
             for m in matches {
-                index.seen.insert(pair(&m.rule, &m.event));
+                *slot2(&mut index.seen, &m.rule, &m.event) = ();
                 if let Some(v) = &m.value {
-                    index.values.insert(pair(&m.rule, &m.event), v.clone());
+                    *slot2(&mut index.values, &m.rule, &m.event) = v.clone();
                 }
-                index
-                    .groups
-                    .entry(pair(&m.rule, &m.group))
-                    .or_default()
-                    .push((m.time_ms, m.event.clone()));
+                slot2(&mut index.groups, &m.rule, &m.group).push((m.time_ms, m.event.clone()));
             }
-            for times in index.groups.values_mut() {
+            for times in index.groups.values_mut().flat_map(|g| g.values_mut()) {
                 times.sort();
             }
             for (at, a) in open.iter().enumerate() {
-                index
-                    .open
-                    .entry(pair(&a.rule, &a.key))
-                    .or_default()
-                    .push(at);
+                slot2(&mut index.open, &a.rule, &a.key).push(at);
                 index.by_id.insert(a.id.clone(), at);
             }
             index
@@ -197,21 +204,16 @@ impl DetectState {
     }
 
     pub(super) fn has_seen(&mut self, rule: &str, event: &str) -> bool {
-        self.index().seen.contains(&pair(rule, event))
+        get2(&self.index().seen, rule, event).is_some()
     }
 
     pub(super) fn record(&mut self, record: MatchRecord) {
         let index = self.index();
-        index.seen.insert(pair(&record.rule, &record.event));
+        *slot2(&mut index.seen, &record.rule, &record.event) = ();
         if let Some(v) = &record.value {
-            index
-                .values
-                .insert(pair(&record.rule, &record.event), v.clone());
+            *slot2(&mut index.values, &record.rule, &record.event) = v.clone();
         }
-        let times = index
-            .groups
-            .entry(pair(&record.rule, &record.group))
-            .or_default();
+        let times = slot2(&mut index.groups, &record.rule, &record.group);
         let entry = (record.time_ms, record.event.clone());
         let at = times.partition_point(|t| *t < entry);
         times.insert(at, entry);
@@ -226,7 +228,7 @@ impl DetectState {
         from: i64,
         to: i64,
     ) -> Vec<(i64, String)> {
-        let Some(times) = self.index().groups.get(&pair(rule, group)) else {
+        let Some(times) = get2(&self.index().groups, rule, group) else {
             return Vec::new();
         };
         let start = times.partition_point(|(t, _)| *t <= from);
@@ -236,7 +238,7 @@ impl DetectState {
 
     /// How many of the rule's matches in `group` have a time in `(from, to]`.
     pub(super) fn count_in_window(&mut self, rule: &str, group: &str, from: i64, to: i64) -> usize {
-        let Some(times) = self.index().groups.get(&pair(rule, group)) else {
+        let Some(times) = get2(&self.index().groups, rule, group) else {
             return 0;
         };
         let start = times.partition_point(|(t, _)| *t <= from);
@@ -258,7 +260,7 @@ impl DetectState {
         let values = &self.index().values;
         window
             .iter()
-            .filter_map(|(_, event)| values.get(&pair(rule, event)))
+            .filter_map(|(_, event)| get2(values, rule, event))
             .collect::<HashSet<_>>()
             .len()
     }
@@ -273,7 +275,7 @@ impl DetectState {
         period_ms: i64,
     ) -> Option<&mut OpenAlert> {
         self.index();
-        let positions = self.index.as_ref()?.open.get(&pair(rule, key))?;
+        let positions = get2(&self.index.as_ref()?.open, rule, key)?;
         let open = &self.open;
         let at = positions.iter().copied().find(|at| {
             open.get(*at)
@@ -285,11 +287,7 @@ impl DetectState {
     pub(super) fn open_new(&mut self, alert: OpenAlert) {
         let at = self.open.len();
         let index = self.index();
-        index
-            .open
-            .entry(pair(&alert.rule, &alert.key))
-            .or_default()
-            .push(at);
+        slot2(&mut index.open, &alert.rule, &alert.key).push(at);
         index.by_id.insert(alert.id.clone(), at);
         self.open.push(alert);
     }
@@ -337,7 +335,7 @@ impl DetectState {
     /// Drops the oldest tenth of the rule keeping the most until the JSON takes at most
     /// `max_bytes` (a function of the state alone, so a redone batch shrinks alike).
     fn shrink_to(&mut self, max_bytes: usize) {
-        while serde_json::to_vec(self).map_or(0, |v| v.len()) > max_bytes {
+        while json_len(self) > max_bytes {
             let mut sizes: HashMap<&str, usize> = HashMap::new();
             for rule in self
                 .matches
@@ -398,6 +396,26 @@ impl DetectState {
     }
 }
 
+/// How many bytes of JSON `value` serializes to, counted without building them (the state's
+/// 128 KiB, grown a piece at a time, were a large share of a batch's end).
+fn json_len(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
 /// Keeps, of each rule's entries, the newest `quota(rule)`; sorts the list oldest first
 /// (stable for equal times).
 fn keep_newest<T>(
@@ -406,14 +424,15 @@ fn keep_newest<T>(
     quota: impl Fn(&str) -> usize,
 ) {
     list.sort_by_key(|x| key(x).0);
-    let mut kept: HashMap<String, usize> = HashMap::new();
+    let mut kept: HashMap<&str, usize> = HashMap::new();
     let mut keep = vec![false; list.len()];
     for (at, x) in list.iter().enumerate().rev() {
         let rule = key(x).1;
-        let n = kept.entry(rule.clone()).or_default();
+        let n = kept.entry(rule.as_str()).or_default();
         *n += 1;
         keep[at] = *n <= quota(rule);
     }
+    drop(kept);
     let mut flags = keep.into_iter();
     list.retain(|_| flags.next().unwrap_or(false));
 }

@@ -89,10 +89,11 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Field(f) => match f.render(event) {
-                    Some(v) => out.push_str(&v),
-                    None => out.push_str(&format!("(no {})", f.describe())),
-                },
+                Part::Field(f) => {
+                    if !f.render_into(event, &mut out) {
+                        out.push_str(&format!("(no {})", f.describe()));
+                    }
+                }
             }
         }
         out
