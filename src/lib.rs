@@ -39,3 +39,7 @@ pub mod check;
 pub mod metrics;
 pub mod progress;
 pub mod malloc_arenas;
+
+// The unit tests' RFC 3339 times, in one place.
+#[cfg(test)]
+mod test_time;
