@@ -198,29 +198,28 @@ mod tests {
         }
     }
 
+    /// A request for source "s" at `now_ms`, with no fence to speak of.
+    fn request<'a>(lease: &'a Lease, now_ms: i64, new_generation: &'a str) -> AcquireRequest<'a> {
+        AcquireRequest {
+            source_id: "s",
+            lease,
+            fence: Fence::longest(),
+            now_ms,
+            new_generation,
+        }
+    }
+
     #[tokio::test]
     async fn the_lease_excludes_others_until_it_expires() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileCheckpointStore::new(dir.path().join("state.json"));
         let cp = store
-            .acquire(AcquireRequest {
-                source_id: "s",
-                lease: &lease("a", 1000),
-                fence: Fence::longest(),
-                now_ms: 0,
-                new_generation: "gen-a",
-            })
+            .acquire(request(&lease("a", 1000), 0, "gen-a"))
             .await
             .unwrap();
         assert_eq!(cp.generation, "gen-a");
         let err = store
-            .acquire(AcquireRequest {
-                source_id: "s",
-                lease: &lease("b", 2000),
-                fence: Fence::longest(),
-                now_ms: 500,
-                new_generation: "gen-b",
-            })
+            .acquire(request(&lease("b", 2000), 500, "gen-b"))
             .await
             .unwrap_err();
         assert!(matches!(
@@ -229,13 +228,7 @@ mod tests {
         ));
         // Expired: b takes over, and a can no longer save.
         let cp = store
-            .acquire(AcquireRequest {
-                source_id: "s",
-                lease: &lease("b", 2000),
-                fence: Fence::longest(),
-                now_ms: 1001,
-                new_generation: "gen-b",
-            })
+            .acquire(request(&lease("b", 2000), 1001, "gen-b"))
             .await
             .unwrap();
         assert_eq!(cp.generation, "gen-a", "the generation is kept");
