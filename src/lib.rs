@@ -18,9 +18,11 @@ pub mod detect;
 // Announcing alerts: SNS, EventBridge.
 pub mod notify;
 
-// What the adapters need: the API key and its secret, AWS error messages, durable local files.
+// What the adapters need: the API key and its secret, AWS error messages, where in S3 an
+// adapter's objects are, durable local files.
 pub mod credentials;
 pub mod aws_error;
+pub mod s3_location;
 pub mod durable_file;
 
 // Wiring: configuration resolved once, the sources registry, the composition root, the setup check, metrics, the CLI's
@@ -37,3 +39,7 @@ pub mod check;
 pub mod metrics;
 pub mod progress;
 pub mod malloc_arenas;
+
+// The unit tests' RFC 3339 times, in one place.
+#[cfg(test)]
+mod test_time;

@@ -17,10 +17,7 @@ struct App {
 }
 
 fn main() -> Result<(), Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(async_main())
+    atlassian_audit::lambda::block_on(async_main())
 }
 
 async fn async_main() -> Result<(), Error> {

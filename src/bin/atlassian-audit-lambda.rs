@@ -11,10 +11,7 @@ use std::sync::Arc;
 
 fn main() -> Result<(), Error> {
     atlassian_audit::malloc_arenas::limit();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(async_main())
+    atlassian_audit::lambda::block_on(async_main())
 }
 
 async fn async_main() -> Result<(), Error> {

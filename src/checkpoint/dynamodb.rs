@@ -1,6 +1,6 @@
 use super::{
-    Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, PendingBatch, RecentEvents,
-    StoredCheckpoint,
+    AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch,
+    RecentEvents, StoredCheckpoint,
 };
 use crate::detect::DetectState;
 use async_trait::async_trait;
@@ -151,19 +151,12 @@ fn num(v: impl ToString) -> AttributeValue {
 
 #[async_trait]
 impl CheckpointStore for DynamoDbCheckpointStore {
-    async fn acquire(
-        &self,
-        source_id: &str,
-        lease: &Lease,
-        _fence: Fence,
-        now_ms: i64,
-        new_generation: &str,
-    ) -> Result<Checkpoint, CheckpointError> {
+    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint, CheckpointError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(KEY, AttributeValue::S(source_id.to_string()))
+            .key(KEY, AttributeValue::S(request.source_id.to_string()))
             .update_expression(
                 "SET lease_owner = :owner, lease_until_ms = :until, \
                  generation = if_not_exists(generation, :generation), \
@@ -175,13 +168,16 @@ impl CheckpointStore for DynamoDbCheckpointStore {
                 "attribute_not_exists(lease_owner) OR lease_until_ms < :now \
                  OR lease_until_ms > :latest OR lease_owner = :owner",
             )
-            .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
-            .expression_attribute_values(":until", num(lease.until_ms))
-            .expression_attribute_values(":now", num(now_ms))
-            .expression_attribute_values(":latest", num(Lease::latest_valid_until_ms(now_ms)))
+            .expression_attribute_values(":owner", AttributeValue::S(request.lease.owner.clone()))
+            .expression_attribute_values(":until", num(request.lease.until_ms))
+            .expression_attribute_values(":now", num(request.now_ms))
+            .expression_attribute_values(
+                ":latest",
+                num(Lease::latest_valid_until_ms(request.now_ms)),
+            )
             .expression_attribute_values(
                 ":generation",
-                AttributeValue::S(new_generation.to_string()),
+                AttributeValue::S(request.new_generation.to_string()),
             )
             .expression_attribute_values(":zero", num(0))
             .return_values(ReturnValue::AllNew)
@@ -189,20 +185,20 @@ impl CheckpointStore for DynamoDbCheckpointStore {
             .await;
         match result {
             Ok(out) => {
-                let item = out
-                    .attributes
-                    .ok_or_else(|| self.corrupt(source_id, "the lease write returned no item"))?;
-                Ok(self.parse(source_id, &item)?.checkpoint)
+                let item = out.attributes.ok_or_else(|| {
+                    self.corrupt(request.source_id, "the lease write returned no item")
+                })?;
+                Ok(self.parse(request.source_id, &item)?.checkpoint)
             }
             Err(e) if is_condition_failure(&e) => {
                 let until_ms = self
-                    .load(source_id)
+                    .load(request.source_id)
                     .await?
                     .and_then(|s| s.lease)
                     .map(|l| l.until_ms)
                     .unwrap_or(0);
                 Err(CheckpointError::LeaseHeld {
-                    source_id: source_id.to_string(),
+                    source_id: request.source_id.to_string(),
                     until_ms,
                 })
             }

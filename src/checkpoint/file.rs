@@ -1,4 +1,6 @@
-use super::{Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, StoredCheckpoint};
+use super::{
+    AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint,
+};
 use crate::durable_file;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -94,17 +96,11 @@ where
 
 #[async_trait]
 impl CheckpointStore for FileCheckpointStore {
-    async fn acquire(
-        &self,
-        source_id: &str,
-        lease: &Lease,
-        _fence: Fence,
-        now_ms: i64,
-        new_generation: &str,
-    ) -> Result<Checkpoint, CheckpointError> {
-        let source_id = source_id.to_string();
-        let lease = lease.clone();
-        let generation = new_generation.to_string();
+    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint, CheckpointError> {
+        let source_id = request.source_id.to_string();
+        let lease = request.lease.clone();
+        let generation = request.new_generation.to_string();
+        let now_ms = request.now_ms;
         self.with_locked(move |contents| {
             let record = contents
                 .sources
@@ -193,6 +189,7 @@ impl CheckpointStore for FileCheckpointStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::Fence;
 
     fn lease(owner: &str, until_ms: i64) -> Lease {
         Lease {
@@ -201,17 +198,28 @@ mod tests {
         }
     }
 
+    /// A request for source "s" at `now_ms`, with no fence to speak of.
+    fn request<'a>(lease: &'a Lease, now_ms: i64, new_generation: &'a str) -> AcquireRequest<'a> {
+        AcquireRequest {
+            source_id: "s",
+            lease,
+            fence: Fence::longest(),
+            now_ms,
+            new_generation,
+        }
+    }
+
     #[tokio::test]
     async fn the_lease_excludes_others_until_it_expires() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileCheckpointStore::new(dir.path().join("state.json"));
         let cp = store
-            .acquire("s", &lease("a", 1000), Fence::longest(), 0, "gen-a")
+            .acquire(request(&lease("a", 1000), 0, "gen-a"))
             .await
             .unwrap();
         assert_eq!(cp.generation, "gen-a");
         let err = store
-            .acquire("s", &lease("b", 2000), Fence::longest(), 500, "gen-b")
+            .acquire(request(&lease("b", 2000), 500, "gen-b"))
             .await
             .unwrap_err();
         assert!(matches!(
@@ -220,7 +228,7 @@ mod tests {
         ));
         // Expired: b takes over, and a can no longer save.
         let cp = store
-            .acquire("s", &lease("b", 2000), Fence::longest(), 1001, "gen-b")
+            .acquire(request(&lease("b", 2000), 1001, "gen-b"))
             .await
             .unwrap();
         assert_eq!(cp.generation, "gen-a", "the generation is kept");

@@ -1,4 +1,6 @@
-use super::{Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, StoredCheckpoint};
+use super::{
+    AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint,
+};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -30,28 +32,21 @@ fn held_by(stored: &StoredCheckpoint, owner: &str) -> bool {
 
 #[async_trait]
 impl CheckpointStore for MemoryCheckpointStore {
-    async fn acquire(
-        &self,
-        source_id: &str,
-        lease: &Lease,
-        _fence: Fence,
-        now_ms: i64,
-        new_generation: &str,
-    ) -> Result<Checkpoint, CheckpointError> {
+    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint, CheckpointError> {
         let mut records = self.records();
         let stored = records
-            .entry(source_id.to_string())
+            .entry(request.source_id.to_string())
             .or_insert_with(|| StoredCheckpoint {
-                checkpoint: Checkpoint::new(new_generation.to_string()),
+                checkpoint: Checkpoint::new(request.new_generation.to_string()),
                 lease: None,
             });
-        if !Lease::may_take(stored.lease.as_ref(), &lease.owner, now_ms) {
+        if !Lease::may_take(stored.lease.as_ref(), &request.lease.owner, request.now_ms) {
             return Err(CheckpointError::LeaseHeld {
-                source_id: source_id.to_string(),
+                source_id: request.source_id.to_string(),
                 until_ms: stored.lease.as_ref().map_or(0, |l| l.until_ms),
             });
         }
-        stored.lease = Some(lease.clone());
+        stored.lease = Some(request.lease.clone());
         Ok(stored.checkpoint.clone())
     }
 

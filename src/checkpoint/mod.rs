@@ -159,22 +159,29 @@ pub enum CheckpointError {
     },
 }
 
+/// What a run asks of [`CheckpointStore::acquire`]; one struct, so that every store and wrapper
+/// names the request once rather than restating five parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct AcquireRequest<'a> {
+    pub source_id: &'a str,
+    /// The lease to take: its owner (the run) and its end.
+    pub lease: &'a Lease,
+    /// Where the run's writes stop ([`Fence`]: the lease's end less a margin, on the monotonic
+    /// clock): anything a store writes for the run besides the record itself (the high-water
+    /// mark), up to and including [`CheckpointStore::release`], it writes only before the fence.
+    pub fence: Fence,
+    /// The wall clock, against which the current lease is judged.
+    pub now_ms: i64,
+    /// The generation of a record created now.
+    pub new_generation: &'a str,
+}
+
 #[async_trait]
 pub trait CheckpointStore: Send + Sync {
-    /// Takes the lease on `source_id` when [`Lease::may_take`] allows it (free, expired, ours,
-    /// or expiring further ahead than any run may hold one), creating the record (with
-    /// `new_generation`) if there is none; returns the checkpoint. `fence` is where the run's
-    /// writes stop ([`Fence`]: the lease's end less a margin, on the monotonic clock): anything
-    /// a store writes for the run besides the record itself (the high-water mark), up to and
-    /// including [`CheckpointStore::release`], it writes only before the fence.
-    async fn acquire(
-        &self,
-        source_id: &str,
-        lease: &Lease,
-        fence: Fence,
-        now_ms: i64,
-        new_generation: &str,
-    ) -> Result<Checkpoint, CheckpointError>;
+    /// Takes the lease on the request's source when [`Lease::may_take`] allows it (free,
+    /// expired, ours, or expiring further ahead than any run may hold one), creating the record
+    /// (with `new_generation`) if there is none; returns the checkpoint.
+    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint, CheckpointError>;
 
     /// Stores `checkpoint`, only while `owner` still holds the lease.
     async fn save(

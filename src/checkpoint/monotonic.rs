@@ -15,7 +15,8 @@
 //! mark from such a run would make the new checkpoint look rewound and refuse every run.)
 use super::high_water::{self, HighWaterMarks, Mark, Raised, StoredMark};
 use super::{
-    Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, StoredCheckpoint, WentBackwards,
+    AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, Fence, StoredCheckpoint,
+    WentBackwards,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -123,18 +124,14 @@ impl MonotonicCheckpoints {
 
 #[async_trait]
 impl CheckpointStore for MonotonicCheckpoints {
-    async fn acquire(
-        &self,
-        source_id: &str,
-        lease: &Lease,
-        fence: Fence,
-        now_ms: i64,
-        new_generation: &str,
-    ) -> Result<Checkpoint, CheckpointError> {
-        let checkpoint = self
-            .inner
-            .acquire(source_id, lease, fence, now_ms, new_generation)
-            .await?;
+    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint, CheckpointError> {
+        let AcquireRequest {
+            source_id,
+            lease,
+            fence,
+            ..
+        } = request;
+        let checkpoint = self.inner.acquire(request).await?;
         self.update(source_id, |k| {
             k.saved = None;
             k.fence = Some(fence);
@@ -183,9 +180,25 @@ impl CheckpointStore for MonotonicCheckpoints {
 mod tests {
     use super::*;
     use crate::checkpoint::{
-        FileCheckpointStore, LocalDirHighWaterMarks, MemoryCheckpointStore, MemoryHighWaterMarks,
+        FileCheckpointStore, Lease, LocalDirHighWaterMarks, MemoryCheckpointStore,
+        MemoryHighWaterMarks,
     };
     use std::time::Duration;
+
+    /// A request for `source_id` at time 0, with no fence to speak of.
+    fn request<'a>(
+        source_id: &'a str,
+        lease: &'a Lease,
+        new_generation: &'a str,
+    ) -> AcquireRequest<'a> {
+        AcquireRequest {
+            source_id,
+            lease,
+            fence: Fence::longest(),
+            now_ms: 0,
+            new_generation,
+        }
+    }
 
     fn lease(owner: &str) -> Lease {
         Lease {
@@ -197,7 +210,7 @@ mod tests {
     /// Stores `checkpoint` straight into `inner`, as someone with write access to the table.
     async fn rewrite(inner: &MemoryCheckpointStore, checkpoint: &Checkpoint) {
         inner
-            .acquire("s", &lease("x"), Fence::longest(), 0, "unused")
+            .acquire(request("s", &lease("x"), "unused"))
             .await
             .unwrap();
         inner.save("s", "x", checkpoint).await.unwrap();
@@ -226,10 +239,7 @@ mod tests {
             let inner = Arc::new(MemoryCheckpointStore::new());
             let marks = Arc::new(MemoryHighWaterMarks::new());
             let store = process(&inner, &marks);
-            let mut checkpoint = store
-                .acquire("s", &lease("a"), Fence::longest(), 0, "g")
-                .await
-                .unwrap();
+            let mut checkpoint = store.acquire(request("s", &lease("a"), "g")).await.unwrap();
             checkpoint.sequence = 7;
             store.save("s", "a", &checkpoint).await.unwrap();
             store.release("s", "a").await.unwrap();
@@ -239,9 +249,7 @@ mod tests {
 
             // The same process, and a cold start.
             for store in [store, process(&inner, &marks)] {
-                let refused = store
-                    .acquire("s", &lease("b"), Fence::longest(), 0, "g")
-                    .await;
+                let refused = store.acquire(request("s", &lease("b"), "g")).await;
                 let message = match refused {
                     Err(e @ CheckpointError::WentBackwards(_)) => e.to_string(),
                     other => panic!("not refused: {other:?}"),
@@ -260,15 +268,12 @@ mod tests {
         let inner = Arc::new(MemoryCheckpointStore::new());
         let marks = Arc::new(MemoryHighWaterMarks::new());
         let store = process(&inner, &marks);
-        store
-            .acquire("s", &lease("a"), Fence::longest(), 0, "g")
-            .await
-            .unwrap();
+        store.acquire(request("s", &lease("a"), "g")).await.unwrap();
         store.release("s", "a").await.unwrap();
 
         let fresh_table = Arc::new(MemoryCheckpointStore::new());
         let refused = process(&fresh_table, &marks)
-            .acquire("s", &lease("b"), Fence::longest(), 0, "g2")
+            .acquire(request("s", &lease("b"), "g2"))
             .await;
         assert!(
             matches!(refused, Err(CheckpointError::WentBackwards(_))),
@@ -277,7 +282,7 @@ mod tests {
 
         let no_mark = Arc::new(MemoryHighWaterMarks::new());
         let taken = process(&fresh_table, &no_mark)
-            .acquire("s", &lease("b"), Fence::longest(), 0, "g2")
+            .acquire(request("s", &lease("b"), "g2"))
             .await
             .unwrap();
         assert_eq!(taken.generation, "g2");
@@ -289,24 +294,18 @@ mod tests {
         let inner = Arc::new(MemoryCheckpointStore::new());
         let marks = Arc::new(MemoryHighWaterMarks::new());
         let store = process(&inner, &marks);
-        let mut checkpoint = store
-            .acquire("s", &lease("a"), Fence::longest(), 0, "g")
-            .await
-            .unwrap();
+        let mut checkpoint = store.acquire(request("s", &lease("a"), "g")).await.unwrap();
         store.release("s", "a").await.unwrap();
         // Another process moved it on without raising the mark (it crashed first).
         checkpoint.sequence = 40;
         rewrite(&inner, &checkpoint).await;
         let found = process(&inner, &marks)
-            .acquire("s", &lease("b"), Fence::longest(), 0, "g")
+            .acquire(request("s", &lease("b"), "g"))
             .await
             .unwrap();
         assert_eq!(found.sequence, 40);
         assert_eq!(stored(&marks).await.map(|m| m.sequence), Some(40));
-        assert!(store
-            .acquire("t", &lease("b"), Fence::longest(), 0, "g2")
-            .await
-            .is_ok());
+        assert!(store.acquire(request("t", &lease("b"), "g2")).await.is_ok());
     }
 
     /// A run held up past its lease writes no mark. Here the source was reset on purpose while
@@ -327,7 +326,16 @@ mod tests {
             until_ms: span.as_millis() as i64,
         };
         let fence = Fence::new(tokio::time::Instant::now(), span);
-        let mut checkpoint = held.acquire("s", &a, fence, 0, "g").await.unwrap();
+        let mut checkpoint = held
+            .acquire(AcquireRequest {
+                source_id: "s",
+                lease: &a,
+                fence,
+                now_ms: 0,
+                new_generation: "g",
+            })
+            .await
+            .unwrap();
         checkpoint.sequence = 7;
         held.save("s", "a", &checkpoint).await.unwrap();
 
@@ -342,7 +350,13 @@ mod tests {
         );
 
         let taken = MonotonicCheckpoints::new(table, marks.clone())
-            .acquire("s", &lease("b"), Fence::longest(), 10_000, "g2")
+            .acquire(AcquireRequest {
+                source_id: "s",
+                lease: &lease("b"),
+                fence: Fence::longest(),
+                now_ms: 10_000,
+                new_generation: "g2",
+            })
             .await
             .expect("the run that takes over is not refused");
         assert_eq!(taken.generation, "g2");

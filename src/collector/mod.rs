@@ -44,7 +44,7 @@ use pass::Pass;
 pub use summary::{OcsfOutcome, RunSummary, StopReason};
 
 use crate::checkpoint::{
-    CheckpointError, CheckpointStore, Fence, Lease, LONGEST_LEASE, MAX_RUN_BUDGET,
+    AcquireRequest, CheckpointError, CheckpointStore, Fence, Lease, LONGEST_LEASE, MAX_RUN_BUDGET,
 };
 use crate::normalize::Normalizer;
 use crate::notify::NotifyError;
@@ -272,7 +272,13 @@ impl Collector {
         let generation = uuid::Uuid::new_v4().simple().to_string();
         let checkpoint = self
             .checkpoints
-            .acquire(source_id, &lease, fence, now_ms(), &generation)
+            .acquire(AcquireRequest {
+                source_id,
+                lease: &lease,
+                fence,
+                now_ms: now_ms(),
+                new_generation: &generation,
+            })
             .await?;
         let fetch_deadline = started + budget - flush_reserve(budget);
         let mut pass = Pass::new(

@@ -157,6 +157,17 @@ fn require_lambda_storage(config: &Config) -> Result<(), LambdaError> {
     Ok(())
 }
 
+/// Runs a function's `main` to its end on a multi-threaded runtime, as both functions do. Not
+/// `#[tokio::main]`: the collector limits malloc's arenas before the runtime starts its threads.
+pub fn block_on<E: From<std::io::Error>>(
+    main: impl std::future::Future<Output = Result<(), E>>,
+) -> Result<(), E> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(main)
+}
+
 /// JSON log lines for CloudWatch Logs (Lambda stamps the time), `RUST_LOG` or `info`; one per
 /// process, for the collector and the dispatcher alike.
 pub fn init_json_logging() {

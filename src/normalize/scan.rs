@@ -187,114 +187,112 @@ pub struct Member<'a> {
     pub value: &'a str,
 }
 
-/// The members of the object `text` (a valid JSON object, blanks around it allowed), in order.
-pub fn members<'a>(text: &'a str, skip: Skip<'a>) -> Members<'a> {
-    let (at, done) = inside(text, b'{');
-    Members {
-        text,
-        at,
-        done,
-        skip,
-    }
-}
-
-/// Where what `text` holds starts, after its `open` bracket, and whether there is nothing to
-/// read (it does not open with `open`).
-fn inside(text: &str, open: u8) -> (usize, bool) {
-    let b = text.as_bytes();
-    let at = skip_blank(b, 0);
-    (at + 1, b.get(at) != Some(&open))
-}
-
-pub struct Members<'a> {
+/// Where a walk over the items of one object or array stands: after the last item read, or done
+/// (the end, or text it cannot read).
+struct Walk<'a> {
     text: &'a str,
     at: usize,
     done: bool,
     skip: Skip<'a>,
 }
 
-impl<'a> Iterator for Members<'a> {
-    type Item = Member<'a>;
+impl<'a> Walk<'a> {
+    /// A walk inside `text`, which opens with `open` after any blanks (else there is nothing to
+    /// read).
+    fn inside(text: &'a str, open: u8, skip: Skip<'a>) -> Self {
+        let b = text.as_bytes();
+        let at = skip_blank(b, 0);
+        Walk {
+            text,
+            at: at + 1,
+            done: b.get(at) != Some(&open),
+            skip,
+        }
+    }
 
-    fn next(&mut self) -> Option<Member<'a>> {
+    /// Where the next item starts: past blanks and the comma before it. `None` once done.
+    fn next_start(&self) -> Option<usize> {
         if self.done {
             return None;
         }
         let b = self.text.as_bytes();
-        let mut i = skip_blank(b, self.at);
-        if b.get(i) == Some(&b',') {
-            i = skip_blank(b, i + 1);
-        }
+        let i = skip_blank(b, self.at);
+        Some(if b.get(i) == Some(&b',') {
+            skip_blank(b, i + 1)
+        } else {
+            i
+        })
+    }
+
+    /// Ends the walk.
+    fn stop<T>(&mut self) -> Option<T> {
+        self.done = true;
+        None
+    }
+}
+
+/// The members of the object `text` (a valid JSON object, blanks around it allowed), in order.
+pub fn members<'a>(text: &'a str, skip: Skip<'a>) -> Members<'a> {
+    Members(Walk::inside(text, b'{', skip))
+}
+
+pub struct Members<'a>(Walk<'a>);
+
+impl<'a> Iterator for Members<'a> {
+    type Item = Member<'a>;
+
+    fn next(&mut self) -> Option<Member<'a>> {
+        let walk = &mut self.0;
+        let i = walk.next_start()?;
+        let b = walk.text.as_bytes();
         if b.get(i) != Some(&b'"') {
-            self.done = true;
-            return None;
+            return walk.stop();
         }
         let (name_end, name_escaped) = string_end(b, i);
         let colon = skip_blank(b, name_end);
         let start = skip_blank(b, colon + 1);
-        let end = self.skip.value_end(b, start);
+        let end = walk.skip.value_end(b, start);
         if b.get(colon) != Some(&b':') || name_end < i + 2 || end <= start {
-            self.done = true;
-            return None;
+            return walk.stop();
         }
-        self.at = end;
+        walk.at = end;
         // Every boundary is at an ASCII byte ('"', ':', ',', a bracket or a blank), so on a
         // char boundary; `get` keeps even invalid input from panicking.
         match (
-            self.text.get(i + 1..name_end - 1),
-            self.text.get(start..end),
+            walk.text.get(i + 1..name_end - 1),
+            walk.text.get(start..end),
         ) {
             (Some(name), Some(value)) => Some(Member {
                 name,
                 name_escaped,
                 value,
             }),
-            _ => {
-                self.done = true;
-                None
-            }
+            _ => walk.stop(),
         }
     }
 }
 
 /// The elements of the array `text` (a valid JSON array, blanks around it allowed), in order.
 pub fn elements<'a>(text: &'a str, skip: Skip<'a>) -> Elements<'a> {
-    let (at, done) = inside(text, b'[');
-    Elements {
-        text,
-        at,
-        done,
-        skip,
-    }
+    Elements(Walk::inside(text, b'[', skip))
 }
 
-pub struct Elements<'a> {
-    text: &'a str,
-    at: usize,
-    done: bool,
-    skip: Skip<'a>,
-}
+pub struct Elements<'a>(Walk<'a>);
 
 impl<'a> Iterator for Elements<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
-        if self.done {
-            return None;
-        }
-        let b = self.text.as_bytes();
-        let mut i = skip_blank(b, self.at);
-        if b.get(i) == Some(&b',') {
-            i = skip_blank(b, i + 1);
-        }
-        let end = self.skip.value_end(b, i);
+        let walk = &mut self.0;
+        let i = walk.next_start()?;
+        let b = walk.text.as_bytes();
+        let end = walk.skip.value_end(b, i);
         if matches!(b.get(i), None | Some(b']')) || end <= i {
-            self.done = true;
-            return None;
+            return walk.stop();
         }
-        self.at = end;
-        let element = self.text.get(i..end);
-        self.done |= element.is_none();
+        walk.at = end;
+        let element = walk.text.get(i..end);
+        walk.done |= element.is_none();
         element
     }
 }

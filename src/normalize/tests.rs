@@ -1,9 +1,10 @@
-use chrono::{FixedOffset, NaiveDate};
+use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::test_time::{fixed, utc};
 
 const REAL_PAGE: &str = include_str!("../../tests/fixtures/atlassian/events_page_real_2021.json");
 const PANTHER_EVENT: &str =
@@ -15,16 +16,6 @@ const PARSE_TIME: DateTime<Utc> = NaiveDate::from_ymd_opt(2024, 5, 6)
     .and_hms_milli_opt(7, 8, 9, 123)
     .expect("a time")
     .and_utc();
-
-/// A time written in RFC 3339, read by chrono (not by the code under test).
-fn fixed(s: &str) -> DateTime<FixedOffset> {
-    DateTime::parse_from_rfc3339(s).expect("a valid test time")
-}
-
-/// [`fixed`], in UTC.
-fn utc(s: &str) -> DateTime<Utc> {
-    fixed(s).to_utc()
-}
 
 #[derive(Deserialize)]
 struct Page<'a> {

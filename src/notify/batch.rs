@@ -2,7 +2,7 @@
 //! call that accepts some entries and refuses others, and a few retries of those refused. An
 //! alert too large for one message is sent shortened, never refused: a refusal would repeat
 //! on every redo of its batch and stop collection.
-use super::NotifyError;
+use super::{AlertNotifier, NotifyError};
 use crate::detect::Alert;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -49,12 +49,33 @@ pub(super) trait BatchCall: Sync {
     fn overhead(&self, alert: &Alert) -> usize;
     /// Most bytes of one entry, and of one call's entries together, as the service counts them.
     fn max_bytes(&self) -> usize;
-    /// For errors.
+    /// For messages: `sns://topic-arn`, `eventbridge://bus` (the notifier's `describe`).
     fn target(&self) -> String;
+
+    /// An error of a call with `alerts` alerts.
+    fn error(&self, alerts: usize, reason: String) -> NotifyError {
+        NotifyError {
+            target: self.target(),
+            alerts,
+            reason,
+        }
+    }
 
     /// What an entry counts against [`BatchCall::max_bytes`].
     fn size(&self, entry: &Entry<'_>) -> usize {
         self.overhead(entry.alert) + entry.json.len()
+    }
+}
+
+/// A service called in batches announces alerts by [`deliver`]ing them.
+#[async_trait]
+impl<T: BatchCall + Send> AlertNotifier for T {
+    async fn publish(&self, alerts: &[Alert]) -> Result<(), NotifyError> {
+        deliver(self, alerts).await
+    }
+
+    fn describe(&self) -> String {
+        self.target()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Alerts as EventBridge events: `Source` [`EVENT_SOURCE`], `DetailType` [`DETAIL_TYPE`], the
 //! alert's JSON as `Detail`, so one rule pattern can route them by severity or rule.
-use super::batch::{self, BatchCall, Entry, Refusal};
-use super::{AlertNotifier, NotifyError, DETAIL_TYPE, EVENT_SOURCE};
+use super::batch::{BatchCall, Entry, Refusal};
+use super::{NotifyError, DETAIL_TYPE, EVENT_SOURCE};
 use crate::detect::Alert;
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
@@ -24,14 +24,6 @@ impl EventBridgeNotifier {
         EventBridgeNotifier {
             client,
             bus: bus.into(),
-        }
-    }
-
-    fn error(&self, alerts: usize, reason: String) -> NotifyError {
-        NotifyError {
-            target: self.describe(),
-            alerts,
-            reason,
         }
     }
 
@@ -111,17 +103,6 @@ impl BatchCall for EventBridgeNotifier {
     }
 
     fn target(&self) -> String {
-        self.describe()
-    }
-}
-
-#[async_trait]
-impl AlertNotifier for EventBridgeNotifier {
-    async fn publish(&self, alerts: &[Alert]) -> Result<(), NotifyError> {
-        batch::deliver(self, alerts).await
-    }
-
-    fn describe(&self) -> String {
         format!("eventbridge://{}", self.bus)
     }
 }
@@ -129,6 +110,7 @@ impl AlertNotifier for EventBridgeNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::batch;
     use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
     use aws_sdk_eventbridge::types::PutEventsResultEntry;
 

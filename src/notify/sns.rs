@@ -1,7 +1,7 @@
 //! Alerts as SNS messages: one per alert, the alert's JSON as the body, a short subject for
 //! e-mail, and the severity, rule and alert id as message attributes for subscription filters.
-use super::batch::{self, BatchCall, Entry, Refusal};
-use super::{AlertNotifier, NotifyError};
+use super::batch::{BatchCall, Entry, Refusal};
+use super::NotifyError;
 use crate::detect::Alert;
 use async_trait::async_trait;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
@@ -29,14 +29,6 @@ impl SnsNotifier {
     /// the deduplication id, so a repeated notification is dropped by SNS itself.
     fn is_fifo(&self) -> bool {
         self.topic_arn.ends_with(".fifo")
-    }
-
-    fn error(&self, alerts: usize, reason: String) -> NotifyError {
-        NotifyError {
-            target: self.describe(),
-            alerts,
-            reason,
-        }
     }
 
     fn request_entry(&self, entry: &Entry<'_>) -> Result<PublishBatchRequestEntry, NotifyError> {
@@ -141,17 +133,6 @@ impl BatchCall for SnsNotifier {
     }
 
     fn target(&self) -> String {
-        self.describe()
-    }
-}
-
-#[async_trait]
-impl AlertNotifier for SnsNotifier {
-    async fn publish(&self, alerts: &[Alert]) -> Result<(), NotifyError> {
-        batch::deliver(self, alerts).await
-    }
-
-    fn describe(&self) -> String {
         format!("sns://{}", self.topic_arn)
     }
 }
@@ -160,6 +141,7 @@ impl AlertNotifier for SnsNotifier {
 mod tests {
     use super::*;
     use crate::detect::Severity;
+    use crate::notify::batch;
 
     fn titled(title: &str, severity: Severity) -> Alert {
         let json = serde_json::json!({

@@ -16,6 +16,7 @@ use crate::ocsf::store::{BlobStore, LocalDirStore, S3Store};
 use crate::ocsf::Derivation;
 use crate::progress::{ObservedSink, ObservedSource, Progress};
 use crate::registry::{DynamoDbRegistry, SourceRegistry};
+use crate::s3_location::S3Location;
 use crate::sink::{LocalDirSink, ObjectSink, S3Sink};
 use crate::source::atlassian::AtlassianClient;
 use crate::source::{EventSource, SourceError};
@@ -185,12 +186,12 @@ pub async fn high_water_marks(config: &Config, aws: &Aws) -> Arc<dyn HighWaterMa
             prefix,
             force_path_style,
             expected_owner,
-        } => Arc::new(S3HighWaterMarks::new(
+        } => Arc::new(S3HighWaterMarks::new(S3Location::new(
             aws.s3(*force_path_style).await,
             bucket,
             prefix.clone(),
             expected_owner.clone(),
-        )),
+        ))),
     }
 }
 
@@ -225,21 +226,19 @@ pub async fn ocsf_derivation(config: &Config, aws: &Aws) -> Option<Derivation> {
             expected_owner,
         } => {
             let s3 = aws.s3(*force_path_style).await;
-            let archive: Arc<dyn BlobStore> = Arc::new(S3Store::new(
+            let archive: Arc<dyn BlobStore> = Arc::new(S3Store::new(S3Location::new(
                 s3.clone(),
                 bucket,
                 prefix.clone(),
                 expected_owner.clone(),
-            ));
-            let lake: Arc<dyn BlobStore> = match &settings.lake {
-                LakeLocation::WithArchive => archive.clone(),
-                LakeLocation::Bucket { bucket, prefix } => Arc::new(S3Store::new(
-                    s3,
-                    bucket,
-                    prefix.clone(),
-                    expected_owner.clone(),
-                )),
-            };
+            )));
+            let lake: Arc<dyn BlobStore> =
+                match &settings.lake {
+                    LakeLocation::WithArchive => archive.clone(),
+                    LakeLocation::Bucket { bucket, prefix } => Arc::new(S3Store::new(
+                        S3Location::new(s3, bucket, prefix.clone(), expected_owner.clone()),
+                    )),
+                };
             (archive, lake)
         }
     };

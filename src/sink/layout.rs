@@ -48,13 +48,7 @@ pub fn hour_start(t: DateTime<Utc>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A UTC time written in RFC 3339, read by chrono (not by the code under test).
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("a valid test time")
-            .to_utc()
-    }
+    use crate::test_time::utc;
 
     #[test]
     fn keys_are_hive_partitioned_by_event_hour() {

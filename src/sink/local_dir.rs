@@ -1,6 +1,7 @@
 use super::{EncodedObject, ObjectSink, SinkError};
 use crate::durable_file;
 use async_trait::async_trait;
+use bytes::Bytes;
 use std::path::{Path, PathBuf};
 
 /// Where `key` lives under `root`; `None` for a key that is not a plain relative path. Keys are
@@ -12,9 +13,28 @@ pub fn key_path(root: &Path, key: &str) -> Option<PathBuf> {
     plain.then(|| root.join(key))
 }
 
+/// Why a key is refused: it could climb out of the root or name no file.
+pub(crate) const NOT_A_PLAIN_KEY: &str = "the key is not a plain relative path";
+
+/// Writes `body` as the file `path` (its folders created), durably and atomically; the reason
+/// when it could not. One blocking task for the whole write: each tokio::fs call would be a
+/// thread hand-off.
+pub(crate) async fn write_durably(path: PathBuf, body: Bytes) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || {
+        if let Some(dir) = path.parent() {
+            durable_file::create_dir_all(dir)?;
+        }
+        durable_file::replace(&path, &body)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
+}
+
 /// Objects as files under a directory, same key layout as S3. Each file is written to a temporary
 /// name, synced and renamed, so a crash never leaves half an object under its real name. Files
-/// are created `0600` and directories `0700` (`durable_file`).
+/// are created `0600` and directories `0700` (`durable_file`). The OCSF copy's store
+/// (`ocsf::store::LocalDirStore`) is this same adapter: one directory, one way to write a file.
 pub struct LocalDirSink {
     root: PathBuf,
 }
@@ -24,9 +44,13 @@ impl LocalDirSink {
         LocalDirSink { root: root.into() }
     }
 
+    /// The directory the objects are under.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
     fn path_for(&self, key: &str) -> Result<PathBuf, SinkError> {
-        key_path(&self.root, key)
-            .ok_or_else(|| self.error("write", key, "the key is not a plain relative path".into()))
+        key_path(&self.root, key).ok_or_else(|| self.error("write", key, NOT_A_PLAIN_KEY.into()))
     }
 
     fn error(&self, action: &'static str, key: &str, reason: String) -> SinkError {
@@ -43,17 +67,9 @@ impl LocalDirSink {
 impl ObjectSink for LocalDirSink {
     async fn put(&self, key: &str, object: &EncodedObject) -> Result<(), SinkError> {
         let path = self.path_for(key)?;
-        let body = object.body.clone();
-        // One blocking task for the whole write: each tokio::fs call would be a thread hand-off.
-        tokio::task::spawn_blocking(move || {
-            if let Some(dir) = path.parent() {
-                durable_file::create_dir_all(dir)?;
-            }
-            durable_file::replace(&path, &body)
-        })
-        .await
-        .map_err(|e| self.error("write", key, e.to_string()))?
-        .map_err(|e| self.error("write", key, e.to_string()))
+        write_durably(path, object.body.clone())
+            .await
+            .map_err(|reason| self.error("write", key, reason))
     }
 
     async fn delete(&self, key: &str) -> Result<(), SinkError> {

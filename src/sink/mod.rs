@@ -9,6 +9,7 @@ mod s3;
 pub use layout::{alerts_key, generation_tag, hour_start, logs_key, quarantine_key, TABLE};
 pub use local_archive::{files_under, objects_under, read_text, LocalArchiveError, LocalObject};
 pub use local_dir::{key_path, LocalDirSink};
+pub(crate) use local_dir::{write_durably, NOT_A_PLAIN_KEY};
 pub use memory::MemorySink;
 pub use s3::S3Sink;
 

@@ -1,13 +1,11 @@
 use super::{EncodedObject, ObjectSink, SinkError, CONTENT_ENCODING, CONTENT_TYPE};
+use crate::s3_location::S3Location;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 
 /// Objects in an S3 bucket under `prefix` (empty, or ending in '/').
 pub struct S3Sink {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-    prefix: String,
-    expected_owner: Option<String>,
+    location: S3Location,
 }
 
 impl S3Sink {
@@ -17,18 +15,13 @@ impl S3Sink {
         prefix: impl Into<String>,
     ) -> Self {
         S3Sink {
-            client,
-            bucket: bucket.into(),
-            prefix: prefix.into(),
-            expected_owner: None,
+            location: S3Location::new(client, bucket, prefix, None),
         }
     }
 
-    /// Every request names the account that must own the bucket (`ExpectedBucketOwner`): S3
-    /// refuses it (403) if the bucket is someone else's, say after it was deleted and its name
-    /// taken by another account.
+    /// See [`S3Location::with_expected_owner`].
     pub fn with_expected_owner(mut self, account_id: Option<String>) -> Self {
-        self.expected_owner = account_id;
+        self.location = self.location.with_expected_owner(account_id);
         self
     }
 
@@ -45,12 +38,9 @@ impl S3Sink {
 #[async_trait]
 impl ObjectSink for S3Sink {
     async fn put(&self, key: &str, object: &EncodedObject) -> Result<(), SinkError> {
-        let full_key = format!("{}{key}", self.prefix);
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .set_expected_bucket_owner(self.expected_owner.clone())
-            .key(&full_key)
+        let full_key = self.location.key(key);
+        self.location
+            .put_object(&full_key)
             .content_type(CONTENT_TYPE)
             .content_encoding(CONTENT_ENCODING)
             .metadata("event-count", object.event_count.to_string())
@@ -62,12 +52,9 @@ impl ObjectSink for S3Sink {
     }
 
     async fn delete(&self, key: &str) -> Result<(), SinkError> {
-        let full_key = format!("{}{key}", self.prefix);
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .set_expected_bucket_owner(self.expected_owner.clone())
-            .key(&full_key)
+        let full_key = self.location.key(key);
+        self.location
+            .delete_object(&full_key)
             .send()
             .await
             .map_err(|e| self.error("delete", &full_key, crate::aws_error::describe(&e)))?;
@@ -77,12 +64,9 @@ impl ObjectSink for S3Sink {
     async fn probe(&self) -> Result<(), SinkError> {
         // A one-key listing under our prefix: proves the bucket exists and the role reaches it,
         // without writing anything.
-        let prefix = format!("{}logs/", self.prefix);
-        self.client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .set_expected_bucket_owner(self.expected_owner.clone())
-            .prefix(&prefix)
+        let prefix = self.location.key("logs/");
+        self.location
+            .list_objects(&prefix)
             .max_keys(1)
             .send()
             .await
@@ -91,6 +75,6 @@ impl ObjectSink for S3Sink {
     }
 
     fn describe(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.prefix)
+        self.location.describe()
     }
 }

@@ -209,8 +209,8 @@ pub mod marks {
 pub mod store {
     use crate::harness::unique;
     use atlassian_audit::checkpoint::{
-        Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, PendingBatch, RecentEvents,
-        LONGEST_LEASE,
+        AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, PendingBatch,
+        RecentEvents, LONGEST_LEASE,
     };
     use std::sync::Arc;
 
@@ -227,7 +227,13 @@ pub mod store {
 
     async fn take(store: &Arc<dyn CheckpointStore>, id: &str, l: Lease) -> Checkpoint {
         store
-            .acquire(id, &l, Fence::longest(), NOW, "gen-1")
+            .acquire(AcquireRequest {
+                source_id: id,
+                lease: &l,
+                fence: Fence::longest(),
+                now_ms: NOW,
+                new_generation: "gen-1",
+            })
             .await
             .unwrap_or_else(|e| panic!("{}: the lease on a free source: {e}", store.describe()))
     }
@@ -264,13 +270,13 @@ pub mod store {
 
         // The owner renews: the record keeps its generation, the lease its new expiry.
         let again = store
-            .acquire(
-                &id,
-                &lease("a", NOW + 2 * MINUTE),
-                Fence::longest(),
-                NOW + 1_000,
-                "gen-2",
-            )
+            .acquire(AcquireRequest {
+                source_id: &id,
+                lease: &lease("a", NOW + 2 * MINUTE),
+                fence: Fence::longest(),
+                now_ms: NOW + 1_000,
+                new_generation: "gen-2",
+            })
             .await
             .expect("the owner takes its own lease again");
         assert_eq!(again.generation, "gen-1", "the generation is the record's");
@@ -288,19 +294,25 @@ pub mod store {
         // Held for a minute, and for as long as any run may hold it.
         for until in [NOW + MINUTE, NOW + longest] {
             store
-                .acquire(&id, &lease("a", until), Fence::longest(), NOW, "gen-1")
+                .acquire(AcquireRequest {
+                    source_id: &id,
+                    lease: &lease("a", until),
+                    fence: Fence::longest(),
+                    now_ms: NOW,
+                    new_generation: "gen-1",
+                })
                 .await
                 .expect("the owner takes its lease");
             // Up to and including the millisecond it expires.
             for now in [NOW, NOW + MINUTE / 2, NOW + MINUTE] {
                 let err = store
-                    .acquire(
-                        &id,
-                        &lease("b", now + MINUTE),
-                        Fence::longest(),
-                        now,
-                        "gen-2",
-                    )
+                    .acquire(AcquireRequest {
+                        source_id: &id,
+                        lease: &lease("b", now + MINUTE),
+                        fence: Fence::longest(),
+                        now_ms: now,
+                        new_generation: "gen-2",
+                    })
                     .await
                     .expect_err("b takes a held lease");
                 match err {
@@ -325,13 +337,13 @@ pub mod store {
         store.save(&id, "a", &cp).await.expect("the owner saves");
 
         let taken = store
-            .acquire(
-                &id,
-                &lease("b", NOW + MINUTE),
-                Fence::longest(),
-                NOW + 1_001,
-                "gen-2",
-            )
+            .acquire(AcquireRequest {
+                source_id: &id,
+                lease: &lease("b", NOW + MINUTE),
+                fence: Fence::longest(),
+                now_ms: NOW + 1_001,
+                new_generation: "gen-2",
+            })
             .await
             .expect("an expired lease is free");
         assert_eq!(taken, cp, "the new owner gets the checkpoint as it was");
@@ -355,13 +367,13 @@ pub mod store {
             let id = unique("source");
             take(&store, &id, lease("forged", forged)).await;
             store
-                .acquire(
-                    &id,
-                    &lease("b", NOW + MINUTE),
-                    Fence::longest(),
-                    NOW,
-                    "gen-2",
-                )
+                .acquire(AcquireRequest {
+                    source_id: &id,
+                    lease: &lease("b", NOW + MINUTE),
+                    fence: Fence::longest(),
+                    now_ms: NOW,
+                    new_generation: "gen-2",
+                })
                 .await
                 .unwrap_or_else(|e| panic!("a lease until {forged} stops b: {e}"));
             assert_eq!(
@@ -493,13 +505,13 @@ pub mod store {
         assert_eq!(stored.checkpoint, cp, "the checkpoint stays");
         // Long before the released lease would have expired, another run takes it.
         let taken = store
-            .acquire(
-                &id,
-                &lease("b", NOW + MINUTE),
-                Fence::longest(),
-                NOW + 1,
-                "gen-2",
-            )
+            .acquire(AcquireRequest {
+                source_id: &id,
+                lease: &lease("b", NOW + MINUTE),
+                fence: Fence::longest(),
+                now_ms: NOW + 1,
+                new_generation: "gen-2",
+            })
             .await
             .expect("a released lease is free");
         assert_eq!(taken, cp);

@@ -12,7 +12,7 @@
 //! ```
 use async_trait::async_trait;
 use atlassian_audit::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointStore, Fence, HighWaterError, HighWaterMarks, Lease,
+    AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, HighWaterError, HighWaterMarks,
     Mark, Replaced, StoredCheckpoint, StoredMark,
 };
 use atlassian_audit::detect::Alert;
@@ -363,19 +363,10 @@ impl Faulty<dyn CheckpointStore> {
 
 #[async_trait]
 impl CheckpointStore for Faulty<dyn CheckpointStore> {
-    async fn acquire(
-        &self,
-        source_id: &str,
-        lease: &Lease,
-        fence: Fence,
-        now_ms: i64,
-        new_generation: &str,
-    ) -> Result<Checkpoint, CheckpointError> {
-        let effect = self
-            .inner
-            .acquire(source_id, lease, fence, now_ms, new_generation);
+    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint, CheckpointError> {
+        let effect = self.inner.acquire(request);
         self.faults
-            .apply(Op::Acquire, source_id, effect, self.error())
+            .apply(Op::Acquire, request.source_id, effect, self.error())
             .await
     }
     async fn save(

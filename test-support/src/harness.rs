@@ -6,7 +6,7 @@
 //!   credentials, as the Lambda is deployed.
 use crate::faults::Faults;
 use atlassian_audit::checkpoint::{
-    CheckpointStore, DynamoDbCheckpointStore, Fence, FileCheckpointStore, Mark,
+    AcquireRequest, CheckpointStore, DynamoDbCheckpointStore, Fence, FileCheckpointStore, Mark,
     MonotonicCheckpoints, StoredCheckpoint,
 };
 use atlassian_audit::collector::{
@@ -480,7 +480,13 @@ impl TestEnv {
         };
         let now = simulated_org::now_ms();
         let taken = table
-            .acquire(SOURCE_ID, &lease, Fence::longest(), now, "tamper")
+            .acquire(AcquireRequest {
+                source_id: SOURCE_ID,
+                lease: &lease,
+                fence: Fence::longest(),
+                now_ms: now,
+                new_generation: "tamper",
+            })
             .await;
         taken.expect("take the lease to tamper");
         table

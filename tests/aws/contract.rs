@@ -5,6 +5,7 @@ use crate::support::contract::{
 };
 use crate::support::harness::{create_bucket, create_table, require_moto, unique};
 use atlassian_audit::checkpoint::{DynamoDbCheckpointStore, HighWaterMarks, S3HighWaterMarks};
+use atlassian_audit::s3_location::S3Location;
 use atlassian_audit::setup::Aws;
 use atlassian_audit::sink::S3Sink;
 use std::sync::Arc;
@@ -53,7 +54,12 @@ async fn s3_marks() -> (Arc<dyn HighWaterMarks>, ()) {
     let bucket = unique("marks").to_lowercase();
     create_bucket(&s3, &bucket).await;
     (
-        Arc::new(S3HighWaterMarks::new(s3, bucket, "some/prefix/", None)),
+        Arc::new(S3HighWaterMarks::new(S3Location::new(
+            s3,
+            bucket,
+            "some/prefix/",
+            None,
+        ))),
         (),
     )
 }

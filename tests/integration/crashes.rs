@@ -8,7 +8,7 @@
 use crate::support::append_live;
 use crate::support::faults::{Call, Faults, Op, StorageFault};
 use crate::support::harness::{TestEnv, SOURCE_ID};
-use atlassian_audit::checkpoint::{Fence, Lease};
+use atlassian_audit::checkpoint::{AcquireRequest, Fence, Lease};
 use atlassian_audit::collector::{RunError, StopReason};
 use atlassian_audit::config::env;
 use atlassian_audit::registry::Task;
@@ -334,16 +334,16 @@ async fn a_lease_expiring_further_ahead_than_any_run_is_taken_over() {
     let now = now_ms();
     env.store()
         .await
-        .acquire(
-            SOURCE_ID,
-            &Lease {
+        .acquire(AcquireRequest {
+            source_id: SOURCE_ID,
+            lease: &Lease {
                 owner: "forged".into(),
                 until_ms: now + 10 * 86_400_000,
             },
-            Fence::longest(),
-            now,
-            "gen",
-        )
+            fence: Fence::longest(),
+            now_ms: now,
+            new_generation: "gen",
+        })
         .await
         .unwrap();
     let r = env.run().await;
@@ -447,16 +447,16 @@ async fn a_lease_left_by_a_killed_run_frees_itself_after_its_budget_and_grace() 
     let store = env.store().await;
     let now = now_ms();
     store
-        .acquire(
-            SOURCE_ID,
-            &Lease {
+        .acquire(AcquireRequest {
+            source_id: SOURCE_ID,
+            lease: &Lease {
                 owner: "killed-run".into(),
                 until_ms: now + 1500,
             },
-            Fence::longest(),
-            now,
-            "gen",
-        )
+            fence: Fence::longest(),
+            now_ms: now,
+            new_generation: "gen",
+        })
         .await
         .unwrap();
     let r = env.run().await;

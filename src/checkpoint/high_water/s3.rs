@@ -1,4 +1,5 @@
 use super::{decode, encode, mark_key, HighWaterError, HighWaterMarks, Mark, Replaced, StoredMark};
+use crate::s3_location::S3Location;
 use async_trait::async_trait;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
@@ -13,40 +14,25 @@ use aws_sdk_s3::primitives::ByteStream;
 /// mark moved. The request goes through the collector's S3 client, which adds the checksum an
 /// Object Lock bucket requires to every PUT, conditional or not.
 pub struct S3HighWaterMarks {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-    prefix: String,
-    expected_owner: Option<String>,
+    /// The archive's bucket and output prefix.
+    location: S3Location,
 }
 
 impl S3HighWaterMarks {
-    pub fn new(
-        client: aws_sdk_s3::Client,
-        bucket: impl Into<String>,
-        prefix: impl Into<String>,
-        expected_owner: Option<String>,
-    ) -> Self {
-        S3HighWaterMarks {
-            client,
-            bucket: bucket.into(),
-            prefix: prefix.into(),
-            expected_owner,
-        }
+    pub fn new(location: S3Location) -> Self {
+        S3HighWaterMarks { location }
     }
 
     fn key(&self, source_id: &str) -> String {
-        format!("{}{}", self.prefix, mark_key(source_id))
+        self.location.key(&mark_key(source_id))
     }
 
     /// Whether the mark's key exists, by a listing of that key alone.
     async fn listed(&self, source_id: &str) -> Result<bool, String> {
         let key = self.key(source_id);
         let listing = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .set_expected_bucket_owner(self.expected_owner.clone())
-            .prefix(&key)
+            .location
+            .list_objects(&key)
             .max_keys(1)
             .send()
             .await
@@ -70,14 +56,7 @@ impl S3HighWaterMarks {
 #[async_trait]
 impl HighWaterMarks for S3HighWaterMarks {
     async fn read(&self, source_id: &str) -> Result<Option<StoredMark>, HighWaterError> {
-        let answer = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .set_expected_bucket_owner(self.expected_owner.clone())
-            .key(self.key(source_id))
-            .send()
-            .await;
+        let answer = self.location.get_object(&self.key(source_id)).send().await;
         let object = match answer {
             Ok(object) => object,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
@@ -121,11 +100,8 @@ impl HighWaterMarks for S3HighWaterMarks {
         expected: Option<&str>,
     ) -> Result<Replaced, HighWaterError> {
         let put = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .set_expected_bucket_owner(self.expected_owner.clone())
-            .key(self.key(source_id))
+            .location
+            .put_object(&self.key(source_id))
             .content_type("application/json")
             .body(ByteStream::from(encode(mark)));
         let put = match expected {
@@ -145,7 +121,7 @@ impl HighWaterMarks for S3HighWaterMarks {
     }
 
     fn describe(&self, source_id: &str) -> String {
-        format!("s3://{}/{}", self.bucket, self.key(source_id))
+        self.location.url(&self.key(source_id))
     }
 }
 

@@ -419,13 +419,7 @@ fn encoded(stream: GzipStream, deflater: &mut Deflater) -> std::io::Result<Encod
 mod tests {
     use super::*;
     use crate::normalize::SourceInfo;
-
-    /// A UTC time written in RFC 3339, read by chrono (not by the code under test).
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("a valid test time")
-            .to_utc()
-    }
+    use crate::test_time::utc;
 
     fn event(id: &str, processed_at: &str) -> Box<RawValue> {
         RawValue::from_string(format!(

@@ -11,6 +11,7 @@ use super::batch::BatchBuilder;
 use super::detection::BatchDetection;
 use super::{now_ms, Collector, RunError, RunSummary, StopReason};
 use crate::checkpoint::{Checkpoint, Fence};
+use crate::detect::DetectState;
 use crate::source::{StreamPosition, WireCounters};
 use reader::{BatchEnd, Reader, Reading};
 use std::sync::Arc;
@@ -135,20 +136,21 @@ impl<'r> Pass<'r> {
             StreamPosition::From { from_ms } => Some(*from_ms),
             StreamPosition::Cursor(_) => checkpoint.window_start_ms,
         };
-        let detection = BatchDetection::new(&self.reader.parts.detection, &checkpoint.detect);
-        Reading {
-            next: start.clone(),
-            start,
-            cursor: None,
-            builder: BatchBuilder::new(written_before)
-                .within(self.reader.parts.settings.window)
-                .detecting(detection),
-            recent: checkpoint.recent.clone(),
-            redo_target: match &checkpoint.pending {
-                Some(pending) => Some(pending.redo_count()),
-                None => checkpoint.batch_cap,
-            },
-        }
+        let redo_target = match &checkpoint.pending {
+            Some(pending) => Some(pending.redo_count()),
+            None => checkpoint.batch_cap,
+        };
+        let builder = self.builder(written_before, &checkpoint.detect);
+        Reading::new(start, builder, checkpoint.recent.clone(), redo_target)
+    }
+
+    /// The objects of a batch, of the events not written before `written_before`, and its
+    /// detect stage going on from `detect_state`.
+    fn builder(&self, written_before: Option<i64>, detect_state: &DetectState) -> BatchBuilder {
+        let detection = BatchDetection::new(&self.reader.parts.detection, detect_state);
+        BatchBuilder::new(written_before)
+            .within(self.reader.parts.settings.window)
+            .detecting(detection)
     }
 
     /// The batch after `prepared`, read while `prepared` is written: from its cursor, with its
@@ -160,20 +162,11 @@ impl<'r> Pass<'r> {
         for (hash, processed_ms) in &prepared.batch.written {
             recent.insert_hash(*hash, processed_ms.unwrap_or(i64::MAX));
         }
-        let detection = BatchDetection::new(&self.reader.parts.detection, &prepared.detect_state);
         // Every id at or after the checkpoint's window start is in `recent` (the checkpoint's, and
         // the prepared batch's): what a repeat brings from before it was written already.
         let written_before = self.writer.checkpoint.window_start_ms;
-        Some(Reading {
-            next: start.clone(),
-            start,
-            cursor: None,
-            builder: BatchBuilder::new(written_before)
-                .within(self.reader.parts.settings.window)
-                .detecting(detection),
-            recent,
-            redo_target: prepared.batch_cap,
-        })
+        let builder = self.builder(written_before, &prepared.detect_state);
+        Some(Reading::new(start, builder, recent, prepared.batch_cap))
     }
 
     /// Writes `prepared` and reads `following` at the same time; once the write is done, the

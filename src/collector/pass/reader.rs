@@ -33,6 +33,25 @@ pub(super) struct Reading {
     pub redo_target: Option<u32>,
 }
 
+impl Reading {
+    /// A batch read from `start`, nothing read yet.
+    pub fn new(
+        start: StreamPosition,
+        builder: BatchBuilder,
+        recent: RecentEvents,
+        redo_target: Option<u32>,
+    ) -> Self {
+        Reading {
+            next: start.clone(),
+            start,
+            cursor: None,
+            builder,
+            recent,
+            redo_target,
+        }
+    }
+}
+
 /// Why a batch stopped growing.
 pub(super) enum BatchEnd {
     /// A bound was reached, or a redo read as many events as it redoes: the next batch goes on.

@@ -1,29 +1,24 @@
 //! Objects as files under a directory, keys as relative paths: the CLI's and the demo's bucket.
 //! Writes are durable and atomic (`durable_file`: a temporary file, synced, renamed).
 use super::{BlobStore, StoreError};
-use crate::durable_file;
-use crate::sink::{key_path, objects_under};
+use crate::sink::{key_path, objects_under, write_durably, LocalDirSink, NOT_A_PLAIN_KEY};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::path::PathBuf;
 
-pub struct LocalDirStore {
-    root: PathBuf,
-}
+/// The archive's directory adapter serves this port too: the same files, written the same way.
+pub type LocalDirStore = LocalDirSink;
 
-impl LocalDirStore {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalDirStore { root: root.into() }
+/// This port's view of the directory: its own error type, and "use" for a refused key.
+impl LocalDirSink {
+    fn store_path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        key_path(self.root(), key)
+            .ok_or_else(|| self.store_error("use", key, NOT_A_PLAIN_KEY.into()))
     }
 
-    fn path_for(&self, key: &str) -> Result<PathBuf, StoreError> {
-        key_path(&self.root, key)
-            .ok_or_else(|| self.error("use", key, "the key is not a plain relative path".into()))
-    }
-
-    fn error(&self, action: &'static str, key: &str, reason: String) -> StoreError {
+    fn store_error(&self, action: &'static str, key: &str, reason: String) -> StoreError {
         StoreError {
-            store: self.describe(),
+            store: BlobStore::describe(self),
             action,
             key: key.to_string(),
             reason,
@@ -32,19 +27,19 @@ impl LocalDirStore {
 }
 
 #[async_trait]
-impl BlobStore for LocalDirStore {
+impl BlobStore for LocalDirSink {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         // Walk only the deepest directory the prefix names; files being written under a
         // temporary name are not objects yet.
         let (folder, start) = match prefix.rfind('/') {
-            Some(i) => (format!("{}/", &prefix[..i]), self.root.join(&prefix[..i])),
-            None => (String::new(), self.root.clone()),
+            Some(i) => (format!("{}/", &prefix[..i]), self.root().join(&prefix[..i])),
+            None => (String::new(), self.root().to_path_buf()),
         };
         let prefix_owned = prefix.to_string();
         let keys = tokio::task::spawn_blocking(move || objects_under(&start))
             .await
-            .map_err(|e| self.error("list", prefix, e.to_string()))?
-            .map_err(|e| self.error("list", prefix, e.to_string()))?
+            .map_err(|e| self.store_error("list", prefix, e.to_string()))?
+            .map_err(|e| self.store_error("list", prefix, e.to_string()))?
             .into_iter()
             .map(|object| format!("{folder}{}", object.key));
         let mut keys: Vec<String> = keys.filter(|k| k.starts_with(&prefix_owned)).collect();
@@ -53,29 +48,23 @@ impl BlobStore for LocalDirStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        let path = self.path_for(key)?;
+        let path = self.store_path(key)?;
         match tokio::fs::read(&path).await {
             Ok(bytes) => Ok(Some(Bytes::from(bytes))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.error("read", key, e.to_string())),
+            Err(e) => Err(self.store_error("read", key, e.to_string())),
         }
     }
 
     async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
-        let path = self.path_for(key)?;
-        tokio::task::spawn_blocking(move || {
-            if let Some(dir) = path.parent() {
-                durable_file::create_dir_all(dir)?;
-            }
-            durable_file::replace(&path, &body)
-        })
-        .await
-        .map_err(|e| self.error("write", key, e.to_string()))?
-        .map_err(|e| self.error("write", key, e.to_string()))
+        let path = self.store_path(key)?;
+        write_durably(path, body)
+            .await
+            .map_err(|reason| self.store_error("write", key, reason))
     }
 
     fn describe(&self) -> String {
-        format!("directory {}", self.root.display())
+        crate::sink::ObjectSink::describe(self)
     }
 }
 

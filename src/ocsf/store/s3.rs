@@ -1,30 +1,18 @@
 //! Objects in an S3 bucket under a prefix (empty, or ending in '/'). Every request names the
 //! account that must own the bucket when one is given, as the archive's sink does.
 use super::{BlobStore, StoreError};
+use crate::s3_location::S3Location;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
 pub struct S3Store {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-    prefix: String,
-    expected_owner: Option<String>,
+    location: S3Location,
 }
 
 impl S3Store {
-    pub fn new(
-        client: aws_sdk_s3::Client,
-        bucket: impl Into<String>,
-        prefix: impl Into<String>,
-        expected_owner: Option<String>,
-    ) -> Self {
-        S3Store {
-            client,
-            bucket: bucket.into(),
-            prefix: prefix.into(),
-            expected_owner,
-        }
+    pub fn new(location: S3Location) -> Self {
+        S3Store { location }
     }
 
     fn error(&self, action: &'static str, key: &str, reason: String) -> StoreError {
@@ -40,16 +28,13 @@ impl S3Store {
 #[async_trait]
 impl BlobStore for S3Store {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let full = format!("{}{prefix}", self.prefix);
+        let full = self.location.key(prefix);
         let mut keys = Vec::new();
         let mut token = None;
         loop {
             let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .set_expected_bucket_owner(self.expected_owner.clone())
-                .prefix(&full)
+                .location
+                .list_objects(&full)
                 .set_continuation_token(token)
                 .send()
                 .await
@@ -58,7 +43,7 @@ impl BlobStore for S3Store {
                 page.contents()
                     .iter()
                     .filter_map(|o| o.key())
-                    .filter_map(|k| k.strip_prefix(&self.prefix))
+                    .filter_map(|k| k.strip_prefix(self.location.prefix()))
                     .map(str::to_string),
             );
             match page.next_continuation_token() {
@@ -70,15 +55,8 @@ impl BlobStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        let full = format!("{}{key}", self.prefix);
-        let answer = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .set_expected_bucket_owner(self.expected_owner.clone())
-            .key(&full)
-            .send()
-            .await;
+        let full = self.location.key(key);
+        let answer = self.location.get_object(&full).send().await;
         let object = match answer {
             Ok(object) => object,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
@@ -93,12 +71,9 @@ impl BlobStore for S3Store {
     }
 
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
-        let full = format!("{}{key}", self.prefix);
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .set_expected_bucket_owner(self.expected_owner.clone())
-            .key(&full)
+        let full = self.location.key(key);
+        self.location
+            .put_object(&full)
             .content_type(content_type)
             .body(ByteStream::from(body))
             .send()
@@ -108,6 +83,6 @@ impl BlobStore for S3Store {
     }
 
     fn describe(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.prefix)
+        self.location.describe()
     }
 }

@@ -44,13 +44,7 @@ pub fn rate_limit_wait(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A UTC time written in RFC 3339, read by chrono (not by the code under test).
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("a valid test time")
-            .to_utc()
-    }
+    use crate::test_time::utc;
 
     #[test]
     fn minute_and_second_precision_resets_parse() {
