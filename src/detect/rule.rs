@@ -119,6 +119,15 @@ impl<'a> Found<'a> {
     }
 }
 
+/// `map.get(key)`, by comparing the keys of a small map (a projected event's objects hold a
+/// few): no SipHash of the key, the same answer (keys are unique).
+fn member<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if map.len() > 8 {
+        return map.get(key);
+    }
+    map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+}
+
 /// rsigma's `collect_by_ops` for keys only: a key distributes over an array's elements.
 fn collect_keys<'a>(current: &'a Value, path: &str, out: &mut Found<'a>) {
     let (key, rest) = match path.split_once('.') {
@@ -127,7 +136,7 @@ fn collect_keys<'a>(current: &'a Value, path: &str, out: &mut Found<'a>) {
     };
     match current {
         Value::Object(map) => {
-            if let Some(next) = map.get(key) {
+            if let Some(next) = member(map, key) {
                 match rest {
                     Some(rest) => collect_keys(next, rest, out),
                     None => out.push(EventValue::from(next)),
@@ -151,7 +160,7 @@ impl Event for Fields<'_> {
         if path.contains(['[', '\\']) {
             return self.json.get_field(path);
         }
-        if let Some(v) = map.get(path) {
+        if let Some(v) = member(map, path) {
             return Some(EventValue::from(v));
         }
         if !path.contains('.') {
