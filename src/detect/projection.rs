@@ -5,8 +5,9 @@
 //! bounded whatever an event holds, and every evaluation goes through here (the pipeline,
 //! `rules test`, `detect` over the archive), so all give the same alerts.
 
-use std::collections::HashMap;
 use std::fmt;
+
+use hashbrown::HashMap;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -36,6 +37,8 @@ pub struct Projection {
 struct Node {
     /// A path ends here: the value is kept whole (bounded).
     whole: bool,
+    /// Every key of every object along the paths is looked up here, those no rule reads
+    /// included: hashbrown's hasher, not SipHash.
     keys: HashMap<String, Node>,
     /// Through `[]` or `[i]`: the node for the array's elements.
     elements: Option<Box<Node>>,
@@ -249,6 +252,10 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 /// The first [`MAX_TEXT_CHARS`] characters of a string.
 fn bounded_text(text: &str) -> String {
+    // No more bytes than the bound: no more characters either, and nothing to count.
+    if text.len() <= MAX_TEXT_CHARS {
+        return text.to_owned();
+    }
     match text.char_indices().nth(MAX_TEXT_CHARS) {
         Some((at, _)) => text[..at].to_owned(),
         None => text.to_owned(),

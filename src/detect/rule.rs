@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use rsigma_eval::event::JsonEvent;
+use std::borrow::Cow;
+
+use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use rsigma_eval::CompiledRule;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -67,7 +69,7 @@ impl Matcher {
     /// Whether a condition of one of the detections holds: rsigma's evaluation, without the
     /// match report it would build.
     pub fn matches(&self, event: &Value) -> bool {
-        let event = JsonEvent::borrow(event);
+        let event = Fields::of(event);
         let mut selections = Vec::new();
         self.detections.iter().any(|d| {
             d.conditions.iter().any(|c| {
@@ -75,6 +77,130 @@ impl Matcher {
                 rsigma_eval::compiler::eval_condition(c, &d.detections, &event, &mut selections)
             })
         })
+    }
+}
+
+/// An event as rsigma reads it: rsigma's own [`JsonEvent`], but a field named by a plain
+/// dotted path (no `[`, no `\\`: every field of the built-in pack) is looked up without
+/// parsing the path into a `Vec` of steps and without a `Vec` for the values found, which
+/// `JsonEvent` allocates at every lookup. Same answers: the whole path as one key first,
+/// then key by key, each key over every element of an array it meets.
+struct Fields<'a> {
+    value: &'a Value,
+    json: JsonEvent<'a>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(value: &'a Value) -> Self {
+        Fields {
+            value,
+            json: JsonEvent::borrow(value),
+        }
+    }
+}
+
+/// Values found along a path: none, one (no allocation), or several.
+enum Found<'a> {
+    None,
+    One(EventValue<'a>),
+    Many(Vec<EventValue<'a>>),
+}
+
+impl<'a> Found<'a> {
+    fn push(&mut self, value: EventValue<'a>) {
+        *self = match std::mem::replace(self, Found::None) {
+            Found::None => Found::One(value),
+            Found::One(first) => Found::Many(vec![first, value]),
+            Found::Many(mut all) => {
+                all.push(value);
+                Found::Many(all)
+            }
+        };
+    }
+}
+
+/// `map.get(key)`, by comparing the keys of a small map (a projected event's objects hold a
+/// few): no SipHash of the key, the same answer (keys are unique).
+fn member<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if map.len() > 8 {
+        return map.get(key);
+    }
+    map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+}
+
+/// rsigma's `collect_by_ops` for keys only: a key distributes over an array's elements.
+fn collect_keys<'a>(current: &'a Value, path: &str, out: &mut Found<'a>) {
+    let (key, rest) = match path.split_once('.') {
+        Some((key, rest)) => (key, Some(rest)),
+        None => (path, None),
+    };
+    match current {
+        Value::Object(map) => {
+            if let Some(next) = member(map, key) {
+                match rest {
+                    Some(rest) => collect_keys(next, rest, out),
+                    None => out.push(EventValue::from(next)),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_keys(item, path, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Event for Fields<'_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        let Value::Object(map) = self.value else {
+            return self.json.get_field(path);
+        };
+        if path.contains(['[', '\\']) {
+            return self.json.get_field(path);
+        }
+        if let Some(v) = member(map, path) {
+            return Some(EventValue::from(v));
+        }
+        if !path.contains('.') {
+            return None;
+        }
+        let mut found = Found::None;
+        collect_keys(self.value, path, &mut found);
+        match found {
+            Found::None => None,
+            Found::One(v) => Some(v),
+            Found::Many(all) => Some(EventValue::Array(all)),
+        }
+    }
+
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        self.json.any_string_value(pred)
+    }
+
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        self.json.all_string_values()
+    }
+
+    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
+        self.json.visit_string_values(visit)
+    }
+
+    fn to_json(&self) -> Value {
+        self.json.to_json()
+    }
+
+    fn field_keys(&self) -> Vec<Cow<'_, str>> {
+        self.json.field_keys()
+    }
+
+    fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {
+        self.json.top_level_keys()
+    }
+
+    fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
+        self.json.visit_top_level_keys(visit)
     }
 }
 
@@ -203,4 +329,35 @@ fn hex(bytes: &[u8]) -> String {
         out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_answer_as_rsigma_json_event_does() {
+        let event: Value = serde_json::from_str(
+            r#"{"id":"e1","a.b":"flat","a":{"b":"nested","c":[{"d":"x"},{"d":"y"},{"e":1},[{"d":"z"}]],"n":null,"o":{"p":true}},"":{"":"empty"},"s":"text"}"#,
+        )
+        .unwrap();
+        // Every kind of path: plain, flat key, through arrays, absent, odd dots (the empty
+        // path last), and those handed to rsigma as they are (`[`, `\\`).
+        let paths = "id a.b a a.c a.c.d a.c.e a.c.f a.n a.o a.o.p a.o.q missing missing.x s s.x \
+                     id.x . a. .a .. a.c[0].d a.c[-1] a\\.b a.c[x] ";
+        let ours = Fields::of(&event);
+        let theirs = JsonEvent::borrow(&event);
+        for path in paths.split(' ') {
+            assert_eq!(ours.get_field(path), theirs.get_field(path), "{path}");
+        }
+        for root in [serde_json::json!([{"a": 1}]), serde_json::json!("a")] {
+            for path in ["a", "a.b", "0"] {
+                assert_eq!(
+                    Fields::of(&root).get_field(path),
+                    JsonEvent::borrow(&root).get_field(path),
+                    "{path}"
+                );
+            }
+        }
+    }
 }
