@@ -36,6 +36,16 @@ async fn backends_with_rules(env: &mut TestEnv, uri: &str) -> Result<Backends, S
         .map_err(|e| e.to_string())
 }
 
+/// Setup with DETECTION_RULES=`uri` fails naming the object `bad` (BAD_SEVERITY), its rule and
+/// the field.
+async fn assert_refused_naming_the_bad_rule(env: &mut TestEnv, uri: &str, bad: &str) {
+    let err = backends_with_rules(env, uri).await.err().expect("refused");
+    assert_eq!(
+        err,
+        format!("{bad}: rule group_churn: field level: invalid level: 'urgent'")
+    );
+}
+
 #[tokio::test]
 async fn an_s3_rule_file_is_read_at_setup_and_applied() {
     let mut env = TestEnv::on_moto(SimulatedOrgConfig::default()).await;
@@ -88,14 +98,7 @@ async fn a_missing_object_or_a_bad_rule_fails_before_any_request() {
     );
 
     let bad = upload(&env, "detections/bad.yaml", BAD_SEVERITY).await;
-    let err = backends_with_rules(&mut env, &bad)
-        .await
-        .err()
-        .expect("refused");
-    assert_eq!(
-        err,
-        format!("{bad}: rule group_churn: field level: invalid level: 'urgent'")
-    );
+    assert_refused_naming_the_bad_rule(&mut env, &bad, &bad).await;
     let oversized = format!("{USER_RULES}#{}\n", "x".repeat(1024 * 1024));
     let big = upload(&env, "detections/big.yaml", &oversized).await;
     let err = backends_with_rules(&mut env, &big)
@@ -149,14 +152,7 @@ async fn every_rule_file_under_an_s3_prefix_is_read_and_applied() {
 
     let bad = upload(&env, "bad-rules/x.yaml", BAD_SEVERITY).await;
     let bad_prefix = format!("s3://{}/bad-rules/", env.moto().bucket);
-    let err = backends_with_rules(&mut env, &bad_prefix)
-        .await
-        .err()
-        .expect("refused");
-    assert_eq!(
-        err,
-        format!("{bad}: rule group_churn: field level: invalid level: 'urgent'")
-    );
+    assert_refused_naming_the_bad_rule(&mut env, &bad_prefix, &bad).await;
     assert!(
         env.org.requests().is_empty(),
         "nothing was asked of the API"

@@ -108,24 +108,37 @@ async fn collect(bucket: &Path, state: &Path, source_id: &str, org_id: &str, eve
 }
 
 fn validate(bucket: &Path) -> Value {
-    let python = root().join(".venv-ocsf/bin/python");
+    pinned_python_json(
+        (".venv-ocsf", "the pinned OCSF tools", "ocsf"),
+        &["scripts/ocsf_validate.py"],
+        bucket,
+    )
+}
+
+/// `<venv>/bin/python <script and args> --bucket <bucket>`, its stdout read as JSON; `venv` is
+/// (folder, what it holds, the `scripts/tools.sh` argument that installs it).
+fn pinned_python_json(venv: (&str, &str, &str), script: &[&str], bucket: &Path) -> Value {
+    let (folder, holds, installer) = venv;
+    let python = root().join(folder).join("bin/python");
     assert!(
         python.exists(),
-        "{} is missing: install the pinned OCSF tools with `scripts/tools.sh ocsf`",
+        "{} is missing: install {holds} with `scripts/tools.sh {installer}`",
         python.display()
     );
+    let what = script.join(" ");
     let out = Command::new(&python)
-        .arg(root().join("scripts/ocsf_validate.py"))
+        .arg(root().join(script[0]))
+        .args(&script[1..])
         .arg("--bucket")
         .arg(bucket)
         .output()
         .expect("python runs");
     assert!(
         out.status.success(),
-        "scripts/ocsf_validate.py failed:\n{}",
+        "{what} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("JSON from scripts/ocsf_validate.py")
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON from {what}: {e}"))
 }
 
 /// The seeded scenarios, through the real pipeline with the OCSF copy on, for two sources into
@@ -231,25 +244,11 @@ async fn every_archived_event_is_one_valid_ocsf_1_3_event() {
 
 /// `scripts/query.py twins` over `bucket`: each OCSF twin and its saved query, run in DuckDB.
 pub(crate) fn duckdb_twins(bucket: &Path) -> Value {
-    let python = root().join(".venv-query/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: install the pinned duckdb and sqlglot with `scripts/tools.sh query`",
-        python.display()
-    );
-    let out = Command::new(&python)
-        .arg(root().join("scripts/query.py"))
-        .arg("twins")
-        .arg("--bucket")
-        .arg(bucket)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "scripts/query.py twins failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON from scripts/query.py twins")
+    pinned_python_json(
+        (".venv-query", "the pinned duckdb and sqlglot", "query"),
+        &["scripts/query.py", "twins"],
+        bucket,
+    )
 }
 
 /// A timestamp cell as milliseconds since the epoch, whichever engine wrote it: DuckDB's

@@ -58,73 +58,55 @@ impl TrinoServer {
         }
     }
 
-    /// `scripts/trino_query.py check` over `bucket`.
-    fn check(&self, bucket: &Path, questions: &[Question]) -> Value {
-        let mut cmd = Command::new("python3");
-        cmd.arg(root().join("scripts/trino_query.py"))
-            .arg("check")
-            .arg("--bucket")
-            .arg(bucket)
-            .arg("--server")
-            .arg(&self.url)
-            .arg("--state")
-            .arg(&self.state);
-        for q in questions.iter().filter(|q| !q.params.is_empty()) {
-            cmd.arg("--param")
-                .arg(format!("{}={}", q.query, q.params.join(",")));
-        }
-        let out = cmd.output().expect("python3 runs");
-        assert!(
-            out.status.success(),
-            "scripts/trino_query.py check failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("JSON from scripts/trino_query.py check")
-    }
-}
-
-impl TrinoServer {
-    /// `scripts/trino_query.py twins` over `bucket`: each OCSF twin and its saved query, on Trino.
-    fn twins(&self, bucket: &Path) -> Value {
+    /// `python3 scripts/trino_query.py <verb> --bucket <bucket> --server … --state … <extra>`:
+    /// its stdout, after checking it succeeded.
+    fn run(&self, verb: &str, bucket: &Path, extra: &[String]) -> Vec<u8> {
         let out = Command::new("python3")
             .arg(root().join("scripts/trino_query.py"))
-            .arg("twins")
+            .arg(verb)
             .arg("--bucket")
             .arg(bucket)
             .arg("--server")
             .arg(&self.url)
             .arg("--state")
             .arg(&self.state)
+            .args(extra)
             .output()
             .expect("python3 runs");
         assert!(
             out.status.success(),
-            "scripts/trino_query.py twins failed:\n{}",
+            "scripts/trino_query.py {verb} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).expect("JSON from scripts/trino_query.py twins")
+        out.stdout
+    }
+
+    /// `scripts/trino_query.py check` over `bucket`.
+    fn check(&self, bucket: &Path, questions: &[Question]) -> Value {
+        let params: Vec<String> = questions
+            .iter()
+            .filter(|q| !q.params.is_empty())
+            .flat_map(|q| {
+                [
+                    "--param".to_string(),
+                    format!("{}={}", q.query, q.params.join(",")),
+                ]
+            })
+            .collect();
+        let out = self.run("check", bucket, &params);
+        serde_json::from_slice(&out).expect("JSON from scripts/trino_query.py check")
+    }
+
+    /// `scripts/trino_query.py twins` over `bucket`: each OCSF twin and its saved query, on Trino.
+    fn twins(&self, bucket: &Path) -> Value {
+        let out = self.run("twins", bucket, &[]);
+        serde_json::from_slice(&out).expect("JSON from scripts/trino_query.py twins")
     }
 
     /// `scripts/trino_query.py sql` over `bucket`: the rows as JSON objects.
     fn sql(&self, bucket: &Path, statement: &str) -> Vec<Value> {
-        let out = Command::new("python3")
-            .arg(root().join("scripts/trino_query.py"))
-            .arg("sql")
-            .arg("--bucket")
-            .arg(bucket)
-            .arg("--server")
-            .arg(&self.url)
-            .arg("--state")
-            .arg(&self.state)
-            .arg(statement)
-            .output()
-            .expect("python3 runs");
-        assert!(
-            out.status.success(),
-            "scripts/trino_query.py sql failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
+        let out = self.run("sql", bucket, &[statement.to_string()]);
+        String::from_utf8_lossy(&out)
             .lines()
             .map(|l| serde_json::from_str(l).expect("a JSON row"))
             .collect()
