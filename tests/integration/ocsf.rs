@@ -6,7 +6,7 @@ use crate::support::append_live;
 use crate::support::faults::{Faults, StorageFault};
 use crate::support::harness::TestEnv;
 use async_trait::async_trait;
-use atlassian_audit::collector::Collector;
+use atlassian_audit::collector::{Collector, RunReport};
 use atlassian_audit::config::env;
 use atlassian_audit::ocsf::parquet::event_uids;
 use atlassian_audit::ocsf::store::{BlobStore, LocalDirStore, StoreError};
@@ -122,15 +122,22 @@ async fn recover(env: &TestEnv) {
     assert_eq!(r.summary.ocsf.as_ref().and_then(|o| o.error.clone()), None);
 }
 
-#[tokio::test]
-async fn a_crash_at_any_archive_step_leaves_every_event_once_in_the_ocsf_copy() {
-    let reference = scenario(40).await;
+/// The scenario of `seed` collected once without a fault (the faults' steps counted): the
+/// reference a crash matrix replays.
+async fn clean_run(seed: u64) -> (TestEnv, Faults, RunReport) {
+    let reference = scenario(seed).await;
     let faults = Faults::new();
     let r = collector(&reference, &faults, None)
         .await
         .run(DERIVING_BUDGET)
         .await;
     assert!(r.error.is_none(), "{:?}", r.error);
+    (reference, faults, r)
+}
+
+#[tokio::test]
+async fn a_crash_at_any_archive_step_leaves_every_event_once_in_the_ocsf_copy() {
+    let (reference, faults, r) = clean_run(40).await;
     let ocsf = r.summary.ocsf.clone().expect("derived");
     assert!(
         ocsf.derived.batches >= 2,
@@ -198,13 +205,7 @@ impl BlobStore for CrashingLake {
 /// with what the redo wrote.
 #[tokio::test]
 async fn a_run_failing_at_any_archive_step_derives_only_what_it_committed() {
-    let reference = scenario(43).await;
-    let faults = Faults::new();
-    let r = collector(&reference, &faults, None)
-        .await
-        .run(DERIVING_BUDGET)
-        .await;
-    assert!(r.error.is_none(), "{:?}", r.error);
+    let (_, faults, _) = clean_run(43).await;
     let runs = (1..=faults.steps()).map(|n| async move {
         let env = scenario(43).await;
         let faults = Faults::new().at_step(n, StorageFault::Fail);

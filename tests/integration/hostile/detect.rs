@@ -54,11 +54,8 @@ impl AlertNotifier for RefusingNotifier {
     }
 }
 
-/// A channel that keeps refusing holds the batch for [`MAX_ANNOUNCE_ATTEMPTS`] runs at most:
-/// then the batch is archived and committed, its alert is under `alerts/` and counted as
-/// undelivered. (Without the bound every run failed on the same batch, for good.)
-#[tokio::test]
-async fn a_channel_that_keeps_refusing_holds_the_archive_a_bounded_number_of_runs() {
+/// A local environment whose org holds one API token created now (a rule's alert).
+async fn env_with_one_token_created() -> TestEnv {
     let env = TestEnv::local(SimulatedOrgConfig::default()).await;
     env.org.append_events(vec![event(
         "tok-1",
@@ -66,6 +63,15 @@ async fn a_channel_that_keeps_refusing_holds_the_archive_a_bounded_number_of_run
         "admin-1",
         &now_text(),
     )]);
+    env
+}
+
+/// A channel that keeps refusing holds the batch for [`MAX_ANNOUNCE_ATTEMPTS`] runs at most:
+/// then the batch is archived and committed, its alert is under `alerts/` and counted as
+/// undelivered. (Without the bound every run failed on the same batch, for good.)
+#[tokio::test]
+async fn a_channel_that_keeps_refusing_holds_the_archive_a_bounded_number_of_runs() {
+    let env = env_with_one_token_created().await;
     let refusing = Arc::new(RefusingNotifier::default());
     let collector = env.collector_announcing_to(refusing.clone()).await;
     let mut failed = 0;
@@ -211,13 +217,7 @@ async fn a_batch_opens_at_most_the_cap_of_alerts_and_sums_up_the_rest() {
 /// update, which is never announced.)
 #[tokio::test]
 async fn a_rewritten_detection_state_cannot_silence_an_alert() {
-    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
-    env.org.append_events(vec![event(
-        "tok-1",
-        "api_token_created",
-        "admin-1",
-        &now_text(),
-    )]);
+    let env = env_with_one_token_created().await;
     let r = env.run().await;
     assert!(r.error.is_none(), "{:?}", r.error);
     assert_eq!(env.notified.published().len(), 1);
@@ -267,13 +267,7 @@ impl SealKeys for SealUnreadableOnce {
 /// 1717171: 31 alerts opened twice). It ends before writing, and the next run collects.
 #[tokio::test]
 async fn a_run_that_cannot_read_its_seal_key_commits_nothing() {
-    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
-    env.org.append_events(vec![event(
-        "tok-1",
-        "api_token_created",
-        "admin-1",
-        &now_text(),
-    )]);
+    let env = env_with_one_token_created().await;
     let seal = Arc::new(SealUnreadableOnce {
         calls: AtomicUsize::new(0),
     });
