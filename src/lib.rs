@@ -19,10 +19,11 @@ pub mod detect;
 pub mod notify;
 
 // What the adapters need: the API key and its secret, AWS error messages, where in S3 an
-// adapter's objects are, durable local files.
+// adapter's objects are, the DynamoDB table of sources, durable local files.
 pub mod credentials;
 pub mod aws_error;
 pub mod s3_location;
+mod source_table;
 pub mod durable_file;
 
 // Wiring: configuration resolved once, the sources registry, the composition root, the setup check, metrics, the CLI's

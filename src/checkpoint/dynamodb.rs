@@ -1,3 +1,4 @@
+use super::Result;
 use super::{
     AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch,
     RecentEvents, StoredCheckpoint,
@@ -5,12 +6,11 @@ use super::{
 use crate::detect::DetectState;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use std::collections::HashMap;
 
-const KEY: &str = "source_id";
+use crate::source_table::{self, is_condition_failure, key, KEY};
 
 /// The checkpoint in a DynamoDB table (partition key `source_id`, type S), one item a source.
 /// Every change is a conditional write on the lease owner, so a run that lost its lease cannot
@@ -54,18 +54,10 @@ impl DynamoDbCheckpointStore {
         &self,
         source_id: &str,
         item: &HashMap<String, AttributeValue>,
-    ) -> Result<StoredCheckpoint, CheckpointError> {
+    ) -> Result<StoredCheckpoint> {
         let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-        let n = |name: &str| -> Result<Option<i64>, CheckpointError> {
-            match item.get(name) {
-                None => Ok(None),
-                Some(v) => v
-                    .as_n()
-                    .ok()
-                    .and_then(|t| t.parse::<i64>().ok())
-                    .map(Some)
-                    .ok_or_else(|| self.corrupt(source_id, format!("`{name}` is not a number"))),
-            }
+        let n = |name: &str| {
+            source_table::whole_number(item, name).map_err(|reason| self.corrupt(source_id, reason))
         };
         let generation =
             s("generation").ok_or_else(|| self.corrupt(source_id, "it has no `generation`"))?;
@@ -138,25 +130,18 @@ fn detect_state_from(blob: &[u8]) -> std::io::Result<DetectState> {
     Ok(serde_json::from_reader(reader)?)
 }
 
-fn is_condition_failure(e: &SdkError<UpdateItemError>) -> bool {
-    matches!(
-        e.as_service_error(),
-        Some(UpdateItemError::ConditionalCheckFailedException(_))
-    )
-}
-
 fn num(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
 #[async_trait]
 impl CheckpointStore for DynamoDbCheckpointStore {
-    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint, CheckpointError> {
+    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(KEY, AttributeValue::S(request.source_id.to_string()))
+            .key(KEY, key(request.source_id))
             .update_expression(
                 "SET lease_owner = :owner, lease_until_ms = :until, \
                  generation = if_not_exists(generation, :generation), \
@@ -206,12 +191,7 @@ impl CheckpointStore for DynamoDbCheckpointStore {
         }
     }
 
-    async fn save(
-        &self,
-        source_id: &str,
-        owner: &str,
-        checkpoint: &Checkpoint,
-    ) -> Result<(), CheckpointError> {
+    async fn save(&self, source_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<()> {
         let mut set = vec![
             "generation = :generation",
             "batch_sequence = :seq",
@@ -224,7 +204,7 @@ impl CheckpointStore for DynamoDbCheckpointStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(KEY, AttributeValue::S(source_id.to_string()))
+            .key(KEY, key(source_id))
             .condition_expression("lease_owner = :owner")
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
             .expression_attribute_values(
@@ -303,40 +283,28 @@ impl CheckpointStore for DynamoDbCheckpointStore {
         }
     }
 
-    async fn release(&self, source_id: &str, owner: &str) -> Result<(), CheckpointError> {
+    async fn release(&self, source_id: &str, owner: &str) -> Result<()> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(KEY, AttributeValue::S(source_id.to_string()))
+            .key(KEY, key(source_id))
             .update_expression("REMOVE lease_owner, lease_until_ms")
             .condition_expression("lease_owner = :owner")
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Someone else holds it now, or it is gone: nothing of ours to give up.
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(self.backend("releasing the lease", &e)),
-        }
+        // Someone else holds it now, or it is gone: nothing of ours to give up.
+        source_table::ignore_failed_condition(result, |e| self.backend("releasing the lease", &e))
     }
 
-    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>, CheckpointError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(source_id.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| self.backend("reading the checkpoint", &e))?;
-        match out.item {
-            None => Ok(None),
-            Some(item) if !item.contains_key("generation") => Ok(None),
-            Some(item) => self.parse(source_id, &item).map(Some),
-        }
+    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>> {
+        let read = source_table::read(&self.client, &self.table, source_id).await;
+        let item = read.map_err(|e| self.backend("reading the checkpoint", &e))?;
+        // An item without a generation holds only the source's registration (the registry's).
+        item.filter(|item| item.contains_key("generation"))
+            .map(|item| self.parse(source_id, &item))
+            .transpose()
     }
 
     fn describe(&self) -> String {

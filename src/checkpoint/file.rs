@@ -1,3 +1,4 @@
+use super::Result;
 use super::{
     AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint,
 };
@@ -40,10 +41,10 @@ impl FileCheckpointStore {
     }
 
     /// Runs `change` on the file's contents under the lock; writes back when it returns true.
-    async fn with_locked<T, F>(&self, change: F) -> Result<T, CheckpointError>
+    async fn with_locked<T, F>(&self, change: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut FileContents) -> Result<(T, bool), CheckpointError> + Send + 'static,
+        F: FnOnce(&mut FileContents) -> Result<(T, bool)> + Send + 'static,
     {
         let path = self.path.clone();
         let describe = self.describe();
@@ -53,9 +54,9 @@ impl FileCheckpointStore {
     }
 }
 
-fn locked_change<T, F>(path: &Path, describe: &str, change: F) -> Result<T, CheckpointError>
+fn locked_change<T, F>(path: &Path, describe: &str, change: F) -> Result<T>
 where
-    F: FnOnce(&mut FileContents) -> Result<(T, bool), CheckpointError>,
+    F: FnOnce(&mut FileContents) -> Result<(T, bool)>,
 {
     let backend = |reason: String| CheckpointError::Backend {
         store: describe.to_string(),
@@ -96,7 +97,7 @@ where
 
 #[async_trait]
 impl CheckpointStore for FileCheckpointStore {
-    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint, CheckpointError> {
+    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint> {
         let source_id = request.source_id.to_string();
         let lease = request.lease.clone();
         let generation = request.new_generation.to_string();
@@ -130,12 +131,7 @@ impl CheckpointStore for FileCheckpointStore {
         .await
     }
 
-    async fn save(
-        &self,
-        source_id: &str,
-        owner: &str,
-        checkpoint: &Checkpoint,
-    ) -> Result<(), CheckpointError> {
+    async fn save(&self, source_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<()> {
         let source_id = source_id.to_string();
         let owner = owner.to_string();
         let checkpoint = checkpoint.clone();
@@ -149,7 +145,7 @@ impl CheckpointStore for FileCheckpointStore {
         .await
     }
 
-    async fn release(&self, source_id: &str, owner: &str) -> Result<(), CheckpointError> {
+    async fn release(&self, source_id: &str, owner: &str) -> Result<()> {
         let source_id = source_id.to_string();
         let owner = owner.to_string();
         self.with_locked(move |contents| match contents.sources.get_mut(&source_id) {
@@ -163,7 +159,7 @@ impl CheckpointStore for FileCheckpointStore {
         .await
     }
 
-    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>, CheckpointError> {
+    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>> {
         let source_id = source_id.to_string();
         self.with_locked(move |contents| {
             let stored = contents.sources.get(&source_id).map(|r| StoredCheckpoint {

@@ -1,3 +1,4 @@
+use super::Result;
 use super::{
     AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, Lease, StoredCheckpoint,
 };
@@ -32,7 +33,7 @@ fn held_by(stored: &StoredCheckpoint, owner: &str) -> bool {
 
 #[async_trait]
 impl CheckpointStore for MemoryCheckpointStore {
-    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint, CheckpointError> {
+    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint> {
         let mut records = self.records();
         let stored = records
             .entry(request.source_id.to_string())
@@ -50,12 +51,7 @@ impl CheckpointStore for MemoryCheckpointStore {
         Ok(stored.checkpoint.clone())
     }
 
-    async fn save(
-        &self,
-        source_id: &str,
-        owner: &str,
-        checkpoint: &Checkpoint,
-    ) -> Result<(), CheckpointError> {
+    async fn save(&self, source_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<()> {
         match self.records().get_mut(source_id) {
             Some(stored) if held_by(stored, owner) => {
                 stored.checkpoint = checkpoint.clone();
@@ -67,7 +63,7 @@ impl CheckpointStore for MemoryCheckpointStore {
         }
     }
 
-    async fn release(&self, source_id: &str, owner: &str) -> Result<(), CheckpointError> {
+    async fn release(&self, source_id: &str, owner: &str) -> Result<()> {
         if let Some(stored) = self.records().get_mut(source_id) {
             if held_by(stored, owner) {
                 stored.lease = None;
@@ -76,7 +72,7 @@ impl CheckpointStore for MemoryCheckpointStore {
         Ok(())
     }
 
-    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>, CheckpointError> {
+    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>> {
         Ok(self.records().get(source_id).cloned())
     }
 

@@ -176,25 +176,23 @@ pub struct AcquireRequest<'a> {
     pub new_generation: &'a str,
 }
 
+/// What a checkpoint store's calls return (the error type defaults to its own).
+pub type Result<T, E = CheckpointError> = std::result::Result<T, E>;
+
 #[async_trait]
 pub trait CheckpointStore: Send + Sync {
     /// Takes the lease on the request's source when [`Lease::may_take`] allows it (free,
     /// expired, ours, or expiring further ahead than any run may hold one), creating the record
     /// (with `new_generation`) if there is none; returns the checkpoint.
-    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint, CheckpointError>;
+    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint>;
 
     /// Stores `checkpoint`, only while `owner` still holds the lease.
-    async fn save(
-        &self,
-        source_id: &str,
-        owner: &str,
-        checkpoint: &Checkpoint,
-    ) -> Result<(), CheckpointError>;
+    async fn save(&self, source_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<()>;
 
     /// Gives the lease up, if `owner` still holds it.
-    async fn release(&self, source_id: &str, owner: &str) -> Result<(), CheckpointError>;
+    async fn release(&self, source_id: &str, owner: &str) -> Result<()>;
 
-    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>, CheckpointError>;
+    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>>;
 
     /// For messages: `dynamodb://table` or the file path.
     fn describe(&self) -> String;

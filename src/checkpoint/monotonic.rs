@@ -14,6 +14,7 @@
 //! have ended writes no mark. (After a reset on purpose, the record and the mark deleted, a late
 //! mark from such a run would make the new checkpoint look rewound and refuse every run.)
 use super::high_water::{self, HighWaterMarks, Mark, Raised, StoredMark};
+use super::Result;
 use super::{
     AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, Fence, StoredCheckpoint,
     WentBackwards,
@@ -86,12 +87,7 @@ impl MonotonicCheckpoints {
     }
 
     /// Reads the mark, and refuses `checkpoint` when it went behind it.
-    async fn judge(
-        &self,
-        source_id: &str,
-        checkpoint: &Checkpoint,
-        fence: Fence,
-    ) -> Result<(), CheckpointError> {
+    async fn judge(&self, source_id: &str, checkpoint: &Checkpoint, fence: Fence) -> Result<()> {
         let stored = self.marks.read(source_id).await?;
         let found = Mark::of(checkpoint);
         match stored {
@@ -124,7 +120,7 @@ impl MonotonicCheckpoints {
 
 #[async_trait]
 impl CheckpointStore for MonotonicCheckpoints {
-    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint, CheckpointError> {
+    async fn acquire(&self, request: AcquireRequest<'_>) -> Result<Checkpoint> {
         let AcquireRequest {
             source_id,
             lease,
@@ -146,12 +142,7 @@ impl CheckpointStore for MonotonicCheckpoints {
         Ok(checkpoint)
     }
 
-    async fn save(
-        &self,
-        source_id: &str,
-        owner: &str,
-        checkpoint: &Checkpoint,
-    ) -> Result<(), CheckpointError> {
+    async fn save(&self, source_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<()> {
         self.inner.save(source_id, owner, checkpoint).await?;
         self.update(source_id, |k| k.saved = Some(Mark::of(checkpoint)));
         Ok(())
@@ -159,7 +150,7 @@ impl CheckpointStore for MonotonicCheckpoints {
 
     /// Raises the mark to what this run stored (before the run's fence), then gives the lease
     /// back.
-    async fn release(&self, source_id: &str, owner: &str) -> Result<(), CheckpointError> {
+    async fn release(&self, source_id: &str, owner: &str) -> Result<()> {
         let known = self.update(source_id, |_| {});
         if let (Some(saved), Some(fence)) = (known.saved, known.fence) {
             self.raise(source_id, saved, fence).await;
@@ -167,7 +158,7 @@ impl CheckpointStore for MonotonicCheckpoints {
         self.inner.release(source_id, owner).await
     }
 
-    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>, CheckpointError> {
+    async fn load(&self, source_id: &str) -> Result<Option<StoredCheckpoint>> {
         self.inner.load(source_id).await
     }
 

@@ -5,6 +5,9 @@
 use super::{AlertNotifier, NotifyError};
 use crate::detect::Alert;
 use async_trait::async_trait;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -48,7 +51,10 @@ pub(super) trait BatchCall: Sync {
     /// What the service counts for an alert's entry besides its JSON.
     fn overhead(&self, alert: &Alert) -> usize;
     /// Most bytes of one entry, and of one call's entries together, as the service counts them.
-    fn max_bytes(&self) -> usize;
+    const MAX_BYTES: usize;
+    /// What the operator checks when a call fails outright: the resource exists, the role may
+    /// use it.
+    const CHECK: &'static str;
     /// For messages: `sns://topic-arn`, `eventbridge://bus` (the notifier's `describe`).
     fn target(&self) -> String;
 
@@ -61,7 +67,16 @@ pub(super) trait BatchCall: Sync {
         }
     }
 
-    /// What an entry counts against [`BatchCall::max_bytes`].
+    /// A call with `alerts` alerts that failed outright: the service's answer, and what to check.
+    fn failed<E>(&self, alerts: usize, e: &SdkError<E, HttpResponse>) -> NotifyError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let (reason, check) = (crate::aws_error::describe(e), Self::CHECK);
+        self.error(alerts, format!("{reason} ({check})"))
+    }
+
+    /// What an entry counts against [`BatchCall::MAX_BYTES`].
     fn size(&self, entry: &Entry<'_>) -> usize {
         self.overhead(entry.alert) + entry.json.len()
     }
@@ -80,8 +95,8 @@ impl<T: BatchCall + Send> AlertNotifier for T {
 }
 
 /// Every alert as JSON, shortened where it would not fit one message.
-pub(super) fn entries<'a>(
-    call: &impl BatchCall,
+pub(super) fn entries<'a, C: BatchCall>(
+    call: &C,
     alerts: &'a [Alert],
 ) -> Result<Vec<Entry<'a>>, NotifyError> {
     let mut out = Vec::with_capacity(alerts.len());
@@ -91,7 +106,7 @@ pub(super) fn entries<'a>(
             alerts: alerts.len(),
             reason: format!("alert {} could not be written as JSON: {e}", alert.id),
         };
-        let budget = call.max_bytes().saturating_sub(call.overhead(alert));
+        let budget = C::MAX_BYTES.saturating_sub(call.overhead(alert));
         let json = if json_len(alert).map_err(unwritable)? > budget {
             shortened(alert, budget)
         } else {
@@ -189,9 +204,9 @@ fn clip(text: &mut String, excess: usize) {
     text.push_str(CLIPPED);
 }
 
-/// Consecutive groups of at most [`MAX_ENTRIES`] entries and [`BatchCall::max_bytes`] together.
-pub(super) fn groups<'e, 'a>(
-    call: &impl BatchCall,
+/// Consecutive groups of at most [`MAX_ENTRIES`] entries and [`BatchCall::MAX_BYTES`] together.
+pub(super) fn groups<'e, 'a, C: BatchCall>(
+    call: &C,
     entries: &'e [Entry<'a>],
 ) -> Vec<Vec<&'e Entry<'a>>> {
     let mut groups: Vec<Vec<&Entry>> = Vec::new();
@@ -200,7 +215,7 @@ pub(super) fn groups<'e, 'a>(
         let size = call.size(entry);
         let full = groups
             .last()
-            .is_none_or(|g| g.len() == MAX_ENTRIES || bytes + size > call.max_bytes());
+            .is_none_or(|g| g.len() == MAX_ENTRIES || bytes + size > C::MAX_BYTES);
         if full {
             groups.push(Vec::new());
             bytes = 0;
@@ -329,6 +344,8 @@ mod tests {
 
     #[async_trait]
     impl BatchCall for Fake {
+        const MAX_BYTES: usize = MAX_BYTES;
+        const CHECK: &'static str = "is the fake there?";
         async fn call(&self, entries: &[&Entry<'_>]) -> Result<Vec<Refusal>, NotifyError> {
             let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
             let total = entries.iter().map(|e| self.size(e)).sum();
@@ -348,9 +365,6 @@ mod tests {
         }
         fn overhead(&self, _alert: &Alert) -> usize {
             self.overhead
-        }
-        fn max_bytes(&self) -> usize {
-            MAX_BYTES
         }
         fn target(&self) -> String {
             "fake".into()

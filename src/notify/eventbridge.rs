@@ -71,6 +71,10 @@ fn refusals(
 
 #[async_trait]
 impl BatchCall for EventBridgeNotifier {
+    const MAX_BYTES: usize = MAX_ENTRY_BYTES;
+    const CHECK: &'static str =
+        "does the bus exist, and may the function's role events:PutEvents on it?";
+
     async fn call(&self, entries: &[&Entry<'_>]) -> Result<Vec<Refusal>, NotifyError> {
         let request: Vec<PutEventsRequestEntry> =
             entries.iter().map(|e| self.request_entry(e)).collect();
@@ -80,15 +84,7 @@ impl BatchCall for EventBridgeNotifier {
             .set_entries(Some(request))
             .send()
             .await
-            .map_err(|e| {
-                self.error(
-                    entries.len(),
-                    format!(
-                        "{} (does the bus exist, and may the function's role events:PutEvents on it?)",
-                        crate::aws_error::describe(&e)
-                    ),
-                )
-            })?;
+            .map_err(|e| self.failed(entries.len(), &e))?;
         Ok(refusals(entries, &output))
     }
 
@@ -96,10 +92,6 @@ impl BatchCall for EventBridgeNotifier {
     /// resources count only when given, and entries here give neither.
     fn overhead(&self, _alert: &Alert) -> usize {
         EVENT_SOURCE.len() + DETAIL_TYPE.len()
-    }
-
-    fn max_bytes(&self) -> usize {
-        MAX_ENTRY_BYTES
     }
 
     fn target(&self) -> String {

@@ -83,6 +83,11 @@ fn attributes(alert: &Alert) -> Result<HashMap<String, MessageAttributeValue>, S
 
 #[async_trait]
 impl BatchCall for SnsNotifier {
+    /// One message, and a PublishBatch call's messages together: 256 KiB.
+    const MAX_BYTES: usize = MAX_MESSAGE_BYTES;
+    const CHECK: &'static str =
+        "does the topic exist, and may the function's role sns:Publish to it and use its KMS key?";
+
     async fn call(&self, entries: &[&Entry<'_>]) -> Result<Vec<Refusal>, NotifyError> {
         let request: Vec<PublishBatchRequestEntry> = entries
             .iter()
@@ -95,15 +100,7 @@ impl BatchCall for SnsNotifier {
             .set_publish_batch_request_entries(Some(request))
             .send()
             .await
-            .map_err(|e| {
-                self.error(
-                    entries.len(),
-                    format!(
-                        "{} (does the topic exist, and may the function's role sns:Publish to it and use its KMS key?)",
-                        crate::aws_error::describe(&e)
-                    ),
-                )
-            })?;
+            .map_err(|e| self.failed(entries.len(), &e))?;
         Ok(output
             .failed()
             .iter()
@@ -125,11 +122,6 @@ impl BatchCall for SnsNotifier {
             + alert.id.len()
             + 3 * "String".len();
         subject(alert).len() + attributes
-    }
-
-    /// One message, and a PublishBatch call's messages together: 256 KiB.
-    fn max_bytes(&self) -> usize {
-        MAX_MESSAGE_BYTES
     }
 
     fn target(&self) -> String {

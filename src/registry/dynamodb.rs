@@ -1,10 +1,11 @@
+use super::Result;
 use super::{Backfill, LastRun, RegisteredSource, RegistryError, SourceRegistry};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
-const KEY: &str = "source_id";
+use crate::source_table::{self, is_condition_failure, key, KEY};
 /// An item is a registered source when it has this attribute; the same table may hold the
 /// checkpoints (their attributes never clash with these), so a source's live checkpoint and
 /// its registration share one item.
@@ -31,18 +32,6 @@ fn num(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn key(source_id: &str) -> AttributeValue {
-    AttributeValue::S(source_id.to_string())
-}
-
-fn is_condition_failure<E>(e: &SdkError<E>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    matches!(e, SdkError::ServiceError(s)
-        if s.err().code() == Some("ConditionalCheckFailedException"))
-}
-
 impl DynamoDbRegistry {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         DynamoDbRegistry {
@@ -62,10 +51,7 @@ impl DynamoDbRegistry {
         }
     }
 
-    fn parse(
-        &self,
-        item: &HashMap<String, AttributeValue>,
-    ) -> Result<Option<RegisteredSource>, RegistryError> {
+    fn parse(&self, item: &HashMap<String, AttributeValue>) -> Result<Option<RegisteredSource>> {
         let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
         let Some(secret_id) = s(SECRET_ID) else {
             return Ok(None);
@@ -76,17 +62,7 @@ impl DynamoDbRegistry {
             registry: self.describe(),
             reason,
         };
-        let n = |name: &str| -> Result<Option<i64>, RegistryError> {
-            match item.get(name) {
-                None => Ok(None),
-                Some(v) => v
-                    .as_n()
-                    .ok()
-                    .and_then(|n| n.parse().ok())
-                    .map(Some)
-                    .ok_or_else(|| corrupt(format!("`{name}` is not a whole number"))),
-            }
-        };
+        let n = |name: &str| source_table::whole_number(item, name).map_err(corrupt);
         let b = |name: &str| item.get(name).and_then(|v| v.as_bool().ok()).copied();
         let required = |name: &str| n(name)?.ok_or_else(|| corrupt(format!("it has no `{name}`")));
         let backfill = match n(BACKFILL_FROM_MS)? {
@@ -123,7 +99,7 @@ impl DynamoDbRegistry {
         expression: &str,
         values: Vec<(&str, AttributeValue)>,
         extra_condition: Option<&str>,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<()> {
         let condition = match extra_condition {
             Some(c) => format!("attribute_exists({SECRET_ID}) AND ({c})"),
             None => format!("attribute_exists({SECRET_ID})"),
@@ -159,7 +135,7 @@ impl DynamoDbRegistry {
 
 #[async_trait]
 impl SourceRegistry for DynamoDbRegistry {
-    async fn add(&self, source: &RegisteredSource) -> Result<(), RegistryError> {
+    async fn add(&self, source: &RegisteredSource) -> Result<()> {
         let mut expression = format!(
             "SET {SECRET_ID} = :secret, {LABEL} = :label, {ENABLED} = :enabled, \
              {ADDED_MS} = :added, {LIVE_START_MS} = :live"
@@ -193,23 +169,17 @@ impl SourceRegistry for DynamoDbRegistry {
         }
     }
 
-    async fn get(&self, source_id: &str) -> Result<Option<RegisteredSource>, RegistryError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY, key(source_id))
-            .consistent_read(true)
-            .send()
+    async fn get(&self, source_id: &str) -> Result<Option<RegisteredSource>> {
+        let item = source_table::read(&self.client, &self.table, source_id)
             .await
             .map_err(|e| self.backend("read the source", &e))?;
-        match out.item {
+        match item {
             Some(item) => self.parse(&item),
             None => Ok(None),
         }
     }
 
-    async fn list(&self) -> Result<Vec<RegisteredSource>, RegistryError> {
+    async fn list(&self) -> Result<Vec<RegisteredSource>> {
         let mut sources = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -235,7 +205,7 @@ impl SourceRegistry for DynamoDbRegistry {
         Ok(sources)
     }
 
-    async fn set_enabled(&self, source_id: &str, enabled: bool) -> Result<(), RegistryError> {
+    async fn set_enabled(&self, source_id: &str, enabled: bool) -> Result<()> {
         self.update(
             source_id,
             "enable or disable the source",
@@ -246,7 +216,7 @@ impl SourceRegistry for DynamoDbRegistry {
         .await
     }
 
-    async fn remove(&self, source_id: &str) -> Result<(), RegistryError> {
+    async fn remove(&self, source_id: &str) -> Result<()> {
         let attributes = [
             SECRET_ID,
             LABEL,
@@ -271,11 +241,7 @@ impl SourceRegistry for DynamoDbRegistry {
         .await
     }
 
-    async fn start_backfill(
-        &self,
-        source_id: &str,
-        backfill: &Backfill,
-    ) -> Result<(), RegistryError> {
+    async fn start_backfill(&self, source_id: &str, backfill: &Backfill) -> Result<()> {
         self.update(
             source_id,
             "start the backfill",
@@ -295,12 +261,7 @@ impl SourceRegistry for DynamoDbRegistry {
         .await
     }
 
-    async fn finish_backfill(
-        &self,
-        source_id: &str,
-        from_ms: i64,
-        at_ms: i64,
-    ) -> Result<(), RegistryError> {
+    async fn finish_backfill(&self, source_id: &str, from_ms: i64, at_ms: i64) -> Result<()> {
         // Only the backfill that ended, and only once: a condition that fails means another
         // run marked it already, or a newer backfill replaced it.
         let result = self
@@ -316,14 +277,12 @@ impl SourceRegistry for DynamoDbRegistry {
             .expression_attribute_values(":from", num(from_ms))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(self.backend("mark the backfill finished", &e)),
-        }
+        source_table::ignore_failed_condition(result, |e| {
+            self.backend("mark the backfill finished", &e)
+        })
     }
 
-    async fn record_run(&self, source_id: &str, run: &LastRun) -> Result<(), RegistryError> {
+    async fn record_run(&self, source_id: &str, run: &LastRun) -> Result<()> {
         let mut values = vec![
             (":ended", num(run.ended_ms)),
             (":ok", AttributeValue::Bool(run.succeeded)),

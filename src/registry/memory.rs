@@ -1,3 +1,4 @@
+use super::Result;
 use super::{Backfill, LastRun, RegisteredSource, RegistryError, SourceRegistry};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -23,8 +24,8 @@ impl MemoryRegistry {
     fn change(
         &self,
         source_id: &str,
-        f: impl FnOnce(&mut RegisteredSource) -> Result<(), RegistryError>,
-    ) -> Result<(), RegistryError> {
+        f: impl FnOnce(&mut RegisteredSource) -> Result<()>,
+    ) -> Result<()> {
         let mut sources = self.sources();
         let source = sources
             .get_mut(source_id)
@@ -38,7 +39,7 @@ impl MemoryRegistry {
 
 #[async_trait]
 impl SourceRegistry for MemoryRegistry {
-    async fn add(&self, source: &RegisteredSource) -> Result<(), RegistryError> {
+    async fn add(&self, source: &RegisteredSource) -> Result<()> {
         let mut sources = self.sources();
         if sources.contains_key(&source.source_id) {
             return Err(RegistryError::Exists(source.source_id.clone()));
@@ -47,33 +48,29 @@ impl SourceRegistry for MemoryRegistry {
         Ok(())
     }
 
-    async fn get(&self, source_id: &str) -> Result<Option<RegisteredSource>, RegistryError> {
+    async fn get(&self, source_id: &str) -> Result<Option<RegisteredSource>> {
         Ok(self.sources().get(source_id).cloned())
     }
 
-    async fn list(&self) -> Result<Vec<RegisteredSource>, RegistryError> {
+    async fn list(&self) -> Result<Vec<RegisteredSource>> {
         Ok(self.sources().values().cloned().collect())
     }
 
-    async fn set_enabled(&self, source_id: &str, enabled: bool) -> Result<(), RegistryError> {
+    async fn set_enabled(&self, source_id: &str, enabled: bool) -> Result<()> {
         self.change(source_id, |s| {
             s.enabled = enabled;
             Ok(())
         })
     }
 
-    async fn remove(&self, source_id: &str) -> Result<(), RegistryError> {
+    async fn remove(&self, source_id: &str) -> Result<()> {
         self.sources()
             .remove(source_id)
             .map(|_| ())
             .ok_or_else(|| RegistryError::NotFound(source_id.to_string()))
     }
 
-    async fn start_backfill(
-        &self,
-        source_id: &str,
-        backfill: &Backfill,
-    ) -> Result<(), RegistryError> {
+    async fn start_backfill(&self, source_id: &str, backfill: &Backfill) -> Result<()> {
         self.change(source_id, |s| {
             if let Some(running) = s.running_backfill() {
                 return Err(RegistryError::BackfillRunning {
@@ -86,12 +83,7 @@ impl SourceRegistry for MemoryRegistry {
         })
     }
 
-    async fn finish_backfill(
-        &self,
-        source_id: &str,
-        from_ms: i64,
-        at_ms: i64,
-    ) -> Result<(), RegistryError> {
+    async fn finish_backfill(&self, source_id: &str, from_ms: i64, at_ms: i64) -> Result<()> {
         self.change(source_id, |s| {
             if let Some(b) = s.backfill.as_mut().filter(|b| b.from_ms == from_ms) {
                 b.finished_ms.get_or_insert(at_ms);
@@ -100,7 +92,7 @@ impl SourceRegistry for MemoryRegistry {
         })
     }
 
-    async fn record_run(&self, source_id: &str, run: &LastRun) -> Result<(), RegistryError> {
+    async fn record_run(&self, source_id: &str, run: &LastRun) -> Result<()> {
         self.change(source_id, |s| {
             s.last_run = Some(run.clone());
             Ok(())

@@ -43,34 +43,28 @@ pub enum RegistryError {
     },
 }
 
+/// What a source registry's calls return (the error type defaults to its own).
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
 /// Where the registered sources are kept. Every change is conditional on the source's state,
 /// so two operators (or an operator and a run) cannot undo each other's change unseen.
 #[async_trait]
 pub trait SourceRegistry: Send + Sync {
     /// Registers `source`; refuses an id already registered.
-    async fn add(&self, source: &RegisteredSource) -> Result<(), RegistryError>;
-    async fn get(&self, source_id: &str) -> Result<Option<RegisteredSource>, RegistryError>;
+    async fn add(&self, source: &RegisteredSource) -> Result<()>;
+    async fn get(&self, source_id: &str) -> Result<Option<RegisteredSource>>;
     /// Every registered source, in id order.
-    async fn list(&self) -> Result<Vec<RegisteredSource>, RegistryError>;
-    async fn set_enabled(&self, source_id: &str, enabled: bool) -> Result<(), RegistryError>;
+    async fn list(&self) -> Result<Vec<RegisteredSource>>;
+    async fn set_enabled(&self, source_id: &str, enabled: bool) -> Result<()>;
     /// Unregisters the source; its checkpoint and everything it archived stay.
-    async fn remove(&self, source_id: &str) -> Result<(), RegistryError>;
+    async fn remove(&self, source_id: &str) -> Result<()>;
     /// Starts `backfill`; refuses while another backfill of the source is running.
-    async fn start_backfill(
-        &self,
-        source_id: &str,
-        backfill: &Backfill,
-    ) -> Result<(), RegistryError>;
+    async fn start_backfill(&self, source_id: &str, backfill: &Backfill) -> Result<()>;
     /// Marks the backfill that starts at `from_ms` ended at `at_ms` (a later backfill is left
     /// alone).
-    async fn finish_backfill(
-        &self,
-        source_id: &str,
-        from_ms: i64,
-        at_ms: i64,
-    ) -> Result<(), RegistryError>;
+    async fn finish_backfill(&self, source_id: &str, from_ms: i64, at_ms: i64) -> Result<()>;
     /// Records how a run of the source's live collection ended.
-    async fn record_run(&self, source_id: &str, run: &LastRun) -> Result<(), RegistryError>;
+    async fn record_run(&self, source_id: &str, run: &LastRun) -> Result<()>;
     /// Where the registry is, for messages.
     fn describe(&self) -> String;
 }

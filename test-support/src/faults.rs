@@ -422,14 +422,14 @@ impl HighWaterMarks for Faulty<dyn HighWaterMarks> {
         &self,
         source_id: &str,
         mark: &Mark,
-        expected: Option<&str>,
+        seen: Option<&str>,
     ) -> Result<Replaced, HighWaterError> {
         let e = self.error(Op::WriteMark, source_id);
         self.faults
             .apply(
                 Op::WriteMark,
                 source_id,
-                self.inner.replace(source_id, mark, expected),
+                self.inner.replace(source_id, mark, seen),
                 e,
             )
             .await

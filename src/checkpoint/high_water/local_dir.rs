@@ -1,3 +1,4 @@
+use super::Result;
 use super::{decode, encode, mark_key, HighWaterError, HighWaterMarks, Mark, Replaced, StoredMark};
 use crate::durable_file;
 use async_trait::async_trait;
@@ -41,7 +42,7 @@ impl LocalDirHighWaterMarks {
 
 #[async_trait]
 impl HighWaterMarks for LocalDirHighWaterMarks {
-    async fn read(&self, source_id: &str) -> Result<Option<StoredMark>, HighWaterError> {
+    async fn read(&self, source_id: &str) -> Result<Option<StoredMark>> {
         match tokio::fs::read(self.path(source_id)).await {
             Ok(bytes) => decode(&bytes)
                 .map(|mark| {
@@ -56,16 +57,11 @@ impl HighWaterMarks for LocalDirHighWaterMarks {
         }
     }
 
-    async fn replace(
-        &self,
-        source_id: &str,
-        mark: &Mark,
-        expected: Option<&str>,
-    ) -> Result<Replaced, HighWaterError> {
+    async fn replace(&self, source_id: &str, mark: &Mark, seen: Option<&str>) -> Result<Replaced> {
         let path = self.path(source_id);
         let bytes = encode(mark);
-        let expected = expected.map(str::to_string);
-        tokio::task::spawn_blocking(move || replace_if(&path, &bytes, expected.as_deref()))
+        let seen = seen.map(str::to_string);
+        tokio::task::spawn_blocking(move || replace_if(&path, &bytes, seen.as_deref()))
             .await
             .map_err(|e| self.error(source_id, "written", e.to_string()))?
             .map_err(|reason| self.error(source_id, "written", reason))

@@ -1,4 +1,5 @@
-use super::{HighWaterError, HighWaterMarks, Mark, Replaced, StoredMark};
+use super::Result;
+use super::{HighWaterMarks, Mark, Replaced, StoredMark};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -24,20 +25,15 @@ impl MemoryHighWaterMarks {
 
 #[async_trait]
 impl HighWaterMarks for MemoryHighWaterMarks {
-    async fn read(&self, source_id: &str) -> Result<Option<StoredMark>, HighWaterError> {
+    async fn read(&self, source_id: &str) -> Result<Option<StoredMark>> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(state.marks.get(source_id).cloned())
     }
 
-    async fn replace(
-        &self,
-        source_id: &str,
-        mark: &Mark,
-        expected: Option<&str>,
-    ) -> Result<Replaced, HighWaterError> {
+    async fn replace(&self, source_id: &str, mark: &Mark, seen: Option<&str>) -> Result<Replaced> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let current = state.marks.get(source_id).map(|s| s.version.as_str());
-        if current != expected {
+        if current != seen {
             return Ok(Replaced::Moved);
         }
         state.writes += 1;

@@ -84,20 +84,18 @@ pub enum Replaced {
     Moved,
 }
 
+/// What the high-water marks' calls return (the error type defaults to its own).
+pub type Result<T, E = HighWaterError> = std::result::Result<T, E>;
+
 /// The port: read one small record per source, and replace it only if unchanged.
 #[async_trait]
 pub trait HighWaterMarks: Send + Sync {
     /// The mark and its version, or `None` when none was ever written (a first run, or an
     /// upgrade).
-    async fn read(&self, source_id: &str) -> Result<Option<StoredMark>, HighWaterError>;
-    /// Writes `mark` only if the stored mark is still at version `expected` (`None`: only if
+    async fn read(&self, source_id: &str) -> Result<Option<StoredMark>>;
+    /// Writes `mark` only if the stored mark is still at the version `seen` (`None`: only if
     /// there is no mark), atomically with respect to every other writer of the same store.
-    async fn replace(
-        &self,
-        source_id: &str,
-        mark: &Mark,
-        expected: Option<&str>,
-    ) -> Result<Replaced, HighWaterError>;
+    async fn replace(&self, source_id: &str, mark: &Mark, seen: Option<&str>) -> Result<Replaced>;
     /// For messages: where the mark of `source_id` is kept.
     fn describe(&self, source_id: &str) -> String;
 }
@@ -124,7 +122,7 @@ pub async fn raise(
     source_id: &str,
     mark: &Mark,
     known: Option<StoredMark>,
-) -> Result<Raised, HighWaterError> {
+) -> Result<Raised> {
     let mut seen = known;
     for _ in 0..RAISE_ATTEMPTS {
         if !mark.is_ahead_of(seen.as_ref().map(|s| &s.mark)) {
@@ -225,15 +223,10 @@ mod tests {
 
     #[async_trait]
     impl HighWaterMarks for AlwaysMoved {
-        async fn read(&self, _: &str) -> Result<Option<StoredMark>, HighWaterError> {
+        async fn read(&self, _: &str) -> Result<Option<StoredMark>> {
             Ok(None)
         }
-        async fn replace(
-            &self,
-            _: &str,
-            _: &Mark,
-            _: Option<&str>,
-        ) -> Result<Replaced, HighWaterError> {
+        async fn replace(&self, _: &str, _: &Mark, _: Option<&str>) -> Result<Replaced> {
             self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(Replaced::Moved)
         }

@@ -1,3 +1,4 @@
+use super::Result;
 use super::{decode, encode, mark_key, HighWaterError, HighWaterMarks, Mark, Replaced, StoredMark};
 use crate::s3_location::S3Location;
 use async_trait::async_trait;
@@ -55,7 +56,7 @@ impl S3HighWaterMarks {
 
 #[async_trait]
 impl HighWaterMarks for S3HighWaterMarks {
-    async fn read(&self, source_id: &str) -> Result<Option<StoredMark>, HighWaterError> {
+    async fn read(&self, source_id: &str) -> Result<Option<StoredMark>> {
         let answer = self.location.get_object(&self.key(source_id)).send().await;
         let object = match answer {
             Ok(object) => object,
@@ -93,18 +94,13 @@ impl HighWaterMarks for S3HighWaterMarks {
             .map_err(|reason| self.error(source_id, "read", reason))
     }
 
-    async fn replace(
-        &self,
-        source_id: &str,
-        mark: &Mark,
-        expected: Option<&str>,
-    ) -> Result<Replaced, HighWaterError> {
+    async fn replace(&self, source_id: &str, mark: &Mark, seen: Option<&str>) -> Result<Replaced> {
         let put = self
             .location
             .put_object(&self.key(source_id))
             .content_type("application/json")
             .body(ByteStream::from(encode(mark)));
-        let put = match expected {
+        let put = match seen {
             // The version of a write S3 answered without an ETag (it always sends one): not
             // known, so the mark is read again.
             Some("") => return Ok(Replaced::Moved),
