@@ -1,6 +1,6 @@
 # atlassian-audit-collector: every target installs the pinned tools it needs the first time
 # (Python tools into .venv and .venv-checkov from tools/*.txt).
-.PHONY: demo query query-trino query-template check test build build-host lint template-check invoke deploy tools clean help
+.PHONY: demo query query-trino query-template check test bench build build-host lint template-check invoke deploy tools clean help
 
 CARGO ?= cargo
 VENV := .venv/bin
@@ -45,6 +45,11 @@ help:
 ## test: the whole suite (pinned tools, moto, fmt, clippy, template checks, tests, cargo-lambda invoke)
 test:
 	scripts/test.sh
+
+## bench: every benchmark of BENCHMARKS.md's first table on the commit checked out (about 40 minutes on a quiet
+## machine; logs in target/bench/all-<commit>/; BENCH_ROWS="e2e detect" for some rows: benches/all.sh)
+bench:
+	benches/all.sh $(BENCH_ROWS)
 
 ## tools: the pinned Python tools (moto, cargo-lambda, SAM CLI, cfn-lint; checkov, duckdb+sqlglot and the OCSF validators in their own venvs)
 ## and the pinned Rust tools (cfn-guard, cargo-deny; cargo install --locked, cached per machine)

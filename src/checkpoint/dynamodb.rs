@@ -99,6 +99,7 @@ impl DynamoDbCheckpointStore {
                 events_written: n("events_written")?.unwrap_or(0).max(0) as u64,
                 detect,
                 batch_cap: n("batch_cap")?.and_then(|cap| u32::try_from(cap).ok()),
+                lease_takes: n("lease_takes")?.unwrap_or(0).max(0) as u64,
             },
             lease,
         })
@@ -146,7 +147,8 @@ impl CheckpointStore for DynamoDbCheckpointStore {
                 "SET lease_owner = :owner, lease_until_ms = :until, \
                  generation = if_not_exists(generation, :generation), \
                  batch_sequence = if_not_exists(batch_sequence, :zero), \
-                 events_written = if_not_exists(events_written, :zero)",
+                 events_written = if_not_exists(events_written, :zero) \
+                 ADD lease_takes :one",
             )
             .condition_expression(
                 // Lease::may_take, as a condition.
@@ -165,6 +167,7 @@ impl CheckpointStore for DynamoDbCheckpointStore {
                 AttributeValue::S(request.new_generation.to_string()),
             )
             .expression_attribute_values(":zero", num(0))
+            .expression_attribute_values(":one", num(1))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;

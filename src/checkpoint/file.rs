@@ -126,6 +126,7 @@ impl CheckpointStore for FileCheckpointStore {
             }
             record.lease_owner = Some(lease.owner);
             record.lease_until_ms = Some(lease.until_ms);
+            record.checkpoint.lease_takes += 1;
             Ok((record.checkpoint.clone(), true))
         })
         .await
@@ -137,7 +138,12 @@ impl CheckpointStore for FileCheckpointStore {
         let checkpoint = checkpoint.clone();
         self.with_locked(move |contents| match contents.sources.get_mut(&source_id) {
             Some(r) if r.lease_owner.as_deref() == Some(owner.as_str()) => {
-                r.checkpoint = checkpoint;
+                // Lease takes are the store's count, never a run's.
+                let lease_takes = r.checkpoint.lease_takes;
+                r.checkpoint = Checkpoint {
+                    lease_takes,
+                    ..checkpoint
+                };
                 Ok(((), true))
             }
             _ => Err(CheckpointError::LeaseLost { source_id }),

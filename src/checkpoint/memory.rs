@@ -48,13 +48,18 @@ impl CheckpointStore for MemoryCheckpointStore {
             });
         }
         stored.lease = Some(request.lease.clone());
+        stored.checkpoint.lease_takes += 1;
         Ok(stored.checkpoint.clone())
     }
 
     async fn save(&self, source_id: &str, owner: &str, checkpoint: &Checkpoint) -> Result<()> {
         match self.records().get_mut(source_id) {
             Some(stored) if held_by(stored, owner) => {
-                stored.checkpoint = checkpoint.clone();
+                // Lease takes are the store's count, never a run's.
+                stored.checkpoint = Checkpoint {
+                    lease_takes: stored.checkpoint.lease_takes,
+                    ..checkpoint.clone()
+                };
                 Ok(())
             }
             _ => Err(CheckpointError::LeaseLost {

@@ -58,6 +58,11 @@ pub struct Checkpoint {
     /// through instead of each fresh batch failing at full size and shrinking again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_cap: Option<u32>,
+    /// Times a run has taken the lease, counted by the store as it grants it (never by a save):
+    /// the runs that tried a pending batch since it was recorded, including those that died or
+    /// failed before they could write anything ([`PendingBatch::redo_count`]).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub lease_takes: u64,
 }
 
 impl Checkpoint {
@@ -73,6 +78,7 @@ impl Checkpoint {
             events_written: 0,
             detect: DetectState::default(),
             batch_cap: None,
+            lease_takes: 0,
         }
     }
 }
@@ -102,9 +108,18 @@ pub struct PendingBatch {
     /// failing shrinks until some attempt gets through.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub redos: u32,
+    /// The checkpoint's `lease_takes` when this record was written: every run that took the
+    /// lease since, and did not commit, halves the redo again, whether or not it got as far as
+    /// writing (none in a record written before lease takes were counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_lease_take: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
     *n == 0
 }
 
@@ -219,6 +234,7 @@ mod tests {
                 alert_hours: vec![],
                 announce_failures: 0,
                 redos: 0,
+                at_lease_take: None,
             }
         );
     }

@@ -38,11 +38,11 @@ pub fn redo_limit(redo_target: Option<u32>, page_limit: u32, read: u32) -> u32 {
 }
 
 /// The cap on fresh batches once a batch of `events_read` events commits: set to twice what got
-/// through when the batch had shrunk (its pending record shows a failed redo before it:
-/// `redos` of 2 or more), doubled after any other batch that read events, dropped once it
+/// through when the batch was a `shrunk` redo (attempts before it failed:
+/// [`PendingBatch::halvings`]), doubled after any other batch that read events, dropped once it
 /// reaches `bound` (the configured BATCH_MAX_EVENTS).
-pub fn next_batch_cap(cap: Option<u32>, redos: u32, events_read: u32, bound: u32) -> Option<u32> {
-    let doubled = if redos >= 2 {
+pub fn next_batch_cap(cap: Option<u32>, shrunk: bool, events_read: u32, bound: u32) -> Option<u32> {
+    let doubled = if shrunk {
         events_read.max(1).saturating_mul(2)
     } else {
         match cap {
@@ -70,7 +70,7 @@ impl Checkpoint {
     }
 
     /// How many events to ask for once the batch being read holds `read`. A pending batch is
-    /// redone with the count it was cut at (half of it once a redo failed too,
+    /// redone with the count it was cut at (halved for each attempt that failed since,
     /// [`PendingBatch::redo_count`]): its pages ask for no more than the events still to read
     /// again, so a redo reads the same events, or a prefix of them, however the API cuts its
     /// pages now. A redo that reads fewer (the stream ends, the deadline, the halving)
@@ -81,7 +81,9 @@ impl Checkpoint {
     #[cfg(test)]
     pub fn limit(&self, page_limit: u32, read: u32) -> u32 {
         redo_limit(
-            self.pending.as_ref().map(PendingBatch::redo_count),
+            self.pending
+                .as_ref()
+                .map(|p| p.redo_count(self.lease_takes)),
             page_limit,
             read,
         )
@@ -115,6 +117,7 @@ impl Checkpoint {
             alert_hours: alert_hours.into_iter().collect(),
             announce_failures: previous.map_or(0, |p| p.announce_failures),
             redos: previous.map_or(0, |p| p.redos.saturating_add(1)),
+            at_lease_take: Some(self.lease_takes),
         });
     }
 
@@ -183,14 +186,25 @@ impl Checkpoint {
 }
 
 impl PendingBatch {
-    /// Events a redo of this batch reads: all it was cut at the first time it is redone (the
-    /// attempt may only have crashed), half as many after a redo that did not commit either
-    /// (its writes keep failing: a smaller batch gets through sooner), at least one.
-    pub fn redo_count(&self) -> u32 {
-        if self.redos == 0 {
-            self.event_count
-        } else {
-            (self.event_count / 2).max(1)
+    /// How many times a redo run with the checkpoint's `lease_takes` halves the batch: once for
+    /// each run that took the lease after this record was written and did not commit (the run
+    /// redoing it not counted: the attempt that wrote the record may only have crashed), and
+    /// once more when the record is a redo's own (a redo failed before it). Runs that die or
+    /// fail before they write anything count too: they took the lease.
+    pub fn halvings(&self, lease_takes: u64) -> u64 {
+        let failed_runs = self
+            .at_lease_take
+            .map_or(0, |at| lease_takes.saturating_sub(at).saturating_sub(1));
+        failed_runs + u64::from(self.redos > 0)
+    }
+
+    /// Events a redo of this batch reads: all it was cut at when nothing failed since it was
+    /// recorded, half as many for each of its [`halvings`](Self::halvings) (its attempts keep
+    /// failing: a smaller batch gets through sooner), at least one.
+    pub fn redo_count(&self, lease_takes: u64) -> u32 {
+        match self.halvings(lease_takes) {
+            0 => self.event_count,
+            h => (self.event_count >> h.min(31)).max(1),
         }
     }
 
@@ -234,6 +248,7 @@ mod tests {
             alert_hours: Vec::new(),
             announce_failures: 0,
             redos: 0,
+            at_lease_take: None,
         }
     }
 
@@ -371,39 +386,84 @@ mod tests {
             ),
         ];
         for (batch, previous, start, want, what) in cases {
-            let mut c = checkpoint();
+            let mut c = Checkpoint {
+                lease_takes: 6,
+                ..checkpoint()
+            };
             c.record_pending(9, &start, &batch, previous.as_ref());
-            // Each redo counts one more (a redo after a redo reads half).
+            // Each redo counts one more (a redo after a redo reads half), and every record
+            // keeps the lease take it was written at.
             let want = PendingBatch {
                 redos: u32::from(previous.is_some()),
+                at_lease_take: Some(6),
                 ..want
             };
             assert_eq!(c.pending, Some(want), "{what}");
         }
     }
 
-    /// What a redo reads: the whole batch the first time, half of what the last attempt read
-    /// once a redo failed too, never nothing.
+    /// What a redo reads: the whole batch the first time, half as much for each run that took
+    /// the lease since the record and did not commit (whether it wrote anything or not), and
+    /// half again when the record is a failed redo's; never nothing.
     #[test]
     fn a_batch_redone_more_than_once_shrinks() {
+        // (event count, redos, lease take of the record, lease takes now, redo count, what)
         let cases = [
-            (400, 0, 400, "the first redo: maybe only a crash"),
-            (400, 1, 200, "after a failed redo: half"),
-            (200, 2, 100, "and half again"),
-            (1, 5, 1, "at least one event"),
+            (
+                400,
+                0,
+                Some(3),
+                4,
+                400,
+                "the first redo: maybe only a crash",
+            ),
+            (
+                400,
+                0,
+                Some(3),
+                5,
+                200,
+                "a run died or failed before writing: half",
+            ),
+            (400, 0, Some(3), 7, 50, "three runs did: an eighth"),
+            (400, 1, Some(3), 4, 200, "the record of a failed redo: half"),
+            (
+                200,
+                1,
+                Some(3),
+                5,
+                50,
+                "and a run after it died: half again",
+            ),
+            (
+                400,
+                1,
+                None,
+                90,
+                200,
+                "a record from before lease takes: redos alone",
+            ),
+            (400, 0, None, 90, 400, "... the first redo of one"),
+            (1, 5, Some(0), 9, 1, "at least one event"),
+            (400, 0, Some(0), u64::MAX, 1, "never overflows"),
+            (0, 0, Some(3), 4, 0, "a record of nothing: nothing"),
         ];
-        for (event_count, redos, want, what) in cases {
+        for (event_count, redos, at_lease_take, lease_takes, want, what) in cases {
             let p = PendingBatch {
                 redos,
+                at_lease_take,
                 ..pending(event_count, &[H], false)
             };
-            assert_eq!(p.redo_count(), want, "{what}");
+            assert_eq!(p.redo_count(lease_takes), want, "{what}");
             let c = Checkpoint {
                 pending: Some(p),
+                lease_takes,
                 ..checkpoint()
             };
-            assert_eq!(c.limit(500, 0), want, "{what}: the first page asks for it");
-            assert_eq!(c.limit(50, 0), 50.min(want), "{what}");
+            if want > 0 {
+                assert_eq!(c.limit(500, 0), want, "{what}: the first page asks for it");
+                assert_eq!(c.limit(50, 0), 50.min(want), "{what}");
+            }
         }
     }
 
@@ -412,44 +472,49 @@ mod tests {
     #[test]
     fn fresh_batches_start_small_after_a_shrunk_one_and_grow_back() {
         const BOUND: u32 = 50_000;
-        // (cap before, redos of the committed attempt, events it read, cap after)
+        // (cap before, whether the committed batch was a shrunk redo, events it read, cap after)
         let cases = [
-            (None, 0, 40_000, None, "a good day: no cap"),
             (
                 None,
-                1,
+                false,
                 40_000,
                 None,
-                "a redo of the whole batch (a crash): no cap",
+                "a good day, or a redo of the whole batch: no cap",
             ),
             (
                 None,
-                2,
+                true,
                 100,
                 Some(200),
                 "shrunk to 100: fresh batches of 200",
             ),
-            (None, 7, 0, Some(2), "shrunk to nothing read: at least 2"),
+            (None, true, 0, Some(2), "shrunk to nothing read: at least 2"),
             (
                 Some(200),
-                0,
+                false,
                 200,
                 Some(400),
                 "a capped batch got through: double",
             ),
-            (Some(200), 0, 0, Some(200), "nothing read: as it was"),
-            (Some(30_000), 0, 30_000, None, "back past the bound: no cap"),
+            (Some(200), false, 0, Some(200), "nothing read: as it was"),
+            (
+                Some(30_000),
+                false,
+                30_000,
+                None,
+                "back past the bound: no cap",
+            ),
             (
                 Some(400),
-                3,
+                true,
                 50,
                 Some(100),
                 "shrunk again: start over from what got through",
             ),
-            (Some(u32::MAX), 0, 10, None, "never overflows"),
+            (Some(u32::MAX), false, 10, None, "never overflows"),
         ];
-        for (cap, redos, read, want, what) in cases {
-            assert_eq!(next_batch_cap(cap, redos, read, BOUND), want, "{what}");
+        for (cap, shrunk, read, want, what) in cases {
+            assert_eq!(next_batch_cap(cap, shrunk, read, BOUND), want, "{what}");
         }
     }
 

@@ -56,6 +56,7 @@ macro_rules! store_contract {
             a_full_checkpoint_round_trips,
             a_release_by_another_owner_changes_nothing,
             a_release_frees_the_lease,
+            every_lease_taken_is_counted_by_the_store_alone,
         );
     };
     (@cases $subject:expr; $($case:ident),* $(,)?) => {$(
@@ -263,9 +264,13 @@ pub mod store {
             "no record before the first acquire"
         );
         let cp = take(&store, &id, lease("a", NOW + MINUTE)).await;
-        assert_eq!(cp, Checkpoint::new("gen-1".into()));
+        let first = Checkpoint {
+            lease_takes: 1,
+            ..Checkpoint::new("gen-1".into())
+        };
+        assert_eq!(cp, first);
         let stored = store.load(&id).await.expect("load").expect("the record");
-        assert_eq!(stored.checkpoint, Checkpoint::new("gen-1".into()));
+        assert_eq!(stored.checkpoint, first);
         assert_eq!(stored.lease, Some(lease("a", NOW + MINUTE)));
 
         // The owner renews: the record keeps its generation, the lease its new expiry.
@@ -346,7 +351,14 @@ pub mod store {
             })
             .await
             .expect("an expired lease is free");
-        assert_eq!(taken, cp, "the new owner gets the checkpoint as it was");
+        let as_it_was = Checkpoint {
+            lease_takes: 2,
+            ..cp.clone()
+        };
+        assert_eq!(
+            taken, as_it_was,
+            "the new owner gets the checkpoint as it was"
+        );
         assert_eq!(
             stored_lease(&store, &id).await,
             Some(lease("b", NOW + MINUTE))
@@ -414,7 +426,10 @@ pub mod store {
         let stored = store.load(&id).await.expect("load").expect("the record");
         assert_eq!(
             stored.checkpoint,
-            Checkpoint::new("gen-1".into()),
+            Checkpoint {
+                lease_takes: 1,
+                ..Checkpoint::new("gen-1".into())
+            },
             "refused saves changed the checkpoint"
         );
     }
@@ -430,7 +445,7 @@ pub mod store {
 
     pub async fn a_full_checkpoint_round_trips(store: Arc<dyn CheckpointStore>) {
         let id = unique("source");
-        take(&store, &id, lease("a", NOW + MINUTE)).await;
+        let taken = take(&store, &id, lease("a", NOW + MINUTE)).await;
         let mut recent = RecentEvents::default();
         for i in 0..50 {
             recent.insert(&format!("event-{i}"), NOW - 300_000 + i * 1_000);
@@ -450,10 +465,12 @@ pub mod store {
                 alert_hours: vec![1_699_995_600],
                 announce_failures: 2,
                 redos: 1,
+                at_lease_take: Some(7),
             }),
             events_written: 123_456,
             detect: detect_state_with_an_open_alert(),
             batch_cap: Some(200),
+            lease_takes: taken.lease_takes,
         };
         assert!(!full.detect.is_empty());
         store.save(&id, "a", &full).await.expect("save");
@@ -465,6 +482,7 @@ pub mod store {
         let cleared = Checkpoint {
             sequence: 43,
             events_written: 123_456,
+            lease_takes: taken.lease_takes,
             ..Checkpoint::new("gen-1".into())
         };
         store.save(&id, "a", &cleared).await.expect("save");
@@ -514,7 +532,52 @@ pub mod store {
             })
             .await
             .expect("a released lease is free");
-        assert_eq!(taken, cp);
+        let counted = Checkpoint {
+            lease_takes: cp.lease_takes + 1,
+            ..cp
+        };
+        assert_eq!(taken, counted);
+    }
+
+    /// The store counts the leases it grants (what shrinks a pending batch whose runs keep dying
+    /// before they write anything): a refused take does not count, and no save changes it.
+    pub async fn every_lease_taken_is_counted_by_the_store_alone(store: Arc<dyn CheckpointStore>) {
+        let id = unique("source");
+        let takes = |store: Arc<dyn CheckpointStore>, id: String| async move {
+            let stored = store.load(&id).await.expect("load").expect("the record");
+            stored.checkpoint.lease_takes
+        };
+        let mut cp = take(&store, &id, lease("a", NOW + 1_000)).await;
+        assert_eq!(cp.lease_takes, 1, "the first take");
+        let refused = store
+            .acquire(AcquireRequest {
+                source_id: &id,
+                lease: &lease("b", NOW + MINUTE),
+                fence: Fence::longest(),
+                now_ms: NOW + 500,
+                new_generation: "gen-2",
+            })
+            .await;
+        assert!(refused.is_err(), "b took a held lease");
+        assert_eq!(takes(store.clone(), id.clone()).await, 1, "a refused take");
+        cp.lease_takes = 99;
+        cp.sequence = 5;
+        store.save(&id, "a", &cp).await.expect("the owner saves");
+        assert_eq!(takes(store.clone(), id.clone()).await, 1, "a save");
+        // The owner taking its lease again, then another run once it expired.
+        for (owner, now, want) in [("a", NOW + 600, 2), ("b", NOW + 1_601, 3)] {
+            let taken = store
+                .acquire(AcquireRequest {
+                    source_id: &id,
+                    lease: &lease(owner, now + 1_000),
+                    fence: Fence::longest(),
+                    now_ms: now,
+                    new_generation: "gen-2",
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{owner} takes the lease: {e}"));
+            assert_eq!((taken.lease_takes, taken.sequence), (want, 5), "{owner}");
+        }
     }
 }
 

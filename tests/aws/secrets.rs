@@ -45,10 +45,10 @@ async fn a_rejected_key_stops_the_run_and_a_rotated_key_is_picked_up() {
         r.summary.auth_failures, 2,
         "the first 401, and the one after re-reading the secret"
     );
-    assert_eq!(
-        env.checkpoint().await.unwrap().checkpoint,
-        before,
-        "checkpoint untouched"
+    crate::support::assert_checkpoint_unchanged(
+        &env.checkpoint().await.unwrap().checkpoint,
+        &before,
+        "checkpoint untouched",
     );
 
     // The operator rotates the key; the same warm process picks it up on the next 401.

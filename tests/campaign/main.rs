@@ -69,6 +69,10 @@ struct Args {
     /// prefix of the stream (no event missing before one written): finds the pass that loses.
     #[arg(long)]
     check_each_pass: bool,
+    /// One line per pass: its kind, how each run ended, and the batch pending after it (events,
+    /// redos, objects): finds why the checkpoint stalls.
+    #[arg(long)]
+    trace_passes: bool,
     /// Where the JSON report is written.
     /// Many organizations in one deployment: three sources (one with a 30-day backfill), every
     /// pass `run --all-sources` (tests/campaign/fleet.rs); `--backlog` is per organization.
@@ -559,6 +563,7 @@ impl Campaign<'_> {
             };
             *self.out.passes.entry(name_of(kind)).or_default() += 1;
             let before = self.events_in_checkpoint().await;
+            let errors_before = self.errors.len();
             let ends = match kind {
                 PassKind::InProcess => {
                     let budget = Duration::from_millis(self.rng.u64(300..1_500));
@@ -582,6 +587,9 @@ impl Campaign<'_> {
                 }
             };
             self.settle(kind, &ends, before, pass).await;
+            if args.trace_passes {
+                self.trace_pass(pass, kind, &ends, errors_before).await;
+            }
             if args.check_each_pass && self.out.checkpoint_problems.is_empty() {
                 self.proxy.set_rate(0.0);
                 self.check_prefix(pass, kind).await;
@@ -944,6 +952,45 @@ impl Campaign<'_> {
                 missing.len()
             ));
         }
+    }
+
+    async fn trace_pass(&self, pass: usize, kind: PassKind, ends: &[RunEnd], errors_before: usize) {
+        let ends: Vec<String> = ends
+            .iter()
+            .map(|end| match end {
+                RunEnd::Completed { summary, .. } => format!(
+                    "{}:{}",
+                    summary["stop_reason"].as_str().unwrap_or("?"),
+                    summary["events_processed"]
+                ),
+                RunEnd::Died => "died".into(),
+                RunEnd::Panicked(_) => "panicked".into(),
+            })
+            .collect();
+        let stored = self.store.load(SOURCE_ID).await.ok().flatten();
+        let (committed, pending) = match &stored {
+            Some(s) => (
+                s.checkpoint.events_written,
+                s.checkpoint.pending.as_ref().map_or("-".to_string(), |p| {
+                    format!(
+                        "{} events, {} redos, {} hours, {} alert hours, {} announce failures",
+                        p.event_count,
+                        p.redos,
+                        p.hours.len(),
+                        p.alert_hours.len(),
+                        p.announce_failures
+                    )
+                }),
+            ),
+            None => (0, "-".into()),
+        };
+        let last_error = self.errors[errors_before.min(self.errors.len())..].join(" | ");
+        println!(
+            "  trace {pass:>5} {:<12} {:<40} committed {committed:>6} cap {:?} pending [{pending}] errors: {last_error:.300}",
+            name_of(kind),
+            ends.join(","),
+            stored.as_ref().and_then(|s| s.checkpoint.batch_cap),
+        );
     }
 
     async fn events_in_checkpoint(&self) -> u64 {

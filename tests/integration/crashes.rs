@@ -624,6 +624,26 @@ async fn a_crash_around_recording_a_failed_announcement_loses_nothing() {
     }
 }
 
+/// Appends `events` to the backlog; the faults that fail every write of the newest event's hour
+/// (read from the events themselves: the clock's hour may have none yet, a minute past the
+/// hour, and then no write would ever fail).
+fn newest_hour_failing(env: &TestEnv, events: Vec<Value>) -> Faults {
+    let newest_hour = events
+        .iter()
+        .filter_map(|e| e.pointer("/attributes/time").and_then(Value::as_str))
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .max()
+        .expect("events with a time")
+        .with_timezone(&chrono::Utc)
+        .format("%Y%m%dT%H0000Z")
+        .to_string();
+    env.org.append_backlog(events);
+    Faults::new().when(
+        move |c: &Call| c.op == Op::Put && c.key.contains(&newest_hour),
+        StorageFault::Fail,
+    )
+}
+
 /// Progress under faults: the writes of the newest hour's object fail on every attempt (an S3
 /// incident on one prefix). The first attempt and the first redo read the whole batch and fail;
 /// the next redo reads half of it, which leaves that hour out, and commits; once the fault is
@@ -639,22 +659,7 @@ async fn a_batch_whose_writes_keep_failing_shrinks_until_it_commits() {
         400,
         (now - 8 * 3_600_000, now - 60_000),
     );
-    // The hour of the newest event, read from the events themselves: the clock's hour may
-    // have none yet (a minute past the hour), and then no write would ever fail.
-    let newest_hour = events
-        .iter()
-        .filter_map(|e| e.pointer("/attributes/time").and_then(Value::as_str))
-        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .max()
-        .expect("events with a time")
-        .with_timezone(&chrono::Utc)
-        .format("%Y%m%dT%H0000Z")
-        .to_string();
-    env.org.append_backlog(events);
-    let faults = Faults::new().when(
-        move |c: &Call| c.op == Op::Put && c.key.contains(&newest_hour),
-        StorageFault::Fail,
-    );
+    let faults = newest_hour_failing(&env, events);
     let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
     let mut committed = Vec::new();
     for _ in 0..4 {
@@ -681,6 +686,63 @@ async fn a_batch_whose_writes_keep_failing_shrinks_until_it_commits() {
             .events_written,
         400
     );
+    env.assert_exactly_once().await;
+}
+
+/// Progress when the runs after a failed attempt die before they write anything (killed while
+/// reading, a Lambda timeout): each took the lease, so each halves the redo, though none could
+/// record an attempt of its own. The first attempt fails on the newest hour's object; a run
+/// dies at its first fetch; the next reads half the batch, which leaves that hour out, and
+/// commits while the fault lasts. (Before lease takes were counted, it read the whole batch
+/// again and failed.) Once the fault is gone, every event once.
+#[tokio::test]
+async fn runs_that_die_before_writing_shrink_the_pending_batch_too() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    let now = now_ms();
+    let events = generate_events_for_org(
+        env.org.org_id(),
+        79,
+        400,
+        (now - 8 * 3_600_000, now - 60_000),
+    );
+    let failing = newest_hour_failing(&env, events);
+    let collector = env.collector_with_faults(&failing, Duration::ZERO).await;
+    let r = collector.run(Duration::from_secs(20)).await;
+    assert!(r.error.is_some(), "the first attempt fails");
+    let recorded = env.checkpoint().await.expect("a checkpoint").checkpoint;
+    let pending = recorded.pending.clone().expect("the batch is pending");
+    assert_eq!((recorded.events_written, pending.event_count), (0, 400));
+
+    // Dies at its first fetch, the lease taken: a short budget, so its lease expires soon.
+    let dying = crash_at(CrashPoint::Fetch(1, When::Before));
+    let collector = env.collector_with_faults(&dying, Duration::ZERO).await;
+    tokio::select! {
+        report = collector.run(Duration::from_secs(2)) => panic!("the run ended: {:?}", report.error),
+        _ = dying.crashed() => {}
+    }
+    wait_for_abandoned_lease(&env).await;
+    let died = env.checkpoint().await.expect("a checkpoint").checkpoint;
+    assert_eq!(died.pending, recorded.pending, "it wrote nothing");
+    assert_eq!(
+        died.lease_takes,
+        recorded.lease_takes + 1,
+        "but it took the lease"
+    );
+
+    let collector = env.collector_with_faults(&failing, Duration::ZERO).await;
+    collector.run(Duration::from_secs(20)).await;
+    let written = env
+        .checkpoint()
+        .await
+        .expect("a checkpoint")
+        .checkpoint
+        .events_written;
+    assert!(
+        written > 0 && written < 400,
+        "half the batch commits while the fault lasts: {written}"
+    );
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
     env.assert_exactly_once().await;
 }
 
@@ -827,14 +889,15 @@ async fn a_crash_around_forgetting_what_earlier_attempts_left_loses_nothing() {
             assert!(crashed);
             wait_for_abandoned_lease(&env).await;
         }
-        let pending = env
-            .checkpoint()
-            .await
-            .expect("a checkpoint")
-            .checkpoint
-            .pending;
-        let pending = pending.expect("the batch is pending");
-        assert_eq!((pending.redos, pending.redo_count()), (1, 40), "{when:?}");
+        let checkpoint = env.checkpoint().await.expect("a checkpoint").checkpoint;
+        let pending = checkpoint.pending.expect("the batch is pending");
+        // The next run takes the lease once more.
+        let next_run = checkpoint.lease_takes + 1;
+        assert_eq!(
+            (pending.redos, pending.redo_count(next_run)),
+            (1, 40),
+            "{when:?}"
+        );
         let left = pending.hours.len();
         // The third attempt: its write-ahead is its first save, the record of the deletions
         // its second.

@@ -137,7 +137,7 @@ impl<'r> Pass<'r> {
             StreamPosition::Cursor(_) => checkpoint.window_start_ms,
         };
         let redo_target = match &checkpoint.pending {
-            Some(pending) => Some(pending.redo_count()),
+            Some(pending) => Some(pending.redo_count(checkpoint.lease_takes)),
             None => checkpoint.batch_cap,
         };
         let builder = self.builder(written_before, &checkpoint.detect);

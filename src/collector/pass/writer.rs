@@ -104,11 +104,16 @@ impl Writer<'_> {
             alert.source_label.clone_from(&source.source_label);
         }
         batch.alerts = alert_objects(&alerts)?;
-        // This attempt's pending record counts one redo more than the one it redoes.
-        let redos = self.checkpoint.pending.as_ref().map_or(0, |p| p.redos + 1);
+        // A redo read fewer events than its record because attempts before it failed.
+        let takes = self.checkpoint.lease_takes;
+        let shrunk = self
+            .checkpoint
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.halvings(takes) > 0);
         let batch_cap = next_batch_cap(
             self.checkpoint.batch_cap,
-            redos,
+            shrunk,
             events_read,
             self.parts.settings.batch_bounds.max_events,
         );
