@@ -239,6 +239,24 @@ pub mod store {
             .unwrap_or_else(|e| panic!("{}: the lease on a free source: {e}", store.describe()))
     }
 
+    /// Asks for lease `l` at `now_ms` (a record created now gets generation `gen-2`).
+    async fn take_at(
+        store: &Arc<dyn CheckpointStore>,
+        id: &str,
+        l: &Lease,
+        now_ms: i64,
+    ) -> Result<Checkpoint, CheckpointError> {
+        store
+            .acquire(AcquireRequest {
+                source_id: id,
+                lease: l,
+                fence: Fence::longest(),
+                now_ms,
+                new_generation: "gen-2",
+            })
+            .await
+    }
+
     async fn stored_lease(store: &Arc<dyn CheckpointStore>, id: &str) -> Option<Lease> {
         store
             .load(id)
@@ -341,14 +359,7 @@ pub mod store {
         cp.sequence = 3;
         store.save(&id, "a", &cp).await.expect("the owner saves");
 
-        let taken = store
-            .acquire(AcquireRequest {
-                source_id: &id,
-                lease: &lease("b", NOW + MINUTE),
-                fence: Fence::longest(),
-                now_ms: NOW + 1_001,
-                new_generation: "gen-2",
-            })
+        let taken = take_at(&store, &id, &lease("b", NOW + MINUTE), NOW + 1_001)
             .await
             .expect("an expired lease is free");
         let as_it_was = Checkpoint {
@@ -522,14 +533,7 @@ pub mod store {
         assert!(stored.lease.is_none(), "{:?}", stored.lease);
         assert_eq!(stored.checkpoint, cp, "the checkpoint stays");
         // Long before the released lease would have expired, another run takes it.
-        let taken = store
-            .acquire(AcquireRequest {
-                source_id: &id,
-                lease: &lease("b", NOW + MINUTE),
-                fence: Fence::longest(),
-                now_ms: NOW + 1,
-                new_generation: "gen-2",
-            })
+        let taken = take_at(&store, &id, &lease("b", NOW + MINUTE), NOW + 1)
             .await
             .expect("a released lease is free");
         let counted = Checkpoint {
@@ -549,15 +553,7 @@ pub mod store {
         };
         let mut cp = take(&store, &id, lease("a", NOW + 1_000)).await;
         assert_eq!(cp.lease_takes, 1, "the first take");
-        let refused = store
-            .acquire(AcquireRequest {
-                source_id: &id,
-                lease: &lease("b", NOW + MINUTE),
-                fence: Fence::longest(),
-                now_ms: NOW + 500,
-                new_generation: "gen-2",
-            })
-            .await;
+        let refused = take_at(&store, &id, &lease("b", NOW + MINUTE), NOW + 500).await;
         assert!(refused.is_err(), "b took a held lease");
         assert_eq!(takes(store.clone(), id.clone()).await, 1, "a refused take");
         cp.lease_takes = 99;
@@ -566,14 +562,7 @@ pub mod store {
         assert_eq!(takes(store.clone(), id.clone()).await, 1, "a save");
         // The owner taking its lease again, then another run once it expired.
         for (owner, now, want) in [("a", NOW + 600, 2), ("b", NOW + 1_601, 3)] {
-            let taken = store
-                .acquire(AcquireRequest {
-                    source_id: &id,
-                    lease: &lease(owner, now + 1_000),
-                    fence: Fence::longest(),
-                    now_ms: now,
-                    new_generation: "gen-2",
-                })
+            let taken = take_at(&store, &id, &lease(owner, now + 1_000), now)
                 .await
                 .unwrap_or_else(|e| panic!("{owner} takes the lease: {e}"));
             assert_eq!((taken.lease_takes, taken.sequence), (want, 5), "{owner}");

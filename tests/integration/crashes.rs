@@ -624,10 +624,17 @@ async fn a_crash_around_recording_a_failed_announcement_loses_nothing() {
     }
 }
 
-/// Appends `events` to the backlog; the faults that fail every write of the newest event's hour
-/// (read from the events themselves: the clock's hour may have none yet, a minute past the
-/// hour, and then no write would ever fail).
-fn newest_hour_failing(env: &TestEnv, events: Vec<Value>) -> Faults {
+/// A backlog of 400 events over the 8 hours before now (generated from `seed`), and the faults
+/// that fail every write of the newest event's hour (read from the events themselves: the
+/// clock's hour may have none yet, a minute past the hour, and then no write would ever fail).
+fn newest_hour_failing(env: &TestEnv, seed: u64) -> Faults {
+    let now = now_ms();
+    let events = generate_events_for_org(
+        env.org.org_id(),
+        seed,
+        400,
+        (now - 8 * 3_600_000, now - 60_000),
+    );
     let newest_hour = events
         .iter()
         .filter_map(|e| e.pointer("/attributes/time").and_then(Value::as_str))
@@ -652,14 +659,7 @@ fn newest_hour_failing(env: &TestEnv, events: Vec<Value>) -> Faults {
 #[tokio::test]
 async fn a_batch_whose_writes_keep_failing_shrinks_until_it_commits() {
     let env = TestEnv::local(SimulatedOrgConfig::default()).await;
-    let now = now_ms();
-    let events = generate_events_for_org(
-        env.org.org_id(),
-        77,
-        400,
-        (now - 8 * 3_600_000, now - 60_000),
-    );
-    let faults = newest_hour_failing(&env, events);
+    let faults = newest_hour_failing(&env, 77);
     let collector = env.collector_with_faults(&faults, Duration::ZERO).await;
     let mut committed = Vec::new();
     for _ in 0..4 {
@@ -698,14 +698,7 @@ async fn a_batch_whose_writes_keep_failing_shrinks_until_it_commits() {
 #[tokio::test]
 async fn runs_that_die_before_writing_shrink_the_pending_batch_too() {
     let env = TestEnv::local(SimulatedOrgConfig::default()).await;
-    let now = now_ms();
-    let events = generate_events_for_org(
-        env.org.org_id(),
-        79,
-        400,
-        (now - 8 * 3_600_000, now - 60_000),
-    );
-    let failing = newest_hour_failing(&env, events);
+    let failing = newest_hour_failing(&env, 79);
     let collector = env.collector_with_faults(&failing, Duration::ZERO).await;
     let r = collector.run(Duration::from_secs(20)).await;
     assert!(r.error.is_some(), "the first attempt fails");
