@@ -6,17 +6,17 @@
 #
 #   benches/all.sh              # every row
 #   benches/all.sh e2e detect   # only the rows named (e2e e2e-latency e2e-1m per-event detect
-#                               #   startup grove ocsf fleet body-cap)
+#                               #   startup grove ocsf fleet body-cap caught-up cost)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-rows=(e2e e2e-latency e2e-1m per-event detect startup grove ocsf fleet body-cap)
+rows=(e2e e2e-latency e2e-1m per-event detect startup grove ocsf fleet body-cap caught-up cost)
 [ $# -eq 0 ] || rows=("$@")
 for row in "${rows[@]}"; do
-  case " e2e e2e-latency e2e-1m per-event detect startup grove ocsf fleet body-cap " in
+  case " e2e e2e-latency e2e-1m per-event detect startup grove ocsf fleet body-cap caught-up cost " in
     *" $row "*) ;;
-    *) echo "bench: no row '$row' (rows: e2e e2e-latency e2e-1m per-event detect startup grove ocsf fleet body-cap)" >&2; exit 2 ;;
+    *) echo "bench: no row '$row' (rows: e2e e2e-latency e2e-1m per-event detect startup grove ocsf fleet body-cap caught-up cost)" >&2; exit 2 ;;
   esac
 done
 
@@ -64,6 +64,11 @@ for row in "${rows[@]}"; do
     fleet) measure fleet benches/fleet.sh ;;
     body-cap)
       measure body-cap cargo test --locked --test integration a_rule_named_event_at_the_body_cap -- --nocapture
+      ;;
+    caught-up) measure caught-up benches/caught_up.sh ;;
+    cost)
+      measure cost python benches/cost_model.py
+      measure fleet-cost python benches/fleet_cost.py
       ;;
   esac
 done

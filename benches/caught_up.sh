@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What the extra request costs when caught up (BENCHMARKS.md, item 7).
+# What the extra request costs when caught up (BENCHMARKS.md, "The request when caught up").
 #
 # Since a page shorter than `limit` no longer ends the stream, a run that finds a few new events
 # reads one page more: the empty page (or the page without a cursor) that ends the stream. This

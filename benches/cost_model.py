@@ -1,4 +1,4 @@
-"""Cost model (BENCHMARKS.md, item 6): Lambda GB-seconds and dollars per month for an organization
+"""Cost model (BENCHMARKS.md, "Cost model"): Lambda GB-seconds and dollars per month for an organization
 producing E events a day, polled every 5 minutes, from the measured figures.
 
 A run's billed time is what it waits for: one API round trip per page (the read-ahead hides our

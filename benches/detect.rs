@@ -5,7 +5,7 @@
 //! (its alert-worthy actions included: a quarter to a third of the events are ones a rule
 //! reads), and its routine traffic only. Uses only the detect API that issue 14's engine had
 //! too, so the same file measures both engines: `cargo bench --bench detect` (BENCHMARKS.md,
-//! item 14).
+//! "The detect stage").
 
 use std::sync::Arc;
 use std::time::Duration;

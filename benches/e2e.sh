@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end overhead and memory (BENCHMARKS.md, items 2 and 3).
+# End-to-end overhead and memory (BENCHMARKS.md, "End to end against a bare walk" and "Memory").
 #
 # For each backlog size: the simulated organization serves N events (500-event pages, no
 # faults; 1 % of them processed 1–20 days late, so a batch touches a few hundred old

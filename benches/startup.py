@@ -1,4 +1,4 @@
-"""Start-up (BENCHMARKS.md, item 4): the time from process start to the first Atlassian API
+"""Start-up (BENCHMARKS.md, "Start-up and binary size"): the time from process start to the first Atlassian API
 request, and the release binaries' sizes.
 
 1. CLI: `atlassian-audit run` with local storage and the key in the environment. A loopback

@@ -39,7 +39,7 @@ pub fn redo_limit(redo_target: Option<u32>, page_limit: u32, read: u32) -> u32 {
 
 /// The cap on fresh batches once a batch of `events_read` events commits: set to twice what got
 /// through when the batch was a `shrunk` redo (attempts before it failed:
-/// [`PendingBatch::halvings`]), doubled after any other batch that read events, dropped once it
+/// [`PendingBatch::shrinks`]), doubled after any other batch that read events, dropped once it
 /// reaches `bound` (the configured BATCH_MAX_EVENTS).
 pub fn next_batch_cap(cap: Option<u32>, shrunk: bool, events_read: u32, bound: u32) -> Option<u32> {
     let doubled = if shrunk {
@@ -83,7 +83,7 @@ impl Checkpoint {
         redo_limit(
             self.pending
                 .as_ref()
-                .map(|p| p.redo_count(self.lease_takes)),
+                .map(|p| p.redo_count(self.lease_takes, page_limit)),
             page_limit,
             read,
         )
@@ -186,26 +186,36 @@ impl Checkpoint {
 }
 
 impl PendingBatch {
-    /// How many times a redo run with the checkpoint's `lease_takes` halves the batch: once for
-    /// each run that took the lease after this record was written and did not commit (the run
-    /// redoing it not counted: the attempt that wrote the record may only have crashed), and
-    /// once more when the record is a redo's own (a redo failed before it). Runs that die or
-    /// fail before they write anything count too: they took the lease.
-    pub fn halvings(&self, lease_takes: u64) -> u64 {
-        let failed_runs = self
-            .at_lease_take
-            .map_or(0, |at| lease_takes.saturating_sub(at).saturating_sub(1));
-        failed_runs + u64::from(self.redos > 0)
+    /// Runs that took the lease after this record was written and did not commit, the run
+    /// redoing it not counted: each died or failed before it could write a record of its own
+    /// (killed while reading, out of time, the API or the write-ahead failing).
+    pub fn runs_failed_since(&self, lease_takes: u64) -> u64 {
+        self.at_lease_take
+            .map_or(0, |at| lease_takes.saturating_sub(at).saturating_sub(1))
     }
 
-    /// Events a redo of this batch reads: all it was cut at when nothing failed since it was
-    /// recorded, half as many for each of its [`halvings`](Self::halvings) (its attempts keep
-    /// failing: a smaller batch gets through sooner), at least one.
-    pub fn redo_count(&self, lease_takes: u64) -> u32 {
-        match self.halvings(lease_takes) {
+    /// Events a redo of this batch reads, run with the checkpoint's `lease_takes` and the run's
+    /// `page_limit`: all it was cut at when nothing failed since it was recorded (the attempt
+    /// that wrote the record may only have crashed); half of it when the record is a redo's own
+    /// (that redo failed after it read, so the batch itself may be what fails: halved down to
+    /// one event); and half again for each run that failed since without writing a record, down
+    /// to one page (such a run died or ran out of time before it wrote anything: a shorter read
+    /// helps, a read shorter than a page does not).
+    pub fn redo_count(&self, lease_takes: u64, page_limit: u32) -> u32 {
+        let recorded = match self.redos {
             0 => self.event_count,
-            h => (self.event_count >> h.min(31)).max(1),
+            _ => (self.event_count / 2).max(1),
+        };
+        match self.runs_failed_since(lease_takes) {
+            0 => recorded,
+            runs => (recorded >> runs.min(31)).max(page_limit.min(recorded)),
         }
+    }
+
+    /// Whether a redo reads fewer events than the record because attempts before it failed
+    /// ([`PendingBatch::redo_count`]).
+    pub fn shrinks(&self, lease_takes: u64, page_limit: u32) -> bool {
+        self.redo_count(lease_takes, page_limit) < self.event_count
     }
 
     /// Objects an earlier attempt of this batch may have written that the redo, writing
@@ -402,11 +412,12 @@ mod tests {
         }
     }
 
-    /// What a redo reads: the whole batch the first time, half as much for each run that took
-    /// the lease since the record and did not commit (whether it wrote anything or not), and
-    /// half again when the record is a failed redo's; never nothing.
+    /// What a redo reads: the whole batch the first time; half of it after a redo that failed
+    /// once it had read (down to one event); half again for each run that took the lease since
+    /// the record and died or failed before writing one, down to a page.
     #[test]
     fn a_batch_redone_more_than_once_shrinks() {
+        const PAGE: u32 = 50;
         // (event count, redos, lease take of the record, lease takes now, redo count, what)
         let cases = [
             (
@@ -423,17 +434,28 @@ mod tests {
                 Some(3),
                 5,
                 200,
-                "a run died or failed before writing: half",
+                "a run failed since without writing: half",
             ),
-            (400, 0, Some(3), 7, 50, "three runs did: an eighth"),
+            (400, 0, Some(3), 6, 100, "two did: a quarter"),
+            (400, 0, Some(3), 9, 50, "more: down to a page"),
+            (
+                30,
+                0,
+                Some(3),
+                9,
+                30,
+                "a batch shorter than a page: as it was",
+            ),
             (400, 1, Some(3), 4, 200, "the record of a failed redo: half"),
+            (40, 2, Some(3), 4, 20, "a redo's record: below a page"),
+            (1, 5, Some(3), 4, 1, "at least one event"),
             (
                 200,
                 1,
                 Some(3),
                 5,
                 50,
-                "and a run after it died: half again",
+                "a failed redo's record, then a run failed: half again",
             ),
             (
                 400,
@@ -444,8 +466,7 @@ mod tests {
                 "a record from before lease takes: redos alone",
             ),
             (400, 0, None, 90, 400, "... the first redo of one"),
-            (1, 5, Some(0), 9, 1, "at least one event"),
-            (400, 0, Some(0), u64::MAX, 1, "never overflows"),
+            (400, 0, Some(0), u64::MAX, 50, "never overflows"),
             (0, 0, Some(3), 4, 0, "a record of nothing: nothing"),
         ];
         for (event_count, redos, at_lease_take, lease_takes, want, what) in cases {
@@ -454,15 +475,19 @@ mod tests {
                 at_lease_take,
                 ..pending(event_count, &[H], false)
             };
-            assert_eq!(p.redo_count(lease_takes), want, "{what}");
+            assert_eq!(p.redo_count(lease_takes, PAGE), want, "{what}");
+            assert_eq!(p.shrinks(lease_takes, PAGE), want < event_count, "{what}");
             let c = Checkpoint {
                 pending: Some(p),
                 lease_takes,
                 ..checkpoint()
             };
             if want > 0 {
-                assert_eq!(c.limit(500, 0), want, "{what}: the first page asks for it");
-                assert_eq!(c.limit(50, 0), 50.min(want), "{what}");
+                assert_eq!(
+                    c.limit(PAGE, 0),
+                    PAGE.min(want),
+                    "{what}: the first page asks for it"
+                );
             }
         }
     }

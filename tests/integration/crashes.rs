@@ -887,7 +887,7 @@ async fn a_crash_around_forgetting_what_earlier_attempts_left_loses_nothing() {
         // The next run takes the lease once more.
         let next_run = checkpoint.lease_takes + 1;
         assert_eq!(
-            (pending.redos, pending.redo_count(next_run)),
+            (pending.redos, pending.redo_count(next_run, 40)),
             (1, 40),
             "{when:?}"
         );

@@ -137,7 +137,10 @@ impl<'r> Pass<'r> {
             StreamPosition::Cursor(_) => checkpoint.window_start_ms,
         };
         let redo_target = match &checkpoint.pending {
-            Some(pending) => Some(pending.redo_count(checkpoint.lease_takes)),
+            Some(pending) => {
+                let page_limit = self.reader.parts.settings.page_limit;
+                Some(pending.redo_count(checkpoint.lease_takes, page_limit))
+            }
             None => checkpoint.batch_cap,
         };
         let builder = self.builder(written_before, &checkpoint.detect);

@@ -105,12 +105,9 @@ impl Writer<'_> {
         }
         batch.alerts = alert_objects(&alerts)?;
         // A redo read fewer events than its record because attempts before it failed.
-        let takes = self.checkpoint.lease_takes;
-        let shrunk = self
-            .checkpoint
-            .pending
-            .as_ref()
-            .is_some_and(|p| p.halvings(takes) > 0);
+        let (takes, page_limit) = (self.checkpoint.lease_takes, self.parts.settings.page_limit);
+        let pending = self.checkpoint.pending.as_ref();
+        let shrunk = pending.is_some_and(|p| p.shrinks(takes, page_limit));
         let batch_cap = next_batch_cap(
             self.checkpoint.batch_cap,
             shrunk,

@@ -26,7 +26,7 @@ const UNIQUE_PER_EVENT: [&[&str]; 5] = [
 const ROW_GROUP_ROWS: usize = 16_384;
 /// Bytes of a row group held before it is written out: a writer keeps its open row group
 /// uncompressed (with `raw_data`, about 1.5 KB a row), so this bounds the derivation's memory per
-/// class and day (without it a batch of 50,000 events peaked at 145 MB: BENCHMARKS.md, 13).
+/// class and day (without it a batch of 50,000 events peaked at 145 MB: commit `2b94f62`).
 const ROW_GROUP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 const DATA_PAGE_BYTES: usize = 1024 * 1024;
 /// Records turned into Arrow columns at a time.

@@ -414,7 +414,7 @@ async fn a_rule_named_event_at_the_body_cap_keeps_a_run_under_128_mb() {
     assert!(status.success(), "the run succeeds ({status})");
     // The same binary on a page of one ordinary event: its code and runtime, which the debug
     // build this test runs makes several times the release binary's (a small run of the release
-    // binary peaks at about 18 MB, BENCHMARKS.md item 5).
+    // binary peaks at about 18 MB, BENCHMARKS.md, "Against Grove").
     let small = TestEnv::local(SimulatedOrgConfig::default()).await;
     small.org.append_events(generate_events_for_org(
         small.org.org_id(),
