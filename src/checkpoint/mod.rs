@@ -113,6 +113,12 @@ pub struct PendingBatch {
     /// writing (none in a record written before lease takes were counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_lease_take: Option<u64>,
+    /// Whether the batch's alerts hold the summary of matches past its cap of new alerts: the
+    /// summary's id depends on exactly which events the batch holds, and an attempt may have
+    /// announced it before failing to commit, so runs that failed since do not shrink it
+    /// ([`PendingBatch::runs_failed_since`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_cap_summary: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -235,6 +241,7 @@ mod tests {
                 announce_failures: 0,
                 redos: 0,
                 at_lease_take: None,
+                over_cap_summary: false,
             }
         );
     }

@@ -12,6 +12,8 @@ pub struct BatchObjects {
     pub quarantine: bool,
     /// Hours (of their first event) the batch's alerts are written under.
     pub alert_hours: Vec<i64>,
+    /// Whether its alerts hold a summary of matches past the cap of new alerts a batch.
+    pub over_cap_summary: bool,
 }
 
 /// What a batch whose objects are durable changes in the checkpoint.
@@ -118,6 +120,7 @@ impl Checkpoint {
             announce_failures: previous.map_or(0, |p| p.announce_failures),
             redos: previous.map_or(0, |p| p.redos.saturating_add(1)),
             at_lease_take: Some(self.lease_takes),
+            over_cap_summary: objects.over_cap_summary,
         });
     }
 
@@ -190,6 +193,11 @@ impl PendingBatch {
     /// redoing it not counted: each died or failed before it could write a record of its own
     /// (killed while reading, out of time, the API or the write-ahead failing).
     pub fn runs_failed_since(&self, lease_takes: u64) -> u64 {
+        if self.over_cap_summary {
+            // Its attempt may have announced the summary before failing to commit: a redo
+            // reads the same events, so it archives the alert it announced.
+            return 0;
+        }
         self.at_lease_take
             .map_or(0, |at| lease_takes.saturating_sub(at).saturating_sub(1))
     }
@@ -235,6 +243,7 @@ impl PendingBatch {
                 .copied()
                 .filter(|h| !redo.alert_hours.contains(h))
                 .collect(),
+            over_cap_summary: false,
         }
     }
 }
@@ -259,6 +268,7 @@ mod tests {
             announce_failures: 0,
             redos: 0,
             at_lease_take: None,
+            over_cap_summary: false,
         }
     }
 
@@ -266,7 +276,7 @@ mod tests {
         BatchObjects {
             hours: hours.to_vec(),
             quarantine,
-            alert_hours: Vec::new(),
+            ..BatchObjects::default()
         }
     }
 
@@ -475,6 +485,23 @@ mod tests {
                 at_lease_take,
                 ..pending(event_count, &[H], false)
             };
+            // A batch whose alerts summarize matches past the cap: runs that failed since do
+            // not shrink it (an attempt may have announced the summary, whose id depends on
+            // exactly which events it holds); a failed redo's record still halves it.
+            let summarizing = PendingBatch {
+                over_cap_summary: true,
+                ..p.clone()
+            };
+            let whole = if redos == 0 {
+                event_count
+            } else {
+                (event_count / 2).max(1)
+            };
+            assert_eq!(
+                summarizing.redo_count(lease_takes, PAGE),
+                whole,
+                "{what}, summarizing"
+            );
             assert_eq!(p.redo_count(lease_takes, PAGE), want, "{what}");
             assert_eq!(p.shrinks(lease_takes, PAGE), want < event_count, "{what}");
             let c = Checkpoint {

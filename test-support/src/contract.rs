@@ -477,6 +477,7 @@ pub mod store {
                 announce_failures: 2,
                 redos: 1,
                 at_lease_take: Some(7),
+                over_cap_summary: true,
             }),
             events_written: 123_456,
             detect: detect_state_with_an_open_alert(),

@@ -739,6 +739,61 @@ async fn runs_that_die_before_writing_shrink_the_pending_batch_too() {
     env.assert_exactly_once().await;
 }
 
+/// A batch opening more alerts than a batch may (a mass change) sums the rest up in one alert
+/// whose id depends on exactly which events the batch holds. Its first attempt announces that
+/// summary and then fails to commit; a run dies while reading; the next must not shrink the
+/// batch (it would archive another summary, and the one announced would be in no archive): every
+/// alert announced is one the archive opened.
+#[tokio::test]
+async fn a_batch_whose_summary_alert_was_announced_is_redone_whole() {
+    let env = TestEnv::local(SimulatedOrgConfig::default()).await;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let tokens = (0..400).map(|i| {
+        json!({"id": format!("tok-{i}"), "type": "events", "links": {}, "attributes": {
+            "time": now, "action": "api_token_created",
+            "actor": {"id": format!("actor-{i}"), "name": format!("Actor {i}")}}})
+    });
+    env.org.append_events(tokens.collect());
+    // The write-ahead is the first save, the commit the second.
+    let commit_fails = Faults::new().when(
+        |c: &Call| c.op == Op::Save && c.nth == 2,
+        StorageFault::Fail,
+    );
+    let collector = env
+        .collector_with_faults(&commit_fails, Duration::ZERO)
+        .await;
+    let r = collector.run(Duration::from_secs(20)).await;
+    assert!(r.error.is_some(), "the commit fails");
+    let announced: Vec<String> = env
+        .notified
+        .published()
+        .iter()
+        .map(|a| a.id.clone())
+        .collect();
+    assert!(
+        !announced.is_empty(),
+        "the attempt announced before its commit"
+    );
+
+    let dying = crash_at(CrashPoint::Fetch(1, When::Before));
+    let collector = env.collector_with_faults(&dying, Duration::ZERO).await;
+    tokio::select! {
+        report = collector.run(Duration::from_secs(2)) => panic!("the run ended: {:?}", report.error),
+        _ = dying.crashed() => {}
+    }
+    wait_for_abandoned_lease(&env).await;
+    let r = env.run().await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    // The failed commit announced once more than the archive needs.
+    let archived = env.assert_alerts_exactly_once(1).await;
+    for id in &announced {
+        assert!(
+            archived.iter().any(|a| &a.id == id),
+            "announced {id}, which no archived alert is"
+        );
+    }
+}
+
 /// A bad day that lets only a few writes of each run through (at most 3 objects a run):
 /// whole batches keep failing and shrink until one commits. The fresh batch after it (read while
 /// the shrunk one is written, or by the next run from the checkpoint's `batch_cap`) reads at most

@@ -23,6 +23,9 @@ pub struct Batch {
     pub quarantine: Option<EncodedObject>,
     /// The batch's alerts as NDJSON, keyed by the hour of their first event.
     pub alerts: BTreeMap<i64, EncodedObject>,
+    /// Whether the alerts hold the summary of matches past the batch's cap of new alerts
+    /// (`detect::OVER_CAP_RULE`): its id depends on exactly which events the batch holds.
+    pub over_cap_summary: bool,
     /// Every event written, as (hash of its dedupe key, processedAt ms if believed), in stream
     /// order.
     pub written: Vec<(u64, Option<i64>)>,
@@ -52,6 +55,7 @@ impl Batch {
             hours: self.hours.keys().copied().collect(),
             quarantine: self.quarantine.is_some(),
             alert_hours: self.alerts.keys().copied().collect(),
+            over_cap_summary: self.over_cap_summary,
         }
     }
 
@@ -199,6 +203,7 @@ impl BatchBuilder {
                 hours: BTreeMap::new(),
                 quarantine: None,
                 alerts: BTreeMap::new(),
+                over_cap_summary: false,
                 written: Vec::new(),
                 valid: 0,
                 quarantined: 0,

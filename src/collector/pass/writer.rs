@@ -6,7 +6,7 @@ use super::super::detection::{alert_objects, DetectCounts, MAX_ANNOUNCE_ATTEMPTS
 use super::super::{now_ms, Collector, RunError, RunSummary, StopReason, READ_BACK_ATTEMPTS};
 use super::reader::Reading;
 use crate::checkpoint::{next_batch_cap, Checkpoint, Fence, PendingBatch};
-use crate::detect::{Alert, DetectState, SealKey};
+use crate::detect::{Alert, DetectState, SealKey, OVER_CAP_RULE};
 use crate::sink::{alerts_key, logs_key, quarantine_key, EncodedObject, SinkError};
 use crate::source::{SourceError, StreamPosition};
 use std::time::Duration;
@@ -104,6 +104,7 @@ impl Writer<'_> {
             alert.source_label.clone_from(&source.source_label);
         }
         batch.alerts = alert_objects(&alerts)?;
+        batch.over_cap_summary = alerts.iter().any(|a| a.rule_id == OVER_CAP_RULE);
         // A redo read fewer events than its record because attempts before it failed.
         let (takes, page_limit) = (self.checkpoint.lease_takes, self.parts.settings.page_limit);
         let pending = self.checkpoint.pending.as_ref();
