@@ -624,6 +624,18 @@ async fn a_crash_around_recording_a_failed_announcement_loses_nothing() {
     }
 }
 
+/// A run that takes the lease and dies at its first fetch, before it writes anything (a short
+/// budget, so its lease expires soon); returns once that lease has.
+async fn die_while_reading(env: &TestEnv) {
+    let dying = crash_at(CrashPoint::Fetch(1, When::Before));
+    let collector = env.collector_with_faults(&dying, Duration::ZERO).await;
+    tokio::select! {
+        report = collector.run(Duration::from_secs(2)) => panic!("the run ended: {:?}", report.error),
+        _ = dying.crashed() => {}
+    }
+    wait_for_abandoned_lease(env).await;
+}
+
 /// A backlog of 400 events over the 8 hours before now (generated from `seed`), and the faults
 /// that fail every write of the newest event's hour (read from the events themselves: the
 /// clock's hour may have none yet, a minute past the hour, and then no write would ever fail).
@@ -706,14 +718,7 @@ async fn runs_that_die_before_writing_shrink_the_pending_batch_too() {
     let pending = recorded.pending.clone().expect("the batch is pending");
     assert_eq!((recorded.events_written, pending.event_count), (0, 400));
 
-    // Dies at its first fetch, the lease taken: a short budget, so its lease expires soon.
-    let dying = crash_at(CrashPoint::Fetch(1, When::Before));
-    let collector = env.collector_with_faults(&dying, Duration::ZERO).await;
-    tokio::select! {
-        report = collector.run(Duration::from_secs(2)) => panic!("the run ended: {:?}", report.error),
-        _ = dying.crashed() => {}
-    }
-    wait_for_abandoned_lease(&env).await;
+    die_while_reading(&env).await;
     let died = env.checkpoint().await.expect("a checkpoint").checkpoint;
     assert_eq!(died.pending, recorded.pending, "it wrote nothing");
     assert_eq!(
@@ -775,13 +780,7 @@ async fn a_batch_whose_summary_alert_was_announced_is_redone_whole() {
         "the attempt announced before its commit"
     );
 
-    let dying = crash_at(CrashPoint::Fetch(1, When::Before));
-    let collector = env.collector_with_faults(&dying, Duration::ZERO).await;
-    tokio::select! {
-        report = collector.run(Duration::from_secs(2)) => panic!("the run ended: {:?}", report.error),
-        _ = dying.crashed() => {}
-    }
-    wait_for_abandoned_lease(&env).await;
+    die_while_reading(&env).await;
     let r = env.run().await;
     assert!(r.error.is_none(), "{:?}", r.error);
     // The failed commit announced once more than the archive needs.
