@@ -714,7 +714,8 @@ pub fn security_scenario(org_id: &str, seed: u64, now_ms: i64) -> SecurityScenar
         Ev::new("user_added_to_group", INTEGRATION).about(user_context(&o, s[3])),
         u,
     );
-    let n1 = b.push_event(2 * h, Ev::new("user_login", u));
+    // Today's: halfway into the UTC day so far (two hours ago is yesterday just after midnight).
+    let n1 = b.push_event((b.now_ms % d).min(4 * h) / 2, Ev::new("user_login", u));
     let n2 = b.push_event(12 * d, Ev::new("group_deleted", u));
     let n3 = b.push_event(
         3 * d,
