@@ -931,7 +931,8 @@ async fn the_next_batch_is_read_while_one_is_written() {
 /// delete; it dies before or after recording their deletion; then every event is once.
 #[tokio::test]
 async fn a_crash_around_forgetting_what_earlier_attempts_left_loses_nothing() {
-    for when in [When::Before, When::After] {
+    // The two cases wait out their crashed runs' leases side by side.
+    let cases = [When::Before, When::After].map(|when| async move {
         let env = scenario(43).await;
         for _ in 0..2 {
             let crashed = run_crashing(
@@ -972,7 +973,8 @@ async fn a_crash_around_forgetting_what_earlier_attempts_left_loses_nothing() {
             ),
         }
         recover_and_check(&env).await;
-    }
+    });
+    futures::future::join_all(cases).await;
 }
 
 /// The scenario read by a backfill whose window ends just after the 70th event (the events

@@ -26,6 +26,10 @@ const CRASHED_BUDGET: Duration = Duration::from_secs(10);
 /// A run that must reach its derivation whatever the load.
 const DERIVING_BUDGET: Duration = Duration::from_secs(120);
 
+/// The budget of a run made to fail at a write: one whose lease release fails holds its lease
+/// this long, and the recovery waits it out (ample for 100 events on a loaded machine).
+const FAILING_BUDGET: Duration = Duration::from_secs(20);
+
 /// 100 events (and 2 invalid) over the two hours before this one, pages of 40, batches of 80.
 async fn scenario(seed: u64) -> TestEnv {
     let mut env = TestEnv::local(SimulatedOrgConfig::default()).await;
@@ -211,7 +215,7 @@ async fn a_run_failing_at_any_archive_step_derives_only_what_it_committed() {
         let faults = Faults::new().at_step(n, StorageFault::Fail);
         let failed = collector(&env, &faults, None)
             .await
-            .run(DERIVING_BUDGET)
+            .run(FAILING_BUDGET)
             .await;
         let stored = env.checkpoint().await.map(|c| c.checkpoint);
         let pending = stored.as_ref().is_some_and(|c| c.pending.is_some());
