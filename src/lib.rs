@@ -39,7 +39,7 @@ pub mod lambda;
 pub mod check;
 pub mod metrics;
 pub mod progress;
-pub mod malloc_arenas;
+pub mod malloc_tuning;
 
 // The unit tests' RFC 3339 times, in one place.
 #[cfg(test)]

@@ -263,7 +263,7 @@ fn chrono_now() -> chrono::DateTime<chrono::Utc> {
 }
 
 fn main() -> ExitCode {
-    atlassian_audit::malloc_arenas::limit();
+    atlassian_audit::malloc_tuning::tune();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 fn main() -> Result<(), Error> {
-    atlassian_audit::malloc_arenas::limit();
+    atlassian_audit::malloc_tuning::tune();
     atlassian_audit::lambda::block_on(async_main())
 }
 
