@@ -48,7 +48,7 @@ help:
 
 ## test: the whole suite (pinned tools, moto, fmt, clippy, template checks, tests, cargo-lambda invoke)
 test:
-	scripts/test.sh
+	TEST_THREADS=$(TEST_THREADS) scripts/test.sh
 
 ## bench: every benchmark of BENCHMARKS.md's first table on the commit checked out (about 40 minutes on a quiet
 ## machine; logs in target/bench/all-<commit>/; BENCH_ROWS="e2e detect" for some rows: benches/all.sh)

@@ -33,8 +33,9 @@ echo "==> cargo test --all-targets"
 log="$root/target/test-output.log"
 mkdir -p "$root/target"
 set +e
-# Six tests at a time even on 2 cores: most wait rather than compute (Makefile's TEST_THREADS).
-RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}" cargo test --locked --all-targets --no-fail-fast 2>&1 | tee "$log"
+# Several tests at a time even on 2 cores: most wait rather than compute (the Makefile's
+# TEST_THREADS, 6 when run alone).
+RUST_TEST_THREADS="${TEST_THREADS:-6}" cargo test --locked --all-targets --no-fail-fast 2>&1 | tee "$log"
 tests_status=${PIPESTATUS[0]}
 echo "==> cargo test --test aws --test campaign (moto)"
 cargo test --locked --test aws --test campaign --no-fail-fast 2>&1 | tee -a "$log"
