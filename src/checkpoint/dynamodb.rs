@@ -1,7 +1,7 @@
 use super::Result;
 use super::{
     AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, Lease, PendingBatch,
-    RecentEvents, StoredCheckpoint,
+    RecentEvents, StagedLate, StoredCheckpoint,
 };
 use crate::detect::DetectState;
 use async_trait::async_trait;
@@ -77,6 +77,11 @@ impl DynamoDbCheckpointStore {
                     self.corrupt(source_id, format!("`pending` is unreadable: {e}"))
                 })?),
             };
+        let staged = match s("staged") {
+            None => Vec::new(),
+            Some(text) => serde_json::from_str::<Vec<StagedLate>>(&text)
+                .map_err(|e| self.corrupt(source_id, format!("`staged` is unreadable: {e}")))?,
+        };
         let detect = match item.get("detect_state") {
             None => DetectState::default(),
             Some(v) => detect_state_of(v).map_err(|e| {
@@ -100,6 +105,7 @@ impl DynamoDbCheckpointStore {
                 detect,
                 batch_cap: n("batch_cap")?.and_then(|cap| u32::try_from(cap).ok()),
                 lease_takes: n("lease_takes")?.unwrap_or(0).max(0) as u64,
+                staged,
             },
             lease,
         })
@@ -263,6 +269,14 @@ impl CheckpointStore for DynamoDbCheckpointStore {
                 request = request.expression_attribute_values(":pending", AttributeValue::S(text));
             }
             None => remove.push("pending"),
+        }
+        if checkpoint.staged.is_empty() {
+            remove.push("staged");
+        } else {
+            set.push("staged = :staged");
+            let text = serde_json::to_string(&checkpoint.staged)
+                .map_err(|e| self.corrupt(source_id, e.to_string()))?;
+            request = request.expression_attribute_values(":staged", AttributeValue::S(text));
         }
         if checkpoint.detect.is_empty() {
             remove.push("detect_state");

@@ -20,7 +20,7 @@ pub use lease::{Lease, LEASE_GRACE, LONGEST_LEASE, MAX_RUN_BUDGET};
 pub use memory::MemoryCheckpointStore;
 pub use monotonic::MonotonicCheckpoints;
 pub use recent::{key_hash, RecentEvents, MAX_RECENT_EVENTS};
-pub use transitions::{next_batch_cap, redo_limit, BatchObjects, BatchWritten};
+pub use transitions::{carried_count, next_batch_cap, redo_limit, BatchObjects, BatchWritten};
 
 use crate::detect::DetectState;
 use async_trait::async_trait;
@@ -63,6 +63,21 @@ pub struct Checkpoint {
     /// failed before they could write anything ([`PendingBatch::redo_count`]).
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub lease_takes: u64,
+    /// Committed batches whose late events (event-hours well before the batch's newest) wait
+    /// in their staging object (`sink::staging_key`), oldest first, until a later batch
+    /// carries them into its hour objects ([`carried_count`]): a run writes its late hours once,
+    /// not once per batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub staged: Vec<StagedLate>,
+}
+
+/// One committed batch's staging object: its sequence (its key), and its events and bytes
+/// (what carrying it costs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedLate {
+    pub sequence: u64,
+    pub events: u64,
+    pub bytes: u64,
 }
 
 impl Checkpoint {
@@ -79,6 +94,7 @@ impl Checkpoint {
             detect: DetectState::default(),
             batch_cap: None,
             lease_takes: 0,
+            staged: Vec::new(),
         }
     }
 }
@@ -95,6 +111,9 @@ pub struct PendingBatch {
     pub from_ms: Option<i64>,
     pub hours: Vec<i64>,
     pub quarantine: bool,
+    /// Whether the batch (an attempt of it) writes a staging object of its late events.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub staging: bool,
     /// Hours of the batch's alert objects (none before detection ran in the pipeline).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alert_hours: Vec<i64>,
@@ -237,6 +256,7 @@ mod tests {
                 from_ms: None,
                 hours: vec![3600],
                 quarantine: false,
+                staging: false,
                 alert_hours: vec![],
                 announce_failures: 0,
                 redos: 0,

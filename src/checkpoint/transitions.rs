@@ -1,6 +1,6 @@
 //! How a checkpoint moves between a run's writes: pure transitions, applied by the pipeline
 //! and stored by a `CheckpointStore`.
-use super::{Checkpoint, PendingBatch};
+use super::{Checkpoint, PendingBatch, StagedLate};
 use crate::source::StreamPosition;
 use std::collections::BTreeSet;
 
@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 pub struct BatchObjects {
     pub hours: Vec<i64>,
     pub quarantine: bool,
+    /// Whether it has a staging object (its late events, [`Checkpoint::staged`]).
+    pub staging: bool,
     /// Hours (of their first event) the batch's alerts are written under.
     pub alert_hours: Vec<i64>,
     /// Whether its alerts hold a summary of matches past the cap of new alerts a batch.
@@ -28,6 +30,32 @@ pub struct BatchWritten<'a> {
     /// that page again, so at least that many of the newest ids stay among the recent ones and
     /// a cursor read drops its repeats by id alone.
     pub last_page_events: usize,
+    /// Staging objects (the oldest of [`Checkpoint::staged`]) whose events its hour objects
+    /// carry.
+    pub carried: usize,
+    /// Its own staging object: (events, bytes).
+    pub staging: Option<(u64, u64)>,
+}
+
+/// Bytes staged past which the next batch carries them even when more batches follow.
+pub const CARRY_STAGED_BYTES: u64 = 4 * 1024 * 1024;
+/// Staging objects past which likewise: the checkpoint lists each.
+pub const MAX_STAGED: usize = 32;
+
+/// How many of the `staged` objects (oldest first) a batch carries into its hour objects, so
+/// that the late hours of a run get one object each (from its last batch) instead of one per
+/// batch: all of them in the run's last batch, or once they pass [`CARRY_STAGED_BYTES`] or
+/// [`MAX_STAGED`]; none in other batches. A redo that shrinks (attempts of it failed, and
+/// carrying writes up to hundreds of hours) carries none, or half of them once past a bound:
+/// the batch itself gets through first.
+pub fn carried_count(staged: &[StagedLate], last_of_run: bool, shrunk: bool) -> usize {
+    let bytes: u64 = staged.iter().map(|s| s.bytes).sum();
+    let over = bytes >= CARRY_STAGED_BYTES || staged.len() >= MAX_STAGED;
+    match (shrunk, over || last_of_run) {
+        (true, _) if over => staged.len() / 2,
+        (true, _) | (false, false) => 0,
+        (false, true) => staged.len(),
+    }
 }
 
 /// Events to ask for once a batch holds `read`: a page's worth, or, in a redo that reads
@@ -116,6 +144,7 @@ impl Checkpoint {
             from_ms,
             hours: hours.into_iter().collect(),
             quarantine: objects.quarantine || previous.is_some_and(|p| p.quarantine),
+            staging: objects.staging || previous.is_some_and(|p| p.staging),
             alert_hours: alert_hours.into_iter().collect(),
             announce_failures: previous.map_or(0, |p| p.announce_failures),
             redos: previous.map_or(0, |p| p.redos.saturating_add(1)),
@@ -137,7 +166,17 @@ impl Checkpoint {
     ) -> bool {
         self.pending = None;
         let mut changed = false;
-        if batch.events > 0 {
+        if let Some((events, bytes)) = batch.staging {
+            self.staged.push(StagedLate {
+                sequence: self.sequence,
+                events,
+                bytes,
+            });
+        }
+        let carried = batch.carried.min(self.staged.len());
+        self.staged.drain(..carried);
+        // A batch that only carries staged events still took its sequence for its keys.
+        if batch.events > 0 || carried > 0 {
             self.sequence += 1;
             self.events_written += batch.events;
             changed = true;
@@ -237,6 +276,7 @@ impl PendingBatch {
                 .filter(|h| !redo.hours.contains(h))
                 .collect(),
             quarantine: self.quarantine && !redo.quarantine,
+            staging: self.staging && !redo.staging,
             alert_hours: self
                 .alert_hours
                 .iter()
@@ -264,6 +304,7 @@ mod tests {
             from_ms: None,
             hours: hours.to_vec(),
             quarantine,
+            staging: false,
             alert_hours: Vec::new(),
             announce_failures: 0,
             redos: 0,
@@ -612,6 +653,125 @@ mod tests {
             with_alerts(objects(&[], false), &[H], |o| &mut o.alert_hours),
             "alerts the redo no longer raises under an hour are deleted"
         );
+        let staging = |staging| BatchObjects {
+            staging,
+            ..objects(&[H], false)
+        };
+        let earlier = PendingBatch {
+            staging: true,
+            ..pending(9, &[H], false)
+        };
+        assert_eq!(earlier.left_over(&staging(true)), objects(&[], false));
+        assert_eq!(
+            earlier.left_over(&staging(false)),
+            BatchObjects {
+                staging: true,
+                ..objects(&[], false)
+            },
+            "a redo that carries its late events deletes the staging object an attempt wrote"
+        );
+    }
+
+    fn staged(bytes: &[u64]) -> Vec<StagedLate> {
+        bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &bytes)| StagedLate {
+                sequence: i as u64,
+                events: 1,
+                bytes,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn which_staged_objects_a_batch_carries() {
+        let big = CARRY_STAGED_BYTES;
+        let many = vec![1; MAX_STAGED];
+        // (staged bytes, last of its run, a shrunk redo, carried, why)
+        let cases: [(&[u64], bool, bool, usize, &str); 10] = [
+            (&[], true, false, 0, "nothing staged"),
+            (
+                &[10, 20],
+                false,
+                false,
+                0,
+                "more batches follow in this run",
+            ),
+            (
+                &[10, 20],
+                true,
+                false,
+                2,
+                "the run's last batch carries all",
+            ),
+            (&[big / 2, big / 2], false, false, 2, "past the byte bound"),
+            (&many, false, false, MAX_STAGED, "past the count bound"),
+            (&[10, 20], true, true, 0, "a shrunk redo carries nothing"),
+            (
+                &[big, 1, 1],
+                true,
+                true,
+                1,
+                "a shrunk redo past a bound: half",
+            ),
+            (
+                &many,
+                false,
+                true,
+                MAX_STAGED / 2,
+                "a shrunk redo, many: half",
+            ),
+            (&[big], false, true, 0, "half of one is none"),
+            (&[big], false, false, 1, "one object past the byte bound"),
+        ];
+        for (bytes, last, shrunk, want, why) in cases {
+            assert_eq!(carried_count(&staged(bytes), last, shrunk), want, "{why}");
+        }
+    }
+
+    /// The commit adds the batch's staging object to the list and drops those it carried; a
+    /// batch that only carries still takes its sequence (its keys hold events).
+    #[test]
+    fn committing_stages_and_carries() {
+        // (events, staging objects carried, its own staging object, staged after, sequence after)
+        type Case<'a> = (u64, usize, Option<(u64, u64)>, &'a [u64], u64, &'a str);
+        let cases: [Case; 5] = [
+            (5, 0, Some((2, 100)), &[0, 1, 2, 7], 8, "stages its own"),
+            (5, 2, None, &[2], 8, "carries the two oldest"),
+            (5, 3, Some((1, 10)), &[7], 8, "carries all, stages its own"),
+            (0, 3, None, &[], 8, "carries only: the sequence moves"),
+            (
+                0,
+                0,
+                None,
+                &[0, 1, 2],
+                7,
+                "nothing at all: the sequence stays",
+            ),
+        ];
+        for (events, carried, staging, want, sequence, why) in cases {
+            let mut c = Checkpoint {
+                sequence: 7,
+                staged: staged(&[1, 1, 1]),
+                ..checkpoint()
+            };
+            let batch = BatchWritten {
+                events,
+                newest_processed_at_ms: None,
+                written: &[],
+                last_page_events: 0,
+                carried,
+                staging,
+            };
+            c.advance(&batch, None, &StreamPosition::Cursor("c".into()), 0, 0);
+            let sequences: Vec<u64> = c.staged.iter().map(|s| s.sequence).collect();
+            assert_eq!(
+                (sequences.as_slice(), c.sequence),
+                (want, sequence),
+                "{why}"
+            );
+        }
     }
 
     struct Advance {
@@ -735,6 +895,8 @@ mod tests {
                 newest_processed_at_ms: case.newest,
                 written: &case.written,
                 last_page_events: case.written.len(),
+                carried: 0,
+                staging: None,
             };
             let changed = c.advance(
                 &batch,

@@ -18,6 +18,10 @@
 //!   what the run that took over has written;
 //! - ids written recently are kept in the checkpoint, so events the API serves twice (overlap
 //!   after a lost cursor, repeats across pages) are dropped.
+//! - late events (an event-hour more than 2 hours before the batch's newest so far) of a batch
+//!   that more follow go into one staging object of the batch, listed in the checkpoint at its
+//!   commit; the run's last batch reads them back and carries them into its own hour objects
+//!   (`batch::late`), so an old hour gets one object per run, not one per batch.
 //!
 //! While a page is normalized, the next page is already being fetched; while a batch is written
 //! and checkpointed, the next batch is read (fetched, normalized and compressed in memory) and
@@ -100,6 +104,12 @@ pub enum RunError {
         "{0}; the batch stays pending and the next run announces its alerts again (same alert ids)"
     )]
     Notify(#[from] NotifyError),
+    #[error(
+        "the staging object {key} is missing, though the checkpoint lists it: its late events are committed but not yet in logs/. \
+         Someone deleted it: remove the delete marker (Object Lock kept its version; docs/operations.md, \"Errors that need you\") \
+         and the next run carries it into logs/. Until then every run stops at the batch that carries"
+    )]
+    StagingMissing { key: String },
 }
 
 /// A run's summary, and the error that ended it if any. The summary is complete either way, so

@@ -74,6 +74,23 @@ impl EventSource for ScriptedSource {
     }
 }
 
+/// `count` events processed in order over the last hour, their event times spread over the
+/// two hours before now, but every tenth (the 6th, 16th, …) happened 6 to 13 hours ago: late.
+fn with_late_events(count: usize, cap: usize) -> ScriptedSource {
+    let mut source = ScriptedSource::new(count, cap);
+    let now = simulated_org::now_ms();
+    for (i, raw) in source.events.iter_mut().enumerate() {
+        let mut e: Value = serde_json::from_str(raw.get()).expect("JSON");
+        let time = match i % 10 {
+            5 => now - (6 + (i as i64 / 10) % 8) * 3_600_000,
+            _ => now - 7_200_000 + i as i64 * 7_200_000 / count as i64,
+        };
+        e["attributes"]["time"] = Value::String(simulated_org::format_processed_at(time));
+        *raw = RawValue::from_string(e.to_string()).expect("JSON");
+    }
+    source
+}
+
 fn collector(
     source: ScriptedSource,
     store: Arc<MemoryCheckpointStore>,
@@ -103,7 +120,7 @@ fn collector(
 fn ids_written(sink: &MemorySink) -> Vec<String> {
     let mut ids = Vec::new();
     for (key, object) in sink.objects() {
-        if key.starts_with("alerts/") {
+        if key.starts_with("alerts/") || key.starts_with("staging/") {
             continue;
         }
         let mut text = String::new();
@@ -169,4 +186,99 @@ async fn a_refused_cursor_that_was_never_sent_fails_the_run_without_retrying() {
     ));
     assert_eq!(report.summary.stop_reason, StopReason::Failed);
     assert!(sink.keys().is_empty());
+}
+
+/// Batches that more follow stage their late events; the run's last batch carries them all:
+/// each old hour gets one `logs/` object from the run, not one per batch.
+#[tokio::test]
+async fn a_run_writes_each_late_hour_once() {
+    let (store, sink) = (
+        Arc::new(MemoryCheckpointStore::new()),
+        Arc::new(MemorySink::new()),
+    );
+    let mut run = collector(with_late_events(600, 50), store.clone(), sink.clone());
+    run.settings.batch_bounds.max_events = 100;
+    let report = run.run(Duration::from_secs(30)).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(report.summary.events_processed, 600);
+    let ids = ids_written(&sink);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 600);
+    assert_eq!(ids.len(), 600, "no id twice");
+    let keys = sink.keys();
+    let staging = keys.iter().filter(|k| k.starts_with("staging/")).count();
+    // A batch of one page each (50 events: another page of PAGE_LIMIT would pass 100), each
+    // followed by another, so each staged; the last read the empty page that ends the stream
+    // and carried them all, with no event of its own.
+    assert_eq!(staging, 12);
+    assert_eq!(report.summary.checkpoint_sequence, 13);
+    let now_hour = simulated_org::now_ms() / 3_600_000 * 3_600;
+    let old: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.starts_with("logs/"))
+        .filter(|k| {
+            let hour = k.rsplit('/').next().and_then(|f| {
+                chrono::NaiveDateTime::parse_from_str(&f[..16], "%Y%m%dT%H%M%SZ").ok()
+            });
+            hour.is_some_and(|h| h.and_utc().timestamp() < now_hour - 5 * 3_600)
+        })
+        .collect();
+    assert_eq!(
+        old.len(),
+        8,
+        "one object for each of the 8 late hours: {old:?}"
+    );
+    let last = report.summary.checkpoint_sequence - 1;
+    assert!(old
+        .iter()
+        .all(|k| k.ends_with(&format!("-{last:010}.json.gz"))));
+    let stored = store.load("src-1").await.unwrap().expect("a checkpoint");
+    assert!(stored.checkpoint.staged.is_empty(), "all carried");
+    assert_eq!(stored.checkpoint.events_written, 600);
+}
+
+/// A staging object the checkpoint lists but someone deleted: the batch that would carry it
+/// stops the run with an error saying so, and nothing moves.
+#[tokio::test]
+async fn a_missing_staging_object_stops_the_run_that_would_carry_it() {
+    use crate::checkpoint::{AcquireRequest, Fence, Lease, StagedLate};
+    let (store, sink) = (
+        Arc::new(MemoryCheckpointStore::new()),
+        Arc::new(MemorySink::new()),
+    );
+    let lease = Lease {
+        owner: "someone".into(),
+        until_ms: simulated_org::now_ms() + 60_000,
+    };
+    let request = AcquireRequest {
+        source_id: "src-1",
+        lease: &lease,
+        fence: Fence::longest(),
+        now_ms: simulated_org::now_ms(),
+        new_generation: "gen",
+    };
+    let mut checkpoint = store.acquire(request).await.expect("acquire");
+    checkpoint.staged = vec![StagedLate {
+        sequence: 0,
+        events: 3,
+        bytes: 100,
+    }];
+    checkpoint.sequence = 1;
+    store
+        .save("src-1", "someone", &checkpoint)
+        .await
+        .expect("save");
+    store.release("src-1", "someone").await.expect("release");
+
+    let report = collector(ScriptedSource::new(30, 50), store.clone(), sink.clone())
+        .run(Duration::from_secs(30))
+        .await;
+    let error = report.error.expect("the run fails").to_string();
+    assert!(
+        error.contains("staging/atlassian_audit/gen-0000000000.json.gz is missing"),
+        "{error}"
+    );
+    assert!(sink.keys().iter().all(|k| !k.starts_with("logs/")));
+    let stored = store.load("src-1").await.unwrap().expect("a checkpoint");
+    assert_eq!(stored.checkpoint.staged, checkpoint.staged);
+    assert_eq!(stored.checkpoint.events_written, 0);
 }

@@ -205,6 +205,10 @@ impl ObjectSink for ObservedSink {
         Ok(())
     }
 
+    async fn read(&self, key: &str) -> Result<Option<bytes::Bytes>, SinkError> {
+        self.inner.read(key).await
+    }
+
     async fn delete(&self, key: &str) -> Result<(), SinkError> {
         self.inner.delete(key).await
     }

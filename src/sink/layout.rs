@@ -31,6 +31,17 @@ pub fn quarantine_key(generation: &str, sequence: u64) -> String {
     )
 }
 
+/// `staging/atlassian_audit/<gen>-<seq>.json.gz`: the late events of one committed batch
+/// (event-hours well before the batch's newest), held outside `logs/` until a later batch of
+/// the same run carries them into its hour objects. Internal: gzip, each line the event-hour
+/// (unix seconds), a tab, and the event's line as `logs/` holds it.
+pub fn staging_key(generation: &str, sequence: u64) -> String {
+    format!(
+        "staging/{TABLE}/{}-{sequence:010}.json.gz",
+        generation_tag(generation)
+    )
+}
+
 /// The part of a generation the keys carry: its first 12 letters and digits.
 pub fn generation_tag(generation: &str) -> String {
     generation
@@ -64,6 +75,10 @@ mod tests {
         assert_eq!(
             quarantine_key("3f2a9c1b-77aa-4d00-9e11-0123456789ab", 7),
             "quarantine/atlassian_audit/3f2a9c1b77aa-0000000007.json.gz"
+        );
+        assert_eq!(
+            staging_key("3f2a9c1b-77aa-4d00-9e11-0123456789ab", 7),
+            "staging/atlassian_audit/3f2a9c1b77aa-0000000007.json.gz"
         );
     }
 

@@ -72,6 +72,15 @@ impl ObjectSink for LocalDirSink {
             .map_err(|reason| self.error("write", key, reason))
     }
 
+    async fn read(&self, key: &str) -> Result<Option<Bytes>, SinkError> {
+        let path = self.path_for(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(body) => Ok(Some(body.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error("read", key, e.to_string())),
+        }
+    }
+
     async fn delete(&self, key: &str) -> Result<(), SinkError> {
         let path = self.path_for(key)?;
         let removed = tokio::task::spawn_blocking(move || match std::fs::remove_file(&path) {

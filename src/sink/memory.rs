@@ -44,6 +44,10 @@ impl ObjectSink for MemorySink {
         Ok(())
     }
 
+    async fn read(&self, key: &str) -> Result<Option<bytes::Bytes>, SinkError> {
+        Ok(self.lock().get(key).map(|o| o.body.clone()))
+    }
+
     async fn delete(&self, key: &str) -> Result<(), SinkError> {
         self.lock().remove(key);
         Ok(())

@@ -6,7 +6,9 @@ mod local_dir;
 mod memory;
 mod s3;
 
-pub use layout::{alerts_key, generation_tag, hour_start, logs_key, quarantine_key, TABLE};
+pub use layout::{
+    alerts_key, generation_tag, hour_start, logs_key, quarantine_key, staging_key, TABLE,
+};
 pub use local_archive::{files_under, objects_under, read_text, LocalArchiveError, LocalObject};
 pub use local_dir::{key_path, LocalDirSink};
 pub(crate) use local_dir::{write_durably, NOT_A_PLAIN_KEY};
@@ -40,6 +42,9 @@ pub struct SinkError {
 pub trait ObjectSink: Send + Sync {
     /// Writes (or overwrites) the object at `key`; returns once it is durable.
     async fn put(&self, key: &str, object: &EncodedObject) -> Result<(), SinkError>;
+    /// The body of the object at `key`; `None` when there is none. Only the collector's own
+    /// staging objects are read back ([`staging_key`]).
+    async fn read(&self, key: &str) -> Result<Option<bytes::Bytes>, SinkError>;
     /// Removes the object at `key`; absent is fine.
     async fn delete(&self, key: &str) -> Result<(), SinkError>;
     /// Checks that objects can be written, without writing any event data.

@@ -211,7 +211,7 @@ pub mod store {
     use crate::harness::unique;
     use atlassian_audit::checkpoint::{
         AcquireRequest, Checkpoint, CheckpointError, CheckpointStore, Fence, Lease, PendingBatch,
-        RecentEvents, LONGEST_LEASE,
+        RecentEvents, StagedLate, LONGEST_LEASE,
     };
     use std::sync::Arc;
 
@@ -473,6 +473,7 @@ pub mod store {
                 from_ms: Some(NOW - 600_000),
                 hours: vec![1_699_995_600, 1_699_999_200],
                 quarantine: true,
+                staging: true,
                 alert_hours: vec![1_699_995_600],
                 announce_failures: 2,
                 redos: 1,
@@ -483,6 +484,18 @@ pub mod store {
             detect: detect_state_with_an_open_alert(),
             batch_cap: Some(200),
             lease_takes: taken.lease_takes,
+            staged: vec![
+                StagedLate {
+                    sequence: 40,
+                    events: 12,
+                    bytes: 3_456,
+                },
+                StagedLate {
+                    sequence: 41,
+                    events: 1,
+                    bytes: 700,
+                },
+            ],
         };
         assert!(!full.detect.is_empty());
         store.save(&id, "a", &full).await.expect("save");

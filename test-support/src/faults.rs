@@ -40,6 +40,8 @@ pub enum Op {
     Put,
     Delete,
     Probe,
+    /// A staging object read back.
+    Read,
     /// A page fetched from the source (the key is the request's `limit`).
     Fetch,
     /// Alerts announced (the key is their ids, `,`-joined).
@@ -53,7 +55,10 @@ pub enum Op {
 impl Op {
     /// Whether the call changes anything: only these are counted as steps.
     pub fn is_effect(self) -> bool {
-        !matches!(self, Op::Load | Op::Probe | Op::Fetch | Op::ReadMark)
+        !matches!(
+            self,
+            Op::Load | Op::Probe | Op::Read | Op::Fetch | Op::ReadMark
+        )
     }
 
     fn index(self) -> usize {
@@ -65,6 +70,7 @@ impl Op {
             Op::Put => "write",
             Op::Delete => "delete",
             Op::Probe => "probe",
+            Op::Read => "read",
             Op::Acquire => "acquire",
             Op::Save => "save",
             Op::Release => "release",
@@ -144,7 +150,7 @@ struct Rule {
 struct State {
     rules: Mutex<Vec<Rule>>,
     steps: AtomicUsize,
-    per_op: [AtomicUsize; 11],
+    per_op: [AtomicUsize; 12],
     done: Mutex<Vec<Done>>,
     crashed: Notify,
 }
@@ -332,6 +338,12 @@ impl ObjectSink for Faulty<dyn ObjectSink> {
         let e = self.error(Op::Put, key);
         self.faults
             .apply(Op::Put, key, self.inner.put(key, object), e)
+            .await
+    }
+    async fn read(&self, key: &str) -> Result<Option<bytes::Bytes>, SinkError> {
+        let e = self.error(Op::Read, key);
+        self.faults
+            .apply(Op::Read, key, self.inner.read(key), e)
             .await
     }
     async fn delete(&self, key: &str) -> Result<(), SinkError> {

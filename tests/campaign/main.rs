@@ -295,6 +295,10 @@ struct Outcome {
     /// catch-up got stuck says why.
     catch_up_ends: Vec<String>,
     late_events: usize,
+    /// Batches that staged late events (their staging objects), and the late events in them:
+    /// all carried into logs/ by the end.
+    staging_objects: usize,
+    staged_events: usize,
     /// Hostile events among them: rule-named events of a megabyte (wide contexts) and events
     /// dated in year 9999.
     hostile_events: usize,
@@ -404,6 +408,8 @@ impl Outcome {
             "events_valid": self.events_served_valid,
             "events_invalid": self.events_served_invalid,
             "late_events_among_them": self.late_events,
+            "staging_objects": self.staging_objects,
+            "staged_events": self.staged_events,
             "lost": self.lost,
             "duplicated": self.duplicated,
             "foreign": self.foreign,
@@ -1085,6 +1091,12 @@ impl Campaign<'_> {
     /// Every event, line by line.
     async fn audit(&mut self) {
         let (logs, quarantine) = self.env.written().await;
+        for o in self.env.objects().await {
+            if o.key.starts_with("staging/") {
+                self.out.staging_objects += 1;
+                self.out.staged_events += o.text.lines().count();
+            }
+        }
         let served = self.env.org.events();
         let (valid, invalid): (Vec<&Value>, Vec<&Value>) =
             served.iter().partition(|e| is_valid_event(e));
@@ -1145,6 +1157,12 @@ impl Campaign<'_> {
                     self.out
                         .checkpoint_problems
                         .push("a batch is still pending".into());
+                }
+                if !stored.checkpoint.staged.is_empty() {
+                    self.out.checkpoint_problems.push(format!(
+                        "late events are still staged: {:?}",
+                        stored.checkpoint.staged
+                    ));
                 }
                 if stored.lease.is_some() {
                     self.out

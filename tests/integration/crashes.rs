@@ -94,7 +94,8 @@ async fn run_crashing(env: &TestEnv, point: CrashPoint) -> bool {
 
 /// Side effects and page fetches of one clean pass over the scenario (to know how many crash
 /// points there are), and the batches it committed.
-async fn count_steps(env: &TestEnv) -> (usize, usize, u64) {
+/// (side effects, fetches, batches, staging objects written)
+async fn count_steps(env: &TestEnv) -> (usize, usize, u64, usize) {
     let faults = Faults::new();
     let r = env
         .collector_with_faults(&faults, Duration::ZERO)
@@ -114,10 +115,22 @@ async fn count_steps(env: &TestEnv) -> (usize, usize, u64) {
     let write = done.iter().position(|d| d.op == Op::WriteMark);
     assert_eq!(write, read.map(|r| r + 1), "{done:?}");
     assert_eq!(write.and_then(|w| done[w].step), Some(2), "{done:?}");
+    // Late events (hours before their batch's newest): a batch that more follow stages them,
+    // the run's last batch reads them back and carries them into its hour objects.
+    let staged = done
+        .iter()
+        .filter(|d| d.op == Op::Put && d.key.starts_with("staging/"))
+        .count();
+    assert_eq!(
+        faults.calls(Op::Read),
+        staged,
+        "each staging object is carried once"
+    );
     (
         faults.steps(),
         faults.calls(Op::Fetch),
         r.summary.checkpoint_sequence,
+        staged,
     )
 }
 
@@ -212,8 +225,12 @@ async fn a_crash_at_any_step_with_pages_capped_below_the_limit_loses_nothing() {
 
 async fn crash_matrix(cap: Option<u32>) {
     let reference = scenario_capped(40, cap).await;
-    let (steps, fetches, batches) = count_steps(&reference).await;
+    let (steps, fetches, batches, staged) = count_steps(&reference).await;
     assert!(steps >= 10, "the scenario has {steps} steps");
+    assert!(
+        staged > 0,
+        "a batch stages late events, the last carries them"
+    );
     assert!(batches >= 2, "the scenario has {batches} batches");
     assert!(
         fetches > batches as usize,
@@ -234,7 +251,7 @@ async fn crash_matrix(cap: Option<u32>) {
         "an alert opened in one batch grows in the next"
     );
     eprintln!(
-        "crash matrix (cap {cap:?}): {steps} side effects and {fetches} fetches over {batches} batches, each crashed before and after"
+        "crash matrix (cap {cap:?}): {steps} side effects ({staged} staging objects) and {fetches} fetches over {batches} batches, each crashed before and after"
     );
     // Every crash point, before and after, each in its own environment, in parallel.
     for chunk in crash_points(steps, fetches).chunks(20) {
@@ -1038,7 +1055,7 @@ async fn assert_backfill_exactly_once(env: &TestEnv, to_ms: i64) {
 #[tokio::test]
 async fn a_crash_at_any_step_of_a_backfill_loses_nothing_and_ends_at_its_window() {
     let (reference, to_ms) = backfill_scenario().await;
-    let (steps, fetches, batches) = count_steps(&reference).await;
+    let (steps, fetches, batches, _) = count_steps(&reference).await;
     assert!(
         steps >= 7 && batches >= 1,
         "{steps} steps, {batches} batches"

@@ -4,6 +4,7 @@
 //! for compression (a few MB at most) and the page being added: never the pages.
 mod bounds;
 mod gzip_stream;
+mod late;
 
 pub use bounds::{BatchBounds, MAX_BATCH_HOURS, MAX_COMPRESSED_BYTES};
 
@@ -21,6 +22,11 @@ pub struct Batch {
     /// Keyed by the start of the event-time hour (unix seconds).
     pub hours: BTreeMap<i64, EncodedObject>,
     pub quarantine: Option<EncodedObject>,
+    /// Its late events, staged for a later batch to carry ([`late`]); `None` once carried.
+    pub staging: Option<EncodedObject>,
+    /// Staged objects of earlier batches whose events its hour objects carry, and those events.
+    pub carried: usize,
+    pub carried_events: u64,
     /// The batch's alerts as NDJSON, keyed by the hour of their first event.
     pub alerts: BTreeMap<i64, EncodedObject>,
     /// Whether the alerts hold the summary of matches past the batch's cap of new alerts
@@ -46,7 +52,10 @@ pub struct Batch {
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.hours.is_empty() && self.quarantine.is_none() && self.alerts.is_empty()
+        self.hours.is_empty()
+            && self.quarantine.is_none()
+            && self.staging.is_none()
+            && self.alerts.is_empty()
     }
 
     /// The objects this batch writes.
@@ -54,6 +63,7 @@ impl Batch {
         BatchObjects {
             hours: self.hours.keys().copied().collect(),
             quarantine: self.quarantine.is_some(),
+            staging: self.staging.is_some(),
             alert_hours: self.alerts.keys().copied().collect(),
             over_cap_summary: self.over_cap_summary,
         }
@@ -66,6 +76,11 @@ impl Batch {
             newest_processed_at_ms: self.newest_processed_at_ms,
             written: &self.written,
             last_page_events: self.last_page_events,
+            carried: self.carried,
+            staging: self
+                .staging
+                .as_ref()
+                .map(|o| (o.event_count as u64, o.body.len() as u64)),
         }
     }
 }
@@ -148,6 +163,17 @@ pub fn build_batch_after(
     builder.finish()
 }
 
+/// What the objects of a batch being built hold.
+#[derive(Default)]
+struct Sizes {
+    /// Bytes of lines staged, not yet compressed, by all objects.
+    staged: usize,
+    /// Bytes compressed so far, by all objects.
+    compressed: usize,
+    /// Bytes of NDJSON (lines and newlines) the batch's objects hold, compressed or not.
+    ndjson: u64,
+}
+
 /// A batch as it is built, page by page.
 pub struct BatchBuilder {
     written_before_ms: Option<i64>,
@@ -159,13 +185,11 @@ pub struct BatchBuilder {
     seen: HashSet<u64>,
     hours: BTreeMap<i64, GzipStream>,
     quarantine: Option<GzipStream>,
+    /// Late events ([`late`]), and the newest event-hour they are judged against.
+    staging: Option<GzipStream>,
+    newest_hour: Option<i64>,
     deflater: Deflater,
-    /// Bytes of lines staged, not yet compressed, by all objects.
-    staged: usize,
-    /// Bytes compressed so far, by all objects.
-    compressed: usize,
-    /// Bytes of NDJSON (lines and newlines) the batch's objects hold, compressed or not.
-    ndjson_bytes: u64,
+    sizes: Sizes,
     /// Events of the pages added, repeats included, and the events and bytes of the last page.
     events_read: u32,
     pages: u32,
@@ -191,10 +215,10 @@ impl BatchBuilder {
             seen: HashSet::new(),
             hours: BTreeMap::new(),
             quarantine: None,
+            staging: None,
+            newest_hour: None,
             deflater: Deflater::new(GZIP_LEVEL),
-            staged: 0,
-            compressed: 0,
-            ndjson_bytes: 0,
+            sizes: Sizes::default(),
             events_read: 0,
             pages: 0,
             last_page: (0, 0),
@@ -202,6 +226,9 @@ impl BatchBuilder {
             batch: Batch {
                 hours: BTreeMap::new(),
                 quarantine: None,
+                staging: None,
+                carried: 0,
+                carried_events: 0,
                 alerts: BTreeMap::new(),
                 over_cap_summary: false,
                 written: Vec::new(),
@@ -248,7 +275,7 @@ impl BatchBuilder {
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         self.newest_believable_ms = to_ms(newest_believable);
         let page_parse_time = ParseTime::new(parse_time);
-        let bytes_before = self.ndjson_bytes;
+        let bytes_before = self.sizes.ndjson;
         self.seen.reserve(events.len());
         self.batch.written.reserve(events.len());
         for raw in events {
@@ -257,7 +284,7 @@ impl BatchBuilder {
         let read = u32::try_from(events.len()).unwrap_or(u32::MAX);
         self.events_read = self.events_read.saturating_add(read);
         self.pages += 1;
-        self.last_page = (read, self.ndjson_bytes - bytes_before);
+        self.last_page = (read, self.sizes.ndjson - bytes_before);
         Ok(())
     }
 
@@ -281,8 +308,8 @@ impl BatchBuilder {
     pub fn is_full(&self, bounds: &BatchBounds, page_limit: u32) -> bool {
         let (_, last_bytes) = self.last_page;
         u64::from(self.events_read) + u64::from(page_limit) > u64::from(bounds.max_events)
-            || self.ndjson_bytes + last_bytes > bounds.max_bytes
-            || self.compressed + self.staged >= MAX_COMPRESSED_BYTES
+            || self.sizes.ndjson + last_bytes > bounds.max_bytes
+            || self.sizes.compressed + self.sizes.staged >= MAX_COMPRESSED_BYTES
             || self.hours.len() >= MAX_BATCH_HOURS
     }
 
@@ -341,32 +368,86 @@ impl BatchBuilder {
 
     /// Stages the event's line in its object; an object staging a segment's worth compresses it.
     fn push(&mut self, outcome: Outcome) -> std::io::Result<()> {
-        let (stream, line) = match outcome {
+        match outcome {
             Outcome::Valid(e) => {
                 self.batch.valid += 1;
                 self.keep_for_detection(&e.line);
                 let hour = crate::sink::hour_start(e.event_time);
-                (self.hours.entry(hour).or_default(), e.line)
+                let newest = *self
+                    .newest_hour
+                    .insert(self.newest_hour.map_or(hour, |n| n.max(hour)));
+                if late::is_late(hour, newest) {
+                    let stream = self.staging.get_or_insert_with(GzipStream::default);
+                    Self::stage(
+                        stream,
+                        &late::staging_line(hour, &e.line),
+                        &mut self.deflater,
+                        &mut self.sizes,
+                    )
+                } else {
+                    self.push_to_hour(hour, &e.line)
+                }
             }
             Outcome::Quarantined(q) => {
                 tracing::warn!(reason = %q.reason, key = %key_for_log(&q.dedupe_key), "event quarantined");
                 self.batch.quarantined += 1;
-                (
-                    self.quarantine.get_or_insert_with(GzipStream::default),
-                    q.line,
-                )
+                let stream = self.quarantine.get_or_insert_with(GzipStream::default);
+                Self::stage(stream, &q.line, &mut self.deflater, &mut self.sizes)
             }
-        };
+        }
+    }
+
+    fn push_to_hour(&mut self, hour: i64, line: &str) -> std::io::Result<()> {
+        let stream = self.hours.entry(hour).or_default();
+        Self::stage(stream, line, &mut self.deflater, &mut self.sizes)
+    }
+
+    /// Stages `line` in `stream`, compressing a segment once it stages a segment's worth.
+    fn stage(
+        stream: &mut GzipStream,
+        line: &str,
+        deflater: &mut Deflater,
+        sizes: &mut Sizes,
+    ) -> std::io::Result<()> {
         let bytes = line.len() + 1;
-        stream.push_line(&line);
-        self.staged += bytes;
-        self.ndjson_bytes += bytes as u64;
+        stream.push_line(line);
+        sizes.staged += bytes;
+        sizes.ndjson += bytes as u64;
         if stream.staged() >= SEGMENT_BYTES {
             let before = stream.compressed();
-            self.staged -= stream.compress_staged(&mut self.deflater)?;
-            self.compressed += stream.compressed() - before;
+            sizes.staged -= stream.compress_staged(deflater)?;
+            sizes.compressed += stream.compressed() - before;
         }
         Ok(())
+    }
+
+    /// Puts the late events into their hour objects instead of a staging object: the batch
+    /// is its run's last (or carries what is staged), so they are written once either way.
+    pub fn carry_own_late(&mut self) -> std::io::Result<()> {
+        let Some(stream) = self.staging.take() else {
+            return Ok(());
+        };
+        let body = stream.finish(&mut self.deflater)?;
+        self.carry_lines(&body).map(|_| ())
+    }
+
+    /// Adds the events of an earlier batch's staging object (`body`) to their hour objects.
+    pub fn carry(&mut self, body: &[u8]) -> std::io::Result<()> {
+        let events = self.carry_lines(body)?;
+        self.batch.carried += 1;
+        self.batch.carried_events += events;
+        Ok(())
+    }
+
+    /// A staging object's events into their hour objects; how many.
+    fn carry_lines(&mut self, body: &[u8]) -> std::io::Result<u64> {
+        let mut events = 0;
+        late::for_each_staged(body, |hour, line| {
+            events += 1;
+            self.push_to_hour(hour, line)?;
+            self.bound_staged()
+        })?;
+        Ok(events)
     }
 
     fn keep_for_detection(&mut self, line: &str) {
@@ -378,23 +459,24 @@ impl BatchBuilder {
     /// Past [`MAX_STAGED_BYTES`] staged, the objects staging most are compressed until half of
     /// it is left.
     fn bound_staged(&mut self) -> std::io::Result<()> {
-        if self.staged <= MAX_STAGED_BYTES {
+        if self.sizes.staged <= MAX_STAGED_BYTES {
             return Ok(());
         }
         let mut streams: Vec<&mut GzipStream> = self
             .hours
             .values_mut()
             .chain(self.quarantine.as_mut())
+            .chain(self.staging.as_mut())
             .filter(|s| s.staged() > 0)
             .collect();
         streams.sort_unstable_by_key(|s| std::cmp::Reverse(s.staged()));
         for stream in streams {
-            if self.staged <= MAX_STAGED_BYTES / 2 {
+            if self.sizes.staged <= MAX_STAGED_BYTES / 2 {
                 break;
             }
             let before = stream.compressed();
-            self.staged -= stream.compress_staged(&mut self.deflater)?;
-            self.compressed += stream.compressed() - before;
+            self.sizes.staged -= stream.compress_staged(&mut self.deflater)?;
+            self.sizes.compressed += stream.compressed() - before;
         }
         Ok(())
     }
@@ -406,6 +488,10 @@ impl BatchBuilder {
             self.batch.hours.insert(hour, object);
         }
         self.batch.quarantine = match self.quarantine.take() {
+            Some(stream) => Some(encoded(stream, &mut self.deflater)?),
+            None => None,
+        };
+        self.batch.staging = match self.staging.take() {
             Some(stream) => Some(encoded(stream, &mut self.deflater)?),
             None => None,
         };
@@ -575,6 +661,86 @@ mod tests {
         assert_eq!((batch.valid, batch.duplicates), (19, 1));
         assert_eq!(batch.hours.len(), 1, "one object for the hour");
         assert_eq!(batch.hours.values().next().map(|o| o.event_count), Some(19));
+    }
+
+    /// Events hours before the batch's newest so far are staged; the run's last batch puts
+    /// them, and what earlier batches staged, into its hour objects instead.
+    #[test]
+    fn late_events_are_staged_or_carried_into_their_hours() {
+        use flate2::read::GzDecoder;
+        use std::io::Read;
+        let normalizer = Normalizer::new(SourceInfo {
+            source_id: "s".into(),
+            source_label: "l".into(),
+        });
+        let now = utc("2024-05-06T12:00:00Z");
+        let at = |id: &str, time: &str| {
+            RawValue::from_string(format!(
+                r#"{{"id":"{id}","type":"events","attributes":{{"time":"{time}"}},"links":{{}}}}"#
+            ))
+            .unwrap()
+        };
+        // A late one before the newest hour is known is not late yet.
+        let events = vec![
+            at("old-first", "2024-05-01T03:00:00Z"),
+            at("a", "2024-05-06T10:10:00Z"),
+            at("late", "2024-05-06T07:59:00Z"),
+            at("near", "2024-05-06T08:00:00Z"),
+            at("older", "2024-05-02T01:00:00Z"),
+        ];
+        let hour = |t: &str| crate::sink::hour_start(utc(t));
+        let build = |carry: bool, earlier: Option<&[u8]>| {
+            let mut builder = BatchBuilder::new(None);
+            builder
+                .add_page(&normalizer, &events, &RecentEvents::default(), now)
+                .unwrap();
+            if carry {
+                builder.carry_own_late().unwrap();
+            }
+            if let Some(body) = earlier {
+                builder.carry(body).unwrap();
+            }
+            builder.finish().unwrap()
+        };
+        let staged = build(false, None);
+        let hours: Vec<i64> = staged.hours.keys().copied().collect();
+        let want = [
+            "2024-05-01T03:00:00Z",
+            "2024-05-06T08:00:00Z",
+            "2024-05-06T10:00:00Z",
+        ];
+        assert_eq!(hours, want.map(hour).to_vec());
+        let staging = staged.staging.as_ref().expect("a staging object");
+        assert_eq!(staging.event_count, 2);
+        assert_eq!(staged.valid, 5, "staged events are written events");
+        assert_eq!(
+            staged.written().staging,
+            Some((2, staging.body.len() as u64))
+        );
+
+        let carried = build(true, Some(&staging.body));
+        assert!(carried.staging.is_none());
+        assert_eq!((carried.carried, carried.carried_events), (1, 2));
+        let gunzip = |o: &EncodedObject| {
+            let mut text = String::new();
+            GzDecoder::new(&o.body[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            text.lines().count()
+        };
+        let counts: Vec<(i64, usize)> =
+            carried.hours.iter().map(|(h, o)| (*h, gunzip(o))).collect();
+        assert_eq!(
+            counts,
+            vec![
+                (hour("2024-05-01T03:00:00Z"), 1),
+                (hour("2024-05-02T01:00:00Z"), 2),
+                (hour("2024-05-06T07:00:00Z"), 2),
+                (hour("2024-05-06T08:00:00Z"), 1),
+                (hour("2024-05-06T10:00:00Z"), 1),
+            ],
+            "its own late events, then the earlier batch's"
+        );
     }
 
     #[test]

@@ -95,12 +95,12 @@ impl<'r> Pass<'r> {
                 }
             };
             if reading.builder.pages() > 0 {
-                let prepared = self.writer.prepare(reading)?;
-                let following = match end {
-                    BatchEnd::Full if Instant::now() < self.reader.fetch_deadline => {
-                        self.reading_after(&prepared)
-                    }
-                    _ => None,
+                let goes_on =
+                    matches!(end, BatchEnd::Full) && Instant::now() < self.reader.fetch_deadline;
+                let prepared = self.writer.prepare(reading, !goes_on).await?;
+                let following = match goes_on {
+                    true => self.reading_after(&prepared),
+                    false => None,
                 };
                 match following {
                     Some(mut following) => {

@@ -1,13 +1,13 @@
 //! The writing half of a run: a batch read becomes its objects, its pending record, its
 //! announcements and its commit, each step of the exactly-once protocol (module docs of
 //! `collector`) a method, every side effect inside the fence.
-use super::super::batch::Batch;
+use super::super::batch::{Batch, BatchBuilder};
 use super::super::detection::{alert_objects, DetectCounts, MAX_ANNOUNCE_ATTEMPTS};
 use super::super::{now_ms, Collector, RunError, RunSummary, StopReason, READ_BACK_ATTEMPTS};
 use super::reader::Reading;
-use crate::checkpoint::{next_batch_cap, Checkpoint, Fence, PendingBatch};
+use crate::checkpoint::{carried_count, next_batch_cap, Checkpoint, Fence, PendingBatch};
 use crate::detect::{Alert, DetectState, SealKey, OVER_CAP_RULE};
-use crate::sink::{alerts_key, logs_key, quarantine_key, EncodedObject, SinkError};
+use crate::sink::{alerts_key, logs_key, quarantine_key, staging_key, EncodedObject, SinkError};
 use crate::source::{SourceError, StreamPosition};
 use std::time::Duration;
 use tracing::Instrument;
@@ -80,11 +80,17 @@ impl Writer<'_> {
         )
     }
 
-    /// The batch `reading` holds, encoded: its objects, its alerts, the detection state after
-    /// it (sealed). Changes nothing.
-    pub fn prepare(&self, reading: Reading) -> Result<Prepared, RunError> {
+    /// The batch `reading` holds, encoded: its objects (carrying staged late events into them
+    /// when it is the run's last, [`carried_count`]), its alerts, the detection state after it
+    /// (sealed). Changes nothing.
+    pub async fn prepare(&self, reading: Reading, last_of_run: bool) -> Result<Prepared, RunError> {
         let mut builder = reading.builder;
         let (pages, events_read) = (builder.pages(), builder.events_read());
+        // A redo read fewer events than its record because attempts before it failed.
+        let (takes, page_limit) = (self.checkpoint.lease_takes, self.parts.settings.page_limit);
+        let pending = self.checkpoint.pending.as_ref();
+        let shrunk = pending.is_some_and(|p| p.shrinks(takes, page_limit));
+        self.carry_late(&mut builder, last_of_run, shrunk).await?;
         let detection = builder.take_detection();
         let mut batch = builder.finish()?;
         let (mut detect_state, mut alerts, counts) = match detection {
@@ -105,10 +111,6 @@ impl Writer<'_> {
         }
         batch.alerts = alert_objects(&alerts)?;
         batch.over_cap_summary = alerts.iter().any(|a| a.rule_id == OVER_CAP_RULE);
-        // A redo read fewer events than its record because attempts before it failed.
-        let (takes, page_limit) = (self.checkpoint.lease_takes, self.parts.settings.page_limit);
-        let pending = self.checkpoint.pending.as_ref();
-        let shrunk = pending.is_some_and(|p| p.shrinks(takes, page_limit));
         let batch_cap = next_batch_cap(
             self.checkpoint.batch_cap,
             shrunk,
@@ -126,6 +128,31 @@ impl Writer<'_> {
             events_read,
             batch_cap,
         })
+    }
+
+    /// Puts late events into the batch's hour objects instead of a staging object when it is
+    /// the run's last (or what is staged passed a bound, [`carried_count`]): its own, and
+    /// those the batches before it staged, read back (oldest first).
+    async fn carry_late(
+        &self,
+        builder: &mut BatchBuilder,
+        last_of_run: bool,
+        shrunk: bool,
+    ) -> Result<(), RunError> {
+        let carried = carried_count(&self.checkpoint.staged, last_of_run, shrunk);
+        if carried > 0 || (last_of_run && !shrunk) {
+            builder.carry_own_late()?;
+        }
+        for staged in &self.checkpoint.staged[..carried] {
+            let key = staging_key(&self.checkpoint.generation, staged.sequence);
+            let read = self.parts.sink.read(&key);
+            let body = self
+                .fence
+                .within("reading a staging object", read)
+                .await??;
+            builder.carry(&body.ok_or(RunError::StagingMissing { key })?)?;
+        }
+        Ok(())
     }
 
     /// Writes the batch read (its events and its alerts), announces its new alerts, and moves
@@ -164,8 +191,9 @@ impl Writer<'_> {
         self.checkpoint.detect = detect_state;
         let capped = self.checkpoint.batch_cap != batch_cap;
         self.checkpoint.batch_cap = batch_cap;
-        self.commit(&batch, cursor, &start, previous.is_some() || capped)
-            .await?;
+        let must_save =
+            previous.is_some() || capped || batch.carried > 0 || batch.staging.is_some();
+        self.commit(&batch, cursor, &start, must_save).await?;
         self.summary.raised(&alerts, announced);
         self.summary.alerts_undelivered += undelivered as u64;
         self.summary.detected(counts);
@@ -179,8 +207,12 @@ impl Writer<'_> {
             quarantined = batch.quarantined,
             duplicates = batch.duplicates,
             alerts = alerts.len(),
-            objects =
-                batch.hours.len() + usize::from(batch.quarantine.is_some()) + batch.alerts.len(),
+            staged_late = batch.staging.as_ref().map_or(0, |o| o.event_count),
+            carried_late = batch.carried_events,
+            objects = batch.hours.len()
+                + usize::from(batch.quarantine.is_some())
+                + usize::from(batch.staging.is_some())
+                + batch.alerts.len(),
             sequence = self.checkpoint.sequence,
             "batch done"
         );
@@ -266,6 +298,9 @@ impl Writer<'_> {
         if let Some(q) = &batch.quarantine {
             objects.push((quarantine_key(generation, sequence), q));
         }
+        if let Some(staging) = &batch.staging {
+            objects.push((staging_key(generation, sequence), staging));
+        }
         objects.extend(
             batch
                 .alerts
@@ -347,6 +382,7 @@ impl Writer<'_> {
             let objects = batch.objects();
             pending.hours = objects.hours;
             pending.quarantine = objects.quarantine;
+            pending.staging = objects.staging;
             pending.alert_hours = objects.alert_hours;
         }
         self.save().await
@@ -368,6 +404,9 @@ impl Writer<'_> {
             .collect();
         if left_over.quarantine {
             keys.push(quarantine_key(generation, sequence));
+        }
+        if left_over.staging {
+            keys.push(staging_key(generation, sequence));
         }
         keys.extend(
             left_over

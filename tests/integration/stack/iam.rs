@@ -70,22 +70,24 @@ fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
         [json!({"Ref": "AlertsTopic"})]
     );
     assert_eq!(statements_with(role, "events:PutEvents").len(), 1);
-    // Objects may be written only under the three prefixes the collector writes, and the
-    // high-water mark.
+    // Objects may be written only under the four prefixes the collector writes (the staging
+    // of late events the fourth), and the high-water mark.
     // With the OCSF copy (OcsfCopy), its ledger and quarantine beside the archive, and the five
     // custom sources' folders (in Security Lake's bucket, or the stack's).
-    assert_eq!(object_resources.len(), 7);
+    assert_eq!(object_resources.len(), 8);
     assert!(object_resources[0].contains(&format!("${{OutputPrefix}}logs/{TABLE}/*")));
     assert!(object_resources[1].contains(&format!("${{OutputPrefix}}quarantine/{TABLE}/*")));
     assert!(object_resources[2].contains(&format!("${{OutputPrefix}}alerts/{TABLE}/*")));
+    let staging = format!("${{OutputPrefix}}staging/{TABLE}/*");
+    assert!(object_resources[3].contains(&staging));
     let mark = format!("${{OutputPrefix}}high-water/{TABLE}/*");
-    assert!(object_resources[3].contains(&mark));
-    assert!(object_resources[4].contains(&format!("${{OutputPrefix}}ocsf-state/{TABLE}/*")));
-    assert!(object_resources[5].contains(&format!("${{OutputPrefix}}ocsf-quarantine/{TABLE}/*")));
+    assert!(object_resources[4].contains(&mark));
+    assert!(object_resources[5].contains(&format!("${{OutputPrefix}}ocsf-state/{TABLE}/*")));
+    assert!(object_resources[6].contains(&format!("${{OutputPrefix}}ocsf-quarantine/{TABLE}/*")));
     for class in atlassian_audit::ocsf::OcsfClass::ALL {
         let folder = format!("ext/{}/*", class.source_name());
         assert_eq!(
-            object_resources[6].matches(&folder).count(),
+            object_resources[7].matches(&folder).count(),
             2,
             "{folder}: in Security Lake's bucket and in the stack's"
         );
@@ -101,6 +103,8 @@ fn the_role_allows_only_the_calls_the_code_makes_on_named_resources() {
     );
     let readable = statements_with(role, "s3:GetObject");
     assert!(readable.iter().any(|r| r.to_string().contains(&mark)));
+    // The run's last batch reads the staged late events back to carry them into logs/.
+    assert!(readable.iter().any(|r| r.to_string().contains(&staging)));
     // A missing mark answers 404, not 403, only with ListBucket on its prefix.
     let listing = role_statement(role, "CheckReachesTheBucket");
     let prefixes = listing["Condition"]["StringLike"]["s3:prefix"].to_string();
