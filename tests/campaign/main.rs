@@ -408,8 +408,6 @@ impl Outcome {
             "events_valid": self.events_served_valid,
             "events_invalid": self.events_served_invalid,
             "late_events_among_them": self.late_events,
-            "staging_objects": self.staging_objects,
-            "staged_events": self.staged_events,
             "lost": self.lost,
             "duplicated": self.duplicated,
             "foreign": self.foreign,
@@ -441,6 +439,8 @@ impl Outcome {
         report["alerts_undelivered"] = json!(self.alerts_undelivered);
         report["detect_states_rejected"] = json!(self.detect_states_rejected);
         report["events_committed_under_faults"] = json!(self.events_committed_under_faults);
+        report["staging_objects"] = json!(self.staging_objects);
+        report["staged_events"] = json!(self.staged_events);
         report["longest_stall_passes"] = json!(self.longest_stall_passes);
         report
     }
