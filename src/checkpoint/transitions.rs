@@ -37,24 +37,38 @@ pub struct BatchWritten<'a> {
     pub staging: Option<(u64, u64)>,
 }
 
-/// Bytes staged past which the next batch carries them even when more batches follow.
-pub const CARRY_STAGED_BYTES: u64 = 4 * 1024 * 1024;
+/// Bytes staged past which the next batch carries them even when more batches follow, and the
+/// most one batch carries (a prefix of the staged objects, at least one): carried events are
+/// held compressed in memory beside the batch's own objects. 16 MiB keeps a run of a million
+/// events to one carry (benches/e2e.sh: about 10 MiB staged) and the peak under 64 MB.
+pub const CARRY_STAGED_BYTES: u64 = 16 * 1024 * 1024;
 /// Staging objects past which likewise: the checkpoint lists each.
 pub const MAX_STAGED: usize = 32;
 
 /// How many of the `staged` objects (oldest first) a batch carries into its hour objects, so
 /// that the late hours of a run get one object each (from its last batch) instead of one per
-/// batch: all of them in the run's last batch, or once they pass [`CARRY_STAGED_BYTES`] or
-/// [`MAX_STAGED`]; none in other batches. A redo that shrinks (attempts of it failed, and
-/// carrying writes up to hundreds of hours) carries none, or half of them once past a bound:
-/// the batch itself gets through first.
+/// batch: in the run's last batch, or once what is staged passes [`CARRY_STAGED_BYTES`] or
+/// [`MAX_STAGED`], as many as fit in [`CARRY_STAGED_BYTES`] (at least one); none in other
+/// batches. A redo that shrinks (attempts of it failed, and carrying writes up to hundreds of
+/// hours) carries none, or half of those once past a bound: the batch itself gets through
+/// first.
 pub fn carried_count(staged: &[StagedLate], last_of_run: bool, shrunk: bool) -> usize {
     let bytes: u64 = staged.iter().map(|s| s.bytes).sum();
     let over = bytes >= CARRY_STAGED_BYTES || staged.len() >= MAX_STAGED;
+    let mut sum = 0;
+    let fits = staged
+        .iter()
+        .take_while(|s| {
+            sum += s.bytes;
+            sum <= CARRY_STAGED_BYTES
+        })
+        .count()
+        .max(1)
+        .min(staged.len());
     match (shrunk, over || last_of_run) {
-        (true, _) if over => staged.len() / 2,
+        (true, _) if over => fits / 2,
         (true, _) | (false, false) => 0,
-        (false, true) => staged.len(),
+        (false, true) => fits,
     }
 }
 
@@ -689,7 +703,7 @@ mod tests {
         let big = CARRY_STAGED_BYTES;
         let many = vec![1; MAX_STAGED];
         // (staged bytes, last of its run, a shrunk redo, carried, why)
-        let cases: [(&[u64], bool, bool, usize, &str); 10] = [
+        let cases: [(&[u64], bool, bool, usize, &str); 12] = [
             (&[], true, false, 0, "nothing staged"),
             (
                 &[10, 20],
@@ -709,7 +723,7 @@ mod tests {
             (&many, false, false, MAX_STAGED, "past the count bound"),
             (&[10, 20], true, true, 0, "a shrunk redo carries nothing"),
             (
-                &[big, 1, 1],
+                &[1, 1, big - 2, 1],
                 true,
                 true,
                 1,
@@ -723,7 +737,21 @@ mod tests {
                 "a shrunk redo, many: half",
             ),
             (&[big], false, true, 0, "half of one is none"),
-            (&[big], false, false, 1, "one object past the byte bound"),
+            (
+                &[big + 1],
+                false,
+                false,
+                1,
+                "one object past the byte bound",
+            ),
+            (
+                &[big / 2, big / 2, 5],
+                true,
+                false,
+                2,
+                "no more than the bound",
+            ),
+            (&[big / 2, big / 2 + 1, 5], false, false, 1, "at least one"),
         ];
         for (bytes, last, shrunk, want, why) in cases {
             assert_eq!(carried_count(&staged(bytes), last, shrunk), want, "{why}");
