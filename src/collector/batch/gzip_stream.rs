@@ -83,6 +83,9 @@ impl GzipStream {
         // ISIZE is the length modulo 2^32 (RFC 1952).
         self.compressed
             .extend_from_slice(&(self.len as u32).to_le_bytes());
+        // The buffer grew by doubling: up to half of it is spare room, held until the object is
+        // written (a batch that carries late events holds hundreds of them).
+        self.compressed.shrink_to_fit();
         Ok(self.compressed)
     }
 
