@@ -4,9 +4,9 @@
 //! and re-timed, mixed with the simulated org's generator and 1% events that are quarantined),
 //! serialized compactly as the API serves it. Measured:
 //!
-//! - `per_page/whole`: what the collector does with a page's bytes: `parse_page` then
-//!   `build_batch_after` (normalize, dedupe, NDJSON, gzip per event-time hour), as the collector
-//!   calls them;
+//! - `per_page/whole`: what the collector does with a page's bytes: `parse_page` then a
+//!   `BatchBuilder` (normalize, dedupe, NDJSON, gzip per event-time hour, late events into their
+//!   hours as the run's last batch puts them), as the collector calls them;
 //! - `per_page/parse_normalize`: part of the above, for the breakdown: `parse_page` and every
 //!   event normalized, nothing batched or compressed;
 //! - `per_page/parse_floor`: serde_json alone reading the same bytes into the same shape
@@ -22,7 +22,7 @@
 //! benchmark once and checks the batch (the smoke form). See benches/PER_EVENT.md.
 
 use atlassian_audit::checkpoint::RecentEvents;
-use atlassian_audit::collector::{build_batch_after, Batch};
+use atlassian_audit::collector::{Batch, BatchBuilder};
 use atlassian_audit::normalize::{parse_timestamp, Normalizer, Outcome, ParseTime, SourceInfo};
 use atlassian_audit::source::atlassian::parse_page;
 use chrono::{DateTime, Datelike, Timelike, Utc};
@@ -305,14 +305,14 @@ fn whole(
     parse_time: DateTime<Utc>,
 ) -> Batch {
     let page = parse_page(page).expect("the page parses");
-    build_batch_after(
-        normalizer,
-        &page.events,
-        recent,
-        Some(WRITTEN_BEFORE_MS),
-        parse_time,
-    )
-    .expect("the batch builds")
+    let mut builder = BatchBuilder::new(Some(WRITTEN_BEFORE_MS));
+    builder
+        .add_page(normalizer, &page.events, recent, parse_time)
+        .expect("the page adds");
+    // The page is its run's last batch (a scheduled run often reads one): its late events go
+    // into their hour objects, not a staging object.
+    builder.carry_own_late().expect("the late events carry");
+    builder.finish().expect("the batch builds")
 }
 
 /// Part of (a), for the breakdown: the page parsed and every event normalized, nothing written.

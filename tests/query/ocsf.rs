@@ -96,13 +96,24 @@ async fn collect(bucket: &Path, state: &Path, source_id: &str, org_id: &str, eve
         (env::BATCH_MAX_EVENTS, "400".to_string()),
         (ocsf_env::OCSF_ENABLED, "true".to_string()),
     ];
-    let report = run_locally(&settings, bucket, state).await;
+    // A run derives at most one group of batches (`ocsf::derive::MAX_GROUP_BATCHES`): runs
+    // with nothing new to read go on with the copy. The last batch of the first run carries
+    // the late events (the real page's, from 2021) into its own objects, so it is one more.
+    let (mut processed, mut derived) = (0, 0);
+    for _ in 0..4 {
+        let report = run_locally(&settings, bucket, state).await;
+        assert!(report.error.is_none(), "the run failed: {:?}", report.error);
+        let ocsf = report.summary.ocsf.expect("the OCSF copy was derived");
+        assert_eq!(ocsf.error, None);
+        processed += report.summary.events_processed;
+        derived += ocsf.derived.events;
+        if derived >= processed {
+            break;
+        }
+    }
     org.shutdown();
-    assert!(report.error.is_none(), "the run failed: {:?}", report.error);
-    let ocsf = report.summary.ocsf.expect("the OCSF copy was derived");
-    assert_eq!(ocsf.error, None);
     assert_eq!(
-        ocsf.derived.events, report.summary.events_processed,
+        derived, processed,
         "{source_id}: every archived event derived"
     );
 }
