@@ -65,6 +65,18 @@ impl S3Location {
             .key(key)
     }
 
+    /// The body of the bucket's `key`, `None` when there is none; the reason when the read
+    /// failed (the SDK's error described).
+    pub async fn read(&self, key: &str) -> Result<Option<bytes::Bytes>, String> {
+        let object = match self.get_object(key).send().await {
+            Ok(object) => object,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(crate::aws_error::describe(&e)),
+        };
+        let body = object.body.collect().await.map_err(|e| e.to_string())?;
+        Ok(Some(body.into_bytes()))
+    }
+
     /// A PutObject of the bucket's `key`.
     pub fn put_object(&self, key: &str) -> PutObjectFluentBuilder {
         self.client

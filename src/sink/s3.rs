@@ -53,17 +53,10 @@ impl ObjectSink for S3Sink {
 
     async fn read(&self, key: &str) -> Result<Option<bytes::Bytes>, SinkError> {
         let full_key = self.location.key(key);
-        let object = match self.location.get_object(&full_key).send().await {
-            Ok(object) => object,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(self.error("read", &full_key, crate::aws_error::describe(&e))),
-        };
-        let body = object
-            .body
-            .collect()
+        self.location
+            .read(&full_key)
             .await
-            .map_err(|e| self.error("read", &full_key, e.to_string()))?;
-        Ok(Some(body.into_bytes()))
+            .map_err(|reason| self.error("read", &full_key, reason))
     }
 
     async fn delete(&self, key: &str) -> Result<(), SinkError> {

@@ -512,6 +512,13 @@ mod tests {
     use crate::normalize::SourceInfo;
     use crate::test_time::utc;
 
+    fn normalizer() -> Normalizer {
+        Normalizer::new(SourceInfo {
+            source_id: "s".into(),
+            source_label: "l".into(),
+        })
+    }
+
     fn event(id: &str, processed_at: &str) -> Box<RawValue> {
         RawValue::from_string(format!(
             r#"{{"id":"{id}","type":"events","attributes":{{"time":"2024-05-06T07:00:00Z","processedAt":"{processed_at}"}},"links":{{}}}}"#
@@ -523,10 +530,7 @@ mod tests {
     /// a later read by time would start after it and skip every real event until then.
     #[test]
     fn a_processed_at_ahead_of_the_clock_does_not_move_the_checkpoint() {
-        let normalizer = Normalizer::new(SourceInfo {
-            source_id: "s".into(),
-            source_label: "l".into(),
-        });
+        let normalizer = normalizer();
         let now = utc("2024-05-06T08:00:00Z");
         let events = vec![
             event("a", "2024-05-06T07:59:00Z"),
@@ -559,10 +563,7 @@ mod tests {
         use flate2::read::GzDecoder;
         use std::io::Read;
 
-        let normalizer = Normalizer::new(SourceInfo {
-            source_id: "s".into(),
-            source_label: "l".into(),
-        });
+        let normalizer = normalizer();
         let now = utc("2024-05-06T12:00:00Z");
         let event = |i: usize, hour: u8, pad: usize| {
             RawValue::from_string(format!(
@@ -625,10 +626,7 @@ mod tests {
     /// on a later page of the same batch is written once.
     #[test]
     fn a_batch_takes_pages_until_the_next_could_pass_a_bound() {
-        let normalizer = Normalizer::new(SourceInfo {
-            source_id: "s".into(),
-            source_label: "l".into(),
-        });
+        let normalizer = normalizer();
         let now = utc("2024-05-06T08:00:00Z");
         let page = |from: usize| -> Vec<Box<RawValue>> {
             (from..from + 10)
@@ -669,10 +667,7 @@ mod tests {
     fn late_events_are_staged_or_carried_into_their_hours() {
         use flate2::read::GzDecoder;
         use std::io::Read;
-        let normalizer = Normalizer::new(SourceInfo {
-            source_id: "s".into(),
-            source_label: "l".into(),
-        });
+        let normalizer = normalizer();
         let now = utc("2024-05-06T12:00:00Z");
         let at = |id: &str, time: &str| {
             RawValue::from_string(format!(

@@ -56,18 +56,10 @@ impl BlobStore for S3Store {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         let full = self.location.key(key);
-        let answer = self.location.get_object(&full).send().await;
-        let object = match answer {
-            Ok(object) => object,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(self.error("read", &full, crate::aws_error::describe(&e))),
-        };
-        let body = object
-            .body
-            .collect()
+        self.location
+            .read(&full)
             .await
-            .map_err(|e| self.error("read", &full, e.to_string()))?;
-        Ok(Some(body.into_bytes()))
+            .map_err(|reason| self.error("read", &full, reason))
     }
 
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
